@@ -1,0 +1,344 @@
+//! Each replica's copy of every event's settings, admission pointer and leavers, so that status and
+//! gate checks never wait on the store. Kept fresh by the store's push channel and, should a message
+//! be lost, by a short periodic resync.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::sync::watch;
+
+use crate::domain::{EventId, EventSettings};
+use crate::store::{Figures, Notification, Snapshot, Store};
+
+/// One event as this replica knows it.
+#[derive(Debug)]
+pub struct CachedEvent {
+    settings: RwLock<Arc<EventSettings>>,
+    issued: AtomicU64,
+    admitted_through: AtomicU64,
+    left: RwLock<BTreeSet<u64>>,
+}
+
+impl CachedEvent {
+    fn new(settings: EventSettings) -> Self {
+        Self {
+            settings: RwLock::new(Arc::new(settings)),
+            issued: AtomicU64::new(0),
+            admitted_through: AtomicU64::new(0),
+            left: RwLock::default(),
+        }
+    }
+
+    pub fn settings(&self) -> Arc<EventSettings> {
+        self.settings
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub fn admitted_through(&self) -> u64 {
+        self.admitted_through.load(Ordering::Acquire)
+    }
+
+    pub fn issued(&self) -> u64 {
+        self.issued.load(Ordering::Acquire)
+    }
+
+    pub fn has_left(&self, position: u64) -> bool {
+        self.left
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&position)
+    }
+
+    pub fn left_count(&self) -> u64 {
+        self.left.read().unwrap_or_else(|e| e.into_inner()).len() as u64
+    }
+
+    /// Whether the pointer has reached `position`.
+    pub fn is_admitted(&self, position: u64) -> bool {
+        position <= self.admitted_through()
+    }
+
+    /// How many visitors still waiting stand before `position`.
+    pub fn ahead_of(&self, position: u64) -> u64 {
+        let pointer = self.admitted_through();
+        if position <= pointer + 1 {
+            return 0;
+        }
+        let left = self.left.read().unwrap_or_else(|e| e.into_inner());
+        let gone = left.range(pointer + 1..position).count() as u64;
+        (position - pointer - 1).saturating_sub(gone)
+    }
+
+    /// Moves the counters forward only: a late message never takes the pointer back.
+    pub fn observe(&self, issued: u64, admitted_through: u64) {
+        self.issued.fetch_max(issued, Ordering::AcqRel);
+        self.admitted_through
+            .fetch_max(admitted_through, Ordering::AcqRel);
+    }
+
+    pub fn figures(&self) -> Figures {
+        Figures {
+            issued: self.issued(),
+            admitted_through: self.admitted_through(),
+            left: self.left_count(),
+        }
+    }
+
+    /// Records a join answered by the store on this replica: the issued count is known right away.
+    pub fn observe_issued(&self, position: u64) {
+        self.issued.fetch_max(position, Ordering::AcqRel);
+    }
+
+    pub fn mark_left(&self, position: u64) {
+        self.left
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(position);
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct PointerCache {
+    events: RwLock<HashMap<EventId, Arc<CachedEvent>>>,
+    /// True once a full sync with the store succeeded.
+    warm: AtomicBool,
+}
+
+impl PointerCache {
+    pub fn get(&self, event: &EventId) -> Option<Arc<CachedEvent>> {
+        self.events
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(event)
+            .cloned()
+    }
+
+    pub fn event_ids(&self) -> Vec<EventId> {
+        let mut ids: Vec<EventId> = self
+            .events
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .cloned()
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    pub fn is_warm(&self) -> bool {
+        self.warm.load(Ordering::Acquire)
+    }
+
+    /// Takes in a snapshot read from the store; returns the cached event.
+    pub fn apply_snapshot(&self, event: &EventId, snapshot: Snapshot) -> Arc<CachedEvent> {
+        let cached = {
+            let mut events = self.events.write().unwrap_or_else(|e| e.into_inner());
+            events
+                .entry(event.clone())
+                .or_insert_with(|| Arc::new(CachedEvent::new(snapshot.settings.clone())))
+                .clone()
+        };
+        *cached.settings.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(snapshot.settings);
+        cached.observe(snapshot.figures.issued, snapshot.figures.admitted_through);
+        cached
+    }
+
+    /// Takes in a pushed change. Returns the event whose settings must be re-read, if any.
+    pub fn apply(&self, notification: Notification) -> Option<EventId> {
+        match notification {
+            Notification::Pointer {
+                event,
+                admitted_through,
+                issued,
+            } => {
+                match self.get(&event) {
+                    Some(cached) => cached.observe(issued, admitted_through),
+                    None => return Some(event),
+                }
+                None
+            }
+            Notification::Left { event, position } => {
+                match self.get(&event) {
+                    Some(cached) => cached.mark_left(position),
+                    None => return Some(event),
+                }
+                None
+            }
+            Notification::Settings { event } => Some(event),
+        }
+    }
+
+    fn set_left(&self, event: &EventId, positions: Vec<u64>) {
+        if let Some(cached) = self.get(event) {
+            *cached.left.write().unwrap_or_else(|e| e.into_inner()) =
+                positions.into_iter().collect();
+        }
+    }
+
+    /// Re-reads one event from the store.
+    pub async fn refresh(
+        &self,
+        store: &dyn Store,
+        event: &EventId,
+    ) -> Result<(), crate::store::StoreError> {
+        let Some(snapshot) = store.snapshot(event).await? else {
+            return Ok(());
+        };
+        let left_in_store = snapshot.figures.left;
+        let cached = self.apply_snapshot(event, snapshot);
+        if cached.left_count() != left_in_store {
+            self.set_left(event, store.left_positions(event).await?);
+        }
+        Ok(())
+    }
+
+    /// Re-reads every event from the store.
+    pub async fn refresh_all(&self, store: &dyn Store) -> Result<(), crate::store::StoreError> {
+        for event in store.events().await? {
+            self.refresh(store, &event).await?;
+        }
+        self.warm.store(true, Ordering::Release);
+        Ok(())
+    }
+}
+
+/// Logs a dependency's state only when it changes, not on every failed attempt.
+pub struct StateLog {
+    what: &'static str,
+    healthy: AtomicBool,
+}
+
+impl StateLog {
+    pub const fn new(what: &'static str) -> Self {
+        Self {
+            what,
+            healthy: AtomicBool::new(true),
+        }
+    }
+
+    pub fn ok(&self) {
+        if !self.healthy.swap(true, Ordering::AcqRel) {
+            tracing::info!(what = self.what, "recovered");
+        }
+    }
+
+    pub fn failed(&self, error: &dyn std::fmt::Display) {
+        if self.healthy.swap(false, Ordering::AcqRel) {
+            tracing::warn!(what = self.what, %error, "failing; will keep retrying");
+        }
+    }
+}
+
+/// Keeps `cache` in step with `store` until `shutdown` turns true: listens to pushed changes and
+/// resyncs every `poll` in case a message was lost (pub/sub delivers at most once).
+pub async fn keep_in_sync(
+    store: Arc<dyn Store>,
+    cache: Arc<PointerCache>,
+    poll: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let listener = tokio::spawn(listen(store.clone(), cache.clone(), shutdown.clone()));
+    let resync_log = StateLog::new("pointer cache resync");
+    let mut ticker = tokio::time::interval(poll);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => match cache.refresh_all(store.as_ref()).await {
+                Ok(()) => resync_log.ok(),
+                Err(e) => resync_log.failed(&e),
+            },
+            _ = shutdown.changed() => break,
+        }
+    }
+    listener.abort();
+}
+
+async fn listen(
+    store: Arc<dyn Store>,
+    cache: Arc<PointerCache>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let log = StateLog::new("pointer push channel");
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let subscribed = tokio::time::timeout(Duration::from_secs(2), store.notifications()).await;
+        match subscribed {
+            Ok(Ok(mut changes)) => {
+                log.ok();
+                backoff = Duration::from_millis(100);
+                loop {
+                    tokio::select! {
+                        change = changes.next() => match change {
+                            Some(change) => {
+                                if let Some(event) = cache.apply(change) {
+                                    if let Err(e) = cache.refresh(store.as_ref(), &event).await {
+                                        tracing::debug!(%event, error = %e, "settings refresh failed");
+                                    }
+                                }
+                            }
+                            None => break,
+                        },
+                        _ = shutdown.changed() => return,
+                    }
+                }
+                log.failed(&"subscription ended");
+            }
+            Ok(Err(e)) => log.failed(&e),
+            Err(_) => log.failed(&"subscribing timed out"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = shutdown.changed() => return,
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(2));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot(issued: u64, admitted_through: u64) -> Snapshot {
+        Snapshot {
+            settings: EventSettings::default(),
+            figures: Figures {
+                issued,
+                admitted_through,
+                left: 0,
+            },
+        }
+    }
+
+    #[test]
+    fn pointer_never_moves_back_and_leavers_are_not_counted_ahead() {
+        let cache = PointerCache::default();
+        let event = EventId::parse("e").unwrap();
+        cache.apply_snapshot(&event, snapshot(100, 10));
+        cache.apply(Notification::Pointer {
+            event: event.clone(),
+            admitted_through: 5,
+            issued: 100,
+        });
+        let cached = cache.get(&event).unwrap();
+        assert_eq!(cached.admitted_through(), 10);
+        assert_eq!(cached.ahead_of(20), 9);
+        cache.apply(Notification::Left {
+            event: event.clone(),
+            position: 15,
+        });
+        assert_eq!(cached.ahead_of(20), 8);
+        assert_eq!(cached.ahead_of(11), 0);
+        assert_eq!(cached.ahead_of(3), 0);
+        assert_eq!(
+            cache.apply(Notification::Settings {
+                event: event.clone()
+            }),
+            Some(event)
+        );
+    }
+}

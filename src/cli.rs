@@ -1,0 +1,413 @@
+//! The `waitroom` command: serve, manage keys, look into tokens, and drive the admin API.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use serde_json::Value;
+
+use crate::config::Config;
+use crate::domain::{EventSettingsPatch, EventState};
+use crate::startup::{load_keys, Application};
+use crate::token::{Claims, Tokens};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "waitroom",
+    version,
+    about = "A self-hosted virtual waiting room"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP service.
+    Serve(ConfigArg),
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Look into a token.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Drive a running service through its admin API.
+    Admin(AdminArgs),
+}
+
+#[derive(Debug, Args)]
+struct ConfigArg {
+    /// A TOML file layered over the defaults (environment variables still win).
+    #[arg(long, env = "WAITROOM_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Write a new random key to `<dir>/<kid>.key`.
+    Generate {
+        /// The key id; a dated one (e.g. 2026-11) makes rotation easy to follow.
+        #[arg(long)]
+        kid: String,
+        #[arg(long, default_value = "keys")]
+        dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Print a token's header and claims WITHOUT checking its signature.
+    Inspect { token: String },
+    /// Check a token with the configured keys, as the service would.
+    Verify {
+        token: String,
+        /// Require the token to belong to this event.
+        #[arg(long)]
+        event: Option<String>,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+#[derive(Debug, Args)]
+struct AdminArgs {
+    /// Base URL of a waitroom replica.
+    #[arg(
+        long,
+        env = "WAITROOM_ADMIN_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    url: String,
+    /// The admin bearer token.
+    #[arg(long, env = "WAITROOM_ADMIN_TOKEN", hide_env_values = true)]
+    token: String,
+    #[command(subcommand)]
+    command: AdminCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Events: list, show, create, update.
+    #[command(subcommand)]
+    Event(EventCommand),
+    /// Admit the next N visitors now.
+    Advance {
+        event: String,
+        #[arg(long)]
+        by: u64,
+    },
+    /// Stop releasing visitors (they can still join).
+    Pause { event: String },
+    /// Release visitors again.
+    Resume { event: String },
+    /// Join on behalf of a known user: the same user id always gets the same place.
+    Join {
+        event: String,
+        #[arg(long)]
+        visitor: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum EventCommand {
+    List,
+    Show {
+        event: String,
+    },
+    /// Create an event (fails if it exists).
+    Create {
+        event: String,
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
+    /// Change an event's settings (fails if it does not exist).
+    Update {
+        event: String,
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+struct SettingsArgs {
+    #[arg(long)]
+    batch_size: Option<u64>,
+    #[arg(long)]
+    release_interval_ms: Option<u64>,
+    #[arg(long)]
+    token_ttl_s: Option<u64>,
+    #[arg(long)]
+    pass_ttl_s: Option<u64>,
+    #[arg(long)]
+    target_url: Option<String>,
+    #[arg(long, value_parser = ["open", "paused", "closed"])]
+    state: Option<String>,
+}
+
+impl SettingsArgs {
+    fn into_patch(self) -> EventSettingsPatch {
+        EventSettingsPatch {
+            batch_size: self.batch_size,
+            release_interval_ms: self.release_interval_ms,
+            token_ttl_s: self.token_ttl_s,
+            pass_ttl_s: self.pass_ttl_s,
+            target_url: self.target_url,
+            state: self.state.map(|s| match s.as_str() {
+                "paused" => EventState::Paused,
+                "closed" => EventState::Closed,
+                _ => EventState::Open,
+            }),
+        }
+    }
+}
+
+pub async fn run(cli: Cli) -> ExitCode {
+    let outcome = match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Keys(KeysCommand::Generate { kid, dir }) => generate_key(&kid, &dir),
+        Command::Token(TokenCommand::Inspect { token }) => inspect(&token),
+        Command::Token(TokenCommand::Verify {
+            token,
+            event,
+            config,
+        }) => verify(&token, event.as_deref(), config),
+        Command::Admin(args) => admin(args).await,
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: ConfigArg) -> Result<(), String> {
+    let config = Config::load(args.config.as_deref()).map_err(|e| e.to_string())?;
+    crate::telemetry::init(config.log_format);
+    let listen = config.listen.clone();
+    let app = Application::build(config)
+        .await
+        .map_err(|e| e.to_string())?;
+    let host = listen
+        .rsplit_once(':')
+        .map(|(h, _)| h)
+        .unwrap_or("127.0.0.1");
+    let host = if host == "0.0.0.0" || host == "[::]" {
+        "127.0.0.1"
+    } else {
+        host
+    };
+    tracing::info!(
+        "waitroom is serving on http://{host}:{port}/ (events: GET /, join: POST /v1/events/demo/join)",
+        port = app.port()
+    );
+    app.run_until_stopped().await.map_err(|e| e.to_string())
+}
+
+fn generate_key(kid: &str, dir: &std::path::Path) -> Result<(), String> {
+    let contents = crate::keys::generate_key_file_contents();
+    // Check the kid the same way loading will.
+    crate::keys::KeySet::from_pairs([(kid, contents.as_str())], None).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let path = dir.join(format!("{kid}.key"));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(&path)
+        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    std::io::Write::write_all(&mut file, contents.as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    println!("{}", path.display());
+    Ok(())
+}
+
+fn inspect(token: &str) -> Result<(), String> {
+    let header = jsonwebtoken::decode_header(token).map_err(|e| format!("not a JWT: {e}"))?;
+    let claims: Value = jsonwebtoken::dangerous::insecure_decode_claims(token)
+        .map_err(|e| format!("unreadable claims: {e}"))?;
+    let shown = serde_json::json!({
+        "verified": false,
+        "header": { "alg": format!("{:?}", header.alg), "kid": header.kid, "typ": header.typ },
+        "claims": claims,
+    });
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&shown).unwrap_or_default()
+    );
+    Ok(())
+}
+
+fn verify(token: &str, event: Option<&str>, args: ConfigArg) -> Result<(), String> {
+    let config = Config::load(args.config.as_deref()).map_err(|e| e.to_string())?;
+    if config.keys_dir.is_none() && config.signing_keys.is_empty() {
+        return Err(
+            "no keys configured (set keys_dir or signing_keys): an ephemeral key verifies nothing"
+                .into(),
+        );
+    }
+    let keys = load_keys(&config).map_err(|e| e.to_string())?;
+    let event = event
+        .map(crate::domain::EventId::parse)
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    let claims: Claims = Tokens::new(&keys, &config.issuer)
+        .verify(token, event.as_ref(), chrono::Utc::now().timestamp())
+        .map_err(|e| format!("refused: {e}"))?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&serde_json::json!({ "verified": true, "claims": claims }))
+            .unwrap_or_default()
+    );
+    Ok(())
+}
+
+async fn admin(args: AdminArgs) -> Result<(), String> {
+    let client = AdminClient {
+        http: reqwest::Client::new(),
+        base: args.url.trim_end_matches('/').to_owned(),
+        token: args.token,
+    };
+    let answer = match args.command {
+        AdminCommand::Event(EventCommand::List) => {
+            client
+                .send(reqwest::Method::GET, "/v1/admin/events", None)
+                .await?
+        }
+        AdminCommand::Event(EventCommand::Show { event }) => {
+            client
+                .send(
+                    reqwest::Method::GET,
+                    &format!("/v1/admin/events/{event}"),
+                    None,
+                )
+                .await?
+        }
+        AdminCommand::Event(EventCommand::Create { event, settings }) => {
+            if client.exists(&event).await? {
+                return Err(format!(
+                    "event `{event}` exists already; use `event update`"
+                ));
+            }
+            client.put_settings(&event, settings.into_patch()).await?
+        }
+        AdminCommand::Event(EventCommand::Update { event, settings }) => {
+            if !client.exists(&event).await? {
+                return Err(format!("no event `{event}`; use `event create`"));
+            }
+            client.put_settings(&event, settings.into_patch()).await?
+        }
+        AdminCommand::Advance { event, by } => {
+            let body = serde_json::json!({ "by": by });
+            client
+                .send(
+                    reqwest::Method::POST,
+                    &format!("/v1/admin/events/{event}/advance"),
+                    Some(body),
+                )
+                .await?
+        }
+        AdminCommand::Pause { event } => {
+            client
+                .send(
+                    reqwest::Method::POST,
+                    &format!("/v1/admin/events/{event}/pause"),
+                    None,
+                )
+                .await?
+        }
+        AdminCommand::Resume { event } => {
+            client
+                .send(
+                    reqwest::Method::POST,
+                    &format!("/v1/admin/events/{event}/resume"),
+                    None,
+                )
+                .await?
+        }
+        AdminCommand::Join { event, visitor } => {
+            let body = serde_json::json!({ "visitor": visitor });
+            client
+                .send(
+                    reqwest::Method::POST,
+                    &format!("/v1/admin/events/{event}/join"),
+                    Some(body),
+                )
+                .await?
+        }
+    };
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&answer).unwrap_or_default()
+    );
+    Ok(())
+}
+
+struct AdminClient {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl AdminClient {
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, String> {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| format!("cannot reach {}: {e}", self.base))?;
+        let status = response.status();
+        let answer: Value = response
+            .json()
+            .await
+            .map_err(|e| format!("unreadable answer ({status}): {e}"))?;
+        if status.is_success() {
+            Ok(answer)
+        } else {
+            Err(format!(
+                "{} ({status}): {}",
+                answer["title"].as_str().unwrap_or("request failed"),
+                answer["detail"].as_str().unwrap_or("")
+            ))
+        }
+    }
+
+    async fn exists(&self, event: &str) -> Result<bool, String> {
+        match self
+            .send(
+                reqwest::Method::GET,
+                &format!("/v1/admin/events/{event}"),
+                None,
+            )
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.contains("(404") => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn put_settings(&self, event: &str, patch: EventSettingsPatch) -> Result<Value, String> {
+        let body = serde_json::to_value(patch).map_err(|e| e.to_string())?;
+        self.send(
+            reqwest::Method::PUT,
+            &format!("/v1/admin/events/{event}"),
+            Some(body),
+        )
+        .await
+    }
+}

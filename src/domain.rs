@@ -1,0 +1,320 @@
+//! Validated domain types, parsed once at the edge so the rest of the code can trust them.
+
+use std::fmt;
+
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+
+/// Longest event id accepted; event ids end up in Redis keys, cookie names and URLs.
+pub const EVENT_ID_MAX_LEN: usize = 64;
+/// Longest visitor id accepted; trusted joins use the booking site's user id.
+pub const VISITOR_ID_MAX_LEN: usize = 128;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum IdError {
+    #[error("{what} must not be empty")]
+    Empty { what: &'static str },
+    #[error("{what} is {len} characters long; the limit is {max}")]
+    TooLong {
+        what: &'static str,
+        len: usize,
+        max: usize,
+    },
+    #[error("{what} may only contain {allowed}; found {found:?}")]
+    BadCharacter {
+        what: &'static str,
+        allowed: &'static str,
+        found: char,
+    },
+}
+
+fn check_id(
+    what: &'static str,
+    raw: &str,
+    max: usize,
+    allowed: &'static str,
+    ok: impl Fn(char) -> bool,
+) -> Result<(), IdError> {
+    if raw.is_empty() {
+        return Err(IdError::Empty { what });
+    }
+    let len = raw.chars().count();
+    if len > max {
+        return Err(IdError::TooLong { what, len, max });
+    }
+    match raw.chars().find(|c| !ok(*c)) {
+        Some(found) => Err(IdError::BadCharacter {
+            what,
+            allowed,
+            found,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// An event's id: 1-64 characters of `a-z A-Z 0-9 _ -`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct EventId(String);
+
+impl EventId {
+    pub fn parse(raw: &str) -> Result<Self, IdError> {
+        check_id(
+            "event id",
+            raw,
+            EVENT_ID_MAX_LEN,
+            "letters, digits, '_' and '-'",
+            |c| c.is_ascii_alphanumeric() || c == '_' || c == '-',
+        )?;
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for EventId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        EventId::parse(&raw).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A visitor's id: server-generated for anonymous visitors, the booking site's user id for trusted joins.
+/// 1-128 characters of `a-z A-Z 0-9 _ - . : @`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct VisitorId(String);
+
+impl VisitorId {
+    pub fn parse(raw: &str) -> Result<Self, IdError> {
+        check_id(
+            "visitor id",
+            raw,
+            VISITOR_ID_MAX_LEN,
+            "letters, digits and '_ - . : @'",
+            |c| c.is_ascii_alphanumeric() || "_-.:@".contains(c),
+        )?;
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// A fresh anonymous id: 128 random bits, prefixed so it can never collide with a trusted user id
+    /// that is merely numeric or an e-mail address.
+    pub fn generate() -> Self {
+        Self(format!("v_{}", random_token_id()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for VisitorId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for VisitorId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        VisitorId::parse(&raw).map_err(serde::de::Error::custom)
+    }
+}
+
+/// 128 random bits as 32 lowercase hex characters.
+pub fn random_token_id() -> String {
+    let mut bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Whether an event takes new visitors and releases them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum EventState {
+    /// Visitors join and batches are released.
+    #[default]
+    Open,
+    /// Visitors join, but nobody is released until the event is resumed.
+    Paused,
+    /// No new visitors; those already admitted keep their passes.
+    Closed,
+}
+
+impl fmt::Display for EventState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            EventState::Open => "open",
+            EventState::Paused => "paused",
+            EventState::Closed => "closed",
+        })
+    }
+}
+
+/// One event's settings, as stored and as shown by the admin API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventSettings {
+    /// Visitors released per interval; 0 means released by hand only.
+    pub batch_size: u64,
+    pub release_interval_ms: u64,
+    /// Lifetime of a waiting token; a visitor who does not come back within it loses the place.
+    pub token_ttl_s: u64,
+    /// Lifetime of an admission pass.
+    pub pass_ttl_s: u64,
+    /// Where admitted visitors go.
+    pub target_url: String,
+    pub state: EventState,
+}
+
+impl Default for EventSettings {
+    fn default() -> Self {
+        Self {
+            batch_size: 100,
+            release_interval_ms: 10_000,
+            token_ttl_s: 6 * 3600,
+            pass_ttl_s: 600,
+            target_url: "http://127.0.0.1:8080/admitted".to_owned(),
+            state: EventState::Open,
+        }
+    }
+}
+
+/// A partial update of [`EventSettings`]: what the admin API and config files accept.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventSettingsPatch {
+    pub batch_size: Option<u64>,
+    pub release_interval_ms: Option<u64>,
+    pub token_ttl_s: Option<u64>,
+    pub pass_ttl_s: Option<u64>,
+    pub target_url: Option<String>,
+    pub state: Option<EventState>,
+}
+
+impl EventSettingsPatch {
+    /// Applies the patch on top of `base` and validates the result.
+    pub fn apply(self, base: EventSettings) -> Result<EventSettings, SettingsError> {
+        let settings = EventSettings {
+            batch_size: self.batch_size.unwrap_or(base.batch_size),
+            release_interval_ms: self.release_interval_ms.unwrap_or(base.release_interval_ms),
+            token_ttl_s: self.token_ttl_s.unwrap_or(base.token_ttl_s),
+            pass_ttl_s: self.pass_ttl_s.unwrap_or(base.pass_ttl_s),
+            target_url: self.target_url.unwrap_or(base.target_url),
+            state: self.state.unwrap_or(base.state),
+        };
+        settings.validate()?;
+        Ok(settings)
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("`{field}` {reason}")]
+pub struct SettingsError {
+    pub field: &'static str,
+    pub reason: String,
+}
+
+fn within(field: &'static str, value: u64, min: u64, max: u64) -> Result<(), SettingsError> {
+    if (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(SettingsError {
+            field,
+            reason: format!("is {value}; it must be between {min} and {max}"),
+        })
+    }
+}
+
+impl EventSettings {
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        within("batch_size", self.batch_size, 0, 1_000_000)?;
+        within(
+            "release_interval_ms",
+            self.release_interval_ms,
+            100,
+            3_600_000,
+        )?;
+        within("token_ttl_s", self.token_ttl_s, 60, 7 * 24 * 3600)?;
+        within("pass_ttl_s", self.pass_ttl_s, 10, 24 * 3600)?;
+        match url::Url::parse(&self.target_url) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") => Ok(()),
+            Ok(url) => Err(SettingsError {
+                field: "target_url",
+                reason: format!("must be an http or https URL, not {}:", url.scheme()),
+            }),
+            Err(e) => Err(SettingsError {
+                field: "target_url",
+                reason: format!("is not an absolute URL: {e}"),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_ids_are_checked() {
+        assert!(EventId::parse("summer-tour_2026").is_ok());
+        assert_eq!(EventId::parse(""), Err(IdError::Empty { what: "event id" }));
+        assert!(matches!(
+            EventId::parse(&"x".repeat(65)),
+            Err(IdError::TooLong {
+                len: 65,
+                max: 64,
+                ..
+            })
+        ));
+        assert!(matches!(
+            EventId::parse("a{b}"),
+            Err(IdError::BadCharacter { found: '{', .. })
+        ));
+        assert!(EventId::parse("ünï").is_err());
+    }
+
+    #[test]
+    fn visitor_ids_are_checked() {
+        assert!(VisitorId::parse("user:42@example.com").is_ok());
+        assert!(VisitorId::parse("a b").is_err());
+        assert!(VisitorId::parse(&"u".repeat(129)).is_err());
+        let generated = VisitorId::generate();
+        assert!(VisitorId::parse(generated.as_str()).is_ok());
+        assert_ne!(generated, VisitorId::generate());
+    }
+
+    #[test]
+    fn patches_are_validated() {
+        let base = EventSettings::default();
+        let err = EventSettingsPatch {
+            release_interval_ms: Some(5),
+            ..Default::default()
+        }
+        .apply(base.clone())
+        .unwrap_err();
+        assert_eq!(err.field, "release_interval_ms");
+        let err = EventSettingsPatch {
+            target_url: Some("javascript:alert(1)".into()),
+            ..Default::default()
+        }
+        .apply(base.clone())
+        .unwrap_err();
+        assert_eq!(err.field, "target_url");
+        let ok = EventSettingsPatch {
+            batch_size: Some(0),
+            ..Default::default()
+        }
+        .apply(base)
+        .unwrap();
+        assert_eq!(ok.batch_size, 0);
+    }
+}

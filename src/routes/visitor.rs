@@ -1,0 +1,303 @@
+//! The visitor's routes: join, status, leave; and the checks the edge and the booking service make.
+
+use std::sync::Arc;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+
+use super::{now_s, parse_event, rfc3339, AppState};
+use crate::cache::CachedEvent;
+use crate::domain::{EventId, EventSettings, EventState, VisitorId};
+use crate::problem::ApiError;
+use crate::token::{Claims, TokenError, TokenKind};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    // Resources rather than bare routes, so a wrong method is a 405 rather than a 404.
+    cfg.service(web::resource("/v1/events/{event}/join").post(join))
+        .service(web::resource("/v1/events/{event}/status").get(status))
+        .service(web::resource("/v1/events/{event}/leave").post(leave))
+        .service(web::resource("/v1/events/{event}/gate").get(gate))
+        .service(web::resource("/v1/verify").post(verify));
+}
+
+/// What a visitor holding a waiting token is told, on joining and on every status check.
+#[derive(Debug, Serialize)]
+pub struct Place {
+    pub event: EventId,
+    /// `waiting`, `admitted` or `expired`.
+    pub status: &'static str,
+    pub position: u64,
+    /// Visitors still waiting before this one.
+    pub ahead: u64,
+    pub admitted_through: u64,
+    /// The event's state: a paused line does not move.
+    pub state: EventState,
+    /// When to ask again, if push updates are not used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub poll_after_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pass: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pass_expires_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_url: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct JoinAnswer {
+    pub visitor: String,
+    /// False when the visitor already held this place (a refresh, a second tab, a known user).
+    pub fresh: bool,
+    pub token: String,
+    pub expires_at: String,
+    #[serde(flatten)]
+    pub place: Place,
+}
+
+/// A poll interval that fits how far the visitor is from the front.
+fn poll_after_ms(settings: &EventSettings, ahead: u64) -> u64 {
+    if settings.state != EventState::Open || settings.batch_size == 0 {
+        return 5_000;
+    }
+    let interval = settings.release_interval_ms;
+    if ahead < settings.batch_size {
+        (interval / 4).clamp(500, 2_000)
+    } else {
+        interval.clamp(1_000, 15_000)
+    }
+}
+
+fn waiting_place(event: &EventId, cached: &CachedEvent, position: u64) -> Place {
+    let settings = cached.settings();
+    let admitted = cached.is_admitted(position);
+    let ahead = cached.ahead_of(position);
+    Place {
+        event: event.clone(),
+        status: if admitted { "admitted" } else { "waiting" },
+        position,
+        ahead,
+        admitted_through: cached.admitted_through(),
+        state: settings.state,
+        poll_after_ms: (!admitted).then(|| poll_after_ms(&settings, ahead)),
+        pass: None,
+        pass_expires_at: None,
+        target_url: None,
+    }
+}
+
+impl AppState {
+    /// Signs a waiting token for a place and answers with it, in the body and in the cookie.
+    pub(super) fn answer_join(
+        &self,
+        event: &EventId,
+        cached: &CachedEvent,
+        visitor: &VisitorId,
+        position: u64,
+        fresh: bool,
+        with_cookie: bool,
+    ) -> HttpResponse {
+        let ttl = cached.settings().token_ttl_s;
+        let (token, claims) =
+            self.tokens
+                .sign(TokenKind::Waiting, event, visitor, position, now_s(), ttl);
+        let mut response = if fresh {
+            HttpResponse::Created()
+        } else {
+            HttpResponse::Ok()
+        };
+        if with_cookie {
+            response.cookie(self.token_cookie(event, &token, ttl));
+        }
+        response.json(JoinAnswer {
+            visitor: visitor.to_string(),
+            fresh,
+            token,
+            expires_at: rfc3339(claims.exp),
+            place: waiting_place(event, cached, position),
+        })
+    }
+
+    /// Verifies the presented token for `event` and checks its place was not given up.
+    fn holder(
+        &self,
+        req: &HttpRequest,
+        event: &EventId,
+        cached: &CachedEvent,
+    ) -> Result<Claims, ApiError> {
+        let token = self
+            .presented_token(req, Some(event))
+            .ok_or(ApiError::MissingToken)?;
+        let claims = self.tokens.verify(&token, Some(event), now_s())?;
+        if cached.has_left(claims.pos) {
+            return Err(ApiError::LeftLine);
+        }
+        Ok(claims)
+    }
+}
+
+async fn join(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let event = parse_event(&path)?;
+    let cached = state.event(&event)?;
+    if cached.settings().state == EventState::Closed {
+        return Err(ApiError::EventClosed(event.to_string()));
+    }
+    // Refresh-proof: a visitor who holds a valid place keeps it, and no new number is drawn.
+    if let Ok(claims) = state.holder(&req, &event, &cached) {
+        if let Ok(visitor) = VisitorId::parse(&claims.sub) {
+            return Ok(state.answer_join(&event, &cached, &visitor, claims.pos, false, true));
+        }
+    }
+    // Anonymous visitors never choose their id, so nobody can claim another's place.
+    let visitor = VisitorId::generate();
+    let joined = state
+        .store
+        .join(
+            &event,
+            &visitor,
+            false,
+            chrono::Utc::now().timestamp_millis(),
+        )
+        .await?;
+    cached.observe_issued(joined.position);
+    Ok(state.answer_join(&event, &cached, &visitor, joined.position, true, true))
+}
+
+async fn status(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let event = parse_event(&path)?;
+    let cached = state.event(&event)?;
+    let claims = match state.holder(&req, &event, &cached) {
+        Ok(claims) => claims,
+        Err(ApiError::InvalidToken(TokenError::Expired(claims))) => {
+            let mut place = waiting_place(&event, &cached, claims.pos);
+            place.status = "expired";
+            place.poll_after_ms = None;
+            return Ok(HttpResponse::Ok().json(place));
+        }
+        Err(e) => return Err(e),
+    };
+    let mut place = waiting_place(&event, &cached, claims.pos);
+    if cached.is_admitted(claims.pos) {
+        hand_out_pass(&state, &event, &cached, &claims, &mut place).await;
+    }
+    Ok(HttpResponse::Ok().json(place))
+}
+
+/// Adds an admission pass to an admitted visitor's answer. Recording the claim is the one store
+/// call on the status path; if the store is away the pass is handed out all the same.
+async fn hand_out_pass(
+    state: &AppState,
+    event: &EventId,
+    cached: &Arc<CachedEvent>,
+    claims: &Claims,
+    place: &mut Place,
+) {
+    let settings = cached.settings();
+    let now = now_s();
+    if let Err(e) = state
+        .store
+        .claim(event, claims.pos, chrono::Utc::now().timestamp_millis())
+        .await
+    {
+        tracing::warn!(%event, position = claims.pos, error = %e, "could not record a claimed pass");
+    }
+    let visitor = VisitorId::parse(&claims.sub).unwrap_or_else(|_| VisitorId::generate());
+    let (pass, pass_claims) = state.tokens.sign(
+        TokenKind::Pass,
+        event,
+        &visitor,
+        claims.pos,
+        now,
+        settings.pass_ttl_s,
+    );
+    place.pass = Some(pass);
+    place.pass_expires_at = Some(rfc3339(pass_claims.exp));
+    place.target_url = Some(settings.target_url.clone());
+}
+
+async fn leave(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let event = parse_event(&path)?;
+    let cached = state.event(&event)?;
+    let claims = state.holder(&req, &event, &cached)?;
+    let visitor = VisitorId::parse(&claims.sub).map_err(|_| TokenError::Malformed)?;
+    state.store.leave(&event, claims.pos, &visitor).await?;
+    cached.mark_left(claims.pos);
+    let mut gone = state.token_cookie(&event, "", 0);
+    gone.make_removal();
+    Ok(HttpResponse::Ok().cookie(gone).json(serde_json::json!({
+        "event": event,
+        "status": "left",
+        "position": claims.pos,
+    })))
+}
+
+/// An edge proxy's sub-request (nginx `auth_request`): 204 for an admission pass or a waiting token
+/// the pointer has passed, 401 for anything else. Nothing but the token and the cache is consulted.
+async fn gate(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let admitted = || -> Result<Claims, ApiError> {
+        let event = parse_event(&path)?;
+        let cached = state.event(&event)?;
+        let claims = state.holder(&req, &event, &cached)?;
+        if claims.kind == TokenKind::Pass || cached.is_admitted(claims.pos) {
+            Ok(claims)
+        } else {
+            Err(ApiError::NotAdmitted)
+        }
+    };
+    let claims = admitted().map_err(ApiError::refused)?;
+    Ok(HttpResponse::NoContent()
+        .insert_header(("X-Waitroom-Visitor", claims.sub))
+        .insert_header(("X-Waitroom-Position", claims.pos.to_string()))
+        .finish())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VerifyRequest {
+    token: String,
+    /// When given, the token must belong to this event.
+    event: Option<String>,
+}
+
+/// For the booking service: is this token or pass genuine, and is its holder admitted?
+async fn verify(
+    state: web::Data<AppState>,
+    body: web::Json<VerifyRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let expected = body.event.as_deref().map(parse_event).transpose()?;
+    let claims = state
+        .tokens
+        .verify(&body.token, expected.as_ref(), now_s())?;
+    let event = parse_event(&claims.aud).map_err(|_| TokenError::Malformed)?;
+    let cached = state.cache.get(&event);
+    if cached.as_ref().is_some_and(|c| c.has_left(claims.pos)) {
+        return Err(ApiError::LeftLine);
+    }
+    let admitted = claims.kind == TokenKind::Pass
+        || cached.as_ref().is_some_and(|c| c.is_admitted(claims.pos));
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "valid": true,
+        "admitted": admitted,
+        "kind": claims.kind,
+        "event": claims.aud,
+        "visitor": claims.sub,
+        "position": claims.pos,
+        "expires_at": rfc3339(claims.exp),
+        "claims": claims,
+    })))
+}

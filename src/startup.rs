@@ -1,0 +1,193 @@
+//! Builds the service from its configuration: keys, store, pointer cache, background tasks and the
+//! HTTP server, bound to a listener the caller may choose (tests bind port 0).
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::middleware::ErrorHandlers;
+use actix_web::{web, App, HttpServer};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::cache::{keep_in_sync, PointerCache};
+use crate::config::{Config, ConfigError};
+use crate::domain::{EventId, EventSettings, VisitorId};
+use crate::keys::{KeyError, KeySet};
+use crate::problem::{ensure_problem, ApiError};
+use crate::routes::{self, AppState};
+use crate::scheduler::run_releases;
+use crate::store::{MemoryStore, RedisStore, Store, StoreError};
+use crate::token::Tokens;
+
+/// The demo event's name, on the embedded store.
+pub const DEMO_EVENT: &str = "demo";
+/// Visitors already in the demo line at start, so a newcomer sees it move.
+const DEMO_CROWD: u64 = 60;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("signing keys: {0}")]
+    Keys(#[from] KeyError),
+    #[error("the public development key (keys/dev.key) would sign tokens with Redis configured; use your own keys, or set dev_mode = true for a throwaway setup")]
+    DevKeyInProduction,
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("cannot listen: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// Loads the signing keys the configuration names, or makes an ephemeral one for the embedded default.
+pub fn load_keys(config: &Config) -> Result<KeySet, StartError> {
+    let keys = if let Some(dir) = &config.keys_dir {
+        KeySet::from_dir(dir, config.active_key.as_deref())?
+    } else if !config.signing_keys.is_empty() {
+        KeySet::from_pairs(
+            config
+                .signing_keys
+                .iter()
+                .map(|(kid, secret)| (kid.as_str(), secret.expose())),
+            config.active_key.as_deref(),
+        )?
+    } else {
+        KeySet::ephemeral()
+    };
+    if config.redis_url.is_some() && keys.signs_with_dev_key() && !config.dev_mode {
+        return Err(StartError::DevKeyInProduction);
+    }
+    Ok(keys)
+}
+
+impl Application {
+    pub async fn build(config: Config) -> Result<Self, StartError> {
+        let listener = TcpListener::bind(config.listen_addr()?)?;
+        Self::build_with_listener(config, listener).await
+    }
+
+    pub async fn build_with_listener(
+        config: Config,
+        listener: TcpListener,
+    ) -> Result<Self, StartError> {
+        let keys = load_keys(&config)?;
+        if keys.is_ephemeral() {
+            tracing::warn!(
+                kid = keys.active_kid(),
+                "signing with an ephemeral key: tokens stop verifying when this process stops"
+            );
+        } else {
+            let kids: Vec<&str> = keys.kids().collect();
+            tracing::info!(active = keys.active_kid(), loaded = ?kids, "signing keys loaded");
+        }
+        if keys.signs_with_dev_key() {
+            tracing::warn!("signing with the public development key: for development only");
+        }
+        let port = listener.local_addr()?.port();
+
+        let store: Arc<dyn Store> = match &config.redis_url {
+            Some(url) => Arc::new(RedisStore::connect(url.expose(), &config.redis_prefix).await?),
+            None => {
+                tracing::info!("no redis_url: using the embedded in-process store");
+                Arc::new(MemoryStore::default())
+            }
+        };
+        for (event, settings) in config.declared_events()? {
+            if store.put_event(&event, &settings, true).await? {
+                tracing::info!(%event, "created event from configuration");
+            }
+        }
+        if config.redis_url.is_none() && config.demo_event {
+            seed_demo(store.as_ref(), port).await?;
+        }
+
+        let cache = Arc::new(PointerCache::default());
+        cache.refresh_all(store.as_ref()).await?;
+
+        let (shutdown, stopping) = watch::channel(false);
+        let tasks = vec![
+            tokio::spawn(keep_in_sync(
+                store.clone(),
+                cache.clone(),
+                Duration::from_millis(config.pointer_poll_ms),
+                stopping.clone(),
+            )),
+            tokio::spawn(run_releases(store.clone(), cache.clone(), stopping)),
+        ];
+
+        let state = web::Data::new(AppState {
+            store,
+            cache,
+            tokens: Tokens::new(&keys, &config.issuer),
+            admin_token: config.admin_token.clone(),
+            cookie_prefix: config.cookie_prefix.clone(),
+            cookie_secure: config.cookie_secure,
+        });
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(ErrorHandlers::new().default_handler(ensure_problem))
+                .app_data(state.clone())
+                .configure(routes::configure)
+                .default_service(web::to(|| async {
+                    Err::<actix_web::HttpResponse, _>(ApiError::NotFound)
+                }))
+        })
+        .listen(listener)?
+        .shutdown_timeout(10);
+        if config.workers > 0 {
+            server = server.workers(config.workers);
+        }
+        Ok(Self {
+            port,
+            server: server.run(),
+            shutdown,
+            tasks,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until the server stops (SIGINT/SIGTERM), then stops the background tasks.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        result
+    }
+}
+
+/// The demo event: a line that already has people in it and moves on its own.
+async fn seed_demo(store: &dyn Store, port: u16) -> Result<(), StartError> {
+    let event = EventId::parse(DEMO_EVENT).map_err(|e| ConfigError::Invalid {
+        key: "demo_event".into(),
+        reason: e.to_string(),
+    })?;
+    let settings = EventSettings {
+        batch_size: 5,
+        release_interval_ms: 2_000,
+        target_url: format!("http://127.0.0.1:{port}/demo/admitted"),
+        ..EventSettings::default()
+    };
+    if store.put_event(&event, &settings, true).await? {
+        let now = chrono::Utc::now().timestamp_millis();
+        for _ in 0..DEMO_CROWD {
+            store
+                .join(&event, &VisitorId::generate(), false, now)
+                .await?;
+        }
+        tracing::info!(%event, "demo event created with {DEMO_CROWD} visitors already in line");
+    }
+    Ok(())
+}

@@ -1,0 +1,48 @@
+-- Advance an event's admission pointer over the next visitors who have not left.
+-- Used for the scheduled batch release (at most once per release slot, whichever replica calls first)
+-- and for an admin's manual advance. Never moves past the last issued position.
+--
+-- KEYS[1] admission pointer wr:{event}:admitted (string, highest admitted position)
+-- KEYS[2] issued counter    wr:{event}:issued
+-- KEYS[3] left positions    wr:{event}:left     (set)
+-- KEYS[4] release slot      wr:{event}:slot     (string, start in ms of the last slot released)
+-- ARGV[1] how many visitors to admit
+-- ARGV[2] release interval in ms; 0 for a manual advance, which ignores slots
+-- ARGV[3] pub/sub channel to announce the move on
+-- ARGV[4] event id, for the announcement
+-- Returns {1 if the pointer moved else 0, pointer, issued}
+local issued = tonumber(redis.call('GET', KEYS[2]) or '0')
+local pointer = tonumber(redis.call('GET', KEYS[1]) or '0')
+local interval = tonumber(ARGV[2])
+if interval > 0 then
+  -- Slots come from Redis's clock, so replicas with skewed clocks still release once per slot.
+  local now = redis.call('TIME')
+  local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+  -- Slot starts are stored in ms rather than as slot numbers so a changed interval keeps working.
+  local slot = now_ms - (now_ms % interval)
+  if tonumber(redis.call('GET', KEYS[4]) or '-1') >= slot then
+    return {0, pointer, issued}
+  end
+  redis.call('SET', KEYS[4], slot)
+end
+local wanted = tonumber(ARGV[1])
+local target = pointer
+if redis.call('SCARD', KEYS[3]) == 0 then
+  target = math.min(pointer + wanted, issued)
+else
+  -- Left positions do not use up the batch: those behind them move up instead.
+  local counted = 0
+  while counted < wanted and target < issued do
+    target = target + 1
+    if redis.call('SISMEMBER', KEYS[3], target) == 0 then
+      counted = counted + 1
+    end
+  end
+end
+if target == pointer then
+  return {0, pointer, issued}
+end
+redis.call('SET', KEYS[1], target)
+redis.call('PUBLISH', ARGV[3], '{"kind":"pointer","event":"' .. ARGV[4] .. '","admitted_through":' ..
+  target .. ',"issued":' .. issued .. '}')
+return {1, target, issued}

@@ -1,0 +1,285 @@
+//! The embedded store: everything in this process, for one replica and for trying waitroom out.
+//! It follows the Redis store's semantics exactly; restarting the process empties every line.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use futures_util::stream::{self, BoxStream, StreamExt};
+use tokio::sync::broadcast;
+
+use super::{AdvanceMode, Advanced, Figures, Joined, Notification, Snapshot, Store, StoreError};
+use crate::domain::{EventId, EventSettings, VisitorId};
+
+#[derive(Default)]
+struct Line {
+    settings: Option<EventSettings>,
+    issued: u64,
+    admitted_through: u64,
+    /// Visitor of each position and when they joined, in order.
+    visitors: Vec<(VisitorId, i64)>,
+    trusted: HashMap<VisitorId, u64>,
+    left: BTreeSet<u64>,
+    last_slot_ms: Option<u64>,
+    claims: HashMap<u64, i64>,
+}
+
+pub struct MemoryStore {
+    lines: Mutex<BTreeMap<EventId, Line>>,
+    changes: broadcast::Sender<Notification>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self {
+            lines: Mutex::default(),
+            changes: broadcast::channel(1024).0,
+        }
+    }
+}
+
+impl MemoryStore {
+    fn with_line<T>(&self, event: &EventId, f: impl FnOnce(&mut Line) -> T) -> T {
+        // A poisoned lock only means another request panicked mid-update; the data is still usable.
+        let mut lines = self.lines.lock().unwrap_or_else(|e| e.into_inner());
+        f(lines.entry(event.clone()).or_default())
+    }
+
+    fn announce(&self, notification: Notification) {
+        // No receiver simply means no replica cache is listening yet.
+        let _ = self.changes.send(notification);
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default()
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn put_event(
+        &self,
+        event: &EventId,
+        settings: &EventSettings,
+        only_if_absent: bool,
+    ) -> Result<bool, StoreError> {
+        let written = self.with_line(event, |line| {
+            if only_if_absent && line.settings.is_some() {
+                return false;
+            }
+            line.settings = Some(settings.clone());
+            true
+        });
+        if written {
+            self.announce(Notification::Settings {
+                event: event.clone(),
+            });
+        }
+        Ok(written)
+    }
+
+    async fn events(&self) -> Result<Vec<EventId>, StoreError> {
+        let lines = self.lines.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(lines
+            .iter()
+            .filter(|(_, line)| line.settings.is_some())
+            .map(|(id, _)| id.clone())
+            .collect())
+    }
+
+    async fn snapshot(&self, event: &EventId) -> Result<Option<Snapshot>, StoreError> {
+        Ok(self.with_line(event, |line| {
+            line.settings.clone().map(|settings| Snapshot {
+                settings,
+                figures: Figures {
+                    issued: line.issued,
+                    admitted_through: line.admitted_through,
+                    left: line.left.len() as u64,
+                },
+            })
+        }))
+    }
+
+    async fn join(
+        &self,
+        event: &EventId,
+        visitor: &VisitorId,
+        trusted: bool,
+        now_ms: i64,
+    ) -> Result<Joined, StoreError> {
+        Ok(self.with_line(event, |line| {
+            if trusted {
+                if let Some(&position) = line.trusted.get(visitor) {
+                    return Joined {
+                        position,
+                        fresh: false,
+                    };
+                }
+            }
+            line.issued += 1;
+            line.visitors.push((visitor.clone(), now_ms));
+            if trusted {
+                line.trusted.insert(visitor.clone(), line.issued);
+            }
+            Joined {
+                position: line.issued,
+                fresh: true,
+            }
+        }))
+    }
+
+    async fn leave(
+        &self,
+        event: &EventId,
+        position: u64,
+        visitor: &VisitorId,
+    ) -> Result<bool, StoreError> {
+        let added = self.with_line(event, |line| {
+            if line.trusted.get(visitor) == Some(&position) {
+                line.trusted.remove(visitor);
+            }
+            line.left.insert(position)
+        });
+        if added {
+            self.announce(Notification::Left {
+                event: event.clone(),
+                position,
+            });
+        }
+        Ok(added)
+    }
+
+    async fn advance(
+        &self,
+        event: &EventId,
+        count: u64,
+        mode: AdvanceMode,
+    ) -> Result<Advanced, StoreError> {
+        let advanced = self.with_line(event, |line| {
+            let unchanged = Advanced {
+                moved: false,
+                admitted_through: line.admitted_through,
+                issued: line.issued,
+            };
+            if let AdvanceMode::Scheduled { interval_ms } = mode {
+                let now = now_ms();
+                let slot = now - now % interval_ms.max(1);
+                if line.last_slot_ms.is_some_and(|last| last >= slot) {
+                    return unchanged;
+                }
+                line.last_slot_ms = Some(slot);
+            }
+            let mut target = line.admitted_through;
+            let mut counted = 0;
+            while counted < count && target < line.issued {
+                target += 1;
+                if !line.left.contains(&target) {
+                    counted += 1;
+                }
+            }
+            if target == line.admitted_through {
+                return unchanged;
+            }
+            line.admitted_through = target;
+            Advanced {
+                moved: true,
+                admitted_through: target,
+                issued: line.issued,
+            }
+        });
+        if advanced.moved {
+            self.announce(Notification::Pointer {
+                event: event.clone(),
+                admitted_through: advanced.admitted_through,
+                issued: advanced.issued,
+            });
+        }
+        Ok(advanced)
+    }
+
+    async fn left_positions(&self, event: &EventId) -> Result<Vec<u64>, StoreError> {
+        Ok(self.with_line(event, |line| line.left.iter().copied().collect()))
+    }
+
+    async fn claim(&self, event: &EventId, position: u64, now_ms: i64) -> Result<bool, StoreError> {
+        Ok(self.with_line(event, |line| {
+            let first = !line.claims.contains_key(&position);
+            line.claims.entry(position).or_insert(now_ms);
+            first
+        }))
+    }
+
+    async fn notifications(&self) -> Result<BoxStream<'static, Notification>, StoreError> {
+        let receiver = self.changes.subscribe();
+        Ok(stream::unfold(receiver, |mut receiver| async move {
+            loop {
+                match receiver.recv().await {
+                    Ok(notification) => return Some((notification, receiver)),
+                    // A slow listener missed some; the periodic resync catches it up.
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        })
+        .boxed())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn release_skips_leavers_and_happens_once_per_slot() {
+        let store = MemoryStore::default();
+        let event = EventId::parse("e").unwrap();
+        store
+            .put_event(&event, &EventSettings::default(), false)
+            .await
+            .unwrap();
+        for _ in 0..10 {
+            store
+                .join(&event, &VisitorId::generate(), false, 0)
+                .await
+                .unwrap();
+        }
+        store
+            .leave(&event, 2, &VisitorId::generate())
+            .await
+            .unwrap();
+        let scheduled = AdvanceMode::Scheduled {
+            interval_ms: 3_600_000,
+        };
+        let first = store.advance(&event, 3, scheduled).await.unwrap();
+        assert!(first.moved);
+        assert_eq!(first.admitted_through, 4, "position 2 left, so 1, 3, 4");
+        let second = store.advance(&event, 3, scheduled).await.unwrap();
+        assert!(!second.moved, "same slot");
+        let manual = store
+            .advance(&event, 100, AdvanceMode::Manual)
+            .await
+            .unwrap();
+        assert_eq!(manual.admitted_through, 10, "never beyond the last issued");
+    }
+
+    #[tokio::test]
+    async fn trusted_visitors_keep_their_number_until_they_leave() {
+        let store = MemoryStore::default();
+        let event = EventId::parse("e").unwrap();
+        let user = VisitorId::parse("user-1").unwrap();
+        let first = store.join(&event, &user, true, 0).await.unwrap();
+        let again = store.join(&event, &user, true, 0).await.unwrap();
+        assert_eq!((first.position, again.position, again.fresh), (1, 1, false));
+        store.leave(&event, 1, &user).await.unwrap();
+        let rejoined = store.join(&event, &user, true, 0).await.unwrap();
+        assert_eq!(rejoined.position, 2);
+    }
+}

@@ -1,0 +1,135 @@
+//! Where lines live: one small trait, implemented by Redis (shared by replicas) and by an in-process
+//! store (the embedded default). The integration tests run the same scenarios against both.
+
+pub mod memory;
+pub mod redis;
+
+use async_trait::async_trait;
+use futures_util::stream::BoxStream;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{EventId, EventSettings, VisitorId};
+
+pub use self::memory::MemoryStore;
+pub use self::redis::RedisStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the store is unreachable: {0}")]
+    Unavailable(String),
+    #[error("the store holds data this version cannot read: {0}")]
+    Corrupt(String),
+}
+
+/// A change every replica must learn about, pushed over pub/sub (or an in-process channel).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Notification {
+    Pointer {
+        event: EventId,
+        admitted_through: u64,
+        issued: u64,
+    },
+    Left {
+        event: EventId,
+        position: u64,
+    },
+    Settings {
+        event: EventId,
+    },
+}
+
+/// An event's counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Figures {
+    /// Last position handed out.
+    pub issued: u64,
+    /// The admission pointer: every position up to here is admitted.
+    pub admitted_through: u64,
+    /// How many visitors gave up their place.
+    pub left: u64,
+}
+
+/// What a replica needs to answer for an event without asking the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    pub settings: EventSettings,
+    pub figures: Figures,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Joined {
+    pub position: u64,
+    /// False when a trusted visitor got back the position they already held.
+    pub fresh: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Advanced {
+    /// False when nothing moved: the slot was released already, or nobody is left to admit.
+    pub moved: bool,
+    pub admitted_through: u64,
+    pub issued: u64,
+}
+
+/// How a pointer move is asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdvanceMode {
+    /// An admin's advance: always applies.
+    Manual,
+    /// The scheduler's release: applies at most once per slot of this many ms, across all replicas.
+    Scheduled { interval_ms: u64 },
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Stores an event's settings; with `only_if_absent`, leaves existing ones alone.
+    /// Returns whether anything was written.
+    async fn put_event(
+        &self,
+        event: &EventId,
+        settings: &EventSettings,
+        only_if_absent: bool,
+    ) -> Result<bool, StoreError>;
+
+    async fn events(&self) -> Result<Vec<EventId>, StoreError>;
+
+    /// The event's settings and figures, or `None` for an unknown event.
+    async fn snapshot(&self, event: &EventId) -> Result<Option<Snapshot>, StoreError>;
+
+    /// Draws the next position for `visitor`. A trusted visitor gets back the position they hold.
+    async fn join(
+        &self,
+        event: &EventId,
+        visitor: &VisitorId,
+        trusted: bool,
+        now_ms: i64,
+    ) -> Result<Joined, StoreError>;
+
+    /// Gives up `position`. Returns false if it had been given up already.
+    async fn leave(
+        &self,
+        event: &EventId,
+        position: u64,
+        visitor: &VisitorId,
+    ) -> Result<bool, StoreError>;
+
+    /// Moves the admission pointer over the next `count` visitors who have not left.
+    async fn advance(
+        &self,
+        event: &EventId,
+        count: u64,
+        mode: AdvanceMode,
+    ) -> Result<Advanced, StoreError>;
+
+    async fn left_positions(&self, event: &EventId) -> Result<Vec<u64>, StoreError>;
+
+    /// Records that the visitor at `position` collected their admission pass.
+    /// Returns true the first time.
+    async fn claim(&self, event: &EventId, position: u64, now_ms: i64) -> Result<bool, StoreError>;
+
+    /// Every change from any replica, from now on.
+    async fn notifications(&self) -> Result<BoxStream<'static, Notification>, StoreError>;
+
+    async fn ping(&self) -> Result<(), StoreError>;
+}

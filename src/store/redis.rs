@@ -1,0 +1,239 @@
+//! The Redis store: shared by every replica. Each operation that changes a line is one Lua script
+//! (one round trip, atomic). Keys are hash-tagged by event, `<prefix>:{event}:<name>`, so all of an
+//! event's keys live in one Redis Cluster slot; changes are announced on `<prefix>:notify`.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_util::stream::{BoxStream, StreamExt};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{AsyncCommands, Script};
+
+use super::{AdvanceMode, Advanced, Figures, Joined, Notification, Snapshot, Store, StoreError};
+use crate::domain::{EventId, EventSettings, VisitorId};
+
+/// How long a command may take before the caller is told Redis is unavailable.
+const RESPONSE_TIMEOUT: Duration = Duration::from_millis(1_500);
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(1_000);
+
+pub struct RedisStore {
+    client: redis::Client,
+    conn: ConnectionManager,
+    prefix: String,
+    channel: String,
+    join: Script,
+    advance: Script,
+    leave: Script,
+}
+
+impl From<redis::RedisError> for StoreError {
+    fn from(e: redis::RedisError) -> Self {
+        StoreError::Unavailable(e.to_string())
+    }
+}
+
+impl RedisStore {
+    /// Connects to `url`; keys start with `prefix` (tests use a random one each).
+    pub async fn connect(url: &str, prefix: &str) -> Result<Self, StoreError> {
+        let client = redis::Client::open(url)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_millis(500));
+        let conn = ConnectionManager::new_with_config(client.clone(), config).await?;
+        Ok(Self {
+            client,
+            conn,
+            prefix: prefix.to_owned(),
+            channel: format!("{prefix}:notify"),
+            join: Script::new(include_str!("lua/join.lua")),
+            advance: Script::new(include_str!("lua/advance.lua")),
+            leave: Script::new(include_str!("lua/leave.lua")),
+        })
+    }
+
+    fn key(&self, event: &EventId, name: &str) -> String {
+        format!("{}:{{{}}}:{}", self.prefix, event, name)
+    }
+
+    /// The set of event ids; a key of its own (no event to hash-tag by), only ever touched alone.
+    fn events_key(&self) -> String {
+        format!("{}:events", self.prefix)
+    }
+
+    fn publish_json(&self, notification: &Notification) -> String {
+        serde_json::to_string(notification).unwrap_or_default()
+    }
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    async fn put_event(
+        &self,
+        event: &EventId,
+        settings: &EventSettings,
+        only_if_absent: bool,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.conn.clone();
+        let json =
+            serde_json::to_string(settings).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let key = self.key(event, "settings");
+        // The id goes into the index first, so a crash in between leaves an indexed event without
+        // settings (skipped) rather than settings nobody can find.
+        let _: () = conn.sadd(self.events_key(), event.as_str()).await?;
+        let written: bool = if only_if_absent {
+            conn.set_nx(&key, json).await?
+        } else {
+            let _: () = conn.set(&key, json).await?;
+            true
+        };
+        if written {
+            let message = self.publish_json(&Notification::Settings {
+                event: event.clone(),
+            });
+            let _: () = conn.publish(&self.channel, message).await?;
+        }
+        Ok(written)
+    }
+
+    async fn events(&self) -> Result<Vec<EventId>, StoreError> {
+        let mut conn = self.conn.clone();
+        let raw: Vec<String> = conn.smembers(self.events_key()).await?;
+        let mut events: Vec<EventId> = raw
+            .iter()
+            .filter_map(|id| EventId::parse(id).ok())
+            .collect();
+        events.sort();
+        Ok(events)
+    }
+
+    async fn snapshot(&self, event: &EventId) -> Result<Option<Snapshot>, StoreError> {
+        let mut conn = self.conn.clone();
+        let (settings, issued, admitted, left): (Option<String>, Option<u64>, Option<u64>, u64) =
+            redis::pipe()
+                .get(self.key(event, "settings"))
+                .get(self.key(event, "issued"))
+                .get(self.key(event, "admitted"))
+                .scard(self.key(event, "left"))
+                .query_async(&mut conn)
+                .await?;
+        let Some(settings) = settings else {
+            return Ok(None);
+        };
+        let settings: EventSettings = serde_json::from_str(&settings)
+            .map_err(|e| StoreError::Corrupt(format!("settings of event `{event}`: {e}")))?;
+        Ok(Some(Snapshot {
+            settings,
+            figures: Figures {
+                issued: issued.unwrap_or(0),
+                admitted_through: admitted.unwrap_or(0),
+                left,
+            },
+        }))
+    }
+
+    async fn join(
+        &self,
+        event: &EventId,
+        visitor: &VisitorId,
+        trusted: bool,
+        now_ms: i64,
+    ) -> Result<Joined, StoreError> {
+        let mut conn = self.conn.clone();
+        let (position, fresh): (u64, u8) = self
+            .join
+            .key(self.key(event, "issued"))
+            .key(self.key(event, "line"))
+            .key(self.key(event, "visitors"))
+            .arg(visitor.as_str())
+            .arg(if trusted { "1" } else { "0" })
+            .arg(now_ms)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(Joined {
+            position,
+            fresh: fresh == 1,
+        })
+    }
+
+    async fn leave(
+        &self,
+        event: &EventId,
+        position: u64,
+        visitor: &VisitorId,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.conn.clone();
+        let added: u8 = self
+            .leave
+            .key(self.key(event, "left"))
+            .key(self.key(event, "visitors"))
+            .arg(position)
+            .arg(visitor.as_str())
+            .arg(&self.channel)
+            .arg(event.as_str())
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(added == 1)
+    }
+
+    async fn advance(
+        &self,
+        event: &EventId,
+        count: u64,
+        mode: AdvanceMode,
+    ) -> Result<Advanced, StoreError> {
+        let mut conn = self.conn.clone();
+        let interval_ms = match mode {
+            AdvanceMode::Manual => 0,
+            AdvanceMode::Scheduled { interval_ms } => interval_ms.max(1),
+        };
+        let (moved, admitted_through, issued): (u8, u64, u64) = self
+            .advance
+            .key(self.key(event, "admitted"))
+            .key(self.key(event, "issued"))
+            .key(self.key(event, "left"))
+            .key(self.key(event, "slot"))
+            .arg(count)
+            .arg(interval_ms)
+            .arg(&self.channel)
+            .arg(event.as_str())
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(Advanced {
+            moved: moved == 1,
+            admitted_through,
+            issued,
+        })
+    }
+
+    async fn left_positions(&self, event: &EventId) -> Result<Vec<u64>, StoreError> {
+        let mut conn = self.conn.clone();
+        Ok(conn.smembers(self.key(event, "left")).await?)
+    }
+
+    async fn claim(&self, event: &EventId, position: u64, now_ms: i64) -> Result<bool, StoreError> {
+        let mut conn = self.conn.clone();
+        Ok(conn
+            .hset_nx(self.key(event, "claims"), position, now_ms)
+            .await?)
+    }
+
+    async fn notifications(&self) -> Result<BoxStream<'static, Notification>, StoreError> {
+        let mut pubsub = self.client.get_async_pubsub().await?;
+        pubsub.subscribe(&self.channel).await?;
+        Ok(pubsub
+            .into_on_message()
+            .filter_map(|message| async move {
+                let payload: String = message.get_payload().ok()?;
+                serde_json::from_str(&payload).ok()
+            })
+            .boxed())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let _: String = redis::cmd("PING").query_async(&mut conn).await?;
+        Ok(())
+    }
+}
