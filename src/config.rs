@@ -26,6 +26,12 @@ pub enum LogFormat {
 #[serde(transparent)]
 pub struct SecretString(String);
 
+impl From<&str> for SecretString {
+    fn from(value: &str) -> Self {
+        Self(value.to_owned())
+    }
+}
+
 impl SecretString {
     pub fn expose(&self) -> &str {
         &self.0
@@ -79,6 +85,13 @@ fn invalid(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
 }
 
 impl Config {
+    /// The compiled-in defaults alone, ignoring files and the environment.
+    pub fn defaults() -> Result<Self, ConfigError> {
+        Figment::from(Toml::string(DEFAULTS))
+            .extract()
+            .map_err(|e| ConfigError::Parse(Box::new(e)))
+    }
+
     /// Reads the defaults, then `file` if given, then the environment.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
         let mut figment = Figment::from(Toml::string(DEFAULTS));

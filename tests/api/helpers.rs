@@ -1,0 +1,413 @@
+//! Test harness: spawns the service in-process on port 0 against either store, and a real
+//! `redis-server` shared by all tests of this binary, each test isolated by a random key prefix.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, SET_COOKIE};
+use reqwest::{Response, StatusCode};
+use serde_json::{json, Value};
+use waitroom::config::Config;
+use waitroom::domain::{random_token_id, EventId, VisitorId};
+use waitroom::keys::KeySet;
+use waitroom::startup::Application;
+use waitroom::token::{TokenKind, Tokens};
+
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+pub const KEY_ID: &str = "test-2026";
+/// 32 bytes, base64: the key every test app signs with, so tests can sign tokens of their own.
+pub const KEY_B64: &str = "dGVzdC1zaWduaW5nLWtleS1vZi0zMi1ieXRlcy0hISE=";
+pub const ISSUER: &str = "waitroom";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Memory,
+    Redis,
+}
+
+/// Runs a scenario once on the embedded store and once on Redis.
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($scenario:ident),* $(,)?) => {$(
+        mod $scenario {
+            use $crate::helpers::Backend;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn memory() {
+                super::$scenario(Backend::Memory).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn redis() {
+                super::$scenario(Backend::Redis).await
+            }
+        }
+    )*};
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A `redis-server` on a free port, stopped when dropped (or when the test process dies).
+pub struct RedisServer {
+    pub port: u16,
+    child: Child,
+}
+
+impl RedisServer {
+    pub fn start() -> Self {
+        let port = free_port();
+        // The shell outlives a crashed test process only until its next check: it then stops redis.
+        let script = format!(
+            "redis-server --port {port} --bind 127.0.0.1 --save '' --appendonly no --loglevel warning & \
+             pid=$!; trap 'kill $pid 2>/dev/null' TERM; \
+             while kill -0 {parent} 2>/dev/null && kill -0 $pid 2>/dev/null; do sleep 1; done; kill $pid 2>/dev/null",
+            parent = std::process::id()
+        );
+        let child = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed: run scripts/test.sh");
+        let server = Self { port, child };
+        server.wait_until_up();
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    fn wait_until_up(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("redis-server did not start on port {}", self.port);
+    }
+
+    /// The redis-server process itself (the shell's child).
+    pub fn server_pid(&self) -> String {
+        let out = Command::new("pgrep")
+            .args(["-P", &self.child.id().to_string(), "redis-server"])
+            .output()
+            .expect("pgrep");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// Freezes the server: connections hang as they would to a dead host.
+    pub fn freeze(&self) {
+        signal(&self.server_pid(), "STOP");
+    }
+
+    pub fn thaw(&self) {
+        signal(&self.server_pid(), "CONT");
+    }
+}
+
+fn signal(pid: &str, sig: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{sig}"), pid])
+        .status()
+        .expect("kill");
+    assert!(status.success(), "kill -{sig} {pid}");
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let pid = self.server_pid();
+        if !pid.is_empty() {
+            let _ = Command::new("kill").args(["-CONT", &pid]).status();
+            let _ = Command::new("kill").arg(&pid).status();
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The Redis every test shares: `TEST_REDIS_URL`, or a server started for this test process.
+pub fn shared_redis_url() -> String {
+    static SHARED: OnceLock<String> = OnceLock::new();
+    SHARED
+        .get_or_init(|| {
+            std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| {
+                let server = RedisServer::start();
+                let url = server.url();
+                // Lives as long as the test process; the watchdog shell stops it afterwards.
+                std::mem::forget(server);
+                url
+            })
+        })
+        .clone()
+}
+
+/// The defaults, with no environment, as a test's starting point.
+pub fn base_config() -> Config {
+    let mut config = Config::defaults().expect("defaults parse");
+    config.listen = "127.0.0.1:0".into();
+    config.workers = 1;
+    config.demo_event = false;
+    config.admin_token = Some(ADMIN_TOKEN.into());
+    config.signing_keys = [(KEY_ID.to_owned(), KEY_B64.into())].into();
+    config.pointer_poll_ms = 100;
+    config
+}
+
+pub fn config_for(backend: Backend, prefix: &str) -> Config {
+    let mut config = base_config();
+    if backend == Backend::Redis {
+        config.redis_url = Some(shared_redis_url().as_str().into());
+        config.redis_prefix = prefix.to_owned();
+    }
+    config
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_with(backend, &format!("t{}", random_token_id())).await
+}
+
+/// Spawns an app on a given key prefix, so several replicas can share one Redis line.
+pub async fn spawn_with(backend: Backend, prefix: &str) -> TestApp {
+    spawn_config(config_for(backend, prefix)).await
+}
+
+pub async fn spawn_config(config: Config) -> TestApp {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let app = Application::build_with_listener(config, listener)
+        .await
+        .expect("the app starts");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+    }
+}
+
+/// A token signed with the test key, for cases the API would never hand out (expired ones).
+pub fn sign_token(
+    kind: TokenKind,
+    event: &str,
+    position: u64,
+    issued_at: i64,
+    ttl_s: u64,
+) -> String {
+    let keys = KeySet::from_pairs([(KEY_ID, KEY_B64)], None).unwrap();
+    Tokens::new(&keys, ISSUER)
+        .sign(
+            kind,
+            &EventId::parse(event).unwrap(),
+            &VisitorId::generate(),
+            position,
+            issued_at,
+            ttl_s,
+        )
+        .0
+}
+
+pub struct Answer {
+    pub status: StatusCode,
+    pub content_type: String,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Answer {
+    async fn from(response: Response) -> Self {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let content_type = headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let text = response.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Self {
+            status,
+            content_type,
+            headers,
+            body,
+        }
+    }
+
+    /// Asserts a problem document with this status and type slug.
+    pub fn assert_problem(&self, status: u16, slug: &str) {
+        assert_eq!(self.status.as_u16(), status, "{}", self.body);
+        assert_eq!(
+            self.content_type, "application/problem+json",
+            "{}",
+            self.body
+        );
+        assert_eq!(
+            self.body["type"],
+            format!("urn:waitroom:problem:{slug}"),
+            "{}",
+            self.body
+        );
+        assert_eq!(self.body["status"], status);
+        assert!(
+            self.body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+            "{}",
+            self.body
+        );
+    }
+
+    pub fn token(&self) -> String {
+        self.body["token"].as_str().expect("a token").to_owned()
+    }
+
+    pub fn position(&self) -> u64 {
+        self.body["position"].as_u64().expect("a position")
+    }
+
+    pub fn cookie(&self) -> Option<String> {
+        self.headers
+            .get(SET_COOKIE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Answer {
+        Answer::from(request.send().await.expect("request sent")).await
+    }
+
+    pub async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Answer {
+        let mut request = self
+            .client
+            .request(method, self.url(path))
+            .header(AUTHORIZATION, format!("Bearer {ADMIN_TOKEN}"));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        self.send(request).await
+    }
+
+    /// Creates an event released by hand only, unless `settings` says otherwise.
+    pub async fn create_event(&self, event: &str, settings: Value) -> Answer {
+        let mut body = json!({ "batch_size": 0 });
+        if let (Some(body), Some(extra)) = (body.as_object_mut(), settings.as_object()) {
+            body.extend(extra.clone());
+        }
+        let answer = self
+            .admin(
+                reqwest::Method::PUT,
+                &format!("/v1/admin/events/{event}"),
+                Some(body),
+            )
+            .await;
+        assert!(answer.status.is_success(), "{}", answer.body);
+        answer
+    }
+
+    pub async fn join(&self, event: &str) -> Answer {
+        self.send(
+            self.client
+                .post(self.url(&format!("/v1/events/{event}/join"))),
+        )
+        .await
+    }
+
+    pub async fn join_with(&self, event: &str, token: &str) -> Answer {
+        self.send(
+            self.client
+                .post(self.url(&format!("/v1/events/{event}/join")))
+                .bearer_auth(token),
+        )
+        .await
+    }
+
+    pub async fn status(&self, event: &str, token: &str) -> Answer {
+        self.send(
+            self.client
+                .get(self.url(&format!("/v1/events/{event}/status")))
+                .bearer_auth(token),
+        )
+        .await
+    }
+
+    pub async fn gate(&self, event: &str, token: &str) -> Answer {
+        self.send(
+            self.client
+                .get(self.url(&format!("/v1/events/{event}/gate")))
+                .bearer_auth(token),
+        )
+        .await
+    }
+
+    pub async fn leave(&self, event: &str, token: &str) -> Answer {
+        self.send(
+            self.client
+                .post(self.url(&format!("/v1/events/{event}/leave")))
+                .bearer_auth(token),
+        )
+        .await
+    }
+
+    pub async fn verify(&self, body: Value) -> Answer {
+        self.send(self.client.post(self.url("/v1/verify")).json(&body))
+            .await
+    }
+
+    pub async fn advance(&self, event: &str, by: u64) -> Answer {
+        let answer = self
+            .admin(
+                reqwest::Method::POST,
+                &format!("/v1/admin/events/{event}/advance"),
+                Some(json!({ "by": by })),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        answer
+    }
+
+    pub async fn show(&self, event: &str) -> Value {
+        let answer = self
+            .admin(
+                reqwest::Method::GET,
+                &format!("/v1/admin/events/{event}"),
+                None,
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        answer.body
+    }
+}
+
+/// Polls `check` until it holds or `within` passes; returns how long it took.
+pub async fn eventually<F, Fut>(within: Duration, mut check: F) -> Option<Duration>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while start.elapsed() < within {
+        if check().await {
+            return Some(start.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    None
+}

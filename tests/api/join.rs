@@ -1,0 +1,148 @@
+use std::collections::BTreeSet;
+
+use serde_json::json;
+
+use crate::helpers::{spawn_app, Backend};
+use crate::on_both_stores;
+
+on_both_stores!(
+    joins_draw_increasing_positions,
+    join_is_refresh_proof,
+    trusted_join_keeps_the_users_place,
+    thousand_concurrent_joins_get_each_position_once,
+);
+
+async fn joins_draw_increasing_positions(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_event("tour", json!({})).await;
+    let first = app.join("tour").await;
+    let second = app.join("tour").await;
+    assert_eq!(first.status.as_u16(), 201, "{}", first.body);
+    assert_eq!((first.position(), second.position()), (1, 2));
+    assert_eq!(second.body["ahead"], 1);
+    assert_eq!(second.body["status"], "waiting");
+    assert_ne!(first.body["visitor"], second.body["visitor"]);
+
+    let cookie = first.cookie().expect("a token cookie");
+    assert!(
+        cookie.starts_with(&format!("waitroom_tour={}", first.token())),
+        "{cookie}"
+    );
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=21600"] {
+        assert!(cookie.contains(attribute), "{attribute} missing: {cookie}");
+    }
+
+    let claims = app.verify(json!({ "token": first.token() })).await;
+    assert_eq!(claims.status.as_u16(), 200, "{}", claims.body);
+    let claims = &claims.body["claims"];
+    assert_eq!(claims["aud"], "tour");
+    assert_eq!(claims["iss"], "waitroom");
+    assert_eq!(claims["pos"], 1);
+    assert_eq!(claims["kind"], "waiting");
+    assert_eq!(claims["sub"], first.body["visitor"]);
+    assert!(claims["jti"].as_str().is_some_and(|j| j.len() == 32));
+    assert!(claims["exp"].as_i64() > claims["iat"].as_i64());
+}
+
+async fn join_is_refresh_proof(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_event("tour", json!({})).await;
+    let first = app.join("tour").await;
+    app.join("tour").await;
+
+    // Again with the bearer token: same place, no new number drawn.
+    let again = app.join_with("tour", &first.token()).await;
+    assert_eq!(again.status.as_u16(), 200, "{}", again.body);
+    assert_eq!(again.position(), 1);
+    assert_eq!(again.body["fresh"], false);
+    assert_eq!(again.body["visitor"], first.body["visitor"]);
+
+    // Again with only the cookie, as a browser refreshing the page would.
+    let cookie = first.cookie().unwrap();
+    let pair = cookie.split(';').next().unwrap().to_owned();
+    let by_cookie = app
+        .send(
+            app.client
+                .post(app.url("/v1/events/tour/join"))
+                .header("cookie", pair),
+        )
+        .await;
+    assert_eq!(by_cookie.position(), 1);
+
+    let figures = app.show("tour").await;
+    assert_eq!(figures["issued"], 2, "refreshes drew no numbers: {figures}");
+
+    // A token for another event does not carry over: a new place is drawn there.
+    app.create_event("other", json!({})).await;
+    let elsewhere = app.join_with("other", &first.token()).await;
+    assert_eq!((elsewhere.status.as_u16(), elsewhere.position()), (201, 1));
+}
+
+async fn trusted_join_keeps_the_users_place(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_event("tour", json!({})).await;
+    app.join("tour").await;
+    let path = "/v1/admin/events/tour/join";
+    let body = json!({ "visitor": "user-42@example.com" });
+    let first = app
+        .admin(reqwest::Method::POST, path, Some(body.clone()))
+        .await;
+    let again = app.admin(reqwest::Method::POST, path, Some(body)).await;
+    assert_eq!(first.status.as_u16(), 201, "{}", first.body);
+    assert_eq!(again.status.as_u16(), 200, "{}", again.body);
+    assert_eq!((first.position(), again.position()), (2, 2));
+    assert_eq!(again.body["visitor"], "user-42@example.com");
+    assert!(
+        first.cookie().is_none(),
+        "server-to-server joins set no cookie"
+    );
+    let other = app
+        .admin(
+            reqwest::Method::POST,
+            path,
+            Some(json!({ "visitor": "user-43" })),
+        )
+        .await;
+    assert_eq!(other.position(), 3);
+
+    // The trusted token works like any other.
+    let status = app.status("tour", &first.token()).await;
+    assert_eq!(status.body["position"], 2);
+
+    // Without the admin token nobody can join as someone else.
+    let forged = app
+        .send(
+            app.client
+                .post(app.url(path))
+                .json(&json!({ "visitor": "user-42@example.com" })),
+        )
+        .await;
+    forged.assert_problem(401, "unauthorized");
+}
+
+async fn thousand_concurrent_joins_get_each_position_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_event("drop", json!({})).await;
+    let mut joins = tokio::task::JoinSet::new();
+    for _ in 0..1_000 {
+        let client = app.client.clone();
+        let url = app.url("/v1/events/drop/join");
+        joins.spawn(async move {
+            let response = client.post(url).send().await.expect("join sent");
+            assert_eq!(response.status().as_u16(), 201);
+            let body: serde_json::Value = response.json().await.unwrap();
+            body["position"].as_u64().unwrap()
+        });
+    }
+    let mut positions = BTreeSet::new();
+    while let Some(position) = joins.join_next().await {
+        assert!(
+            positions.insert(position.unwrap()),
+            "a position was handed out twice"
+        );
+    }
+    assert_eq!(positions.len(), 1_000);
+    assert_eq!(positions.first(), Some(&1));
+    assert_eq!(positions.last(), Some(&1_000));
+    assert_eq!(app.show("drop").await["issued"], 1_000);
+}

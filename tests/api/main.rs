@@ -1,0 +1,13 @@
+//! Integration tests: the real HTTP API, on the embedded store and on a real redis-server.
+
+mod helpers;
+
+mod admin;
+mod errors;
+mod join;
+mod leave;
+mod release;
+mod replicas;
+mod resilience;
+mod status;
+mod tokens;

@@ -1,0 +1,128 @@
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use waitroom::domain::{EventId, EventSettings, VisitorId};
+use waitroom::store::{AdvanceMode, RedisStore, Store};
+
+use crate::helpers::{shared_redis_url, spawn_app, spawn_with, Backend};
+use crate::on_both_stores;
+
+on_both_stores!(the_scheduler_releases_batches_on_its_own);
+
+async fn the_scheduler_releases_batches_on_its_own(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_event("tour", json!({ "batch_size": 0 })).await;
+    let mut tokens = Vec::new();
+    for _ in 0..9 {
+        tokens.push(app.join("tour").await.token());
+    }
+    app.create_event(
+        "tour",
+        json!({ "batch_size": 3, "release_interval_ms": 200 }),
+    )
+    .await;
+    let all_in = crate::helpers::eventually(Duration::from_secs(5), || async {
+        app.show("tour").await["admitted_through"] == 9
+    })
+    .await;
+    assert!(all_in.is_some(), "three batches of three were released");
+    assert_eq!(
+        app.status("tour", &tokens[8]).await.body["status"],
+        "admitted"
+    );
+    // Never beyond the last issued position.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(app.show("tour").await["admitted_through"], 9);
+}
+
+/// Many replicas race for the same slot: exactly one of them moves the pointer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_release_per_slot_however_many_callers() {
+    let prefix = format!("t{}", waitroom::domain::random_token_id());
+    let event = EventId::parse("race").unwrap();
+    let mut stores = Vec::new();
+    for _ in 0..3 {
+        stores.push(Arc::new(
+            RedisStore::connect(&shared_redis_url(), &prefix)
+                .await
+                .unwrap(),
+        ));
+    }
+    stores[0]
+        .put_event(&event, &EventSettings::default(), false)
+        .await
+        .unwrap();
+    for _ in 0..100 {
+        stores[0]
+            .join(&event, &VisitorId::generate(), false, 0)
+            .await
+            .unwrap();
+    }
+    // An hour-long slot: all 60 calls fall into the same one.
+    let mode = AdvanceMode::Scheduled {
+        interval_ms: 3_600_000,
+    };
+    let mut calls = tokio::task::JoinSet::new();
+    for store in &stores {
+        for _ in 0..20 {
+            let (store, event) = (store.clone(), event.clone());
+            calls.spawn(async move { store.advance(&event, 7, mode).await.unwrap() });
+        }
+    }
+    let mut moved = 0;
+    while let Some(result) = calls.join_next().await {
+        moved += usize::from(result.unwrap().moved);
+    }
+    assert_eq!(moved, 1);
+    let snapshot = stores[1].snapshot(&event).await.unwrap().unwrap();
+    assert_eq!(snapshot.figures.admitted_through, 7);
+}
+
+/// Three replicas with running schedulers on one Redis: the pointer moves one batch per interval,
+/// not three.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_schedulers_release_one_batch_per_interval() {
+    let prefix = format!("t{}", waitroom::domain::random_token_id());
+    let replicas = [
+        spawn_with(Backend::Redis, &prefix).await,
+        spawn_with(Backend::Redis, &prefix).await,
+        spawn_with(Backend::Redis, &prefix).await,
+    ];
+    let first = &replicas[0];
+    first.create_event("tour", json!({ "batch_size": 0 })).await;
+    let store = RedisStore::connect(&shared_redis_url(), &prefix)
+        .await
+        .unwrap();
+    let event = EventId::parse("tour").unwrap();
+    for _ in 0..2_000 {
+        store
+            .join(&event, &VisitorId::generate(), false, 0)
+            .await
+            .unwrap();
+    }
+    let interval_ms = 250;
+    first
+        .create_event(
+            "tour",
+            json!({ "batch_size": 10, "release_interval_ms": interval_ms }),
+        )
+        .await;
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_millis(3_000)).await;
+    let admitted = first.show("tour").await["admitted_through"]
+        .as_u64()
+        .unwrap();
+    let elapsed_ms = started.elapsed().as_millis() as u64;
+
+    assert_eq!(admitted % 10, 0, "whole batches only: {admitted}");
+    let batches = admitted / 10;
+    let slots = elapsed_ms / interval_ms;
+    // At most one batch per slot (give or take the slots at either end); three replicas without
+    // the slot check would release several times as many. The lower bound is loose: a loaded
+    // machine may delay ticks, never double them.
+    assert!(
+        batches <= slots + 2 && batches * 2 >= slots,
+        "{batches} batches released in {slots} slots ({elapsed_ms} ms)"
+    );
+}

@@ -1,0 +1,105 @@
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::helpers::{
+    eventually, free_port, shared_redis_url, TestApp, ADMIN_TOKEN, KEY_B64, KEY_ID,
+};
+
+/// A `waitroom serve` process, killed when dropped.
+struct ServeProcess {
+    child: Child,
+    app: TestApp,
+    _keys: tempfile::TempDir,
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn serve(prefix: &str) -> ServeProcess {
+    let keys = tempfile::tempdir().unwrap();
+    std::fs::write(keys.path().join(format!("{KEY_ID}.key")), KEY_B64).unwrap();
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_waitroom"))
+        .arg("serve")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("WAITROOM_LISTEN", format!("127.0.0.1:{port}"))
+        .env("WAITROOM_WORKERS", "1")
+        .env("WAITROOM_REDIS_URL", shared_redis_url())
+        .env("WAITROOM_REDIS_PREFIX", prefix)
+        .env("WAITROOM_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("WAITROOM_KEYS_DIR", keys.path())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("the waitroom binary runs");
+    let app = TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        client: reqwest::Client::new(),
+    };
+    let up = eventually(Duration::from_secs(20), || async {
+        app.client.get(app.url("/healthz")).send().await.is_ok()
+    })
+    .await;
+    assert!(
+        up.is_some(),
+        "waitroom serve did not come up on port {port}"
+    );
+    ServeProcess {
+        child,
+        app,
+        _keys: keys,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_serve_processes_share_one_line() {
+    let prefix = format!("t{}", waitroom::domain::random_token_id());
+    let a = serve(&prefix).await;
+    let b = serve(&prefix).await;
+    let (a, b) = (&a.app, &b.app);
+    a.create_event("tour", json!({})).await;
+
+    // B learns of the event A created, and continues A's numbering.
+    let known = eventually(Duration::from_secs(1), || async {
+        b.join("tour").await.status.as_u16() == 201
+    })
+    .await;
+    assert!(
+        known.is_some(),
+        "B did not learn of the new event within a second"
+    );
+    let from_a = a.join("tour").await;
+    assert_eq!(from_a.position(), 2);
+    let also_a = a.join("tour").await;
+
+    // A token from A is good on B.
+    let on_b = b.status("tour", &from_a.token()).await;
+    assert_eq!(
+        (on_b.status.as_u16(), on_b.body["status"].as_str()),
+        (200, Some("waiting"))
+    );
+
+    // A pointer move made through A reaches B's cache within a second.
+    a.advance("tour", 2).await;
+    let seen = eventually(Duration::from_secs(1), || async {
+        b.status("tour", &from_a.token()).await.body["status"] == "admitted"
+    })
+    .await;
+    let seen = seen.expect("B saw the pointer move within a second");
+    println!("pointer move seen by the other replica after {seen:?}");
+
+    // A leave through A is refused by B within a second.
+    a.leave("tour", &also_a.token()).await;
+    let refused = eventually(Duration::from_secs(1), || async {
+        b.gate("tour", &also_a.token()).await.body["type"] == "urn:waitroom:problem:left-line"
+    })
+    .await;
+    assert!(refused.is_some(), "B kept accepting a left token");
+}

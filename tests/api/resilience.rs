@@ -1,0 +1,72 @@
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::helpers::{config_for, spawn_config, Backend, RedisServer};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_going_away_degrades_but_loses_nothing() {
+    let redis = RedisServer::start();
+    let mut config = config_for(Backend::Redis, "outage");
+    config.redis_url = Some(redis.url().as_str().into());
+    let app = spawn_config(config).await;
+    app.create_event("tour", json!({})).await;
+    let first = app.join("tour").await;
+    let second = app.join("tour").await;
+    app.advance("tour", 1).await;
+
+    redis.freeze();
+    // Status and gate answer from the cached pointer, without Redis.
+    let waiting = app.status("tour", &second.token()).await;
+    assert_eq!(
+        (waiting.status.as_u16(), waiting.body["status"].as_str()),
+        (200, Some("waiting"))
+    );
+    assert_eq!(app.gate("tour", &first.token()).await.status.as_u16(), 204);
+    // An admitted visitor still gets a pass even though the claim cannot be recorded.
+    let admitted = app.status("tour", &first.token()).await;
+    assert_eq!(admitted.body["status"], "admitted", "{}", admitted.body);
+    assert!(admitted.body["pass"].is_string());
+
+    // Joining needs Redis: a clear 503 with Retry-After, not a hang or a 500.
+    let refused = app.join("tour").await;
+    refused.assert_problem(503, "store-unavailable");
+    assert_eq!(refused.headers["retry-after"], "2");
+
+    redis.thaw();
+    let back = crate::helpers::eventually(Duration::from_secs(10), || async {
+        app.join("tour").await.status.as_u16() == 201
+    })
+    .await;
+    assert!(back.is_some(), "joins work again once Redis is back");
+    // Nobody lost their place: the numbers go on after the last one handed out.
+    let figures = app.show("tour").await;
+    assert_eq!(figures["admitted_through"], 1);
+    assert!(figures["issued"].as_u64().unwrap() >= 3, "{figures}");
+    let still = app.status("tour", &second.token()).await;
+    assert_eq!(
+        (
+            still.body["position"].as_u64(),
+            still.body["ahead"].as_u64()
+        ),
+        (Some(2), Some(0))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_development_key_is_refused_with_redis() {
+    let keys_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("keys");
+    let mut config = config_for(Backend::Redis, "devkey");
+    config.signing_keys.clear();
+    config.keys_dir = Some(keys_dir);
+    let refused = waitroom::startup::load_keys(&config).unwrap_err();
+    assert!(refused.to_string().contains("development key"), "{refused}");
+    config.dev_mode = true;
+    assert!(waitroom::startup::load_keys(&config).is_ok());
+    // The embedded store needs no key setup at all.
+    let mut embedded = config_for(Backend::Memory, "devkey");
+    embedded.signing_keys.clear();
+    assert!(waitroom::startup::load_keys(&embedded)
+        .unwrap()
+        .is_ephemeral());
+}

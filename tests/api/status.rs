@@ -1,0 +1,145 @@
+use serde_json::json;
+use waitroom::token::TokenKind;
+
+use crate::helpers::{sign_token, spawn_app, Backend};
+use crate::on_both_stores;
+
+on_both_stores!(
+    advancing_the_pointer_admits_and_hands_out_a_pass,
+    expired_tokens_answer_expired,
+    gate_admits_only_passes_and_passed_positions,
+);
+
+async fn advancing_the_pointer_admits_and_hands_out_a_pass(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_event(
+        "tour",
+        json!({ "target_url": "https://shop.example.com/buy", "pass_ttl_s": 120 }),
+    )
+    .await;
+    let visitors = [
+        app.join("tour").await,
+        app.join("tour").await,
+        app.join("tour").await,
+    ];
+    let third = visitors[2].token();
+
+    let waiting = app.status("tour", &third).await;
+    assert_eq!(waiting.status.as_u16(), 200, "{}", waiting.body);
+    assert_eq!(waiting.body["status"], "waiting");
+    assert_eq!(waiting.body["position"], 3);
+    assert_eq!(waiting.body["ahead"], 2);
+    assert!(waiting.body["poll_after_ms"]
+        .as_u64()
+        .is_some_and(|ms| ms >= 500));
+    assert!(waiting.body.get("pass").is_none());
+
+    let figures = app.advance("tour", 2).await.body;
+    assert_eq!(figures["admitted_through"], 2);
+    let still = app.status("tour", &third).await;
+    assert_eq!(
+        (still.body["status"].as_str(), still.body["ahead"].as_u64()),
+        (Some("waiting"), Some(0))
+    );
+
+    let admitted = app.status("tour", &visitors[0].token()).await;
+    assert_eq!(admitted.body["status"], "admitted", "{}", admitted.body);
+    assert_eq!(admitted.body["target_url"], "https://shop.example.com/buy");
+    let pass = admitted.body["pass"].as_str().expect("a pass").to_owned();
+
+    let checked = app.verify(json!({ "token": pass, "event": "tour" })).await;
+    assert_eq!(checked.status.as_u16(), 200, "{}", checked.body);
+    assert_eq!(checked.body["admitted"], true);
+    assert_eq!(checked.body["kind"], "pass");
+    assert_eq!(checked.body["position"], 1);
+    let claims = &checked.body["claims"];
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        120
+    );
+
+    // The waiting token of someone still in line verifies, but is not admitted.
+    let waiting_check = app.verify(json!({ "token": third })).await;
+    assert_eq!(waiting_check.body["admitted"], false);
+}
+
+async fn expired_tokens_answer_expired(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_event("tour", json!({})).await;
+    let issued_at = chrono::Utc::now().timestamp() - 7_200;
+    let expired = sign_token(TokenKind::Waiting, "tour", 5, issued_at, 3_600);
+    let status = app.status("tour", &expired).await;
+    assert_eq!(status.status.as_u16(), 200, "{}", status.body);
+    assert_eq!(status.body["status"], "expired");
+    assert_eq!(status.body["position"], 5);
+    assert!(status.body.get("pass").is_none());
+
+    app.gate("tour", &expired)
+        .await
+        .assert_problem(401, "token-expired");
+    let verified = app.verify(json!({ "token": expired })).await;
+    verified.assert_problem(401, "token-expired");
+    assert_eq!(verified.body["reason"], "expired");
+
+    // Joining with an expired token does not keep the old place.
+    let rejoined = app.join_with("tour", &expired).await;
+    assert_eq!((rejoined.status.as_u16(), rejoined.position()), (201, 1));
+}
+
+async fn gate_admits_only_passes_and_passed_positions(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_event("tour", json!({})).await;
+    let first = app.join("tour").await;
+    let second = app.join("tour").await;
+
+    app.gate("tour", &first.token())
+        .await
+        .assert_problem(401, "not-admitted");
+    app.advance("tour", 1).await;
+
+    let open = app.gate("tour", &first.token()).await;
+    assert_eq!(open.status.as_u16(), 204);
+    assert_eq!(open.headers["x-waitroom-position"], "1");
+    assert_eq!(
+        open.headers["x-waitroom-visitor"],
+        first.body["visitor"].as_str().unwrap()
+    );
+    app.gate("tour", &second.token())
+        .await
+        .assert_problem(401, "not-admitted");
+
+    // The cookie alone is enough, as an edge proxy forwards it.
+    let pair = first
+        .cookie()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let by_cookie = app
+        .send(
+            app.client
+                .get(app.url("/v1/events/tour/gate"))
+                .header("cookie", pair),
+        )
+        .await;
+    assert_eq!(by_cookie.status.as_u16(), 204);
+
+    let pass = app.status("tour", &first.token()).await.body["pass"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(app.gate("tour", &pass).await.status.as_u16(), 204);
+
+    // Every refusal is a 401 so an nginx auth_request can act on it, even for an unknown event.
+    app.gate("nope", &pass)
+        .await
+        .assert_problem(401, "unknown-event");
+    app.gate("tour", "garbage")
+        .await
+        .assert_problem(401, "invalid-token");
+    let missing = app
+        .send(app.client.get(app.url("/v1/events/tour/gate")))
+        .await;
+    missing.assert_problem(401, "missing-token");
+}
