@@ -2,9 +2,9 @@
 //! gate checks never wait on the store. Kept fresh by the store's push channel and, should a message
 //! be lost, by a short periodic resync.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -20,6 +20,8 @@ pub struct CachedEvent {
     issued: AtomicU64,
     admitted_through: AtomicU64,
     left: RwLock<BTreeSet<u64>>,
+    /// Positions whose pass this replica has recorded as claimed in the store already.
+    claimed: Mutex<HashSet<u64>>,
 }
 
 impl CachedEvent {
@@ -29,7 +31,25 @@ impl CachedEvent {
             issued: AtomicU64::new(0),
             admitted_through: AtomicU64::new(0),
             left: RwLock::default(),
+            claimed: Mutex::default(),
         }
+    }
+
+    /// True the first time this replica hands out a pass for `position`, so the claim reaches the
+    /// store once rather than on every status check of an admitted visitor.
+    pub fn first_claim_here(&self, position: u64) -> bool {
+        self.claimed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(position)
+    }
+
+    /// Forgets a claim that could not be recorded, so the next status check tries again.
+    pub fn unclaim(&self, position: u64) {
+        self.claimed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&position);
     }
 
     pub fn settings(&self) -> Arc<EventSettings> {

@@ -236,7 +236,7 @@ fn within(field: &'static str, value: u64, min: u64, max: u64) -> Result<(), Set
 
 impl EventSettings {
     pub fn validate(&self) -> Result<(), SettingsError> {
-        within("batch_size", self.batch_size, 0, 1_000_000)?;
+        within("batch_size", self.batch_size, 0, 100_000)?;
         within(
             "release_interval_ms",
             self.release_interval_ms,

@@ -11,7 +11,7 @@ use crate::problem::ApiError;
 use crate::store::AdvanceMode;
 
 /// Most visitors one manual advance may admit.
-const MAX_ADVANCE: u64 = 1_000_000;
+const MAX_ADVANCE: u64 = 100_000;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/v1/admin/events").get(list_events))

@@ -201,12 +201,15 @@ async fn hand_out_pass(
 ) {
     let settings = cached.settings();
     let now = now_s();
-    if let Err(e) = state
-        .store
-        .claim(event, claims.pos, chrono::Utc::now().timestamp_millis())
-        .await
-    {
-        tracing::warn!(%event, position = claims.pos, error = %e, "could not record a claimed pass");
+    if cached.first_claim_here(claims.pos) {
+        let claimed = state
+            .store
+            .claim(event, claims.pos, chrono::Utc::now().timestamp_millis())
+            .await;
+        if let Err(e) = claimed {
+            cached.unclaim(claims.pos);
+            tracing::warn!(%event, position = claims.pos, error = %e, "could not record a claimed pass");
+        }
     }
     let visitor = VisitorId::parse(&claims.sub).unwrap_or_else(|_| VisitorId::generate());
     let (pass, pass_claims) = state.tokens.sign(

@@ -3,6 +3,7 @@
 mod helpers;
 
 mod admin;
+mod cli;
 mod errors;
 mod join;
 mod leave;

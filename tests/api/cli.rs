@@ -1,0 +1,144 @@
+use std::path::Path;
+
+use base64::Engine;
+use serde_json::{json, Value};
+
+use crate::helpers::{spawn_app, Backend, TestApp, ADMIN_TOKEN, KEY_B64, KEY_ID};
+
+struct Run {
+    ok: bool,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("{e}: {}", self.stdout))
+    }
+}
+
+async fn waitroom(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_waitroom"))
+        .args(args)
+        .env_clear()
+        .envs(env.iter().copied())
+        .output()
+        .await
+        .expect("the waitroom binary runs");
+    Run {
+        ok: output.status.success(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+async fn admin(app: &TestApp, args: &[&str]) -> Run {
+    let mut all = vec!["admin", "--url", &app.address];
+    all.extend_from_slice(args);
+    waitroom(&all, &[("WAITROOM_ADMIN_TOKEN", ADMIN_TOKEN)]).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_generate_writes_a_private_key_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir_arg = dir.path().to_str().unwrap();
+    let made = waitroom(&["keys", "generate", "--kid", "2026-11", "--dir", dir_arg], &[]).await;
+    assert!(made.ok, "{}", made.stderr);
+    let path = dir.path().join("2026-11.key");
+    assert_eq!(made.stdout.trim(), path.to_str().unwrap());
+    let secret = std::fs::read_to_string(&path).unwrap();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(secret.trim())
+        .unwrap();
+    assert_eq!(bytes.len(), 32);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let again = waitroom(&["keys", "generate", "--kid", "2026-11", "--dir", dir_arg], &[]).await;
+    assert!(!again.ok, "an existing key is never overwritten");
+    let bad = waitroom(&["keys", "generate", "--kid", "../escape", "--dir", dir_arg], &[]).await;
+    assert!(!bad.ok);
+    assert!(!Path::new(dir_arg).join("../escape.key").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_inspect_and_verify() {
+    let app = spawn_app(Backend::Memory).await;
+    app.create_event("tour", json!({})).await;
+    let token = app.join("tour").await.token();
+
+    let inspected = waitroom(&["token", "inspect", &token], &[]).await;
+    assert!(inspected.ok, "{}", inspected.stderr);
+    let shown = inspected.json();
+    assert_eq!(shown["verified"], false);
+    assert_eq!(shown["header"]["kid"], KEY_ID);
+    assert_eq!(shown["claims"]["pos"], 1);
+
+    let keys = tempfile::tempdir().unwrap();
+    std::fs::write(keys.path().join(format!("{KEY_ID}.key")), KEY_B64).unwrap();
+    let env = [("WAITROOM_KEYS_DIR", keys.path().to_str().unwrap())];
+    let verified = waitroom(&["token", "verify", &token, "--event", "tour"], &env).await;
+    assert!(verified.ok, "{}", verified.stderr);
+    assert_eq!(verified.json()["claims"]["aud"], "tour");
+    let wrong = waitroom(&["token", "verify", &token, "--event", "other"], &env).await;
+    assert!(!wrong.ok);
+    assert!(wrong.stderr.contains("another event"), "{}", wrong.stderr);
+    let tampered = format!("{token}x");
+    assert!(!waitroom(&["token", "verify", &tampered], &env).await.ok);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_commands_drive_the_api() {
+    let app = spawn_app(Backend::Memory).await;
+    let created = admin(&app, &["event", "create", "tour", "--batch-size", "0", "--pass-ttl-s", "60"]).await;
+    assert!(created.ok, "{}", created.stderr);
+    assert_eq!(created.json()["pass_ttl_s"], 60);
+    let twice = admin(&app, &["event", "create", "tour"]).await;
+    assert!(!twice.ok && twice.stderr.contains("exists"), "{}", twice.stderr);
+    let missing = admin(&app, &["event", "update", "nope", "--batch-size", "1"]).await;
+    assert!(!missing.ok);
+    let updated = admin(&app, &["event", "update", "tour", "--target-url", "https://x.example/"]).await;
+    assert_eq!(updated.json()["target_url"], "https://x.example/");
+
+    for _ in 0..3 {
+        app.join("tour").await;
+    }
+    let advanced = admin(&app, &["advance", "tour", "--by", "2"]).await;
+    assert_eq!(advanced.json()["admitted_through"], 2);
+    assert_eq!(admin(&app, &["pause", "tour"]).await.json()["state"], "paused");
+    assert_eq!(admin(&app, &["resume", "tour"]).await.json()["state"], "open");
+    let joined = admin(&app, &["join", "tour", "--visitor", "user-1"]).await;
+    assert_eq!(joined.json()["position"], 4);
+    let shown = admin(&app, &["event", "show", "tour"]).await;
+    assert_eq!(shown.json()["issued"], 4);
+    let listed = admin(&app, &["event", "list"]).await;
+    assert_eq!(listed.json().as_array().map(Vec::len), Some(1));
+
+    let invalid = admin(&app, &["event", "update", "tour", "--release-interval-ms", "1"]).await;
+    assert!(!invalid.ok);
+    assert!(invalid.stderr.contains("release_interval_ms"), "{}", invalid.stderr);
+    let unauthorised = waitroom(
+        &["admin", "--url", &app.address, "--token", "wrong-token-0123456789", "event", "list"],
+        &[],
+    )
+    .await;
+    assert!(!unauthorised.ok && unauthorised.stderr.contains("401"), "{}", unauthorised.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_refuses_bad_configuration_naming_the_key() {
+    let refused = waitroom(&["serve"], &[("WAITROOM_POINTER_POLL_MS", "5000")]).await;
+    assert!(!refused.ok);
+    assert!(refused.stderr.contains("`pointer_poll_ms`"), "{}", refused.stderr);
+    let refused = waitroom(&["serve"], &[("WAITROOM_REDIS_URL", "redis://127.0.0.1:1")]).await;
+    assert!(!refused.ok);
+    assert!(refused.stderr.contains("`keys_dir`"), "{}", refused.stderr);
+    let short = tempfile::tempdir().unwrap();
+    std::fs::write(short.path().join("k.key"), "c2hvcnQ=").unwrap();
+    let refused = waitroom(&["serve"], &[("WAITROOM_KEYS_DIR", short.path().to_str().unwrap())]).await;
+    assert!(!refused.ok);
+    assert!(refused.stderr.contains("at least 32 bytes"), "{}", refused.stderr);
+}
