@@ -42,7 +42,11 @@ async fn admin(app: &TestApp, args: &[&str]) -> Run {
 async fn keys_generate_writes_a_private_key_once() {
     let dir = tempfile::tempdir().unwrap();
     let dir_arg = dir.path().to_str().unwrap();
-    let made = waitroom(&["keys", "generate", "--kid", "2026-11", "--dir", dir_arg], &[]).await;
+    let made = waitroom(
+        &["keys", "generate", "--kid", "2026-11", "--dir", dir_arg],
+        &[],
+    )
+    .await;
     assert!(made.ok, "{}", made.stderr);
     let path = dir.path().join("2026-11.key");
     assert_eq!(made.stdout.trim(), path.to_str().unwrap());
@@ -57,9 +61,17 @@ async fn keys_generate_writes_a_private_key_once() {
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
     }
-    let again = waitroom(&["keys", "generate", "--kid", "2026-11", "--dir", dir_arg], &[]).await;
+    let again = waitroom(
+        &["keys", "generate", "--kid", "2026-11", "--dir", dir_arg],
+        &[],
+    )
+    .await;
     assert!(!again.ok, "an existing key is never overwritten");
-    let bad = waitroom(&["keys", "generate", "--kid", "../escape", "--dir", dir_arg], &[]).await;
+    let bad = waitroom(
+        &["keys", "generate", "--kid", "../escape", "--dir", dir_arg],
+        &[],
+    )
+    .await;
     assert!(!bad.ok);
     assert!(!Path::new(dir_arg).join("../escape.key").exists());
 }
@@ -93,14 +105,40 @@ async fn token_inspect_and_verify() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_commands_drive_the_api() {
     let app = spawn_app(Backend::Memory).await;
-    let created = admin(&app, &["event", "create", "tour", "--batch-size", "0", "--pass-ttl-s", "60"]).await;
+    let created = admin(
+        &app,
+        &[
+            "event",
+            "create",
+            "tour",
+            "--batch-size",
+            "0",
+            "--pass-ttl-s",
+            "60",
+        ],
+    )
+    .await;
     assert!(created.ok, "{}", created.stderr);
     assert_eq!(created.json()["pass_ttl_s"], 60);
     let twice = admin(&app, &["event", "create", "tour"]).await;
-    assert!(!twice.ok && twice.stderr.contains("exists"), "{}", twice.stderr);
+    assert!(
+        !twice.ok && twice.stderr.contains("exists"),
+        "{}",
+        twice.stderr
+    );
     let missing = admin(&app, &["event", "update", "nope", "--batch-size", "1"]).await;
     assert!(!missing.ok);
-    let updated = admin(&app, &["event", "update", "tour", "--target-url", "https://x.example/"]).await;
+    let updated = admin(
+        &app,
+        &[
+            "event",
+            "update",
+            "tour",
+            "--target-url",
+            "https://x.example/",
+        ],
+    )
+    .await;
     assert_eq!(updated.json()["target_url"], "https://x.example/");
 
     for _ in 0..3 {
@@ -108,8 +146,14 @@ async fn admin_commands_drive_the_api() {
     }
     let advanced = admin(&app, &["advance", "tour", "--by", "2"]).await;
     assert_eq!(advanced.json()["admitted_through"], 2);
-    assert_eq!(admin(&app, &["pause", "tour"]).await.json()["state"], "paused");
-    assert_eq!(admin(&app, &["resume", "tour"]).await.json()["state"], "open");
+    assert_eq!(
+        admin(&app, &["pause", "tour"]).await.json()["state"],
+        "paused"
+    );
+    assert_eq!(
+        admin(&app, &["resume", "tour"]).await.json()["state"],
+        "open"
+    );
     let joined = admin(&app, &["join", "tour", "--visitor", "user-1"]).await;
     assert_eq!(joined.json()["position"], 4);
     let shown = admin(&app, &["event", "show", "tour"]).await;
@@ -117,28 +161,60 @@ async fn admin_commands_drive_the_api() {
     let listed = admin(&app, &["event", "list"]).await;
     assert_eq!(listed.json().as_array().map(Vec::len), Some(1));
 
-    let invalid = admin(&app, &["event", "update", "tour", "--release-interval-ms", "1"]).await;
+    let invalid = admin(
+        &app,
+        &["event", "update", "tour", "--release-interval-ms", "1"],
+    )
+    .await;
     assert!(!invalid.ok);
-    assert!(invalid.stderr.contains("release_interval_ms"), "{}", invalid.stderr);
+    assert!(
+        invalid.stderr.contains("release_interval_ms"),
+        "{}",
+        invalid.stderr
+    );
     let unauthorised = waitroom(
-        &["admin", "--url", &app.address, "--token", "wrong-token-0123456789", "event", "list"],
+        &[
+            "admin",
+            "--url",
+            &app.address,
+            "--token",
+            "wrong-token-0123456789",
+            "event",
+            "list",
+        ],
         &[],
     )
     .await;
-    assert!(!unauthorised.ok && unauthorised.stderr.contains("401"), "{}", unauthorised.stderr);
+    assert!(
+        !unauthorised.ok && unauthorised.stderr.contains("401"),
+        "{}",
+        unauthorised.stderr
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_refuses_bad_configuration_naming_the_key() {
     let refused = waitroom(&["serve"], &[("WAITROOM_POINTER_POLL_MS", "5000")]).await;
     assert!(!refused.ok);
-    assert!(refused.stderr.contains("`pointer_poll_ms`"), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("`pointer_poll_ms`"),
+        "{}",
+        refused.stderr
+    );
     let refused = waitroom(&["serve"], &[("WAITROOM_REDIS_URL", "redis://127.0.0.1:1")]).await;
     assert!(!refused.ok);
     assert!(refused.stderr.contains("`keys_dir`"), "{}", refused.stderr);
     let short = tempfile::tempdir().unwrap();
     std::fs::write(short.path().join("k.key"), "c2hvcnQ=").unwrap();
-    let refused = waitroom(&["serve"], &[("WAITROOM_KEYS_DIR", short.path().to_str().unwrap())]).await;
+    let refused = waitroom(
+        &["serve"],
+        &[("WAITROOM_KEYS_DIR", short.path().to_str().unwrap())],
+    )
+    .await;
     assert!(!refused.ok);
-    assert!(refused.stderr.contains("at least 32 bytes"), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("at least 32 bytes"),
+        "{}",
+        refused.stderr
+    );
 }
