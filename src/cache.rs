@@ -19,6 +19,7 @@ pub struct CachedEvent {
     settings: RwLock<Arc<EventSettings>>,
     issued: AtomicU64,
     admitted_through: AtomicU64,
+    drained_through: AtomicU64,
     left: RwLock<BTreeSet<u64>>,
     /// Positions whose pass this replica has recorded as claimed in the store already.
     claimed: Mutex<HashSet<u64>>,
@@ -30,6 +31,7 @@ impl CachedEvent {
             settings: RwLock::new(Arc::new(settings)),
             issued: AtomicU64::new(0),
             admitted_through: AtomicU64::new(0),
+            drained_through: AtomicU64::new(0),
             left: RwLock::default(),
             claimed: Mutex::default(),
         }
@@ -106,6 +108,7 @@ impl CachedEvent {
             issued: self.issued(),
             admitted_through: self.admitted_through(),
             left: self.left_count(),
+            drained_through: self.drained_through.load(Ordering::Acquire),
         }
     }
 
@@ -165,6 +168,9 @@ impl PointerCache {
         };
         *cached.settings.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(snapshot.settings);
         cached.observe(snapshot.figures.issued, snapshot.figures.admitted_through);
+        cached
+            .drained_through
+            .fetch_max(snapshot.figures.drained_through, Ordering::AcqRel);
         cached
     }
 
@@ -330,6 +336,7 @@ mod tests {
                 issued,
                 admitted_through,
                 left: 0,
+                drained_through: 0,
             },
         }
     }

@@ -8,7 +8,8 @@ use serde_json::Value;
 
 use crate::config::Config;
 use crate::domain::{EventSettingsPatch, EventState};
-use crate::startup::{load_keys, Application};
+use crate::drain::DrainWorker;
+use crate::startup::{build_sink, build_store, load_keys, Application};
 use crate::token::{Claims, Tokens};
 
 #[derive(Debug, Parser)]
@@ -26,6 +27,8 @@ pub struct Cli {
 enum Command {
     /// Run the HTTP service.
     Serve(ConfigArg),
+    /// Run the drain worker alone: forward admitted visitors to Kafka (or the log sink). Needs Redis.
+    Drain(ConfigArg),
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -165,6 +168,7 @@ impl SettingsArgs {
 pub async fn run(cli: Cli) -> ExitCode {
     let outcome = match cli.command {
         Command::Serve(args) => serve(args).await,
+        Command::Drain(args) => drain(args).await,
         Command::Keys(KeysCommand::Generate { kid, dir }) => generate_key(&kid, &dir),
         Command::Token(TokenCommand::Inspect { token }) => inspect(&token),
         Command::Token(TokenCommand::Verify {
@@ -204,6 +208,37 @@ async fn serve(args: ConfigArg) -> Result<(), String> {
         port = app.port()
     );
     app.run_until_stopped().await.map_err(|e| e.to_string())
+}
+
+async fn drain(args: ConfigArg) -> Result<(), String> {
+    let config = Config::load(args.config.as_deref()).map_err(|e| e.to_string())?;
+    crate::telemetry::init(config.log_format);
+    if config.redis_url.is_none() {
+        return Err("the drain worker needs the shared store: set redis_url (on the embedded store the drain runs inside serve)".into());
+    }
+    let store = build_store(&config).await.map_err(|e| e.to_string())?;
+    let sink = build_sink(&config).map_err(|e| e.to_string())?;
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(DrainWorker::new(store, sink, config.drain_settings()).run(stopping));
+    stop_signal().await;
+    let _ = stop.send(true);
+    worker.await.map_err(|e| e.to_string())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 fn generate_key(kid: &str, dir: &std::path::Path) -> Result<(), String> {

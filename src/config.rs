@@ -65,6 +65,15 @@ pub struct Config {
     pub pointer_poll_ms: u64,
     pub log_format: LogFormat,
     pub demo_event: bool,
+    pub kafka_brokers: Option<String>,
+    pub kafka_topic: String,
+    pub kafka_topic_per_event: bool,
+    #[serde(default)]
+    pub kafka_producer: BTreeMap<String, String>,
+    pub drain_in_serve: bool,
+    pub drain_log: String,
+    pub drain_chunk: u64,
+    pub drain_lease_ttl_ms: u64,
     #[serde(default)]
     pub events: BTreeMap<String, EventSettingsPatch>,
 }
@@ -169,8 +178,53 @@ impl Config {
                 "(or signing_keys) must be set when redis_url is: every replica has to sign and verify with the same keys",
             ));
         }
+        if self
+            .kafka_brokers
+            .as_deref()
+            .is_some_and(|b| b.trim().is_empty())
+        {
+            return Err(invalid(
+                "kafka_brokers",
+                "must not be empty; leave it unset for the log sink",
+            ));
+        }
+        if self.kafka_topic.is_empty()
+            || self.kafka_topic.len() > 200
+            || !self
+                .kafka_topic
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        {
+            return Err(invalid(
+                "kafka_topic",
+                "must be 1-200 characters of letters, digits, '.', '_' and '-'",
+            ));
+        }
+        if !(1..=50_000).contains(&self.drain_chunk) {
+            return Err(invalid(
+                "drain_chunk",
+                format!("is {}; it must be between 1 and 50000", self.drain_chunk),
+            ));
+        }
+        if !(1_000..=600_000).contains(&self.drain_lease_ttl_ms) {
+            return Err(invalid(
+                "drain_lease_ttl_ms",
+                format!(
+                    "is {}; it must be between 1000 and 600000",
+                    self.drain_lease_ttl_ms
+                ),
+            ));
+        }
         self.declared_events()?;
         Ok(())
+    }
+
+    pub fn drain_settings(&self) -> crate::drain::DrainSettings {
+        crate::drain::DrainSettings {
+            chunk: self.drain_chunk,
+            lease_ttl: std::time::Duration::from_millis(self.drain_lease_ttl_ms),
+            ..Default::default()
+        }
     }
 
     pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {

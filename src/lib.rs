@@ -9,6 +9,7 @@
 //! - [`store`]: the store trait with its Redis and embedded implementations; Lua scripts in `store/lua/`.
 //! - [`cache`]: each replica's copy of every event's pointer, kept fresh by pub/sub and a short resync.
 //! - [`scheduler`]: batch release, safe with many replicas.
+//! - [`drain`] and [`sink`]: forwarding every admitted visitor to Kafka (or a JSON-lines log), at least once.
 //! - [`routes`] and [`problem`]: the HTTP API and its `application/problem+json` errors.
 //! - [`startup`]: wiring, with a listener the caller chooses; [`cli`]: the `waitroom` command.
 
@@ -16,10 +17,12 @@ pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod drain;
 pub mod keys;
 pub mod problem;
 pub mod routes;
 pub mod scheduler;
+pub mod sink;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -14,10 +14,12 @@ use tokio::task::JoinHandle;
 use crate::cache::{keep_in_sync, PointerCache};
 use crate::config::{Config, ConfigError};
 use crate::domain::{EventId, EventSettings, VisitorId};
+use crate::drain::DrainWorker;
 use crate::keys::{KeyError, KeySet};
 use crate::problem::{ensure_problem, ApiError};
 use crate::routes::{self, AppState};
 use crate::scheduler::run_releases;
+use crate::sink::{KafkaSink, LogSink, Sink, SinkError};
 use crate::store::{MemoryStore, RedisStore, Store, StoreError};
 use crate::token::Tokens;
 
@@ -38,6 +40,8 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error("cannot listen: {0}")]
     Io(#[from] std::io::Error),
+    #[error("sink: {0}")]
+    Sink(#[from] SinkError),
 }
 
 pub struct Application {
@@ -68,6 +72,31 @@ pub fn load_keys(config: &Config) -> Result<KeySet, StartError> {
     Ok(keys)
 }
 
+/// The sink the configuration names: Kafka when brokers are set, else the JSON-lines log.
+pub fn build_sink(config: &Config) -> Result<Arc<dyn Sink>, StartError> {
+    Ok(match &config.kafka_brokers {
+        Some(brokers) => Arc::new(KafkaSink::new(
+            brokers,
+            &config.kafka_topic,
+            config.kafka_topic_per_event,
+            &config.kafka_producer,
+        )?),
+        None if config.drain_log == "-" => Arc::new(LogSink::stdout()),
+        None => Arc::new(LogSink::file(config.drain_log.clone().into())?),
+    })
+}
+
+/// Connects to the store the configuration names.
+pub async fn build_store(config: &Config) -> Result<Arc<dyn Store>, StartError> {
+    Ok(match &config.redis_url {
+        Some(url) => Arc::new(RedisStore::connect(url.expose(), &config.redis_prefix).await?),
+        None => {
+            tracing::info!("no redis_url: using the embedded in-process store");
+            Arc::new(MemoryStore::default())
+        }
+    })
+}
+
 impl Application {
     pub async fn build(config: Config) -> Result<Self, StartError> {
         let listener = TcpListener::bind(config.listen_addr()?)?;
@@ -93,13 +122,7 @@ impl Application {
         }
         let port = listener.local_addr()?.port();
 
-        let store: Arc<dyn Store> = match &config.redis_url {
-            Some(url) => Arc::new(RedisStore::connect(url.expose(), &config.redis_prefix).await?),
-            None => {
-                tracing::info!("no redis_url: using the embedded in-process store");
-                Arc::new(MemoryStore::default())
-            }
-        };
+        let store = build_store(&config).await?;
         for (event, settings) in config.declared_events()? {
             if store.put_event(&event, &settings, true).await? {
                 tracing::info!(%event, "created event from configuration");
@@ -113,15 +136,20 @@ impl Application {
         cache.refresh_all(store.as_ref()).await?;
 
         let (shutdown, stopping) = watch::channel(false);
-        let tasks = vec![
+        let mut tasks = vec![
             tokio::spawn(keep_in_sync(
                 store.clone(),
                 cache.clone(),
                 Duration::from_millis(config.pointer_poll_ms),
                 stopping.clone(),
             )),
-            tokio::spawn(run_releases(store.clone(), cache.clone(), stopping)),
+            tokio::spawn(run_releases(store.clone(), cache.clone(), stopping.clone())),
         ];
+        if config.drain_in_serve {
+            let worker =
+                DrainWorker::new(store.clone(), build_sink(&config)?, config.drain_settings());
+            tasks.push(tokio::spawn(worker.run(stopping)));
+        }
 
         let state = web::Data::new(AppState {
             store,

@@ -40,6 +40,10 @@ pub struct EventView {
     pub left: u64,
     /// Visitors still in line.
     pub waiting: u64,
+    /// The drain checkpoint: admitted visitors up to here were forwarded downstream.
+    pub drained_through: u64,
+    /// Admitted positions not forwarded yet.
+    pub drain_lag: u64,
 }
 
 fn view(event: &EventId, cached: &CachedEvent) -> EventView {
@@ -51,6 +55,10 @@ fn view(event: &EventId, cached: &CachedEvent) -> EventView {
         admitted_through: figures.admitted_through,
         left: figures.left,
         waiting: cached.ahead_of(figures.issued + 1),
+        drained_through: figures.drained_through,
+        drain_lag: figures
+            .admitted_through
+            .saturating_sub(figures.drained_through),
     }
 }
 

@@ -3,13 +3,15 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use futures_util::stream::{self, BoxStream, StreamExt};
 use tokio::sync::broadcast;
 
-use super::{AdvanceMode, Advanced, Figures, Joined, Notification, Snapshot, Store, StoreError};
+use super::{
+    Admitted, AdvanceMode, Advanced, Figures, Joined, Notification, Snapshot, Store, StoreError,
+};
 use crate::domain::{EventId, EventSettings, VisitorId};
 
 #[derive(Default)]
@@ -23,6 +25,11 @@ struct Line {
     left: BTreeSet<u64>,
     last_slot_ms: Option<u64>,
     claims: HashMap<u64, i64>,
+    /// Pointer after each move, and when it moved.
+    admissions: BTreeMap<u64, i64>,
+    drained_through: u64,
+    /// Drain lease holder and when the lease runs out.
+    lease: Option<(String, Instant)>,
 }
 
 pub struct MemoryStore {
@@ -99,6 +106,7 @@ impl Store for MemoryStore {
                     issued: line.issued,
                     admitted_through: line.admitted_through,
                     left: line.left.len() as u64,
+                    drained_through: line.drained_through,
                 },
             })
         }))
@@ -165,8 +173,8 @@ impl Store for MemoryStore {
                 admitted_through: line.admitted_through,
                 issued: line.issued,
             };
+            let now = now_ms();
             if let AdvanceMode::Scheduled { interval_ms } = mode {
-                let now = now_ms();
                 let slot = now - now % interval_ms.max(1);
                 if line.last_slot_ms.is_some_and(|last| last >= slot) {
                     return unchanged;
@@ -185,6 +193,7 @@ impl Store for MemoryStore {
                 return unchanged;
             }
             line.admitted_through = target;
+            line.admissions.insert(target, now as i64);
             Advanced {
                 moved: true,
                 admitted_through: target,
@@ -210,6 +219,84 @@ impl Store for MemoryStore {
             let first = !line.claims.contains_key(&position);
             line.claims.entry(position).or_insert(now_ms);
             first
+        }))
+    }
+
+    async fn admitted_range(
+        &self,
+        event: &EventId,
+        after: u64,
+        through: u64,
+    ) -> Result<Vec<Admitted>, StoreError> {
+        Ok(self.with_line(event, |line| {
+            let through = through.min(line.admitted_through);
+            (after + 1..=through)
+                .filter(|position| !line.left.contains(position))
+                .filter_map(|position| {
+                    let (visitor, joined_at_ms) = line.visitors.get(position as usize - 1)?;
+                    let admitted_at_ms = line
+                        .admissions
+                        .range(position..)
+                        .next()
+                        .map(|(_, at)| *at)
+                        .unwrap_or(*joined_at_ms);
+                    Some(Admitted {
+                        event: event.clone(),
+                        position,
+                        visitor: visitor.to_string(),
+                        joined_at_ms: *joined_at_ms,
+                        admitted_at_ms,
+                    })
+                })
+                .collect()
+        }))
+    }
+
+    async fn drain_lease(
+        &self,
+        event: &EventId,
+        holder: &str,
+        ttl_ms: u64,
+        take: bool,
+    ) -> Result<bool, StoreError> {
+        Ok(self.with_line(event, |line| {
+            let now = Instant::now();
+            let free = match &line.lease {
+                None => true,
+                Some((current, until)) => current == holder || *until <= now,
+            };
+            if !take {
+                if line
+                    .lease
+                    .as_ref()
+                    .is_some_and(|(current, _)| current == holder)
+                {
+                    line.lease = None;
+                }
+                return false;
+            }
+            if free {
+                line.lease = Some((holder.to_owned(), now + Duration::from_millis(ttl_ms)));
+            }
+            free
+        }))
+    }
+
+    async fn set_drained(
+        &self,
+        event: &EventId,
+        through: u64,
+        holder: &str,
+    ) -> Result<bool, StoreError> {
+        Ok(self.with_line(event, |line| {
+            let holds = line
+                .lease
+                .as_ref()
+                .is_some_and(|(current, until)| current == holder && *until > Instant::now());
+            if holds {
+                line.drained_through = line.drained_through.max(through);
+            }
+            holds
         }))
     }
 

@@ -48,6 +48,8 @@ pub struct Figures {
     pub admitted_through: u64,
     /// How many visitors gave up their place.
     pub left: u64,
+    /// The drain checkpoint: every admitted visitor up to here was forwarded downstream.
+    pub drained_through: u64,
 }
 
 /// What a replica needs to answer for an event without asking the store.
@@ -62,6 +64,16 @@ pub struct Joined {
     pub position: u64,
     /// False when a trusted visitor got back the position they already held.
     pub fresh: bool,
+}
+
+/// One admitted visitor, as the drain forwards it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admitted {
+    pub event: EventId,
+    pub position: u64,
+    pub visitor: String,
+    pub joined_at_ms: i64,
+    pub admitted_at_ms: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,6 +139,31 @@ pub trait Store: Send + Sync + 'static {
     /// Records that the visitor at `position` collected their admission pass.
     /// Returns true the first time.
     async fn claim(&self, event: &EventId, position: u64, now_ms: i64) -> Result<bool, StoreError>;
+
+    /// The admitted visitors at positions `after + 1 ..= through` who did not leave, in order.
+    async fn admitted_range(
+        &self,
+        event: &EventId,
+        after: u64,
+        through: u64,
+    ) -> Result<Vec<Admitted>, StoreError>;
+
+    /// Takes or renews (`take`) or gives back the event's drain lease. Returns whether `holder` holds it.
+    async fn drain_lease(
+        &self,
+        event: &EventId,
+        holder: &str,
+        ttl_ms: u64,
+        take: bool,
+    ) -> Result<bool, StoreError>;
+
+    /// Moves the drain checkpoint forward to `through`, if `holder` still holds the lease.
+    async fn set_drained(
+        &self,
+        event: &EventId,
+        through: u64,
+        holder: &str,
+    ) -> Result<bool, StoreError>;
 
     /// Every change from any replica, from now on.
     async fn notifications(&self) -> Result<BoxStream<'static, Notification>, StoreError>;

@@ -9,7 +9,9 @@ use futures_util::stream::{BoxStream, StreamExt};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
 
-use super::{AdvanceMode, Advanced, Figures, Joined, Notification, Snapshot, Store, StoreError};
+use super::{
+    Admitted, AdvanceMode, Advanced, Figures, Joined, Notification, Snapshot, Store, StoreError,
+};
 use crate::domain::{EventId, EventSettings, VisitorId};
 
 /// How long a command may take before the caller is told Redis is unavailable.
@@ -24,6 +26,8 @@ pub struct RedisStore {
     join: Script,
     advance: Script,
     leave: Script,
+    lease: Script,
+    checkpoint: Script,
 }
 
 impl From<redis::RedisError> for StoreError {
@@ -50,6 +54,8 @@ impl RedisStore {
             join: Script::new(include_str!("lua/join.lua")),
             advance: Script::new(include_str!("lua/advance.lua")),
             leave: Script::new(include_str!("lua/leave.lua")),
+            lease: Script::new(include_str!("lua/lease.lua")),
+            checkpoint: Script::new(include_str!("lua/checkpoint.lua")),
         })
     }
 
@@ -110,14 +116,15 @@ impl Store for RedisStore {
 
     async fn snapshot(&self, event: &EventId) -> Result<Option<Snapshot>, StoreError> {
         let mut conn = self.conn.clone();
-        let (settings, issued, admitted, left): (Option<String>, Option<u64>, Option<u64>, u64) =
-            redis::pipe()
-                .get(self.key(event, "settings"))
-                .get(self.key(event, "issued"))
-                .get(self.key(event, "admitted"))
-                .scard(self.key(event, "left"))
-                .query_async(&mut conn)
-                .await?;
+        type Row = (Option<String>, Option<u64>, Option<u64>, u64, Option<u64>);
+        let (settings, issued, admitted, left, drained): Row = redis::pipe()
+            .get(self.key(event, "settings"))
+            .get(self.key(event, "issued"))
+            .get(self.key(event, "admitted"))
+            .scard(self.key(event, "left"))
+            .get(self.key(event, "drained"))
+            .query_async(&mut conn)
+            .await?;
         let Some(settings) = settings else {
             return Ok(None);
         };
@@ -129,6 +136,7 @@ impl Store for RedisStore {
                 issued: issued.unwrap_or(0),
                 admitted_through: admitted.unwrap_or(0),
                 left,
+                drained_through: drained.unwrap_or(0),
             },
         }))
     }
@@ -194,6 +202,7 @@ impl Store for RedisStore {
             .key(self.key(event, "issued"))
             .key(self.key(event, "left"))
             .key(self.key(event, "slot"))
+            .key(self.key(event, "admissions"))
             .arg(count)
             .arg(interval_ms)
             .arg(&self.channel)
@@ -217,6 +226,99 @@ impl Store for RedisStore {
         Ok(conn
             .hset_nx(self.key(event, "claims"), position, now_ms)
             .await?)
+    }
+
+    async fn admitted_range(
+        &self,
+        event: &EventId,
+        after: u64,
+        through: u64,
+    ) -> Result<Vec<Admitted>, StoreError> {
+        if through <= after {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.conn.clone();
+        let positions: Vec<u64> = (after + 1..=through).collect();
+        // Read-only and append-only data: one pipelined round trip, no script needed.
+        let (entries, left, admissions): (Vec<String>, Vec<bool>, Vec<String>) = redis::pipe()
+            .lrange(
+                self.key(event, "line"),
+                after as isize,
+                through as isize - 1,
+            )
+            .smismember(self.key(event, "left"), &positions)
+            .zrangebyscore_limit(
+                self.key(event, "admissions"),
+                after + 1,
+                "+inf",
+                0,
+                positions.len() as isize,
+            )
+            .query_async(&mut conn)
+            .await?;
+        let mut moves = admissions.iter().filter_map(|member| {
+            let (pointer, at) = member.split_once(':')?;
+            Some((pointer.parse::<u64>().ok()?, at.parse::<i64>().ok()?))
+        });
+        let mut next_move = moves.next();
+        let mut admitted = Vec::with_capacity(entries.len());
+        for ((position, entry), gone) in positions.iter().zip(&entries).zip(&left) {
+            while next_move.is_some_and(|(pointer, _)| pointer < *position) {
+                next_move = moves.next();
+            }
+            if *gone {
+                continue;
+            }
+            let (visitor, joined) = entry.split_once(' ').ok_or_else(|| {
+                StoreError::Corrupt(format!("line entry {position} of `{event}`"))
+            })?;
+            let joined_at_ms = joined.parse().unwrap_or_default();
+            admitted.push(Admitted {
+                event: event.clone(),
+                position: *position,
+                visitor: visitor.to_owned(),
+                joined_at_ms,
+                admitted_at_ms: next_move.map(|(_, at)| at).unwrap_or(joined_at_ms),
+            });
+        }
+        Ok(admitted)
+    }
+
+    async fn drain_lease(
+        &self,
+        event: &EventId,
+        holder: &str,
+        ttl_ms: u64,
+        take: bool,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.conn.clone();
+        let held: u8 = self
+            .lease
+            .key(self.key(event, "drain:lease"))
+            .arg(holder)
+            .arg(ttl_ms)
+            .arg(if take { "take" } else { "give" })
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(held == 1)
+    }
+
+    async fn set_drained(
+        &self,
+        event: &EventId,
+        through: u64,
+        holder: &str,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.conn.clone();
+        let moved: u8 = self
+            .checkpoint
+            .key(self.key(event, "drained"))
+            .key(self.key(event, "drain:lease"))
+            .arg(through)
+            .arg(holder)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(moved == 1)
     }
 
     async fn notifications(&self) -> Result<BoxStream<'static, Notification>, StoreError> {

@@ -158,6 +158,8 @@ pub fn base_config() -> Config {
     config.admin_token = Some(ADMIN_TOKEN.into());
     config.signing_keys = [(KEY_ID.to_owned(), KEY_B64.into())].into();
     config.pointer_poll_ms = 100;
+    // Drain tests switch it on with a sink of their own; elsewhere it would only print.
+    config.drain_in_serve = false;
     config
 }
 

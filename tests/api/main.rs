@@ -4,6 +4,7 @@ mod helpers;
 
 mod admin;
 mod cli;
+mod drain;
 mod errors;
 mod join;
 mod leave;

@@ -6,6 +6,8 @@
 -- KEYS[2] issued counter    wr:{event}:issued
 -- KEYS[3] left positions    wr:{event}:left     (set)
 -- KEYS[4] release slot      wr:{event}:slot     (string, start in ms of the last slot released)
+-- KEYS[5] admissions        wr:{event}:admissions (sorted set, score = pointer after a move,
+--                                                  member = "<pointer>:<unix ms>": when each position got in)
 -- ARGV[1] how many visitors to admit
 -- ARGV[2] release interval in ms; 0 for a manual advance, which ignores slots
 -- ARGV[3] pub/sub channel to announce the move on
@@ -14,10 +16,10 @@
 local issued = tonumber(redis.call('GET', KEYS[2]) or '0')
 local pointer = tonumber(redis.call('GET', KEYS[1]) or '0')
 local interval = tonumber(ARGV[2])
+-- Redis's clock, so replicas with skewed clocks still release once per slot.
+local now = redis.call('TIME')
+local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 if interval > 0 then
-  -- Slots come from Redis's clock, so replicas with skewed clocks still release once per slot.
-  local now = redis.call('TIME')
-  local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
   -- Slot starts are stored in ms rather than as slot numbers so a changed interval keeps working.
   local slot = now_ms - (now_ms % interval)
   if tonumber(redis.call('GET', KEYS[4]) or '-1') >= slot then
@@ -43,6 +45,7 @@ if target == pointer then
   return {0, pointer, issued}
 end
 redis.call('SET', KEYS[1], target)
+redis.call('ZADD', KEYS[5], target, string.format('%d:%d', target, now_ms))
 redis.call('PUBLISH', ARGV[3], '{"kind":"pointer","event":"' .. ARGV[4] .. '","admitted_through":' ..
   target .. ',"issued":' .. issued .. '}')
 return {1, target, issued}

@@ -1,0 +1,194 @@
+//! The drain worker: forwards every admitted visitor to the sink, at least once, in position order.
+//!
+//! Per event it reads the positions between its checkpoint and the admission pointer, skips those
+//! who left, delivers them, and moves the checkpoint only after the sink confirmed. Killed at any
+//! moment, it resends at most the unconfirmed batch. A lease per event keeps two workers from
+//! sending the same event; a worker that dies stops renewing it and another takes over.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::cache::StateLog;
+use crate::domain::{random_token_id, EventId};
+use crate::sink::{Sink, SinkError};
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, Clone)]
+pub struct DrainSettings {
+    /// Most visitors read and delivered in one round.
+    pub chunk: u64,
+    /// Lifetime of a drain lease; renewed three times per lifetime while held.
+    pub lease_ttl: Duration,
+    /// Pause between rounds when there is nothing to forward.
+    pub idle: Duration,
+}
+
+impl Default for DrainSettings {
+    fn default() -> Self {
+        Self {
+            chunk: 2_000,
+            lease_ttl: Duration::from_secs(10),
+            idle: Duration::from_millis(100),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum DrainError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+}
+
+pub struct DrainWorker {
+    store: Arc<dyn Store>,
+    sink: Arc<dyn Sink>,
+    settings: DrainSettings,
+    /// Names this worker in the leases it holds.
+    holder: String,
+    sink_log: StateLog,
+    store_log: StateLog,
+}
+
+/// Longest pause between retries while the sink or the store is failing.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+impl DrainWorker {
+    pub fn new(store: Arc<dyn Store>, sink: Arc<dyn Sink>, settings: DrainSettings) -> Self {
+        Self {
+            store,
+            sink,
+            settings,
+            holder: format!("drain-{}", &random_token_id()[..12]),
+            sink_log: StateLog::new("drain sink"),
+            store_log: StateLog::new("drain store"),
+        }
+    }
+
+    /// Forwards until `shutdown` turns true, then gives back its leases and flushes the sink.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        tracing::info!(holder = %self.holder, sink = %self.sink.describe(), "drain worker started");
+        let mut held = BTreeSet::new();
+        let mut backoff = Duration::ZERO;
+        while !*shutdown.borrow() {
+            let pause = match self.round(&mut held, &mut shutdown).await {
+                Ok(0) => {
+                    backoff = Duration::ZERO;
+                    self.settings.idle
+                }
+                Ok(_) => {
+                    backoff = Duration::ZERO;
+                    Duration::ZERO
+                }
+                Err(e) => {
+                    match &e {
+                        DrainError::Sink(e) => self.sink_log.failed(e),
+                        DrainError::Store(e) => self.store_log.failed(e),
+                    }
+                    backoff = (backoff * 2).clamp(Duration::from_millis(100), MAX_BACKOFF);
+                    backoff
+                }
+            };
+            if !pause.is_zero() {
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+        }
+        for event in &held {
+            let _ = self.store.drain_lease(event, &self.holder, 0, false).await;
+        }
+        self.sink.flush().await;
+        tracing::info!(holder = %self.holder, "drain worker stopped");
+    }
+
+    /// One pass over every event; returns how many positions the checkpoints moved.
+    async fn round(
+        &self,
+        held: &mut BTreeSet<EventId>,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<u64, DrainError> {
+        let mut moved = 0;
+        for event in self.store.events().await? {
+            if *shutdown.borrow() {
+                break;
+            }
+            moved += self.drain_event(&event, held).await?;
+        }
+        Ok(moved)
+    }
+
+    async fn take_lease(&self, event: &EventId) -> Result<bool, StoreError> {
+        let ttl_ms = self.settings.lease_ttl.as_millis() as u64;
+        self.store
+            .drain_lease(event, &self.holder, ttl_ms, true)
+            .await
+    }
+
+    /// Forwards the next chunk of `event`'s admitted visitors, if this worker holds its lease.
+    /// Returns how many positions the checkpoint moved.
+    async fn drain_event(
+        &self,
+        event: &EventId,
+        held: &mut BTreeSet<EventId>,
+    ) -> Result<u64, DrainError> {
+        if !self.take_lease(event).await? {
+            if held.remove(event) {
+                tracing::warn!(%event, "drain lease taken over by another worker");
+            }
+            return Ok(0);
+        }
+        if held.insert(event.clone()) {
+            tracing::info!(%event, "draining");
+        }
+        self.store_log.ok();
+        let Some(snapshot) = self.store.snapshot(event).await? else {
+            return Ok(0);
+        };
+        let from = snapshot.figures.drained_through;
+        let pointer = snapshot.figures.admitted_through;
+        if from >= pointer {
+            return Ok(0);
+        }
+        let through = pointer.min(from + self.settings.chunk);
+        let batch = self.store.admitted_range(event, from, through).await?;
+        if !batch.is_empty() {
+            self.deliver_holding_lease(event, &batch).await?;
+            self.sink_log.ok();
+        }
+        if !self.store.set_drained(event, through, &self.holder).await? {
+            // Another worker took over mid-delivery and will send these again: at least once.
+            tracing::warn!(%event, "lost the drain lease while delivering");
+            held.remove(event);
+            return Ok(0);
+        }
+        Ok(through - from)
+    }
+
+    /// Delivers while renewing the lease, so a slow broker does not let another worker take over.
+    async fn deliver_holding_lease(
+        &self,
+        event: &EventId,
+        batch: &[crate::store::Admitted],
+    ) -> Result<(), DrainError> {
+        let delivery = self.sink.deliver(batch);
+        tokio::pin!(delivery);
+        let mut renew = tokio::time::interval(self.settings.lease_ttl / 3);
+        renew.tick().await;
+        loop {
+            tokio::select! {
+                delivered = &mut delivery => return Ok(delivered?),
+                _ = renew.tick() => {
+                    if let Err(e) = self.take_lease(event).await {
+                        self.store_log.failed(&e);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! The Kafka sink: an idempotent rdkafka producer (acks=all, bounded in flight, compressed), one
+//! message per admitted visitor, keyed by visitor id.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+
+use super::{AdmissionMessage, Sink, SinkError};
+use crate::store::Admitted;
+
+/// How long `flush` waits for buffered messages at shutdown.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct KafkaSink {
+    producer: FutureProducer,
+    brokers: String,
+    topic: String,
+    topic_per_event: bool,
+}
+
+/// The producer settings waitroom relies on; `overrides` (from configuration) may change any of them.
+pub fn producer_config(brokers: &str, overrides: &BTreeMap<String, String>) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", brokers)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("max.in.flight.requests.per.connection", "5")
+        .set("compression.type", "lz4")
+        .set("linger.ms", "5")
+        .set("batch.num.messages", "10000")
+        // A delivery that cannot complete fails within this time; the drain worker then resends
+        // the whole batch, so nothing is lost.
+        .set("message.timeout.ms", "10000");
+    for (key, value) in overrides {
+        config.set(key, value);
+    }
+    config
+}
+
+impl KafkaSink {
+    pub fn new(
+        brokers: &str,
+        topic: &str,
+        topic_per_event: bool,
+        overrides: &BTreeMap<String, String>,
+    ) -> Result<Self, SinkError> {
+        let producer = producer_config(brokers, overrides)
+            .create()
+            .map_err(|e| SinkError::Config(e.to_string()))?;
+        Ok(Self {
+            producer,
+            brokers: brokers.to_owned(),
+            topic: topic.to_owned(),
+            topic_per_event,
+        })
+    }
+
+    fn topic_for(&self, event: &str) -> String {
+        if self.topic_per_event {
+            format!("{}.{event}", self.topic)
+        } else {
+            self.topic.clone()
+        }
+    }
+}
+
+#[async_trait]
+impl Sink for KafkaSink {
+    async fn deliver(&self, batch: &[Admitted]) -> Result<(), SinkError> {
+        let messages: Vec<(String, AdmissionMessage, Vec<u8>)> = batch
+            .iter()
+            .map(|visitor| {
+                let message = AdmissionMessage::from(visitor);
+                let payload = serde_json::to_vec(&message).unwrap_or_default();
+                (self.topic_for(&message.event), message, payload)
+            })
+            .collect();
+        // Enqueue everything in order first, then wait for all confirmations: one round of
+        // broker round trips per batch rather than one per visitor.
+        let mut deliveries = Vec::with_capacity(messages.len());
+        for (topic, message, payload) in &messages {
+            let headers = OwnedHeaders::new()
+                .insert(Header {
+                    key: "event",
+                    value: Some(message.event.as_str()),
+                })
+                .insert(Header {
+                    key: "message-id",
+                    value: Some(message.id.as_str()),
+                });
+            let mut record = FutureRecord::to(topic)
+                .key(message.visitor.as_str())
+                .payload(payload.as_slice())
+                .headers(headers);
+            loop {
+                match self.producer.send_result(record) {
+                    Ok(delivery) => {
+                        deliveries.push(delivery);
+                        break;
+                    }
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                        record = back;
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    Err((e, _)) => return Err(SinkError::Delivery(e.to_string())),
+                }
+            }
+        }
+        let mut failure = None;
+        for delivery in deliveries {
+            match delivery.await {
+                Ok(Ok(_)) => {}
+                Ok(Err((e, _))) => failure = failure.or(Some(e.to_string())),
+                Err(_) => failure = failure.or(Some("the producer went away".to_owned())),
+            }
+        }
+        match failure {
+            None => Ok(()),
+            Some(e) => Err(SinkError::Delivery(e)),
+        }
+    }
+
+    async fn flush(&self) {
+        let producer = self.producer.clone();
+        let flushed = tokio::task::spawn_blocking(move || producer.flush(FLUSH_TIMEOUT)).await;
+        if let Ok(Err(e)) = flushed {
+            tracing::warn!(error = %e, "kafka producer did not flush everything before stopping");
+        }
+    }
+
+    fn describe(&self) -> String {
+        let topic = if self.topic_per_event {
+            format!("{}.<event>", self.topic)
+        } else {
+            self.topic.clone()
+        };
+        format!("kafka ({} -> {topic})", self.brokers)
+    }
+}

@@ -1,0 +1,318 @@
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::mocking::MockCluster;
+use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+use rdkafka::Message;
+use serde_json::json;
+use tokio::sync::watch;
+use waitroom::domain::{random_token_id, EventId, EventSettings, VisitorId};
+use waitroom::drain::{DrainSettings, DrainWorker};
+use waitroom::sink::{AdmissionMessage, KafkaSink, LogSink, Sink};
+use waitroom::store::{AdvanceMode, RedisStore, Store};
+
+use crate::helpers::{config_for, eventually, shared_redis_url, spawn_config, Backend};
+use crate::on_both_stores;
+
+on_both_stores!(drain_forwards_admitted_visitors_to_the_log);
+
+fn read_log(path: &std::path::Path) -> Vec<AdmissionMessage> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON line"))
+        .collect()
+}
+
+async fn drain_forwards_admitted_visitors_to_the_log(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("admitted.jsonl");
+    let mut config = config_for(backend, &format!("t{}", random_token_id()));
+    config.drain_in_serve = true;
+    config.drain_log = log.to_str().unwrap().to_owned();
+    let app = spawn_config(config).await;
+    app.create_event("tour", json!({})).await;
+    let mut joined = Vec::new();
+    for _ in 0..20 {
+        joined.push(app.join("tour").await);
+    }
+    for leaver in [3, 7] {
+        app.leave("tour", &joined[leaver - 1].token()).await;
+    }
+    app.advance("tour", 13).await;
+    let drained = eventually(Duration::from_secs(5), || async {
+        app.show("tour").await["drained_through"] == 15
+    })
+    .await;
+    assert!(drained.is_some(), "{}", app.show("tour").await);
+
+    let messages = read_log(&log);
+    let positions: Vec<u64> = messages.iter().map(|m| m.position).collect();
+    let expected: Vec<u64> = (1..=15).filter(|p| *p != 3 && *p != 7).collect();
+    assert_eq!(positions, expected, "in order, without those who left");
+    for message in &messages {
+        let joiner = &joined[message.position as usize - 1];
+        assert_eq!(message.visitor, joiner.body["visitor"].as_str().unwrap());
+        assert_eq!(message.id, format!("tour:{}", message.position));
+        assert_eq!(message.event, "tour");
+        assert!(message.joined_at <= message.admitted_at, "{message:?}");
+    }
+    let figures = app.show("tour").await;
+    assert_eq!(figures["drain_lag"], 0);
+
+    app.advance("tour", 5).await;
+    let rest = eventually(Duration::from_secs(5), || async {
+        app.show("tour").await["drained_through"] == 20
+    })
+    .await;
+    assert!(rest.is_some());
+    assert_eq!(
+        read_log(&log).len(),
+        18,
+        "nothing sent twice without a failure"
+    );
+}
+
+/// Reads `topic` from the start until every id in `expected` has been seen and the topic stays quiet.
+pub fn read_topic(
+    brokers: &str,
+    topic: &str,
+    expected: &BTreeSet<String>,
+) -> Vec<AdmissionMessage> {
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", format!("check-{}", random_token_id()))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("a consumer");
+    consumer.subscribe(&[topic]).expect("subscribed");
+    let mut messages = Vec::new();
+    let mut seen = BTreeSet::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut quiet_since = std::time::Instant::now();
+    while std::time::Instant::now() < deadline {
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(record)) => {
+                let message: AdmissionMessage =
+                    serde_json::from_slice(record.payload().unwrap_or_default()).expect("JSON");
+                assert_eq!(
+                    record.key(),
+                    Some(message.visitor.as_bytes()),
+                    "keyed by visitor"
+                );
+                seen.insert(message.id.clone());
+                messages.push(message);
+                quiet_since = std::time::Instant::now();
+            }
+            Some(Err(e)) => panic!("consumer error: {e}"),
+            None if expected.is_subset(&seen) && quiet_since.elapsed() > Duration::from_secs(2) => {
+                break
+            }
+            None => {}
+        }
+    }
+    messages
+}
+
+/// Lines up `count` visitors in `event` through the store, and makes every `leave_every`th leave.
+/// Returns the ids of those who stay.
+pub async fn line_up(
+    store: &dyn Store,
+    event: &EventId,
+    count: u64,
+    leave_every: u64,
+) -> BTreeSet<String> {
+    let settings = EventSettings {
+        batch_size: 0,
+        ..EventSettings::default()
+    };
+    store.put_event(event, &settings, false).await.unwrap();
+    let mut staying = BTreeSet::new();
+    for _ in 0..count {
+        let visitor = VisitorId::generate();
+        let joined = store
+            .join(
+                event,
+                &visitor,
+                false,
+                chrono::Utc::now().timestamp_millis(),
+            )
+            .await
+            .unwrap();
+        if joined.position % leave_every == 0 {
+            store.leave(event, joined.position, &visitor).await.unwrap();
+        } else {
+            staying.insert(format!("{event}:{}", joined.position));
+        }
+    }
+    staying
+}
+
+pub fn start_worker(
+    store: Arc<dyn Store>,
+    sink: Arc<dyn Sink>,
+    chunk: u64,
+) -> (watch::Sender<bool>, tokio::task::JoinHandle<()>) {
+    let (stop, stopping) = watch::channel(false);
+    let settings = DrainSettings {
+        chunk,
+        lease_ttl: Duration::from_secs(2),
+        ..Default::default()
+    };
+    let handle = tokio::spawn(DrainWorker::new(store, sink, settings).run(stopping));
+    (stop, handle)
+}
+
+pub async fn drained_through(store: &dyn Store, event: &EventId) -> u64 {
+    store
+        .snapshot(event)
+        .await
+        .unwrap()
+        .unwrap()
+        .figures
+        .drained_through
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_drain_survives_broker_errors_and_outages() {
+    let mock = MockCluster::new(1).expect("librdkafka mock cluster");
+    let topic = "waitroom.admitted";
+    mock.create_topic(topic, 3, 1).unwrap();
+    let store: Arc<dyn Store> = Arc::new(
+        RedisStore::connect(&shared_redis_url(), &format!("t{}", random_token_id()))
+            .await
+            .unwrap(),
+    );
+    let event = EventId::parse("drop").unwrap();
+    let staying = line_up(store.as_ref(), &event, 600, 25).await;
+
+    let overrides = BTreeMap::from([("message.timeout.ms".to_owned(), "1500".to_owned())]);
+    let sink =
+        Arc::new(KafkaSink::new(&mock.bootstrap_servers(), topic, false, &overrides).unwrap());
+    // Retriable broker errors in the middle of the first half: the producer retries them itself.
+    mock.request_errors(
+        RDKafkaApiKey::Produce,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION; 4],
+    );
+    let (stop, worker) = start_worker(store.clone(), sink, 100);
+    store
+        .advance(&event, 300, AdvanceMode::Manual)
+        .await
+        .unwrap();
+    let first_half = eventually(Duration::from_secs(20), || async {
+        drained_through(store.as_ref(), &event).await == 312
+    })
+    .await;
+    assert!(
+        first_half.is_some(),
+        "300 admitted (positions 1..=312 with 12 leavers) were drained"
+    );
+
+    // The broker goes away: deliveries fail, the checkpoint must not move, serve keeps admitting.
+    mock.broker_down(1).unwrap();
+    let pointer = store
+        .advance(&event, 1_000, AdvanceMode::Manual)
+        .await
+        .unwrap()
+        .admitted_through;
+    assert_eq!(pointer, 600);
+    tokio::time::sleep(Duration::from_millis(3_500)).await;
+    assert_eq!(
+        drained_through(store.as_ref(), &event).await,
+        312,
+        "no checkpoint without confirmation"
+    );
+
+    mock.broker_up(1).unwrap();
+    let all = eventually(Duration::from_secs(30), || async {
+        drained_through(store.as_ref(), &event).await == 600
+    })
+    .await;
+    assert!(all.is_some(), "the backlog drains once the broker is back");
+    let _ = stop.send(true);
+    worker.await.unwrap();
+
+    let messages = read_topic(&mock.bootstrap_servers(), topic, &staying);
+    let ids: BTreeSet<String> = messages.iter().map(|m| m.id.clone()).collect();
+    assert_eq!(
+        ids, staying,
+        "every admitted visitor who stayed, and nobody who left"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_never_both_send_and_one_takes_over() {
+    let prefix = format!("t{}", random_token_id());
+    let store: Arc<dyn Store> = Arc::new(
+        RedisStore::connect(&shared_redis_url(), &prefix)
+            .await
+            .unwrap(),
+    );
+    let event = EventId::parse("drop").unwrap();
+    let staying = line_up(store.as_ref(), &event, 400, 1_000).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (log_a, log_b) = (dir.path().join("a.jsonl"), dir.path().join("b.jsonl"));
+
+    let (stop_a, worker_a) = start_worker(
+        store.clone(),
+        Arc::new(LogSink::file(log_a.clone()).unwrap()),
+        50,
+    );
+    store
+        .advance(&event, 200, AdvanceMode::Manual)
+        .await
+        .unwrap();
+    assert!(eventually(Duration::from_secs(5), || async {
+        drained_through(store.as_ref(), &event).await == 200
+    })
+    .await
+    .is_some());
+    let (stop_b, worker_b) = start_worker(
+        store.clone(),
+        Arc::new(LogSink::file(log_b.clone()).unwrap()),
+        50,
+    );
+    store
+        .advance(&event, 100, AdvanceMode::Manual)
+        .await
+        .unwrap();
+    assert!(eventually(Duration::from_secs(5), || async {
+        drained_through(store.as_ref(), &event).await == 300
+    })
+    .await
+    .is_some());
+    assert!(
+        read_log(&log_b).is_empty(),
+        "the second worker stands by while the first holds the lease"
+    );
+
+    // The first worker dies without giving its lease back; the second takes over once it expires.
+    worker_a.abort();
+    drop(stop_a);
+    store
+        .advance(&event, 100, AdvanceMode::Manual)
+        .await
+        .unwrap();
+    let took_over = eventually(Duration::from_secs(10), || async {
+        drained_through(store.as_ref(), &event).await == 400
+    })
+    .await;
+    assert!(took_over.is_some(), "the standby worker took over");
+    let _ = stop_b.send(true);
+    worker_b.await.unwrap();
+
+    let mut ids: Vec<String> = read_log(&log_a)
+        .into_iter()
+        .chain(read_log(&log_b))
+        .map(|m| m.id)
+        .collect();
+    let count = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(count, ids.len(), "no visitor was sent by both workers");
+    assert_eq!(ids.into_iter().collect::<BTreeSet<_>>(), staying);
+    assert!(!read_log(&log_b).is_empty());
+}
