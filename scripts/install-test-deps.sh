@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what the test suite needs, only when it is missing: redis-server from Debian's packages.
+# Installs what the test suite needs, only when it is missing: redis-server from Debian's packages, and
+# tansu, a standalone Kafka-protocol broker, from crates.io (a long build: about 16 minutes on 2 cores).
 set -euo pipefail
 
 sudo=""
@@ -15,3 +16,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 redis-server --version
+
+# The version is pinned so that a new release cannot change the broker under the tests.
+TANSU_VERSION=0.6.0
+if ! command -v tansu >/dev/null 2>&1; then
+  echo "installing tansu $TANSU_VERSION (once; about 16 minutes on 2 cores)"
+  cargo install tansu --version "$TANSU_VERSION" --features dynostore
+fi
+command -v tansu

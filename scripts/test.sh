@@ -3,6 +3,8 @@
 # every unit and integration test. The integration tests start their own redis-server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Where `cargo install` puts the broker the Kafka tests start.
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 
 scripts/install-test-deps.sh
 cargo fmt --all -- --check

@@ -1,10 +1,9 @@
 //! The admin API (`/v1/admin/*`, bearer token): events, manual release, and joins on behalf of known users.
 
-use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 
-use super::{parse_event, AppState};
+use super::{bearer, parse_event, AppState};
 use crate::cache::CachedEvent;
 use crate::domain::{EventId, EventSettings, EventSettingsPatch, EventState, VisitorId};
 use crate::problem::ApiError;
@@ -69,12 +68,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 fn authorize(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
     let expected = state.admin_token.as_ref().ok_or(ApiError::AdminDisabled)?;
-    let given = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default();
+    let given = bearer(req).unwrap_or_default();
     if constant_time_eq(given.as_bytes(), expected.expose().as_bytes()) {
         Ok(())
     } else {

@@ -45,13 +45,7 @@ impl AppState {
 
     /// The token the client presented: `Authorization: Bearer` first, then the event's cookie.
     fn presented_token(&self, req: &HttpRequest, event: Option<&EventId>) -> Option<String> {
-        let bearer = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(|t| t.trim().to_owned())
-            .filter(|t| !t.is_empty());
+        let bearer = bearer(req).map(str::to_owned);
         bearer.or_else(|| {
             event
                 .and_then(|event| req.cookie(&self.cookie_name(event)))
@@ -70,6 +64,16 @@ impl AppState {
             ))
             .finish()
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` header, if there is one.
+fn bearer(req: &HttpRequest) -> Option<&str> {
+    req.headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
 }
 
 fn parse_event(raw: &str) -> Result<EventId, ApiError> {

@@ -13,7 +13,9 @@ use waitroom::drain::{DrainSettings, DrainWorker};
 use waitroom::sink::{AdmissionMessage, KafkaSink, LogSink, Sink};
 use waitroom::store::{AdvanceMode, RedisStore, Store};
 
-use crate::helpers::{config_for, eventually, shared_redis_url, spawn_config, Backend};
+use crate::helpers::{
+    config_for, eventually, shared_redis_url, spawn_config, Backend, Daemon, KEY_B64, KEY_ID,
+};
 use crate::on_both_stores;
 
 on_both_stores!(drain_forwards_admitted_visitors_to_the_log);
@@ -315,4 +317,166 @@ async fn two_workers_never_both_send_and_one_takes_over() {
     assert_eq!(count, ids.len(), "no visitor was sent by both workers");
     assert_eq!(ids.into_iter().collect::<BTreeSet<_>>(), staying);
     assert!(!read_log(&log_b).is_empty());
+}
+
+/// A `waitroom drain` process against a real broker, killed and restarted twice mid-drain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drain_processes_killed_twice_lose_nothing() {
+    let broker = Daemon::kafka();
+    broker.create_topic("admitted", 3);
+    let prefix = format!("t{}", random_token_id());
+    let store: Arc<dyn Store> = Arc::new(
+        RedisStore::connect(&shared_redis_url(), &prefix)
+            .await
+            .unwrap(),
+    );
+    let event = EventId::parse("drop").unwrap();
+    let staying = line_up(store.as_ref(), &event, 10_000, 97).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(format!("{KEY_ID}.key")), KEY_B64).unwrap();
+    let config = dir.path().join("drain.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "kafka_brokers = \"{}\"\nkafka_topic = \"admitted\"\ndrain_chunk = 250\ndrain_lease_ttl_ms = 1000\n\
+             [kafka_producer]\n\"message.timeout.ms\" = \"5000\"\n",
+            broker.kafka_brokers()
+        ),
+    )
+    .unwrap();
+    let spawn_drain = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_waitroom"))
+            .arg("drain")
+            .env_clear()
+            .env("WAITROOM_CONFIG", &config)
+            .env("WAITROOM_REDIS_URL", shared_redis_url())
+            .env("WAITROOM_REDIS_PREFIX", &prefix)
+            .env("WAITROOM_KEYS_DIR", dir.path())
+            .env("RUST_LOG", "warn")
+            .spawn()
+            .expect("waitroom drain runs")
+    };
+
+    // The pointer moves in batches while the drain runs.
+    let advancer = {
+        let (store, event) = (store.clone(), event.clone());
+        tokio::spawn(async move {
+            loop {
+                let moved = store
+                    .advance(&event, 500, AdvanceMode::Manual)
+                    .await
+                    .unwrap();
+                if moved.admitted_through == 10_000 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+    };
+    let mut worker = spawn_drain();
+    for kill_at in [2_000, 6_000] {
+        let reached = eventually(Duration::from_secs(60), || async {
+            drained_through(store.as_ref(), &event).await >= kill_at
+        })
+        .await;
+        assert!(reached.is_some(), "the drain reached {kill_at}");
+        worker.kill().unwrap();
+        worker.wait().unwrap();
+        let at_kill = drained_through(store.as_ref(), &event).await;
+        assert!(
+            at_kill < 10_000,
+            "killed mid-drain, not after it ({at_kill})"
+        );
+        worker = spawn_drain();
+    }
+    advancer.await.unwrap();
+    let done = eventually(Duration::from_secs(60), || async {
+        drained_through(store.as_ref(), &event).await == 10_000
+    })
+    .await;
+    assert!(done.is_some(), "the checkpoint reached the pointer");
+    let stopped = std::process::Command::new("kill")
+        .arg(worker.id().to_string())
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    assert!(
+        worker.wait().unwrap().success(),
+        "SIGTERM stops the worker cleanly"
+    );
+
+    let messages = read_topic(&broker.kafka_brokers(), "admitted", &staying);
+    let ids: BTreeSet<String> = messages.iter().map(|m| m.id.clone()).collect();
+    assert_eq!(ids.len(), staying.len());
+    assert_eq!(
+        ids, staying,
+        "every admitted visitor who stayed, none who left"
+    );
+    let snapshot = store.snapshot(&event).await.unwrap().unwrap();
+    assert_eq!(
+        snapshot.figures.drained_through,
+        snapshot.figures.admitted_through
+    );
+    println!(
+        "{} messages for {} visitors: {} resent after kills",
+        messages.len(),
+        staying.len(),
+        messages.len() - staying.len()
+    );
+}
+
+/// The real broker stops answering for a while mid-drain, then comes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_broker_outage_loses_nothing() {
+    let broker = Daemon::kafka();
+    broker.create_topic("admitted", 3);
+    let store: Arc<dyn Store> = Arc::new(
+        RedisStore::connect(&shared_redis_url(), &format!("t{}", random_token_id()))
+            .await
+            .unwrap(),
+    );
+    let event = EventId::parse("drop").unwrap();
+    let staying = line_up(store.as_ref(), &event, 2_000, 41).await;
+    let overrides = BTreeMap::from([("message.timeout.ms".to_owned(), "1500".to_owned())]);
+    let sink =
+        Arc::new(KafkaSink::new(&broker.kafka_brokers(), "admitted", false, &overrides).unwrap());
+    let (stop, worker) = start_worker(store.clone(), sink, 200);
+
+    let half = store
+        .advance(&event, 1_000, AdvanceMode::Manual)
+        .await
+        .unwrap()
+        .admitted_through;
+    assert!(eventually(Duration::from_secs(30), || async {
+        drained_through(store.as_ref(), &event).await == half
+    })
+    .await
+    .is_some());
+
+    broker.freeze();
+    store
+        .advance(&event, 2_000, AdvanceMode::Manual)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(4_000)).await;
+    assert_eq!(
+        drained_through(store.as_ref(), &event).await,
+        half,
+        "no checkpoint without confirmation"
+    );
+    broker.thaw();
+
+    let all = eventually(Duration::from_secs(60), || async {
+        drained_through(store.as_ref(), &event).await == 2_000
+    })
+    .await;
+    assert!(all.is_some(), "the backlog drains once the broker is back");
+    let _ = stop.send(true);
+    worker.await.unwrap();
+    let ids: BTreeSet<String> = read_topic(&broker.kafka_brokers(), "admitted", &staying)
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(ids, staying);
 }

@@ -1,5 +1,6 @@
-//! Test harness: spawns the service in-process on port 0 against either store, and a real
-//! `redis-server` shared by all tests of this binary, each test isolated by a random key prefix.
+//! Test harness: spawns the service in-process on port 0 against either store, a real
+//! `redis-server` shared by all tests of this binary (each test isolated by a random key prefix),
+//! and Kafka-protocol brokers.
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -52,19 +53,22 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
-/// A `redis-server` on a free port, stopped when dropped (or when the test process dies).
-pub struct RedisServer {
+/// A server process on a free port (redis-server, a Kafka broker), stopped when dropped or when the
+/// test process dies.
+pub struct Daemon {
     pub port: u16,
+    program: &'static str,
     child: Child,
 }
 
-impl RedisServer {
-    pub fn start() -> Self {
+impl Daemon {
+    /// Starts `program` with `args`, in which `{port}` stands for the free port chosen.
+    fn start(program: &'static str, args: &str) -> Self {
         let port = free_port();
-        // The shell outlives a crashed test process only until its next check: it then stops redis.
+        let args = args.replace("{port}", &port.to_string());
+        // The shell outlives a crashed test process only until its next check: it then stops the server.
         let script = format!(
-            "redis-server --port {port} --bind 127.0.0.1 --save '' --appendonly no --loglevel warning & \
-             pid=$!; trap 'kill $pid 2>/dev/null' TERM; \
+            "{program} {args} & pid=$!; trap 'kill $pid 2>/dev/null' TERM; \
              while kill -0 {parent} 2>/dev/null && kill -0 $pid 2>/dev/null; do sleep 1; done; kill $pid 2>/dev/null",
             parent = std::process::id()
         );
@@ -72,32 +76,78 @@ impl RedisServer {
             .arg("-c")
             .arg(script)
             .stdout(Stdio::null())
+            .stderr(Stdio::null())
             .spawn()
-            .expect("redis-server must be installed: run scripts/test.sh");
-        let server = Self { port, child };
-        server.wait_until_up();
-        server
+            .unwrap_or_else(|e| {
+                panic!("cannot start {program} ({e}): run scripts/test.sh to install it")
+            });
+        let daemon = Self {
+            port,
+            program,
+            child,
+        };
+        daemon.wait_until_up();
+        daemon
     }
 
-    pub fn url(&self) -> String {
+    pub fn redis() -> Self {
+        Self::start(
+            "redis-server",
+            "--port {port} --bind 127.0.0.1 --save '' --appendonly no --loglevel warning",
+        )
+    }
+
+    /// A standalone Kafka-protocol broker (tansu), keeping its data in memory.
+    pub fn kafka() -> Self {
+        Self::start(
+            "tansu",
+            "broker --listener-url tcp://127.0.0.1:{port} --advertised-listener-url tcp://127.0.0.1:{port} \
+             --storage-engine memory://tansu/",
+        )
+    }
+
+    pub fn redis_url(&self) -> String {
         format!("redis://127.0.0.1:{}/0", self.port)
     }
 
+    pub fn kafka_brokers(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn create_topic(&self, topic: &str, partitions: u32) {
+        let output = Command::new("tansu")
+            .args([
+                "topic",
+                "create",
+                topic,
+                "--partitions",
+                &partitions.to_string(),
+            ])
+            .args(["--broker", &format!("tcp://127.0.0.1:{}", self.port)])
+            .output()
+            .expect("tansu topic create");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
     fn wait_until_up(&self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
                 return;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("redis-server did not start on port {}", self.port);
+        panic!("{} did not start on port {}", self.program, self.port);
     }
 
-    /// The redis-server process itself (the shell's child).
+    /// The server process itself (the shell's child).
     pub fn server_pid(&self) -> String {
         let out = Command::new("pgrep")
-            .args(["-P", &self.child.id().to_string(), "redis-server"])
+            .args(["-P", &self.child.id().to_string(), "-f", self.program])
             .output()
             .expect("pgrep");
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
@@ -121,7 +171,7 @@ fn signal(pid: &str, sig: &str) {
     assert!(status.success(), "kill -{sig} {pid}");
 }
 
-impl Drop for RedisServer {
+impl Drop for Daemon {
     fn drop(&mut self) {
         let pid = self.server_pid();
         if !pid.is_empty() {
@@ -139,8 +189,8 @@ pub fn shared_redis_url() -> String {
     SHARED
         .get_or_init(|| {
             std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| {
-                let server = RedisServer::start();
-                let url = server.url();
+                let server = Daemon::redis();
+                let url = server.redis_url();
                 // Lives as long as the test process; the watchdog shell stops it afterwards.
                 std::mem::forget(server);
                 url

@@ -2,13 +2,13 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::{config_for, spawn_config, Backend, RedisServer};
+use crate::helpers::{config_for, spawn_config, Backend, Daemon};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_going_away_degrades_but_loses_nothing() {
-    let redis = RedisServer::start();
+    let redis = Daemon::redis();
     let mut config = config_for(Backend::Redis, "outage");
-    config.redis_url = Some(redis.url().as_str().into());
+    config.redis_url = Some(redis.redis_url().as_str().into());
     let app = spawn_config(config).await;
     app.create_event("tour", json!({})).await;
     let first = app.join("tour").await;
