@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what the test suite needs, only when it is missing: redis-server from Debian's packages, and
+# Installs what the test suite needs, only when it is missing: redis-server, Chromium and ChromeDriver
+# (for the waiting page's browser test) from Debian's packages, and
 # tansu, a standalone Kafka-protocol broker, from crates.io (a long build: about 16 minutes on 2 cores).
 set -euo pipefail
 
@@ -9,6 +10,8 @@ if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v pgrep >/dev/null 2>&1 || missing+=(procps)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"

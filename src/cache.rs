@@ -2,15 +2,16 @@
 //! gate checks never wait on the store. Kept fresh by the store's push channel and, should a message
 //! be lost, by a short periodic resync.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 
 use crate::domain::{EventId, EventSettings};
+use crate::estimate::{Estimate, RateMeter};
 use crate::store::{Figures, Notification, Snapshot, Store};
 
 /// One event as this replica knows it.
@@ -21,8 +22,13 @@ pub struct CachedEvent {
     admitted_through: AtomicU64,
     drained_through: AtomicU64,
     left: RwLock<BTreeSet<u64>>,
-    /// Positions whose pass this replica has recorded as claimed in the store already.
-    claimed: Mutex<HashSet<u64>>,
+    /// Positions whose pass this replica has recorded as claimed in the store already, and whether
+    /// the claim came too late (the slot had gone to someone else).
+    claimed: Mutex<HashMap<u64, bool>>,
+    /// Active visitors, as of the last resync (events with a capacity).
+    active: AtomicU64,
+    /// When the pointer moved and how many came through, for wait estimates.
+    rate: Mutex<RateMeter>,
 }
 
 impl CachedEvent {
@@ -34,7 +40,30 @@ impl CachedEvent {
             drained_through: AtomicU64::new(0),
             left: RwLock::default(),
             claimed: Mutex::default(),
+            active: AtomicU64::new(0),
+            rate: Mutex::default(),
         }
+    }
+
+    /// How long a visitor with `ahead` people before them will likely wait.
+    pub fn estimate(&self, ahead: u64) -> Option<Estimate> {
+        let meter = self.rate.lock().unwrap_or_else(|e| e.into_inner());
+        crate::estimate::estimate(ahead, &self.settings(), &meter, Instant::now())
+    }
+
+    /// Notes how many visitors had come through (those who left do not count) as the pointer moved.
+    fn record_rate(&self) {
+        let pointer = self.admitted_through();
+        let gone = self
+            .left
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .range(..=pointer)
+            .count() as u64;
+        self.rate
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .record(Instant::now(), pointer.saturating_sub(gone));
     }
 
     /// True the first time this replica hands out a pass for `position`, so the claim reaches the
@@ -43,7 +72,25 @@ impl CachedEvent {
         self.claimed
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(position)
+            .insert(position, false)
+            .is_none()
+    }
+
+    /// Remembers that `position` claimed too late.
+    pub fn mark_claim_late(&self, position: u64) {
+        self.claimed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(position, true);
+    }
+
+    pub fn claim_was_late(&self, position: u64) -> bool {
+        self.claimed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&position)
+            .copied()
+            .unwrap_or(false)
     }
 
     /// Forgets a claim that could not be recorded, so the next status check tries again.
@@ -97,10 +144,17 @@ impl CachedEvent {
     }
 
     /// Moves the counters forward only: a late message never takes the pointer back.
-    pub fn observe(&self, issued: u64, admitted_through: u64) {
+    /// Returns whether the pointer moved.
+    fn observe(&self, issued: u64, admitted_through: u64) -> bool {
         self.issued.fetch_max(issued, Ordering::AcqRel);
-        self.admitted_through
+        let before = self
+            .admitted_through
             .fetch_max(admitted_through, Ordering::AcqRel);
+        let moved = admitted_through > before;
+        if moved {
+            self.record_rate();
+        }
+        moved
     }
 
     pub fn figures(&self) -> Figures {
@@ -109,6 +163,7 @@ impl CachedEvent {
             admitted_through: self.admitted_through(),
             left: self.left_count(),
             drained_through: self.drained_through.load(Ordering::Acquire),
+            active: self.active.load(Ordering::Acquire),
         }
     }
 
@@ -117,22 +172,65 @@ impl CachedEvent {
         self.issued.fetch_max(position, Ordering::AcqRel);
     }
 
-    pub fn mark_left(&self, position: u64) {
+    fn mark_left(&self, position: u64) -> bool {
         self.left
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(position);
+            .insert(position)
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct PointerCache {
     events: RwLock<HashMap<EventId, Arc<CachedEvent>>>,
     /// True once a full sync with the store succeeded.
     warm: AtomicBool,
+    /// Announces every event whose visitors' answers may have changed (pointer, leavers, settings),
+    /// to the push streams connected to this replica.
+    changes: broadcast::Sender<EventId>,
+}
+
+impl Default for PointerCache {
+    fn default() -> Self {
+        Self {
+            events: RwLock::default(),
+            warm: AtomicBool::new(false),
+            changes: broadcast::channel(4_096).0,
+        }
+    }
 }
 
 impl PointerCache {
+    /// Changes from now on; see [`PointerCache::changes`].
+    pub fn subscribe(&self) -> broadcast::Receiver<EventId> {
+        self.changes.subscribe()
+    }
+
+    fn changed(&self, event: &EventId) {
+        // Nobody listening is fine.
+        let _ = self.changes.send(event.clone());
+    }
+
+    /// Takes in counters learned outside the push channel (an admin's advance on this replica).
+    pub fn observe(
+        &self,
+        event: &EventId,
+        cached: &CachedEvent,
+        issued: u64,
+        admitted_through: u64,
+    ) {
+        if cached.observe(issued, admitted_through) {
+            self.changed(event);
+        }
+    }
+
+    /// Records a place given up through this replica.
+    pub fn mark_left(&self, event: &EventId, cached: &CachedEvent, position: u64) {
+        if cached.mark_left(position) {
+            self.changed(event);
+        }
+    }
+
     pub fn get(&self, event: &EventId) -> Option<Arc<CachedEvent>> {
         self.events
             .read()
@@ -166,11 +264,24 @@ impl PointerCache {
                 .or_insert_with(|| Arc::new(CachedEvent::new(snapshot.settings.clone())))
                 .clone()
         };
-        *cached.settings.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(snapshot.settings);
-        cached.observe(snapshot.figures.issued, snapshot.figures.admitted_through);
+        let settings_changed = {
+            let mut settings = cached.settings.write().unwrap_or_else(|e| e.into_inner());
+            let changed = **settings != snapshot.settings;
+            if changed {
+                *settings = Arc::new(snapshot.settings);
+            }
+            changed
+        };
+        let moved = cached.observe(snapshot.figures.issued, snapshot.figures.admitted_through);
         cached
             .drained_through
             .fetch_max(snapshot.figures.drained_through, Ordering::AcqRel);
+        cached
+            .active
+            .store(snapshot.figures.active, Ordering::Release);
+        if settings_changed || moved {
+            self.changed(event);
+        }
         cached
     }
 
@@ -183,14 +294,14 @@ impl PointerCache {
                 issued,
             } => {
                 match self.get(&event) {
-                    Some(cached) => cached.observe(issued, admitted_through),
+                    Some(cached) => self.observe(&event, &cached, issued, admitted_through),
                     None => return Some(event),
                 }
                 None
             }
             Notification::Left { event, position } => {
                 match self.get(&event) {
-                    Some(cached) => cached.mark_left(position),
+                    Some(cached) => self.mark_left(&event, &cached, position),
                     None => return Some(event),
                 }
                 None
@@ -203,6 +314,7 @@ impl PointerCache {
         if let Some(cached) = self.get(event) {
             *cached.left.write().unwrap_or_else(|e| e.into_inner()) =
                 positions.into_iter().collect();
+            self.changed(event);
         }
     }
 
@@ -337,6 +449,7 @@ mod tests {
                 admitted_through,
                 left: 0,
                 drained_through: 0,
+                active: 0,
             },
         }
     }

@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use serde_json::Value;
 
 use crate::config::Config;
-use crate::domain::{EventSettingsPatch, EventState};
+use crate::domain::{EventSettingsPatch, EventState, PageSettings};
 use crate::drain::DrainWorker;
 use crate::startup::{build_sink, build_store, load_keys, Application};
 use crate::token::{Claims, Tokens};
@@ -146,6 +146,17 @@ struct SettingsArgs {
     target_url: Option<String>,
     #[arg(long, value_parser = ["open", "paused", "closed"])]
     state: Option<String>,
+    #[arg(long)]
+    max_active: Option<u64>,
+    #[arg(long)]
+    claim_window_s: Option<u64>,
+    /// The waiting page's branding, as JSON: {"title", "message", "logo_url", "accent_color", ...}.
+    #[arg(long, value_parser = parse_page)]
+    page: Option<PageSettings>,
+}
+
+fn parse_page(raw: &str) -> Result<PageSettings, String> {
+    serde_json::from_str(raw).map_err(|e| format!("not page settings: {e}"))
 }
 
 impl SettingsArgs {
@@ -161,6 +172,9 @@ impl SettingsArgs {
                 "closed" => EventState::Closed,
                 _ => EventState::Open,
             }),
+            max_active: self.max_active,
+            claim_window_s: self.claim_window_s,
+            page: self.page,
         }
     }
 }

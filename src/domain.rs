@@ -173,6 +173,83 @@ pub struct EventSettings {
     /// Where admitted visitors go.
     pub target_url: String,
     pub state: EventState,
+    /// Most admitted visitors active at once (admitted and neither done, expired nor a no-show);
+    /// 0 for no limit. With a limit, each release admits `min(batch_size, max_active - active)`.
+    #[serde(default)]
+    pub max_active: u64,
+    /// With `max_active`: how long an admitted visitor has to collect the pass before the slot is
+    /// given to someone else.
+    #[serde(default = "default_claim_window_s")]
+    pub claim_window_s: u64,
+    /// How the waiting page looks.
+    #[serde(default)]
+    pub page: PageSettings,
+}
+
+fn default_claim_window_s() -> u64 {
+    120
+}
+
+/// An event's branding on the waiting page. Everything is optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageSettings {
+    /// The event's name as people see it; the event id when unset.
+    pub title: Option<String>,
+    /// A short note shown under the title.
+    pub message: Option<String>,
+    /// An http(s) URL of a logo image.
+    pub logo_url: Option<String>,
+    /// Colours as `#rgb` or `#rrggbb`.
+    pub accent_color: Option<String>,
+    pub background_color: Option<String>,
+    pub text_color: Option<String>,
+}
+
+impl PageSettings {
+    fn validate(&self) -> Result<(), SettingsError> {
+        let too_long = |field, value: &Option<String>, max: usize| match value {
+            Some(v) if v.chars().count() > max => Err(SettingsError {
+                field,
+                reason: format!("is longer than {max} characters"),
+            }),
+            _ => Ok(()),
+        };
+        too_long("page.title", &self.title, 120)?;
+        too_long("page.message", &self.message, 1_000)?;
+        if let Some(url) = &self.logo_url {
+            check_http_url("page.logo_url", url)?;
+        }
+        for (field, colour) in [
+            ("page.accent_color", &self.accent_color),
+            ("page.background_color", &self.background_color),
+            ("page.text_color", &self.text_color),
+        ] {
+            let Some(colour) = colour else { continue };
+            let hex = colour.strip_prefix('#').unwrap_or("");
+            if !matches!(hex.len(), 3 | 6) || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+                return Err(SettingsError {
+                    field,
+                    reason: format!("is {colour:?}; colours are written #rgb or #rrggbb"),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_http_url(field: &'static str, raw: &str) -> Result<(), SettingsError> {
+    match url::Url::parse(raw) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") => Ok(()),
+        Ok(url) => Err(SettingsError {
+            field,
+            reason: format!("must be an http or https URL, not {}:", url.scheme()),
+        }),
+        Err(e) => Err(SettingsError {
+            field,
+            reason: format!("is not an absolute URL: {e}"),
+        }),
+    }
 }
 
 impl Default for EventSettings {
@@ -184,6 +261,9 @@ impl Default for EventSettings {
             pass_ttl_s: 600,
             target_url: "http://127.0.0.1:8080/admitted".to_owned(),
             state: EventState::Open,
+            max_active: 0,
+            claim_window_s: default_claim_window_s(),
+            page: PageSettings::default(),
         }
     }
 }
@@ -198,6 +278,10 @@ pub struct EventSettingsPatch {
     pub pass_ttl_s: Option<u64>,
     pub target_url: Option<String>,
     pub state: Option<EventState>,
+    pub max_active: Option<u64>,
+    pub claim_window_s: Option<u64>,
+    /// Replaces the whole page section.
+    pub page: Option<PageSettings>,
 }
 
 impl EventSettingsPatch {
@@ -210,6 +294,9 @@ impl EventSettingsPatch {
             pass_ttl_s: self.pass_ttl_s.unwrap_or(base.pass_ttl_s),
             target_url: self.target_url.unwrap_or(base.target_url),
             state: self.state.unwrap_or(base.state),
+            max_active: self.max_active.unwrap_or(base.max_active),
+            claim_window_s: self.claim_window_s.unwrap_or(base.claim_window_s),
+            page: self.page.unwrap_or(base.page),
         };
         settings.validate()?;
         Ok(settings)
@@ -245,17 +332,10 @@ impl EventSettings {
         )?;
         within("token_ttl_s", self.token_ttl_s, 60, 7 * 24 * 3600)?;
         within("pass_ttl_s", self.pass_ttl_s, 10, 24 * 3600)?;
-        match url::Url::parse(&self.target_url) {
-            Ok(url) if matches!(url.scheme(), "http" | "https") => Ok(()),
-            Ok(url) => Err(SettingsError {
-                field: "target_url",
-                reason: format!("must be an http or https URL, not {}:", url.scheme()),
-            }),
-            Err(e) => Err(SettingsError {
-                field: "target_url",
-                reason: format!("is not an absolute URL: {e}"),
-            }),
-        }
+        within("max_active", self.max_active, 0, 10_000_000)?;
+        within("claim_window_s", self.claim_window_s, 5, 24 * 3600)?;
+        check_http_url("target_url", &self.target_url)?;
+        self.page.validate()
     }
 }
 

@@ -8,7 +8,7 @@
 //! - [`keys`] and [`token`]: HS256 signing keys with key ids, and the token format.
 //! - [`store`]: the store trait with its Redis and embedded implementations; Lua scripts in `store/lua/`.
 //! - [`cache`]: each replica's copy of every event's pointer, kept fresh by pub/sub and a short resync.
-//! - [`scheduler`]: batch release, safe with many replicas.
+//! - [`scheduler`]: batch release, safe with many replicas; [`estimate`]: wait estimates from the measured rate.
 //! - [`drain`] and [`sink`]: forwarding every admitted visitor to Kafka (or a JSON-lines log), at least once.
 //! - [`routes`] and [`problem`]: the HTTP API and its `application/problem+json` errors.
 //! - [`startup`]: wiring, with a listener the caller chooses; [`cli`]: the `waitroom` command.
@@ -18,6 +18,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod drain;
+pub mod estimate;
 pub mod keys;
 pub mod problem;
 pub mod routes;

@@ -9,7 +9,7 @@ use tokio::sync::watch;
 
 use crate::cache::{PointerCache, StateLog};
 use crate::domain::{EventId, EventState};
-use crate::store::{AdvanceMode, Store};
+use crate::store::{AdvanceMode, Capacity, Store};
 
 /// How often the loop looks at the clock; release intervals are at least 100 ms.
 const TICK: Duration = Duration::from_millis(25);
@@ -49,7 +49,10 @@ pub async fn run_releases(
             let mode = AdvanceMode::Scheduled {
                 interval_ms: settings.release_interval_ms,
             };
-            match store.advance(&event, settings.batch_size, mode).await {
+            match store
+                .advance(&event, settings.batch_size, mode, Capacity::of(&settings))
+                .await
+            {
                 Ok(advanced) => {
                     log.ok();
                     attempted.insert(event.clone(), half_slot);

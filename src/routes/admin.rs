@@ -7,7 +7,7 @@ use super::{bearer, parse_event, AppState};
 use crate::cache::CachedEvent;
 use crate::domain::{EventId, EventSettings, EventSettingsPatch, EventState, VisitorId};
 use crate::problem::ApiError;
-use crate::store::AdvanceMode;
+use crate::store::{AdvanceMode, Capacity};
 
 /// Most visitors one manual advance may admit.
 const MAX_ADVANCE: u64 = 100_000;
@@ -43,6 +43,8 @@ pub struct EventView {
     pub drained_through: u64,
     /// Admitted positions not forwarded yet.
     pub drain_lag: u64,
+    /// Admitted visitors holding a slot (events with `max_active`).
+    pub active: u64,
 }
 
 fn view(event: &EventId, cached: &CachedEvent) -> EventView {
@@ -58,6 +60,7 @@ fn view(event: &EventId, cached: &CachedEvent) -> EventView {
         drain_lag: figures
             .admitted_through
             .saturating_sub(figures.drained_through),
+        active: figures.active,
     }
 }
 
@@ -66,7 +69,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn authorize(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
+pub(super) fn authorize(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
     let expected = state.admin_token.as_ref().ok_or(ApiError::AdminDisabled)?;
     let given = bearer(req).unwrap_or_default();
     if constant_time_eq(given.as_bytes(), expected.expose().as_bytes()) {
@@ -190,9 +193,16 @@ async fn advance(
     }
     let advanced = state
         .store
-        .advance(&event, body.by, AdvanceMode::Manual)
+        .advance(
+            &event,
+            body.by,
+            AdvanceMode::Manual,
+            Capacity::of(&cached.settings()),
+        )
         .await?;
-    cached.observe(advanced.issued, advanced.admitted_through);
+    state
+        .cache
+        .observe(&event, &cached, advanced.issued, advanced.admitted_through);
     Ok(HttpResponse::Ok().json(view(&event, &cached)))
 }
 

@@ -2,6 +2,8 @@
 //! joining, leaving and collecting a pass touch the store.
 
 mod admin;
+mod page;
+mod updates;
 mod visitor;
 
 use std::sync::Arc;
@@ -104,6 +106,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/healthz", web::get().to(healthz))
     .route("/demo/admitted", web::get().to(demo_admitted))
     .configure(visitor::configure)
+    .configure(updates::configure)
+    .configure(page::configure)
     .configure(admin::configure);
 }
 

@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use super::{now_s, parse_event, rfc3339, AppState};
 use crate::cache::CachedEvent;
 use crate::domain::{EventId, EventSettings, EventState, VisitorId};
+use crate::estimate::Estimate;
 use crate::problem::ApiError;
+use crate::store::{Capacity, Claim};
 use crate::token::{Claims, TokenError, TokenKind};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -17,6 +19,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/v1/events/{event}/status").get(status))
         .service(web::resource("/v1/events/{event}/leave").post(leave))
         .service(web::resource("/v1/events/{event}/gate").get(gate))
+        .service(web::resource("/v1/events/{event}/complete").post(complete))
         .service(web::resource("/v1/verify").post(verify));
 }
 
@@ -35,6 +38,12 @@ pub struct Place {
     /// When to ask again, if push updates are not used.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub poll_after_ms: Option<u64>,
+    /// How long the wait will likely be; absent while the line does not move on its own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub estimate: Option<Estimate>,
+    /// Why the place is `expired`: `token-expired` or `claim-window-passed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pass: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -79,6 +88,12 @@ fn waiting_place(event: &EventId, cached: &CachedEvent, position: u64) -> Place 
         admitted_through: cached.admitted_through(),
         state: settings.state,
         poll_after_ms: (!admitted).then(|| poll_after_ms(&settings, ahead)),
+        estimate: if admitted {
+            None
+        } else {
+            cached.estimate(ahead)
+        },
+        reason: None,
         pass: None,
         pass_expires_at: None,
         target_url: None,
@@ -118,7 +133,7 @@ impl AppState {
     }
 
     /// Verifies the presented token for `event` and checks its place was not given up.
-    fn holder(
+    pub(super) fn holder(
         &self,
         req: &HttpRequest,
         event: &EventId,
@@ -127,7 +142,17 @@ impl AppState {
         let token = self
             .presented_token(req, Some(event))
             .ok_or(ApiError::MissingToken)?;
-        let claims = self.tokens.verify(&token, Some(event), now_s())?;
+        self.holder_of(&token, event, cached)
+    }
+
+    /// Verifies `token` for `event` and checks its place was not given up.
+    pub(super) fn holder_of(
+        &self,
+        token: &str,
+        event: &EventId,
+        cached: &CachedEvent,
+    ) -> Result<Claims, ApiError> {
+        let claims = self.tokens.verify(token, Some(event), now_s())?;
         if cached.has_left(claims.pos) {
             return Err(ApiError::LeftLine);
         }
@@ -140,13 +165,22 @@ async fn join(
     path: web::Path<String>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let event = parse_event(&path)?;
+    join_visitor(&state, &path, &req).await
+}
+
+/// Joins the line, or keeps the place of a visitor who already holds a valid token.
+pub(super) async fn join_visitor(
+    state: &AppState,
+    event: &str,
+    req: &HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let event = parse_event(event)?;
     let cached = state.event(&event)?;
     if cached.settings().state == EventState::Closed {
         return Err(ApiError::EventClosed(event.to_string()));
     }
     // Refresh-proof: a visitor who holds a valid place keeps it, and no new number is drawn.
-    if let Ok(claims) = state.holder(&req, &event, &cached) {
+    if let Ok(claims) = state.holder(req, &event, &cached) {
         if let Ok(visitor) = VisitorId::parse(&claims.sub) {
             return Ok(state.answer_join(&event, &cached, &visitor, claims.pos, false, true));
         }
@@ -173,43 +207,84 @@ async fn status(
 ) -> Result<HttpResponse, ApiError> {
     let event = parse_event(&path)?;
     let cached = state.event(&event)?;
-    let claims = match state.holder(&req, &event, &cached) {
-        Ok(claims) => claims,
+    let place = match state.holder(&req, &event, &cached) {
+        Ok(claims) => current_place(&state, &event, &cached, &claims).await,
         Err(ApiError::InvalidToken(TokenError::Expired(claims))) => {
-            let mut place = waiting_place(&event, &cached, claims.pos);
-            place.status = "expired";
-            place.poll_after_ms = None;
-            return Ok(HttpResponse::Ok().json(place));
+            expired_place(&event, &cached, claims.pos, "token-expired")
         }
         Err(e) => return Err(e),
     };
-    let mut place = waiting_place(&event, &cached, claims.pos);
-    if cached.is_admitted(claims.pos) {
-        hand_out_pass(&state, &event, &cached, &claims, &mut place).await;
-    }
     Ok(HttpResponse::Ok().json(place))
 }
 
+fn expired_place(
+    event: &EventId,
+    cached: &CachedEvent,
+    position: u64,
+    reason: &'static str,
+) -> Place {
+    let mut place = waiting_place(event, cached, position);
+    place.status = "expired";
+    place.reason = Some(reason);
+    place.poll_after_ms = None;
+    place.estimate = None;
+    place
+}
+
+/// The answer for a valid token's holder, with the admission pass once the pointer has passed them.
+pub(super) async fn current_place(
+    state: &AppState,
+    event: &EventId,
+    cached: &Arc<CachedEvent>,
+    claims: &Claims,
+) -> Place {
+    let mut place = waiting_place(event, cached, claims.pos);
+    if cached.is_admitted(claims.pos)
+        && !hand_out_pass(state, event, cached, claims, &mut place).await
+    {
+        return expired_place(event, cached, claims.pos, "claim-window-passed");
+    }
+    place
+}
+
 /// Adds an admission pass to an admitted visitor's answer. Recording the claim is the one store
-/// call on the status path; if the store is away the pass is handed out all the same.
+/// call on the status path, made once per visitor and replica; if the store is away the pass is
+/// handed out all the same. Returns false when the event's claim window passed: the slot went to
+/// someone else.
 async fn hand_out_pass(
     state: &AppState,
     event: &EventId,
     cached: &Arc<CachedEvent>,
     claims: &Claims,
     place: &mut Place,
-) {
+) -> bool {
     let settings = cached.settings();
     let now = now_s();
     if cached.first_claim_here(claims.pos) {
         let claimed = state
             .store
-            .claim(event, claims.pos, chrono::Utc::now().timestamp_millis())
+            .claim(
+                event,
+                claims.pos,
+                chrono::Utc::now().timestamp_millis(),
+                settings.pass_ttl_s * 1_000,
+                Capacity::of(&settings),
+            )
             .await;
-        if let Err(e) = claimed {
-            cached.unclaim(claims.pos);
-            tracing::warn!(%event, position = claims.pos, error = %e, "could not record a claimed pass");
+        match claimed {
+            Ok(Claim::TooLate) => {
+                // Remembered here too, so the next check does not ask the store again.
+                cached.mark_claim_late(claims.pos);
+                return false;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                cached.unclaim(claims.pos);
+                tracing::warn!(%event, position = claims.pos, error = %e, "could not record a claimed pass");
+            }
         }
+    } else if cached.claim_was_late(claims.pos) {
+        return false;
     }
     let visitor = VisitorId::parse(&claims.sub).unwrap_or_else(|_| VisitorId::generate());
     let (pass, pass_claims) = state.tokens.sign(
@@ -223,6 +298,7 @@ async fn hand_out_pass(
     place.pass = Some(pass);
     place.pass_expires_at = Some(rfc3339(pass_claims.exp));
     place.target_url = Some(settings.target_url.clone());
+    true
 }
 
 async fn leave(
@@ -235,7 +311,7 @@ async fn leave(
     let claims = state.holder(&req, &event, &cached)?;
     let visitor = VisitorId::parse(&claims.sub).map_err(|_| TokenError::Malformed)?;
     state.store.leave(&event, claims.pos, &visitor).await?;
-    cached.mark_left(claims.pos);
+    state.cache.mark_left(&event, &cached, claims.pos);
     let mut gone = state.token_cookie(&event, "", 0);
     gone.make_removal();
     Ok(HttpResponse::Ok().cookie(gone).json(serde_json::json!({
@@ -267,6 +343,37 @@ async fn gate(
         .insert_header(("X-Waitroom-Visitor", claims.sub))
         .insert_header(("X-Waitroom-Position", claims.pos.to_string()))
         .finish())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CompleteRequest {
+    /// The visitor's admission pass (or waiting token).
+    token: String,
+}
+
+/// The booking service is done with a visitor: their slot frees up for the next release.
+/// Authenticated with the admin token, as a service-to-service call.
+async fn complete(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+    body: web::Json<CompleteRequest>,
+) -> Result<HttpResponse, ApiError> {
+    super::admin::authorize(&state, &req)?;
+    let event = parse_event(&path)?;
+    state.event(&event)?;
+    let claims = match state.tokens.verify(&body.token, Some(&event), now_s()) {
+        // A pass that just ran out still names the slot to free.
+        Err(TokenError::Expired(claims)) => *claims,
+        other => other?,
+    };
+    let freed = state.store.complete(&event, claims.pos).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "event": event,
+        "position": claims.pos,
+        "freed": freed,
+    })))
 }
 
 #[derive(Debug, Deserialize)]

@@ -10,7 +10,8 @@ use futures_util::stream::{self, BoxStream, StreamExt};
 use tokio::sync::broadcast;
 
 use super::{
-    Admitted, AdvanceMode, Advanced, Figures, Joined, Notification, Snapshot, Store, StoreError,
+    Admitted, AdvanceMode, Advanced, Capacity, Claim, Figures, Joined, Notification, Snapshot,
+    Store, StoreError,
 };
 use crate::domain::{EventId, EventSettings, VisitorId};
 
@@ -24,7 +25,10 @@ struct Line {
     trusted: HashMap<VisitorId, u64>,
     left: BTreeSet<u64>,
     last_slot_ms: Option<u64>,
-    claims: HashMap<u64, i64>,
+    /// Position -> unix ms of the claim; `None` for a claim that came too late.
+    claims: HashMap<u64, Option<i64>>,
+    /// Position -> unix ms when the slot frees itself (events with a capacity only).
+    active: HashMap<u64, u64>,
     /// Pointer after each move, and when it moved.
     admissions: BTreeMap<u64, i64>,
     drained_through: u64,
@@ -107,6 +111,13 @@ impl Store for MemoryStore {
                     admitted_through: line.admitted_through,
                     left: line.left.len() as u64,
                     drained_through: line.drained_through,
+                    active: {
+                        let now = now_ms();
+                        line.active
+                            .values()
+                            .filter(|free_at| **free_at > now)
+                            .count() as u64
+                    },
                 },
             })
         }))
@@ -166,6 +177,7 @@ impl Store for MemoryStore {
         event: &EventId,
         count: u64,
         mode: AdvanceMode,
+        capacity: Capacity,
     ) -> Result<Advanced, StoreError> {
         let advanced = self.with_line(event, |line| {
             let unchanged = Advanced {
@@ -181,6 +193,13 @@ impl Store for MemoryStore {
                 }
                 line.last_slot_ms = Some(slot);
             }
+            let mut count = count;
+            if capacity.is_limited() {
+                line.active.retain(|_, free_at| *free_at > now);
+                if let AdvanceMode::Scheduled { .. } = mode {
+                    count = count.min(capacity.max_active.saturating_sub(line.active.len() as u64));
+                }
+            }
             let mut target = line.admitted_through;
             let mut counted = 0;
             while counted < count && target < line.issued {
@@ -191,6 +210,13 @@ impl Store for MemoryStore {
             }
             if target == line.admitted_through {
                 return unchanged;
+            }
+            if capacity.is_limited() {
+                for position in line.admitted_through + 1..=target {
+                    if !line.left.contains(&position) {
+                        line.active.insert(position, now + capacity.claim_window_ms);
+                    }
+                }
             }
             line.admitted_through = target;
             line.admissions.insert(target, now as i64);
@@ -214,12 +240,39 @@ impl Store for MemoryStore {
         Ok(self.with_line(event, |line| line.left.iter().copied().collect()))
     }
 
-    async fn claim(&self, event: &EventId, position: u64, now_ms: i64) -> Result<bool, StoreError> {
-        Ok(self.with_line(event, |line| {
-            let first = !line.claims.contains_key(&position);
-            line.claims.entry(position).or_insert(now_ms);
-            first
-        }))
+    async fn claim(
+        &self,
+        event: &EventId,
+        position: u64,
+        now_ms: i64,
+        pass_ttl_ms: u64,
+        capacity: Capacity,
+    ) -> Result<Claim, StoreError> {
+        Ok(
+            self.with_line(event, |line| match line.claims.get(&position) {
+                Some(None) => Claim::TooLate,
+                Some(Some(_)) => Claim::Again,
+                None => {
+                    if capacity.is_limited() {
+                        let now = now_ms.max(0) as u64;
+                        match line.active.get_mut(&position) {
+                            Some(free_at) if *free_at > now => *free_at = now + pass_ttl_ms,
+                            _ => {
+                                line.active.remove(&position);
+                                line.claims.insert(position, None);
+                                return Claim::TooLate;
+                            }
+                        }
+                    }
+                    line.claims.insert(position, Some(now_ms));
+                    Claim::First
+                }
+            }),
+        )
+    }
+
+    async fn complete(&self, event: &EventId, position: u64) -> Result<bool, StoreError> {
+        Ok(self.with_line(event, |line| line.active.remove(&position).is_some()))
     }
 
     async fn admitted_range(
@@ -345,13 +398,19 @@ mod tests {
         let scheduled = AdvanceMode::Scheduled {
             interval_ms: 3_600_000,
         };
-        let first = store.advance(&event, 3, scheduled).await.unwrap();
+        let first = store
+            .advance(&event, 3, scheduled, Capacity::UNLIMITED)
+            .await
+            .unwrap();
         assert!(first.moved);
         assert_eq!(first.admitted_through, 4, "position 2 left, so 1, 3, 4");
-        let second = store.advance(&event, 3, scheduled).await.unwrap();
+        let second = store
+            .advance(&event, 3, scheduled, Capacity::UNLIMITED)
+            .await
+            .unwrap();
         assert!(!second.moved, "same slot");
         let manual = store
-            .advance(&event, 100, AdvanceMode::Manual)
+            .advance(&event, 100, AdvanceMode::Manual, Capacity::UNLIMITED)
             .await
             .unwrap();
         assert_eq!(manual.admitted_through, 10, "never beyond the last issued");

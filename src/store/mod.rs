@@ -50,6 +50,8 @@ pub struct Figures {
     pub left: u64,
     /// The drain checkpoint: every admitted visitor up to here was forwarded downstream.
     pub drained_through: u64,
+    /// Admitted visitors holding a slot (tracked only for events with `max_active`).
+    pub active: u64,
 }
 
 /// What a replica needs to answer for an event without asking the store.
@@ -82,6 +84,41 @@ pub struct Advanced {
     pub moved: bool,
     pub admitted_through: u64,
     pub issued: u64,
+}
+
+/// An event's capacity limit, as the release and the claim need it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capacity {
+    /// 0: no limit, and no tracking of active visitors.
+    pub max_active: u64,
+    pub claim_window_ms: u64,
+}
+
+impl Capacity {
+    pub const UNLIMITED: Capacity = Capacity {
+        max_active: 0,
+        claim_window_ms: 0,
+    };
+
+    pub fn of(settings: &EventSettings) -> Self {
+        Self {
+            max_active: settings.max_active,
+            claim_window_ms: settings.claim_window_s * 1_000,
+        }
+    }
+
+    pub fn is_limited(&self) -> bool {
+        self.max_active > 0
+    }
+}
+
+/// What collecting an admission pass found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    First,
+    Again,
+    /// The event has a capacity and the claim window passed: the slot went to someone else.
+    TooLate,
 }
 
 /// How a pointer move is asked for.
@@ -126,19 +163,32 @@ pub trait Store: Send + Sync + 'static {
         visitor: &VisitorId,
     ) -> Result<bool, StoreError>;
 
-    /// Moves the admission pointer over the next `count` visitors who have not left.
+    /// Moves the admission pointer over the next `count` visitors who have not left; a scheduled
+    /// release admits no more than `capacity` has free slots.
     async fn advance(
         &self,
         event: &EventId,
         count: u64,
         mode: AdvanceMode,
+        capacity: Capacity,
     ) -> Result<Advanced, StoreError>;
 
     async fn left_positions(&self, event: &EventId) -> Result<Vec<u64>, StoreError>;
 
-    /// Records that the visitor at `position` collected their admission pass.
-    /// Returns true the first time.
-    async fn claim(&self, event: &EventId, position: u64, now_ms: i64) -> Result<bool, StoreError>;
+    /// Records that the visitor at `position` collects their admission pass; with a capacity, the
+    /// slot is held until the pass expires (`pass_ttl_ms`).
+    async fn claim(
+        &self,
+        event: &EventId,
+        position: u64,
+        now_ms: i64,
+        pass_ttl_ms: u64,
+        capacity: Capacity,
+    ) -> Result<Claim, StoreError>;
+
+    /// The booking service is done with the visitor at `position`: the slot is free. Returns
+    /// whether the visitor held one.
+    async fn complete(&self, event: &EventId, position: u64) -> Result<bool, StoreError>;
 
     /// The admitted visitors at positions `after + 1 ..= through` who did not leave, in order.
     async fn admitted_range(

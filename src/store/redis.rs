@@ -10,7 +10,8 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
 
 use super::{
-    Admitted, AdvanceMode, Advanced, Figures, Joined, Notification, Snapshot, Store, StoreError,
+    Admitted, AdvanceMode, Advanced, Capacity, Claim, Figures, Joined, Notification, Snapshot,
+    Store, StoreError,
 };
 use crate::domain::{EventId, EventSettings, VisitorId};
 
@@ -28,6 +29,7 @@ pub struct RedisStore {
     leave: Script,
     lease: Script,
     checkpoint: Script,
+    claim: Script,
 }
 
 impl From<redis::RedisError> for StoreError {
@@ -56,6 +58,7 @@ impl RedisStore {
             leave: Script::new(include_str!("lua/leave.lua")),
             lease: Script::new(include_str!("lua/lease.lua")),
             checkpoint: Script::new(include_str!("lua/checkpoint.lua")),
+            claim: Script::new(include_str!("lua/claim.lua")),
         })
     }
 
@@ -116,13 +119,22 @@ impl Store for RedisStore {
 
     async fn snapshot(&self, event: &EventId) -> Result<Option<Snapshot>, StoreError> {
         let mut conn = self.conn.clone();
-        type Row = (Option<String>, Option<u64>, Option<u64>, u64, Option<u64>);
-        let (settings, issued, admitted, left, drained): Row = redis::pipe()
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        type Row = (
+            Option<String>,
+            Option<u64>,
+            Option<u64>,
+            u64,
+            Option<u64>,
+            u64,
+        );
+        let (settings, issued, admitted, left, drained, active): Row = redis::pipe()
             .get(self.key(event, "settings"))
             .get(self.key(event, "issued"))
             .get(self.key(event, "admitted"))
             .scard(self.key(event, "left"))
             .get(self.key(event, "drained"))
+            .zcount(self.key(event, "active"), format!("({now_ms}"), "+inf")
             .query_async(&mut conn)
             .await?;
         let Some(settings) = settings else {
@@ -137,6 +149,7 @@ impl Store for RedisStore {
                 admitted_through: admitted.unwrap_or(0),
                 left,
                 drained_through: drained.unwrap_or(0),
+                active,
             },
         }))
     }
@@ -190,6 +203,7 @@ impl Store for RedisStore {
         event: &EventId,
         count: u64,
         mode: AdvanceMode,
+        capacity: Capacity,
     ) -> Result<Advanced, StoreError> {
         let mut conn = self.conn.clone();
         let interval_ms = match mode {
@@ -203,10 +217,13 @@ impl Store for RedisStore {
             .key(self.key(event, "left"))
             .key(self.key(event, "slot"))
             .key(self.key(event, "admissions"))
+            .key(self.key(event, "active"))
             .arg(count)
             .arg(interval_ms)
             .arg(&self.channel)
             .arg(event.as_str())
+            .arg(capacity.max_active)
+            .arg(capacity.claim_window_ms)
             .invoke_async(&mut conn)
             .await?;
         Ok(Advanced {
@@ -221,11 +238,36 @@ impl Store for RedisStore {
         Ok(conn.smembers(self.key(event, "left")).await?)
     }
 
-    async fn claim(&self, event: &EventId, position: u64, now_ms: i64) -> Result<bool, StoreError> {
+    async fn claim(
+        &self,
+        event: &EventId,
+        position: u64,
+        now_ms: i64,
+        pass_ttl_ms: u64,
+        capacity: Capacity,
+    ) -> Result<Claim, StoreError> {
         let mut conn = self.conn.clone();
-        Ok(conn
-            .hset_nx(self.key(event, "claims"), position, now_ms)
-            .await?)
+        let outcome: u8 = self
+            .claim
+            .key(self.key(event, "claims"))
+            .key(self.key(event, "active"))
+            .arg(position)
+            .arg(now_ms)
+            .arg(pass_ttl_ms)
+            .arg(if capacity.is_limited() { "1" } else { "0" })
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(match outcome {
+            1 => Claim::First,
+            2 => Claim::TooLate,
+            _ => Claim::Again,
+        })
+    }
+
+    async fn complete(&self, event: &EventId, position: u64) -> Result<bool, StoreError> {
+        let mut conn = self.conn.clone();
+        let removed: u8 = conn.zrem(self.key(event, "active"), position).await?;
+        Ok(removed == 1)
     }
 
     async fn admitted_range(

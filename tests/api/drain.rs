@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use waitroom::domain::{random_token_id, EventId, EventSettings, VisitorId};
 use waitroom::drain::{DrainSettings, DrainWorker};
 use waitroom::sink::{AdmissionMessage, KafkaSink, LogSink, Sink};
-use waitroom::store::{AdvanceMode, RedisStore, Store};
+use waitroom::store::{AdvanceMode, Capacity, RedisStore, Store};
 
 use crate::helpers::{
     config_for, eventually, shared_redis_url, spawn_config, Backend, Daemon, KEY_B64, KEY_ID,
@@ -201,7 +201,7 @@ async fn kafka_drain_survives_broker_errors_and_outages() {
     );
     let (stop, worker) = start_worker(store.clone(), sink, 100);
     store
-        .advance(&event, 300, AdvanceMode::Manual)
+        .advance(&event, 300, AdvanceMode::Manual, Capacity::UNLIMITED)
         .await
         .unwrap();
     let first_half = eventually(Duration::from_secs(20), || async {
@@ -216,7 +216,7 @@ async fn kafka_drain_survives_broker_errors_and_outages() {
     // The broker goes away: deliveries fail, the checkpoint must not move, serve keeps admitting.
     mock.broker_down(1).unwrap();
     let pointer = store
-        .advance(&event, 1_000, AdvanceMode::Manual)
+        .advance(&event, 1_000, AdvanceMode::Manual, Capacity::UNLIMITED)
         .await
         .unwrap()
         .admitted_through;
@@ -264,7 +264,7 @@ async fn two_workers_never_both_send_and_one_takes_over() {
         50,
     );
     store
-        .advance(&event, 200, AdvanceMode::Manual)
+        .advance(&event, 200, AdvanceMode::Manual, Capacity::UNLIMITED)
         .await
         .unwrap();
     assert!(eventually(Duration::from_secs(5), || async {
@@ -278,7 +278,7 @@ async fn two_workers_never_both_send_and_one_takes_over() {
         50,
     );
     store
-        .advance(&event, 100, AdvanceMode::Manual)
+        .advance(&event, 100, AdvanceMode::Manual, Capacity::UNLIMITED)
         .await
         .unwrap();
     assert!(eventually(Duration::from_secs(5), || async {
@@ -295,7 +295,7 @@ async fn two_workers_never_both_send_and_one_takes_over() {
     worker_a.abort();
     drop(stop_a);
     store
-        .advance(&event, 100, AdvanceMode::Manual)
+        .advance(&event, 100, AdvanceMode::Manual, Capacity::UNLIMITED)
         .await
         .unwrap();
     let took_over = eventually(Duration::from_secs(10), || async {
@@ -364,7 +364,7 @@ async fn drain_processes_killed_twice_lose_nothing() {
         tokio::spawn(async move {
             loop {
                 let moved = store
-                    .advance(&event, 500, AdvanceMode::Manual)
+                    .advance(&event, 500, AdvanceMode::Manual, Capacity::UNLIMITED)
                     .await
                     .unwrap();
                 if moved.admitted_through == 10_000 {
@@ -444,7 +444,7 @@ async fn a_real_broker_outage_loses_nothing() {
     let (stop, worker) = start_worker(store.clone(), sink, 200);
 
     let half = store
-        .advance(&event, 1_000, AdvanceMode::Manual)
+        .advance(&event, 1_000, AdvanceMode::Manual, Capacity::UNLIMITED)
         .await
         .unwrap()
         .admitted_through;
@@ -456,7 +456,7 @@ async fn a_real_broker_outage_loses_nothing() {
 
     broker.freeze();
     store
-        .advance(&event, 2_000, AdvanceMode::Manual)
+        .advance(&event, 2_000, AdvanceMode::Manual, Capacity::UNLIMITED)
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(4_000)).await;

@@ -3,7 +3,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use waitroom::domain::{EventId, EventSettings, VisitorId};
-use waitroom::store::{AdvanceMode, RedisStore, Store};
+use waitroom::store::{AdvanceMode, Capacity, RedisStore, Store};
 
 use crate::helpers::{shared_redis_url, spawn_app, spawn_with, Backend};
 use crate::on_both_stores;
@@ -67,7 +67,12 @@ async fn one_release_per_slot_however_many_callers() {
     for store in &stores {
         for _ in 0..20 {
             let (store, event) = (store.clone(), event.clone());
-            calls.spawn(async move { store.advance(&event, 7, mode).await.unwrap() });
+            calls.spawn(async move {
+                store
+                    .advance(&event, 7, mode, Capacity::UNLIMITED)
+                    .await
+                    .unwrap()
+            });
         }
     }
     let mut moved = 0;

@@ -1,6 +1,8 @@
 -- Advance an event's admission pointer over the next visitors who have not left.
 -- Used for the scheduled batch release (at most once per release slot, whichever replica calls first)
--- and for an admin's manual advance. Never moves past the last issued position.
+-- and for an admin's manual advance. Never moves past the last issued position. With a capacity
+-- (max_active), a scheduled release admits only as many as there are free slots; a manual advance
+-- is the admin's call and is not capped, but its visitors count as active too.
 --
 -- KEYS[1] admission pointer wr:{event}:admitted (string, highest admitted position)
 -- KEYS[2] issued counter    wr:{event}:issued
@@ -8,10 +10,14 @@
 -- KEYS[4] release slot      wr:{event}:slot     (string, start in ms of the last slot released)
 -- KEYS[5] admissions        wr:{event}:admissions (sorted set, score = pointer after a move,
 --                                                  member = "<pointer>:<unix ms>": when each position got in)
+-- KEYS[6] active visitors   wr:{event}:active   (sorted set, member = position, score = unix ms when the
+--                                                slot frees itself: end of the claim window, later of the pass)
 -- ARGV[1] how many visitors to admit
 -- ARGV[2] release interval in ms; 0 for a manual advance, which ignores slots
 -- ARGV[3] pub/sub channel to announce the move on
 -- ARGV[4] event id, for the announcement
+-- ARGV[5] most active visitors at once; 0 for no limit (and no tracking)
+-- ARGV[6] claim window in ms: how long a newly admitted visitor holds a slot without collecting the pass
 -- Returns {1 if the pointer moved else 0, pointer, issued}
 local issued = tonumber(redis.call('GET', KEYS[2]) or '0')
 local pointer = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -28,6 +34,17 @@ if interval > 0 then
   redis.call('SET', KEYS[4], slot)
 end
 local wanted = tonumber(ARGV[1])
+local max_active = tonumber(ARGV[5])
+if max_active > 0 then
+  -- Slots of no-shows and of passes that ran out are free again.
+  redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', now_ms)
+  if interval > 0 then
+    wanted = math.min(wanted, max_active - redis.call('ZCARD', KEYS[6]))
+    if wanted <= 0 then
+      return {0, pointer, issued}
+    end
+  end
+end
 local target = pointer
 if redis.call('SCARD', KEYS[3]) == 0 then
   target = math.min(pointer + wanted, issued)
@@ -45,6 +62,14 @@ if target == pointer then
   return {0, pointer, issued}
 end
 redis.call('SET', KEYS[1], target)
+if max_active > 0 then
+  local free_at = now_ms + tonumber(ARGV[6])
+  for position = pointer + 1, target do
+    if redis.call('SISMEMBER', KEYS[3], position) == 0 then
+      redis.call('ZADD', KEYS[6], free_at, position)
+    end
+  end
+end
 redis.call('ZADD', KEYS[5], target, string.format('%d:%d', target, now_ms))
 redis.call('PUBLISH', ARGV[3], '{"kind":"pointer","event":"' .. ARGV[4] .. '","admitted_through":' ..
   target .. ',"issued":' .. issued .. '}')

@@ -1,0 +1,183 @@
+// The waiting page: joins (or keeps) a place, follows it live over Server-Sent Events (falling back to
+// polling), and moves on to the event's site with the admission pass when it is this visitor's turn.
+(() => {
+  "use strict";
+  const root = document.getElementById("waitroom");
+  const event = root.dataset.event;
+  const api = `/v1/events/${encodeURIComponent(event)}`;
+  const storageKey = `waitroom:${event}`;
+  const $ = (id) => document.getElementById(id);
+
+  let token = localStorage.getItem(storageKey);
+  let renewAt = 0;
+  let source = null;
+  let pollTimer = null;
+  let streamFailures = 0;
+  let furthestAhead = null;
+  let lastAnnounced = "";
+
+  async function call(method, path) {
+    const headers = { Accept: "application/json" };
+    if (token) headers.Authorization = `Bearer ${token}`;
+    const response = await fetch(path, { method, headers, credentials: "same-origin" });
+    const body = await response.json().catch(() => ({}));
+    return { response, body };
+  }
+
+  function stop() {
+    if (source) source.close();
+    source = null;
+    clearTimeout(pollTimer);
+  }
+
+  function show(section) {
+    $("place").hidden = section !== "place";
+    $("gone").hidden = section !== "gone";
+  }
+
+  function gone(text) {
+    stop();
+    $("gone-text").textContent = text;
+    show("gone");
+  }
+
+  function announce(text) {
+    if (text !== lastAnnounced) {
+      $("status").textContent = text;
+      lastAnnounced = text;
+    }
+  }
+
+  function render(place) {
+    if (place.status === "admitted" && place.pass && place.target_url) return admit(place);
+    if (place.status === "expired") {
+      localStorage.removeItem(storageKey);
+      token = null;
+      return gone(place.reason === "claim-window-passed"
+        ? "Your turn came and went while you were away, so your slot went to the next person."
+        : "Your place expired because this page was away too long.");
+    }
+    show("place");
+    if (furthestAhead === null || place.ahead > furthestAhead) furthestAhead = Math.max(place.ahead, 1);
+    $("position").textContent = place.position.toLocaleString();
+    $("ahead").textContent = place.ahead.toLocaleString();
+    const paused = place.state === "paused";
+    $("estimate").textContent = paused ? "Paused"
+      : place.estimate ? place.estimate.text
+      : "Not known yet";
+    $("progress").value = Math.round(((furthestAhead - place.ahead) / furthestAhead) * 100);
+    $("progress").textContent = `${$("progress").value}%`;
+    if (paused) {
+      announce("The line is paused for now. You keep your place.");
+    } else if (place.ahead === 0) {
+      announce("You are next. It is almost your turn.");
+    } else {
+      const people = place.ahead === 1 ? "1 person" : `${place.ahead.toLocaleString()} people`;
+      const wait = place.estimate ? ` Estimated wait: ${place.estimate.text}.` : "";
+      announce(`${people} ahead of you.${wait}`);
+    }
+  }
+
+  function admit(place) {
+    stop();
+    announce("It is your turn! Taking you there now…");
+    const target = new URL(place.target_url);
+    target.searchParams.set("waitroom_pass", place.pass);
+    window.location.assign(target.toString());
+  }
+
+  async function join() {
+    const { response, body } = await call("POST", `${api}/join`);
+    if (!response.ok) {
+      gone(body.detail || "The waiting room could not take you in right now. Please try again.");
+      return null;
+    }
+    token = body.token;
+    localStorage.setItem(storageKey, token);
+    // Renew the token halfway through its life, so a long wait never loses the place.
+    renewAt = Date.now() + (Date.parse(body.expires_at) - Date.now()) / 2;
+    render(body);
+    return body;
+  }
+
+  const jitter = (ms) => Math.round(ms * (0.8 + Math.random() * 0.4));
+
+  function poll(delay) {
+    clearTimeout(pollTimer);
+    pollTimer = setTimeout(async () => {
+      try {
+        const { response, body } = await call("GET", `${api}/status`);
+        if (response.status === 410) return gone("You left the line.");
+        if (!response.ok) return poll(jitter(5000));
+        render(body);
+        if (body.status === "waiting") poll(jitter(body.poll_after_ms || 5000));
+      } catch (_) {
+        poll(jitter(5000));
+      }
+    }, delay);
+  }
+
+  function follow() {
+    if (!("EventSource" in window)) return poll(jitter(1000));
+    source = new EventSource(`${api}/stream?token=${encodeURIComponent(token)}`);
+    source.addEventListener("status", (message) => {
+      streamFailures = 0;
+      render(JSON.parse(message.data));
+    });
+    source.addEventListener("left", () => gone("You left the line."));
+    source.onerror = () => {
+      streamFailures += 1;
+      if (streamFailures >= 3) {
+        source.close();
+        source = null;
+        poll(jitter(2000));
+      }
+    };
+  }
+
+  async function start() {
+    const place = await join();
+    if (place && place.status === "waiting") follow();
+  }
+
+  async function brand() {
+    const response = await fetch(api, { headers: { Accept: "application/json" } });
+    if (!response.ok) return;
+    const info = await response.json();
+    const title = info.title || info.event;
+    $("title").textContent = title;
+    document.title = `${title} – waiting room`;
+    if (info.message) {
+      $("message").textContent = info.message;
+      $("message").hidden = false;
+    }
+    if (info.logo_url) {
+      $("logo").src = info.logo_url;
+      $("logo").alt = title;
+      $("logo").hidden = false;
+    }
+    const colours = { accent_color: "--accent", background_color: "--background", text_color: "--text" };
+    for (const [key, property] of Object.entries(colours)) {
+      if (info[key]) document.documentElement.style.setProperty(property, info[key]);
+    }
+  }
+
+  $("leave").addEventListener("click", async () => {
+    if (!window.confirm("Leave the line? You will lose your place.")) return;
+    await call("POST", `${api}/leave`);
+    localStorage.removeItem(storageKey);
+    token = null;
+    gone("You left the line. Thank you for letting the next person in.");
+  });
+  $("rejoin").addEventListener("click", () => {
+    furthestAhead = null;
+    announce("Joining the line…");
+    start();
+  });
+  setInterval(() => {
+    if (token && renewAt && Date.now() > renewAt) join();
+  }, 30000);
+
+  brand();
+  start();
+})();

@@ -1,0 +1,221 @@
+//! Wait estimates from the admission rate actually measured, said honestly: rounded, with a
+//! confidence, and not at all when the line is paused.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::domain::{EventSettings, EventState};
+
+/// Pointer moves remembered for the moving average.
+const SAMPLES: usize = 12;
+/// Older moves than this say nothing about the current pace.
+const HORIZON: Duration = Duration::from_secs(600);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Confidence {
+    /// From the configured schedule only: nobody has been measured coming through yet.
+    Low,
+    Medium,
+    /// Several recent release windows at a steady pace.
+    High,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Estimate {
+    pub wait_s: u64,
+    /// For people: "about 4 min", never a false precision.
+    pub text: String,
+    pub confidence: Confidence,
+    /// Visitors admitted per minute, as measured (or as scheduled, with low confidence).
+    pub rate_per_min: f64,
+}
+
+/// Remembers when the pointer moved and how many visitors had come through by then.
+#[derive(Debug, Default)]
+pub struct RateMeter {
+    samples: VecDeque<(Instant, u64)>,
+}
+
+impl RateMeter {
+    /// Records that `admitted` visitors (not counting those who left) had come through at `at`.
+    pub fn record(&mut self, at: Instant, admitted: u64) {
+        if self
+            .samples
+            .back()
+            .is_some_and(|(_, last)| *last >= admitted)
+        {
+            return;
+        }
+        self.samples.push_back((at, admitted));
+        while self.samples.len() > SAMPLES
+            || self
+                .samples
+                .front()
+                .is_some_and(|(t, _)| at.duration_since(*t) > HORIZON)
+        {
+            self.samples.pop_front();
+        }
+    }
+
+    /// Visitors per second over the remembered release windows, and how sure that is.
+    pub fn rate(&self, now: Instant) -> Option<(f64, Confidence)> {
+        if self.samples.len() < 3 {
+            return None;
+        }
+        let (first_at, first) = *self.samples.front()?;
+        let (last_at, last) = *self.samples.back()?;
+        let span = last_at.duration_since(first_at).as_secs_f64();
+        if span <= 0.0 {
+            return None;
+        }
+        let gaps = (self.samples.len() - 1) as f64;
+        let mean_gap = span / gaps;
+        // A line that stopped moving slows the rate down rather than keeping the old pace.
+        let since_last = now.saturating_duration_since(last_at).as_secs_f64();
+        let span = if since_last > 3.0 * mean_gap {
+            span + since_last
+        } else {
+            span
+        };
+        let rate = (last - first) as f64 / span;
+        let per_gap: Vec<f64> = self
+            .samples
+            .iter()
+            .zip(self.samples.iter().skip(1))
+            .map(|((t0, c0), (t1, c1))| {
+                (c1 - c0) as f64 / t1.duration_since(*t0).as_secs_f64().max(1e-3)
+            })
+            .collect();
+        let mean = per_gap.iter().sum::<f64>() / per_gap.len() as f64;
+        let variance =
+            per_gap.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / per_gap.len() as f64;
+        let steady = mean > 0.0 && variance.sqrt() / mean < 0.3;
+        let confidence = if self.samples.len() >= 6 && steady {
+            Confidence::High
+        } else {
+            Confidence::Medium
+        };
+        Some((rate, confidence))
+    }
+}
+
+/// How long a visitor with `ahead` people before them will likely wait; `None` when the line is
+/// not moving on its own (paused, closed, released by hand) and nothing was measured.
+pub fn estimate(
+    ahead: u64,
+    settings: &EventSettings,
+    meter: &RateMeter,
+    now: Instant,
+) -> Option<Estimate> {
+    if settings.state != EventState::Open {
+        return None;
+    }
+    let (rate, confidence) = meter.rate(now).or_else(|| {
+        (settings.batch_size > 0).then(|| {
+            let scheduled =
+                settings.batch_size as f64 / (settings.release_interval_ms as f64 / 1_000.0);
+            (scheduled, Confidence::Low)
+        })
+    })?;
+    if rate <= 0.0 {
+        return None;
+    }
+    let wait_s = ((ahead + 1) as f64 / rate).round() as u64;
+    Some(Estimate {
+        wait_s,
+        text: humanize(wait_s),
+        confidence,
+        rate_per_min: (rate * 60.0 * 10.0).round() / 10.0,
+    })
+}
+
+/// Rounds a wait the way a person would say it.
+pub fn humanize(wait_s: u64) -> String {
+    let minutes = (wait_s as f64 / 60.0).round() as u64;
+    match wait_s {
+        0..60 => "less than a minute".to_owned(),
+        60..600 => format!("about {} min", minutes.max(1)),
+        600..3_600 => format!("about {} min", ((minutes + 2) / 5 * 5).max(10)),
+        _ => {
+            let tens = (wait_s as f64 / 600.0).round() as u64;
+            let (hours, rest) = (tens / 6, tens % 6 * 10);
+            if rest == 0 {
+                format!("about {hours} h")
+            } else {
+                format!("about {hours} h {rest} min")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn steady(meter: &mut RateMeter, start: Instant, moves: u64, every: Duration, batch: u64) {
+        for i in 0..moves {
+            meter.record(start + every * i as u32, i * batch);
+        }
+    }
+
+    #[test]
+    fn a_steady_pace_gives_a_confident_rate() {
+        let start = Instant::now();
+        let mut meter = RateMeter::default();
+        steady(&mut meter, start, 8, Duration::from_secs(10), 100);
+        let (rate, confidence) = meter.rate(start + Duration::from_secs(72)).unwrap();
+        assert!((rate - 10.0).abs() < 1e-9, "{rate}");
+        assert_eq!(confidence, Confidence::High);
+    }
+
+    #[test]
+    fn too_few_moves_fall_back_to_the_schedule() {
+        let start = Instant::now();
+        let mut meter = RateMeter::default();
+        steady(&mut meter, start, 2, Duration::from_secs(10), 100);
+        assert!(meter.rate(start).is_none());
+        let settings = EventSettings {
+            batch_size: 50,
+            release_interval_ms: 5_000,
+            ..EventSettings::default()
+        };
+        let estimate = estimate(999, &settings, &meter, start).unwrap();
+        assert_eq!(
+            (estimate.wait_s, estimate.confidence),
+            (100, Confidence::Low)
+        );
+        let by_hand = EventSettings {
+            batch_size: 0,
+            ..settings
+        };
+        assert!(super::estimate(999, &by_hand, &meter, start).is_none());
+    }
+
+    #[test]
+    fn a_stalled_line_slows_the_estimate_and_a_paused_one_has_none() {
+        let start = Instant::now();
+        let mut meter = RateMeter::default();
+        steady(&mut meter, start, 6, Duration::from_secs(10), 100);
+        let moving = meter.rate(start + Duration::from_secs(55)).unwrap().0;
+        let stalled = meter.rate(start + Duration::from_secs(200)).unwrap().0;
+        assert!(stalled < moving / 2.0, "{stalled} vs {moving}");
+        let paused = EventSettings {
+            state: EventState::Paused,
+            ..EventSettings::default()
+        };
+        assert!(estimate(10, &paused, &meter, start).is_none());
+    }
+
+    #[test]
+    fn waits_are_said_without_false_precision() {
+        assert_eq!(humanize(12), "less than a minute");
+        assert_eq!(humanize(61), "about 1 min");
+        assert_eq!(humanize(250), "about 4 min");
+        assert_eq!(humanize(23 * 60 + 10), "about 25 min");
+        assert_eq!(humanize(3_600), "about 1 h");
+        assert_eq!(humanize(80 * 60 + 100), "about 1 h 20 min");
+    }
+}

@@ -1,0 +1,148 @@
+//! Push updates: a Server-Sent Events stream per visitor. Every replica fans the pointer changes it
+//! learns (from Redis pub/sub, or its own store) out to the visitors connected to it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::web::Bytes;
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::stream;
+use serde::Deserialize;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::Receiver;
+
+use super::visitor::current_place;
+use super::{now_s, parse_event, AppState};
+use crate::cache::CachedEvent;
+use crate::domain::EventId;
+use crate::problem::ApiError;
+use crate::token::Claims;
+
+/// A comment line this often keeps proxies from closing an idle stream.
+const KEEPALIVE: Duration = Duration::from_secs(15);
+/// What browsers wait before reconnecting a dropped stream.
+const RETRY_MS: u64 = 2_000;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/v1/events/{event}/stream").get(updates));
+}
+
+#[derive(Debug, Deserialize)]
+struct StreamQuery {
+    /// For clients that can set neither a header nor a cookie on an EventSource.
+    token: Option<String>,
+}
+
+struct Watch {
+    state: web::Data<AppState>,
+    event: EventId,
+    cached: Arc<CachedEvent>,
+    claims: Claims,
+    changes: Receiver<EventId>,
+    keepalive: tokio::time::Interval,
+    /// The last status sent, so unchanged answers are not sent again.
+    last: Option<(String, u64, u64)>,
+    done: bool,
+}
+
+fn frame(kind: &str, data: &impl serde::Serialize) -> Bytes {
+    let json = serde_json::to_string(data).unwrap_or_default();
+    Bytes::from(format!("event: {kind}\ndata: {json}\n\n"))
+}
+
+impl Watch {
+    /// The visitor's current answer, unless it is the same as the last one sent.
+    async fn next_status(&mut self) -> Option<Bytes> {
+        if self.cached.has_left(self.claims.pos) {
+            self.done = true;
+            return Some(frame(
+                "left",
+                &serde_json::json!({ "event": self.event, "position": self.claims.pos }),
+            ));
+        }
+        let mut place = current_place(&self.state, &self.event, &self.cached, &self.claims).await;
+        if self.claims.exp <= now_s() {
+            place.status = "expired";
+            place.reason = Some("token-expired");
+            place.pass = None;
+        }
+        self.done = place.status != "waiting";
+        let key = (
+            format!("{}/{}", place.status, place.state),
+            place.ahead,
+            place.admitted_through,
+        );
+        if !self.done && self.last.as_ref() == Some(&key) {
+            return None;
+        }
+        self.last = Some(key);
+        Some(frame("status", &place))
+    }
+
+    async fn next_frame(&mut self) -> Option<Bytes> {
+        loop {
+            if self.done {
+                return None;
+            }
+            tokio::select! {
+                change = self.changes.recv() => match change {
+                    Ok(event) if event != self.event => continue,
+                    // A missed change is caught up by looking again.
+                    Ok(_) | Err(RecvError::Lagged(_)) => {
+                        if let Some(frame) = self.next_status().await {
+                            return Some(frame);
+                        }
+                    }
+                    Err(RecvError::Closed) => return None,
+                },
+                _ = self.keepalive.tick() => return Some(Bytes::from_static(b": keepalive\n\n")),
+            }
+        }
+    }
+}
+
+/// `GET /v1/events/{event}/stream`: `status` events (the same JSON as the status answer) whenever
+/// the visitor's answer changes; the stream ends once they are admitted, expired or left.
+async fn updates(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<StreamQuery>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let event = parse_event(&path)?;
+    let cached = state.event(&event)?;
+    let claims = match &query.token {
+        Some(token) => state.holder_of(token, &event, &cached)?,
+        None => state.holder(&req, &event, &cached)?,
+    };
+    let mut keepalive = tokio::time::interval(KEEPALIVE);
+    keepalive.reset();
+    let mut watch = Watch {
+        changes: state.cache.subscribe(),
+        state: state.clone(),
+        event,
+        cached,
+        claims,
+        keepalive,
+        last: None,
+        done: false,
+    };
+    let first = watch.next_status().await;
+    let opening = Bytes::from(format!("retry: {RETRY_MS}\n\n"));
+    let head = stream::iter(
+        [opening]
+            .into_iter()
+            .chain(first)
+            .map(Ok::<_, actix_web::Error>),
+    );
+    let rest = stream::unfold(watch, |mut watch| async move {
+        let frame = watch.next_frame().await?;
+        Some((Ok::<_, actix_web::Error>(frame), watch))
+    });
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(("Cache-Control", "no-cache"))
+        // Tells nginx not to buffer the stream.
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(futures_util::StreamExt::chain(head, rest)))
+}
