@@ -106,6 +106,11 @@ impl Daemon {
         )
     }
 
+    /// ChromeDriver, for the browser tests (it finds Debian's chromium through the capabilities).
+    pub fn chromedriver() -> Self {
+        Self::start("chromedriver", "--port={port} --allowed-ips=127.0.0.1")
+    }
+
     pub fn redis_url(&self) -> String {
         format!("redis://127.0.0.1:{}/0", self.port)
     }
@@ -462,4 +467,56 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     None
+}
+
+/// A Server-Sent Events stream as a client reads it.
+pub struct EventStream {
+    response: Response,
+    buffer: String,
+}
+
+impl EventStream {
+    pub async fn open(app: &TestApp, event: &str, token: &str) -> Self {
+        let response = app
+            .client
+            .get(app.url(&format!("/v1/events/{event}/stream")))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("stream opened");
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()[CONTENT_TYPE], "text/event-stream");
+        Self {
+            response,
+            buffer: String::new(),
+        }
+    }
+
+    /// The next event (kind and JSON data) within `within`, skipping comments and retry hints;
+    /// `None` if none came in time or the stream ended.
+    pub async fn next(&mut self, within: Duration) -> Option<(String, Value)> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            while let Some(end) = self.buffer.find("\n\n") {
+                let frame: String = self.buffer.drain(..end + 2).collect();
+                let mut kind = None;
+                let mut data = None;
+                for line in frame.lines() {
+                    if let Some(k) = line.strip_prefix("event: ") {
+                        kind = Some(k.to_owned());
+                    } else if let Some(d) = line.strip_prefix("data: ") {
+                        data = serde_json::from_str(d).ok();
+                    }
+                }
+                if let (Some(kind), Some(data)) = (kind, data) {
+                    return Some((kind, data));
+                }
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.response.chunk()).await;
+            match chunk {
+                Ok(Ok(Some(bytes))) => self.buffer.push_str(&String::from_utf8_lossy(&bytes)),
+                _ => return None,
+            }
+        }
+    }
 }

@@ -3,11 +3,13 @@
 mod helpers;
 
 mod admin;
+mod browser;
 mod cli;
 mod drain;
 mod errors;
 mod join;
 mod leave;
+mod page;
 mod release;
 mod replicas;
 mod resilience;

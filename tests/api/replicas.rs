@@ -4,7 +4,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::helpers::{
-    eventually, free_port, shared_redis_url, TestApp, ADMIN_TOKEN, KEY_B64, KEY_ID,
+    eventually, free_port, shared_redis_url, EventStream, TestApp, ADMIN_TOKEN, KEY_B64, KEY_ID,
 };
 
 /// A `waitroom serve` process, killed when dropped.
@@ -86,8 +86,32 @@ async fn two_serve_processes_share_one_line() {
         (200, Some("waiting"))
     );
 
-    // A pointer move made through A reaches B's cache within a second.
+    // Visitors connected for push updates to either replica.
+    let mut pushed_by_a = EventStream::open(a, "tour", &also_a.token()).await;
+    let mut pushed_by_b = EventStream::open(b, "tour", &also_a.token()).await;
+    for stream in [&mut pushed_by_a, &mut pushed_by_b] {
+        let (_, status) = stream
+            .next(Duration::from_secs(2))
+            .await
+            .expect("the current status");
+        assert_eq!(status["ahead"], 2);
+    }
+
+    // A pointer move made through A reaches B's cache, and the browsers connected to each, within a second.
     a.advance("tour", 2).await;
+    for (replica, stream) in [("A", &mut pushed_by_a), ("B", &mut pushed_by_b)] {
+        let (_, status) = stream
+            .next(Duration::from_secs(1))
+            .await
+            .unwrap_or_else(|| panic!("no push from replica {replica} within a second"));
+        assert_eq!(
+            (
+                status["ahead"].as_u64(),
+                status["admitted_through"].as_u64()
+            ),
+            (Some(0), Some(2))
+        );
+    }
     let seen = eventually(Duration::from_secs(1), || async {
         b.status("tour", &from_a.token()).await.body["status"] == "admitted"
     })

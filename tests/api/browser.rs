@@ -1,0 +1,131 @@
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::json;
+
+use crate::helpers::{spawn_app, Backend, Daemon};
+
+/// Real headless Chromium (Debian's package), as root and offline.
+async fn browser(driver: &Daemon, profile: &std::path::Path) -> Client {
+    let capabilities = json!({
+        "goog:chromeOptions": {
+            "binary": "/usr/bin/chromium",
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--no-first-run", "--disable-sync",
+                "--window-size=390,844",
+                format!("--user-data-dir={}", profile.display()),
+            ],
+        }
+    });
+    ClientBuilder::new(HttpConnector::new())
+        .capabilities(capabilities.as_object().unwrap().clone())
+        .connect(&format!("http://127.0.0.1:{}", driver.port))
+        .await
+        .expect("a Chromium session through chromedriver")
+}
+
+async fn text_of(client: &Client, id: &str) -> String {
+    match client.find(Locator::Id(id)).await {
+        Ok(element) => element.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
+async fn wait_for_text(client: &Client, id: &str, expected: &str, within: Duration) {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if text_of(client, id).await == expected {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "#{id} never showed {expected:?} (it shows {:?})",
+        text_of(client, id).await
+    );
+}
+
+fn artifacts() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("test-artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_waiting_page_moves_on_by_itself_when_it_is_your_turn() {
+    let app = spawn_app(Backend::Memory).await;
+    app.create_event(
+        "tour",
+        json!({
+            "target_url": app.url("/demo/admitted"),
+            "page": { "title": "Summer Tour 2026", "message": "Tickets are released in small batches.", "accent_color": "#7c3aed" },
+        }),
+    )
+    .await;
+    for _ in 0..3 {
+        app.join("tour").await;
+    }
+    let driver = Daemon::chromedriver();
+    let profile = tempfile::tempdir().unwrap();
+    let client = browser(&driver, profile.path()).await;
+
+    client.goto(&app.url("/e/tour")).await.unwrap();
+    wait_for_text(&client, "position", "4", Duration::from_secs(10)).await;
+    wait_for_text(&client, "title", "Summer Tour 2026", Duration::from_secs(5)).await;
+    assert_eq!(text_of(&client, "ahead").await, "3");
+    assert!(text_of(&client, "status")
+        .await
+        .contains("3 people ahead of you"));
+
+    // A reload keeps the place.
+    client.refresh().await.unwrap();
+    wait_for_text(&client, "position", "4", Duration::from_secs(10)).await;
+    assert_eq!(
+        app.show("tour").await["issued"],
+        4,
+        "the reload drew no new number"
+    );
+
+    // The line moves; the page follows without a reload.
+    app.advance("tour", 2).await;
+    wait_for_text(&client, "ahead", "1", Duration::from_secs(2)).await;
+    // Let the progress bar's transition finish before the picture.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let screenshot = client.screenshot().await.unwrap();
+    std::fs::write(artifacts().join("waiting-page.png"), screenshot).unwrap();
+
+    let started = Instant::now();
+    app.advance("tour", 2).await;
+    let target = app.url("/demo/admitted");
+    let mut arrived = None;
+    while started.elapsed() < Duration::from_secs(2) {
+        let url = client.current_url().await.unwrap();
+        if url.as_str().starts_with(&target) {
+            arrived = Some(url);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let arrived = arrived.expect("the page went on to the target within 2 s");
+    println!(
+        "moved on to the target {:?} after the advance",
+        started.elapsed()
+    );
+    let pass = arrived
+        .query_pairs()
+        .find(|(key, _)| key == "waitroom_pass")
+        .map(|(_, value)| value.into_owned())
+        .expect("the pass travels with the visitor");
+    let verified = app.verify(json!({ "token": pass, "event": "tour" })).await;
+    assert_eq!(
+        (
+            verified.body["admitted"].as_bool(),
+            verified.body["position"].as_u64()
+        ),
+        (Some(true), Some(4))
+    );
+    client.close().await.unwrap();
+}

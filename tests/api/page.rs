@@ -1,0 +1,267 @@
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::helpers::{eventually, spawn_app, Backend, EventStream};
+use crate::on_both_stores;
+
+on_both_stores!(
+    the_page_and_its_json_twin,
+    pushed_updates_follow_the_pointer,
+    estimates_come_within_a_fifth_of_the_real_wait,
+    capacity_is_never_exceeded_and_freed_slots_are_reused,
+);
+
+async fn the_page_and_its_json_twin(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_event(
+        "tour",
+        json!({ "page": { "title": "Summer Tour", "message": "Tickets go fast.", "accent_color": "#aa0055" } }),
+    )
+    .await;
+
+    let page = app
+        .send(
+            app.client
+                .get(app.url("/e/tour"))
+                .header("accept", "text/html"),
+        )
+        .await;
+    assert_eq!(page.status.as_u16(), 200);
+    assert!(page.content_type.starts_with("text/html"));
+    assert!(page.headers["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("script-src 'self'"));
+    let html = app
+        .client
+        .get(app.url("/e/tour"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains(r#"data-event="tour""#), "{html}");
+    assert!(html.contains(r#"aria-live="polite""#));
+    assert!(html.contains(r#"<label for="progress""#));
+    for asset in ["/assets/waitroom.js", "/assets/waitroom.css"] {
+        let response = app.client.get(app.url(asset)).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 200, "{asset}");
+    }
+    app.send(app.client.get(app.url("/e/nope")))
+        .await
+        .assert_problem(404, "unknown-event");
+
+    let info = app.send(app.client.get(app.url("/v1/events/tour"))).await;
+    assert_eq!(info.body["title"], "Summer Tour");
+    assert_eq!(info.body["accent_color"], "#aa0055");
+    assert_eq!(info.body["page"], "/e/tour");
+
+    // An app asks the same address for JSON: it joins, and keeps its place with the token.
+    let joined = app
+        .send(
+            app.client
+                .get(app.url("/e/tour"))
+                .header("accept", "application/json"),
+        )
+        .await;
+    assert_eq!(joined.status.as_u16(), 201, "{}", joined.body);
+    assert_eq!(joined.position(), 1);
+    let again = app
+        .send(
+            app.client
+                .get(app.url("/e/tour"))
+                .header("accept", "application/json")
+                .bearer_auth(joined.token()),
+        )
+        .await;
+    assert_eq!((again.status.as_u16(), again.position()), (200, 1));
+
+    app.admin(
+        Method::PUT,
+        "/v1/admin/events/tour",
+        Some(json!({ "page": { "accent_color": "red" } })),
+    )
+    .await
+    .assert_problem(400, "invalid-settings");
+    app.admin(
+        Method::PUT,
+        "/v1/admin/events/tour",
+        Some(json!({ "page": { "logo_url": "javascript:x" } })),
+    )
+    .await
+    .assert_problem(400, "invalid-settings");
+}
+
+async fn pushed_updates_follow_the_pointer(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_event("tour", json!({ "target_url": "https://shop.example/buy" }))
+        .await;
+    let first = app.join("tour").await;
+    let second = app.join("tour").await;
+    let third = app.join("tour").await;
+
+    let mut stream = EventStream::open(&app, "tour", &second.token()).await;
+    let (kind, status) = stream
+        .next(Duration::from_secs(2))
+        .await
+        .expect("the current status at once");
+    assert_eq!(
+        (kind.as_str(), status["ahead"].as_u64()),
+        ("status", Some(1))
+    );
+
+    app.advance("tour", 1).await;
+    let (_, moved) = stream
+        .next(Duration::from_secs(1))
+        .await
+        .expect("a push within a second");
+    assert_eq!(
+        (moved["status"].as_str(), moved["ahead"].as_u64()),
+        (Some("waiting"), Some(0))
+    );
+
+    let started = Instant::now();
+    app.advance("tour", 1).await;
+    let (_, admitted) = stream
+        .next(Duration::from_secs(1))
+        .await
+        .expect("admitted within a second");
+    println!("push after an advance took {:?}", started.elapsed());
+    assert_eq!(admitted["status"], "admitted");
+    assert!(admitted["pass"].is_string());
+    assert_eq!(admitted["target_url"], "https://shop.example/buy");
+    assert!(
+        stream.next(Duration::from_secs(1)).await.is_none(),
+        "the stream ends once admitted"
+    );
+
+    // Leaving through another connection ends the leaver's stream.
+    let mut leaver = EventStream::open(&app, "tour", &third.token()).await;
+    leaver.next(Duration::from_secs(2)).await.expect("status");
+    app.leave("tour", &third.token()).await;
+    let (kind, _) = leaver
+        .next(Duration::from_secs(1))
+        .await
+        .expect("told of leaving");
+    assert_eq!(kind, "left");
+
+    // Bad tokens are refused before any stream starts.
+    let refused = app
+        .send(
+            app.client
+                .get(app.url("/v1/events/tour/stream?token=nonsense")),
+        )
+        .await;
+    refused.assert_problem(401, "invalid-token");
+    let _ = first;
+}
+
+async fn estimates_come_within_a_fifth_of_the_real_wait(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_event("tour", json!({ "batch_size": 0 })).await;
+    for _ in 0..150 {
+        app.join("tour").await;
+    }
+    // A steady release: 4 visitors every 250 ms, 16 a second.
+    app.create_event(
+        "tour",
+        json!({ "batch_size": 4, "release_interval_ms": 250 }),
+    )
+    .await;
+    // Let the rate establish over several release windows.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let joined = app.join("tour").await;
+    let estimate = joined.body["estimate"].clone();
+    let promised = estimate["wait_s"].as_f64().expect("an estimate") as f64;
+    assert_ne!(
+        estimate["confidence"], "low",
+        "measured, not just scheduled: {estimate}"
+    );
+    let started = Instant::now();
+    let admitted = eventually(Duration::from_secs(30), || async {
+        app.status("tour", &joined.token()).await.body["status"] == "admitted"
+    })
+    .await;
+    assert!(admitted.is_some());
+    let waited = started.elapsed().as_secs_f64();
+    println!(
+        "estimated {promised} s ({}), waited {waited:.1} s",
+        estimate["text"]
+    );
+    assert!(
+        (promised - waited).abs() <= 0.2 * waited,
+        "estimate {promised} s vs actual {waited:.1} s"
+    );
+}
+
+async fn capacity_is_never_exceeded_and_freed_slots_are_reused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_event("cap", json!({ "batch_size": 0 })).await;
+    let mut visitors = Vec::new();
+    for _ in 0..160 {
+        visitors.push(app.join("cap").await.token());
+    }
+    app.create_event(
+        "cap",
+        json!({ "batch_size": 30, "release_interval_ms": 200, "max_active": 50, "claim_window_s": 5, "pass_ttl_s": 60 }),
+    )
+    .await;
+
+    // Every third admitted visitor never shows up; the others collect their pass and are reported
+    // done by the booking service shortly after.
+    let mut handled = std::collections::BTreeSet::new();
+    let mut peak = 0;
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(25) {
+        let figures = app.show("cap").await;
+        let active = figures["active"].as_u64().unwrap();
+        peak = peak.max(active);
+        assert!(
+            active <= 50,
+            "active {active} exceeds max_active: {figures}"
+        );
+        let pointer = figures["admitted_through"].as_u64().unwrap();
+        for position in 1..=pointer {
+            if !handled.insert(position) || position % 3 == 0 {
+                continue;
+            }
+            let token = &visitors[position as usize - 1];
+            let status = app.status("cap", token).await;
+            let pass = status.body["pass"]
+                .as_str()
+                .expect("a pass for a visitor who came in time")
+                .to_owned();
+            let done = app
+                .admin(
+                    Method::POST,
+                    "/v1/events/cap/complete",
+                    Some(json!({ "token": pass })),
+                )
+                .await;
+            assert_eq!(done.body["freed"], true, "{}", done.body);
+        }
+        if pointer == 160 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let figures = app.show("cap").await;
+    assert_eq!(
+        figures["admitted_through"], 160,
+        "freed slots were reused until everyone got in: {figures}"
+    );
+    assert!(peak >= 30, "the capacity was used ({peak})");
+
+    // A no-show who comes back after the claim window finds the slot given away.
+    let no_show = &visitors[2];
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let late = app.status("cap", no_show).await;
+    assert_eq!(
+        (late.body["status"].as_str(), late.body["reason"].as_str()),
+        (Some("expired"), Some("claim-window-passed"))
+    );
+    assert!(late.body.get("pass").is_none());
+}
