@@ -29,6 +29,8 @@ pub struct CachedEvent {
     active: AtomicU64,
     /// When the pointer moved and how many came through, for wait estimates.
     rate: Mutex<RateMeter>,
+    /// When this replica last heard from the store about this event (resync or push).
+    synced_at: Mutex<Instant>,
 }
 
 impl CachedEvent {
@@ -42,7 +44,22 @@ impl CachedEvent {
             claimed: Mutex::default(),
             active: AtomicU64::new(0),
             rate: Mutex::default(),
+            synced_at: Mutex::new(Instant::now()),
         }
+    }
+
+    pub fn synced_at(&self) -> Instant {
+        *self.synced_at.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn mark_synced(&self) {
+        *self.synced_at.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+    }
+
+    /// Visitors admitted per minute as measured (not as scheduled), if measured yet.
+    pub fn measured_rate_per_minute(&self, now: Instant) -> Option<f64> {
+        let meter = self.rate.lock().unwrap_or_else(|e| e.into_inner());
+        meter.rate(now).map(|(per_second, _)| per_second * 60.0)
     }
 
     /// How long a visitor with `ahead` people before them will likely wait.
@@ -211,7 +228,7 @@ impl PointerCache {
         let _ = self.changes.send(event.clone());
     }
 
-    /// Takes in counters learned outside the push channel (an admin's advance on this replica).
+    /// Takes in counters pushed by the store or learned from an admin's advance on this replica.
     pub fn observe(
         &self,
         event: &EventId,
@@ -219,6 +236,7 @@ impl PointerCache {
         issued: u64,
         admitted_through: u64,
     ) {
+        cached.mark_synced();
         if cached.observe(issued, admitted_through) {
             self.changed(event);
         }
@@ -279,6 +297,7 @@ impl PointerCache {
         cached
             .active
             .store(snapshot.figures.active, Ordering::Release);
+        cached.mark_synced();
         if settings_changed || moved {
             self.changed(event);
         }

@@ -224,7 +224,7 @@ async fn serve(args: ConfigArg) -> Result<(), String> {
         "waitroom is serving on http://{host}:{port}/ (events: GET /, join: POST /v1/events/demo/join)",
         port = app.port()
     );
-    app.run_until_stopped().await.map_err(|e| e.to_string())
+    app.run(stop_signal()).await.map_err(|e| e.to_string())
 }
 
 async fn drain(args: ConfigArg) -> Result<(), String> {
@@ -236,7 +236,9 @@ async fn drain(args: ConfigArg) -> Result<(), String> {
     let store = build_store(&config).await.map_err(|e| e.to_string())?;
     let sink = build_sink(&config).map_err(|e| e.to_string())?;
     let (stop, stopping) = tokio::sync::watch::channel(false);
-    let worker = tokio::spawn(DrainWorker::new(store, sink, config.drain_settings()).run(stopping));
+    let metrics = std::sync::Arc::new(crate::metrics::Metrics::default());
+    let worker = DrainWorker::new(store, sink, config.drain_settings(), metrics);
+    let worker = tokio::spawn(worker.run(stopping));
     stop_signal().await;
     let _ = stop.send(true);
     worker.await.map_err(|e| e.to_string())

@@ -74,6 +74,8 @@ pub struct Config {
     pub drain_log: String,
     pub drain_chunk: u64,
     pub drain_lease_ttl_ms: u64,
+    pub shutdown_delay_ms: u64,
+    pub shutdown_timeout_s: u64,
     #[serde(default)]
     pub events: BTreeMap<String, EventSettingsPatch>,
 }
@@ -214,6 +216,12 @@ impl Config {
                     self.drain_lease_ttl_ms
                 ),
             ));
+        }
+        if self.shutdown_delay_ms > 120_000 {
+            return Err(invalid("shutdown_delay_ms", "must be at most 120000"));
+        }
+        if !(1..=600).contains(&self.shutdown_timeout_s) {
+            return Err(invalid("shutdown_timeout_s", "must be between 1 and 600"));
         }
         self.declared_events()?;
         Ok(())

@@ -13,6 +13,7 @@ use tokio::sync::watch;
 
 use crate::cache::StateLog;
 use crate::domain::{random_token_id, EventId};
+use crate::metrics::Metrics;
 use crate::sink::{Sink, SinkError};
 use crate::store::{Store, StoreError};
 
@@ -52,14 +53,21 @@ pub struct DrainWorker {
     holder: String,
     sink_log: StateLog,
     store_log: StateLog,
+    metrics: Arc<Metrics>,
 }
 
 /// Longest pause between retries while the sink or the store is failing.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 impl DrainWorker {
-    pub fn new(store: Arc<dyn Store>, sink: Arc<dyn Sink>, settings: DrainSettings) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        sink: Arc<dyn Sink>,
+        settings: DrainSettings,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         Self {
+            metrics,
             store,
             sink,
             settings,
@@ -86,7 +94,13 @@ impl DrainWorker {
                 }
                 Err(e) => {
                     match &e {
-                        DrainError::Sink(e) => self.sink_log.failed(e),
+                        DrainError::Sink(e) => {
+                            self.metrics
+                                .delivery_errors
+                                .with_label_values(&[self.sink.kind()])
+                                .inc();
+                            self.sink_log.failed(e)
+                        }
                         DrainError::Store(e) => self.store_log.failed(e),
                     }
                     backoff = (backoff * 2).clamp(Duration::from_millis(100), MAX_BACKOFF);
@@ -160,6 +174,10 @@ impl DrainWorker {
         if !batch.is_empty() {
             self.deliver_holding_lease(event, &batch).await?;
             self.sink_log.ok();
+            self.metrics
+                .delivered
+                .with_label_values(&[event.as_str()])
+                .inc_by(batch.len() as u64);
         }
         if !self.store.set_drained(event, through, &self.holder).await? {
             // Another worker took over mid-delivery and will send these again: at least once.

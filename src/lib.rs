@@ -11,6 +11,7 @@
 //! - [`scheduler`]: batch release, safe with many replicas; [`estimate`]: wait estimates from the measured rate.
 //! - [`drain`] and [`sink`]: forwarding every admitted visitor to Kafka (or a JSON-lines log), at least once.
 //! - [`routes`] and [`problem`]: the HTTP API and its `application/problem+json` errors.
+//! - [`metrics`]: Prometheus metrics, per-event gauges read from the cache at scrape time.
 //! - [`startup`]: wiring, with a listener the caller chooses; [`cli`]: the `waitroom` command.
 
 pub mod cache;
@@ -20,6 +21,7 @@ pub mod domain;
 pub mod drain;
 pub mod estimate;
 pub mod keys;
+pub mod metrics;
 pub mod problem;
 pub mod routes;
 pub mod scheduler;

@@ -1,12 +1,14 @@
 //! Builds the service from its configuration: keys, store, pointer cache, background tasks and the
 //! HTTP server, bound to a listener the caller may choose (tests bind port 0).
 
+use std::future::Future;
 use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
-use actix_web::middleware::ErrorHandlers;
+use actix_web::middleware::{from_fn, ErrorHandlers};
 use actix_web::{web, App, HttpServer};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -16,11 +18,12 @@ use crate::config::{Config, ConfigError};
 use crate::domain::{EventId, EventSettings, VisitorId};
 use crate::drain::DrainWorker;
 use crate::keys::{KeyError, KeySet};
+use crate::metrics::Metrics;
 use crate::problem::{ensure_problem, ApiError};
-use crate::routes::{self, AppState};
+use crate::routes::{self, observe_request, AppState};
 use crate::scheduler::run_releases;
 use crate::sink::{KafkaSink, LogSink, Sink, SinkError};
-use crate::store::{MemoryStore, RedisStore, Store, StoreError};
+use crate::store::{MemoryStore, MeteredStore, RedisStore, Store, StoreError};
 use crate::token::Tokens;
 
 /// The demo event's name, on the embedded store.
@@ -47,7 +50,14 @@ pub enum StartError {
 pub struct Application {
     port: u16,
     server: Server,
+    /// Tells background tasks (resync, release, drain) to stop.
     shutdown: watch::Sender<bool>,
+    /// Tells push streams to close with a retry hint.
+    closing: watch::Sender<bool>,
+    /// False from the moment shutdown starts, so load balancers stop sending traffic first.
+    ready: Arc<AtomicBool>,
+    shutdown_delay: Duration,
+    shutdown_timeout: Duration,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -122,7 +132,11 @@ impl Application {
         }
         let port = listener.local_addr()?.port();
 
-        let store = build_store(&config).await?;
+        let metrics = Arc::new(Metrics::default());
+        let store: Arc<dyn Store> = Arc::new(MeteredStore::new(
+            build_store(&config).await?,
+            metrics.clone(),
+        ));
         for (event, settings) in config.declared_events()? {
             if store.put_event(&event, &settings, true).await? {
                 tracing::info!(%event, "created event from configuration");
@@ -146,11 +160,17 @@ impl Application {
             tokio::spawn(run_releases(store.clone(), cache.clone(), stopping.clone())),
         ];
         if config.drain_in_serve {
-            let worker =
-                DrainWorker::new(store.clone(), build_sink(&config)?, config.drain_settings());
+            let worker = DrainWorker::new(
+                store.clone(),
+                build_sink(&config)?,
+                config.drain_settings(),
+                metrics.clone(),
+            );
             tasks.push(tokio::spawn(worker.run(stopping)));
         }
 
+        let ready = Arc::new(AtomicBool::new(true));
+        let (closing, streams_closing) = watch::channel(false);
         let state = web::Data::new(AppState {
             store,
             cache,
@@ -158,9 +178,14 @@ impl Application {
             admin_token: config.admin_token.clone(),
             cookie_prefix: config.cookie_prefix.clone(),
             cookie_secure: config.cookie_secure,
+            metrics,
+            ready: ready.clone(),
+            uses_redis: config.redis_url.is_some(),
+            closing: streams_closing,
         });
         let mut server = HttpServer::new(move || {
             App::new()
+                .wrap(from_fn(observe_request))
                 .wrap(ErrorHandlers::new().default_handler(ensure_problem))
                 .app_data(state.clone())
                 .configure(routes::configure)
@@ -169,7 +194,9 @@ impl Application {
                 }))
         })
         .listen(listener)?
-        .shutdown_timeout(10);
+        // Signals are handled in `run`, which makes the server unready before it stops.
+        .disable_signals()
+        .shutdown_timeout(config.shutdown_timeout_s);
         if config.workers > 0 {
             server = server.workers(config.workers);
         }
@@ -177,6 +204,10 @@ impl Application {
             port,
             server: server.run(),
             shutdown,
+            closing,
+            ready,
+            shutdown_delay: Duration::from_millis(config.shutdown_delay_ms),
+            shutdown_timeout: Duration::from_secs(config.shutdown_timeout_s),
             tasks,
         })
     }
@@ -185,13 +216,39 @@ impl Application {
         self.port
     }
 
-    /// Serves until the server stops (SIGINT/SIGTERM), then stops the background tasks.
+    /// Serves until the process is stopped from outside; for tests and embedding.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let result = self.server.await;
-        let _ = self.shutdown.send(true);
-        for task in self.tasks {
-            let _ = task.await;
+        self.run(std::future::pending()).await
+    }
+
+    /// Serves until `shutdown` resolves (SIGTERM/SIGINT for the binary), then shuts down gracefully:
+    /// readiness turns false first; after `shutdown_delay_ms` push streams close with a retry hint,
+    /// the listener closes and in-flight requests finish; then the background tasks stop (the drain
+    /// flushes its sink and gives back its leases), all within `shutdown_timeout_s`.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let mut server = tokio::spawn(self.server);
+        tokio::select! {
+            finished = &mut server => return finished.unwrap_or_else(|e| Err(std::io::Error::other(e))),
+            () = shutdown => {}
         }
+        tracing::info!("shutting down: readiness is false from now on");
+        self.ready.store(false, Ordering::Release);
+        tokio::time::sleep(self.shutdown_delay).await;
+        let _ = self.closing.send(true);
+        handle.stop(true).await;
+        let result = server
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        let _ = self.shutdown.send(true);
+        let background = futures_util::future::join_all(self.tasks);
+        if tokio::time::timeout(self.shutdown_timeout, background)
+            .await
+            .is_err()
+        {
+            tracing::warn!("background tasks did not stop within the shutdown deadline");
+        }
+        tracing::info!("stopped");
         result
     }
 }

@@ -235,6 +235,13 @@ async fn trusted_join(
         )
         .await?;
     cached.observe_issued(joined.position);
+    if joined.fresh {
+        state
+            .metrics
+            .joins
+            .with_label_values(&[event.as_str()])
+            .inc();
+    }
     Ok(state.answer_join(
         &event,
         &cached,

@@ -6,16 +6,23 @@ mod page;
 mod updates;
 mod visitor;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use actix_web::body::MessageBody;
 use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header;
+use actix_web::middleware::Next;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
+use tokio::sync::watch;
+use tracing::Instrument;
 
 use crate::cache::{CachedEvent, PointerCache};
 use crate::config::SecretString;
 use crate::domain::EventId;
+use crate::metrics::Metrics;
 use crate::problem::ApiError;
 use crate::store::Store;
 use crate::token::Tokens;
@@ -31,6 +38,13 @@ pub struct AppState {
     pub admin_token: Option<SecretString>,
     pub cookie_prefix: String,
     pub cookie_secure: bool,
+    pub metrics: Arc<Metrics>,
+    /// False once shutdown started.
+    pub ready: Arc<AtomicBool>,
+    /// Whether readiness depends on reaching Redis.
+    pub uses_redis: bool,
+    /// Turns true when push streams must close.
+    pub closing: watch::Receiver<bool>,
 }
 
 impl AppState {
@@ -104,6 +118,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     }))
     .route("/", web::get().to(index))
     .route("/healthz", web::get().to(healthz))
+    .route("/readyz", web::get().to(readyz))
+    .route("/metrics", web::get().to(metrics))
     .route("/demo/admitted", web::get().to(demo_admitted))
     .configure(visitor::configure)
     .configure(updates::configure)
@@ -145,6 +161,95 @@ async fn index(state: web::Data<AppState>) -> HttpResponse {
 
 async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
+}
+
+/// Ready to take traffic: not shutting down, the pointer cache synced, and Redis (when used) reachable.
+async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let serving = state.ready.load(Ordering::Acquire);
+    let cache = state.cache.is_warm();
+    let store = if state.uses_redis {
+        matches!(
+            tokio::time::timeout(std::time::Duration::from_secs(1), state.store.ping()).await,
+            Ok(Ok(()))
+        )
+    } else {
+        true
+    };
+    let ready = serving && cache && store;
+    let body = json!({
+        "ready": ready,
+        "checks": { "serving": serving, "pointer_cache": cache, "store": store, "keys": true },
+    });
+    if ready {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable()
+            .insert_header((header::CONTENT_TYPE, crate::problem::PROBLEM_JSON))
+            .json(json!({
+                "type": format!("{}not-ready", crate::problem::TYPE_PREFIX),
+                "title": "Not ready",
+                "status": 503,
+                "detail": "this replica is not ready to take traffic",
+                "checks": body["checks"],
+            }))
+    }
+}
+
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics.render(&state.cache))
+}
+
+/// Gives each request an id (kept from `X-Request-Id` when the edge set a sane one), logs it by route
+/// (never by raw URL: query strings may carry tokens) and times it for the metrics.
+pub async fn observe_request(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = std::time::Instant::now();
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|id| {
+            (1..=64).contains(&id.len())
+                && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+        .map(str::to_owned)
+        .unwrap_or_else(|| crate::domain::random_token_id()[..16].to_owned());
+    let route = req
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let metrics = req
+        .app_data::<web::Data<AppState>>()
+        .map(|s| s.metrics.clone());
+    let span =
+        tracing::info_span!("request", id = %request_id, method = %req.method(), route = %route);
+    let mut response = next.call(req).instrument(span.clone()).await?;
+    let status = response.status();
+    if let Ok(value) = header::HeaderValue::from_str(&request_id) {
+        response
+            .headers_mut()
+            .insert(header::HeaderName::from_static("x-request-id"), value);
+    }
+    let elapsed = started.elapsed();
+    if let Some(metrics) = metrics {
+        metrics
+            .request_duration
+            .with_label_values(&[route.as_str(), status.as_str()])
+            .observe(elapsed.as_secs_f64());
+    }
+    let _entered = span.enter();
+    let latency_ms = elapsed.as_secs_f64() * 1_000.0;
+    if status.is_server_error() {
+        tracing::warn!(status = status.as_u16(), latency_ms, "request failed");
+    } else if status.is_client_error() {
+        tracing::info!(status = status.as_u16(), latency_ms, "request refused");
+    } else {
+        tracing::debug!(status = status.as_u16(), latency_ms, "request served");
+    }
+    Ok(response)
 }
 
 /// The demo event's target: where a real deployment would send visitors to its booking site.

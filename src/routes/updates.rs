@@ -43,6 +43,24 @@ struct Watch {
     /// The last status sent, so unchanged answers are not sent again.
     last: Option<(String, u64, u64)>,
     done: bool,
+    closing: tokio::sync::watch::Receiver<bool>,
+    _connected: Connected,
+}
+
+/// Counts open streams for the metrics, for as long as it lives.
+struct Connected(prometheus::IntGauge);
+
+impl Connected {
+    fn new(gauge: &prometheus::IntGauge) -> Self {
+        gauge.inc();
+        Self(gauge.clone())
+    }
+}
+
+impl Drop for Connected {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 fn frame(kind: &str, data: &impl serde::Serialize) -> Bytes {
@@ -96,6 +114,11 @@ impl Watch {
                     Err(RecvError::Closed) => return None,
                 },
                 _ = self.keepalive.tick() => return Some(Bytes::from_static(b": keepalive\n\n")),
+                // This replica is stopping: the browser reconnects (to another replica) shortly.
+                _ = self.closing.changed() => {
+                    self.done = true;
+                    return Some(Bytes::from_static(b"retry: 1000\nevent: closing\ndata: {}\n\n"));
+                }
             }
         }
     }
@@ -126,6 +149,8 @@ async fn updates(
         keepalive,
         last: None,
         done: false,
+        closing: state.closing.clone(),
+        _connected: Connected::new(&state.metrics.sse_connections),
     };
     let first = watch.next_status().await;
     let opening = Bytes::from(format!("retry: {RETRY_MS}\n\n"));

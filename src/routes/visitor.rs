@@ -145,6 +145,20 @@ impl AppState {
         self.holder_of(&token, event, cached)
     }
 
+    /// Verifies a token, counting refusals by reason for the metrics.
+    pub(super) fn verify_token(
+        &self,
+        token: &str,
+        event: Option<&EventId>,
+    ) -> Result<Claims, TokenError> {
+        self.tokens.verify(token, event, now_s()).inspect_err(|e| {
+            self.metrics
+                .token_rejections
+                .with_label_values(&[e.reason()])
+                .inc();
+        })
+    }
+
     /// Verifies `token` for `event` and checks its place was not given up.
     pub(super) fn holder_of(
         &self,
@@ -152,7 +166,7 @@ impl AppState {
         event: &EventId,
         cached: &CachedEvent,
     ) -> Result<Claims, ApiError> {
-        let claims = self.tokens.verify(token, Some(event), now_s())?;
+        let claims = self.verify_token(token, Some(event))?;
         if cached.has_left(claims.pos) {
             return Err(ApiError::LeftLine);
         }
@@ -197,6 +211,11 @@ pub(super) async fn join_visitor(
         )
         .await?;
     cached.observe_issued(joined.position);
+    state
+        .metrics
+        .joins
+        .with_label_values(&[event.as_str()])
+        .inc();
     Ok(state.answer_join(&event, &cached, &visitor, joined.position, true, true))
 }
 
@@ -275,6 +294,11 @@ async fn hand_out_pass(
             Ok(Claim::TooLate) => {
                 // Remembered here too, so the next check does not ask the store again.
                 cached.mark_claim_late(claims.pos);
+                state
+                    .metrics
+                    .no_shows
+                    .with_label_values(&[event.as_str()])
+                    .inc();
                 return false;
             }
             Ok(_) => {}
@@ -363,7 +387,7 @@ async fn complete(
     super::admin::authorize(&state, &req)?;
     let event = parse_event(&path)?;
     state.event(&event)?;
-    let claims = match state.tokens.verify(&body.token, Some(&event), now_s()) {
+    let claims = match state.verify_token(&body.token, Some(&event)) {
         // A pass that just ran out still names the slot to free.
         Err(TokenError::Expired(claims)) => *claims,
         other => other?,
@@ -390,9 +414,7 @@ async fn verify(
     body: web::Json<VerifyRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let expected = body.event.as_deref().map(parse_event).transpose()?;
-    let claims = state
-        .tokens
-        .verify(&body.token, expected.as_ref(), now_s())?;
+    let claims = state.verify_token(&body.token, expected.as_ref())?;
     let event = parse_event(&claims.aud).map_err(|_| TokenError::Malformed)?;
     let cached = state.cache.get(&event);
     if cached.as_ref().is_some_and(|c| c.has_left(claims.pos)) {

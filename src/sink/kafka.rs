@@ -134,6 +134,10 @@ impl Sink for KafkaSink {
         }
     }
 
+    fn kind(&self) -> &'static str {
+        "kafka"
+    }
+
     fn describe(&self) -> String {
         let topic = if self.topic_per_event {
             format!("{}.<event>", self.topic)

@@ -56,6 +56,10 @@ impl Sink for LogSink {
 
     async fn flush(&self) {}
 
+    fn kind(&self) -> &'static str {
+        "log"
+    }
+
     fn describe(&self) -> String {
         match &self.file {
             None => "log sink (stdout)".to_owned(),

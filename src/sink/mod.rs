@@ -62,4 +62,7 @@ pub trait Sink: Send + Sync + 'static {
 
     /// What the sink writes to, for the log.
     fn describe(&self) -> String;
+
+    /// `kafka` or `log`, for the metrics.
+    fn kind(&self) -> &'static str;
 }

@@ -2,6 +2,7 @@
 //! store (the embedded default). The integration tests run the same scenarios against both.
 
 pub mod memory;
+pub mod metered;
 pub mod redis;
 
 use async_trait::async_trait;
@@ -11,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::{EventId, EventSettings, VisitorId};
 
 pub use self::memory::MemoryStore;
+pub use self::metered::MeteredStore;
 pub use self::redis::RedisStore;
 
 #[derive(Debug, thiserror::Error)]

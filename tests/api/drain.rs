@@ -164,7 +164,8 @@ pub fn start_worker(
         lease_ttl: Duration::from_secs(2),
         ..Default::default()
     };
-    let handle = tokio::spawn(DrainWorker::new(store, sink, settings).run(stopping));
+    let metrics = Arc::new(waitroom::metrics::Metrics::default());
+    let handle = tokio::spawn(DrainWorker::new(store, sink, settings, metrics).run(stopping));
     (stop, handle)
 }
 

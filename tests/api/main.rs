@@ -9,6 +9,7 @@ mod drain;
 mod errors;
 mod join;
 mod leave;
+mod ops;
 mod page;
 mod release;
 mod replicas;

@@ -1,0 +1,220 @@
+//! Prometheus metrics. Counters and histograms are updated as things happen; per-event gauges are
+//! read from the pointer cache when `/metrics` is scraped, so they cost nothing in between.
+
+use std::time::Instant;
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
+
+use crate::cache::PointerCache;
+
+/// Latency buckets in seconds: the hot paths answer in well under a millisecond.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
+pub struct Metrics {
+    registry: Registry,
+    pub joins: IntCounterVec,
+    pub no_shows: IntCounterVec,
+    pub request_duration: HistogramVec,
+    pub token_rejections: IntCounterVec,
+    pub store_errors: IntCounterVec,
+    pub store_duration: HistogramVec,
+    pub delivery_errors: IntCounterVec,
+    pub delivered: IntCounterVec,
+    pub sse_connections: IntGauge,
+    events: EventGauges,
+}
+
+/// Per-event figures, refreshed from the cache at each scrape.
+struct EventGauges {
+    issued: prometheus::IntGaugeVec,
+    admitted_through: prometheus::IntGaugeVec,
+    waiting: prometheus::IntGaugeVec,
+    left: prometheus::IntGaugeVec,
+    active: prometheus::IntGaugeVec,
+    drain_lag: prometheus::IntGaugeVec,
+    release_rate: prometheus::GaugeVec,
+    pointer_age: prometheus::GaugeVec,
+    paused: prometheus::IntGaugeVec,
+}
+
+fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let metric = IntCounterVec::new(Opts::new(name, help), labels).expect("a valid counter");
+    registry
+        .register(Box::new(metric.clone()))
+        .expect("registered once");
+    metric
+}
+
+fn histogram(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> HistogramVec {
+    let opts = HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec());
+    let metric = HistogramVec::new(opts, labels).expect("a valid histogram");
+    registry
+        .register(Box::new(metric.clone()))
+        .expect("registered once");
+    metric
+}
+
+fn event_gauge(registry: &Registry, name: &str, help: &str) -> prometheus::IntGaugeVec {
+    let metric =
+        prometheus::IntGaugeVec::new(Opts::new(name, help), &["event"]).expect("a valid gauge");
+    registry
+        .register(Box::new(metric.clone()))
+        .expect("registered once");
+    metric
+}
+
+fn event_float_gauge(registry: &Registry, name: &str, help: &str) -> prometheus::GaugeVec {
+    let metric =
+        prometheus::GaugeVec::new(Opts::new(name, help), &["event"]).expect("a valid gauge");
+    registry
+        .register(Box::new(metric.clone()))
+        .expect("registered once");
+    metric
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let registry = Registry::new_custom(Some("waitroom".into()), None).expect("a registry");
+        let r = &registry;
+        let sse_connections = IntGauge::new(
+            "sse_connections",
+            "Open push-update streams on this replica.",
+        )
+        .expect("a valid gauge");
+        registry
+            .register(Box::new(sse_connections.clone()))
+            .expect("registered once");
+        Self {
+            joins: counter(
+                r,
+                "joins_total",
+                "New places drawn (refreshes of a held place not counted).",
+                &["event"],
+            ),
+            no_shows: counter(
+                r,
+                "no_shows_total",
+                "Admitted visitors who came after their claim window.",
+                &["event"],
+            ),
+            request_duration: histogram(
+                r,
+                "request_duration_seconds",
+                "HTTP request latency by route.",
+                &["route", "status"],
+            ),
+            token_rejections: counter(
+                r,
+                "token_rejections_total",
+                "Tokens refused, by reason.",
+                &["reason"],
+            ),
+            store_errors: counter(
+                r,
+                "store_errors_total",
+                "Failed store (Redis) operations.",
+                &["op"],
+            ),
+            store_duration: histogram(
+                r,
+                "store_duration_seconds",
+                "Store (Redis) operation latency.",
+                &["op"],
+            ),
+            delivery_errors: counter(
+                r,
+                "drain_delivery_errors_total",
+                "Failed deliveries of a batch to the sink (Kafka).",
+                &["sink"],
+            ),
+            delivered: counter(
+                r,
+                "drain_delivered_total",
+                "Admitted visitors delivered to the sink.",
+                &["event"],
+            ),
+            sse_connections,
+            events: EventGauges {
+                issued: event_gauge(r, "issued", "Last position handed out."),
+                admitted_through: event_gauge(
+                    r,
+                    "admitted_through",
+                    "The admission pointer, as this replica knows it.",
+                ),
+                waiting: event_gauge(r, "waiting", "Visitors still in line."),
+                left: event_gauge(r, "left", "Visitors who gave up their place."),
+                active: event_gauge(
+                    r,
+                    "active",
+                    "Admitted visitors holding a slot (events with max_active).",
+                ),
+                drain_lag: event_gauge(
+                    r,
+                    "drain_lag",
+                    "Admitted visitors not yet forwarded by the drain.",
+                ),
+                release_rate: event_float_gauge(
+                    r,
+                    "release_rate_per_minute",
+                    "Measured admission rate.",
+                ),
+                pointer_age: event_float_gauge(
+                    r,
+                    "pointer_age_seconds",
+                    "Time since this replica last synced the event's pointer.",
+                ),
+                paused: event_gauge(r, "paused", "1 while the event is paused or closed."),
+            },
+            registry,
+        }
+    }
+}
+
+impl Metrics {
+    /// The text exposition of every metric, with per-event gauges read from `cache` now.
+    pub fn render(&self, cache: &PointerCache) -> String {
+        let now = Instant::now();
+        for event in cache.event_ids() {
+            let Some(cached) = cache.get(&event) else {
+                continue;
+            };
+            let figures = cached.figures();
+            let label = [event.as_str()];
+            let g = &self.events;
+            g.issued
+                .with_label_values(&label)
+                .set(figures.issued as i64);
+            g.admitted_through
+                .with_label_values(&label)
+                .set(figures.admitted_through as i64);
+            g.waiting
+                .with_label_values(&label)
+                .set(cached.ahead_of(figures.issued + 1) as i64);
+            g.left.with_label_values(&label).set(figures.left as i64);
+            g.active
+                .with_label_values(&label)
+                .set(figures.active as i64);
+            g.drain_lag.with_label_values(&label).set(
+                figures
+                    .admitted_through
+                    .saturating_sub(figures.drained_through) as i64,
+            );
+            g.release_rate
+                .with_label_values(&label)
+                .set(cached.measured_rate_per_minute(now).unwrap_or(0.0));
+            g.pointer_age
+                .with_label_values(&label)
+                .set(now.duration_since(cached.synced_at()).as_secs_f64());
+            let stopped = cached.settings().state != crate::domain::EventState::Open;
+            g.paused.with_label_values(&label).set(i64::from(stopped));
+        }
+        let mut out = Vec::new();
+        // Encoding into memory cannot fail for well-formed metrics.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+}

@@ -1,0 +1,290 @@
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::helpers::{config_for, eventually, spawn_config, Backend, Daemon, EventStream};
+use crate::on_both_stores;
+
+on_both_stores!(metrics_follow_a_scripted_flow);
+
+/// The value of one sample in a Prometheus text exposition.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|line| {
+        line.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
+async fn scrape(app: &crate::helpers::TestApp) -> String {
+    let response = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    response.text().await.unwrap()
+}
+
+async fn metrics_follow_a_scripted_flow(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config_for(
+        backend,
+        &format!("t{}", waitroom::domain::random_token_id()),
+    );
+    config.drain_in_serve = true;
+    config.drain_log = dir
+        .path()
+        .join("admitted.jsonl")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let app = spawn_config(config).await;
+    app.create_event("tour", json!({})).await;
+    let mut tokens = Vec::new();
+    for _ in 0..5 {
+        tokens.push(app.join("tour").await.token());
+    }
+    app.join_with("tour", &tokens[0]).await;
+    app.leave("tour", &tokens[1]).await;
+    app.advance("tour", 3).await;
+    app.status("tour", "not-a-token").await;
+    app.status("tour", &format!("{}x", tokens[0])).await;
+    let mut stream = EventStream::open(&app, "tour", &tokens[4]).await;
+    stream.next(Duration::from_secs(2)).await.expect("a status");
+    let drained = eventually(Duration::from_secs(5), || async {
+        app.show("tour").await["drained_through"] == 4
+    })
+    .await;
+    assert!(drained.is_some());
+
+    let text = scrape(&app).await;
+    let value =
+        |series: &str| sample(&text, series).unwrap_or_else(|| panic!("no {series} in\n{text}"));
+    assert_eq!(
+        value(r#"waitroom_joins_total{event="tour"}"#),
+        5.0,
+        "the refresh drew no number"
+    );
+    assert_eq!(value(r#"waitroom_issued{event="tour"}"#), 5.0);
+    assert_eq!(value(r#"waitroom_admitted_through{event="tour"}"#), 4.0);
+    assert_eq!(value(r#"waitroom_left{event="tour"}"#), 1.0);
+    assert_eq!(value(r#"waitroom_waiting{event="tour"}"#), 1.0);
+    assert_eq!(
+        value(r#"waitroom_drain_delivered_total{event="tour"}"#),
+        3.0
+    );
+    assert_eq!(value(r#"waitroom_drain_lag{event="tour"}"#), 0.0);
+    assert_eq!(value(r#"waitroom_paused{event="tour"}"#), 0.0);
+    assert_eq!(
+        value(r#"waitroom_token_rejections_total{reason="malformed"}"#),
+        1.0
+    );
+    assert_eq!(
+        value(r#"waitroom_token_rejections_total{reason="bad-signature"}"#),
+        1.0
+    );
+    assert_eq!(
+        value(r#"waitroom_store_duration_seconds_count{op="join"}"#),
+        5.0
+    );
+    assert_eq!(value("waitroom_sse_connections"), 1.0);
+    assert!(value(r#"waitroom_pointer_age_seconds{event="tour"}"#) < 5.0);
+    assert_eq!(
+        value(
+            r#"waitroom_request_duration_seconds_count{route="/v1/events/{event}/join",status="201"}"#
+        ),
+        5.0
+    );
+    assert_eq!(
+        value(
+            r#"waitroom_request_duration_seconds_count{route="/v1/events/{event}/status",status="401"}"#
+        ),
+        2.0
+    );
+    assert!(!text.contains(&tokens[0]), "no token in the metrics");
+
+    // The stream ends once its visitor is admitted; a gone client is noticed at the next write.
+    drop(stream);
+    app.advance("tour", 1).await;
+    let closed = eventually(Duration::from_secs(5), || async {
+        sample(&scrape(&app).await, "waitroom_sse_connections") == Some(0.0)
+    })
+    .await;
+    assert!(closed.is_some(), "a closed stream is no longer counted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_follows_redis_and_requests_carry_an_id() {
+    let redis = Daemon::redis();
+    let mut config = config_for(Backend::Redis, "ready");
+    config.redis_url = Some(redis.redis_url().as_str().into());
+    let app = spawn_config(config).await;
+    let ready = app.send(app.client.get(app.url("/readyz"))).await;
+    assert_eq!(
+        (ready.status.as_u16(), ready.body["ready"].as_bool()),
+        (200, Some(true))
+    );
+
+    redis.freeze();
+    let unready = app.send(app.client.get(app.url("/readyz"))).await;
+    unready.assert_problem(503, "not-ready");
+    assert_eq!(unready.body["checks"]["store"], false);
+    assert_eq!(
+        app.send(app.client.get(app.url("/healthz")))
+            .await
+            .status
+            .as_u16(),
+        200
+    );
+    redis.thaw();
+    let back = eventually(Duration::from_secs(10), || async {
+        app.client
+            .get(app.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+            == 200
+    })
+    .await;
+    assert!(back.is_some());
+
+    let given = app
+        .send(
+            app.client
+                .get(app.url("/healthz"))
+                .header("x-request-id", "edge-1234-abcd"),
+        )
+        .await;
+    assert_eq!(given.headers["x-request-id"], "edge-1234-abcd");
+    let made = app
+        .send(
+            app.client
+                .get(app.url("/healthz"))
+                .header("x-request-id", "<script>"),
+        )
+        .await;
+    let id = made.headers["x-request-id"].to_str().unwrap();
+    assert!(
+        id.len() == 16 && id.chars().all(|c| c.is_ascii_hexdigit()),
+        "{id}"
+    );
+}
+
+/// SIGTERM during load: readiness flips first, every request sent until the load balancer reacts is
+/// answered, push streams close with a retry hint, and the process exits cleanly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_load_loses_no_request() {
+    let port = crate::helpers::free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_waitroom"))
+        .arg("serve")
+        .env_clear()
+        .env("WAITROOM_LISTEN", format!("127.0.0.1:{port}"))
+        .env("WAITROOM_SHUTDOWN_DELAY_MS", "1500")
+        .env("WAITROOM_DRAIN_LOG", dir.path().join("admitted.jsonl"))
+        .env("RUST_LOG", "warn")
+        .spawn()
+        .unwrap();
+    let app = crate::helpers::TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        client: reqwest::Client::new(),
+    };
+    let up = eventually(Duration::from_secs(20), || async {
+        app.client
+            .get(app.url("/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+    })
+    .await;
+    assert!(up.is_some());
+    let visitor = app.join("demo").await;
+    let mut stream = EventStream::open(&app, "demo", &visitor.token()).await;
+    stream.next(Duration::from_secs(2)).await.expect("a status");
+
+    // Load from a client that keeps sending until the load balancer takes the replica out, which it
+    // does once readiness turns false; every request sent until then must be answered in full.
+    let routed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let mut load = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let url = app.url("/v1/events/demo/join");
+        let routed = routed.clone();
+        load.spawn(async move {
+            let client = reqwest::Client::new();
+            let mut answered = 0u32;
+            while routed.load(std::sync::atomic::Ordering::Acquire) {
+                let response = client
+                    .post(&url)
+                    .send()
+                    .await
+                    .expect("an answer, not a dropped request");
+                assert!(response.status().is_success(), "{}", response.status());
+                response.bytes().await.expect("a whole answer");
+                answered += 1;
+            }
+            answered
+        });
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let signalled = Instant::now();
+    let pid = child.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+
+    // Readiness turns false first, while the service still answers.
+    let unready = eventually(Duration::from_millis(1_000), || async {
+        app.client
+            .get(app.url("/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().as_u16() == 503)
+    })
+    .await;
+    assert!(unready.is_some(), "readiness did not flip");
+    routed.store(false, std::sync::atomic::Ordering::Release);
+    assert!(
+        signalled.elapsed() < Duration::from_millis(1_500),
+        "flipped before the listener closed"
+    );
+    assert_eq!(
+        app.client
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+    let mut answered = 0;
+    while let Some(result) = load.join_next().await {
+        answered += result.expect("no dropped request");
+    }
+    assert!(answered > 0);
+
+    // The demo line keeps moving until then, so status events may come first.
+    let mut told = false;
+    while let Some((kind, _)) = stream.next(Duration::from_secs(5)).await {
+        if kind == "closing" {
+            told = true;
+            break;
+        }
+    }
+    assert!(told, "the stream is told to reconnect");
+
+    let status = tokio::time::timeout(Duration::from_secs(15), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "exit status {status}");
+    // The listener is closed now.
+    assert!(app.client.get(app.url("/healthz")).send().await.is_err());
+}
