@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs, only when it is missing: redis-server, Chromium and ChromeDriver
 # (for the waiting page's browser test) from Debian's packages, and
-# tansu, a standalone Kafka-protocol broker, from crates.io (a long build: about 16 minutes on 2 cores).
+# tansu, a standalone Kafka-protocol broker, from crates.io (a long build: about 16 minutes on 2 cores),
+# and helm (see install-helm.sh).
 set -euo pipefail
 
 sudo=""
@@ -27,3 +28,5 @@ if ! command -v tansu >/dev/null 2>&1; then
   cargo install tansu --version "$TANSU_VERSION" --features dynostore
 fi
 command -v tansu
+
+"$(dirname "$0")/install-helm.sh"

@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::config::Config;
 use crate::domain::{EventSettingsPatch, EventState, PageSettings};
 use crate::drain::DrainWorker;
-use crate::startup::{build_sink, build_store, load_keys, Application};
+use crate::startup::{build_sink, build_store, drain_status_server, load_keys, Application};
 use crate::token::{Claims, Tokens};
 
 #[derive(Debug, Parser)]
@@ -233,15 +233,31 @@ async fn drain(args: ConfigArg) -> Result<(), String> {
     if config.redis_url.is_none() {
         return Err("the drain worker needs the shared store: set redis_url (on the embedded store the drain runs inside serve)".into());
     }
-    let store = build_store(&config).await.map_err(|e| e.to_string())?;
-    let sink = build_sink(&config).map_err(|e| e.to_string())?;
-    let (stop, stopping) = tokio::sync::watch::channel(false);
     let metrics = std::sync::Arc::new(crate::metrics::Metrics::default());
+    let store: std::sync::Arc<dyn crate::store::Store> =
+        std::sync::Arc::new(crate::store::MeteredStore::new(
+            build_store(&config).await.map_err(|e| e.to_string())?,
+            metrics.clone(),
+        ));
+    let sink = build_sink(&config).map_err(|e| e.to_string())?;
+    let listen = config
+        .drain_listen
+        .parse()
+        .map_err(|e| format!("invalid configuration: `drain_listen`: {e}"))?;
+    let status = drain_status_server(listen, store.clone(), metrics.clone())
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let status_handle = status.handle();
+    let status = tokio::spawn(status);
+    tracing::info!("drain worker status on http://{listen}/ (healthz, readyz, metrics)");
+    let (stop, stopping) = tokio::sync::watch::channel(false);
     let worker = DrainWorker::new(store, sink, config.drain_settings(), metrics);
     let worker = tokio::spawn(worker.run(stopping));
     stop_signal().await;
     let _ = stop.send(true);
-    worker.await.map_err(|e| e.to_string())
+    let stopped = worker.await.map_err(|e| e.to_string());
+    status_handle.stop(true).await;
+    let _ = status.await;
+    stopped
 }
 
 /// Resolves on SIGINT or SIGTERM.

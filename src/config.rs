@@ -74,6 +74,7 @@ pub struct Config {
     pub drain_log: String,
     pub drain_chunk: u64,
     pub drain_lease_ttl_ms: u64,
+    pub drain_listen: String,
     pub shutdown_delay_ms: u64,
     pub shutdown_timeout_s: u64,
     #[serde(default)]
@@ -216,6 +217,9 @@ impl Config {
                     self.drain_lease_ttl_ms
                 ),
             ));
+        }
+        if self.drain_listen.parse::<SocketAddr>().is_err() {
+            return Err(invalid("drain_listen", "is not an address:port"));
         }
         if self.shutdown_delay_ms > 120_000 {
             return Err(invalid("shutdown_delay_ms", "must be at most 120000"));

@@ -253,6 +253,57 @@ impl Application {
     }
 }
 
+/// The small HTTP server of `waitroom drain`: `/healthz`, `/readyz` (Redis reachable) and `/metrics`,
+/// for probes and scraping.
+pub fn drain_status_server(
+    listen: std::net::SocketAddr,
+    store: Arc<dyn Store>,
+    metrics: Arc<Metrics>,
+) -> std::io::Result<Server> {
+    let cache = Arc::new(PointerCache::default());
+    Ok(HttpServer::new(move || {
+        let (store, metrics, cache) = (store.clone(), metrics.clone(), cache.clone());
+        App::new()
+            .route(
+                "/healthz",
+                web::get().to(|| async {
+                    actix_web::HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+                }),
+            )
+            .route(
+                "/readyz",
+                web::get().to(move || {
+                    let store = store.clone();
+                    async move {
+                        let reachable =
+                            tokio::time::timeout(Duration::from_secs(1), store.ping()).await;
+                        match reachable {
+                            Ok(Ok(())) => actix_web::HttpResponse::Ok()
+                                .json(serde_json::json!({ "ready": true })),
+                            _ => actix_web::HttpResponse::ServiceUnavailable()
+                                .json(serde_json::json!({ "ready": false })),
+                        }
+                    }
+                }),
+            )
+            .route(
+                "/metrics",
+                web::get().to(move || {
+                    let text = metrics.render(&cache);
+                    async move {
+                        actix_web::HttpResponse::Ok()
+                            .content_type("text/plain; version=0.0.4; charset=utf-8")
+                            .body(text)
+                    }
+                }),
+            )
+    })
+    .workers(1)
+    .disable_signals()
+    .bind(listen)?
+    .run())
+}
+
 /// The demo event: a line that already has people in it and moves on its own.
 async fn seed_demo(store: &dyn Store, port: u16) -> Result<(), StartError> {
     let event = EventId::parse(DEMO_EVENT).map_err(|e| ConfigError::Invalid {

@@ -354,6 +354,7 @@ async fn drain_processes_killed_twice_lose_nothing() {
             .env("WAITROOM_REDIS_URL", shared_redis_url())
             .env("WAITROOM_REDIS_PREFIX", &prefix)
             .env("WAITROOM_KEYS_DIR", dir.path())
+            .env("WAITROOM_DRAIN_LISTEN", "127.0.0.1:0")
             .env("RUST_LOG", "warn")
             .spawn()
             .expect("waitroom drain runs")

@@ -7,6 +7,7 @@ mod browser;
 mod cli;
 mod drain;
 mod errors;
+mod helm;
 mod join;
 mod leave;
 mod ops;

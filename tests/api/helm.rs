@@ -1,0 +1,276 @@
+//! The Helm chart: linted strictly, rendered with default and non-default values, and the rendered
+//! objects checked as data.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_norway::Value;
+
+fn chart() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("helm/waitroom")
+}
+
+fn helm(args: &[&str]) -> std::process::Output {
+    Command::new("helm")
+        .args(args)
+        .output()
+        .expect("helm must be installed: run scripts/test.sh")
+}
+
+/// Renders the chart; returns every object.
+fn render(extra: &[&str]) -> Vec<Value> {
+    let chart = chart();
+    let mut args = vec![
+        "template",
+        "release",
+        chart.to_str().unwrap(),
+        "--namespace",
+        "queue",
+    ];
+    args.extend_from_slice(extra);
+    let output = helm(&args);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8(output.stdout).unwrap();
+    serde_norway::Deserializer::from_str(&text)
+        .map(|doc| Value::deserialize(doc).expect("valid YAML"))
+        .filter(|doc| !doc.is_null())
+        .collect()
+}
+
+use serde::Deserialize;
+
+fn find<'a>(objects: &'a [Value], kind: &str, name: &str) -> Option<&'a Value> {
+    objects
+        .iter()
+        .find(|o| o["kind"].as_str() == Some(kind) && o["metadata"]["name"].as_str() == Some(name))
+}
+
+fn kinds(objects: &[Value]) -> Vec<String> {
+    let mut kinds: Vec<String> = objects
+        .iter()
+        .map(|o| o["kind"].as_str().unwrap().to_owned())
+        .collect();
+    kinds.sort();
+    kinds
+}
+
+fn env_names(container: &Value) -> Vec<String> {
+    container["env"]
+        .as_sequence()
+        .map(|env| {
+            env.iter()
+                .map(|e| e["name"].as_str().unwrap().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn the_chart_lints_strictly() {
+    let output = helm(&["lint", "--strict", chart().to_str().unwrap()]);
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let values = chart().join("../../tests/fixtures/helm-values.yaml");
+    let output = helm(&[
+        "lint",
+        "--strict",
+        chart().to_str().unwrap(),
+        "-f",
+        values.to_str().unwrap(),
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+}
+
+#[test]
+fn default_values_render_a_hardened_api_and_drain_worker() {
+    let objects = render(&[]);
+    assert_eq!(
+        kinds(&objects),
+        [
+            "ConfigMap",
+            "ConfigMap",
+            "Deployment",
+            "Deployment",
+            "PodDisruptionBudget",
+            "Secret",
+            "Service",
+            "Service"
+        ]
+    );
+    let api = find(&objects, "Deployment", "release-waitroom").expect("the API deployment");
+    assert_eq!(api["spec"]["replicas"], 2);
+    let pod = &api["spec"]["template"]["spec"];
+    let container = &pod["containers"][0];
+    assert_eq!(container["args"][0], "serve");
+    assert_eq!(container["image"], "ghcr.io/waitroom/waitroom:0.1.0");
+    assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/healthz");
+    assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
+    let security = &container["securityContext"];
+    assert_eq!(security["runAsNonRoot"], true);
+    assert_eq!(security["readOnlyRootFilesystem"], true);
+    assert_eq!(security["allowPrivilegeEscalation"], false);
+    assert_eq!(security["capabilities"]["drop"][0], "ALL");
+    assert!(container["resources"]["limits"]["memory"].is_string());
+    // Shutdown delay (5 s) + timeout (20 s) + margin.
+    assert_eq!(pod["terminationGracePeriodSeconds"], 30);
+    assert!(env_names(container).contains(&"WAITROOM_ADMIN_TOKEN".to_owned()));
+    assert_eq!(
+        pod["volumes"][0]["secret"]["secretName"],
+        "release-waitroom-secrets"
+    );
+
+    let config = find(&objects, "ConfigMap", "release-waitroom").expect("the config");
+    assert_eq!(
+        config["data"]["WAITROOM_REDIS_URL"],
+        "redis://redis-master:6379/0"
+    );
+    assert_eq!(config["data"]["WAITROOM_DRAIN_IN_SERVE"], "false");
+    assert_eq!(config["data"]["WAITROOM_LISTEN"], "0.0.0.0:8080");
+
+    let drain = find(&objects, "Deployment", "release-waitroom-drain").expect("the drain worker");
+    let worker = &drain["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(worker["args"][0], "drain");
+    assert_eq!(worker["readinessProbe"]["httpGet"]["port"], "status");
+    assert_eq!(worker["securityContext"]["readOnlyRootFilesystem"], true);
+
+    let secret = find(&objects, "Secret", "release-waitroom-secrets").expect("generated secrets");
+    let key = secret["data"]["default.key"].as_str().unwrap();
+    use base64::Engine;
+    let file = base64::engine::general_purpose::STANDARD
+        .decode(key)
+        .unwrap();
+    let secret_bytes = base64::engine::general_purpose::STANDARD
+        .decode(String::from_utf8(file).unwrap())
+        .unwrap();
+    assert_eq!(secret_bytes.len(), 32, "a generated key waitroom accepts");
+    let dashboard =
+        find(&objects, "ConfigMap", "release-waitroom-dashboard").expect("the dashboard");
+    let json: serde_json::Value =
+        serde_json::from_str(dashboard["data"]["waitroom.json"].as_str().unwrap()).unwrap();
+    assert!(json["panels"].as_array().unwrap().len() >= 8);
+}
+
+#[test]
+fn non_default_values_render_every_optional_object() {
+    let values = chart().join("../../tests/fixtures/helm-values.yaml");
+    let objects = render(&["-f", values.to_str().unwrap()]);
+    for kind in [
+        "HorizontalPodAutoscaler",
+        "Ingress",
+        "ServiceMonitor",
+        "PrometheusRule",
+    ] {
+        assert!(kinds(&objects).iter().any(|k| k == kind), "no {kind}");
+    }
+    assert!(find(&objects, "Deployment", "release-waitroom-drain").is_none());
+    assert!(
+        find(&objects, "Secret", "release-waitroom-secrets").is_none(),
+        "an existing Secret is used"
+    );
+
+    let api = find(&objects, "Deployment", "release-waitroom").unwrap();
+    assert!(
+        api["spec"].get("replicas").is_none(),
+        "the autoscaler owns the replica count"
+    );
+    let container = &api["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(container["image"], "registry.example.com/waitroom:1.2.3");
+    let redis = container["env"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "WAITROOM_REDIS_URL")
+        .expect("the Redis URL from its Secret");
+    assert_eq!(
+        redis["valueFrom"]["secretKeyRef"]["name"],
+        "redis-credentials"
+    );
+    assert!(env_names(container).contains(&"WAITROOM_CONFIG".to_owned()));
+    assert_eq!(
+        api["spec"]["template"]["spec"]["terminationGracePeriodSeconds"],
+        45
+    );
+
+    let config = find(&objects, "ConfigMap", "release-waitroom").unwrap();
+    assert!(config["data"].get("WAITROOM_REDIS_URL").is_none());
+    assert_eq!(
+        config["data"]["WAITROOM_KAFKA_BROKERS"],
+        "kafka-1:9092,kafka-2:9092"
+    );
+    assert_eq!(config["data"]["WAITROOM_DRAIN_IN_SERVE"], "true");
+    assert_eq!(config["data"]["WAITROOM_ACTIVE_KEY"], "2026-11");
+    assert!(config["data"]["waitroom.toml"]
+        .as_str()
+        .unwrap()
+        .contains("[events.summer-tour]"));
+
+    let hpa = find(&objects, "HorizontalPodAutoscaler", "release-waitroom").unwrap();
+    assert_eq!(
+        (
+            hpa["spec"]["minReplicas"].as_u64(),
+            hpa["spec"]["maxReplicas"].as_u64()
+        ),
+        (Some(3), Some(12))
+    );
+    let ingress = find(&objects, "Ingress", "release-waitroom").unwrap();
+    assert_eq!(
+        ingress["spec"]["rules"][0]["host"],
+        "queue.tickets.example.com"
+    );
+    assert_eq!(
+        ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-buffering"],
+        "off"
+    );
+
+    let rules = find(&objects, "PrometheusRule", "release-waitroom").unwrap();
+    let alerts: Vec<&str> = rules["spec"]["groups"][0]["rules"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|r| r["alert"].as_str().unwrap())
+        .collect();
+    for alert in [
+        "WaitroomQueueGrowingFast",
+        "WaitroomReleaseStalled",
+        "WaitroomHighLatency",
+        "WaitroomDrainLag",
+        "WaitroomRedisErrors",
+    ] {
+        assert!(alerts.contains(&alert), "no alert {alert}");
+    }
+    let lag = rules["spec"]["groups"][0]["rules"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|r| r["alert"] == "WaitroomDrainLag")
+        .unwrap();
+    assert_eq!(lag["expr"], "max by (event) (waitroom_drain_lag) > 500");
+}
+
+#[test]
+fn the_schema_refuses_bad_values() {
+    let chart = chart();
+    for bad in [
+        "replicaCount=0",
+        "redis.url=http://x",
+        "config.logFormat=xml",
+        "config.pointerPollMs=5000",
+    ] {
+        let output = helm(&["template", "release", chart.to_str().unwrap(), "--set", bad]);
+        assert!(!output.status.success(), "{bad} was accepted");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("schema"), "{bad}: {stderr}");
+    }
+}
