@@ -2,6 +2,7 @@
 //! message per admitted visitor, keyed by visitor id.
 
 use std::collections::BTreeMap;
+use std::sync::RwLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -17,7 +18,9 @@ use crate::store::Admitted;
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct KafkaSink {
-    producer: FutureProducer,
+    /// Replaced by a fresh one when the broker no longer accepts this producer's identity.
+    producer: RwLock<FutureProducer>,
+    config: ClientConfig,
     brokers: String,
     topic: String,
     topic_per_event: bool,
@@ -50,15 +53,50 @@ impl KafkaSink {
         topic_per_event: bool,
         overrides: &BTreeMap<String, String>,
     ) -> Result<Self, SinkError> {
-        let producer = producer_config(brokers, overrides)
+        let config = producer_config(brokers, overrides);
+        let producer = config
             .create()
             .map_err(|e| SinkError::Config(e.to_string()))?;
         Ok(Self {
-            producer,
+            producer: RwLock::new(producer),
+            config,
             brokers: brokers.to_owned(),
             topic: topic.to_owned(),
             topic_per_event,
         })
+    }
+
+    fn producer(&self) -> FutureProducer {
+        self.producer
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// After message timeouts the idempotent producer bumps its epoch; a broker may answer that by
+    /// fencing it (or lose track of its sequence numbers), and then refuses it for good. A new
+    /// producer with a new id starts clean; the worker resends the failed batch with it.
+    fn renew_producer_if_refused(&self, producer: &FutureProducer, error: &KafkaError) {
+        let refused = matches!(
+            error.rdkafka_error_code(),
+            Some(
+                RDKafkaErrorCode::ProducerFenced
+                    | RDKafkaErrorCode::InvalidProducerEpoch
+                    | RDKafkaErrorCode::OutOfOrderSequenceNumber
+                    | RDKafkaErrorCode::UnknownProducerId
+                    | RDKafkaErrorCode::InvalidProducerIdMapping
+            )
+        ) || producer.client().fatal_error().is_some();
+        if !refused {
+            return;
+        }
+        match self.config.create::<FutureProducer>() {
+            Ok(fresh) => {
+                tracing::warn!(%error, "the broker refused the producer; continuing with a new one");
+                *self.producer.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+            }
+            Err(e) => tracing::warn!(error = %e, "could not create a new producer"),
+        }
     }
 
     fn topic_for(&self, event: &str) -> String {
@@ -83,6 +121,7 @@ impl Sink for KafkaSink {
             .collect();
         // Enqueue everything in order first, then wait for all confirmations: one round of
         // broker round trips per batch rather than one per visitor.
+        let producer = self.producer();
         let mut deliveries = Vec::with_capacity(messages.len());
         for (topic, message, payload) in &messages {
             let headers = OwnedHeaders::new()
@@ -99,7 +138,7 @@ impl Sink for KafkaSink {
                 .payload(payload.as_slice())
                 .headers(headers);
             loop {
-                match self.producer.send_result(record) {
+                match producer.send_result(record) {
                     Ok(delivery) => {
                         deliveries.push(delivery);
                         break;
@@ -112,22 +151,25 @@ impl Sink for KafkaSink {
                 }
             }
         }
-        let mut failure = None;
+        let mut failure: Option<KafkaError> = None;
         for delivery in deliveries {
             match delivery.await {
                 Ok(Ok(_)) => {}
-                Ok(Err((e, _))) => failure = failure.or(Some(e.to_string())),
-                Err(_) => failure = failure.or(Some("the producer went away".to_owned())),
+                Ok(Err((e, _))) => failure = failure.or(Some(e)),
+                Err(_) => failure = failure.or(Some(KafkaError::Canceled)),
             }
         }
         match failure {
             None => Ok(()),
-            Some(e) => Err(SinkError::Delivery(e)),
+            Some(e) => {
+                self.renew_producer_if_refused(&producer, &e);
+                Err(SinkError::Delivery(e.to_string()))
+            }
         }
     }
 
     async fn flush(&self) {
-        let producer = self.producer.clone();
+        let producer = self.producer();
         let flushed = tokio::task::spawn_blocking(move || producer.flush(FLUSH_TIMEOUT)).await;
         if let Ok(Err(e)) = flushed {
             tracing::warn!(error = %e, "kafka producer did not flush everything before stopping");
