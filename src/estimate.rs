@@ -37,6 +37,17 @@ pub struct Estimate {
 #[derive(Debug, Default)]
 pub struct RateMeter {
     samples: VecDeque<(Instant, u64)>,
+    /// What the samples say, worked out once per pointer move rather than once per status check.
+    summary: Option<Summary>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Summary {
+    first_at: Instant,
+    last_at: Instant,
+    admitted: u64,
+    mean_gap_s: f64,
+    confidence: Confidence,
 }
 
 impl RateMeter {
@@ -58,10 +69,10 @@ impl RateMeter {
         {
             self.samples.pop_front();
         }
+        self.summary = self.summarise();
     }
 
-    /// Visitors per second over the remembered release windows, and how sure that is.
-    pub fn rate(&self, now: Instant) -> Option<(f64, Confidence)> {
+    fn summarise(&self) -> Option<Summary> {
         if self.samples.len() < 3 {
             return None;
         }
@@ -71,16 +82,6 @@ impl RateMeter {
         if span <= 0.0 {
             return None;
         }
-        let gaps = (self.samples.len() - 1) as f64;
-        let mean_gap = span / gaps;
-        // A line that stopped moving slows the rate down rather than keeping the old pace.
-        let since_last = now.saturating_duration_since(last_at).as_secs_f64();
-        let span = if since_last > 3.0 * mean_gap {
-            span + since_last
-        } else {
-            span
-        };
-        let rate = (last - first) as f64 / span;
         let per_gap: Vec<f64> = self
             .samples
             .iter()
@@ -93,12 +94,34 @@ impl RateMeter {
         let variance =
             per_gap.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / per_gap.len() as f64;
         let steady = mean > 0.0 && variance.sqrt() / mean < 0.3;
-        let confidence = if self.samples.len() >= 6 && steady {
-            Confidence::High
+        Some(Summary {
+            first_at,
+            last_at,
+            admitted: last - first,
+            mean_gap_s: span / per_gap.len() as f64,
+            confidence: if self.samples.len() >= 6 && steady {
+                Confidence::High
+            } else {
+                Confidence::Medium
+            },
+        })
+    }
+
+    /// Visitors per second over the remembered release windows, and how sure that is.
+    pub fn rate(&self, now: Instant) -> Option<(f64, Confidence)> {
+        let summary = self.summary?;
+        let span = summary
+            .last_at
+            .duration_since(summary.first_at)
+            .as_secs_f64();
+        // A line that stopped moving slows the rate down rather than keeping the old pace.
+        let since_last = now.saturating_duration_since(summary.last_at).as_secs_f64();
+        let span = if since_last > 3.0 * summary.mean_gap_s {
+            span + since_last
         } else {
-            Confidence::Medium
+            span
         };
-        Some((rate, confidence))
+        Some((summary.admitted as f64 / span, summary.confidence))
     }
 }
 

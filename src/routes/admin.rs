@@ -13,16 +13,15 @@ use crate::store::{AdvanceMode, Capacity};
 const MAX_ADVANCE: u64 = 100_000;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/v1/admin/events").get(list_events))
-        .service(
-            web::resource("/v1/admin/events/{event}")
-                .get(show_event)
-                .put(put_event),
-        )
-        .service(web::resource("/v1/admin/events/{event}/advance").post(advance))
-        .service(web::resource("/v1/admin/events/{event}/pause").post(pause))
-        .service(web::resource("/v1/admin/events/{event}/resume").post(resume))
-        .service(web::resource("/v1/admin/events/{event}/join").post(trusted_join));
+    cfg.service(
+        web::scope("/v1/admin/events")
+            .service(web::resource("").get(list_events))
+            .service(web::resource("/{event}").get(show_event).put(put_event))
+            .service(web::resource("/{event}/advance").post(advance))
+            .service(web::resource("/{event}/pause").post(pause))
+            .service(web::resource("/{event}/resume").post(resume))
+            .service(web::resource("/{event}/join").post(trusted_join)),
+    );
 }
 
 /// An event's settings and figures, as the admin API shows them.

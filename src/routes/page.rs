@@ -12,9 +12,13 @@ const PAGE: &str = include_str!("../../assets/waiting.html");
 const SCRIPT: &str = include_str!("../../assets/waitroom.js");
 const STYLE: &str = include_str!("../../assets/waitroom.css");
 
+/// Under `/v1/events/{event}`: the event itself.
+pub fn configure_event(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("").get(info));
+}
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/e/{event}").get(page))
-        .service(web::resource("/v1/events/{event}").get(info))
         .service(
             web::resource("/assets/waitroom.js")
                 .get(|| async { asset(SCRIPT, "text/javascript; charset=utf-8") }),

@@ -23,8 +23,9 @@ const KEEPALIVE: Duration = Duration::from_secs(15);
 /// What browsers wait before reconnecting a dropped stream.
 const RETRY_MS: u64 = 2_000;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/v1/events/{event}/stream").get(updates));
+/// Under `/v1/events/{event}`.
+pub fn configure_event(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/stream").get(updates));
 }
 
 #[derive(Debug, Deserialize)]

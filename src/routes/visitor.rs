@@ -13,14 +13,18 @@ use crate::problem::ApiError;
 use crate::store::{Capacity, Claim};
 use crate::token::{Claims, TokenError, TokenKind};
 
+/// The routes under `/v1/events/{event}`. Resources rather than bare routes, so a wrong method is a
+/// 405 rather than a 404.
+pub fn configure_event(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/status").get(status))
+        .service(web::resource("/gate").get(gate))
+        .service(web::resource("/join").post(join))
+        .service(web::resource("/leave").post(leave))
+        .service(web::resource("/complete").post(complete));
+}
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    // Resources rather than bare routes, so a wrong method is a 405 rather than a 404.
-    cfg.service(web::resource("/v1/events/{event}/join").post(join))
-        .service(web::resource("/v1/events/{event}/status").get(status))
-        .service(web::resource("/v1/events/{event}/leave").post(leave))
-        .service(web::resource("/v1/events/{event}/gate").get(gate))
-        .service(web::resource("/v1/events/{event}/complete").post(complete))
-        .service(web::resource("/v1/verify").post(verify));
+    cfg.service(web::resource("/v1/verify").post(verify));
 }
 
 /// What a visitor holding a waiting token is told, on joining and on every status check.

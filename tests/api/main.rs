@@ -3,6 +3,7 @@
 mod helpers;
 
 mod admin;
+mod bench;
 mod browser;
 mod cli;
 mod drain;

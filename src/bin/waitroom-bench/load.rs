@@ -1,0 +1,168 @@
+//! A small async load generator: keep-alive HTTP/1.1 connections (hyper's client connection, no
+//! pool), each sending requests back to back until the deadline, latencies in an HDR histogram.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use indicatif::{ProgressBar, ProgressStyle};
+use tokio::net::TcpStream;
+
+/// What one request of a scenario looks like; `n` counts the requests of one connection.
+pub trait Shape: Send + Sync + 'static {
+    fn request(&self, connection: usize, n: u64) -> Request<Empty<Bytes>>;
+    fn expected(&self, status: StatusCode) -> bool;
+}
+
+/// A GET (or POST) of a fixed path, optionally with one bearer token per request from a list.
+pub struct Simple {
+    pub method: Method,
+    pub path_and_query: String,
+    pub tokens: Vec<String>,
+    pub host: String,
+    pub expect: fn(StatusCode) -> bool,
+}
+
+impl Shape for Simple {
+    fn request(&self, connection: usize, n: u64) -> Request<Empty<Bytes>> {
+        let mut builder = Request::builder()
+            .method(self.method.clone())
+            .uri(&self.path_and_query)
+            .header("host", &self.host);
+        if !self.tokens.is_empty() {
+            let token = &self.tokens[(connection * 7919 + n as usize) % self.tokens.len()];
+            builder = builder.header("authorization", format!("Bearer {token}"));
+        }
+        builder.body(Empty::new()).expect("a valid request")
+    }
+
+    fn expected(&self, status: StatusCode) -> bool {
+        (self.expect)(status)
+    }
+}
+
+pub struct Outcome {
+    pub requests: u64,
+    pub errors: u64,
+    pub elapsed: Duration,
+    pub latency: Histogram<u64>,
+}
+
+impl Outcome {
+    pub fn per_second(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64()
+    }
+
+    /// A latency quantile in microseconds.
+    pub fn micros(&self, quantile: f64) -> u64 {
+        self.latency.value_at_quantile(quantile)
+    }
+}
+
+/// Runs `connections` keep-alive connections against `target` for `duration`.
+pub async fn drive(
+    target: SocketAddr,
+    connections: usize,
+    duration: Duration,
+    shape: Arc<dyn Shape>,
+    label: &str,
+) -> Outcome {
+    let progress = ProgressBar::new(duration.as_millis() as u64);
+    progress.set_style(
+        ProgressStyle::with_template("  {prefix:<22} [{bar:30}] {msg}")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    progress.set_prefix(label.to_owned());
+    let counter = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let deadline = started + duration;
+    let mut tasks = Vec::with_capacity(connections);
+    for connection in 0..connections {
+        let (shape, counter) = (shape.clone(), counter.clone());
+        tasks.push(tokio::spawn(async move {
+            run_connection(target, connection, deadline, shape, counter).await
+        }));
+    }
+    while Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let elapsed = started.elapsed();
+        progress.set_position(elapsed.as_millis() as u64);
+        let done = counter.load(Ordering::Relaxed);
+        progress.set_message(format!("{:.0} req/s", done as f64 / elapsed.as_secs_f64()));
+    }
+    let mut latency = Histogram::<u64>::new(3).expect("a histogram");
+    let (mut requests, mut errors) = (0, 0);
+    for task in tasks {
+        if let Ok((histogram, done, failed)) = task.await {
+            latency.add(histogram).expect("same precision");
+            requests += done;
+            errors += failed;
+        }
+    }
+    let elapsed = started.elapsed();
+    progress.finish_and_clear();
+    Outcome {
+        requests,
+        errors,
+        elapsed,
+        latency,
+    }
+}
+
+async fn run_connection(
+    target: SocketAddr,
+    connection: usize,
+    deadline: Instant,
+    shape: Arc<dyn Shape>,
+    counter: Arc<AtomicU64>,
+) -> (Histogram<u64>, u64, u64) {
+    let mut histogram = Histogram::<u64>::new(3).expect("a histogram");
+    let (mut done, mut failed) = (0u64, 0u64);
+    let mut n = 0u64;
+    'reconnect: while Instant::now() < deadline {
+        let Ok(stream) = TcpStream::connect(target).await else {
+            failed += 1;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let Ok((mut sender, conn)) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await
+        else {
+            failed += 1;
+            continue;
+        };
+        tokio::spawn(conn);
+        while Instant::now() < deadline {
+            let request = shape.request(connection, n);
+            n += 1;
+            let sent = Instant::now();
+            let ok = match sender.send_request(request).await {
+                Ok(response) => {
+                    let status = response.status();
+                    let body = response.into_body().collect().await;
+                    body.is_ok() && shape.expected(status)
+                }
+                Err(_) => {
+                    failed += 1;
+                    continue 'reconnect;
+                }
+            };
+            let micros = sent.elapsed().as_micros() as u64;
+            let _ = histogram.record(micros.max(1));
+            done += 1;
+            if !ok {
+                failed += 1;
+            }
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    (histogram, done, failed)
+}

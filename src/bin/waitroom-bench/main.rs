@@ -1,0 +1,684 @@
+//! `waitroom-bench`: measures waitroom against the HTTP ceiling of this machine, in one run.
+//!
+//! It starts its own redis-server (or uses `--redis-url`), a bare actix-web server (the ceiling) and
+//! waitroom replicas in this process, drives load over loopback with keep-alive connections, and
+//! prints each scenario's rate, latency and ratio to the ceiling. See docs/BENCHMARKS.md.
+
+mod load;
+
+use std::net::{SocketAddr, TcpListener};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::{web, App, HttpServer};
+use clap::Parser;
+use hyper::{Method, StatusCode};
+use redis::AsyncCommands;
+use serde_json::{json, Value};
+use waitroom::config::Config;
+use waitroom::domain::{random_token_id, EventId};
+use waitroom::drain::{DrainSettings, DrainWorker};
+use waitroom::sink::KafkaSink;
+use waitroom::startup::Application;
+use waitroom::store::{RedisStore, Store};
+
+use crate::load::{drive, Outcome, Simple};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "waitroom-bench",
+    about = "Benchmarks waitroom against this machine's HTTP ceiling"
+)]
+struct Args {
+    /// A few seconds and small numbers: checks that the harness works, measures nothing.
+    #[arg(long)]
+    smoke: bool,
+    /// Seconds per load scenario.
+    #[arg(long, default_value_t = 8)]
+    duration_s: u64,
+    /// Keep-alive connections of the load generator.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// HTTP workers of the ceiling server and of each waitroom replica.
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
+    /// Replicas for the propagation scenario.
+    #[arg(long, default_value_t = 3)]
+    replicas: usize,
+    /// Visitors already queued for the second join scenario and the memory figure.
+    #[arg(long, default_value_t = 1_000_000)]
+    queued: u64,
+    /// Admitted visitors pushed through the Kafka sink in the drain scenario.
+    #[arg(long, default_value_t = 200_000)]
+    drain_visitors: u64,
+    /// Use this Redis instead of starting one (its data under the `bench` prefix is replaced).
+    #[arg(long)]
+    redis_url: Option<String>,
+}
+
+struct Row {
+    scenario: String,
+    rate: f64,
+    unit: &'static str,
+    p50_us: Option<u64>,
+    p99_us: Option<u64>,
+    p999_us: Option<u64>,
+    errors: u64,
+    note: String,
+}
+
+impl Row {
+    fn from_load(scenario: &str, outcome: &Outcome, note: String) -> Self {
+        Self {
+            scenario: scenario.to_owned(),
+            rate: outcome.per_second(),
+            unit: "req/s",
+            p50_us: Some(outcome.micros(0.5)),
+            p99_us: Some(outcome.micros(0.99)),
+            p999_us: Some(outcome.micros(0.999)),
+            errors: outcome.errors,
+            note,
+        }
+    }
+}
+
+/// A child process stopped when dropped.
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+async fn wait_for_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("nothing listens on port {port}");
+}
+
+async fn start_redis() -> (Daemon, String) {
+    let port = free_port();
+    let child = Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("redis-server must be installed (scripts/install-test-deps.sh)");
+    wait_for_port(port).await;
+    (Daemon(child), format!("redis://127.0.0.1:{port}/0"))
+}
+
+/// The HTTP ceiling: actix-web answering two bytes, with the same worker count as waitroom.
+fn start_ceiling(workers: usize) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a port");
+    let address = listener.local_addr().expect("an address");
+    let server = HttpServer::new(|| App::new().route("/", web::get().to(|| async { "ok" })))
+        .workers(workers)
+        .disable_signals()
+        .listen(listener)
+        .expect("listening")
+        .run();
+    tokio::spawn(server);
+    address
+}
+
+async fn start_replica(config: &Config) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a port");
+    let address = listener.local_addr().expect("an address");
+    let app = Application::build_with_listener(config.clone(), listener)
+        .await
+        .expect("waitroom starts");
+    tokio::spawn(app.run_until_stopped());
+    address
+}
+
+struct Admin {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Admin {
+    async fn call(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+        let response = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .expect("admin call");
+        assert!(
+            response.status().is_success(),
+            "{path}: {}",
+            response.status()
+        );
+        response.json().await.expect("JSON")
+    }
+
+    async fn event(&self, event: &str, settings: Value) {
+        self.call(
+            reqwest::Method::PUT,
+            &format!("/v1/admin/events/{event}"),
+            settings,
+        )
+        .await;
+    }
+
+    async fn advance(&self, event: &str, by: u64) -> Value {
+        let path = format!("/v1/admin/events/{event}/advance");
+        self.call(reqwest::Method::POST, &path, json!({ "by": by }))
+            .await
+    }
+
+    async fn join(&self, event: &str) -> String {
+        let response = self
+            .http
+            .post(format!("{}/v1/events/{event}/join", self.base))
+            .send()
+            .await
+            .expect("join");
+        let body: Value = response.json().await.expect("JSON");
+        body["token"].as_str().expect("a token").to_owned()
+    }
+}
+
+/// Lines up `count` visitors the way join.lua records them, pipelined, for the big-queue figures.
+async fn fill(
+    redis: &mut redis::aio::MultiplexedConnection,
+    prefix: &str,
+    event: &str,
+    count: u64,
+) {
+    let line = format!("{prefix}:{{{event}}}:line");
+    let now = chrono::Utc::now().timestamp_millis();
+    let mut written = 0;
+    while written < count {
+        let chunk = (count - written).min(1_000);
+        let entries: Vec<String> = (0..chunk)
+            .map(|_| format!("v_{} {now}", random_token_id()))
+            .collect();
+        let _: () = redis.rpush(&line, entries).await.expect("RPUSH");
+        written += chunk;
+    }
+    let _: () = redis
+        .incr(format!("{prefix}:{{{event}}}:issued"), count)
+        .await
+        .expect("INCRBY");
+}
+
+async fn info_field(
+    redis: &mut redis::aio::MultiplexedConnection,
+    section: &str,
+    field: &str,
+) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg(section)
+        .query_async(redis)
+        .await
+        .expect("INFO");
+    info.lines()
+        .find_map(|line| line.strip_prefix(&format!("{field}:")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// `INFO commandstats` as command -> calls.
+async fn command_calls(
+    redis: &mut redis::aio::MultiplexedConnection,
+) -> std::collections::BTreeMap<String, u64> {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(redis)
+        .await
+        .expect("INFO");
+    info.lines()
+        .filter_map(|line| {
+            let (name, rest) = line.strip_prefix("cmdstat_")?.split_once(':')?;
+            let calls = rest
+                .split(',')
+                .find_map(|kv| kv.strip_prefix("calls="))?
+                .parse()
+                .ok()?;
+            Some((name.to_owned(), calls))
+        })
+        .collect()
+}
+
+fn command_delta(
+    before: &std::collections::BTreeMap<String, u64>,
+    after: &std::collections::BTreeMap<String, u64>,
+) -> (u64, String) {
+    let mut total = 0;
+    let mut parts = Vec::new();
+    for (name, calls) in after {
+        let delta = calls - before.get(name).copied().unwrap_or(0);
+        // INFO itself is the harness's own call.
+        if delta > 0 && name != "info" {
+            total += delta;
+            parts.push(format!("{name} {delta}"));
+        }
+    }
+    (total, parts.join(", "))
+}
+
+fn expect_2xx(status: StatusCode) -> bool {
+    status.is_success()
+}
+
+#[tokio::main]
+async fn main() {
+    let mut args = Args::parse();
+    if args.smoke {
+        args.duration_s = 1;
+        args.connections = args.connections.min(8);
+        args.queued = args.queued.min(10_000);
+        args.drain_visitors = args.drain_visitors.min(5_000);
+    }
+    let duration = Duration::from_secs(args.duration_s);
+    let started = Instant::now();
+    println!(
+        "waitroom-bench: {} s per scenario, {} connections, {} workers, {} cores",
+        args.duration_s,
+        args.connections,
+        args.workers,
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
+
+    let (_redis_process, redis_url) = match &args.redis_url {
+        Some(url) => (None, url.clone()),
+        None => {
+            let (daemon, url) = start_redis().await;
+            (Some(daemon), url)
+        }
+    };
+    let prefix = format!("bench{}", &random_token_id()[..6]);
+    let mut redis = redis::Client::open(redis_url.as_str())
+        .expect("a Redis URL")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("Redis reachable");
+
+    let mut config = Config::defaults().expect("defaults");
+    config.workers = args.workers;
+    config.redis_url = Some(redis_url.as_str().into());
+    config.redis_prefix = prefix.clone();
+    config.admin_token = Some("bench-admin-token-0123456789".into());
+    let secret = waitroom::keys::generate_key_file_contents();
+    config.signing_keys = [("bench".to_owned(), secret.trim().into())].into();
+    config.demo_event = false;
+    config.drain_in_serve = false;
+
+    let mut rows = Vec::new();
+    let host = "127.0.0.1".to_owned();
+
+    // Ceiling.
+    let ceiling_address = start_ceiling(args.workers);
+    wait_for_port(ceiling_address.port()).await;
+    let shape = Arc::new(Simple {
+        method: Method::GET,
+        path_and_query: "/".into(),
+        tokens: Vec::new(),
+        host: host.clone(),
+        expect: expect_2xx,
+    });
+    let ceiling = drive(
+        ceiling_address,
+        args.connections,
+        duration,
+        shape,
+        "ceiling",
+    )
+    .await;
+    let ceiling_rate = ceiling.per_second();
+    rows.push(Row::from_load(
+        "ceiling (bare actix-web)",
+        &ceiling,
+        "2-byte body".into(),
+    ));
+
+    // waitroom replicas on one Redis.
+    let mut replicas = Vec::new();
+    for _ in 0..args.replicas.max(1) {
+        replicas.push(start_replica(&config).await);
+    }
+    let primary = replicas[0];
+    let admin = Admin {
+        http: reqwest::Client::new(),
+        base: format!("http://{primary}"),
+        token: "bench-admin-token-0123456789".into(),
+    };
+
+    // Status and gate: real tokens, half of them admitted.
+    admin.event("bench", json!({ "batch_size": 0 })).await;
+    let mut tokens = Vec::new();
+    for _ in 0..2_000 {
+        tokens.push(admin.join("bench").await);
+    }
+    admin.advance("bench", 1_000).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Each admitted visitor collects the pass once (the one store call a visitor's status may cost),
+    // so the measurement shows the steady state: status answered from the token and the cache alone.
+    for token in &tokens[..1_000] {
+        let _ = admin
+            .http
+            .get(format!("{}/v1/events/bench/status", admin.base))
+            .bearer_auth(token)
+            .send()
+            .await;
+    }
+    for (scenario, path, chosen, note) in [
+        (
+            "status (half admitted)",
+            "/v1/events/bench/status",
+            tokens.clone(),
+            "waiting and admitted visitors",
+        ),
+        (
+            "gate",
+            "/v1/events/bench/gate",
+            tokens[..1_000].to_vec(),
+            "admitted visitors: 204",
+        ),
+    ] {
+        let before = command_calls(&mut redis).await;
+        let shape = Arc::new(Simple {
+            method: Method::GET,
+            path_and_query: path.into(),
+            tokens: chosen,
+            host: host.clone(),
+            expect: expect_2xx,
+        });
+        let outcome = drive(primary, args.connections, duration, shape, scenario).await;
+        let after = command_calls(&mut redis).await;
+        let (commands, which) = command_delta(&before, &after);
+        let note = format!(
+            "{note}; Redis commands meanwhile, all from the replicas' 250 ms resync: {commands} ({:.5}/request; {which})",
+            commands as f64 / outcome.requests.max(1) as f64
+        );
+        rows.push(Row::from_load(scenario, &outcome, note));
+    }
+
+    // Joins, on an empty line and on one with `queued` visitors already in it.
+    admin.event("join-empty", json!({ "batch_size": 0 })).await;
+    admin.event("join-full", json!({ "batch_size": 0 })).await;
+    let memory_before = info_field(&mut redis, "memory", "used_memory").await;
+    fill(&mut redis, &prefix, "join-full", args.queued).await;
+    let memory_after = info_field(&mut redis, "memory", "used_memory").await;
+    let per_visitor = memory_after.saturating_sub(memory_before) as f64 / args.queued as f64;
+    for (scenario, event) in [
+        ("join (empty line)", "join-empty"),
+        ("join (queued line)", "join-full"),
+    ] {
+        let shape = Arc::new(Simple {
+            method: Method::POST,
+            path_and_query: format!("/v1/events/{event}/join"),
+            tokens: Vec::new(),
+            host: host.clone(),
+            expect: expect_2xx,
+        });
+        let outcome = drive(primary, args.connections, duration, shape, scenario).await;
+        let note = if event == "join-full" {
+            format!("{} visitors queued before", args.queued)
+        } else {
+            "a new visitor per request".into()
+        };
+        rows.push(Row::from_load(scenario, &outcome, note));
+    }
+    rows.push(Row {
+        scenario: "memory".into(),
+        rate: per_visitor,
+        unit: "bytes/visitor",
+        p50_us: None,
+        p99_us: None,
+        p999_us: None,
+        errors: 0,
+        note: format!(
+            "Redis used_memory per queued visitor, {} visitors",
+            args.queued
+        ),
+    });
+
+    rows.push(propagation(&admin, &replicas, if args.smoke { 5 } else { 100 }).await);
+    rows.push(drain(&redis_url, &prefix, &mut redis, args.drain_visitors).await);
+
+    println!();
+    print_table(&rows, ceiling_rate);
+    println!("\ncompleted in {:.0} s", started.elapsed().as_secs_f64());
+}
+
+/// Time from an admin advance to every replica's cached pointer showing it, seen through each
+/// replica's push stream.
+async fn propagation(admin: &Admin, replicas: &[SocketAddr], rounds: usize) -> Row {
+    admin.event("prop", json!({ "batch_size": 0 })).await;
+    let mut last = String::new();
+    for _ in 0..(rounds + 10) {
+        last = admin.join("prop").await;
+    }
+    let client = reqwest::Client::new();
+    let mut streams = Vec::new();
+    for replica in replicas {
+        let response = client
+            .get(format!("http://{replica}/v1/events/prop/stream"))
+            .bearer_auth(&last)
+            .send()
+            .await
+            .expect("a stream");
+        streams.push((response, String::new()));
+    }
+    // Skip the opening status of every stream.
+    for (response, buffer) in &mut streams {
+        next_pointer(response, buffer).await;
+    }
+    let mut delays = hdrhistogram::Histogram::<u64>::new(3).expect("a histogram");
+    let mut errors = 0;
+    for round in 1..=rounds as u64 {
+        let sent = Instant::now();
+        admin.advance("prop", 1).await;
+        for (response, buffer) in &mut streams {
+            match tokio::time::timeout(Duration::from_secs(2), next_pointer(response, buffer)).await
+            {
+                Ok(Some(pointer)) if pointer >= round => {
+                    let _ = delays.record(sent.elapsed().as_micros() as u64);
+                }
+                _ => errors += 1,
+            }
+        }
+    }
+    Row {
+        scenario: format!("propagation ({} replicas)", replicas.len()),
+        rate: rounds as f64,
+        unit: "advances",
+        p50_us: Some(delays.value_at_quantile(0.5)),
+        p99_us: Some(delays.value_at_quantile(0.99)),
+        p999_us: Some(delays.value_at_quantile(0.999)),
+        errors,
+        note: "admin advance -> pushed to a browser on every replica".into(),
+    }
+}
+
+/// The `admitted_through` of the next status event on an SSE stream.
+async fn next_pointer(response: &mut reqwest::Response, buffer: &mut String) -> Option<u64> {
+    loop {
+        if let Some(end) = buffer.find("\n\n") {
+            let frame: String = buffer.drain(..end + 2).collect();
+            if let Some(data) = frame.lines().find_map(|l| l.strip_prefix("data: ")) {
+                let value: Value = serde_json::from_str(data).ok()?;
+                return value["admitted_through"].as_u64();
+            }
+            continue;
+        }
+        let chunk = response.chunk().await.ok()??;
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
+
+/// Admitted visitors per second through the Kafka sink into a Kafka-protocol broker: tansu when it
+/// is installed, else librdkafka's mock cluster.
+async fn drain(
+    redis_url: &str,
+    prefix: &str,
+    redis: &mut redis::aio::MultiplexedConnection,
+    visitors: u64,
+) -> Row {
+    let event = EventId::parse("drain").expect("an id");
+    let store: Arc<dyn Store> =
+        Arc::new(RedisStore::connect(redis_url, prefix).await.expect("Redis"));
+    store
+        .put_event(
+            &event,
+            &waitroom::domain::EventSettings {
+                batch_size: 0,
+                ..Default::default()
+            },
+            false,
+        )
+        .await
+        .expect("event");
+    fill(redis, prefix, "drain", visitors).await;
+    let _: () = redis
+        .set(format!("{prefix}:{{drain}}:admitted"), visitors)
+        .await
+        .expect("SET");
+
+    let (_broker, mock, brokers, kind) = match start_tansu().await {
+        Some((daemon, brokers)) => (Some(daemon), None, brokers, "tansu"),
+        None => {
+            let mock = rdkafka::mocking::MockCluster::new(1).expect("mock cluster");
+            mock.create_topic("waitroom.admitted", 3, 1).expect("topic");
+            let brokers = mock.bootstrap_servers();
+            (None, Some(mock), brokers, "librdkafka mock cluster")
+        }
+    };
+    let sink = Arc::new(
+        KafkaSink::new(&brokers, "waitroom.admitted", false, &Default::default())
+            .expect("a producer"),
+    );
+    let metrics = Arc::new(waitroom::metrics::Metrics::default());
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let started = Instant::now();
+    let worker = tokio::spawn(
+        DrainWorker::new(store.clone(), sink, DrainSettings::default(), metrics).run(stopping),
+    );
+    let mut drained = 0;
+    while started.elapsed() < Duration::from_secs(120) {
+        let snapshot = store
+            .snapshot(&event)
+            .await
+            .expect("snapshot")
+            .expect("event");
+        drained = snapshot.figures.drained_through;
+        if drained >= visitors {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let elapsed = started.elapsed();
+    let _ = stop.send(true);
+    let _ = worker.await;
+    drop(mock);
+    Row {
+        scenario: "drain".into(),
+        rate: drained as f64 / elapsed.as_secs_f64(),
+        unit: "visitors/s",
+        p50_us: None,
+        p99_us: None,
+        p999_us: None,
+        errors: visitors - drained.min(visitors),
+        note: format!("{drained} admitted visitors into {kind}, acks=all, idempotent"),
+    }
+}
+
+async fn start_tansu() -> Option<(Daemon, String)> {
+    let port = free_port();
+    let url = format!("tcp://127.0.0.1:{port}");
+    let child = Command::new("tansu")
+        .args([
+            "broker",
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &url,
+        ])
+        .args(["--storage-engine", "memory://tansu/"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let daemon = Daemon(child);
+    wait_for_port(port).await;
+    let created = Command::new("tansu")
+        .args([
+            "topic",
+            "create",
+            "waitroom.admitted",
+            "--partitions",
+            "3",
+            "--broker",
+            &url,
+        ])
+        .output()
+        .ok()?;
+    created
+        .status
+        .success()
+        .then(|| (daemon, format!("127.0.0.1:{port}")))
+}
+
+fn print_table(rows: &[Row], ceiling: f64) {
+    println!(
+        "| scenario | rate | p50 | p99 | p99.9 | errors | vs ceiling | notes |\n|---|---:|---:|---:|---:|---:|---:|---|"
+    );
+    let micros = |us: Option<u64>| match us {
+        Some(us) if us >= 1_000 => format!("{:.1} ms", us as f64 / 1_000.0),
+        Some(us) => format!("{us} µs"),
+        None => "".into(),
+    };
+    for row in rows {
+        let ratio = if row.unit == "req/s" {
+            format!("{:.2}", row.rate / ceiling)
+        } else {
+            String::new()
+        };
+        println!(
+            "| {} | {:.0} {} | {} | {} | {} | {} | {} | {} |",
+            row.scenario,
+            row.rate,
+            row.unit,
+            micros(row.p50_us),
+            micros(row.p99_us),
+            micros(row.p999_us),
+            row.errors,
+            ratio,
+            row.note
+        );
+    }
+}
