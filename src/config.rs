@@ -96,6 +96,34 @@ fn invalid(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
     }
 }
 
+fn within(key: &str, value: u64, min: u64, max: u64) -> Result<(), ConfigError> {
+    if (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(invalid(
+            key,
+            format!("is {value}; it must be between {min} and {max}"),
+        ))
+    }
+}
+
+/// A non-empty name of letters, digits and the characters in `extra`.
+fn name_like(key: &str, value: &str, extra: &str) -> Result<(), ConfigError> {
+    if !value.is_empty()
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || extra.contains(c))
+    {
+        Ok(())
+    } else {
+        let listed: Vec<String> = extra.chars().map(|c| format!("'{c}'")).collect();
+        Err(invalid(
+            key,
+            format!("must be letters, digits and {}", listed.join(", ")),
+        ))
+    }
+}
+
 impl Config {
     /// The compiled-in defaults alone, ignoring files and the environment.
     pub fn defaults() -> Result<Self, ConfigError> {
@@ -130,15 +158,13 @@ impl Config {
                 ));
             }
         }
-        if self.redis_prefix.is_empty()
-            || !self
-                .redis_prefix
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
-        {
+        name_like("redis_prefix", &self.redis_prefix, "_-.")?;
+        name_like("cookie_prefix", &self.cookie_prefix, "_-")?;
+        name_like("kafka_topic", &self.kafka_topic, "._-")?;
+        if self.kafka_topic.len() > 200 {
             return Err(invalid(
-                "redis_prefix",
-                "must be letters, digits, '_', '-' or '.'",
+                "kafka_topic",
+                "must be at most 200 characters long",
             ));
         }
         if let Some(token) = &self.admin_token {
@@ -152,23 +178,16 @@ impl Config {
         if self.issuer.trim().is_empty() {
             return Err(invalid("issuer", "must not be empty"));
         }
-        if self.cookie_prefix.is_empty()
-            || !self
-                .cookie_prefix
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_-".contains(c))
-        {
-            return Err(invalid(
-                "cookie_prefix",
-                "must be letters, digits, '_' or '-'",
-            ));
-        }
-        if !(10..=250).contains(&self.pointer_poll_ms) {
-            return Err(invalid(
-                "pointer_poll_ms",
-                format!("is {}; it must be between 10 and 250", self.pointer_poll_ms),
-            ));
-        }
+        within("pointer_poll_ms", self.pointer_poll_ms, 10, 250)?;
+        within("drain_chunk", self.drain_chunk, 1, 50_000)?;
+        within(
+            "drain_lease_ttl_ms",
+            self.drain_lease_ttl_ms,
+            1_000,
+            600_000,
+        )?;
+        within("shutdown_delay_ms", self.shutdown_delay_ms, 0, 120_000)?;
+        within("shutdown_timeout_s", self.shutdown_timeout_s, 1, 600)?;
         if self.keys_dir.is_some() && !self.signing_keys.is_empty() {
             return Err(invalid(
                 "signing_keys",
@@ -191,41 +210,8 @@ impl Config {
                 "must not be empty; leave it unset for the log sink",
             ));
         }
-        if self.kafka_topic.is_empty()
-            || self.kafka_topic.len() > 200
-            || !self
-                .kafka_topic
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-        {
-            return Err(invalid(
-                "kafka_topic",
-                "must be 1-200 characters of letters, digits, '.', '_' and '-'",
-            ));
-        }
-        if !(1..=50_000).contains(&self.drain_chunk) {
-            return Err(invalid(
-                "drain_chunk",
-                format!("is {}; it must be between 1 and 50000", self.drain_chunk),
-            ));
-        }
-        if !(1_000..=600_000).contains(&self.drain_lease_ttl_ms) {
-            return Err(invalid(
-                "drain_lease_ttl_ms",
-                format!(
-                    "is {}; it must be between 1000 and 600000",
-                    self.drain_lease_ttl_ms
-                ),
-            ));
-        }
         if self.drain_listen.parse::<SocketAddr>().is_err() {
             return Err(invalid("drain_listen", "is not an address:port"));
-        }
-        if self.shutdown_delay_ms > 120_000 {
-            return Err(invalid("shutdown_delay_ms", "must be at most 120000"));
-        }
-        if !(1..=600).contains(&self.shutdown_timeout_s) {
-            return Err(invalid("shutdown_timeout_s", "must be between 1 and 600"));
         }
         self.declared_events()?;
         Ok(())
