@@ -288,3 +288,82 @@ async fn sigterm_during_load_loses_no_request() {
     // The listener is closed now.
     assert!(app.client.get(app.url("/healthz")).send().await.is_err());
 }
+
+/// JSON logs carry a request id per request and never a token, key or admin secret.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_carry_request_ids_and_no_secrets() {
+    let port = crate::helpers::free_port();
+    let keys = tempfile::tempdir().unwrap();
+    std::fs::write(
+        keys.path().join(format!("{}.key", crate::helpers::KEY_ID)),
+        crate::helpers::KEY_B64,
+    )
+    .unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_waitroom"))
+        .arg("serve")
+        .env_clear()
+        .env("WAITROOM_LISTEN", format!("127.0.0.1:{port}"))
+        .env("WAITROOM_LOG_FORMAT", "json")
+        .env("WAITROOM_ADMIN_TOKEN", crate::helpers::ADMIN_TOKEN)
+        .env("WAITROOM_KEYS_DIR", keys.path())
+        .env("WAITROOM_DRAIN_LOG", keys.path().join("admitted.jsonl"))
+        .env("RUST_LOG", "debug,h2=info,hyper=info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let app = crate::helpers::TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        client: reqwest::Client::new(),
+    };
+    let up = eventually(Duration::from_secs(20), || async {
+        app.client.get(app.url("/healthz")).send().await.is_ok()
+    })
+    .await;
+    assert!(up.is_some());
+    let token = app.join("demo").await.token();
+    let mut stream = app
+        .client
+        .get(app.url(&format!("/v1/events/demo/stream?token={token}")))
+        .send()
+        .await
+        .unwrap();
+    stream.chunk().await.unwrap();
+    drop(stream);
+    app.status("demo", &token).await;
+    app.status("demo", &format!("{token}tampered")).await;
+    app.admin(reqwest::Method::GET, "/v1/admin/events", None)
+        .await;
+    let pid = child.id().unwrap().to_string();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    let output = tokio::time::timeout(Duration::from_secs(15), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let logs = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
+        .collect();
+    let refused = lines
+        .iter()
+        .find(|l| l["fields"]["message"] == "request refused")
+        .expect("the refused status request is logged");
+    assert_eq!(refused["span"]["route"], "/v1/events/{event}/status");
+    assert_eq!(refused["fields"]["status"], 401);
+    assert!(
+        refused["span"]["id"]
+            .as_str()
+            .is_some_and(|id| id.len() == 16),
+        "{refused}"
+    );
+    for secret in [
+        token.as_str(),
+        crate::helpers::ADMIN_TOKEN,
+        crate::helpers::KEY_B64,
+    ] {
+        assert!(!logs.contains(secret), "a secret reached the logs");
+    }
+}
