@@ -76,6 +76,8 @@ pub struct Tokens {
     active_kid: String,
     encoding: EncodingKey,
     decoding: HashMap<String, DecodingKey>,
+    /// Built once: making one per check allocated several sets on the hottest path.
+    validation: Validation,
 }
 
 impl Tokens {
@@ -83,7 +85,16 @@ impl Tokens {
         // Exactly one jsonwebtoken backend is compiled in; installing it explicitly keeps a future
         // dependency that enables another backend from making the choice ambiguous.
         let _ = jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.install_default();
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[issuer]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        // Expiry is checked after decoding, so an expired token can still say which place it held;
+        // the event (audience) too, since it differs from call to call.
+        validation.validate_exp = false;
+        validation.validate_aud = false;
+        validation.leeway = 0;
         Self {
+            validation,
             issuer: issuer.to_owned(),
             active_kid: keys.active_kid().to_owned(),
             encoding: EncodingKey::from_secret(keys.active_secret().expose()),
@@ -153,17 +164,7 @@ impl Tokens {
             .get(&kid)
             .ok_or_else(|| TokenError::UnknownKid(kid.clone()))?;
 
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_issuer(&[&self.issuer]);
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        // Expiry is checked below, so an expired token can still say which place it held.
-        validation.validate_exp = false;
-        validation.leeway = 0;
-        match event {
-            Some(event) => validation.set_audience(&[event.as_str()]),
-            None => validation.validate_aud = false,
-        }
-        let claims = jsonwebtoken::decode::<Claims>(token, key, &validation)
+        let claims = jsonwebtoken::decode::<Claims>(token, key, &self.validation)
             .map_err(|e| match e.kind() {
                 ErrorKind::InvalidSignature => TokenError::BadSignature,
                 ErrorKind::InvalidIssuer => TokenError::WrongIssuer,
@@ -174,6 +175,9 @@ impl Tokens {
                 _ => TokenError::Malformed,
             })?
             .claims;
+        if event.is_some_and(|event| claims.aud != event.as_str()) {
+            return Err(TokenError::WrongEvent);
+        }
         if claims.exp <= now {
             return Err(TokenError::Expired(Box::new(claims)));
         }
