@@ -299,7 +299,7 @@ async fn json_logs_carry_request_ids_and_no_secrets() {
         crate::helpers::KEY_B64,
     )
     .unwrap();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_waitroom"))
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_waitroom"))
         .arg("serve")
         .env_clear()
         .env("WAITROOM_LISTEN", format!("127.0.0.1:{port}"))
