@@ -221,7 +221,7 @@ async fn serve(args: ConfigArg) -> Result<(), String> {
         host
     };
     tracing::info!(
-        "waitroom is serving on http://{host}:{port}/ (events: GET /, join: POST /v1/events/demo/join)",
+        "waitroom is serving on http://{host}:{port}/ (on the embedded store, open http://{host}:{port}/e/demo to join the demo line)",
         port = app.port()
     );
     app.run(stop_signal()).await.map_err(|e| e.to_string())
