@@ -169,6 +169,24 @@ pub fn start_worker(
     (stop, handle)
 }
 
+/// Admits the next `by` visitors by hand; returns the pointer.
+async fn admit(store: &dyn Store, event: &EventId, by: u64) -> u64 {
+    store
+        .advance(event, by, AdvanceMode::Manual, Capacity::UNLIMITED)
+        .await
+        .unwrap()
+        .admitted_through
+}
+
+/// Whether the drain checkpoint reached `through` within `within`.
+async fn drained_to(store: &dyn Store, event: &EventId, through: u64, within: Duration) -> bool {
+    eventually(within, || async {
+        drained_through(store, event).await == through
+    })
+    .await
+    .is_some()
+}
+
 pub async fn drained_through(store: &dyn Store, event: &EventId) -> u64 {
     store
         .snapshot(event)
@@ -201,26 +219,15 @@ async fn kafka_drain_survives_broker_errors_and_outages() {
         &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION; 4],
     );
     let (stop, worker) = start_worker(store.clone(), sink, 100);
-    store
-        .advance(&event, 300, AdvanceMode::Manual, Capacity::UNLIMITED)
-        .await
-        .unwrap();
-    let first_half = eventually(Duration::from_secs(20), || async {
-        drained_through(store.as_ref(), &event).await == 312
-    })
-    .await;
+    admit(store.as_ref(), &event, 300).await;
     assert!(
-        first_half.is_some(),
+        drained_to(store.as_ref(), &event, 312, Duration::from_secs(20)).await,
         "300 admitted (positions 1..=312 with 12 leavers) were drained"
     );
 
     // The broker goes away: deliveries fail, the checkpoint must not move, serve keeps admitting.
     mock.broker_down(1).unwrap();
-    let pointer = store
-        .advance(&event, 1_000, AdvanceMode::Manual, Capacity::UNLIMITED)
-        .await
-        .unwrap()
-        .admitted_through;
+    let pointer = admit(store.as_ref(), &event, 1_000).await;
     assert_eq!(pointer, 600);
     tokio::time::sleep(Duration::from_millis(3_500)).await;
     assert_eq!(
@@ -230,11 +237,10 @@ async fn kafka_drain_survives_broker_errors_and_outages() {
     );
 
     mock.broker_up(1).unwrap();
-    let all = eventually(Duration::from_secs(30), || async {
-        drained_through(store.as_ref(), &event).await == 600
-    })
-    .await;
-    assert!(all.is_some(), "the backlog drains once the broker is back");
+    assert!(
+        drained_to(store.as_ref(), &event, 600, Duration::from_secs(30)).await,
+        "the backlog drains once the broker is back"
+    );
     let _ = stop.send(true);
     worker.await.unwrap();
 
@@ -264,29 +270,15 @@ async fn two_workers_never_both_send_and_one_takes_over() {
         Arc::new(LogSink::file(log_a.clone()).unwrap()),
         50,
     );
-    store
-        .advance(&event, 200, AdvanceMode::Manual, Capacity::UNLIMITED)
-        .await
-        .unwrap();
-    assert!(eventually(Duration::from_secs(5), || async {
-        drained_through(store.as_ref(), &event).await == 200
-    })
-    .await
-    .is_some());
+    admit(store.as_ref(), &event, 200).await;
+    assert!(drained_to(store.as_ref(), &event, 200, Duration::from_secs(5)).await);
     let (stop_b, worker_b) = start_worker(
         store.clone(),
         Arc::new(LogSink::file(log_b.clone()).unwrap()),
         50,
     );
-    store
-        .advance(&event, 100, AdvanceMode::Manual, Capacity::UNLIMITED)
-        .await
-        .unwrap();
-    assert!(eventually(Duration::from_secs(5), || async {
-        drained_through(store.as_ref(), &event).await == 300
-    })
-    .await
-    .is_some());
+    admit(store.as_ref(), &event, 100).await;
+    assert!(drained_to(store.as_ref(), &event, 300, Duration::from_secs(5)).await);
     assert!(
         read_log(&log_b).is_empty(),
         "the second worker stands by while the first holds the lease"
@@ -295,15 +287,11 @@ async fn two_workers_never_both_send_and_one_takes_over() {
     // The first worker dies without giving its lease back; the second takes over once it expires.
     worker_a.abort();
     drop(stop_a);
-    store
-        .advance(&event, 100, AdvanceMode::Manual, Capacity::UNLIMITED)
-        .await
-        .unwrap();
-    let took_over = eventually(Duration::from_secs(10), || async {
-        drained_through(store.as_ref(), &event).await == 400
-    })
-    .await;
-    assert!(took_over.is_some(), "the standby worker took over");
+    admit(store.as_ref(), &event, 100).await;
+    assert!(
+        drained_to(store.as_ref(), &event, 400, Duration::from_secs(10)).await,
+        "the standby worker took over"
+    );
     let _ = stop_b.send(true);
     worker_b.await.unwrap();
 
@@ -365,11 +353,7 @@ async fn drain_processes_killed_twice_lose_nothing() {
         let (store, event) = (store.clone(), event.clone());
         tokio::spawn(async move {
             loop {
-                let moved = store
-                    .advance(&event, 500, AdvanceMode::Manual, Capacity::UNLIMITED)
-                    .await
-                    .unwrap();
-                if moved.admitted_through == 10_000 {
+                if admit(store.as_ref(), &event, 500).await == 10_000 {
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(200)).await;
@@ -393,11 +377,10 @@ async fn drain_processes_killed_twice_lose_nothing() {
         worker = spawn_drain();
     }
     advancer.await.unwrap();
-    let done = eventually(Duration::from_secs(60), || async {
-        drained_through(store.as_ref(), &event).await == 10_000
-    })
-    .await;
-    assert!(done.is_some(), "the checkpoint reached the pointer");
+    assert!(
+        drained_to(store.as_ref(), &event, 10_000, Duration::from_secs(60)).await,
+        "the checkpoint reached the pointer"
+    );
     let stopped = std::process::Command::new("kill")
         .arg(worker.id().to_string())
         .status()
@@ -445,22 +428,11 @@ async fn a_real_broker_outage_loses_nothing() {
         Arc::new(KafkaSink::new(&broker.kafka_brokers(), "admitted", false, &overrides).unwrap());
     let (stop, worker) = start_worker(store.clone(), sink, 200);
 
-    let half = store
-        .advance(&event, 1_000, AdvanceMode::Manual, Capacity::UNLIMITED)
-        .await
-        .unwrap()
-        .admitted_through;
-    assert!(eventually(Duration::from_secs(30), || async {
-        drained_through(store.as_ref(), &event).await == half
-    })
-    .await
-    .is_some());
+    let half = admit(store.as_ref(), &event, 1_000).await;
+    assert!(drained_to(store.as_ref(), &event, half, Duration::from_secs(30)).await);
 
     broker.freeze();
-    store
-        .advance(&event, 2_000, AdvanceMode::Manual, Capacity::UNLIMITED)
-        .await
-        .unwrap();
+    admit(store.as_ref(), &event, 2_000).await;
     tokio::time::sleep(Duration::from_millis(4_000)).await;
     assert_eq!(
         drained_through(store.as_ref(), &event).await,
@@ -469,11 +441,10 @@ async fn a_real_broker_outage_loses_nothing() {
     );
     broker.thaw();
 
-    let all = eventually(Duration::from_secs(60), || async {
-        drained_through(store.as_ref(), &event).await == 2_000
-    })
-    .await;
-    assert!(all.is_some(), "the backlog drains once the broker is back");
+    assert!(
+        drained_to(store.as_ref(), &event, 2_000, Duration::from_secs(60)).await,
+        "the backlog drains once the broker is back"
+    );
     let _ = stop.send(true);
     worker.await.unwrap();
     let ids: BTreeSet<String> = read_topic(&broker.kafka_brokers(), "admitted", &staying)
