@@ -11,10 +11,11 @@ use tokio::sync::watch;
 use waitroom::domain::{random_token_id, EventId, EventSettings, VisitorId};
 use waitroom::drain::{DrainSettings, DrainWorker};
 use waitroom::sink::{AdmissionMessage, KafkaSink, LogSink, Sink};
-use waitroom::store::{AdvanceMode, Capacity, RedisStore, Store};
+use waitroom::store::{AdvanceMode, Capacity, Store};
 
 use crate::helpers::{
-    config_for, eventually, shared_redis_url, spawn_config, Backend, Daemon, KEY_B64, KEY_ID,
+    config_for, eventually, redis_store, shared_redis_url, spawn_config, Backend, Daemon, KEY_B64,
+    KEY_ID,
 };
 use crate::on_both_stores;
 
@@ -202,11 +203,7 @@ async fn kafka_drain_survives_broker_errors_and_outages() {
     let mock = MockCluster::new(1).expect("librdkafka mock cluster");
     let topic = "waitroom.admitted";
     mock.create_topic(topic, 3, 1).unwrap();
-    let store: Arc<dyn Store> = Arc::new(
-        RedisStore::connect(&shared_redis_url(), &format!("t{}", random_token_id()))
-            .await
-            .unwrap(),
-    );
+    let store = redis_store(&format!("t{}", random_token_id())).await;
     let event = EventId::parse("drop").unwrap();
     let staying = line_up(store.as_ref(), &event, 600, 25).await;
 
@@ -255,11 +252,7 @@ async fn kafka_drain_survives_broker_errors_and_outages() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_workers_never_both_send_and_one_takes_over() {
     let prefix = format!("t{}", random_token_id());
-    let store: Arc<dyn Store> = Arc::new(
-        RedisStore::connect(&shared_redis_url(), &prefix)
-            .await
-            .unwrap(),
-    );
+    let store = redis_store(&prefix).await;
     let event = EventId::parse("drop").unwrap();
     let staying = line_up(store.as_ref(), &event, 400, 1_000).await;
     let dir = tempfile::tempdir().unwrap();
@@ -314,11 +307,7 @@ async fn drain_processes_killed_twice_lose_nothing() {
     let broker = Daemon::kafka();
     broker.create_topic("admitted", 3);
     let prefix = format!("t{}", random_token_id());
-    let store: Arc<dyn Store> = Arc::new(
-        RedisStore::connect(&shared_redis_url(), &prefix)
-            .await
-            .unwrap(),
-    );
+    let store = redis_store(&prefix).await;
     let event = EventId::parse("drop").unwrap();
     let staying = line_up(store.as_ref(), &event, 10_000, 97).await;
 
@@ -416,11 +405,7 @@ async fn drain_processes_killed_twice_lose_nothing() {
 async fn a_real_broker_outage_loses_nothing() {
     let broker = Daemon::kafka();
     broker.create_topic("admitted", 3);
-    let store: Arc<dyn Store> = Arc::new(
-        RedisStore::connect(&shared_redis_url(), &format!("t{}", random_token_id()))
-            .await
-            .unwrap(),
-    );
+    let store = redis_store(&format!("t{}", random_token_id())).await;
     let event = EventId::parse("drop").unwrap();
     let staying = line_up(store.as_ref(), &event, 2_000, 41).await;
     let overrides = BTreeMap::from([("message.timeout.ms".to_owned(), "1500".to_owned())]);

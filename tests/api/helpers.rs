@@ -232,6 +232,76 @@ pub struct TestApp {
     pub client: reqwest::Client,
 }
 
+/// A store on the shared Redis under `prefix`, for tests that drive the store directly.
+pub async fn redis_store(prefix: &str) -> std::sync::Arc<dyn waitroom::store::Store> {
+    std::sync::Arc::new(
+        waitroom::store::RedisStore::connect(&shared_redis_url(), prefix)
+            .await
+            .expect("the shared Redis"),
+    )
+}
+
+/// A real `waitroom serve` process on a free port, with the test key, the admin token, a drain log in
+/// its own directory, and `env` on top; it is killed when dropped.
+pub struct ServeProcess {
+    pub child: tokio::process::Child,
+    pub app: TestApp,
+    /// Holds its key and drain log for as long as it runs.
+    _dir: tempfile::TempDir,
+}
+
+impl ServeProcess {
+    /// Starts it and waits until it answers. `stderr` is where its logs go.
+    pub async fn start(env: &[(&str, String)], stderr: Stdio) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(format!("{KEY_ID}.key")), KEY_B64).unwrap();
+        let port = free_port();
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_waitroom"))
+            .arg("serve")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("WAITROOM_LISTEN", format!("127.0.0.1:{port}"))
+            .env("WAITROOM_WORKERS", "1")
+            .env("WAITROOM_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env("WAITROOM_KEYS_DIR", dir.path())
+            .env("WAITROOM_DRAIN_LOG", dir.path().join("admitted.jsonl"))
+            .env("RUST_LOG", "warn")
+            .envs(env.iter().map(|(key, value)| (key, value)))
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the waitroom binary runs");
+        let app = TestApp {
+            address: format!("http://127.0.0.1:{port}"),
+            client: reqwest::Client::new(),
+        };
+        let up = eventually(Duration::from_secs(20), || async {
+            app.client.get(app.url("/healthz")).send().await.is_ok()
+        })
+        .await;
+        assert!(
+            up.is_some(),
+            "waitroom serve did not come up on port {port}"
+        );
+        Self {
+            child,
+            app,
+            _dir: dir,
+        }
+    }
+
+    /// Sends SIGTERM, as an orchestrator stopping the pod would.
+    pub fn terminate(&self) {
+        let pid = self.child.id().expect("running").to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
+        assert!(sent.success());
+    }
+}
+
 pub async fn spawn_app(backend: Backend) -> TestApp {
     spawn_with(backend, &format!("t{}", random_token_id())).await
 }

@@ -2,7 +2,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::helpers::{config_for, eventually, spawn_config, Backend, Daemon, EventStream};
+use crate::helpers::{
+    config_for, eventually, spawn_config, Backend, Daemon, EventStream, ServeProcess,
+};
 use crate::on_both_stores;
 
 on_both_stores!(metrics_follow_a_scripted_flow);
@@ -179,32 +181,16 @@ async fn readiness_follows_redis_and_requests_carry_an_id() {
 /// answered, push streams close with a retry hint, and the process exits cleanly.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_during_load_loses_no_request() {
-    let port = crate::helpers::free_port();
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_waitroom"))
-        .arg("serve")
-        .env_clear()
-        .env("WAITROOM_LISTEN", format!("127.0.0.1:{port}"))
-        .env("WAITROOM_SHUTDOWN_DELAY_MS", "1500")
-        .env("WAITROOM_DRAIN_LOG", dir.path().join("admitted.jsonl"))
-        .env("RUST_LOG", "warn")
-        .spawn()
-        .unwrap();
-    let app = crate::helpers::TestApp {
-        address: format!("http://127.0.0.1:{port}"),
-        client: reqwest::Client::new(),
-    };
-    let up = eventually(Duration::from_secs(20), || async {
-        app.client
-            .get(app.url("/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-    })
+    let mut serve = ServeProcess::start(
+        &[("WAITROOM_SHUTDOWN_DELAY_MS", "1500".to_owned())],
+        std::process::Stdio::inherit(),
+    )
     .await;
-    assert!(up.is_some());
+    let app = &serve.app;
+    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status().as_u16(), 200);
     let visitor = app.join("demo").await;
-    let mut stream = EventStream::open(&app, "demo", &visitor.token()).await;
+    let mut stream = EventStream::open(app, "demo", &visitor.token()).await;
     stream.next(Duration::from_secs(2)).await.expect("a status");
 
     // Load from a client that keeps sending until the load balancer takes the replica out, which it
@@ -232,12 +218,7 @@ async fn sigterm_during_load_loses_no_request() {
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let signalled = Instant::now();
-    let pid = child.id().unwrap().to_string();
-    assert!(std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
+    serve.terminate();
 
     // Readiness turns false first, while the service still answers.
     let unready = eventually(Duration::from_millis(1_000), || async {
@@ -280,7 +261,7 @@ async fn sigterm_during_load_loses_no_request() {
     }
     assert!(told, "the stream is told to reconnect");
 
-    let status = tokio::time::timeout(Duration::from_secs(15), child.wait())
+    let status = tokio::time::timeout(Duration::from_secs(15), serve.child.wait())
         .await
         .unwrap()
         .unwrap();
@@ -292,34 +273,12 @@ async fn sigterm_during_load_loses_no_request() {
 /// JSON logs carry a request id per request and never a token, key or admin secret.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_logs_carry_request_ids_and_no_secrets() {
-    let port = crate::helpers::free_port();
-    let keys = tempfile::tempdir().unwrap();
-    std::fs::write(
-        keys.path().join(format!("{}.key", crate::helpers::KEY_ID)),
-        crate::helpers::KEY_B64,
-    )
-    .unwrap();
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_waitroom"))
-        .arg("serve")
-        .env_clear()
-        .env("WAITROOM_LISTEN", format!("127.0.0.1:{port}"))
-        .env("WAITROOM_LOG_FORMAT", "json")
-        .env("WAITROOM_ADMIN_TOKEN", crate::helpers::ADMIN_TOKEN)
-        .env("WAITROOM_KEYS_DIR", keys.path())
-        .env("WAITROOM_DRAIN_LOG", keys.path().join("admitted.jsonl"))
-        .env("RUST_LOG", "debug,h2=info,hyper=info")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let app = crate::helpers::TestApp {
-        address: format!("http://127.0.0.1:{port}"),
-        client: reqwest::Client::new(),
-    };
-    let up = eventually(Duration::from_secs(20), || async {
-        app.client.get(app.url("/healthz")).send().await.is_ok()
-    })
-    .await;
-    assert!(up.is_some());
+    let env = [
+        ("WAITROOM_LOG_FORMAT", "json".to_owned()),
+        ("RUST_LOG", "debug,h2=info,hyper=info".to_owned()),
+    ];
+    let serve = ServeProcess::start(&env, std::process::Stdio::piped()).await;
+    let app = &serve.app;
     let token = app.join("demo").await.token();
     let mut stream = app
         .client
@@ -333,12 +292,8 @@ async fn json_logs_carry_request_ids_and_no_secrets() {
     app.status("demo", &format!("{token}tampered")).await;
     app.admin(reqwest::Method::GET, "/v1/admin/events", None)
         .await;
-    let pid = child.id().unwrap().to_string();
-    std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    let output = tokio::time::timeout(Duration::from_secs(15), child.wait_with_output())
+    serve.terminate();
+    let output = tokio::time::timeout(Duration::from_secs(15), serve.child.wait_with_output())
         .await
         .unwrap()
         .unwrap();

@@ -1,11 +1,10 @@
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use waitroom::domain::{EventId, EventSettings, VisitorId};
-use waitroom::store::{AdvanceMode, Capacity, RedisStore, Store};
+use waitroom::store::{AdvanceMode, Capacity};
 
-use crate::helpers::{shared_redis_url, spawn_app, spawn_with, Backend};
+use crate::helpers::{redis_store, spawn_app, spawn_with, Backend};
 use crate::on_both_stores;
 
 on_both_stores!(the_scheduler_releases_batches_on_its_own);
@@ -43,11 +42,7 @@ async fn one_release_per_slot_however_many_callers() {
     let event = EventId::parse("race").unwrap();
     let mut stores = Vec::new();
     for _ in 0..3 {
-        stores.push(Arc::new(
-            RedisStore::connect(&shared_redis_url(), &prefix)
-                .await
-                .unwrap(),
-        ));
+        stores.push(redis_store(&prefix).await);
     }
     stores[0]
         .put_event(&event, &EventSettings::default(), false)
@@ -96,9 +91,7 @@ async fn three_schedulers_release_one_batch_per_interval() {
     ];
     let first = &replicas[0];
     first.create_event("tour", json!({ "batch_size": 0 })).await;
-    let store = RedisStore::connect(&shared_redis_url(), &prefix)
-        .await
-        .unwrap();
+    let store = redis_store(&prefix).await;
     let event = EventId::parse("tour").unwrap();
     for _ in 0..2_000 {
         store

@@ -1,61 +1,16 @@
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::{
-    eventually, free_port, shared_redis_url, EventStream, TestApp, ADMIN_TOKEN, KEY_B64, KEY_ID,
-};
-
-/// A `waitroom serve` process, killed when dropped.
-struct ServeProcess {
-    child: Child,
-    app: TestApp,
-    _keys: tempfile::TempDir,
-}
-
-impl Drop for ServeProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use crate::helpers::{eventually, shared_redis_url, EventStream, ServeProcess};
 
 async fn serve(prefix: &str) -> ServeProcess {
-    let keys = tempfile::tempdir().unwrap();
-    std::fs::write(keys.path().join(format!("{KEY_ID}.key")), KEY_B64).unwrap();
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_waitroom"))
-        .arg("serve")
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("WAITROOM_LISTEN", format!("127.0.0.1:{port}"))
-        .env("WAITROOM_WORKERS", "1")
-        .env("WAITROOM_REDIS_URL", shared_redis_url())
-        .env("WAITROOM_REDIS_PREFIX", prefix)
-        .env("WAITROOM_ADMIN_TOKEN", ADMIN_TOKEN)
-        .env("WAITROOM_KEYS_DIR", keys.path())
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("the waitroom binary runs");
-    let app = TestApp {
-        address: format!("http://127.0.0.1:{port}"),
-        client: reqwest::Client::new(),
-    };
-    let up = eventually(Duration::from_secs(20), || async {
-        app.client.get(app.url("/healthz")).send().await.is_ok()
-    })
-    .await;
-    assert!(
-        up.is_some(),
-        "waitroom serve did not come up on port {port}"
-    );
-    ServeProcess {
-        child,
-        app,
-        _keys: keys,
-    }
+    let env = [
+        ("WAITROOM_REDIS_URL", shared_redis_url()),
+        ("WAITROOM_REDIS_PREFIX", prefix.to_owned()),
+    ];
+    ServeProcess::start(&env, Stdio::null()).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
