@@ -6,6 +6,7 @@ mod page;
 mod updates;
 mod visitor;
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -60,12 +61,10 @@ impl AppState {
     }
 
     /// The token the client presented: `Authorization: Bearer` first, then the event's cookie.
-    fn presented_token(&self, req: &HttpRequest, event: Option<&EventId>) -> Option<String> {
-        let bearer = bearer(req).map(str::to_owned);
-        bearer.or_else(|| {
-            event
-                .and_then(|event| req.cookie(&self.cookie_name(event)))
-                .map(|c| c.value().to_owned())
+    fn presented_token<'r>(&self, req: &'r HttpRequest, event: &EventId) -> Option<Cow<'r, str>> {
+        bearer(req).map(Cow::Borrowed).or_else(|| {
+            req.cookie(&self.cookie_name(event))
+                .map(|c| Cow::Owned(c.value().to_owned()))
         })
     }
 

@@ -144,7 +144,7 @@ impl AppState {
         cached: &CachedEvent,
     ) -> Result<Claims, ApiError> {
         let token = self
-            .presented_token(req, Some(event))
+            .presented_token(req, event)
             .ok_or(ApiError::MissingToken)?;
         self.holder_of(&token, event, cached)
     }
