@@ -83,14 +83,23 @@ impl CachedEvent {
             .record(Instant::now(), pointer.saturating_sub(gone));
     }
 
-    /// True the first time this replica hands out a pass for `position`, so the claim reaches the
-    /// store once rather than on every status check of an admitted visitor.
-    pub fn first_claim_here(&self, position: u64) -> bool {
-        self.claimed
+    /// Where `position`'s pass claim stands on this replica; the first call for a position marks
+    /// it, so the claim reaches the store once rather than on every status check.
+    pub fn claim_here(&self, position: u64) -> ClaimHere {
+        use std::collections::hash_map::Entry;
+        match self
+            .claimed
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(position, false)
-            .is_none()
+            .entry(position)
+        {
+            Entry::Vacant(entry) => {
+                entry.insert(false);
+                ClaimHere::First
+            }
+            Entry::Occupied(entry) if *entry.get() => ClaimHere::Late,
+            Entry::Occupied(_) => ClaimHere::Recorded,
+        }
     }
 
     /// Remembers that `position` claimed too late.
@@ -99,15 +108,6 @@ impl CachedEvent {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(position, true);
-    }
-
-    pub fn claim_was_late(&self, position: u64) -> bool {
-        self.claimed
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&position)
-            .copied()
-            .unwrap_or(false)
     }
 
     /// Forgets a claim that could not be recorded, so the next status check tries again.
@@ -195,6 +195,17 @@ impl CachedEvent {
             .unwrap_or_else(|e| e.into_inner())
             .insert(position)
     }
+}
+
+/// See [`CachedEvent::claim_here`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimHere {
+    /// Nobody claimed this pass through this replica yet: record the claim in the store.
+    First,
+    /// The claim was recorded in time.
+    Recorded,
+    /// The claim came after the claim window: the slot went to someone else.
+    Late,
 }
 
 #[derive(Debug)]

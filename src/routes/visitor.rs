@@ -6,7 +6,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 
 use super::{now_s, parse_event, rfc3339, AppState};
-use crate::cache::CachedEvent;
+use crate::cache::{CachedEvent, ClaimHere};
 use crate::domain::{EventId, EventSettings, EventState, VisitorId};
 use crate::estimate::Estimate;
 use crate::problem::ApiError;
@@ -283,36 +283,38 @@ async fn hand_out_pass(
 ) -> bool {
     let settings = cached.settings();
     let now = now_s();
-    if cached.first_claim_here(claims.pos) {
-        let claimed = state
-            .store
-            .claim(
-                event,
-                claims.pos,
-                chrono::Utc::now().timestamp_millis(),
-                settings.pass_ttl_s * 1_000,
-                Capacity::of(&settings),
-            )
-            .await;
-        match claimed {
-            Ok(Claim::TooLate) => {
-                // Remembered here too, so the next check does not ask the store again.
-                cached.mark_claim_late(claims.pos);
-                state
-                    .metrics
-                    .no_shows
-                    .with_label_values(&[event.as_str()])
-                    .inc();
-                return false;
-            }
-            Ok(_) => {}
-            Err(e) => {
-                cached.unclaim(claims.pos);
-                tracing::warn!(%event, position = claims.pos, error = %e, "could not record a claimed pass");
+    match cached.claim_here(claims.pos) {
+        ClaimHere::First => {
+            let claimed = state
+                .store
+                .claim(
+                    event,
+                    claims.pos,
+                    chrono::Utc::now().timestamp_millis(),
+                    settings.pass_ttl_s * 1_000,
+                    Capacity::of(&settings),
+                )
+                .await;
+            match claimed {
+                Ok(Claim::TooLate) => {
+                    // Remembered here too, so the next check does not ask the store again.
+                    cached.mark_claim_late(claims.pos);
+                    state
+                        .metrics
+                        .no_shows
+                        .with_label_values(&[event.as_str()])
+                        .inc();
+                    return false;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    cached.unclaim(claims.pos);
+                    tracing::warn!(%event, position = claims.pos, error = %e, "could not record a claimed pass");
+                }
             }
         }
-    } else if cached.claim_was_late(claims.pos) {
-        return false;
+        ClaimHere::Late => return false,
+        ClaimHere::Recorded => {}
     }
     let visitor = VisitorId::parse(&claims.sub).unwrap_or_else(|_| VisitorId::generate());
     let (pass, pass_claims) = state.tokens.sign(
