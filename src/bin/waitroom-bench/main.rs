@@ -7,7 +7,7 @@
 mod load;
 
 use std::net::{SocketAddr, TcpListener};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,11 +16,9 @@ use clap::Parser;
 use hyper::{Method, StatusCode};
 use redis::AsyncCommands;
 use serde_json::{json, Value};
-use waitroom::config::Config;
 use waitroom::domain::{random_token_id, EventId};
 use waitroom::drain::{DrainSettings, DrainWorker};
 use waitroom::sink::KafkaSink;
-use waitroom::startup::Application;
 use waitroom::store::{RedisStore, Store};
 
 use crate::load::{drive, Outcome, Simple};
@@ -58,6 +56,9 @@ struct Args {
     /// Run only the ceiling and these scenarios (comma-separated: status, gate, join, propagation, drain).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// Internal: run as one waitroom replica (`waitroom serve`, configured from `WAITROOM_*`).
+    #[arg(long, hide = true)]
+    serve_replica: bool,
 }
 
 impl Args {
@@ -74,11 +75,14 @@ struct Row {
     p99_us: Option<u64>,
     p999_us: Option<u64>,
     errors: u64,
+    /// CPU time per request of the server and of the load generator, in microseconds.
+    cpu_us: Option<(f64, f64)>,
     note: String,
 }
 
 impl Row {
-    fn from_load(scenario: &str, outcome: &Outcome, note: String) -> Self {
+    fn from_load(scenario: &str, outcome: &Outcome, cpu: CpuSpent, note: String) -> Self {
+        let requests = outcome.requests.max(1) as f64;
         Self {
             scenario: scenario.to_owned(),
             rate: outcome.per_second(),
@@ -87,9 +91,97 @@ impl Row {
             p99_us: Some(outcome.micros(0.99)),
             p999_us: Some(outcome.micros(0.999)),
             errors: outcome.errors,
+            cpu_us: Some((
+                cpu.server.as_micros() as f64 / requests,
+                cpu.load.as_micros() as f64 / requests,
+            )),
             note,
         }
     }
+
+    fn figure(scenario: &str, rate: f64, unit: &'static str, note: String) -> Self {
+        Self {
+            scenario: scenario.to_owned(),
+            rate,
+            unit,
+            p50_us: None,
+            p99_us: None,
+            p999_us: None,
+            errors: 0,
+            cpu_us: None,
+            note,
+        }
+    }
+}
+
+/// CPU time spent while a scenario ran.
+struct CpuSpent {
+    server: Duration,
+    load: Duration,
+}
+
+/// Where the CPU time of a scenario is read from: the server is either a replica process or the
+/// ceiling's threads in this process; the load generator is the rest of this process.
+#[derive(Clone, Copy)]
+enum Server {
+    Ceiling,
+    Replica(u32),
+}
+
+/// User plus system time of a process or thread, from its `/proc/.../stat` (Linux only; zero
+/// elsewhere, and the CPU columns then read zero).
+fn cpu_time(stat_path: &str) -> Duration {
+    let ticks = std::fs::read_to_string(stat_path)
+        .ok()
+        .and_then(|stat| {
+            // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+            let rest = &stat[stat.rfind(')')? + 2..];
+            let fields: Vec<&str> = rest.split(' ').collect();
+            Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+        })
+        .unwrap_or(0);
+    // Linux reports in USER_HZ, 100 per second on every mainstream architecture.
+    Duration::from_millis(ticks * 10)
+}
+
+/// (CPU of this process's ceiling threads, CPU of this whole process).
+fn own_cpu() -> (Duration, Duration) {
+    let mut ceiling = Duration::ZERO;
+    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+        for task in tasks.flatten() {
+            let dir = task.path();
+            let name = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+            if name.starts_with("actix-server") {
+                ceiling += cpu_time(&dir.join("stat").to_string_lossy());
+            }
+        }
+    }
+    (ceiling, cpu_time("/proc/self/stat"))
+}
+
+/// Runs a load scenario and accounts for the CPU it took on each side.
+async fn measure(
+    server: Server,
+    target: SocketAddr,
+    connections: usize,
+    duration: Duration,
+    shape: Arc<dyn load::Shape>,
+    label: &str,
+) -> (Outcome, CpuSpent) {
+    let server_cpu = || match server {
+        Server::Ceiling => own_cpu().0,
+        Server::Replica(pid) => cpu_time(&format!("/proc/{pid}/stat")),
+    };
+    let (server_before, (ceiling_before, own_before)) = (server_cpu(), own_cpu());
+    let outcome = drive(target, connections, duration, shape, label).await;
+    let (server_after, (ceiling_after, own_after)) = (server_cpu(), own_cpu());
+    // The ceiling's threads idle unless the ceiling is measured; either way they are not the load.
+    let load = (own_after - own_before).saturating_sub(ceiling_after - ceiling_before);
+    let spent = CpuSpent {
+        server: server_after.saturating_sub(server_before),
+        load,
+    };
+    (outcome, spent)
 }
 
 /// A child process stopped when dropped.
@@ -157,14 +249,46 @@ fn start_ceiling(workers: usize) -> SocketAddr {
     address
 }
 
-async fn start_replica(config: &Config) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("a port");
-    let address = listener.local_addr().expect("an address");
-    let app = Application::build_with_listener(config.clone(), listener)
-        .await
-        .expect("waitroom starts");
-    tokio::spawn(app.run_until_stopped());
-    address
+/// A waitroom replica: this program run again as `waitroom serve` (the same code, in its own
+/// process with its own logging), configured through `WAITROOM_*` variables.
+struct Replica {
+    address: SocketAddr,
+    pid: u32,
+    _process: Daemon,
+}
+
+async fn start_replica(settings: &[(&str, String)]) -> Replica {
+    let port = free_port();
+    let log_path = std::env::temp_dir().join(format!("waitroom-bench-replica-{port}.log"));
+    let log = std::fs::File::create(&log_path).expect("a replica log file");
+    let mut child = Command::new(std::env::current_exe().expect("the bench's own path"))
+        .arg("--serve-replica")
+        .envs(settings.iter().map(|(key, value)| (key, value)))
+        .env("WAITROOM_LISTEN", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("a replica process");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            panic!("the replica stopped ({status}):\n{log}");
+        }
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the replica did not listen on {port}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Replica {
+        address: SocketAddr::from(([127, 0, 0, 1], port)),
+        pid: child.id(),
+        _process: Daemon(child),
+    }
 }
 
 struct Admin {
@@ -302,8 +426,11 @@ fn expect_2xx(status: StatusCode) -> bool {
 }
 
 #[tokio::main]
-async fn main() {
+async fn main() -> ExitCode {
     let mut args = Args::parse();
+    if args.serve_replica {
+        return waitroom::cli::run(waitroom::cli::Cli::parse_from(["waitroom", "serve"])).await;
+    }
     if args.smoke {
         args.duration_s = 1;
         args.connections = args.connections.min(8);
@@ -336,15 +463,19 @@ async fn main() {
         .await
         .expect("Redis reachable");
 
-    let mut config = Config::defaults().expect("defaults");
-    config.workers = args.workers;
-    config.redis_url = Some(redis_url.as_str().into());
-    config.redis_prefix = prefix.clone();
-    config.admin_token = Some("bench-admin-token-0123456789".into());
+    // Replicas run as deployed: JSON logs at `info` (to a file), their own runtime and process.
     let secret = waitroom::keys::generate_key_file_contents();
-    config.signing_keys = [("bench".to_owned(), secret.trim().into())].into();
-    config.demo_event = false;
-    config.drain_in_serve = false;
+    let replica_settings = [
+        ("WAITROOM_WORKERS", args.workers.to_string()),
+        ("WAITROOM_REDIS_URL", redis_url.clone()),
+        ("WAITROOM_REDIS_PREFIX", prefix.clone()),
+        ("WAITROOM_ADMIN_TOKEN", "bench-admin-token-0123456789".into()),
+        ("WAITROOM_SIGNING_KEYS__BENCH", secret.trim().to_owned()),
+        ("WAITROOM_DEMO_EVENT", "false".into()),
+        ("WAITROOM_DRAIN_IN_SERVE", "false".into()),
+        ("WAITROOM_LOG_FORMAT", "json".into()),
+        ("RUST_LOG", "info".into()),
+    ];
 
     let mut rows = Vec::new();
     let host = "127.0.0.1".to_owned();
@@ -359,7 +490,8 @@ async fn main() {
         host: host.clone(),
         expect: expect_2xx,
     });
-    let ceiling = drive(
+    let (ceiling, cpu) = measure(
+        Server::Ceiling,
         ceiling_address,
         args.connections,
         duration,
@@ -370,15 +502,17 @@ async fn main() {
     rows.push(Row::from_load(
         "ceiling (bare actix-web)",
         &ceiling,
+        cpu,
         "2-byte body, measured first".into(),
     ));
 
     // waitroom replicas on one Redis.
     let mut replicas = Vec::new();
     for _ in 0..args.replicas.max(1) {
-        replicas.push(start_replica(&config).await);
+        replicas.push(start_replica(&replica_settings).await);
     }
-    let primary = replicas[0];
+    let primary = replicas[0].address;
+    let primary_server = Server::Replica(replicas[0].pid);
     let admin = Admin {
         http: reqwest::Client::new(),
         base: format!("http://{primary}"),
@@ -425,14 +559,22 @@ async fn main() {
             host: host.clone(),
             expect: expect_2xx,
         });
-        let outcome = drive(primary, args.connections, duration, shape, scenario).await;
+        let (outcome, cpu) = measure(
+            primary_server,
+            primary,
+            args.connections,
+            duration,
+            shape,
+            scenario,
+        )
+        .await;
         let after = command_calls(&mut redis).await;
         let (commands, which) = command_delta(&before, &after);
         let note = format!(
             "{note}; Redis commands meanwhile, all from the replicas' 250 ms resync: {commands} ({:.5}/request; {which})",
             commands as f64 / outcome.requests.max(1) as f64
         );
-        rows.push(Row::from_load(scenario, &outcome, note));
+        rows.push(Row::from_load(scenario, &outcome, cpu, note));
     }
 
     if args.runs("join") {
@@ -454,31 +596,36 @@ async fn main() {
                 host: host.clone(),
                 expect: expect_2xx,
             });
-            let outcome = drive(primary, args.connections, duration, shape, scenario).await;
+            let (outcome, cpu) = measure(
+                primary_server,
+                primary,
+                args.connections,
+                duration,
+                shape,
+                scenario,
+            )
+            .await;
             let note = if event == "join-full" {
                 format!("{} visitors queued before", args.queued)
             } else {
                 "a new visitor per request".into()
             };
-            rows.push(Row::from_load(scenario, &outcome, note));
+            rows.push(Row::from_load(scenario, &outcome, cpu, note));
         }
-        rows.push(Row {
-            scenario: "memory".into(),
-            rate: per_visitor,
-            unit: "bytes/visitor",
-            p50_us: None,
-            p99_us: None,
-            p999_us: None,
-            errors: 0,
-            note: format!(
+        rows.push(Row::figure(
+            "memory",
+            per_visitor,
+            "bytes/visitor",
+            format!(
                 "Redis used_memory per queued visitor, {} visitors",
                 args.queued
             ),
-        });
+        ));
     }
 
     if args.runs("propagation") {
-        rows.push(propagation(&admin, &replicas, if args.smoke { 5 } else { 100 }).await);
+        let addresses: Vec<SocketAddr> = replicas.iter().map(|r| r.address).collect();
+        rows.push(propagation(&admin, &addresses, if args.smoke { 5 } else { 100 }).await);
     }
     if args.runs("drain") {
         rows.push(drain(&redis_url, &prefix, &mut redis, args.drain_visitors).await);
@@ -486,7 +633,8 @@ async fn main() {
 
     // Measured again at the end: this machine's pace drifts, and ratios use the faster of the two,
     // so they are never flattered by a slow ceiling run.
-    let again = drive(
+    let (again, cpu) = measure(
+        Server::Ceiling,
         ceiling_address,
         args.connections,
         duration,
@@ -497,6 +645,7 @@ async fn main() {
     rows.push(Row::from_load(
         "ceiling again",
         &again,
+        cpu,
         "measured last; ratios use the faster ceiling".into(),
     ));
     let ceiling_rate = ceiling.per_second().max(again.per_second());
@@ -504,6 +653,7 @@ async fn main() {
     println!();
     print_table(&rows, ceiling_rate);
     println!("\ncompleted in {:.0} s", started.elapsed().as_secs_f64());
+    ExitCode::SUCCESS
 }
 
 /// Time from an admin advance to every replica's cached pointer showing it, seen through each
@@ -545,14 +695,16 @@ async fn propagation(admin: &Admin, replicas: &[SocketAddr], rounds: usize) -> R
         }
     }
     Row {
-        scenario: format!("propagation ({} replicas)", replicas.len()),
-        rate: rounds as f64,
-        unit: "advances",
         p50_us: Some(delays.value_at_quantile(0.5)),
         p99_us: Some(delays.value_at_quantile(0.99)),
         p999_us: Some(delays.value_at_quantile(0.999)),
         errors,
-        note: "admin advance -> pushed to a browser on every replica".into(),
+        ..Row::figure(
+            &format!("propagation ({} replicas)", replicas.len()),
+            rounds as f64,
+            "advances",
+            "admin advance -> pushed to a browser on every replica".into(),
+        )
     }
 }
 
@@ -637,14 +789,13 @@ async fn drain(
     let _ = worker.await;
     drop(mock);
     Row {
-        scenario: "drain".into(),
-        rate: drained as f64 / elapsed.as_secs_f64(),
-        unit: "visitors/s",
-        p50_us: None,
-        p99_us: None,
-        p999_us: None,
         errors: visitors - drained.min(visitors),
-        note: format!("{drained} admitted visitors into {kind}, acks=all, idempotent"),
+        ..Row::figure(
+            "drain",
+            drained as f64 / elapsed.as_secs_f64(),
+            "visitors/s",
+            format!("{drained} admitted visitors into {kind}, acks=all, idempotent"),
+        )
     }
 }
 
@@ -686,7 +837,7 @@ async fn start_tansu() -> Option<(Daemon, String)> {
 
 fn print_table(rows: &[Row], ceiling: f64) {
     println!(
-        "| scenario | rate | p50 | p99 | p99.9 | errors | vs ceiling | notes |\n|---|---:|---:|---:|---:|---:|---:|---|"
+        "| scenario | rate | p50 | p99 | p99.9 | errors | vs ceiling | server CPU/req | load CPU/req | notes |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
     );
     let micros = |us: Option<u64>| match us {
         Some(us) if us >= 1_000 => format!("{:.1} ms", us as f64 / 1_000.0),
@@ -699,8 +850,12 @@ fn print_table(rows: &[Row], ceiling: f64) {
         } else {
             String::new()
         };
+        let (server_cpu, load_cpu) = match row.cpu_us {
+            Some((server, load)) => (format!("{server:.1} µs"), format!("{load:.1} µs")),
+            None => Default::default(),
+        };
         println!(
-            "| {} | {:.0} {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {:.0} {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             row.scenario,
             row.rate,
             row.unit,
@@ -709,6 +864,8 @@ fn print_table(rows: &[Row], ceiling: f64) {
             micros(row.p999_us),
             row.errors,
             ratio,
+            server_cpu,
+            load_cpu,
             row.note
         );
     }
