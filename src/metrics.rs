@@ -1,10 +1,13 @@
 //! Prometheus metrics. Counters and histograms are updated as things happen; per-event gauges are
 //! read from the pointer cache when `/metrics` is scraped, so they cost nothing in between.
 
+use std::cell::RefCell;
 use std::time::Instant;
 
+use actix_web::http::StatusCode;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
 };
 
 use crate::cache::PointerCache;
@@ -171,6 +174,37 @@ impl Default for Metrics {
             },
             registry,
         }
+    }
+}
+
+/// One worker's handles to the request-latency histogram by route and status, so that timing a
+/// request neither hashes its labels nor takes the shared vector's lock. Workers are single
+/// threads; each builds its own.
+pub struct RequestTimers {
+    durations: HistogramVec,
+    handles: RefCell<Vec<(&'static str, u16, Histogram)>>,
+}
+
+impl RequestTimers {
+    pub fn new(metrics: &Metrics) -> Self {
+        Self {
+            durations: metrics.request_duration.clone(),
+            handles: RefCell::default(),
+        }
+    }
+
+    pub fn observe(&self, route: &'static str, status: StatusCode, seconds: f64) {
+        let mut handles = self.handles.borrow_mut();
+        let code = status.as_u16();
+        let known = handles
+            .iter()
+            .position(|(r, c, _)| *c == code && *r == route);
+        let index = known.unwrap_or_else(|| {
+            let handle = self.durations.with_label_values(&[route, status.as_str()]);
+            handles.push((route, code, handle));
+            handles.len() - 1
+        });
+        handles[index].2.observe(seconds);
     }
 }
 

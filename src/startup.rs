@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::net::TcpListener;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +19,7 @@ use crate::config::{Config, ConfigError};
 use crate::domain::{EventId, EventSettings, VisitorId};
 use crate::drain::DrainWorker;
 use crate::keys::{KeyError, KeySet};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, RequestTimers};
 use crate::problem::{ensure_problem, ApiError};
 use crate::routes::{self, observe_request, AppState};
 use crate::scheduler::run_releases;
@@ -184,10 +185,13 @@ impl Application {
             closing: streams_closing,
         });
         let mut server = HttpServer::new(move || {
+            // Built per worker: a worker is one thread, so its timers need no lock.
+            let timers = Rc::new(RequestTimers::new(&state.metrics));
             App::new()
                 .wrap(from_fn(observe_request))
                 .wrap(ErrorHandlers::new().default_handler(ensure_problem))
                 .app_data(state.clone())
+                .app_data(timers)
                 .configure(routes::configure)
                 .default_service(web::to(|| async {
                     Err::<actix_web::HttpResponse, _>(ApiError::NotFound)

@@ -7,6 +7,7 @@ mod updates;
 mod visitor;
 
 use std::borrow::Cow;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -23,7 +24,7 @@ use tracing::Instrument;
 use crate::cache::{CachedEvent, PointerCache};
 use crate::config::SecretString;
 use crate::domain::EventId;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, RequestTimers};
 use crate::problem::ApiError;
 use crate::store::Store;
 use crate::token::Tokens;
@@ -240,6 +241,28 @@ fn route_label(path: &str) -> &'static str {
     }
 }
 
+const REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-request-id");
+
+/// The id of a request: the edge's `X-Request-Id` when it is a sane one, else 16 random hex digits.
+fn request_id(req: &ServiceRequest) -> header::HeaderValue {
+    let given = req.headers().get(&REQUEST_ID).filter(|id| {
+        let id = id.as_bytes();
+        (1..=64).contains(&id.len()) && id.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
+    });
+    match given {
+        Some(id) => id.clone(),
+        None => {
+            let mut hex = [0u8; 16];
+            let mut bits = rand::random::<u64>();
+            for digit in hex.iter_mut().rev() {
+                *digit = b"0123456789abcdef"[(bits & 0xf) as usize];
+                bits >>= 4;
+            }
+            header::HeaderValue::from_bytes(&hex).expect("hex digits are a valid header value")
+        }
+    }
+}
+
 /// Gives each request an id (kept from `X-Request-Id` when the edge set a sane one), logs it by route
 /// (never by raw URL: query strings may carry tokens) and times it for the metrics.
 pub async fn observe_request(
@@ -247,42 +270,33 @@ pub async fn observe_request(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = std::time::Instant::now();
-    let request_id = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|id| {
-            (1..=64).contains(&id.len())
-                && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        })
-        .map(str::to_owned)
-        .unwrap_or_else(|| format!("{:016x}", rand::random::<u64>()));
+    let request_id = request_id(&req);
     let route = route_label(req.path());
-    let metrics = req
-        .app_data::<web::Data<AppState>>()
-        .map(|s| s.metrics.clone());
-    let span = tracing::info_span!("request", id = %request_id, method = %req.method(), route);
+    let timers = req.app_data::<Rc<RequestTimers>>().cloned();
+    let span = tracing::info_span!(
+        "request",
+        id = request_id.to_str().unwrap_or_default(),
+        method = %req.method(),
+        route
+    );
     let mut response = next.call(req).instrument(span.clone()).await?;
     let status = response.status();
-    if let Ok(value) = header::HeaderValue::from_str(&request_id) {
-        response
-            .headers_mut()
-            .insert(header::HeaderName::from_static("x-request-id"), value);
-    }
+    response.headers_mut().insert(REQUEST_ID, request_id);
     let elapsed = started.elapsed();
-    if let Some(metrics) = metrics {
-        metrics
-            .request_duration
-            .with_label_values(&[route, status.as_str()])
-            .observe(elapsed.as_secs_f64());
+    if let Some(timers) = timers {
+        timers.observe(route, status, elapsed.as_secs_f64());
     }
-    let _entered = span.enter();
-    let latency_ms = elapsed.as_secs_f64() * 1_000.0;
-    if status.is_server_error() {
-        tracing::warn!(status = status.as_u16(), latency_ms, "request failed");
-    } else if status.is_client_error() {
-        tracing::info!(status = status.as_u16(), latency_ms, "request refused");
-    } else {
+    if status.is_client_error() || status.is_server_error() {
+        let _entered = span.enter();
+        let latency_ms = elapsed.as_secs_f64() * 1_000.0;
+        if status.is_server_error() {
+            tracing::warn!(status = status.as_u16(), latency_ms, "request failed");
+        } else {
+            tracing::info!(status = status.as_u16(), latency_ms, "request refused");
+        }
+    } else if tracing::enabled!(tracing::Level::DEBUG) {
+        let _entered = span.enter();
+        let latency_ms = elapsed.as_secs_f64() * 1_000.0;
         tracing::debug!(status = status.as_u16(), latency_ms, "request served");
     }
     Ok(response)

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use actix_web::http::header::HeaderName;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 
@@ -351,6 +352,9 @@ async fn leave(
     })))
 }
 
+const VISITOR_HEADER: HeaderName = HeaderName::from_static("x-waitroom-visitor");
+const POSITION_HEADER: HeaderName = HeaderName::from_static("x-waitroom-position");
+
 /// An edge proxy's sub-request (nginx `auth_request`): 204 for an admission pass or a waiting token
 /// the pointer has passed, 401 for anything else. Nothing but the token and the cache is consulted.
 async fn gate(
@@ -370,8 +374,8 @@ async fn gate(
     };
     let claims = admitted().map_err(ApiError::refused)?;
     Ok(HttpResponse::NoContent()
-        .insert_header(("X-Waitroom-Visitor", claims.sub))
-        .insert_header(("X-Waitroom-Position", claims.pos.to_string()))
+        .insert_header((VISITOR_HEADER, claims.sub))
+        .insert_header((POSITION_HEADER, claims.pos))
         .finish())
 }
 

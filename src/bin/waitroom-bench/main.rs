@@ -59,6 +59,9 @@ struct Args {
     /// Internal: run as one waitroom replica (`waitroom serve`, configured from `WAITROOM_*`).
     #[arg(long, hide = true)]
     serve_replica: bool,
+    /// Internal: run as the ceiling server on this port.
+    #[arg(long, hide = true)]
+    serve_ceiling: Option<u16>,
 }
 
 impl Args {
@@ -120,18 +123,10 @@ struct CpuSpent {
     load: Duration,
 }
 
-/// Where the CPU time of a scenario is read from: the server is either a replica process or the
-/// ceiling's threads in this process; the load generator is the rest of this process.
-#[derive(Clone, Copy)]
-enum Server {
-    Ceiling,
-    Replica(u32),
-}
-
-/// User plus system time of a process or thread, from its `/proc/.../stat` (Linux only; zero
-/// elsewhere, and the CPU columns then read zero).
-fn cpu_time(stat_path: &str) -> Duration {
-    let ticks = std::fs::read_to_string(stat_path)
+/// User plus system time of a process, from `/proc/<pid>/stat` (Linux only; elsewhere it reads
+/// zero, and so do the CPU columns).
+fn cpu_time(pid: u32) -> Duration {
+    let ticks = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
         .and_then(|stat| {
             // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
@@ -144,42 +139,21 @@ fn cpu_time(stat_path: &str) -> Duration {
     Duration::from_millis(ticks * 10)
 }
 
-/// (CPU of this process's ceiling threads, CPU of this whole process).
-fn own_cpu() -> (Duration, Duration) {
-    let mut ceiling = Duration::ZERO;
-    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
-        for task in tasks.flatten() {
-            let dir = task.path();
-            let name = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
-            if name.starts_with("actix-server") {
-                ceiling += cpu_time(&dir.join("stat").to_string_lossy());
-            }
-        }
-    }
-    (ceiling, cpu_time("/proc/self/stat"))
-}
-
 /// Runs a load scenario and accounts for the CPU it took on each side.
 async fn measure(
-    server: Server,
-    target: SocketAddr,
+    server: &Server,
     connections: usize,
     duration: Duration,
     shape: Arc<dyn load::Shape>,
     label: &str,
 ) -> (Outcome, CpuSpent) {
-    let server_cpu = || match server {
-        Server::Ceiling => own_cpu().0,
-        Server::Replica(pid) => cpu_time(&format!("/proc/{pid}/stat")),
-    };
-    let (server_before, (ceiling_before, own_before)) = (server_cpu(), own_cpu());
-    let outcome = drive(target, connections, duration, shape, label).await;
-    let (server_after, (ceiling_after, own_after)) = (server_cpu(), own_cpu());
-    // The ceiling's threads idle unless the ceiling is measured; either way they are not the load.
-    let load = (own_after - own_before).saturating_sub(ceiling_after - ceiling_before);
+    let own = std::process::id();
+    let before = (cpu_time(server.pid), cpu_time(own));
+    let outcome = drive(server.address, connections, duration, shape, label).await;
+    let after = (cpu_time(server.pid), cpu_time(own));
     let spent = CpuSpent {
-        server: server_after.saturating_sub(server_before),
-        load,
+        server: after.0.saturating_sub(before.0),
+        load: after.1.saturating_sub(before.1),
     };
     (outcome, spent)
 }
@@ -236,44 +210,41 @@ async fn start_redis() -> (Daemon, String) {
 }
 
 /// The HTTP ceiling: actix-web answering two bytes, with the same worker count as waitroom.
-fn start_ceiling(workers: usize) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("a port");
-    let address = listener.local_addr().expect("an address");
-    let server = HttpServer::new(|| App::new().route("/", web::get().to(|| async { "ok" })))
+async fn serve_ceiling(port: u16, workers: usize) -> std::io::Result<()> {
+    HttpServer::new(|| App::new().route("/", web::get().to(|| async { "ok" })))
         .workers(workers)
-        .disable_signals()
-        .listen(listener)
-        .expect("listening")
-        .run();
-    tokio::spawn(server);
-    address
+        .bind(("127.0.0.1", port))?
+        .run()
+        .await
 }
 
-/// A waitroom replica: this program run again as `waitroom serve` (the same code, in its own
-/// process with its own logging), configured through `WAITROOM_*` variables.
-struct Replica {
+/// A server under load, in its own process: a waitroom replica or the ceiling. Both are this
+/// program run again, a replica as `waitroom serve` (the same code, with its own runtime and
+/// logging) configured through `WAITROOM_*` variables.
+struct Server {
     address: SocketAddr,
     pid: u32,
     _process: Daemon,
 }
 
-async fn start_replica(settings: &[(&str, String)]) -> Replica {
+async fn start_server(args: &[String], settings: &[(&str, String)]) -> Server {
     let port = free_port();
-    let log_path = std::env::temp_dir().join(format!("waitroom-bench-replica-{port}.log"));
-    let log = std::fs::File::create(&log_path).expect("a replica log file");
+    let args: Vec<String> = args.iter().map(|a| a.replace("{port}", &port.to_string())).collect();
+    let log_path = std::env::temp_dir().join(format!("waitroom-bench-server-{port}.log"));
+    let log = std::fs::File::create(&log_path).expect("a server log file");
     let mut child = Command::new(std::env::current_exe().expect("the bench's own path"))
-        .arg("--serve-replica")
+        .args(&args)
         .envs(settings.iter().map(|(key, value)| (key, value)))
         .env("WAITROOM_LISTEN", format!("127.0.0.1:{port}"))
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
-        .expect("a replica process");
+        .expect("a server process");
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         if let Ok(Some(status)) = child.try_wait() {
             let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-            panic!("the replica stopped ({status}):\n{log}");
+            panic!("the server stopped ({status}):\n{log}");
         }
         if tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
@@ -281,10 +252,13 @@ async fn start_replica(settings: &[(&str, String)]) -> Replica {
         {
             break;
         }
-        assert!(Instant::now() < deadline, "the replica did not listen on {port}");
+        assert!(
+            Instant::now() < deadline,
+            "the replica did not listen on {port}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    Replica {
+    Server {
         address: SocketAddr::from(([127, 0, 0, 1], port)),
         pid: child.id(),
         _process: Daemon(child),
@@ -431,6 +405,15 @@ async fn main() -> ExitCode {
     if args.serve_replica {
         return waitroom::cli::run(waitroom::cli::Cli::parse_from(["waitroom", "serve"])).await;
     }
+    if let Some(port) = args.serve_ceiling {
+        return match serve_ceiling(port, args.workers).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("ceiling: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if args.smoke {
         args.duration_s = 1;
         args.connections = args.connections.min(8);
@@ -469,7 +452,10 @@ async fn main() -> ExitCode {
         ("WAITROOM_WORKERS", args.workers.to_string()),
         ("WAITROOM_REDIS_URL", redis_url.clone()),
         ("WAITROOM_REDIS_PREFIX", prefix.clone()),
-        ("WAITROOM_ADMIN_TOKEN", "bench-admin-token-0123456789".into()),
+        (
+            "WAITROOM_ADMIN_TOKEN",
+            "bench-admin-token-0123456789".into(),
+        ),
         ("WAITROOM_SIGNING_KEYS__BENCH", secret.trim().to_owned()),
         ("WAITROOM_DEMO_EVENT", "false".into()),
         ("WAITROOM_DRAIN_IN_SERVE", "false".into()),
@@ -481,8 +467,16 @@ async fn main() -> ExitCode {
     let host = "127.0.0.1".to_owned();
 
     // Ceiling.
-    let ceiling_address = start_ceiling(args.workers);
-    wait_for_port(ceiling_address.port()).await;
+    let ceiling_server = start_server(
+        &[
+            "--serve-ceiling".into(),
+            "{port}".into(),
+            "--workers".into(),
+            args.workers.to_string(),
+        ],
+        &[],
+    )
+    .await;
     let shape = Arc::new(Simple {
         method: Method::GET,
         path_and_query: "/".into(),
@@ -491,8 +485,7 @@ async fn main() -> ExitCode {
         expect: expect_2xx,
     });
     let (ceiling, cpu) = measure(
-        Server::Ceiling,
-        ceiling_address,
+        &ceiling_server,
         args.connections,
         duration,
         shape.clone(),
@@ -509,10 +502,9 @@ async fn main() -> ExitCode {
     // waitroom replicas on one Redis.
     let mut replicas = Vec::new();
     for _ in 0..args.replicas.max(1) {
-        replicas.push(start_replica(&replica_settings).await);
+        replicas.push(start_server(&["--serve-replica".into()], &replica_settings).await);
     }
     let primary = replicas[0].address;
-    let primary_server = Server::Replica(replicas[0].pid);
     let admin = Admin {
         http: reqwest::Client::new(),
         base: format!("http://{primary}"),
@@ -560,8 +552,7 @@ async fn main() -> ExitCode {
             expect: expect_2xx,
         });
         let (outcome, cpu) = measure(
-            primary_server,
-            primary,
+            &replicas[0],
             args.connections,
             duration,
             shape,
@@ -597,8 +588,7 @@ async fn main() -> ExitCode {
                 expect: expect_2xx,
             });
             let (outcome, cpu) = measure(
-                primary_server,
-                primary,
+                &replicas[0],
                 args.connections,
                 duration,
                 shape,
@@ -634,8 +624,7 @@ async fn main() -> ExitCode {
     // Measured again at the end: this machine's pace drifts, and ratios use the faster of the two,
     // so they are never flattered by a slow ceiling run.
     let (again, cpu) = measure(
-        Server::Ceiling,
-        ceiling_address,
+        &ceiling_server,
         args.connections,
         duration,
         shape,
