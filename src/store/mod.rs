@@ -15,7 +15,7 @@ pub use self::memory::MemoryStore;
 pub use self::metered::MeteredStore;
 pub use self::redis::RedisStore;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("the store is unreachable: {0}")]
     Unavailable(String),

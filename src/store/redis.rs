@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use futures_util::stream::{BoxStream, StreamExt};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
+use tokio::sync::{mpsc, oneshot};
 
 use super::{
     Admitted, AdvanceMode, Advanced, Capacity, Claim, Figures, Joined, Notification, Snapshot,
@@ -18,13 +19,15 @@ use crate::domain::{EventId, EventSettings, VisitorId};
 /// How long a command may take before the caller is told Redis is unavailable.
 const RESPONSE_TIMEOUT: Duration = Duration::from_millis(1_500);
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(1_000);
+/// Most joins sent to Redis in one script call (well under Lua's limit on `unpack`).
+const JOIN_BATCH: usize = 256;
 
 pub struct RedisStore {
     client: redis::Client,
     conn: ConnectionManager,
     prefix: String,
     channel: String,
-    join: Script,
+    joins: mpsc::UnboundedSender<PendingJoin>,
     advance: Script,
     leave: Script,
     lease: Script,
@@ -48,12 +51,14 @@ impl RedisStore {
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_millis(500));
         let conn = ConnectionManager::new_with_config(client.clone(), config).await?;
+        let (joins, pending) = mpsc::unbounded_channel();
+        tokio::spawn(send_joins(conn.clone(), prefix.to_owned(), pending));
         Ok(Self {
             client,
             conn,
             prefix: prefix.to_owned(),
             channel: format!("{prefix}:notify"),
-            join: Script::new(include_str!("lua/join.lua")),
+            joins,
             advance: Script::new(include_str!("lua/advance.lua")),
             leave: Script::new(include_str!("lua/leave.lua")),
             lease: Script::new(include_str!("lua/lease.lua")),
@@ -63,7 +68,7 @@ impl RedisStore {
     }
 
     fn key(&self, event: &EventId, name: &str) -> String {
-        format!("{}:{{{}}}:{}", self.prefix, event, name)
+        event_key(&self.prefix, event, name)
     }
 
     /// The set of event ids; a key of its own (no event to hash-tag by), only ever touched alone.
@@ -161,21 +166,17 @@ impl Store for RedisStore {
         trusted: bool,
         now_ms: i64,
     ) -> Result<Joined, StoreError> {
-        let mut conn = self.conn.clone();
-        let (position, fresh): (u64, u8) = self
-            .join
-            .key(self.key(event, "issued"))
-            .key(self.key(event, "line"))
-            .key(self.key(event, "visitors"))
-            .arg(visitor.as_str())
-            .arg(if trusted { "1" } else { "0" })
-            .arg(now_ms)
-            .invoke_async(&mut conn)
-            .await?;
-        Ok(Joined {
-            position,
-            fresh: fresh == 1,
-        })
+        let (reply, answer) = oneshot::channel();
+        let pending = PendingJoin {
+            event: event.clone(),
+            visitor: visitor.clone(),
+            trusted,
+            now_ms,
+            reply,
+        };
+        let stopped = || StoreError::Unavailable("the join sender stopped".into());
+        self.joins.send(pending).map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
     }
 
     async fn leave(
@@ -379,5 +380,92 @@ impl Store for RedisStore {
         let mut conn = self.conn.clone();
         let _: String = redis::cmd("PING").query_async(&mut conn).await?;
         Ok(())
+    }
+}
+
+/// `<prefix>:{event}:<name>`: hash-tagged by event, so an event's keys share a Redis Cluster slot.
+fn event_key(prefix: &str, event: &EventId, name: &str) -> String {
+    format!("{prefix}:{{{event}}}:{name}")
+}
+
+/// A join waiting for its place in the next batch.
+struct PendingJoin {
+    event: EventId,
+    visitor: VisitorId,
+    trusted: bool,
+    now_ms: i64,
+    reply: oneshot::Sender<Result<Joined, StoreError>>,
+}
+
+/// Sends joins to Redis in batches: whatever arrived while the previous call was in flight goes in
+/// the next one (up to [`JOIN_BATCH`]), in arrival order, one script call per event. A lone join
+/// waits for nothing; under load a Redis round trip and script call serve many joins.
+async fn send_joins(
+    conn: ConnectionManager,
+    prefix: String,
+    mut pending: mpsc::UnboundedReceiver<PendingJoin>,
+) {
+    let script = Script::new(include_str!("lua/join.lua"));
+    let mut batch = Vec::with_capacity(JOIN_BATCH);
+    while pending.recv_many(&mut batch, JOIN_BATCH).await > 0 {
+        while !batch.is_empty() {
+            let event = batch[0].event.clone();
+            let (same_event, others): (Vec<_>, Vec<_>) =
+                batch.drain(..).partition(|join| join.event == event);
+            batch = others;
+            join_batch(&conn, &script, &prefix, &event, same_event).await;
+        }
+    }
+}
+
+/// One script call for `joins` of one event; every caller gets its answer or the error.
+async fn join_batch(
+    conn: &ConnectionManager,
+    script: &Script,
+    prefix: &str,
+    event: &EventId,
+    joins: Vec<PendingJoin>,
+) {
+    let mut invocation = script.prepare_invoke();
+    invocation
+        .key(event_key(prefix, event, "issued"))
+        .key(event_key(prefix, event, "line"))
+        .key(event_key(prefix, event, "visitors"));
+    for join in &joins {
+        invocation
+            .arg(join.visitor.as_str())
+            .arg(if join.trusted { "1" } else { "0" })
+            .arg(join.now_ms);
+    }
+    let answers: Result<Vec<u64>, StoreError> = invocation
+        .invoke_async(&mut conn.clone())
+        .await
+        .map_err(StoreError::from);
+    match answers {
+        Ok(answers) if answers.len() == joins.len() * 2 => {
+            for (join, answer) in joins.into_iter().zip(answers.chunks(2)) {
+                // A caller that went away (its request was cancelled) keeps its number: it is a
+                // place nobody claims, admitted and passed over like any no-show.
+                let _ = join.reply.send(Ok(Joined {
+                    position: answer[0],
+                    fresh: answer[1] == 1,
+                }));
+            }
+        }
+        Ok(answers) => {
+            let error = StoreError::Corrupt(format!(
+                "join script answered {} values for {} joins",
+                answers.len(),
+                joins.len()
+            ));
+            for join in joins {
+                let _ = join.reply.send(Err(error.clone()));
+            }
+        }
+        Err(error) => {
+            for join in joins {
+                let _ = join.reply.send(Err(error.clone()));
+            }
+        }
     }
 }

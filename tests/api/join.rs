@@ -146,3 +146,92 @@ async fn thousand_concurrent_joins_get_each_position_once(backend: Backend) {
     assert_eq!(positions.last(), Some(&1_000));
     assert_eq!(app.show("drop").await["issued"], 1_000);
 }
+
+/// Joins that reach Redis in one batch (many at once, on two events, trusted and anonymous mixed)
+/// each get their own number, a trusted visitor gets the same one however often they join, and the
+/// line records every visitor at their position.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batched_joins_keep_every_place_in_order() {
+    use std::sync::Arc;
+    use waitroom::domain::{random_token_id, EventId, EventSettings, VisitorId};
+
+    let store = crate::helpers::redis_store(&format!("t{}", random_token_id())).await;
+    let events = [
+        EventId::parse("one").unwrap(),
+        EventId::parse("two").unwrap(),
+    ];
+    for event in &events {
+        store
+            .put_event(event, &EventSettings::default(), false)
+            .await
+            .unwrap();
+    }
+    let regular = VisitorId::parse("user-42").unwrap();
+    let mut joins = Vec::new();
+    for i in 0..600 {
+        let store = Arc::clone(&store);
+        let event = events[i % 2].clone();
+        let (visitor, trusted) = if i % 25 < 2 {
+            (regular.clone(), true)
+        } else {
+            (VisitorId::generate(), false)
+        };
+        joins.push(tokio::spawn(async move {
+            let joined = store.join(&event, &visitor, trusted, 1_000).await.unwrap();
+            (event, visitor, trusted, joined)
+        }));
+    }
+    let mut answers = Vec::new();
+    for join in joins {
+        answers.push(join.await.unwrap());
+    }
+    for event in &events {
+        let mine: Vec<_> = answers.iter().filter(|a| &a.0 == event).collect();
+        let trusted: BTreeSet<u64> = mine.iter().filter(|a| a.2).map(|a| a.3.position).collect();
+        assert_eq!(
+            trusted.len(),
+            1,
+            "one place for the trusted visitor: {trusted:?}"
+        );
+        assert_eq!(
+            mine.iter().filter(|a| a.2 && a.3.fresh).count(),
+            1,
+            "drawn once"
+        );
+        let positions: BTreeSet<u64> = mine
+            .iter()
+            .filter(|a| !a.2 || a.3.fresh)
+            .map(|a| a.3.position)
+            .collect();
+        let drawn = mine.iter().filter(|a| !a.2).count() as u64 + 1;
+        assert_eq!(
+            positions,
+            (1..=drawn).collect(),
+            "every number once, none skipped"
+        );
+
+        store
+            .advance(
+                event,
+                drawn,
+                waitroom::store::AdvanceMode::Manual,
+                waitroom::store::Capacity::UNLIMITED,
+            )
+            .await
+            .unwrap();
+        let line = store.admitted_range(event, 0, drawn).await.unwrap();
+        assert_eq!(line.len() as u64, drawn);
+        for admitted in line {
+            let holder = mine
+                .iter()
+                .find(|a| a.3.position == admitted.position && (!a.2 || a.3.fresh))
+                .unwrap();
+            assert_eq!(
+                admitted.visitor,
+                holder.1.as_str(),
+                "position {}",
+                admitted.position
+            );
+        }
+    }
+}

@@ -23,6 +23,11 @@ use waitroom::store::{RedisStore, Store};
 
 use crate::load::{drive, Outcome, Simple};
 
+/// The allocator of the `waitroom` binary, for the replicas this program runs (and, for a like
+/// comparison, for the ceiling and the load generator too).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "waitroom-bench",
@@ -84,8 +89,14 @@ struct Row {
 }
 
 impl Row {
-    fn from_load(scenario: &str, outcome: &Outcome, cpu: CpuSpent, note: String) -> Self {
+    fn from_load(scenario: &str, outcome: &Outcome, cpu: CpuSpent, mut note: String) -> Self {
         let requests = outcome.requests.max(1) as f64;
+        if let Some(redis) = cpu.redis.filter(|r| !r.is_zero()) {
+            note.push_str(&format!(
+                "; Redis CPU {:.1} µs/request",
+                redis.as_micros() as f64 / requests
+            ));
+        }
         Self {
             scenario: scenario.to_owned(),
             rate: outcome.per_second(),
@@ -121,7 +132,12 @@ impl Row {
 struct CpuSpent {
     server: Duration,
     load: Duration,
+    /// The bench's own redis-server, when it started one.
+    redis: Option<Duration>,
 }
+
+/// The redis-server this run started, for its CPU time.
+static REDIS_PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
 
 /// User plus system time of a process, from `/proc/<pid>/stat` (Linux only; elsewhere it reads
 /// zero, and so do the CPU columns).
@@ -148,12 +164,14 @@ async fn measure(
     label: &str,
 ) -> (Outcome, CpuSpent) {
     let own = std::process::id();
-    let before = (cpu_time(server.pid), cpu_time(own));
+    let redis = || REDIS_PID.get().map(|pid| cpu_time(*pid));
+    let before = (cpu_time(server.pid), cpu_time(own), redis());
     let outcome = drive(server.address, connections, duration, shape, label).await;
-    let after = (cpu_time(server.pid), cpu_time(own));
+    let after = (cpu_time(server.pid), cpu_time(own), redis());
     let spent = CpuSpent {
         server: after.0.saturating_sub(before.0),
         load: after.1.saturating_sub(before.1),
+        redis: after.2.zip(before.2).map(|(a, b)| a.saturating_sub(b)),
     };
     (outcome, spent)
 }
@@ -206,6 +224,7 @@ async fn start_redis() -> (Daemon, String) {
         .spawn()
         .expect("redis-server must be installed (scripts/install-test-deps.sh)");
     wait_for_port(port).await;
+    let _ = REDIS_PID.set(child.id());
     (Daemon(child), format!("redis://127.0.0.1:{port}/0"))
 }
 
@@ -229,7 +248,10 @@ struct Server {
 
 async fn start_server(args: &[String], settings: &[(&str, String)]) -> Server {
     let port = free_port();
-    let args: Vec<String> = args.iter().map(|a| a.replace("{port}", &port.to_string())).collect();
+    let args: Vec<String> = args
+        .iter()
+        .map(|a| a.replace("{port}", &port.to_string()))
+        .collect();
     let log_path = std::env::temp_dir().join(format!("waitroom-bench-server-{port}.log"));
     let log = std::fs::File::create(&log_path).expect("a server log file");
     let mut child = Command::new(std::env::current_exe().expect("the bench's own path"))
@@ -495,7 +517,7 @@ async fn main() -> ExitCode {
     rows.push(Row::from_load(
         "ceiling (bare actix-web)",
         &ceiling,
-        cpu,
+        CpuSpent { redis: None, ..cpu },
         "2-byte body, measured first".into(),
     ));
 
@@ -511,61 +533,8 @@ async fn main() -> ExitCode {
         token: "bench-admin-token-0123456789".into(),
     };
 
-    // Status and gate: real tokens, half of them admitted.
-    admin.event("bench", json!({ "batch_size": 0 })).await;
-    let mut tokens = Vec::new();
-    for _ in 0..2_000 {
-        tokens.push(admin.join("bench").await);
-    }
-    admin.advance("bench", 1_000).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    // Each admitted visitor collects the pass once (the one store call a visitor's status may cost),
-    // so the measurement shows the steady state: status answered from the token and the cache alone.
-    for token in &tokens[..1_000] {
-        let _ = admin
-            .http
-            .get(format!("{}/v1/events/bench/status", admin.base))
-            .bearer_auth(token)
-            .send()
-            .await;
-    }
-    for (scenario, path, chosen, note) in [
-        (
-            "status (half admitted)",
-            "/v1/events/bench/status",
-            tokens.clone(),
-            "waiting and admitted visitors",
-        ),
-        (
-            "gate",
-            "/v1/events/bench/gate",
-            tokens[..1_000].to_vec(),
-            "admitted visitors: 204",
-        ),
-    ] {
-        let before = command_calls(&mut redis).await;
-        let shape = Arc::new(Simple {
-            method: Method::GET,
-            path_and_query: path.into(),
-            tokens: chosen,
-            host: host.clone(),
-            expect: expect_2xx,
-        });
-        let (outcome, cpu) = measure(
-            &replicas[0],
-            args.connections,
-            duration,
-            shape,
-            scenario,
-        )
-        .await;
-        let after = command_calls(&mut redis).await;
-        let (commands, which) = command_delta(&before, &after);
-        let note = format!(
-            "{note}; Redis commands meanwhile, all from the replicas' 250 ms resync: {commands} ({:.5}/request; {which})",
-            commands as f64 / outcome.requests.max(1) as f64
-        );
-        rows.push(Row::from_load(scenario, &outcome, cpu, note));
+    if args.runs("status") || args.runs("gate") {
+        status_and_gate(&args, &admin, &replicas[0], &mut redis, &mut rows).await;
     }
 
     if args.runs("join") {
@@ -587,14 +556,8 @@ async fn main() -> ExitCode {
                 host: host.clone(),
                 expect: expect_2xx,
             });
-            let (outcome, cpu) = measure(
-                &replicas[0],
-                args.connections,
-                duration,
-                shape,
-                scenario,
-            )
-            .await;
+            let (outcome, cpu) =
+                measure(&replicas[0], args.connections, duration, shape, scenario).await;
             let note = if event == "join-full" {
                 format!("{} visitors queued before", args.queued)
             } else {
@@ -634,7 +597,7 @@ async fn main() -> ExitCode {
     rows.push(Row::from_load(
         "ceiling again",
         &again,
-        cpu,
+        CpuSpent { redis: None, ..cpu },
         "measured last; ratios use the faster ceiling".into(),
     ));
     let ceiling_rate = ceiling.per_second().max(again.per_second());
@@ -643,6 +606,69 @@ async fn main() -> ExitCode {
     print_table(&rows, ceiling_rate);
     println!("\ncompleted in {:.0} s", started.elapsed().as_secs_f64());
     ExitCode::SUCCESS
+}
+
+/// Status and gate: visitors with real tokens, half of them admitted.
+async fn status_and_gate(
+    args: &Args,
+    admin: &Admin,
+    replica: &Server,
+    redis: &mut redis::aio::MultiplexedConnection,
+    rows: &mut Vec<Row>,
+) {
+    admin.event("bench", json!({ "batch_size": 0 })).await;
+    let duration = Duration::from_secs(args.duration_s);
+    let host = "127.0.0.1".to_owned();
+    let mut tokens = Vec::new();
+    for _ in 0..2_000 {
+        tokens.push(admin.join("bench").await);
+    }
+    admin.advance("bench", 1_000).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Each admitted visitor collects the pass once (the one store call a visitor's status may cost),
+    // so the measurement shows the steady state: status answered from the token and the cache alone.
+    for token in &tokens[..1_000] {
+        let _ = admin
+            .http
+            .get(format!("{}/v1/events/bench/status", admin.base))
+            .bearer_auth(token)
+            .send()
+            .await;
+    }
+    for (scenario, path, chosen, note) in [
+        (
+            "status (half admitted)",
+            "/v1/events/bench/status",
+            tokens.clone(),
+            "waiting and admitted visitors",
+        ),
+        (
+            "gate",
+            "/v1/events/bench/gate",
+            tokens[..1_000].to_vec(),
+            "admitted visitors: 204",
+        ),
+    ] {
+        let before = command_calls(redis).await;
+        let shape = Arc::new(Simple {
+            method: Method::GET,
+            path_and_query: path.into(),
+            tokens: chosen,
+            host: host.clone(),
+            expect: expect_2xx,
+        });
+        if !args.runs(scenario.split(' ').next().unwrap_or_default()) {
+            continue;
+        }
+        let (outcome, cpu) = measure(replica, args.connections, duration, shape, scenario).await;
+        let after = command_calls(redis).await;
+        let (commands, which) = command_delta(&before, &after);
+        let note = format!(
+            "{note}; Redis commands meanwhile, all from the replicas' 250 ms resync: {commands} ({:.5}/request; {which})",
+            commands as f64 / outcome.requests.max(1) as f64
+        );
+        rows.push(Row::from_load(scenario, &outcome, cpu, note));
+    }
 }
 
 /// Time from an admin advance to every replica's cached pointer showing it, seen through each
