@@ -80,8 +80,10 @@ impl TokenError {
 /// check: this is the hottest path of the service.
 pub struct Tokens {
     issuer: String,
-    /// The active key's encoded header and the dot after it: the same for every token it signs.
-    header_prefix: String,
+    active_kid: String,
+    /// The active key's encoded header: the same for every token it signs, so a token that starts
+    /// with it needs no header parsing.
+    active_header: String,
     encoding: EncodingKey,
     decoding: HashMap<String, DecodingKey>,
 }
@@ -105,7 +107,8 @@ impl Tokens {
         let header_json = serde_json::to_vec(&header).expect("a JWT header serialises");
         Self {
             issuer: issuer.to_owned(),
-            header_prefix: format!("{}.", URL_SAFE_NO_PAD.encode(header_json)),
+            active_kid: keys.active_kid().to_owned(),
+            active_header: URL_SAFE_NO_PAD.encode(header_json),
             encoding: EncodingKey::from_secret(keys.active_secret().expose()),
             decoding: keys
                 .kids()
@@ -138,8 +141,9 @@ impl Tokens {
             kind,
         };
         let payload = serde_json::to_vec(&claims).expect("plain claims serialise");
-        let mut token = String::with_capacity(self.header_prefix.len() + payload.len() * 2 + 48);
-        token.push_str(&self.header_prefix);
+        let mut token = String::with_capacity(self.active_header.len() + payload.len() * 2 + 48);
+        token.push_str(&self.active_header);
+        token.push('.');
         URL_SAFE_NO_PAD.encode_string(payload, &mut token);
         // HMAC signing with a secret key cannot fail.
         let signature =
@@ -160,19 +164,10 @@ impl Tokens {
     ) -> Result<Claims, TokenError> {
         let (message, signature) = token.rsplit_once('.').ok_or(TokenError::Malformed)?;
         let (header, payload) = message.split_once('.').ok_or(TokenError::Malformed)?;
-        let header = decode_part(header)?;
-        let header: TokenHeader =
-            serde_json::from_slice(&header).map_err(|_| TokenError::Malformed)?;
-        if header.alg != "HS256" {
-            return Err(TokenError::UnsupportedAlgorithm(
-                header.alg.chars().take(16).collect(),
-            ));
-        }
-        let kid = header.kid.ok_or(TokenError::MissingKid)?;
-        let key = self
-            .decoding
-            .get(kid.as_ref())
-            .ok_or_else(|| TokenError::UnknownKid(kid.into_owned()))?;
+        let key = match self.decoding.get(&self.active_kid) {
+            Some(active) if header == self.active_header => active,
+            _ => self.key_for(header)?,
+        };
         let genuine =
             jsonwebtoken::crypto::verify(signature, message.as_bytes(), key, Algorithm::HS256)
                 .map_err(|_| TokenError::Malformed)?;
@@ -191,6 +186,24 @@ impl Tokens {
             return Err(TokenError::Expired(Box::new(claims)));
         }
         Ok(claims)
+    }
+}
+
+impl Tokens {
+    /// The key a token's encoded `header` names, if it names HS256 and one of ours.
+    fn key_for(&self, header: &str) -> Result<&DecodingKey, TokenError> {
+        let header = decode_part(header)?;
+        let header: TokenHeader =
+            serde_json::from_slice(&header).map_err(|_| TokenError::Malformed)?;
+        if header.alg != "HS256" {
+            return Err(TokenError::UnsupportedAlgorithm(
+                header.alg.chars().take(16).collect(),
+            ));
+        }
+        let kid = header.kid.ok_or(TokenError::MissingKid)?;
+        self.decoding
+            .get(kid.as_ref())
+            .ok_or_else(|| TokenError::UnknownKid(kid.into_owned()))
     }
 }
 

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use futures_util::stream::BoxStream;
+use prometheus::{Histogram, IntCounter};
 
 use super::{
     Admitted, AdvanceMode, Advanced, Capacity, Claim, Joined, Notification, Snapshot, Store,
@@ -16,27 +17,95 @@ use crate::metrics::Metrics;
 
 pub struct MeteredStore {
     inner: Arc<dyn Store>,
-    metrics: Arc<Metrics>,
+    /// Each operation's latency histogram and error counter, resolved once rather than by label
+    /// on every call (a join's hot path).
+    ops: Vec<(Histogram, IntCounter)>,
+}
+
+/// The store's operations, indexing [`MeteredStore::ops`].
+#[derive(Clone, Copy)]
+enum Op {
+    PutEvent,
+    Events,
+    Snapshot,
+    Join,
+    Leave,
+    Advance,
+    LeftPositions,
+    Claim,
+    Complete,
+    AdmittedRange,
+    DrainLease,
+    SetDrained,
+    Subscribe,
+    Ping,
+}
+
+impl Op {
+    const ALL: [Op; 14] = [
+        Op::PutEvent,
+        Op::Events,
+        Op::Snapshot,
+        Op::Join,
+        Op::Leave,
+        Op::Advance,
+        Op::LeftPositions,
+        Op::Claim,
+        Op::Complete,
+        Op::AdmittedRange,
+        Op::DrainLease,
+        Op::SetDrained,
+        Op::Subscribe,
+        Op::Ping,
+    ];
+
+    /// The `op` label.
+    fn label(self) -> &'static str {
+        match self {
+            Op::PutEvent => "put_event",
+            Op::Events => "events",
+            Op::Snapshot => "snapshot",
+            Op::Join => "join",
+            Op::Leave => "leave",
+            Op::Advance => "advance",
+            Op::LeftPositions => "left_positions",
+            Op::Claim => "claim",
+            Op::Complete => "complete",
+            Op::AdmittedRange => "admitted_range",
+            Op::DrainLease => "drain_lease",
+            Op::SetDrained => "set_drained",
+            Op::Subscribe => "subscribe",
+            Op::Ping => "ping",
+        }
+    }
 }
 
 impl MeteredStore {
     pub fn new(inner: Arc<dyn Store>, metrics: Arc<Metrics>) -> Self {
-        Self { inner, metrics }
+        let ops = Op::ALL
+            .iter()
+            .map(|op| {
+                let label = [op.label()];
+                (
+                    metrics.store_duration.with_label_values(&label),
+                    metrics.store_errors.with_label_values(&label),
+                )
+            })
+            .collect();
+        Self { inner, ops }
     }
 
     async fn timed<T>(
         &self,
-        op: &str,
+        op: Op,
         call: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
         let started = Instant::now();
         let result = call.await;
-        self.metrics
-            .store_duration
-            .with_label_values(&[op])
-            .observe(started.elapsed().as_secs_f64());
+        let (timer, errors) = &self.ops[op as usize];
+        timer.observe(started.elapsed().as_secs_f64());
         if result.is_err() {
-            self.metrics.store_errors.with_label_values(&[op]).inc();
+            errors.inc();
         }
         result
     }
@@ -51,18 +120,18 @@ impl Store for MeteredStore {
         only_if_absent: bool,
     ) -> Result<bool, StoreError> {
         self.timed(
-            "put_event",
+            Op::PutEvent,
             self.inner.put_event(event, settings, only_if_absent),
         )
         .await
     }
 
     async fn events(&self) -> Result<Vec<EventId>, StoreError> {
-        self.timed("events", self.inner.events()).await
+        self.timed(Op::Events, self.inner.events()).await
     }
 
     async fn snapshot(&self, event: &EventId) -> Result<Option<Snapshot>, StoreError> {
-        self.timed("snapshot", self.inner.snapshot(event)).await
+        self.timed(Op::Snapshot, self.inner.snapshot(event)).await
     }
 
     async fn join(
@@ -72,7 +141,7 @@ impl Store for MeteredStore {
         trusted: bool,
         now_ms: i64,
     ) -> Result<Joined, StoreError> {
-        self.timed("join", self.inner.join(event, visitor, trusted, now_ms))
+        self.timed(Op::Join, self.inner.join(event, visitor, trusted, now_ms))
             .await
     }
 
@@ -82,7 +151,7 @@ impl Store for MeteredStore {
         position: u64,
         visitor: &VisitorId,
     ) -> Result<bool, StoreError> {
-        self.timed("leave", self.inner.leave(event, position, visitor))
+        self.timed(Op::Leave, self.inner.leave(event, position, visitor))
             .await
     }
 
@@ -93,12 +162,15 @@ impl Store for MeteredStore {
         mode: AdvanceMode,
         capacity: Capacity,
     ) -> Result<Advanced, StoreError> {
-        self.timed("advance", self.inner.advance(event, count, mode, capacity))
-            .await
+        self.timed(
+            Op::Advance,
+            self.inner.advance(event, count, mode, capacity),
+        )
+        .await
     }
 
     async fn left_positions(&self, event: &EventId) -> Result<Vec<u64>, StoreError> {
-        self.timed("left_positions", self.inner.left_positions(event))
+        self.timed(Op::LeftPositions, self.inner.left_positions(event))
             .await
     }
 
@@ -113,11 +185,11 @@ impl Store for MeteredStore {
         let claim = self
             .inner
             .claim(event, position, now_ms, pass_ttl_ms, capacity);
-        self.timed("claim", claim).await
+        self.timed(Op::Claim, claim).await
     }
 
     async fn complete(&self, event: &EventId, position: u64) -> Result<bool, StoreError> {
-        self.timed("complete", self.inner.complete(event, position))
+        self.timed(Op::Complete, self.inner.complete(event, position))
             .await
     }
 
@@ -128,7 +200,7 @@ impl Store for MeteredStore {
         through: u64,
     ) -> Result<Vec<Admitted>, StoreError> {
         self.timed(
-            "admitted_range",
+            Op::AdmittedRange,
             self.inner.admitted_range(event, after, through),
         )
         .await
@@ -142,7 +214,7 @@ impl Store for MeteredStore {
         take: bool,
     ) -> Result<bool, StoreError> {
         self.timed(
-            "drain_lease",
+            Op::DrainLease,
             self.inner.drain_lease(event, holder, ttl_ms, take),
         )
         .await
@@ -155,17 +227,29 @@ impl Store for MeteredStore {
         holder: &str,
     ) -> Result<bool, StoreError> {
         self.timed(
-            "set_drained",
+            Op::SetDrained,
             self.inner.set_drained(event, through, holder),
         )
         .await
     }
 
     async fn notifications(&self) -> Result<BoxStream<'static, Notification>, StoreError> {
-        self.timed("subscribe", self.inner.notifications()).await
+        self.timed(Op::Subscribe, self.inner.notifications()).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.timed("ping", self.inner.ping()).await
+        self.timed(Op::Ping, self.inner.ping()).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Op;
+
+    #[test]
+    fn every_operation_indexes_its_own_metrics() {
+        for (index, op) in Op::ALL.iter().enumerate() {
+            assert_eq!(*op as usize, index, "{}", op.label());
+        }
     }
 }
