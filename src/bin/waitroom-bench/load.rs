@@ -63,23 +63,52 @@ impl Outcome {
     pub fn micros(&self, quantile: f64) -> u64 {
         self.latency.value_at_quantile(quantile)
     }
+
+    /// Adds another slice of the same scenario.
+    pub fn absorb(&mut self, other: Outcome) {
+        self.requests += other.requests;
+        self.errors += other.errors;
+        self.elapsed += other.elapsed;
+        self.latency.add(other.latency).expect("same precision");
+    }
 }
 
-/// Runs `connections` keep-alive connections against `target` for `duration`.
-pub async fn drive(
-    target: SocketAddr,
-    connections: usize,
-    duration: Duration,
-    shape: Arc<dyn Shape>,
-    label: &str,
-) -> Outcome {
-    let progress = ProgressBar::new(duration.as_millis() as u64);
+impl Default for Outcome {
+    fn default() -> Self {
+        Self {
+            requests: 0,
+            errors: 0,
+            elapsed: Duration::ZERO,
+            latency: Histogram::new(3).expect("a histogram"),
+        }
+    }
+}
+
+/// A progress bar for a scenario of `steps` steps.
+pub fn progress_bar(label: &str, steps: u64) -> ProgressBar {
+    let progress = ProgressBar::new(steps);
     progress.set_style(
         ProgressStyle::with_template("  {prefix:<22} [{bar:30}] {msg}")
             .expect("a valid template")
             .progress_chars("=> "),
     );
     progress.set_prefix(label.to_owned());
+    progress
+}
+
+/// Runs `connections` keep-alive connections against `target` for `duration`, with a progress
+/// bar named `label` if one is given.
+pub async fn drive(
+    target: SocketAddr,
+    connections: usize,
+    duration: Duration,
+    shape: Arc<dyn Shape>,
+    label: Option<&str>,
+) -> Outcome {
+    let progress = match label {
+        Some(label) => progress_bar(label, duration.as_millis() as u64),
+        None => ProgressBar::hidden(),
+    };
     let counter = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let deadline = started + duration;

@@ -85,6 +85,8 @@ struct Row {
     errors: u64,
     /// CPU time per request of the server and of the load generator, in microseconds.
     cpu_us: Option<(f64, f64)>,
+    /// The ceiling's rate in the slices alternating with this scenario's, when measured so.
+    ceiling: Option<f64>,
     note: String,
 }
 
@@ -109,6 +111,7 @@ impl Row {
                 cpu.server.as_micros() as f64 / requests,
                 cpu.load.as_micros() as f64 / requests,
             )),
+            ceiling: None,
             note,
         }
     }
@@ -123,6 +126,7 @@ impl Row {
             p999_us: None,
             errors: 0,
             cpu_us: None,
+            ceiling: None,
             note,
         }
     }
@@ -155,25 +159,59 @@ fn cpu_time(pid: u32) -> Duration {
     Duration::from_millis(ticks * 10)
 }
 
-/// Runs a load scenario and accounts for the CPU it took on each side.
+/// The ceiling server and its request, for scenarios measured against it.
+struct Ceiling {
+    server: Server,
+    shape: Arc<dyn load::Shape>,
+}
+
+/// Runs a load scenario and accounts for the CPU it took on each side. With a `ceiling`, the
+/// scenario runs in one-second slices alternating with the ceiling's, so that the machine's drift
+/// (its pace moved by a third within a minute here) weighs on both alike; the ceiling's rate over
+/// its slices comes back too.
 async fn measure(
     server: &Server,
     connections: usize,
     duration: Duration,
     shape: Arc<dyn load::Shape>,
     label: &str,
-) -> (Outcome, CpuSpent) {
+    ceiling: Option<&Ceiling>,
+) -> (Outcome, CpuSpent, Option<f64>) {
     let own = std::process::id();
     let redis = || REDIS_PID.get().map(|pid| cpu_time(*pid));
-    let before = (cpu_time(server.pid), cpu_time(own), redis());
-    let outcome = drive(server.address, connections, duration, shape, label).await;
-    let after = (cpu_time(server.pid), cpu_time(own), redis());
-    let spent = CpuSpent {
-        server: after.0.saturating_sub(before.0),
-        load: after.1.saturating_sub(before.1),
-        redis: after.2.zip(before.2).map(|(a, b)| a.saturating_sub(b)),
+    let slice = Duration::from_secs(1).min(duration);
+    let slices = match ceiling {
+        Some(_) => (duration.as_secs_f64() / slice.as_secs_f64()).ceil() as u64,
+        None => 1,
     };
-    (outcome, spent)
+    let progress = load::progress_bar(label, slices);
+    let (mut outcome, mut baseline) = (Outcome::default(), Outcome::default());
+    let mut spent = CpuSpent {
+        server: Duration::ZERO,
+        load: Duration::ZERO,
+        redis: REDIS_PID.get().map(|_| Duration::ZERO),
+    };
+    for _ in 0..slices {
+        if let Some(ceiling) = ceiling {
+            let shape = ceiling.shape.clone();
+            baseline.absorb(drive(ceiling.server.address, connections, slice, shape, None).await);
+        }
+        let before = (cpu_time(server.pid), cpu_time(own), redis());
+        let length = if ceiling.is_some() { slice } else { duration };
+        let part = drive(server.address, connections, length, shape.clone(), None).await;
+        let after = (cpu_time(server.pid), cpu_time(own), redis());
+        spent.server += after.0.saturating_sub(before.0);
+        spent.load += after.1.saturating_sub(before.1);
+        if let (Some(total), Some(a), Some(b)) = (spent.redis.as_mut(), after.2, before.2) {
+            *total += a.saturating_sub(b);
+        }
+        outcome.absorb(part);
+        progress.inc(1);
+        progress.set_message(format!("{:.0} req/s", outcome.per_second()));
+    }
+    progress.finish_and_clear();
+    let ceiling_rate = ceiling.map(|_| baseline.per_second());
+    (outcome, spent, ceiling_rate)
 }
 
 /// A child process stopped when dropped.
@@ -506,14 +544,19 @@ async fn main() -> ExitCode {
         host: host.clone(),
         expect: expect_2xx,
     });
-    let (ceiling, cpu) = measure(
+    let (ceiling, cpu, _) = measure(
         &ceiling_server,
         args.connections,
         duration,
         shape.clone(),
         "ceiling",
+        None,
     )
     .await;
+    let ceiling_server = Ceiling {
+        server: ceiling_server,
+        shape: shape.clone(),
+    };
     rows.push(Row::from_load(
         "ceiling (bare actix-web)",
         &ceiling,
@@ -534,7 +577,8 @@ async fn main() -> ExitCode {
     };
 
     if args.runs("status") || args.runs("gate") {
-        status_and_gate(&args, &admin, &replicas[0], &mut redis, &mut rows).await;
+        let servers = (&replicas[0], &ceiling_server);
+        status_and_gate(&args, &admin, servers, &mut redis, &mut rows).await;
     }
 
     if args.runs("join") {
@@ -556,14 +600,24 @@ async fn main() -> ExitCode {
                 host: host.clone(),
                 expect: expect_2xx,
             });
-            let (outcome, cpu) =
-                measure(&replicas[0], args.connections, duration, shape, scenario).await;
+            let (outcome, cpu, baseline) = measure(
+                &replicas[0],
+                args.connections,
+                duration,
+                shape,
+                scenario,
+                Some(&ceiling_server),
+            )
+            .await;
             let note = if event == "join-full" {
                 format!("{} visitors queued before", args.queued)
             } else {
                 "a new visitor per request".into()
             };
-            rows.push(Row::from_load(scenario, &outcome, cpu, note));
+            rows.push(Row {
+                ceiling: baseline,
+                ..Row::from_load(scenario, &outcome, cpu, note)
+            });
         }
         rows.push(Row::figure(
             "memory",
@@ -586,19 +640,20 @@ async fn main() -> ExitCode {
 
     // Measured again at the end: this machine's pace drifts, and ratios use the faster of the two,
     // so they are never flattered by a slow ceiling run.
-    let (again, cpu) = measure(
-        &ceiling_server,
+    let (again, cpu, _) = measure(
+        &ceiling_server.server,
         args.connections,
         duration,
         shape,
         "ceiling again",
+        None,
     )
     .await;
     rows.push(Row::from_load(
         "ceiling again",
         &again,
         CpuSpent { redis: None, ..cpu },
-        "measured last; ratios use the faster ceiling".into(),
+        "measured last".into(),
     ));
     let ceiling_rate = ceiling.per_second().max(again.per_second());
 
@@ -612,7 +667,7 @@ async fn main() -> ExitCode {
 async fn status_and_gate(
     args: &Args,
     admin: &Admin,
-    replica: &Server,
+    (replica, ceiling): (&Server, &Ceiling),
     redis: &mut redis::aio::MultiplexedConnection,
     rows: &mut Vec<Row>,
 ) {
@@ -660,14 +715,25 @@ async fn status_and_gate(
         if !args.runs(scenario.split(' ').next().unwrap_or_default()) {
             continue;
         }
-        let (outcome, cpu) = measure(replica, args.connections, duration, shape, scenario).await;
+        let (outcome, cpu, baseline) = measure(
+            replica,
+            args.connections,
+            duration,
+            shape,
+            scenario,
+            Some(ceiling),
+        )
+        .await;
         let after = command_calls(redis).await;
         let (commands, which) = command_delta(&before, &after);
         let note = format!(
             "{note}; Redis commands meanwhile, all from the replicas' 250 ms resync: {commands} ({:.5}/request; {which})",
             commands as f64 / outcome.requests.max(1) as f64
         );
-        rows.push(Row::from_load(scenario, &outcome, cpu, note));
+        rows.push(Row {
+            ceiling: baseline,
+            ..Row::from_load(scenario, &outcome, cpu, note)
+        });
     }
 }
 
@@ -861,7 +927,7 @@ fn print_table(rows: &[Row], ceiling: f64) {
     };
     for row in rows {
         let ratio = if row.unit == "req/s" {
-            format!("{:.2}", row.rate / ceiling)
+            format!("{:.2}", row.rate / row.ceiling.unwrap_or(ceiling))
         } else {
             String::new()
         };
