@@ -49,7 +49,10 @@ pub struct Place {
     /// Why the place is `expired`: `token-expired` or `claim-window-passed`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "verbatim_token_option"
+    )]
     pub pass: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pass_expires_at: Option<String>,
@@ -62,10 +65,31 @@ pub struct JoinAnswer {
     pub visitor: String,
     /// False when the visitor already held this place (a refresh, a second tab, a known user).
     pub fresh: bool,
+    #[serde(serialize_with = "verbatim_token")]
     pub token: String,
     pub expires_at: String,
     #[serde(flatten)]
     pub place: Place,
+}
+
+/// Writes a token as a JSON string without the escaping pass: tokens are base64url and dots, which
+/// JSON never escapes, and checking every character for escapes cost a join about a twentieth of its
+/// time. The raw value is still validated, so a token that needed escaping would be an error, not
+/// broken JSON.
+fn verbatim_token<S: serde::Serializer>(token: &str, serializer: S) -> Result<S::Ok, S::Error> {
+    let raw = serde_json::value::RawValue::from_string(format!("\"{token}\""))
+        .map_err(serde::ser::Error::custom)?;
+    raw.serialize(serializer)
+}
+
+fn verbatim_token_option<S: serde::Serializer>(
+    token: &Option<String>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match token {
+        Some(token) => verbatim_token(token, serializer),
+        None => serializer.serialize_none(),
+    }
 }
 
 /// A poll interval that fits how far the visitor is from the front.
