@@ -4,7 +4,7 @@ use actix_web::body::BoxBody;
 use actix_web::dev::ServiceResponse;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
-use actix_web::middleware::ErrorHandlerResponse;
+use actix_web::body::EitherBody;
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 
@@ -193,13 +193,13 @@ impl ResponseError for ApiError {
 
 /// Turns any error response that is not a problem document yet (framework 404s and 405s, payload
 /// limits, extractor failures) into one, so clients see a single error format.
-pub fn ensure_problem<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
+pub fn ensure_problem<B>(res: ServiceResponse<B>) -> ServiceResponse<EitherBody<B>> {
+    let status = res.status();
     let is_problem =
         res.headers().get(header::CONTENT_TYPE) == Some(&HeaderValue::from_static(PROBLEM_JSON));
-    if is_problem {
-        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        return res.map_into_left_body();
     }
-    let status = res.status();
     let problem = match status {
         StatusCode::NOT_FOUND => ApiError::NotFound,
         StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
@@ -211,8 +211,5 @@ pub fn ensure_problem<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHand
         _ => ApiError::Internal(format!("unhandled {status}")),
     };
     let (req, _) = res.into_parts();
-    let response = ServiceResponse::new(req, problem.error_response());
-    Ok(ErrorHandlerResponse::Response(
-        response.map_into_right_body(),
-    ))
+    ServiceResponse::new(req, problem.error_response()).map_into_right_body()
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
-use actix_web::middleware::{from_fn, ErrorHandlers};
+use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -20,7 +20,7 @@ use crate::domain::{EventId, EventSettings, VisitorId};
 use crate::drain::DrainWorker;
 use crate::keys::{KeyError, KeySet};
 use crate::metrics::{Metrics, RequestTimers};
-use crate::problem::{ensure_problem, ApiError};
+use crate::problem::ApiError;
 use crate::routes::{self, observe_request, AppState};
 use crate::scheduler::run_releases;
 use crate::sink::{KafkaSink, LogSink, Sink, SinkError};
@@ -189,7 +189,6 @@ impl Application {
             let timers = Rc::new(RequestTimers::new(&state.metrics));
             App::new()
                 .wrap(from_fn(observe_request))
-                .wrap(ErrorHandlers::new().default_handler(ensure_problem))
                 .app_data(state.clone())
                 .app_data(timers)
                 .configure(routes::configure)

@@ -263,13 +263,14 @@ fn request_id(req: &ServiceRequest) -> header::HeaderValue {
     }
 }
 
-/// Gives each request an id (kept from `X-Request-Id` when the edge set a sane one), logs refused
-/// and failed requests with it, by route (never by raw URL: query strings may carry tokens), and
+/// Gives each request an id (kept from `X-Request-Id` when the edge set a sane one), makes every
+/// error answer a problem document ([`crate::problem::ensure_problem`]), logs refused and failed
+/// requests with the id, by route (never by raw URL: query strings may carry tokens), and
 /// times every request for the metrics. The request span is at debug level: at info, creating and
 /// entering a span per request cost about a tenth of a status check's CPU time.
 pub async fn observe_request(
     req: ServiceRequest,
-    next: Next<impl MessageBody>,
+    next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = std::time::Instant::now();
     let request_id = request_id(&req);
@@ -278,7 +279,8 @@ pub async fn observe_request(
     let method = req.method().clone();
     let timers = req.app_data::<Rc<RequestTimers>>().cloned();
     let span = tracing::debug_span!("request", id, %method, route);
-    let mut response = next.call(req).instrument(span.clone()).await?;
+    let response = next.call(req).instrument(span.clone()).await?;
+    let mut response = crate::problem::ensure_problem(response);
     let status = response.status();
     response.headers_mut().insert(REQUEST_ID, request_id);
     let elapsed = started.elapsed();
