@@ -1,10 +1,10 @@
 //! API errors as RFC 9457 problem documents (`application/problem+json`), each with a stable type.
 
 use actix_web::body::BoxBody;
+use actix_web::body::EitherBody;
 use actix_web::dev::ServiceResponse;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
-use actix_web::body::EitherBody;
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 

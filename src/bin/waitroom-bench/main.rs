@@ -376,7 +376,7 @@ impl Admin {
     }
 }
 
-/// Lines up `count` visitors the way join.lua records them, pipelined, for the big-queue figures.
+/// Lines up `count` visitors the way joins record them, pipelined, for the big-queue figures.
 async fn fill(
     redis: &mut redis::aio::MultiplexedConnection,
     prefix: &str,
@@ -600,6 +600,7 @@ async fn main() -> ExitCode {
                 host: host.clone(),
                 expect: expect_2xx,
             });
+            let before = command_calls(&mut redis).await;
             let (outcome, cpu, baseline) = measure(
                 &replicas[0],
                 args.connections,
@@ -609,11 +610,24 @@ async fn main() -> ExitCode {
                 Some(&ceiling_server),
             )
             .await;
-            let note = if event == "join-full" {
+            let after = command_calls(&mut redis).await;
+            // A batch of joins is one transaction (EXEC); trusted joins would be script calls.
+            let calls = |stats: &std::collections::BTreeMap<String, u64>| {
+                ["exec", "evalsha", "eval"]
+                    .iter()
+                    .filter_map(|name| stats.get(*name))
+                    .sum::<u64>()
+            };
+            let round_trips = calls(&after).saturating_sub(calls(&before)).max(1);
+            let line = if event == "join-full" {
                 format!("{} visitors queued before", args.queued)
             } else {
                 "a new visitor per request".into()
             };
+            let note = format!(
+                "{line}; {:.1} joins per Redis call",
+                outcome.requests as f64 / round_trips as f64
+            );
             rows.push(Row {
                 ceiling: baseline,
                 ..Row::from_load(scenario, &outcome, cpu, note)

@@ -1,0 +1,18 @@
+-- Trusted join: return the position a booking site's user already holds in an event's line, or draw
+-- the next one and remember it for them. One round trip, atomic. (Anonymous visitors join in
+-- batches through join.lua.)
+--
+-- KEYS[1] issued counter   wr:{event}:issued   (string, last position handed out)
+-- KEYS[2] line             wr:{event}:line     (list, element i-1 = "<visitor> <joined_at_ms>" of position i)
+-- KEYS[3] trusted visitors wr:{event}:visitors (hash, visitor id -> position)
+-- ARGV[1] visitor id
+-- ARGV[2] joined_at, unix milliseconds
+-- Returns {position, 1 if a new number was drawn else 0}
+local held = redis.call('HGET', KEYS[3], ARGV[1])
+if held then
+  return {tonumber(held), 0}
+end
+local position = redis.call('INCR', KEYS[1])
+redis.call('RPUSH', KEYS[2], ARGV[1] .. ' ' .. ARGV[2])
+redis.call('HSET', KEYS[3], ARGV[1], position)
+return {position, 1}
