@@ -1,6 +1,7 @@
 //! The Redis store: shared by every replica. Each operation that changes a line is one round trip and
-//! atomic: a Lua script (`lua/`), or for a batch of anonymous joins a MULTI/EXEC transaction. Keys are hash-tagged by event, `<prefix>:{event}:<name>`, so all of an
-//! event's keys live in one Redis Cluster slot; changes are announced on `<prefix>:notify`.
+//! atomic: a Lua script (`lua/`), or for a batch of anonymous joins a MULTI/EXEC transaction. Keys
+//! are hash-tagged by event, `<prefix>:{event}:<name>`, so all of an event's keys live in one Redis
+//! Cluster slot; changes are announced on `<prefix>:notify`.
 
 use std::time::Duration;
 
@@ -19,7 +20,7 @@ use crate::domain::{EventId, EventSettings, VisitorId};
 /// How long a command may take before the caller is told Redis is unavailable.
 const RESPONSE_TIMEOUT: Duration = Duration::from_millis(1_500);
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(1_000);
-/// Most joins sent to Redis in one script call (well under Lua's limit on `unpack`).
+/// Most joins sent to Redis in one transaction.
 const JOIN_BATCH: usize = 256;
 
 pub struct RedisStore {
