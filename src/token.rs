@@ -187,9 +187,7 @@ impl Tokens {
         }
         Ok(claims)
     }
-}
 
-impl Tokens {
     /// The key a token's encoded `header` names, if it names HS256 and one of ours.
     fn key_for(&self, header: &str) -> Result<&DecodingKey, TokenError> {
         let header = decode_part(header)?;
