@@ -21,7 +21,7 @@ use crate::drain::DrainWorker;
 use crate::keys::{KeyError, KeySet};
 use crate::metrics::{Metrics, RequestTimers};
 use crate::problem::ApiError;
-use crate::routes::{self, observe_request, AppState};
+use crate::routes::{self, observe_request, AppState, HotPaths};
 use crate::scheduler::run_releases;
 use crate::sink::{KafkaSink, LogSink, Sink, SinkError};
 use crate::store::{MemoryStore, MeteredStore, RedisStore, Store, StoreError};
@@ -187,14 +187,15 @@ impl Application {
         let mut server = HttpServer::new(move || {
             // Built per worker: a worker is one thread, so its timers need no lock.
             let timers = Rc::new(RequestTimers::new(&state.metrics));
-            App::new()
+            let app = App::new()
                 .wrap(from_fn(observe_request))
                 .app_data(state.clone())
-                .app_data(timers)
+                .app_data(timers.clone())
                 .configure(routes::configure)
                 .default_service(web::to(|| async {
                     Err::<actix_web::HttpResponse, _>(ApiError::NotFound)
-                }))
+                }));
+            HotPaths::new(app, state.clone(), timers)
         })
         .listen(listener)?
         // Signals are handled in `run`, which makes the server unready before it stops.

@@ -70,7 +70,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 pub(super) fn authorize(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
     let expected = state.admin_token.as_ref().ok_or(ApiError::AdminDisabled)?;
-    let given = bearer(req).unwrap_or_default();
+    let given = bearer(req.headers()).unwrap_or_default();
     if constant_time_eq(given.as_bytes(), expected.expose().as_bytes()) {
         Ok(())
     } else {

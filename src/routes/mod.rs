@@ -2,6 +2,7 @@
 //! joining, leaving and collecting a pass touch the store.
 
 mod admin;
+mod hot;
 mod page;
 mod updates;
 mod visitor;
@@ -14,9 +15,10 @@ use std::sync::Arc;
 use actix_web::body::MessageBody;
 use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header;
+use actix_web::http::header::{self, HeaderMap};
+use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use serde_json::json;
 use tokio::sync::watch;
 use tracing::Instrument;
@@ -28,6 +30,8 @@ use crate::metrics::{Metrics, RequestTimers};
 use crate::problem::ApiError;
 use crate::store::Store;
 use crate::token::Tokens;
+
+pub use hot::HotPaths;
 
 /// Largest request body accepted, in bytes: every request body here is a small JSON object.
 pub const BODY_LIMIT: usize = 16 * 1024;
@@ -62,10 +66,17 @@ impl AppState {
     }
 
     /// The token the client presented: `Authorization: Bearer` first, then the event's cookie.
-    fn presented_token<'r>(&self, req: &'r HttpRequest, event: &EventId) -> Option<Cow<'r, str>> {
-        bearer(req).map(Cow::Borrowed).or_else(|| {
-            req.cookie(&self.cookie_name(event))
-                .map(|c| Cow::Owned(c.value().to_owned()))
+    fn presented_token<'r>(&self, headers: &'r HeaderMap, event: &EventId) -> Option<Cow<'r, str>> {
+        bearer(headers).map(Cow::Borrowed).or_else(|| {
+            let is_ours =
+                |name: &str| name.strip_prefix(self.cookie_prefix.as_str()) == Some(event.as_str());
+            headers
+                .get_all(header::COOKIE)
+                .filter_map(|value| value.to_str().ok())
+                .flat_map(|value| value.split(';'))
+                .filter_map(|pair| Cookie::parse_encoded(pair.trim()).ok())
+                .find(|cookie| is_ours(cookie.name()))
+                .map(|cookie| Cow::Owned(cookie.value().to_owned()))
         })
     }
 
@@ -83,8 +94,8 @@ impl AppState {
 }
 
 /// The token of an `Authorization: Bearer <token>` header, if there is one.
-fn bearer(req: &HttpRequest) -> Option<&str> {
-    req.headers()
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
@@ -244,8 +255,8 @@ fn route_label(path: &str) -> &'static str {
 const REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-request-id");
 
 /// The id of a request: the edge's `X-Request-Id` when it is a sane one, else 16 random hex digits.
-fn request_id(req: &ServiceRequest) -> header::HeaderValue {
-    let given = req.headers().get(&REQUEST_ID).filter(|id| {
+fn request_id(headers: &HeaderMap) -> header::HeaderValue {
+    let given = headers.get(&REQUEST_ID).filter(|id| {
         let id = id.as_bytes();
         (1..=64).contains(&id.len()) && id.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
     });
@@ -263,41 +274,87 @@ fn request_id(req: &ServiceRequest) -> header::HeaderValue {
     }
 }
 
+/// A request being served, from its arrival to its answer: the id it is known by, the route it is
+/// counted under (never the raw URL: query strings may carry tokens), and when it came in.
+struct Observed {
+    started: std::time::Instant,
+    request_id: header::HeaderValue,
+    route: &'static str,
+    method: Method,
+    /// At debug level: at info, creating and entering a span per request cost about a tenth of a
+    /// status check's CPU time.
+    span: tracing::Span,
+}
+
+impl Observed {
+    fn new(headers: &HeaderMap, method: &Method, path: &str) -> Self {
+        let request_id = request_id(headers);
+        let route = route_label(path);
+        let span = tracing::debug_span!(
+            "request",
+            id = request_id.to_str().unwrap_or_default(),
+            %method,
+            route
+        );
+        Self {
+            started: std::time::Instant::now(),
+            request_id,
+            route,
+            method: method.clone(),
+            span,
+        }
+    }
+
+    /// Tags the answer with the request id, times it for the metrics, and logs refusals and
+    /// failures (with `error`, what went wrong in a failure).
+    fn finish(
+        self,
+        status: StatusCode,
+        headers: &mut HeaderMap,
+        timers: Option<&RequestTimers>,
+        error: Option<String>,
+    ) {
+        let elapsed = self.started.elapsed();
+        if let Some(timers) = timers {
+            timers.observe(self.route, status, elapsed.as_secs_f64());
+        }
+        let latency_ms = elapsed.as_secs_f64() * 1_000.0;
+        let code = status.as_u16();
+        let (id, method, route) = (
+            self.request_id.to_str().unwrap_or_default(),
+            &self.method,
+            self.route,
+        );
+        let _entered = self.span.enter();
+        if status.is_server_error() {
+            tracing::warn!(request_id = id, %method, route, status = code, latency_ms, error, "request failed");
+        } else if status.is_client_error() {
+            tracing::info!(request_id = id, %method, route, status = code, latency_ms, "request refused");
+        } else {
+            tracing::debug!(request_id = id, %method, route, status = code, latency_ms, "request served");
+        }
+        headers.insert(REQUEST_ID, self.request_id.clone());
+    }
+}
+
 /// Gives each request an id (kept from `X-Request-Id` when the edge set a sane one), makes every
 /// error answer a problem document ([`crate::problem::ensure_problem`]), logs refused and failed
-/// requests with the id, by route (never by raw URL: query strings may carry tokens), and
-/// times every request for the metrics. The request span is at debug level: at info, creating and
-/// entering a span per request cost about a tenth of a status check's CPU time.
+/// requests with the id, and times every request for the metrics. [`hot::HotPaths`] does the same
+/// for the requests it answers before the app.
 pub async fn observe_request(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let started = std::time::Instant::now();
-    let request_id = request_id(&req);
-    let id = request_id.to_str().unwrap_or_default().to_owned();
-    let route = route_label(req.path());
-    let method = req.method().clone();
+    let observed = Observed::new(req.headers(), req.method(), req.path());
     let timers = req.app_data::<Rc<RequestTimers>>().cloned();
-    let span = tracing::debug_span!("request", id, %method, route);
-    let response = next.call(req).instrument(span.clone()).await?;
+    let response = next.call(req).instrument(observed.span.clone()).await?;
     let mut response = crate::problem::ensure_problem(response);
     let status = response.status();
-    response.headers_mut().insert(REQUEST_ID, request_id);
-    let elapsed = started.elapsed();
-    if let Some(timers) = timers {
-        timers.observe(route, status, elapsed.as_secs_f64());
-    }
-    let latency_ms = elapsed.as_secs_f64() * 1_000.0;
-    let code = status.as_u16();
-    let _entered = span.enter();
-    if status.is_server_error() {
-        let error = response.response().error().map(ToString::to_string);
-        tracing::warn!(request_id = id, %method, route, status = code, latency_ms, error, "request failed");
-    } else if status.is_client_error() {
-        tracing::info!(request_id = id, %method, route, status = code, latency_ms, "request refused");
-    } else {
-        tracing::debug!(request_id = id, %method, route, status = code, latency_ms, "request served");
-    }
+    let failure = status
+        .is_server_error()
+        .then(|| response.response().error().map(ToString::to_string))
+        .flatten();
+    observed.finish(status, response.headers_mut(), timers.as_deref(), failure);
     Ok(response)
 }
 

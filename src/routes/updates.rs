@@ -137,7 +137,7 @@ async fn updates(
     let cached = state.event(&event)?;
     let claims = match &query.token {
         Some(token) => state.holder_of(token, &event, &cached)?,
-        None => state.holder(&req, &event, &cached)?,
+        None => state.holder(req.headers(), &event, &cached)?,
     };
     let mut keepalive = tokio::time::interval(KEEPALIVE);
     keepalive.reset();

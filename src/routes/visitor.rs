@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use actix_web::http::header::HeaderName;
+use actix_web::http::header::{HeaderMap, HeaderName};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 
@@ -14,12 +14,11 @@ use crate::problem::ApiError;
 use crate::store::{Capacity, Claim};
 use crate::token::{Claims, TokenError, TokenKind};
 
-/// The routes under `/v1/events/{event}`. Resources rather than bare routes, so a wrong method is a
-/// 405 rather than a 404.
+/// The routes under `/v1/events/{event}`, but for status and gate, which [`super::hot::HotPaths`]
+/// answers before the app. Resources rather than bare routes, so a wrong method is a 405 rather
+/// than a 404.
 pub fn configure_event(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/status").get(status))
-        .service(web::resource("/gate").get(gate))
-        .service(web::resource("/join").post(join))
+    cfg.service(web::resource("/join").post(join))
         .service(web::resource("/leave").post(leave))
         .service(web::resource("/complete").post(complete));
 }
@@ -164,12 +163,12 @@ impl AppState {
     /// Verifies the presented token for `event` and checks its place was not given up.
     pub(super) fn holder(
         &self,
-        req: &HttpRequest,
+        headers: &HeaderMap,
         event: &EventId,
         cached: &CachedEvent,
     ) -> Result<Claims, ApiError> {
         let token = self
-            .presented_token(req, event)
+            .presented_token(headers, event)
             .ok_or(ApiError::MissingToken)?;
         self.holder_of(&token, event, cached)
     }
@@ -223,7 +222,7 @@ pub(super) async fn join_visitor(
         return Err(ApiError::EventClosed(event.to_string()));
     }
     // Refresh-proof: a visitor who holds a valid place keeps it, and no new number is drawn.
-    if let Ok(claims) = state.holder(req, &event, &cached) {
+    if let Ok(claims) = state.holder(req.headers(), &event, &cached) {
         if let Ok(visitor) = VisitorId::parse(&claims.sub) {
             return Ok(state.answer_join(&event, &cached, &visitor, claims.pos, false, true));
         }
@@ -248,15 +247,16 @@ pub(super) async fn join_visitor(
     Ok(state.answer_join(&event, &cached, &visitor, joined.position, true, true))
 }
 
-async fn status(
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-    req: HttpRequest,
+/// `GET /v1/events/{event}/status`: where the token's holder stands, with a pass once admitted.
+pub(super) async fn status(
+    state: &AppState,
+    event: &str,
+    headers: &HeaderMap,
 ) -> Result<HttpResponse, ApiError> {
-    let event = parse_event(&path)?;
+    let event = parse_event(event)?;
     let cached = state.event(&event)?;
-    let place = match state.holder(&req, &event, &cached) {
-        Ok(claims) => current_place(&state, &event, &cached, &claims).await,
+    let place = match state.holder(headers, &event, &cached) {
+        Ok(claims) => current_place(state, &event, &cached, &claims).await,
         Err(ApiError::InvalidToken(TokenError::Expired(claims))) => {
             expired_place(&event, &cached, claims.pos, "token-expired")
         }
@@ -363,7 +363,7 @@ async fn leave(
 ) -> Result<HttpResponse, ApiError> {
     let event = parse_event(&path)?;
     let cached = state.event(&event)?;
-    let claims = state.holder(&req, &event, &cached)?;
+    let claims = state.holder(req.headers(), &event, &cached)?;
     let visitor = VisitorId::parse(&claims.sub).map_err(|_| TokenError::Malformed)?;
     state.store.leave(&event, claims.pos, &visitor).await?;
     state.cache.mark_left(&event, &cached, claims.pos);
@@ -379,17 +379,18 @@ async fn leave(
 const VISITOR_HEADER: HeaderName = HeaderName::from_static("x-waitroom-visitor");
 const POSITION_HEADER: HeaderName = HeaderName::from_static("x-waitroom-position");
 
-/// An edge proxy's sub-request (nginx `auth_request`): 204 for an admission pass or a waiting token
-/// the pointer has passed, 401 for anything else. Nothing but the token and the cache is consulted.
-async fn gate(
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-    req: HttpRequest,
+/// `GET /v1/events/{event}/gate`, an edge proxy's sub-request (nginx `auth_request`): 204 for an
+/// admission pass or a waiting token the pointer has passed, 401 for anything else. Nothing but the
+/// token and the cache is consulted.
+pub(super) fn gate(
+    state: &AppState,
+    event: &str,
+    headers: &HeaderMap,
 ) -> Result<HttpResponse, ApiError> {
     let admitted = || -> Result<Claims, ApiError> {
-        let event = parse_event(&path)?;
+        let event = parse_event(event)?;
         let cached = state.event(&event)?;
-        let claims = state.holder(&req, &event, &cached)?;
+        let claims = state.holder(headers, &event, &cached)?;
         if claims.kind == TokenKind::Pass || cached.is_admitted(claims.pos) {
             Ok(claims)
         } else {

@@ -137,6 +137,15 @@ async fn client_mistakes_get_clear_problems(backend: Backend) {
     app.send(app.client.get(app.url("/v1/events/tour/join")))
         .await
         .assert_problem(405, "method-not-allowed");
+    // Status and gate are answered before the app: the same problems, and the methods allowed.
+    for path in ["/v1/events/tour/status", "/v1/events/tour/gate"] {
+        let wrong_method = app.send(app.client.post(app.url(path))).await;
+        wrong_method.assert_problem(405, "method-not-allowed");
+        assert_eq!(wrong_method.headers["allow"], "GET");
+    }
+    app.send(app.client.get(app.url("/v1/events/tour/status/")))
+        .await
+        .assert_problem(404, "not-found");
 
     app.send(
         app.client

@@ -163,6 +163,15 @@ async fn readiness_follows_redis_and_requests_carry_an_id() {
         )
         .await;
     assert_eq!(given.headers["x-request-id"], "edge-1234-abcd");
+    let at_the_gate = app
+        .send(
+            app.client
+                .get(app.url("/v1/events/nowhere/gate"))
+                .header("x-request-id", "edge-5678"),
+        )
+        .await;
+    at_the_gate.assert_problem(401, "unknown-event");
+    assert_eq!(at_the_gate.headers["x-request-id"], "edge-5678");
     let made = app
         .send(
             app.client
