@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
-use hyper::{Method, Request, StatusCode};
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, StatusCode, Uri};
 use hyper_util::rt::TokioIo;
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::net::TcpStream;
@@ -20,26 +21,52 @@ pub trait Shape: Send + Sync + 'static {
     fn expected(&self, status: StatusCode) -> bool;
 }
 
-/// A GET (or POST) of a fixed path, optionally with one bearer token per request from a list.
+/// A GET (or POST) of a fixed path, optionally with one bearer token per request from a list. The
+/// parts are prepared once, as wrk prepares its requests: formatting and validating a bearer header
+/// per request cost the load generator more than some answers cost the server.
 pub struct Simple {
-    pub method: Method,
-    pub path_and_query: String,
-    pub tokens: Vec<String>,
-    pub host: String,
-    pub expect: fn(StatusCode) -> bool,
+    method: Method,
+    uri: Uri,
+    host: HeaderValue,
+    authorizations: Vec<HeaderValue>,
+    expect: fn(StatusCode) -> bool,
+}
+
+impl Simple {
+    pub fn new(
+        method: Method,
+        path_and_query: &str,
+        tokens: &[String],
+        host: &str,
+        expect: fn(StatusCode) -> bool,
+    ) -> Self {
+        Self {
+            method,
+            uri: path_and_query.parse().expect("a valid path"),
+            host: HeaderValue::from_str(host).expect("a valid host"),
+            authorizations: tokens
+                .iter()
+                .map(|token| {
+                    HeaderValue::from_str(&format!("Bearer {token}")).expect("a token header")
+                })
+                .collect(),
+            expect,
+        }
+    }
 }
 
 impl Shape for Simple {
     fn request(&self, connection: usize, n: u64) -> Request<Empty<Bytes>> {
-        let mut builder = Request::builder()
-            .method(self.method.clone())
-            .uri(&self.path_and_query)
-            .header("host", &self.host);
-        if !self.tokens.is_empty() {
-            let token = &self.tokens[(connection * 7919 + n as usize) % self.tokens.len()];
-            builder = builder.header("authorization", format!("Bearer {token}"));
+        let mut request = Request::new(Empty::new());
+        *request.method_mut() = self.method.clone();
+        *request.uri_mut() = self.uri.clone();
+        let headers = request.headers_mut();
+        headers.insert(header::HOST, self.host.clone());
+        if !self.authorizations.is_empty() {
+            let chosen = (connection * 7919 + n as usize) % self.authorizations.len();
+            headers.insert(header::AUTHORIZATION, self.authorizations[chosen].clone());
         }
-        builder.body(Empty::new()).expect("a valid request")
+        request
     }
 
     fn expected(&self, status: StatusCode) -> bool {

@@ -537,13 +537,7 @@ async fn main() -> ExitCode {
         &[],
     )
     .await;
-    let shape = Arc::new(Simple {
-        method: Method::GET,
-        path_and_query: "/".into(),
-        tokens: Vec::new(),
-        host: host.clone(),
-        expect: expect_2xx,
-    });
+    let shape = Arc::new(Simple::new(Method::GET, "/", &[], &host, expect_2xx));
     let (ceiling, cpu, _) = measure(
         &ceiling_server,
         args.connections,
@@ -593,13 +587,13 @@ async fn main() -> ExitCode {
             ("join (empty line)", "join-empty"),
             ("join (queued line)", "join-full"),
         ] {
-            let shape = Arc::new(Simple {
-                method: Method::POST,
-                path_and_query: format!("/v1/events/{event}/join"),
-                tokens: Vec::new(),
-                host: host.clone(),
-                expect: expect_2xx,
-            });
+            let shape = Arc::new(Simple::new(
+                Method::POST,
+                &format!("/v1/events/{event}/join"),
+                &[],
+                &host,
+                expect_2xx,
+            ));
             let before = command_calls(&mut redis).await;
             let (outcome, cpu, baseline) = measure(
                 &replicas[0],
@@ -719,13 +713,7 @@ async fn status_and_gate(
         ),
     ] {
         let before = command_calls(redis).await;
-        let shape = Arc::new(Simple {
-            method: Method::GET,
-            path_and_query: path.into(),
-            tokens: chosen,
-            host: host.clone(),
-            expect: expect_2xx,
-        });
+        let shape = Arc::new(Simple::new(Method::GET, path, &chosen, &host, expect_2xx));
         if !args.runs(scenario.split(' ').next().unwrap_or_default()) {
             continue;
         }
