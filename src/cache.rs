@@ -25,6 +25,7 @@ pub struct CachedEvent {
     /// Positions whose pass this replica has recorded as claimed in the store already, and whether
     /// the claim came too late (the slot had gone to someone else).
     claimed: Mutex<HashMap<u64, bool>>,
+    passes: Mutex<RecentPasses>,
     /// Active visitors, as of the last resync (events with a capacity).
     active: AtomicU64,
     /// When the pointer moved and how many came through, for wait estimates.
@@ -42,6 +43,7 @@ impl CachedEvent {
             drained_through: AtomicU64::new(0),
             left: RwLock::default(),
             claimed: Mutex::default(),
+            passes: Mutex::default(),
             active: AtomicU64::new(0),
             rate: Mutex::default(),
             synced_at: Mutex::new(Instant::now()),
@@ -116,6 +118,26 @@ impl CachedEvent {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&position);
+    }
+
+    /// The pass signed for `position` on this replica, if it was signed less than `reuse_s` seconds
+    /// before `now`.
+    pub fn recent_pass(&self, position: u64, now: i64, reuse_s: i64) -> Option<Arc<SignedPass>> {
+        let mut passes = self.passes.lock().unwrap_or_else(|e| e.into_inner());
+        passes.turn(now, reuse_s);
+        passes
+            .current
+            .get(&position)
+            .or_else(|| passes.previous.get(&position))
+            .filter(|pass| now - pass.issued_at < reuse_s)
+            .cloned()
+    }
+
+    /// Keeps a pass just signed for `position`, to hand out again for `reuse_s` seconds.
+    pub fn keep_pass(&self, position: u64, pass: Arc<SignedPass>, reuse_s: i64) {
+        let mut passes = self.passes.lock().unwrap_or_else(|e| e.into_inner());
+        passes.turn(pass.issued_at, reuse_s);
+        passes.current.insert(position, pass);
     }
 
     pub fn settings(&self) -> Arc<EventSettings> {
@@ -194,6 +216,41 @@ impl CachedEvent {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .insert(position)
+    }
+}
+
+/// An admission pass as handed out: the token and when it expires.
+#[derive(Debug)]
+pub struct SignedPass {
+    pub token: String,
+    pub issued_at: i64,
+    pub expires_at: String,
+}
+
+/// Passes signed lately, by position, so that a visitor who asks again within a few seconds gets the
+/// same pass instead of a freshly signed one. Two generations of `reuse_s` seconds each: the older is
+/// dropped whole as time moves on, so this holds only the passes of the last few seconds.
+#[derive(Debug, Default)]
+struct RecentPasses {
+    generation: i64,
+    current: HashMap<u64, Arc<SignedPass>>,
+    previous: HashMap<u64, Arc<SignedPass>>,
+}
+
+impl RecentPasses {
+    /// Moves to the generation `now` falls in.
+    fn turn(&mut self, now: i64, reuse_s: i64) {
+        let generation = now / reuse_s.max(1);
+        if generation == self.generation {
+            return;
+        }
+        if generation == self.generation + 1 {
+            self.previous = std::mem::take(&mut self.current);
+        } else {
+            self.previous.clear();
+            self.current.clear();
+        }
+        self.generation = generation;
     }
 }
 
@@ -298,6 +355,8 @@ impl PointerCache {
             let changed = **settings != snapshot.settings;
             if changed {
                 *settings = Arc::new(snapshot.settings);
+                // Passes carry the settings' lifetime and target: none is handed out again.
+                *cached.passes.lock().unwrap_or_else(|e| e.into_inner()) = RecentPasses::default();
             }
             changed
         };
@@ -482,6 +541,46 @@ mod tests {
                 active: 0,
             },
         }
+    }
+
+    fn pass(issued_at: i64) -> Arc<SignedPass> {
+        Arc::new(SignedPass {
+            token: format!("pass-{issued_at}"),
+            issued_at,
+            expires_at: String::new(),
+        })
+    }
+
+    #[test]
+    fn passes_are_handed_out_again_only_within_the_reuse_time() {
+        let cache = PointerCache::default();
+        let event = EventId::parse("e").unwrap();
+        let cached = cache.apply_snapshot(&event, snapshot(100, 10));
+        let recent = |position, now| {
+            cached
+                .recent_pass(position, now, 5)
+                .map(|p| p.token.clone())
+        };
+
+        cached.keep_pass(1, pass(1_003), 5);
+        assert_eq!(recent(1, 1_003).as_deref(), Some("pass-1003"));
+        assert_eq!(recent(2, 1_003), None, "another position's pass");
+        // Into the next generation: still handed out until 5 seconds have passed.
+        assert_eq!(recent(1, 1_007).as_deref(), Some("pass-1003"));
+        assert_eq!(recent(1, 1_008), None);
+        // A later pass for the same position replaces it.
+        cached.keep_pass(1, pass(1_008), 5);
+        assert_eq!(recent(1, 1_009).as_deref(), Some("pass-1008"));
+        // Long after, both generations are gone, not just too old.
+        assert_eq!(recent(1, 2_000), None);
+        assert!(cached.passes.lock().unwrap().previous.is_empty());
+
+        // New settings (another lifetime or target): no pass signed under the old ones is reused.
+        cached.keep_pass(3, pass(2_000), 5);
+        let mut changed = snapshot(100, 10);
+        changed.settings.pass_ttl_s += 60;
+        cache.apply_snapshot(&event, changed);
+        assert_eq!(recent(3, 2_001), None);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 
 use super::{now_s, parse_event, rfc3339, AppState};
-use crate::cache::{CachedEvent, ClaimHere};
+use crate::cache::{CachedEvent, ClaimHere, SignedPass};
 use crate::domain::{EventId, EventSettings, EventState, VisitorId};
 use crate::estimate::Estimate;
 use crate::problem::ApiError;
@@ -341,19 +341,38 @@ async fn hand_out_pass(
         ClaimHere::Late => return false,
         ClaimHere::Recorded => {}
     }
-    let visitor = VisitorId::parse(&claims.sub).unwrap_or_else(|_| VisitorId::generate());
-    let (pass, pass_claims) = state.tokens.sign(
-        TokenKind::Pass,
-        event,
-        &visitor,
-        claims.pos,
-        now,
-        settings.pass_ttl_s,
-    );
-    place.pass = Some(pass);
-    place.pass_expires_at = Some(rfc3339(pass_claims.exp));
+    let reuse_s = pass_reuse_s(&settings);
+    let pass = match cached.recent_pass(claims.pos, now, reuse_s) {
+        Some(pass) => pass,
+        None => {
+            let visitor = VisitorId::parse(&claims.sub).unwrap_or_else(|_| VisitorId::generate());
+            let (token, pass_claims) = state.tokens.sign(
+                TokenKind::Pass,
+                event,
+                &visitor,
+                claims.pos,
+                now,
+                settings.pass_ttl_s,
+            );
+            let pass = Arc::new(SignedPass {
+                token,
+                issued_at: now,
+                expires_at: rfc3339(pass_claims.exp),
+            });
+            cached.keep_pass(claims.pos, pass.clone(), reuse_s);
+            pass
+        }
+    };
+    place.pass = Some(pass.token.clone());
+    place.pass_expires_at = Some(pass.expires_at.clone());
     place.target_url = Some(settings.target_url.clone());
     true
+}
+
+/// How long a signed pass is handed out again to the visitor asking twice: a tenth of its lifetime,
+/// at most 5 seconds, so a pass handed out is never much older than a fresh one.
+fn pass_reuse_s(settings: &EventSettings) -> i64 {
+    i64::try_from(settings.pass_ttl_s / 10).map_or(5, |s| s.min(5))
 }
 
 async fn leave(

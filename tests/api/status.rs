@@ -46,6 +46,16 @@ async fn advancing_the_pointer_admits_and_hands_out_a_pass(backend: Backend) {
     assert_eq!(admitted.body["status"], "admitted", "{}", admitted.body);
     assert_eq!(admitted.body["target_url"], "https://shop.example.com/buy");
     let pass = admitted.body["pass"].as_str().expect("a pass").to_owned();
+    // Asking again within seconds hands out the same pass, not a newly signed one; the second
+    // admitted visitor gets a pass of their own.
+    let again = app.status("tour", &visitors[0].token()).await;
+    assert_eq!(again.body["pass"], pass);
+    assert_eq!(
+        again.body["pass_expires_at"],
+        admitted.body["pass_expires_at"]
+    );
+    let second = app.status("tour", &visitors[1].token()).await;
+    assert_ne!(second.body["pass"], pass);
 
     let checked = app.verify(json!({ "token": pass, "event": "tour" })).await;
     assert_eq!(checked.status.as_u16(), 200, "{}", checked.body);
