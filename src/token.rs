@@ -1,7 +1,9 @@
 //! The token format: HS256 JWTs that carry a visitor's place, so any replica can answer from the token alone.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -79,6 +81,8 @@ impl TokenError {
 /// the key by `kid`) and the claims twice, which made token checks the largest cost of a status
 /// check: this is the hottest path of the service.
 pub struct Tokens {
+    /// Tells this instance's entries in [`VERIFIED`] from another's (tests make several).
+    id: u64,
     issuer: String,
     active_kid: String,
     /// The active key's encoded header: the same for every token it signs, so a token that starts
@@ -86,6 +90,40 @@ pub struct Tokens {
     active_header: String,
     encoding: EncodingKey,
     decoding: HashMap<String, DecodingKey>,
+}
+
+/// Tokens verified lately on this thread (an HTTP worker), by their text. A waiting crowd presents
+/// the same tokens again every few seconds, and checking one (two base64 decodings, an HMAC-SHA256,
+/// a JSON parse) was the largest cost of a status check. An entry is used only for a token whose
+/// whole text equals the one verified; its event and expiry are checked on every use. Bounded: two
+/// generations, the older dropped whole when the newer is full.
+#[derive(Default)]
+struct VerifiedTokens {
+    owner: u64,
+    current: HashMap<u64, Verified>,
+    previous: HashMap<u64, Verified>,
+}
+
+struct Verified {
+    token: Box<str>,
+    claims: Claims,
+}
+
+/// Tokens per generation and thread: about 2 MB at most per generation.
+const VERIFIED_PER_GENERATION: usize = 4_096;
+
+thread_local! {
+    static VERIFIED: RefCell<VerifiedTokens> = RefCell::default();
+}
+
+impl VerifiedTokens {
+    /// Where a token goes: the first characters of its signature, which are as good as random.
+    /// Tokens that share them take turns; an entry is only used for the very same text.
+    fn slot(token: &str) -> Option<u64> {
+        let (_, signature) = token.rsplit_once('.')?;
+        let prefix: [u8; 8] = signature.as_bytes().get(..8)?.try_into().ok()?;
+        Some(u64::from_le_bytes(prefix))
+    }
 }
 
 /// The part of a token's header that decides how it is checked; other fields are ignored.
@@ -105,7 +143,9 @@ impl Tokens {
         let mut header = Header::new(Algorithm::HS256);
         header.kid = Some(keys.active_kid().to_owned());
         let header_json = serde_json::to_vec(&header).expect("a JWT header serialises");
+        static INSTANCES: AtomicU64 = AtomicU64::new(1);
         Self {
+            id: INSTANCES.fetch_add(1, Ordering::Relaxed),
             issuer: issuer.to_owned(),
             active_kid: keys.active_kid().to_owned(),
             active_header: URL_SAFE_NO_PAD.encode(header_json),
@@ -162,6 +202,26 @@ impl Tokens {
         event: Option<&EventId>,
         now: i64,
     ) -> Result<Claims, TokenError> {
+        let claims = match self.recently_verified(token) {
+            Some(claims) => claims,
+            None => {
+                let claims = self.genuine_claims(token)?;
+                self.remember_verified(token, &claims);
+                claims
+            }
+        };
+        if event.is_some_and(|event| claims.aud != event.as_str()) {
+            return Err(TokenError::WrongEvent);
+        }
+        if claims.exp <= now {
+            return Err(TokenError::Expired(Box::new(claims)));
+        }
+        Ok(claims)
+    }
+
+    /// The claims of a token signed with one of our keys by this issuer: what does not change from
+    /// one request to the next.
+    fn genuine_claims(&self, token: &str) -> Result<Claims, TokenError> {
         let (message, signature) = token.rsplit_once('.').ok_or(TokenError::Malformed)?;
         let (header, payload) = message.split_once('.').ok_or(TokenError::Malformed)?;
         let key = match self.decoding.get(&self.active_kid) {
@@ -179,13 +239,44 @@ impl Tokens {
         if claims.iss != self.issuer {
             return Err(TokenError::WrongIssuer);
         }
-        if event.is_some_and(|event| claims.aud != event.as_str()) {
-            return Err(TokenError::WrongEvent);
-        }
-        if claims.exp <= now {
-            return Err(TokenError::Expired(Box::new(claims)));
-        }
         Ok(claims)
+    }
+
+    /// The claims of `token` if this thread verified exactly this text with these keys lately.
+    fn recently_verified(&self, token: &str) -> Option<Claims> {
+        let slot = VerifiedTokens::slot(token)?;
+        VERIFIED.with_borrow(|verified| {
+            if verified.owner != self.id {
+                return None;
+            }
+            [&verified.current, &verified.previous]
+                .into_iter()
+                .find_map(|generation| generation.get(&slot))
+                .filter(|entry| *entry.token == *token)
+                .map(|entry| entry.claims.clone())
+        })
+    }
+
+    fn remember_verified(&self, token: &str, claims: &Claims) {
+        let Some(slot) = VerifiedTokens::slot(token) else {
+            return;
+        };
+        VERIFIED.with_borrow_mut(|verified| {
+            if verified.owner != self.id {
+                *verified = VerifiedTokens {
+                    owner: self.id,
+                    ..VerifiedTokens::default()
+                };
+            }
+            if verified.current.len() >= VERIFIED_PER_GENERATION {
+                verified.previous = std::mem::take(&mut verified.current);
+            }
+            let entry = Verified {
+                token: token.into(),
+                claims: claims.clone(),
+            };
+            verified.current.insert(slot, entry);
+        });
     }
 
     /// The key a token's encoded `header` names, if it names HS256 and one of ours.
@@ -265,6 +356,75 @@ mod tests {
             t.verify(&tampered, None, 1_001),
             Err(TokenError::BadSignature)
         );
+    }
+
+    #[test]
+    fn remembered_tokens_are_still_checked_for_event_expiry_and_text() {
+        let t = tokens();
+        let (token, claims) = t.sign(
+            TokenKind::Waiting,
+            &event("e"),
+            &VisitorId::generate(),
+            1,
+            1_000,
+            60,
+        );
+        assert_eq!(
+            t.verify(&token, Some(&event("e")), 1_001),
+            Ok(claims.clone())
+        );
+        assert_eq!(t.recently_verified(&token), Some(claims.clone()));
+        assert_eq!(t.verify(&token, Some(&event("e")), 1_002), Ok(claims));
+        assert_eq!(
+            t.verify(&token, Some(&event("other")), 1_002),
+            Err(TokenError::WrongEvent)
+        );
+        assert!(matches!(
+            t.verify(&token, None, 1_060),
+            Err(TokenError::Expired(_))
+        ));
+        // Same signature, another payload: not the text that was verified.
+        let parts: Vec<&str> = token.split('.').collect();
+        let payload = String::from_utf8(URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+        let forged = URL_SAFE_NO_PAD.encode(payload.replace("\"pos\":1", "\"pos\":0"));
+        let tampered = format!("{}.{}.{}", parts[0], forged, parts[2]);
+        assert_eq!(
+            t.verify(&tampered, None, 1_001),
+            Err(TokenError::BadSignature)
+        );
+        // Another deployment's keys on the same thread do not see these entries.
+        let other = tokens();
+        assert!(other.recently_verified(&token).is_none());
+        assert!(matches!(
+            other.verify(&token, None, 1_001),
+            Err(TokenError::UnknownKid(_))
+        ));
+    }
+
+    #[test]
+    fn remembered_tokens_are_bounded() {
+        let t = tokens();
+        let sign = |position| {
+            t.sign(
+                TokenKind::Waiting,
+                &event("e"),
+                &VisitorId::generate(),
+                position,
+                1_000,
+                60,
+            )
+            .0
+        };
+        let first = sign(0);
+        t.verify(&first, None, 1_001).unwrap();
+        for position in 1..=2 * VERIFIED_PER_GENERATION as u64 {
+            t.verify(&sign(position), None, 1_001).unwrap();
+        }
+        let held = VERIFIED.with_borrow(|v| v.current.len() + v.previous.len());
+        assert!(held <= 2 * VERIFIED_PER_GENERATION, "{held}");
+        assert!(t.recently_verified(&first).is_none());
+        // Still verified the long way.
+        assert!(t.verify(&first, None, 1_001).is_ok());
     }
 
     #[test]
