@@ -2,7 +2,7 @@
 //! pool), each sending requests back to back until the deadline, latencies in an HDR histogram.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,20 +15,22 @@ use hyper_util::rt::TokioIo;
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::net::TcpStream;
 
-/// What one request of a scenario looks like; `n` counts the requests of one connection.
+/// What one request of a scenario looks like.
 pub trait Shape: Send + Sync + 'static {
-    fn request(&self, connection: usize, n: u64) -> Request<Empty<Bytes>>;
+    fn request(&self) -> Request<Empty<Bytes>>;
     fn expected(&self, status: StatusCode) -> bool;
 }
 
-/// A GET (or POST) of a fixed path, optionally with one bearer token per request from a list. The
-/// parts are prepared once, as wrk prepares its requests: formatting and validating a bearer header
+/// A GET (or POST) of a fixed path, optionally with a bearer token per request, taken from a list
+/// in turn across all connections (so a token comes back only after all the others). The parts are
+/// prepared once, as wrk prepares its requests: formatting and validating a bearer header
 /// per request cost the load generator more than some answers cost the server.
 pub struct Simple {
     method: Method,
     uri: Uri,
     host: HeaderValue,
     authorizations: Vec<HeaderValue>,
+    next: AtomicUsize,
     expect: fn(StatusCode) -> bool,
 }
 
@@ -50,20 +52,21 @@ impl Simple {
                     HeaderValue::from_str(&format!("Bearer {token}")).expect("a token header")
                 })
                 .collect(),
+            next: AtomicUsize::new(0),
             expect,
         }
     }
 }
 
 impl Shape for Simple {
-    fn request(&self, connection: usize, n: u64) -> Request<Empty<Bytes>> {
+    fn request(&self) -> Request<Empty<Bytes>> {
         let mut request = Request::new(Empty::new());
         *request.method_mut() = self.method.clone();
         *request.uri_mut() = self.uri.clone();
         let headers = request.headers_mut();
         headers.insert(header::HOST, self.host.clone());
         if !self.authorizations.is_empty() {
-            let chosen = (connection * 7919 + n as usize) % self.authorizations.len();
+            let chosen = self.next.fetch_add(1, Ordering::Relaxed) % self.authorizations.len();
             headers.insert(header::AUTHORIZATION, self.authorizations[chosen].clone());
         }
         request
@@ -140,10 +143,10 @@ pub async fn drive(
     let started = Instant::now();
     let deadline = started + duration;
     let mut tasks = Vec::with_capacity(connections);
-    for connection in 0..connections {
+    for _ in 0..connections {
         let (shape, counter) = (shape.clone(), counter.clone());
         tasks.push(tokio::spawn(async move {
-            run_connection(target, connection, deadline, shape, counter).await
+            run_connection(target, deadline, shape, counter).await
         }));
     }
     while Instant::now() < deadline {
@@ -174,14 +177,12 @@ pub async fn drive(
 
 async fn run_connection(
     target: SocketAddr,
-    connection: usize,
     deadline: Instant,
     shape: Arc<dyn Shape>,
     counter: Arc<AtomicU64>,
 ) -> (Histogram<u64>, u64, u64) {
     let mut histogram = Histogram::<u64>::new(3).expect("a histogram");
     let (mut done, mut failed) = (0u64, 0u64);
-    let mut n = 0u64;
     'reconnect: while Instant::now() < deadline {
         let Ok(stream) = TcpStream::connect(target).await else {
             failed += 1;
@@ -197,8 +198,7 @@ async fn run_connection(
         };
         tokio::spawn(conn);
         while Instant::now() < deadline {
-            let request = shape.request(connection, n);
-            n += 1;
+            let request = shape.request();
             let sent = Instant::now();
             let ok = match sender.send_request(request).await {
                 Ok(response) => {

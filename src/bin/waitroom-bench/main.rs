@@ -16,10 +16,12 @@ use clap::Parser;
 use hyper::{Method, StatusCode};
 use redis::AsyncCommands;
 use serde_json::{json, Value};
-use waitroom::domain::{random_token_id, EventId};
+use waitroom::domain::{random_token_id, EventId, VisitorId};
 use waitroom::drain::{DrainSettings, DrainWorker};
+use waitroom::keys::KeySet;
 use waitroom::sink::KafkaSink;
 use waitroom::store::{RedisStore, Store};
+use waitroom::token::{TokenKind, Tokens};
 
 use crate::load::{drive, Outcome, Simple};
 
@@ -572,7 +574,10 @@ async fn main() -> ExitCode {
 
     if args.runs("status") || args.runs("gate") {
         let servers = (&replicas[0], &ceiling_server);
-        status_and_gate(&args, &admin, servers, &mut redis, &mut rows).await;
+        let keys =
+            KeySet::from_pairs([("bench", secret.trim())], Some("bench")).expect("the bench's key");
+        let signer = Tokens::new(&keys, "waitroom");
+        status_and_gate(&args, &admin, &signer, servers, &mut redis, &mut rows).await;
     }
 
     if args.runs("join") {
@@ -675,6 +680,7 @@ async fn main() -> ExitCode {
 async fn status_and_gate(
     args: &Args,
     admin: &Admin,
+    signer: &Tokens,
     (replica, ceiling): (&Server, &Ceiling),
     redis: &mut redis::aio::MultiplexedConnection,
     rows: &mut Vec<Row>,
@@ -698,12 +704,30 @@ async fn status_and_gate(
             .send()
             .await;
     }
+    // Waiting tokens ten times as many as the two workers remember as verified, requested in turn:
+    // every check verifies a signature, as for a crowd larger than the replicas' memory of it.
+    let event = EventId::parse("bench").expect("a valid event");
+    let unseen: Vec<String> = (0..40_000)
+        .map(|n| {
+            let visitor = VisitorId::generate();
+            let now = chrono::Utc::now().timestamp();
+            signer
+                .sign(TokenKind::Waiting, &event, &visitor, 3_000 + n, now, 3_600)
+                .0
+        })
+        .collect();
     for (scenario, path, chosen, note) in [
         (
             "status (half admitted)",
             "/v1/events/bench/status",
             tokens.clone(),
-            "waiting and admitted visitors",
+            "2,000 visitors, waiting and admitted",
+        ),
+        (
+            "status (40,000 waiting)",
+            "/v1/events/bench/status",
+            unseen,
+            "more tokens than the replica remembers as verified: every check verifies a signature",
         ),
         (
             "gate",
