@@ -263,12 +263,7 @@ fn request_id(headers: &HeaderMap) -> header::HeaderValue {
     match given {
         Some(id) => id.clone(),
         None => {
-            let mut hex = [0u8; 16];
-            let mut bits = rand::random::<u64>();
-            for digit in hex.iter_mut().rev() {
-                *digit = b"0123456789abcdef"[(bits & 0xf) as usize];
-                bits >>= 4;
-            }
+            let hex = crate::domain::lower_hex::<16>(rand::random::<u64>().into());
             header::HeaderValue::from_bytes(&hex).expect("hex digits are a valid header value")
         }
     }
