@@ -4,7 +4,7 @@ use actix_web::http::header::{self, ContentType};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
-use super::visitor::join_visitor;
+use super::visitor;
 use super::{parse_event, AppState};
 use crate::problem::ApiError;
 
@@ -53,7 +53,7 @@ async fn page(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     if wants_json(&req) {
-        return join_visitor(&state, &path, &req).await;
+        return visitor::join(&state, &path, req.headers()).await;
     }
     let event = parse_event(&path)?;
     state.event(&event)?;

@@ -14,12 +14,11 @@ use crate::problem::ApiError;
 use crate::store::{Capacity, Claim};
 use crate::token::{Claims, TokenError, TokenKind};
 
-/// The routes under `/v1/events/{event}`, but for status and gate, which [`super::hot::HotPaths`]
-/// answers before the app. Resources rather than bare routes, so a wrong method is a 405 rather
-/// than a 404.
+/// The routes under `/v1/events/{event}`, but for join, status and gate, which
+/// [`super::hot::HotPaths`] answers before the app. Resources rather than bare routes, so a wrong
+/// method is a 405 rather than a 404.
 pub fn configure_event(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/join").post(join))
-        .service(web::resource("/leave").post(leave))
+    cfg.service(web::resource("/leave").post(leave))
         .service(web::resource("/complete").post(complete));
 }
 
@@ -202,19 +201,12 @@ impl AppState {
     }
 }
 
-async fn join(
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-    req: HttpRequest,
-) -> Result<HttpResponse, ApiError> {
-    join_visitor(&state, &path, &req).await
-}
-
-/// Joins the line, or keeps the place of a visitor who already holds a valid token.
-pub(super) async fn join_visitor(
+/// `POST /v1/events/{event}/join`: joins the line, or keeps the place of a visitor who already
+/// holds a valid token.
+pub(super) async fn join(
     state: &AppState,
     event: &str,
-    req: &HttpRequest,
+    headers: &HeaderMap,
 ) -> Result<HttpResponse, ApiError> {
     let event = parse_event(event)?;
     let cached = state.event(&event)?;
@@ -222,7 +214,7 @@ pub(super) async fn join_visitor(
         return Err(ApiError::EventClosed(event.to_string()));
     }
     // Refresh-proof: a visitor who holds a valid place keeps it, and no new number is drawn.
-    if let Ok(claims) = state.holder(req.headers(), &event, &cached) {
+    if let Ok(claims) = state.holder(headers, &event, &cached) {
         if let Ok(visitor) = VisitorId::parse(&claims.sub) {
             return Ok(state.answer_join(&event, &cached, &visitor, claims.pos, false, true));
         }

@@ -134,10 +134,12 @@ async fn client_mistakes_get_clear_problems(backend: Backend) {
     app.send(app.client.delete(app.url("/v1/verify")))
         .await
         .assert_problem(405, "method-not-allowed");
-    app.send(app.client.get(app.url("/v1/events/tour/join")))
-        .await
-        .assert_problem(405, "method-not-allowed");
-    // Status and gate are answered before the app: the same problems, and the methods allowed.
+    // Join, status and gate are answered before the app: the same problems, and the method allowed.
+    let wrong_method = app
+        .send(app.client.get(app.url("/v1/events/tour/join")))
+        .await;
+    wrong_method.assert_problem(405, "method-not-allowed");
+    assert_eq!(wrong_method.headers["allow"], "POST");
     for path in ["/v1/events/tour/status", "/v1/events/tour/gate"] {
         let wrong_method = app.send(app.client.post(app.url(path))).await;
         wrong_method.assert_problem(405, "method-not-allowed");
