@@ -10,7 +10,8 @@
 //! - [`cache`]: each replica's copy of every event's pointer, kept fresh by pub/sub and a short resync.
 //! - [`scheduler`]: batch release, safe with many replicas; [`estimate`]: wait estimates from the measured rate.
 //! - [`drain`] and [`sink`]: forwarding every admitted visitor to Kafka (or a JSON-lines log), at least once.
-//! - [`routes`] and [`problem`]: the HTTP API and its `application/problem+json` errors.
+//! - [`routes`] and [`problem`]: the HTTP API and its `application/problem+json` errors; joins and
+//!   status and gate checks are answered in front of the actix-web app ([`routes::HotPaths`]).
 //! - [`metrics`]: Prometheus metrics, per-event gauges read from the cache at scrape time.
 //! - [`startup`]: wiring, with a listener the caller chooses; [`cli`]: the `waitroom` command.
 
