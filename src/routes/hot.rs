@@ -24,7 +24,7 @@ use super::{visitor, AppState, Observed};
 use crate::metrics::RequestTimers;
 use crate::problem::ApiError;
 
-/// Wraps the app's service factory: one [`HotPathService`] per worker, in front of the app's.
+/// Wraps the app's service factory: one `HotPathService` per worker, in front of the app's.
 pub struct HotPaths<A> {
     app: A,
     state: web::Data<AppState>,
