@@ -22,10 +22,12 @@ pub struct CachedEvent {
     admitted_through: AtomicU64,
     drained_through: AtomicU64,
     left: RwLock<BTreeSet<u64>>,
-    /// Positions whose pass this replica has recorded as claimed in the store already, and whether
-    /// the claim came too late (the slot had gone to someone else).
-    claimed: Mutex<HashMap<u64, bool>>,
-    passes: Mutex<RecentPasses>,
+    /// Positions whose pass this replica recorded as claimed in the store lately, and whether the
+    /// claim came too late (the slot had gone to someone else). Forgetting one costs a store call
+    /// the next time: the store's claim answers the same again.
+    claimed: Mutex<Recent<bool>>,
+    /// Passes signed lately, handed out again to a visitor who asks twice within seconds.
+    passes: Mutex<Recent<Arc<SignedPass>>>,
     /// Active visitors, as of the last resync (events with a capacity).
     active: AtomicU64,
     /// When the pointer moved and how many came through, for wait estimates.
@@ -85,22 +87,19 @@ impl CachedEvent {
             .record(Instant::now(), pointer.saturating_sub(gone));
     }
 
-    /// Where `position`'s pass claim stands on this replica; the first call for a position marks
-    /// it, so the claim reaches the store once rather than on every status check.
-    pub fn claim_here(&self, position: u64) -> ClaimHere {
-        use std::collections::hash_map::Entry;
-        match self
-            .claimed
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(position)
-        {
-            Entry::Vacant(entry) => {
-                entry.insert(false);
+    /// Where `position`'s pass claim stands on this replica at `now` (unix seconds); the first call
+    /// for a position marks it, so the claim reaches the store once (every few minutes at most)
+    /// rather than on every status check.
+    pub fn claim_here(&self, position: u64, now: i64) -> ClaimHere {
+        let mut claimed = self.claimed.lock().unwrap_or_else(|e| e.into_inner());
+        claimed.turn(now, CLAIMS_KEPT_S);
+        match claimed.get(position) {
+            None => {
+                claimed.insert(position, false);
                 ClaimHere::First
             }
-            Entry::Occupied(entry) if *entry.get() => ClaimHere::Late,
-            Entry::Occupied(_) => ClaimHere::Recorded,
+            Some(true) => ClaimHere::Late,
+            Some(false) => ClaimHere::Recorded,
         }
     }
 
@@ -117,7 +116,7 @@ impl CachedEvent {
         self.claimed
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .remove(&position);
+            .remove(position);
     }
 
     /// The pass signed for `position` on this replica, if it was signed less than `reuse_s` seconds
@@ -126,9 +125,7 @@ impl CachedEvent {
         let mut passes = self.passes.lock().unwrap_or_else(|e| e.into_inner());
         passes.turn(now, reuse_s);
         passes
-            .current
-            .get(&position)
-            .or_else(|| passes.previous.get(&position))
+            .get(position)
             .filter(|pass| now - pass.issued_at < reuse_s)
             .cloned()
     }
@@ -137,7 +134,7 @@ impl CachedEvent {
     pub fn keep_pass(&self, position: u64, pass: Arc<SignedPass>, reuse_s: i64) {
         let mut passes = self.passes.lock().unwrap_or_else(|e| e.into_inner());
         passes.turn(pass.issued_at, reuse_s);
-        passes.current.insert(position, pass);
+        passes.insert(position, pass);
     }
 
     pub fn settings(&self) -> Arc<EventSettings> {
@@ -227,20 +224,33 @@ pub struct SignedPass {
     pub expires_at: String,
 }
 
-/// Passes signed lately, by position, so that a visitor who asks again within a few seconds gets the
-/// same pass instead of a freshly signed one. Two generations of `reuse_s` seconds each: the older is
-/// dropped whole as time moves on, so this holds only the passes of the last few seconds.
-#[derive(Debug, Default)]
-struct RecentPasses {
+/// How long a replica remembers a claim it recorded: between this and twice this, in seconds.
+const CLAIMS_KEPT_S: i64 = 300;
+
+/// Entries by position kept for a while: two generations of `period_s` seconds each, the older
+/// dropped whole as time moves on, so memory follows the visitors of the last periods only rather
+/// than everyone ever admitted.
+#[derive(Debug)]
+struct Recent<V> {
     generation: i64,
-    current: HashMap<u64, Arc<SignedPass>>,
-    previous: HashMap<u64, Arc<SignedPass>>,
+    current: HashMap<u64, V>,
+    previous: HashMap<u64, V>,
 }
 
-impl RecentPasses {
-    /// Moves to the generation `now` falls in.
-    fn turn(&mut self, now: i64, reuse_s: i64) {
-        let generation = now / reuse_s.max(1);
+impl<V> Default for Recent<V> {
+    fn default() -> Self {
+        Self {
+            generation: 0,
+            current: HashMap::new(),
+            previous: HashMap::new(),
+        }
+    }
+}
+
+impl<V> Recent<V> {
+    /// Moves to the generation `now` (unix seconds) falls in.
+    fn turn(&mut self, now: i64, period_s: i64) {
+        let generation = now / period_s.max(1);
         if generation == self.generation {
             return;
         }
@@ -251,6 +261,27 @@ impl RecentPasses {
             self.current.clear();
         }
         self.generation = generation;
+    }
+
+    fn get(&self, position: u64) -> Option<&V> {
+        self.current
+            .get(&position)
+            .or_else(|| self.previous.get(&position))
+    }
+
+    fn insert(&mut self, position: u64, value: V) {
+        self.previous.remove(&position);
+        self.current.insert(position, value);
+    }
+
+    fn remove(&mut self, position: u64) {
+        self.previous.remove(&position);
+        self.current.remove(&position);
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.current.len() + self.previous.len()
     }
 }
 
@@ -356,7 +387,7 @@ impl PointerCache {
             if changed {
                 *settings = Arc::new(snapshot.settings);
                 // Passes carry the settings' lifetime and target: none is handed out again.
-                *cached.passes.lock().unwrap_or_else(|e| e.into_inner()) = RecentPasses::default();
+                *cached.passes.lock().unwrap_or_else(|e| e.into_inner()) = Recent::default();
             }
             changed
         };
@@ -573,7 +604,7 @@ mod tests {
         assert_eq!(recent(1, 1_009).as_deref(), Some("pass-1008"));
         // Long after, both generations are gone, not just too old.
         assert_eq!(recent(1, 2_000), None);
-        assert!(cached.passes.lock().unwrap().previous.is_empty());
+        assert_eq!(cached.passes.lock().unwrap().len(), 0);
 
         // New settings (another lifetime or target): no pass signed under the old ones is reused.
         cached.keep_pass(3, pass(2_000), 5);
@@ -581,6 +612,29 @@ mod tests {
         changed.settings.pass_ttl_s += 60;
         cache.apply_snapshot(&event, changed);
         assert_eq!(recent(3, 2_001), None);
+    }
+
+    #[test]
+    fn claims_are_remembered_for_minutes_then_asked_of_the_store_again() {
+        let cache = PointerCache::default();
+        let event = EventId::parse("e").unwrap();
+        let cached = cache.apply_snapshot(&event, snapshot(100, 10));
+        let start = 10 * CLAIMS_KEPT_S;
+        assert_eq!(cached.claim_here(1, start), ClaimHere::First);
+        assert_eq!(cached.claim_here(1, start + 1), ClaimHere::Recorded);
+        assert_eq!(cached.claim_here(2, start + 1), ClaimHere::First);
+        cached.mark_claim_late(2);
+        // Through the next period both are still known; a late claim stays late.
+        let next = start + CLAIMS_KEPT_S;
+        assert_eq!(cached.claim_here(1, next), ClaimHere::Recorded);
+        assert_eq!(cached.claim_here(2, next), ClaimHere::Late);
+        // A claim that could not be recorded is forgotten in both generations.
+        cached.unclaim(1);
+        assert_eq!(cached.claim_here(1, next), ClaimHere::First);
+        // Two periods on, everything is forgotten: memory holds recent visitors only.
+        let later = start + 3 * CLAIMS_KEPT_S;
+        assert_eq!(cached.claim_here(2, later), ClaimHere::First);
+        assert_eq!(cached.claimed.lock().unwrap().len(), 1);
     }
 
     #[test]

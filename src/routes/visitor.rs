@@ -311,7 +311,7 @@ async fn hand_out_pass(
 ) -> bool {
     let settings = cached.settings();
     let now = now_s();
-    match cached.claim_here(claims.pos) {
+    match cached.claim_here(claims.pos, now) {
         ClaimHere::First => {
             let claimed = state
                 .store
