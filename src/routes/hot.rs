@@ -3,8 +3,6 @@
 //! Going through the app (middleware, scope pattern, resource, extractors) cost a status check
 //! about a sixth of its CPU time. Everything else goes on to the app unchanged.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::rc::Rc;
 
 use actix_http::Request;
@@ -94,8 +92,7 @@ where
 {
     type Response = Response<EitherBody<B>>;
     type Error = actix_web::Error;
-    type Future =
-        Either<MapOk<S::Future, ToResponse<B>>, Pin<Box<dyn Future<Output = AppAnswer<B>>>>>;
+    type Future = Either<MapOk<S::Future, ToResponse<B>>, LocalBoxFuture<'static, AppAnswer<B>>>;
 
     forward_ready!(app);
 
