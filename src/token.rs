@@ -251,8 +251,7 @@ impl Tokens {
             }
             [&verified.current, &verified.previous]
                 .into_iter()
-                .find_map(|generation| generation.get(&slot))
-                .filter(|entry| *entry.token == *token)
+                .find_map(|generation| generation.get(&slot).filter(|e| *e.token == *token))
                 .map(|entry| entry.claims.clone())
         })
     }
