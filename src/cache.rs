@@ -12,6 +12,7 @@ use tokio::sync::{broadcast, watch};
 
 use crate::domain::{EventId, EventSettings};
 use crate::estimate::{Estimate, RateMeter};
+use crate::recent::Recent;
 use crate::store::{Figures, Notification, Snapshot, Store};
 
 /// One event as this replica knows it.
@@ -226,64 +227,6 @@ pub struct SignedPass {
 
 /// How long a replica remembers a claim it recorded: between this and twice this, in seconds.
 const CLAIMS_KEPT_S: i64 = 300;
-
-/// Entries by position kept for a while: two generations of `period_s` seconds each, the older
-/// dropped whole as time moves on, so memory follows the visitors of the last periods only rather
-/// than everyone ever admitted.
-#[derive(Debug)]
-struct Recent<V> {
-    generation: i64,
-    current: HashMap<u64, V>,
-    previous: HashMap<u64, V>,
-}
-
-impl<V> Default for Recent<V> {
-    fn default() -> Self {
-        Self {
-            generation: 0,
-            current: HashMap::new(),
-            previous: HashMap::new(),
-        }
-    }
-}
-
-impl<V> Recent<V> {
-    /// Moves to the generation `now` (unix seconds) falls in.
-    fn turn(&mut self, now: i64, period_s: i64) {
-        let generation = now / period_s.max(1);
-        if generation == self.generation {
-            return;
-        }
-        if generation == self.generation + 1 {
-            self.previous = std::mem::take(&mut self.current);
-        } else {
-            self.previous.clear();
-            self.current.clear();
-        }
-        self.generation = generation;
-    }
-
-    fn get(&self, position: u64) -> Option<&V> {
-        self.current
-            .get(&position)
-            .or_else(|| self.previous.get(&position))
-    }
-
-    fn insert(&mut self, position: u64, value: V) {
-        self.previous.remove(&position);
-        self.current.insert(position, value);
-    }
-
-    fn remove(&mut self, position: u64) {
-        self.previous.remove(&position);
-        self.current.remove(&position);
-    }
-
-    #[cfg(test)]
-    fn len(&self) -> usize {
-        self.current.len() + self.previous.len()
-    }
-}
 
 /// See [`CachedEvent::claim_here`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -604,7 +547,7 @@ mod tests {
         assert_eq!(recent(1, 1_009).as_deref(), Some("pass-1008"));
         // Long after, both generations are gone, not just too old.
         assert_eq!(recent(1, 2_000), None);
-        assert_eq!(cached.passes.lock().unwrap().len(), 0);
+        assert_eq!(cached.passes.lock().unwrap().held(), 0);
 
         // New settings (another lifetime or target): no pass signed under the old ones is reused.
         cached.keep_pass(3, pass(2_000), 5);
@@ -634,7 +577,7 @@ mod tests {
         // Two periods on, everything is forgotten: memory holds recent visitors only.
         let later = start + 3 * CLAIMS_KEPT_S;
         assert_eq!(cached.claim_here(2, later), ClaimHere::First);
-        assert_eq!(cached.claimed.lock().unwrap().len(), 1);
+        assert_eq!(cached.claimed.lock().unwrap().held(), 1);
     }
 
     #[test]

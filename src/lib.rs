@@ -7,7 +7,8 @@
 //! - [`domain`]: validated ids and event settings, parsed once at the edge.
 //! - [`keys`] and [`token`]: HS256 signing keys with key ids, and the token format.
 //! - [`store`]: the store trait with its Redis and embedded implementations; Lua scripts in `store/lua/`.
-//! - [`cache`]: each replica's copy of every event's pointer, kept fresh by pub/sub and a short resync.
+//! - [`cache`]: each replica's copy of every event's pointer, kept fresh by pub/sub and a short resync;
+//!   [`recent`]: the two-generation memory it and the token checks keep of recent visitors.
 //! - [`scheduler`]: batch release, safe with many replicas; [`estimate`]: wait estimates from the measured rate.
 //! - [`drain`] and [`sink`]: forwarding every admitted visitor to Kafka (or a JSON-lines log), at least once.
 //! - [`routes`] and [`problem`]: the HTTP API and its `application/problem+json` errors; joins and
@@ -24,6 +25,7 @@ pub mod estimate;
 pub mod keys;
 pub mod metrics;
 pub mod problem;
+pub mod recent;
 pub mod routes;
 pub mod scheduler;
 pub mod sink;

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{random_token_id, EventId, VisitorId};
 use crate::keys::KeySet;
+use crate::recent::Recent;
 
 /// What a token entitles its holder to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,8 +101,7 @@ pub struct Tokens {
 #[derive(Default)]
 struct VerifiedTokens {
     owner: u64,
-    current: HashMap<u64, Verified>,
-    previous: HashMap<u64, Verified>,
+    tokens: Recent<Verified>,
 }
 
 struct Verified {
@@ -249,9 +249,10 @@ impl Tokens {
             if verified.owner != self.id {
                 return None;
             }
-            [&verified.current, &verified.previous]
-                .into_iter()
-                .find_map(|generation| generation.get(&slot).filter(|e| *e.token == *token))
+            verified
+                .tokens
+                .get(slot)
+                .filter(|entry| *entry.token == *token)
                 .map(|entry| entry.claims.clone())
         })
     }
@@ -267,14 +268,12 @@ impl Tokens {
                     ..VerifiedTokens::default()
                 };
             }
-            if verified.current.len() >= VERIFIED_PER_GENERATION {
-                verified.previous = std::mem::take(&mut verified.current);
-            }
+            verified.tokens.turn_when_full(VERIFIED_PER_GENERATION);
             let entry = Verified {
                 token: token.into(),
                 claims: claims.clone(),
             };
-            verified.current.insert(slot, entry);
+            verified.tokens.insert(slot, entry);
         });
     }
 
@@ -419,7 +418,7 @@ mod tests {
         for position in 1..=2 * VERIFIED_PER_GENERATION as u64 {
             t.verify(&sign(position), None, 1_001).unwrap();
         }
-        let held = VERIFIED.with_borrow(|v| v.current.len() + v.previous.len());
+        let held = VERIFIED.with_borrow(|v| v.tokens.held());
         assert!(held <= 2 * VERIFIED_PER_GENERATION, "{held}");
         assert!(t.recently_verified(&first).is_none());
         // Still verified the long way.
