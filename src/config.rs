@@ -5,10 +5,11 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use figment::providers::{Env, Format, Toml};
 use figment::Figment;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
 use crate::domain::{EventId, EventSettings, EventSettingsPatch};
 
@@ -19,6 +20,36 @@ pub const DEFAULTS: &str = include_str!("../config/default.toml");
 pub enum LogFormat {
     Text,
     Json,
+}
+
+/// Where the log sink writes admitted visitors: `-` for standard output, else a file path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogTarget {
+    Stdout,
+    File(PathBuf),
+}
+
+impl<'de> Deserialize<'de> for LogTarget {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        match raw.as_str() {
+            "" => Err(serde::de::Error::custom(
+                "must be `-` (standard output) or a file path",
+            )),
+            "-" => Ok(LogTarget::Stdout),
+            path => Ok(LogTarget::File(path.into())),
+        }
+    }
+}
+
+/// A duration written in milliseconds (keys ending in `_ms`).
+fn millis<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    u64::deserialize(d).map(Duration::from_millis)
+}
+
+/// A duration written in seconds (keys ending in `_s`).
+fn seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    u64::deserialize(d).map(Duration::from_secs)
 }
 
 /// A configuration value that must never reach a log line.
@@ -49,8 +80,9 @@ impl fmt::Debug for SecretString {
 // Service named waitroom.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Config {
-    pub listen: String,
+    pub listen: SocketAddr,
     pub workers: usize,
+    pub fast_path: bool,
     pub redis_url: Option<SecretString>,
     pub redis_prefix: String,
     pub admin_token: Option<SecretString>,
@@ -62,7 +94,8 @@ pub struct Config {
     pub issuer: String,
     pub cookie_secure: bool,
     pub cookie_prefix: String,
-    pub pointer_poll_ms: u64,
+    #[serde(rename = "pointer_poll_ms", deserialize_with = "millis")]
+    pub pointer_poll: Duration,
     pub log_format: LogFormat,
     pub demo_event: bool,
     pub kafka_brokers: Option<String>,
@@ -71,12 +104,15 @@ pub struct Config {
     #[serde(default)]
     pub kafka_producer: BTreeMap<String, String>,
     pub drain_in_serve: bool,
-    pub drain_log: String,
+    pub drain_log: LogTarget,
     pub drain_chunk: u64,
-    pub drain_lease_ttl_ms: u64,
-    pub drain_listen: String,
-    pub shutdown_delay_ms: u64,
-    pub shutdown_timeout_s: u64,
+    #[serde(rename = "drain_lease_ttl_ms", deserialize_with = "millis")]
+    pub drain_lease_ttl: Duration,
+    pub drain_listen: SocketAddr,
+    #[serde(rename = "shutdown_delay_ms", deserialize_with = "millis")]
+    pub shutdown_delay: Duration,
+    #[serde(rename = "shutdown_timeout_s", deserialize_with = "seconds")]
+    pub shutdown_timeout: Duration,
     #[serde(default)]
     pub events: BTreeMap<String, EventSettingsPatch>,
 }
@@ -94,6 +130,16 @@ fn invalid(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
         key: key.into(),
         reason: reason.into(),
     }
+}
+
+/// `value` as a whole number of `unit` (milliseconds or seconds), checked like [`within`].
+fn within_duration(key: &str, value: Duration, min: u64, max: u64) -> Result<(), ConfigError> {
+    let in_unit = if key.ends_with("_ms") {
+        value.as_millis()
+    } else {
+        u128::from(value.as_secs())
+    };
+    within(key, u64::try_from(in_unit).unwrap_or(u64::MAX), min, max)
 }
 
 fn within(key: &str, value: u64, min: u64, max: u64) -> Result<(), ConfigError> {
@@ -148,7 +194,6 @@ impl Config {
 
     /// Checks what the types alone cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        self.listen_addr()?;
         if let Some(url) = &self.redis_url {
             let scheme = url.expose().split("://").next().unwrap_or_default();
             if !matches!(scheme, "redis" | "rediss" | "unix" | "redis+unix") {
@@ -178,16 +223,11 @@ impl Config {
         if self.issuer.trim().is_empty() {
             return Err(invalid("issuer", "must not be empty"));
         }
-        within("pointer_poll_ms", self.pointer_poll_ms, 10, 250)?;
+        within_duration("pointer_poll_ms", self.pointer_poll, 10, 250)?;
         within("drain_chunk", self.drain_chunk, 1, 50_000)?;
-        within(
-            "drain_lease_ttl_ms",
-            self.drain_lease_ttl_ms,
-            1_000,
-            600_000,
-        )?;
-        within("shutdown_delay_ms", self.shutdown_delay_ms, 0, 120_000)?;
-        within("shutdown_timeout_s", self.shutdown_timeout_s, 1, 600)?;
+        within_duration("drain_lease_ttl_ms", self.drain_lease_ttl, 1_000, 600_000)?;
+        within_duration("shutdown_delay_ms", self.shutdown_delay, 0, 120_000)?;
+        within_duration("shutdown_timeout_s", self.shutdown_timeout, 1, 600)?;
         if self.keys_dir.is_some() && !self.signing_keys.is_empty() {
             return Err(invalid(
                 "signing_keys",
@@ -210,25 +250,8 @@ impl Config {
                 "must not be empty; leave it unset for the log sink",
             ));
         }
-        if self.drain_listen.parse::<SocketAddr>().is_err() {
-            return Err(invalid("drain_listen", "is not an address:port"));
-        }
         self.declared_events()?;
         Ok(())
-    }
-
-    pub fn drain_settings(&self) -> crate::drain::DrainSettings {
-        crate::drain::DrainSettings {
-            chunk: self.drain_chunk,
-            lease_ttl: std::time::Duration::from_millis(self.drain_lease_ttl_ms),
-            ..Default::default()
-        }
-    }
-
-    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
-        self.listen
-            .parse()
-            .map_err(|e| invalid("listen", format!("is not an address:port ({e})")))
     }
 
     /// The events declared in configuration, validated.
@@ -262,9 +285,11 @@ mod tests {
     #[test]
     fn defaults_load_and_validate() {
         let config = with_file("").unwrap();
-        assert_eq!(config.listen, "127.0.0.1:8080");
+        assert_eq!(config.listen, SocketAddr::from(([127, 0, 0, 1], 8080)));
         assert!(config.redis_url.is_none());
-        assert_eq!(config.pointer_poll_ms, 250);
+        assert_eq!(config.pointer_poll, Duration::from_millis(250));
+        assert_eq!(config.shutdown_timeout, Duration::from_secs(10));
+        assert_eq!(config.drain_log, LogTarget::Stdout);
     }
 
     #[test]
@@ -281,6 +306,15 @@ mod tests {
         assert!(err.contains("`events.bad.release_interval_ms`"), "{err}");
         let err = with_file("[events.x]\nbatch = 1").unwrap_err().to_string();
         assert!(err.contains("batch"), "{err}");
+        let err = with_file("listen = \"localhost\"").unwrap_err().to_string();
+        assert!(err.contains("listen"), "{err}");
+        let err = with_file("drain_log = \"\"").unwrap_err().to_string();
+        assert!(err.contains("drain_log"), "{err}");
+        let file = with_file("drain_log = \"/tmp/admitted.jsonl\"").unwrap();
+        assert_eq!(
+            file.drain_log,
+            LogTarget::File("/tmp/admitted.jsonl".into())
+        );
         let err = with_file("admin_token = \"short\"")
             .unwrap_err()
             .to_string();

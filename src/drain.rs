@@ -11,11 +11,12 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::cache::StateLog;
-use crate::domain::{random_token_id, EventId};
+use crate::config::Config;
+use crate::domain::{random_token_id, Admitted, EventId};
 use crate::metrics::Metrics;
 use crate::sink::{Sink, SinkError};
-use crate::store::{Store, StoreError};
+use crate::store::{LeaseAction, Store, StoreError};
+use crate::telemetry::StateLog;
 
 #[derive(Debug, Clone)]
 pub struct DrainSettings {
@@ -33,6 +34,17 @@ impl Default for DrainSettings {
             chunk: 2_000,
             lease_ttl: Duration::from_secs(10),
             idle: Duration::from_millis(100),
+        }
+    }
+}
+
+impl DrainSettings {
+    /// The settings `config` gives, the rest at their defaults.
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            chunk: config.drain_chunk,
+            lease_ttl: config.drain_lease_ttl,
+            ..Self::default()
         }
     }
 }
@@ -115,7 +127,10 @@ impl DrainWorker {
             }
         }
         for event in &held {
-            let _ = self.store.drain_lease(event, &self.holder, 0, false).await;
+            let _ = self
+                .store
+                .drain_lease(event, &self.holder, 0, LeaseAction::GiveBack)
+                .await;
         }
         self.sink.flush().await;
         tracing::info!(holder = %self.holder, "drain worker stopped");
@@ -140,7 +155,7 @@ impl DrainWorker {
     async fn take_lease(&self, event: &EventId) -> Result<bool, StoreError> {
         let ttl_ms = self.settings.lease_ttl.as_millis() as u64;
         self.store
-            .drain_lease(event, &self.holder, ttl_ms, true)
+            .drain_lease(event, &self.holder, ttl_ms, LeaseAction::Take)
             .await
     }
 
@@ -192,7 +207,7 @@ impl DrainWorker {
     async fn deliver_holding_lease(
         &self,
         event: &EventId,
-        batch: &[crate::store::Admitted],
+        batch: &[Admitted],
     ) -> Result<(), DrainError> {
         let delivery = self.sink.deliver(batch);
         tokio::pin!(delivery);

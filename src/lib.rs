@@ -3,28 +3,36 @@
 //! the token and its cached copy of the pointer, without a store round trip.
 //!
 //! # Layout
-//! - [`config`]: layered configuration (defaults file, config file, `WAITROOM_*` env), validated at start.
-//! - [`domain`]: validated ids and event settings, parsed once at the edge.
-//! - [`keys`] and [`token`]: HS256 signing keys with key ids, and the token format.
-//! - [`store`]: the store trait with its Redis and embedded implementations; Lua scripts in `store/lua/`.
-//! - [`cache`]: each replica's copy of every event's pointer, kept fresh by pub/sub and a short resync;
-//!   [`recent`]: the two-generation memory it and the token checks keep of recent visitors.
-//! - [`scheduler`]: batch release, safe with many replicas; [`estimate`]: wait estimates from the measured rate.
-//! - [`drain`] and [`sink`]: forwarding every admitted visitor to Kafka (or a JSON-lines log), at least once.
-//! - [`routes`] and [`problem`]: the HTTP API and its `application/problem+json` errors; joins and
-//!   status and gate checks are answered in front of the actix-web app ([`routes::HotPaths`]).
-//! - [`metrics`]: Prometheus metrics, per-event gauges read from the cache at scrape time.
-//! - [`startup`]: wiring, with a listener the caller chooses; [`cli`]: the `waitroom` command.
+//! Each layer uses only the layers above it in this list (`tests/api/layout.rs` checks it):
+//! 1. [`clock`] (the one wall clock), [`domain`] (ids, event settings, the admin view of an event, an
+//!    admitted visitor: validated data, parsed once at the edge) and [`recent`] (a two-generation
+//!    memory of recent entries).
+//! 2. [`config`] (layered configuration, validated at start), [`keys`] (signing keys with key ids)
+//!    and [`estimate`] (wait estimates from the measured rate).
+//! 3. [`telemetry`] (logging), [`token`] (the token format) and [`metrics`] (Prometheus).
+//! 4. [`store`]: the store trait, with its Redis and embedded implementations (Lua in `store/lua/`).
+//! 5. [`cache`] (each replica's copy of every event, kept fresh by push and a short resync),
+//!    [`admission`] (the rules: where a place stands, who gets a pass, who may enter) and [`sink`]
+//!    (Kafka or a JSON-lines log).
+//! 6. [`scheduler`] (batch release, safe with many replicas) and [`drain`] (forwarding every admitted
+//!    visitor to the sink, at least once).
+//! 7. [`routes`]: the HTTP API: one route table, the layers every request goes through, extractors,
+//!    thin handlers, the fast path, and `application/problem+json` errors.
+//! 8. [`startup`] (wiring, on a listener the caller chooses) and [`client`] (a typed client of the
+//!    admin API and of the live-update stream).
+//! 9. [`cli`]: the `waitroom` command.
 
+pub mod admission;
 pub mod cache;
 pub mod cli;
+pub mod client;
+pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod drain;
 pub mod estimate;
 pub mod keys;
 pub mod metrics;
-pub mod problem;
 pub mod recent;
 pub mod routes;
 pub mod scheduler;

@@ -1,16 +1,14 @@
 //! Prometheus metrics. Counters and histograms are updated as things happen; per-event gauges are
-//! read from the pointer cache when `/metrics` is scraped, so they cost nothing in between.
+//! set from readings taken when `/metrics` is scraped ([`EventReading`]), so they cost nothing in
+//! between.
 
 use std::cell::RefCell;
-use std::time::Instant;
 
 use actix_web::http::StatusCode;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry,
     TextEncoder,
 };
-
-use crate::cache::PointerCache;
 
 /// Latency buckets in seconds: the hot paths answer in well under a millisecond.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -208,43 +206,54 @@ impl RequestTimers {
     }
 }
 
+/// One event's figures as a replica knows them, read when `/metrics` is scraped.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventReading {
+    pub event: String,
+    pub issued: u64,
+    pub admitted_through: u64,
+    pub waiting: u64,
+    pub left: u64,
+    pub active: u64,
+    pub drain_lag: u64,
+    pub release_rate_per_minute: f64,
+    pub pointer_age_s: f64,
+    /// Paused or closed: the line does not move.
+    pub stopped: bool,
+}
+
 impl Metrics {
-    /// The text exposition of every metric, with per-event gauges read from `cache` now.
-    pub fn render(&self, cache: &PointerCache) -> String {
-        let now = Instant::now();
-        for event in cache.event_ids() {
-            let Some(cached) = cache.get(&event) else {
-                continue;
-            };
-            let figures = cached.figures();
-            let label = [event.as_str()];
+    /// The text exposition of every metric, with the per-event gauges set from `events`.
+    pub fn render(&self, events: &[EventReading]) -> String {
+        let gauge = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
+        for reading in events {
+            let label = [reading.event.as_str()];
             let g = &self.events;
             g.issued
                 .with_label_values(&label)
-                .set(figures.issued as i64);
+                .set(gauge(reading.issued));
             g.admitted_through
                 .with_label_values(&label)
-                .set(figures.admitted_through as i64);
+                .set(gauge(reading.admitted_through));
             g.waiting
                 .with_label_values(&label)
-                .set(cached.ahead_of(figures.issued + 1) as i64);
-            g.left.with_label_values(&label).set(figures.left as i64);
+                .set(gauge(reading.waiting));
+            g.left.with_label_values(&label).set(gauge(reading.left));
             g.active
                 .with_label_values(&label)
-                .set(figures.active as i64);
-            g.drain_lag.with_label_values(&label).set(
-                figures
-                    .admitted_through
-                    .saturating_sub(figures.drained_through) as i64,
-            );
+                .set(gauge(reading.active));
+            g.drain_lag
+                .with_label_values(&label)
+                .set(gauge(reading.drain_lag));
             g.release_rate
                 .with_label_values(&label)
-                .set(cached.measured_rate_per_minute(now).unwrap_or(0.0));
+                .set(reading.release_rate_per_minute);
             g.pointer_age
                 .with_label_values(&label)
-                .set(now.duration_since(cached.synced_at()).as_secs_f64());
-            let stopped = cached.settings().state != crate::domain::EventState::Open;
-            g.paused.with_label_values(&label).set(i64::from(stopped));
+                .set(reading.pointer_age_s);
+            g.paused
+                .with_label_values(&label)
+                .set(i64::from(reading.stopped));
         }
         let mut out = Vec::new();
         // Encoding into memory cannot fail for well-formed metrics.

@@ -3,13 +3,14 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::cache::{PointerCache, StateLog};
+use crate::cache::PointerCache;
 use crate::domain::{EventId, EventState};
 use crate::store::{AdvanceMode, Capacity, Store};
+use crate::telemetry::StateLog;
 
 /// How often the loop looks at the clock; release intervals are at least 100 ms.
 const TICK: Duration = Duration::from_millis(25);
@@ -30,10 +31,7 @@ pub async fn run_releases(
             _ = ticker.tick() => {}
             _ = shutdown.changed() => return,
         }
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or_default();
+        let now_ms = u64::try_from(crate::clock::unix_ms()).unwrap_or_default();
         for event in cache.event_ids() {
             let Some(cached) = cache.get(&event) else {
                 continue;

@@ -15,16 +15,15 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::cache::{keep_in_sync, PointerCache};
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, LogTarget};
 use crate::domain::{EventId, EventSettings, VisitorId};
-use crate::drain::DrainWorker;
+use crate::drain::{DrainSettings, DrainWorker};
 use crate::keys::{KeyError, KeySet};
 use crate::metrics::{Metrics, RequestTimers};
-use crate::problem::ApiError;
-use crate::routes::{self, observe_request, AppState, HotPaths};
+use crate::routes::{self, observe_request, ApiError, AppState, HotPaths};
 use crate::scheduler::run_releases;
 use crate::sink::{KafkaSink, LogSink, Sink, SinkError};
-use crate::store::{MemoryStore, MeteredStore, RedisStore, Store, StoreError};
+use crate::store::{JoinAs, MemoryStore, MeteredStore, PutMode, RedisStore, Store, StoreError};
 use crate::token::Tokens;
 
 /// The demo event's name, on the embedded store.
@@ -92,8 +91,10 @@ pub fn build_sink(config: &Config) -> Result<Arc<dyn Sink>, StartError> {
             config.kafka_topic_per_event,
             &config.kafka_producer,
         )?),
-        None if config.drain_log == "-" => Arc::new(LogSink::stdout()),
-        None => Arc::new(LogSink::file(config.drain_log.clone().into())?),
+        None => match &config.drain_log {
+            LogTarget::Stdout => Arc::new(LogSink::stdout()),
+            LogTarget::File(path) => Arc::new(LogSink::file(path.clone())?),
+        },
     })
 }
 
@@ -110,7 +111,7 @@ pub async fn build_store(config: &Config) -> Result<Arc<dyn Store>, StartError> 
 
 impl Application {
     pub async fn build(config: Config) -> Result<Self, StartError> {
-        let listener = TcpListener::bind(config.listen_addr()?)?;
+        let listener = TcpListener::bind(config.listen)?;
         Self::build_with_listener(config, listener).await
     }
 
@@ -139,7 +140,10 @@ impl Application {
             metrics.clone(),
         ));
         for (event, settings) in config.declared_events()? {
-            if store.put_event(&event, &settings, true).await? {
+            if store
+                .put_event(&event, &settings, PutMode::CreateOnly)
+                .await?
+            {
                 tracing::info!(%event, "created event from configuration");
             }
         }
@@ -155,7 +159,7 @@ impl Application {
             tokio::spawn(keep_in_sync(
                 store.clone(),
                 cache.clone(),
-                Duration::from_millis(config.pointer_poll_ms),
+                config.pointer_poll,
                 stopping.clone(),
             )),
             tokio::spawn(run_releases(store.clone(), cache.clone(), stopping.clone())),
@@ -164,7 +168,7 @@ impl Application {
             let worker = DrainWorker::new(
                 store.clone(),
                 build_sink(&config)?,
-                config.drain_settings(),
+                DrainSettings::from_config(&config),
                 metrics.clone(),
             );
             tasks.push(tokio::spawn(worker.run(stopping)));
@@ -184,6 +188,7 @@ impl Application {
             uses_redis: config.redis_url.is_some(),
             closing: streams_closing,
         });
+        let fast_path = config.fast_path;
         let mut server = HttpServer::new(move || {
             // Built per worker: a worker is one thread, so its timers need no lock.
             let timers = Rc::new(RequestTimers::new(&state.metrics));
@@ -195,12 +200,12 @@ impl Application {
                 .default_service(web::to(|| async {
                     Err::<actix_web::HttpResponse, _>(ApiError::NotFound)
                 }));
-            HotPaths::new(app, state.clone(), timers)
+            HotPaths::new(app, state.clone(), timers, fast_path)
         })
         .listen(listener)?
         // Signals are handled in `run`, which makes the server unready before it stops.
         .disable_signals()
-        .shutdown_timeout(config.shutdown_timeout_s);
+        .shutdown_timeout(config.shutdown_timeout.as_secs());
         if config.workers > 0 {
             server = server.workers(config.workers);
         }
@@ -210,8 +215,8 @@ impl Application {
             shutdown,
             closing,
             ready,
-            shutdown_delay: Duration::from_millis(config.shutdown_delay_ms),
-            shutdown_timeout: Duration::from_secs(config.shutdown_timeout_s),
+            shutdown_delay: config.shutdown_delay,
+            shutdown_timeout: config.shutdown_timeout,
             tasks,
         })
     }
@@ -264,28 +269,21 @@ pub fn drain_status_server(
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
 ) -> std::io::Result<Server> {
-    let cache = Arc::new(PointerCache::default());
     Ok(HttpServer::new(move || {
-        let (store, metrics, cache) = (store.clone(), metrics.clone(), cache.clone());
+        let (store, metrics) = (store.clone(), metrics.clone());
         App::new()
-            .route(
-                "/healthz",
-                web::get().to(|| async {
-                    actix_web::HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
-                }),
-            )
+            .route("/healthz", web::get().to(routes::ops::healthz))
             .route(
                 "/readyz",
                 web::get().to(move || {
                     let store = store.clone();
                     async move {
-                        let reachable =
-                            tokio::time::timeout(Duration::from_secs(1), store.ping()).await;
-                        match reachable {
-                            Ok(Ok(())) => actix_web::HttpResponse::Ok()
-                                .json(serde_json::json!({ "ready": true })),
-                            _ => actix_web::HttpResponse::ServiceUnavailable()
-                                .json(serde_json::json!({ "ready": false })),
+                        let ready = routes::ops::store_reachable(store.as_ref()).await;
+                        let body = serde_json::json!({ "ready": ready });
+                        if ready {
+                            actix_web::HttpResponse::Ok().json(body)
+                        } else {
+                            actix_web::HttpResponse::ServiceUnavailable().json(body)
                         }
                     }
                 }),
@@ -293,12 +291,8 @@ pub fn drain_status_server(
             .route(
                 "/metrics",
                 web::get().to(move || {
-                    let text = metrics.render(&cache);
-                    async move {
-                        actix_web::HttpResponse::Ok()
-                            .content_type("text/plain; version=0.0.4; charset=utf-8")
-                            .body(text)
-                    }
+                    let text = metrics.render(&[]);
+                    async move { routes::ops::exposition(text) }
                 }),
             )
     })
@@ -320,11 +314,14 @@ async fn seed_demo(store: &dyn Store, port: u16) -> Result<(), StartError> {
         target_url: format!("http://127.0.0.1:{port}/demo/admitted"),
         ..EventSettings::default()
     };
-    if store.put_event(&event, &settings, true).await? {
-        let now = chrono::Utc::now().timestamp_millis();
+    if store
+        .put_event(&event, &settings, PutMode::CreateOnly)
+        .await?
+    {
+        let now = crate::clock::unix_ms();
         for _ in 0..DEMO_CROWD {
             store
-                .join(&event, &VisitorId::generate(), false, now)
+                .join(&event, &VisitorId::generate(), JoinAs::Anonymous, now)
                 .await?;
         }
         tracing::info!(%event, "demo event created with {DEMO_CROWD} visitors already in line");

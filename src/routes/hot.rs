@@ -1,7 +1,10 @@
-//! The hot paths: joins and status and gate checks, the requests a crowd makes by the hundred
+//! The fast path: joins and status and gate checks, the requests a crowd makes by the hundred
 //! thousand, are answered here, in front of the actix-web app, straight from the HTTP request.
-//! Going through the app (middleware, scope pattern, resource, extractors) cost a status check
-//! about a sixth of its CPU time. Everything else goes on to the app unchanged.
+//! Going through the app's router, resource and extractors cost a status check about a sixth of its
+//! CPU time. The routes are the table's own ([`Route::is_hot`]), the handlers are the app's
+//! ([`visitor::join`], [`visitor::status`], [`visitor::gate`]) and the layers are the app's
+//! ([`Observed`]): only the routing is skipped. With `fast_path = false` the app answers them.
+//! Everything else goes on to the app unchanged.
 
 use std::rc::Rc;
 
@@ -11,22 +14,26 @@ use actix_web::body::{BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{
     forward_ready, AppConfig, Response, Service, ServiceFactory, ServiceResponse,
 };
-use actix_web::http::header::{self, HeaderValue};
-use actix_web::http::Method;
-use actix_web::{web, HttpMessage, ResponseError};
+use actix_web::{web, HttpMessage, HttpResponse};
 use futures_util::future::{Either, LocalBoxFuture, MapOk};
 use futures_util::TryFutureExt;
 use tracing::Instrument;
 
-use super::{visitor, AppState, Observed};
+use super::extract::{presented_token, KnownEvent};
+use super::observe::Observed;
+use super::problem::ApiError;
+use super::state::AppState;
+use super::table::Route;
+use super::visitor;
 use crate::metrics::RequestTimers;
-use crate::problem::ApiError;
 
 /// Wraps the app's service factory: one `HotPathService` per worker, in front of the app's.
 pub struct HotPaths<A> {
     app: A,
     state: web::Data<AppState>,
     timers: Rc<RequestTimers>,
+    /// False: every request goes to the app (`fast_path = false`).
+    enabled: bool,
 }
 
 impl<A: ServiceFactory<Request>> HotPaths<A> {
@@ -34,11 +41,13 @@ impl<A: ServiceFactory<Request>> HotPaths<A> {
         app: impl IntoServiceFactory<A, Request>,
         state: web::Data<AppState>,
         timers: Rc<RequestTimers>,
+        enabled: bool,
     ) -> Self {
         Self {
             app: app.into_factory(),
             state,
             timers,
+            enabled,
         }
     }
 }
@@ -64,12 +73,13 @@ where
 
     fn new_service(&self, config: AppConfig) -> Self::Future {
         let app = self.app.new_service(config);
-        let (state, timers) = (self.state.clone(), self.timers.clone());
+        let (state, timers, enabled) = (self.state.clone(), self.timers.clone(), self.enabled);
         Box::pin(async move {
             Ok(HotPathService {
                 app: app.await?,
                 state,
                 timers,
+                enabled,
             })
         })
     }
@@ -79,6 +89,7 @@ pub struct HotPathService<S> {
     app: S,
     state: web::Data<AppState>,
     timers: Rc<RequestTimers>,
+    enabled: bool,
 }
 
 type AppAnswer<B> = Result<Response<EitherBody<B>>, actix_web::Error>;
@@ -97,7 +108,12 @@ where
     forward_ready!(app);
 
     fn call(&self, req: Request) -> Self::Future {
-        let Some(route) = HotRoute::of(req.path()) else {
+        let route = self
+            .enabled
+            .then(|| Route::of(req.path()))
+            .flatten()
+            .filter(|route| route.is_hot());
+        let Some(route) = route else {
             let to_response: ToResponse<B> = |res| res.map_into_left_body().into();
             return Either::Left(self.app.call(req).map_ok(to_response));
         };
@@ -109,88 +125,38 @@ where
     }
 }
 
-/// What a hot path asks for; the event is the path's third segment.
-#[derive(Clone, Copy)]
-enum HotRoute {
-    Join,
-    Status,
-    Gate,
-}
-
-impl HotRoute {
-    /// The hot route `path` names, if any: `/v1/events/{event}/` and `join`, `status` or `gate`.
-    fn of(path: &str) -> Option<Self> {
-        let (event, action) = path.strip_prefix("/v1/events/")?.split_once('/')?;
-        if event.is_empty() {
-            return None;
-        }
-        match action {
-            "join" => Some(HotRoute::Join),
-            "status" => Some(HotRoute::Status),
-            "gate" => Some(HotRoute::Gate),
-            _ => None,
-        }
-    }
-
-    fn method(self) -> Method {
-        match self {
-            HotRoute::Join => Method::POST,
-            HotRoute::Status | HotRoute::Gate => Method::GET,
-        }
-    }
-
-    /// The `Allow` header of a 405.
-    fn allow(self) -> HeaderValue {
-        HeaderValue::from_static(match self {
-            HotRoute::Join => "POST",
-            HotRoute::Status | HotRoute::Gate => "GET",
-        })
-    }
-}
-
-/// Answers a hot path as the app would: a problem document for any error, the request id, the
-/// metrics and the log line of [`super::observe_request`].
+/// Answers a hot route with the app's handler, between the app's layers.
 async fn answer(
     state: &AppState,
     timers: &RequestTimers,
     req: &Request,
-    route: HotRoute,
+    route: Route,
 ) -> Response<BoxBody> {
-    let observed = Observed::new(req.headers(), req.method(), req.path());
-    let event = req.path()["/v1/events/".len()..]
+    let observed = Observed::begin(req.headers(), req.method(), Some(route));
+    let answered = handle(state, req, route)
+        .instrument(observed.span.clone())
+        .await;
+    let response = answered.unwrap_or_else(HttpResponse::from_error);
+    observed.finish(response, Some(timers)).into()
+}
+
+/// What the app's resource would do: the method check, then the handler with what the app's
+/// extractors would have read.
+async fn handle(state: &AppState, req: &Request, route: Route) -> Result<HttpResponse, ApiError> {
+    if !route.answers(req.method()) {
+        return Err(ApiError::MethodNotAllowed);
+    }
+    // Every hot route is `/v1/events/{event}/...`.
+    let raw_event = req.path()["/v1/events/".len()..]
         .split('/')
         .next()
         .unwrap_or_default();
-    let headers = req.headers();
-    let answered = if *req.method() != route.method() {
-        Err(ApiError::MethodNotAllowed)
-    } else {
-        match route {
-            HotRoute::Join => {
-                visitor::join(state, event, headers)
-                    .instrument(observed.span.clone())
-                    .await
-            }
-            HotRoute::Status => {
-                visitor::status(state, event, headers)
-                    .instrument(observed.span.clone())
-                    .await
-            }
-            HotRoute::Gate => visitor::gate(state, event, headers),
-        }
-    };
-    let (mut response, failure) = match answered {
-        Ok(response) => (response, None),
-        Err(e) => {
-            let mut response = e.error_response();
-            if matches!(e, ApiError::MethodNotAllowed) {
-                response.headers_mut().insert(header::ALLOW, route.allow());
-            }
-            let failure = response.status().is_server_error().then(|| e.to_string());
-            (response, failure)
-        }
-    };
-    let status = response.status();
-    observed.finish(status, response.headers_mut(), Some(timers), failure);
-    response.into()
+    let event = KnownEvent::find(state, raw_event);
+    let token = presented_token(req.headers(), &state.cookie_prefix, raw_event);
+    let token = token.as_deref();
+    match route {
+        Route::Join => visitor::join(state, event?, token).await,
+        Route::Status => visitor::status(state, event?, token).await,
+        _ => visitor::gate(state, event, token),
+    }
 }

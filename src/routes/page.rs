@@ -4,36 +4,26 @@ use actix_web::http::header::{self, ContentType};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
+use super::extract::{KnownEvent, Presented};
+use super::problem::ApiError;
+use super::state::AppState;
 use super::visitor;
-use super::{parse_event, AppState};
-use crate::problem::ApiError;
 
 const PAGE: &str = include_str!("../../assets/waiting.html");
 const SCRIPT: &str = include_str!("../../assets/waitroom.js");
 const STYLE: &str = include_str!("../../assets/waitroom.css");
 
-/// Under `/v1/events/{event}`: the event itself.
-pub fn configure_event(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("").get(info));
-}
-
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/e/{event}").get(page))
-        .service(
-            web::resource("/assets/waitroom.js")
-                .get(|| async { asset(SCRIPT, "text/javascript; charset=utf-8") }),
-        )
-        .service(
-            web::resource("/assets/waitroom.css")
-                .get(|| async { asset(STYLE, "text/css; charset=utf-8") }),
-        );
-}
-
-fn asset(body: &'static str, content_type: &'static str) -> HttpResponse {
-    HttpResponse::Ok()
+/// `GET /assets/{file}`: the page's script and style, from the binary.
+pub(super) async fn asset(file: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let (body, content_type) = match file.as_str() {
+        "waitroom.js" => (SCRIPT, "text/javascript; charset=utf-8"),
+        "waitroom.css" => (STYLE, "text/css; charset=utf-8"),
+        _ => return Err(ApiError::NotFound),
+    };
+    Ok(HttpResponse::Ok()
         .content_type(content_type)
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
-        .body(body)
+        .body(body))
 }
 
 /// Whether the client asked for JSON rather than a page: apps use the same address.
@@ -47,18 +37,17 @@ fn wants_json(req: &HttpRequest) -> bool {
 }
 
 /// `GET /e/{event}`: the waiting page; with `Accept: application/json`, the join answer instead.
-async fn page(
+pub(super) async fn page(
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    event: KnownEvent,
+    token: Presented,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     if wants_json(&req) {
-        return visitor::join(&state, &path, req.headers()).await;
+        return visitor::join(&state, event, token.as_deref()).await;
     }
-    let event = parse_event(&path)?;
-    state.event(&event)?;
     // The id is validated (letters, digits, '_' and '-'), so it is safe inside the HTML.
-    let html = PAGE.replace("{{event}}", event.as_str());
+    let html = PAGE.replace("{{event}}", event.id.as_str());
     Ok(HttpResponse::Ok()
         .insert_header(ContentType::html())
         .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -71,14 +60,10 @@ async fn page(
 }
 
 /// `GET /v1/events/{event}`: what anyone may know of an event, for the page and for apps.
-async fn info(
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let event = parse_event(&path)?;
-    let settings = state.event(&event)?.settings();
+pub(super) async fn info(KnownEvent { id: event, cached }: KnownEvent) -> HttpResponse {
+    let settings = cached.settings();
     let page = &settings.page;
-    Ok(HttpResponse::Ok().json(json!({
+    HttpResponse::Ok().json(json!({
         "event": event,
         "title": page.title.clone().unwrap_or_else(|| event.to_string()),
         "message": page.message,
@@ -88,5 +73,5 @@ async fn info(
         "text_color": page.text_color,
         "state": settings.state,
         "page": format!("/e/{event}"),
-    })))
+    }))
 }

@@ -1,21 +1,21 @@
 //! Push updates: a Server-Sent Events stream per visitor. Every replica fans the pointer changes it
 //! learns (from Redis pub/sub, or its own store) out to the visitors connected to it.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::web::Bytes;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use futures_util::stream;
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::broadcast::Receiver;
 
+use super::extract::{holder, KnownEvent, Presented};
+use super::problem::ApiError;
+use super::state::AppState;
 use super::visitor::current_place;
-use super::{now_s, parse_event, AppState};
-use crate::cache::CachedEvent;
-use crate::domain::EventId;
-use crate::problem::ApiError;
+use crate::admission::{ExpiredReason, VisitorStatus};
+use crate::domain::{EventId, EventState};
 use crate::token::Claims;
 
 /// A comment line this often keeps proxies from closing an idle stream.
@@ -23,26 +23,20 @@ const KEEPALIVE: Duration = Duration::from_secs(15);
 /// What browsers wait before reconnecting a dropped stream.
 const RETRY_MS: u64 = 2_000;
 
-/// Under `/v1/events/{event}`.
-pub fn configure_event(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/stream").get(updates));
-}
-
 #[derive(Debug, Deserialize)]
-struct StreamQuery {
+pub(super) struct StreamQuery {
     /// For clients that can set neither a header nor a cookie on an EventSource.
     token: Option<String>,
 }
 
 struct Watch {
     state: web::Data<AppState>,
-    event: EventId,
-    cached: Arc<CachedEvent>,
+    event: KnownEvent,
     claims: Claims,
     changes: Receiver<EventId>,
     keepalive: tokio::time::Interval,
     /// The last status sent, so unchanged answers are not sent again.
-    last: Option<(String, u64, u64)>,
+    last: Option<(VisitorStatus, EventState, u64, u64)>,
     done: bool,
     closing: tokio::sync::watch::Receiver<bool>,
     _connected: Connected,
@@ -72,22 +66,23 @@ fn frame(kind: &str, data: &impl serde::Serialize) -> Bytes {
 impl Watch {
     /// The visitor's current answer, unless it is the same as the last one sent.
     async fn next_status(&mut self) -> Option<Bytes> {
-        if self.cached.has_left(self.claims.pos) {
+        if self.event.cached.has_left(self.claims.pos) {
             self.done = true;
             return Some(frame(
                 "left",
-                &serde_json::json!({ "event": self.event, "position": self.claims.pos }),
+                &serde_json::json!({ "event": self.event.id, "position": self.claims.pos }),
             ));
         }
-        let mut place = current_place(&self.state, &self.event, &self.cached, &self.claims).await;
-        if self.claims.exp <= now_s() {
-            place.status = "expired";
-            place.reason = Some("token-expired");
+        let mut place = current_place(&self.state, &self.event, &self.claims).await;
+        if self.claims.exp <= crate::clock::unix_s() {
+            place.status = VisitorStatus::Expired;
+            place.reason = Some(ExpiredReason::TokenExpired);
             place.pass = None;
         }
-        self.done = place.status != "waiting";
+        self.done = place.status != VisitorStatus::Waiting;
         let key = (
-            format!("{}/{}", place.status, place.state),
+            place.status,
+            place.state,
             place.ahead,
             place.admitted_through,
         );
@@ -105,7 +100,7 @@ impl Watch {
             }
             tokio::select! {
                 change = self.changes.recv() => match change {
-                    Ok(event) if event != self.event => continue,
+                    Ok(event) if event != self.event.id => continue,
                     // A missed change is caught up by looking again.
                     Ok(_) | Err(RecvError::Lagged(_)) => {
                         if let Some(frame) = self.next_status().await {
@@ -127,25 +122,20 @@ impl Watch {
 
 /// `GET /v1/events/{event}/stream`: `status` events (the same JSON as the status answer) whenever
 /// the visitor's answer changes; the stream ends once they are admitted, expired or left.
-async fn updates(
+pub(super) async fn updates(
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    event: KnownEvent,
+    presented: Presented,
     query: web::Query<StreamQuery>,
-    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let event = parse_event(&path)?;
-    let cached = state.event(&event)?;
-    let claims = match &query.token {
-        Some(token) => state.holder_of(token, &event, &cached)?,
-        None => state.holder(req.headers(), &event, &cached)?,
-    };
+    let token = query.token.as_deref().or(presented.as_deref());
+    let claims = holder(&state, &event, token)?;
     let mut keepalive = tokio::time::interval(KEEPALIVE);
     keepalive.reset();
     let mut watch = Watch {
         changes: state.cache.subscribe(),
         state: state.clone(),
         event,
-        cached,
         claims,
         keepalive,
         last: None,

@@ -1,37 +1,29 @@
-//! The visitor's routes: join, status, leave; and the checks the edge and the booking service make.
+//! The visitor's routes: join, status, gate, leave; and the booking service's verify and complete.
+//! Each handler reads like its route's contract: what it takes (extractors), what it answers. Join,
+//! status and gate are plain functions the fast path calls too; their app routes are thin adapters.
 
 use std::sync::Arc;
 
-use actix_web::http::header::{HeaderMap, HeaderName};
-use actix_web::{mime, web, HttpRequest, HttpResponse, HttpResponseBuilder, ResponseError};
+use actix_web::http::header::HeaderName;
+use actix_web::{mime, web, HttpResponse, HttpResponseBuilder, ResponseError};
 use serde::{Deserialize, Serialize};
 
-use super::{now_s, parse_event, rfc3339, AppState};
+use super::extract::{holder, token_cookie, verify_token, KnownEvent, Presented};
+use super::problem::ApiError;
+use super::state::AppState;
+use crate::admission::{self, ExpiredReason, VisitorStatus};
 use crate::cache::{CachedEvent, ClaimHere, SignedPass};
-use crate::domain::{EventId, EventSettings, EventState, VisitorId};
+use crate::clock::{rfc3339, unix_ms, unix_s};
+use crate::domain::{EventId, EventState, VisitorId};
 use crate::estimate::Estimate;
-use crate::problem::ApiError;
-use crate::store::{Capacity, Claim};
+use crate::store::{Capacity, JoinAs};
 use crate::token::{Claims, TokenError, TokenKind};
-
-/// The routes under `/v1/events/{event}`, but for join, status and gate, which
-/// [`super::hot::HotPaths`] answers before the app. Resources rather than bare routes, so a wrong
-/// method is a 405 rather than a 404.
-pub fn configure_event(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/leave").post(leave))
-        .service(web::resource("/complete").post(complete));
-}
-
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/v1/verify").post(verify));
-}
 
 /// What a visitor holding a waiting token is told, on joining and on every status check.
 #[derive(Debug, Serialize)]
 pub struct Place {
     pub event: EventId,
-    /// `waiting`, `admitted` or `expired`.
-    pub status: &'static str,
+    pub status: VisitorStatus,
     pub position: u64,
     /// Visitors still waiting before this one.
     pub ahead: u64,
@@ -44,9 +36,9 @@ pub struct Place {
     /// How long the wait will likely be; absent while the line does not move on its own.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub estimate: Option<Estimate>,
-    /// Why the place is `expired`: `token-expired` or `claim-window-passed`.
+    /// Why the place is `expired`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<&'static str>,
+    pub reason: Option<ExpiredReason>,
     #[serde(
         skip_serializing_if = "Option::is_none",
         serialize_with = "verbatim_token_option"
@@ -100,35 +92,24 @@ fn json_answer(mut response: HttpResponseBuilder, value: &impl Serialize) -> Htt
     }
 }
 
-/// A poll interval that fits how far the visitor is from the front.
-fn poll_after_ms(settings: &EventSettings, ahead: u64) -> u64 {
-    if settings.state != EventState::Open || settings.batch_size == 0 {
-        return 5_000;
-    }
-    let interval = settings.release_interval_ms;
-    if ahead < settings.batch_size {
-        (interval / 4).clamp(500, 2_000)
-    } else {
-        interval.clamp(1_000, 15_000)
-    }
-}
-
 fn waiting_place(event: &EventId, cached: &CachedEvent, position: u64) -> Place {
     let settings = cached.settings();
-    let admitted = cached.is_admitted(position);
+    let admitted_through = cached.admitted_through();
+    let status = admission::standing(position, admitted_through);
+    let waiting = status == VisitorStatus::Waiting;
     let ahead = cached.ahead_of(position);
     Place {
         event: event.clone(),
-        status: if admitted { "admitted" } else { "waiting" },
+        status,
         position,
         ahead,
-        admitted_through: cached.admitted_through(),
+        admitted_through,
         state: settings.state,
-        poll_after_ms: (!admitted).then(|| poll_after_ms(&settings, ahead)),
-        estimate: if admitted {
-            None
-        } else {
+        poll_after_ms: waiting.then(|| admission::poll_after_ms(&settings, ahead)),
+        estimate: if waiting {
             cached.estimate(ahead)
+        } else {
+            None
         },
         reason: None,
         pass: None,
@@ -137,145 +118,110 @@ fn waiting_place(event: &EventId, cached: &CachedEvent, position: u64) -> Place 
     }
 }
 
-impl AppState {
-    /// Signs a waiting token for a place and answers with it, in the body and in the cookie.
-    pub(super) fn answer_join(
-        &self,
-        event: &EventId,
-        cached: &CachedEvent,
-        visitor: &VisitorId,
-        position: u64,
-        fresh: bool,
-        with_cookie: bool,
-    ) -> HttpResponse {
-        let ttl = cached.settings().token_ttl_s;
-        let (token, claims) =
-            self.tokens
-                .sign(TokenKind::Waiting, event, visitor, position, now_s(), ttl);
-        let mut response = if fresh {
-            HttpResponse::Created()
-        } else {
-            HttpResponse::Ok()
-        };
-        if with_cookie {
-            response.cookie(self.token_cookie(event, &token, ttl));
-        }
-        let answer = JoinAnswer {
-            visitor: visitor.to_string(),
-            fresh,
-            token,
-            expires_at: rfc3339(claims.exp),
-            place: waiting_place(event, cached, position),
-        };
-        json_answer(response, &answer)
+/// Signs a waiting token for a place and answers with it, in the body and (for the visitor's own
+/// join) in the cookie.
+pub(super) fn answer_join(
+    state: &AppState,
+    event: &KnownEvent,
+    visitor: &VisitorId,
+    position: u64,
+    fresh: bool,
+    with_cookie: bool,
+) -> HttpResponse {
+    let ttl = event.cached.settings().token_ttl_s;
+    let (token, claims) = state.tokens.sign(
+        TokenKind::Waiting,
+        &event.id,
+        visitor,
+        position,
+        unix_s(),
+        ttl,
+    );
+    let mut response = if fresh {
+        HttpResponse::Created()
+    } else {
+        HttpResponse::Ok()
+    };
+    if with_cookie {
+        response.cookie(token_cookie(state, &event.id, &token, ttl));
     }
-
-    /// Verifies the presented token for `event` and checks its place was not given up.
-    pub(super) fn holder(
-        &self,
-        headers: &HeaderMap,
-        event: &EventId,
-        cached: &CachedEvent,
-    ) -> Result<Claims, ApiError> {
-        let token = self
-            .presented_token(headers, event)
-            .ok_or(ApiError::MissingToken)?;
-        self.holder_of(&token, event, cached)
-    }
-
-    /// Verifies a token, counting refusals by reason for the metrics.
-    pub(super) fn verify_token(
-        &self,
-        token: &str,
-        event: Option<&EventId>,
-    ) -> Result<Claims, TokenError> {
-        self.tokens.verify(token, event, now_s()).inspect_err(|e| {
-            self.metrics
-                .token_rejections
-                .with_label_values(&[e.reason()])
-                .inc();
-        })
-    }
-
-    /// Verifies `token` for `event` and checks its place was not given up.
-    pub(super) fn holder_of(
-        &self,
-        token: &str,
-        event: &EventId,
-        cached: &CachedEvent,
-    ) -> Result<Claims, ApiError> {
-        let claims = self.verify_token(token, Some(event))?;
-        if cached.has_left(claims.pos) {
-            return Err(ApiError::LeftLine);
-        }
-        Ok(claims)
-    }
+    let answer = JoinAnswer {
+        visitor: visitor.to_string(),
+        fresh,
+        token,
+        expires_at: rfc3339(claims.exp),
+        place: waiting_place(&event.id, &event.cached, position),
+    };
+    json_answer(response, &answer)
 }
 
 /// `POST /v1/events/{event}/join`: joins the line, or keeps the place of a visitor who already
 /// holds a valid token.
-pub(super) async fn join(
+pub async fn join(
     state: &AppState,
-    event: &str,
-    headers: &HeaderMap,
+    event: KnownEvent,
+    token: Option<&str>,
 ) -> Result<HttpResponse, ApiError> {
-    let event = parse_event(event)?;
-    let cached = state.event(&event)?;
-    if cached.settings().state == EventState::Closed {
-        return Err(ApiError::EventClosed(event.to_string()));
+    if event.cached.settings().state == EventState::Closed {
+        return Err(ApiError::EventClosed(event.id.to_string()));
     }
     // Refresh-proof: a visitor who holds a valid place keeps it, and no new number is drawn.
-    if let Ok(claims) = state.holder(headers, &event, &cached) {
+    if let Ok(claims) = holder(state, &event, token) {
         if let Ok(visitor) = VisitorId::parse(&claims.sub) {
-            return Ok(state.answer_join(&event, &cached, &visitor, claims.pos, false, true));
+            return Ok(answer_join(
+                state, &event, &visitor, claims.pos, false, true,
+            ));
         }
     }
     // Anonymous visitors never choose their id, so nobody can claim another's place.
     let visitor = VisitorId::generate();
     let joined = state
         .store
-        .join(
-            &event,
-            &visitor,
-            false,
-            chrono::Utc::now().timestamp_millis(),
-        )
+        .join(&event.id, &visitor, JoinAs::Anonymous, unix_ms())
         .await?;
-    cached.observe_issued(joined.position);
+    event.cached.observe_issued(joined.position);
     state
         .metrics
         .joins
-        .with_label_values(&[event.as_str()])
+        .with_label_values(&[event.id.as_str()])
         .inc();
-    Ok(state.answer_join(&event, &cached, &visitor, joined.position, true, true))
+    Ok(answer_join(
+        state,
+        &event,
+        &visitor,
+        joined.position,
+        true,
+        true,
+    ))
 }
 
 /// `GET /v1/events/{event}/status`: where the token's holder stands, with a pass once admitted.
-pub(super) async fn status(
+pub async fn status(
     state: &AppState,
-    event: &str,
-    headers: &HeaderMap,
+    event: KnownEvent,
+    token: Option<&str>,
 ) -> Result<HttpResponse, ApiError> {
-    let event = parse_event(event)?;
-    let cached = state.event(&event)?;
-    let place = match state.holder(headers, &event, &cached) {
-        Ok(claims) => current_place(state, &event, &cached, &claims).await,
-        Err(ApiError::InvalidToken(TokenError::Expired(claims))) => {
-            expired_place(&event, &cached, claims.pos, "token-expired")
-        }
+    let place = match holder(state, &event, token) {
+        Ok(claims) => current_place(state, &event, &claims).await,
+        Err(ApiError::InvalidToken(TokenError::Expired(claims))) => expired_place(
+            &event.id,
+            &event.cached,
+            claims.pos,
+            ExpiredReason::TokenExpired,
+        ),
         Err(e) => return Err(e),
     };
     Ok(json_answer(HttpResponse::Ok(), &place))
 }
 
-fn expired_place(
+pub(super) fn expired_place(
     event: &EventId,
     cached: &CachedEvent,
     position: u64,
-    reason: &'static str,
+    reason: ExpiredReason,
 ) -> Place {
     let mut place = waiting_place(event, cached, position);
-    place.status = "expired";
+    place.status = VisitorStatus::Expired;
     place.reason = Some(reason);
     place.poll_after_ms = None;
     place.estimate = None;
@@ -283,75 +229,69 @@ fn expired_place(
 }
 
 /// The answer for a valid token's holder, with the admission pass once the pointer has passed them.
-pub(super) async fn current_place(
-    state: &AppState,
-    event: &EventId,
-    cached: &Arc<CachedEvent>,
-    claims: &Claims,
-) -> Place {
-    let mut place = waiting_place(event, cached, claims.pos);
-    if cached.is_admitted(claims.pos)
-        && !hand_out_pass(state, event, cached, claims, &mut place).await
-    {
-        return expired_place(event, cached, claims.pos, "claim-window-passed");
+pub(super) async fn current_place(state: &AppState, event: &KnownEvent, claims: &Claims) -> Place {
+    let mut place = waiting_place(&event.id, &event.cached, claims.pos);
+    if place.status == VisitorStatus::Admitted {
+        if let Err(reason) = hand_out_pass(state, event, claims, &mut place).await {
+            return expired_place(&event.id, &event.cached, claims.pos, reason);
+        }
     }
     place
 }
 
 /// Adds an admission pass to an admitted visitor's answer. Recording the claim is the one store
 /// call on the status path, made once per visitor and replica; if the store is away the pass is
-/// handed out all the same. Returns false when the event's claim window passed: the slot went to
-/// someone else.
+/// handed out all the same.
 async fn hand_out_pass(
     state: &AppState,
-    event: &EventId,
-    cached: &Arc<CachedEvent>,
+    event: &KnownEvent,
     claims: &Claims,
     place: &mut Place,
-) -> bool {
+) -> Result<(), ExpiredReason> {
+    let (id, cached) = (&event.id, &event.cached);
     let settings = cached.settings();
-    let now = now_s();
+    let now = unix_s();
     match cached.claim_here(claims.pos, now) {
         ClaimHere::First => {
             let claimed = state
                 .store
                 .claim(
-                    event,
+                    id,
                     claims.pos,
-                    chrono::Utc::now().timestamp_millis(),
+                    unix_ms(),
                     settings.pass_ttl_s * 1_000,
                     Capacity::of(&settings),
                 )
                 .await;
-            match claimed {
-                Ok(Claim::TooLate) => {
+            match claimed.map(admission::pass_after) {
+                Ok(Ok(())) => {}
+                Ok(Err(reason)) => {
                     // Remembered here too, so the next check does not ask the store again.
                     cached.mark_claim_late(claims.pos);
                     state
                         .metrics
                         .no_shows
-                        .with_label_values(&[event.as_str()])
+                        .with_label_values(&[id.as_str()])
                         .inc();
-                    return false;
+                    return Err(reason);
                 }
-                Ok(_) => {}
                 Err(e) => {
                     cached.unclaim(claims.pos);
-                    tracing::warn!(%event, position = claims.pos, error = %e, "could not record a claimed pass");
+                    tracing::warn!(event = %id, position = claims.pos, error = %e, "could not record a claimed pass");
                 }
             }
         }
-        ClaimHere::Late => return false,
+        ClaimHere::Late => return Err(ExpiredReason::ClaimWindowPassed),
         ClaimHere::Recorded => {}
     }
-    let reuse_s = pass_reuse_s(&settings);
+    let reuse_s = admission::pass_reuse_s(&settings);
     let pass = match cached.recent_pass(claims.pos, now, reuse_s) {
         Some(pass) => pass,
         None => {
             let visitor = VisitorId::parse(&claims.sub).unwrap_or_else(|_| VisitorId::generate());
             let (token, pass_claims) = state.tokens.sign(
                 TokenKind::Pass,
-                event,
+                id,
                 &visitor,
                 claims.pos,
                 now,
@@ -369,89 +309,102 @@ async fn hand_out_pass(
     place.pass = Some(pass.token.clone());
     place.pass_expires_at = Some(pass.expires_at.clone());
     place.target_url = Some(settings.target_url.clone());
-    true
-}
-
-/// How long a signed pass is handed out again to the visitor asking twice: a tenth of its lifetime,
-/// at most 5 seconds, so a pass handed out is never much older than a fresh one.
-fn pass_reuse_s(settings: &EventSettings) -> i64 {
-    i64::try_from(settings.pass_ttl_s / 10).map_or(5, |s| s.min(5))
-}
-
-async fn leave(
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-    req: HttpRequest,
-) -> Result<HttpResponse, ApiError> {
-    let event = parse_event(&path)?;
-    let cached = state.event(&event)?;
-    let claims = state.holder(req.headers(), &event, &cached)?;
-    let visitor = VisitorId::parse(&claims.sub).map_err(|_| TokenError::Malformed)?;
-    state.store.leave(&event, claims.pos, &visitor).await?;
-    state.cache.mark_left(&event, &cached, claims.pos);
-    let mut gone = state.token_cookie(&event, "", 0);
-    gone.make_removal();
-    Ok(HttpResponse::Ok().cookie(gone).json(serde_json::json!({
-        "event": event,
-        "status": "left",
-        "position": claims.pos,
-    })))
+    Ok(())
 }
 
 const VISITOR_HEADER: HeaderName = HeaderName::from_static("x-waitroom-visitor");
 const POSITION_HEADER: HeaderName = HeaderName::from_static("x-waitroom-position");
 
-/// `GET /v1/events/{event}/gate`, an edge proxy's sub-request (nginx `auth_request`): 204 for an
-/// admission pass or a waiting token the pointer has passed, 401 for anything else. Nothing but the
+/// `GET /v1/events/{event}/gate`, an edge proxy's sub-request (nginx `auth_request`): 204 for one
+/// who may enter, 401 for anything else (edge proxies understand no other refusal). Nothing but the
 /// token and the cache is consulted.
-pub(super) fn gate(
+pub fn gate(
     state: &AppState,
-    event: &str,
-    headers: &HeaderMap,
+    event: Result<KnownEvent, ApiError>,
+    token: Option<&str>,
 ) -> Result<HttpResponse, ApiError> {
-    let admitted = || -> Result<Claims, ApiError> {
-        let event = parse_event(event)?;
-        let cached = state.event(&event)?;
-        let claims = state.holder(headers, &event, &cached)?;
-        if claims.kind == TokenKind::Pass || cached.is_admitted(claims.pos) {
+    let entering = || -> Result<Claims, ApiError> {
+        let event = event?;
+        let claims = holder(state, &event, token)?;
+        if admission::may_enter(claims.kind, claims.pos, event.cached.admitted_through()) {
             Ok(claims)
         } else {
             Err(ApiError::NotAdmitted)
         }
     };
-    let claims = admitted().map_err(ApiError::refused)?;
+    let claims = entering().map_err(ApiError::refused)?;
     Ok(HttpResponse::NoContent()
         .insert_header((VISITOR_HEADER, claims.sub))
         .insert_header((POSITION_HEADER, claims.pos))
         .finish())
 }
 
+/// The app's routes for join, status and gate: the same functions the fast path calls.
+pub(super) async fn join_route(
+    state: web::Data<AppState>,
+    event: KnownEvent,
+    token: Presented,
+) -> Result<HttpResponse, ApiError> {
+    join(&state, event, token.as_deref()).await
+}
+
+pub(super) async fn status_route(
+    state: web::Data<AppState>,
+    event: KnownEvent,
+    token: Presented,
+) -> Result<HttpResponse, ApiError> {
+    status(&state, event, token.as_deref()).await
+}
+
+pub(super) async fn gate_route(
+    state: web::Data<AppState>,
+    event: Result<KnownEvent, ApiError>,
+    token: Presented,
+) -> Result<HttpResponse, ApiError> {
+    gate(&state, event, token.as_deref())
+}
+
+/// `POST /v1/events/{event}/leave`: gives the place up, for good.
+pub(super) async fn leave(
+    state: web::Data<AppState>,
+    event: KnownEvent,
+    token: Presented,
+) -> Result<HttpResponse, ApiError> {
+    let claims = holder(&state, &event, token.as_deref())?;
+    let visitor = VisitorId::parse(&claims.sub).map_err(|_| TokenError::Malformed)?;
+    state.store.leave(&event.id, claims.pos, &visitor).await?;
+    state.cache.mark_left(&event.id, &event.cached, claims.pos);
+    Ok(HttpResponse::Ok()
+        .cookie(token_cookie(&state, &event.id, "", 0))
+        .json(serde_json::json!({
+            "event": event.id,
+            "status": "left",
+            "position": claims.pos,
+        })))
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CompleteRequest {
+pub(super) struct CompleteRequest {
     /// The visitor's admission pass (or waiting token).
     token: String,
 }
 
-/// The booking service is done with a visitor: their slot frees up for the next release.
-/// Authenticated with the admin token, as a service-to-service call.
-async fn complete(
+/// `POST /v1/events/{event}/complete`: the booking service is done with a visitor, and their slot
+/// frees up for the next release. Behind the admin credential, as a service-to-service call.
+pub(super) async fn complete(
     state: web::Data<AppState>,
-    path: web::Path<String>,
-    req: HttpRequest,
+    event: KnownEvent,
     body: web::Json<CompleteRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    super::admin::authorize(&state, &req)?;
-    let event = parse_event(&path)?;
-    state.event(&event)?;
-    let claims = match state.verify_token(&body.token, Some(&event)) {
+    let claims = match verify_token(&state, &body.token, Some(&event.id)) {
         // A pass that just ran out still names the slot to free.
         Err(TokenError::Expired(claims)) => *claims,
         other => other?,
     };
-    let freed = state.store.complete(&event, claims.pos).await?;
+    let freed = state.store.complete(&event.id, claims.pos).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({
-        "event": event,
+        "event": event.id,
         "position": claims.pos,
         "freed": freed,
     })))
@@ -459,26 +412,28 @@ async fn complete(
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct VerifyRequest {
+pub(super) struct VerifyRequest {
     token: String,
     /// When given, the token must belong to this event.
     event: Option<String>,
 }
 
-/// For the booking service: is this token or pass genuine, and is its holder admitted?
-async fn verify(
+/// `POST /v1/verify`, for the booking service: is this token or pass genuine, and may its holder
+/// enter?
+pub(super) async fn verify(
     state: web::Data<AppState>,
     body: web::Json<VerifyRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let expected = body.event.as_deref().map(parse_event).transpose()?;
-    let claims = state.verify_token(&body.token, expected.as_ref())?;
-    let event = parse_event(&claims.aud).map_err(|_| TokenError::Malformed)?;
+    let expected = body.event.as_deref().map(EventId::parse).transpose()?;
+    let claims = verify_token(&state, &body.token, expected.as_ref())?;
+    let event = EventId::parse(&claims.aud).map_err(|_| TokenError::Malformed)?;
     let cached = state.cache.get(&event);
     if cached.as_ref().is_some_and(|c| c.has_left(claims.pos)) {
         return Err(ApiError::LeftLine);
     }
-    let admitted = claims.kind == TokenKind::Pass
-        || cached.as_ref().is_some_and(|c| c.is_admitted(claims.pos));
+    let admitted = cached.as_ref().map_or(claims.kind == TokenKind::Pass, |c| {
+        admission::may_enter(claims.kind, claims.pos, c.admitted_through())
+    });
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "valid": true,
         "admitted": admitted,

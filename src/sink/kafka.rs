@@ -1,8 +1,8 @@
 //! The Kafka sink: an idempotent rdkafka producer (acks=all, bounded in flight, compressed), one
 //! message per admitted visitor, keyed by visitor id.
 
+use parking_lot::RwLock;
 use std::collections::BTreeMap;
-use std::sync::RwLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -12,7 +12,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 
 use super::{AdmissionMessage, Sink, SinkError};
-use crate::store::Admitted;
+use crate::domain::Admitted;
 
 /// How long `flush` waits for buffered messages at shutdown.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
@@ -67,10 +67,7 @@ impl KafkaSink {
     }
 
     fn producer(&self) -> FutureProducer {
-        self.producer
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.producer.read().clone()
     }
 
     /// After message timeouts the idempotent producer bumps its epoch; a broker may answer that by
@@ -93,7 +90,7 @@ impl KafkaSink {
         match self.config.create::<FutureProducer>() {
             Ok(fresh) => {
                 tracing::warn!(%error, "the broker refused the producer; continuing with a new one");
-                *self.producer.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+                *self.producer.write() = fresh;
             }
             Err(e) => tracing::warn!(error = %e, "could not create a new producer"),
         }

@@ -1,13 +1,13 @@
 //! The embedded default's sink: one JSON line per admitted visitor, on stdout or appended to a file.
 
+use parking_lot::Mutex;
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::Mutex;
 
 use async_trait::async_trait;
 
 use super::{AdmissionMessage, Sink, SinkError};
-use crate::store::Admitted;
+use crate::domain::Admitted;
 
 pub struct LogSink {
     /// `None`: stdout.
@@ -46,7 +46,7 @@ impl Sink for LogSink {
                 out.write_all(&lines).and_then(|()| out.flush())
             }
             Some((_, file)) => {
-                let mut file = file.lock().unwrap_or_else(|e| e.into_inner());
+                let mut file = file.lock();
                 // Durable before the checkpoint moves past these visitors.
                 file.write_all(&lines).and_then(|()| file.sync_data())
             }

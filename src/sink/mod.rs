@@ -7,7 +7,7 @@ pub mod log;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::store::Admitted;
+use crate::domain::Admitted;
 
 pub use self::kafka::KafkaSink;
 pub use self::log::LogSink;

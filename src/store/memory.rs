@@ -1,19 +1,19 @@
 //! The embedded store: everything in this process, for one replica and for trying waitroom out.
 //! It follows the Redis store's semantics exactly; restarting the process empties every line.
 
+use parking_lot::Mutex;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use futures_util::stream::{self, BoxStream, StreamExt};
 use tokio::sync::broadcast;
 
 use super::{
-    Admitted, AdvanceMode, Advanced, Capacity, Claim, Figures, Joined, Notification, Snapshot,
-    Store, StoreError,
+    AdvanceMode, Advanced, Capacity, Claim, Figures, JoinAs, Joined, LeaseAction, Notification,
+    PutMode, Snapshot, Store, StoreError,
 };
-use crate::domain::{EventId, EventSettings, VisitorId};
+use crate::domain::{Admitted, EventId, EventSettings, VisitorId};
 
 #[derive(Default)]
 struct Line {
@@ -52,8 +52,7 @@ impl Default for MemoryStore {
 
 impl MemoryStore {
     fn with_line<T>(&self, event: &EventId, f: impl FnOnce(&mut Line) -> T) -> T {
-        // A poisoned lock only means another request panicked mid-update; the data is still usable.
-        let mut lines = self.lines.lock().unwrap_or_else(|e| e.into_inner());
+        let mut lines = self.lines.lock();
         f(lines.entry(event.clone()).or_default())
     }
 
@@ -64,10 +63,7 @@ impl MemoryStore {
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or_default()
+    u64::try_from(crate::clock::unix_ms()).unwrap_or_default()
 }
 
 #[async_trait]
@@ -76,10 +72,10 @@ impl Store for MemoryStore {
         &self,
         event: &EventId,
         settings: &EventSettings,
-        only_if_absent: bool,
+        mode: PutMode,
     ) -> Result<bool, StoreError> {
         let written = self.with_line(event, |line| {
-            if only_if_absent && line.settings.is_some() {
+            if mode == PutMode::CreateOnly && line.settings.is_some() {
                 return false;
             }
             line.settings = Some(settings.clone());
@@ -94,7 +90,7 @@ impl Store for MemoryStore {
     }
 
     async fn events(&self) -> Result<Vec<EventId>, StoreError> {
-        let lines = self.lines.lock().unwrap_or_else(|e| e.into_inner());
+        let lines = self.lines.lock();
         Ok(lines
             .iter()
             .filter(|(_, line)| line.settings.is_some())
@@ -127,11 +123,11 @@ impl Store for MemoryStore {
         &self,
         event: &EventId,
         visitor: &VisitorId,
-        trusted: bool,
+        who: JoinAs,
         now_ms: i64,
     ) -> Result<Joined, StoreError> {
         Ok(self.with_line(event, |line| {
-            if trusted {
+            if who == JoinAs::Trusted {
                 if let Some(&position) = line.trusted.get(visitor) {
                     return Joined {
                         position,
@@ -141,7 +137,7 @@ impl Store for MemoryStore {
             }
             line.issued += 1;
             line.visitors.push((visitor.clone(), now_ms));
-            if trusted {
+            if who == JoinAs::Trusted {
                 line.trusted.insert(visitor.clone(), line.issued);
             }
             Joined {
@@ -310,7 +306,7 @@ impl Store for MemoryStore {
         event: &EventId,
         holder: &str,
         ttl_ms: u64,
-        take: bool,
+        action: LeaseAction,
     ) -> Result<bool, StoreError> {
         Ok(self.with_line(event, |line| {
             let now = Instant::now();
@@ -318,7 +314,7 @@ impl Store for MemoryStore {
                 None => true,
                 Some((current, until)) => current == holder || *until <= now,
             };
-            if !take {
+            if action == LeaseAction::GiveBack {
                 if line
                     .lease
                     .as_ref()
@@ -382,12 +378,12 @@ mod tests {
         let store = MemoryStore::default();
         let event = EventId::parse("e").unwrap();
         store
-            .put_event(&event, &EventSettings::default(), false)
+            .put_event(&event, &EventSettings::default(), PutMode::Upsert)
             .await
             .unwrap();
         for _ in 0..10 {
             store
-                .join(&event, &VisitorId::generate(), false, 0)
+                .join(&event, &VisitorId::generate(), JoinAs::Anonymous, 0)
                 .await
                 .unwrap();
         }
@@ -421,11 +417,11 @@ mod tests {
         let store = MemoryStore::default();
         let event = EventId::parse("e").unwrap();
         let user = VisitorId::parse("user-1").unwrap();
-        let first = store.join(&event, &user, true, 0).await.unwrap();
-        let again = store.join(&event, &user, true, 0).await.unwrap();
+        let first = store.join(&event, &user, JoinAs::Trusted, 0).await.unwrap();
+        let again = store.join(&event, &user, JoinAs::Trusted, 0).await.unwrap();
         assert_eq!((first.position, again.position, again.fresh), (1, 1, false));
         store.leave(&event, 1, &user).await.unwrap();
-        let rejoined = store.join(&event, &user, true, 0).await.unwrap();
+        let rejoined = store.join(&event, &user, JoinAs::Trusted, 0).await.unwrap();
         assert_eq!(rejoined.position, 2);
     }
 }

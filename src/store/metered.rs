@@ -9,10 +9,10 @@ use futures_util::stream::BoxStream;
 use prometheus::{Histogram, IntCounter};
 
 use super::{
-    Admitted, AdvanceMode, Advanced, Capacity, Claim, Joined, Notification, Snapshot, Store,
-    StoreError,
+    AdvanceMode, Advanced, Capacity, Claim, JoinAs, Joined, LeaseAction, Notification, PutMode,
+    Snapshot, Store, StoreError,
 };
-use crate::domain::{EventId, EventSettings, VisitorId};
+use crate::domain::{Admitted, EventId, EventSettings, VisitorId};
 use crate::metrics::Metrics;
 
 pub struct MeteredStore {
@@ -117,13 +117,10 @@ impl Store for MeteredStore {
         &self,
         event: &EventId,
         settings: &EventSettings,
-        only_if_absent: bool,
+        mode: PutMode,
     ) -> Result<bool, StoreError> {
-        self.timed(
-            Op::PutEvent,
-            self.inner.put_event(event, settings, only_if_absent),
-        )
-        .await
+        self.timed(Op::PutEvent, self.inner.put_event(event, settings, mode))
+            .await
     }
 
     async fn events(&self) -> Result<Vec<EventId>, StoreError> {
@@ -138,10 +135,10 @@ impl Store for MeteredStore {
         &self,
         event: &EventId,
         visitor: &VisitorId,
-        trusted: bool,
+        who: JoinAs,
         now_ms: i64,
     ) -> Result<Joined, StoreError> {
-        self.timed(Op::Join, self.inner.join(event, visitor, trusted, now_ms))
+        self.timed(Op::Join, self.inner.join(event, visitor, who, now_ms))
             .await
     }
 
@@ -211,11 +208,11 @@ impl Store for MeteredStore {
         event: &EventId,
         holder: &str,
         ttl_ms: u64,
-        take: bool,
+        action: LeaseAction,
     ) -> Result<bool, StoreError> {
         self.timed(
             Op::DrainLease,
-            self.inner.drain_lease(event, holder, ttl_ms, take),
+            self.inner.drain_lease(event, holder, ttl_ms, action),
         )
         .await
     }

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use futures_util::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{EventId, EventSettings, VisitorId};
+use crate::domain::{Admitted, EventId, EventSettings, VisitorId};
 
 pub use self::memory::MemoryStore;
 pub use self::metered::MeteredStore;
@@ -70,16 +70,6 @@ pub struct Joined {
     pub fresh: bool,
 }
 
-/// One admitted visitor, as the drain forwards it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Admitted {
-    pub event: EventId,
-    pub position: u64,
-    pub visitor: String,
-    pub joined_at_ms: i64,
-    pub admitted_at_ms: i64,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Advanced {
     /// False when nothing moved: the slot was released already, or nobody is left to admit.
@@ -123,6 +113,33 @@ pub enum Claim {
     TooLate,
 }
 
+/// Whether storing an event's settings may replace existing ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutMode {
+    /// Write them whether or not the event exists (the admin API).
+    Upsert,
+    /// Leave an existing event alone (events declared in configuration, the demo).
+    CreateOnly,
+}
+
+/// Who is joining.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinAs {
+    /// A visitor with a fresh server-made id: always a new position.
+    Anonymous,
+    /// A booking site's known user (admin join): the place they hold, if any, else a new one.
+    Trusted,
+}
+
+/// What to do with an event's drain lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaseAction {
+    /// Take it if free, or renew it if held.
+    Take,
+    /// Give it back, so another worker may take over at once.
+    GiveBack,
+}
+
 /// How a pointer move is asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AdvanceMode {
@@ -134,13 +151,12 @@ pub enum AdvanceMode {
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Stores an event's settings; with `only_if_absent`, leaves existing ones alone.
-    /// Returns whether anything was written.
+    /// Stores an event's settings. Returns whether anything was written.
     async fn put_event(
         &self,
         event: &EventId,
         settings: &EventSettings,
-        only_if_absent: bool,
+        mode: PutMode,
     ) -> Result<bool, StoreError>;
 
     async fn events(&self) -> Result<Vec<EventId>, StoreError>;
@@ -153,7 +169,7 @@ pub trait Store: Send + Sync + 'static {
         &self,
         event: &EventId,
         visitor: &VisitorId,
-        trusted: bool,
+        who: JoinAs,
         now_ms: i64,
     ) -> Result<Joined, StoreError>;
 
@@ -200,13 +216,13 @@ pub trait Store: Send + Sync + 'static {
         through: u64,
     ) -> Result<Vec<Admitted>, StoreError>;
 
-    /// Takes or renews (`take`) or gives back the event's drain lease. Returns whether `holder` holds it.
+    /// Takes, renews or gives back the event's drain lease. Returns whether `holder` holds it.
     async fn drain_lease(
         &self,
         event: &EventId,
         holder: &str,
         ttl_ms: u64,
-        take: bool,
+        action: LeaseAction,
     ) -> Result<bool, StoreError>;
 
     /// Moves the drain checkpoint forward to `through`, if `holder` still holds the lease.

@@ -12,10 +12,10 @@ use redis::{AsyncCommands, Script};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    Admitted, AdvanceMode, Advanced, Capacity, Claim, Figures, Joined, Notification, Snapshot,
-    Store, StoreError,
+    AdvanceMode, Advanced, Capacity, Claim, Figures, JoinAs, Joined, LeaseAction, Notification,
+    PutMode, Snapshot, Store, StoreError,
 };
-use crate::domain::{EventId, EventSettings, VisitorId};
+use crate::domain::{Admitted, EventId, EventSettings, VisitorId};
 
 /// How long a command may take before the caller is told Redis is unavailable.
 const RESPONSE_TIMEOUT: Duration = Duration::from_millis(1_500);
@@ -88,7 +88,7 @@ impl Store for RedisStore {
         &self,
         event: &EventId,
         settings: &EventSettings,
-        only_if_absent: bool,
+        mode: PutMode,
     ) -> Result<bool, StoreError> {
         let mut conn = self.conn.clone();
         let json =
@@ -97,7 +97,7 @@ impl Store for RedisStore {
         // The id goes into the index first, so a crash in between leaves an indexed event without
         // settings (skipped) rather than settings nobody can find.
         let _: () = conn.sadd(self.events_key(), event.as_str()).await?;
-        let written: bool = if only_if_absent {
+        let written: bool = if mode == PutMode::CreateOnly {
             conn.set_nx(&key, json).await?
         } else {
             let _: () = conn.set(&key, json).await?;
@@ -125,7 +125,7 @@ impl Store for RedisStore {
 
     async fn snapshot(&self, event: &EventId) -> Result<Option<Snapshot>, StoreError> {
         let mut conn = self.conn.clone();
-        let now_ms = chrono::Utc::now().timestamp_millis();
+        let now_ms = crate::clock::unix_ms();
         type Row = (
             Option<String>,
             Option<u64>,
@@ -164,14 +164,14 @@ impl Store for RedisStore {
         &self,
         event: &EventId,
         visitor: &VisitorId,
-        trusted: bool,
+        who: JoinAs,
         now_ms: i64,
     ) -> Result<Joined, StoreError> {
         let (reply, answer) = oneshot::channel();
         let pending = PendingJoin {
             event: event.clone(),
             visitor: visitor.clone(),
-            trusted,
+            who,
             now_ms,
             reply,
         };
@@ -333,7 +333,7 @@ impl Store for RedisStore {
         event: &EventId,
         holder: &str,
         ttl_ms: u64,
-        take: bool,
+        action: LeaseAction,
     ) -> Result<bool, StoreError> {
         let mut conn = self.conn.clone();
         let held: u8 = self
@@ -341,7 +341,10 @@ impl Store for RedisStore {
             .key(self.key(event, "drain:lease"))
             .arg(holder)
             .arg(ttl_ms)
-            .arg(if take { "take" } else { "give" })
+            .arg(match action {
+                LeaseAction::Take => "take",
+                LeaseAction::GiveBack => "give",
+            })
             .invoke_async(&mut conn)
             .await?;
         Ok(held == 1)
@@ -393,7 +396,7 @@ fn event_key(prefix: &str, event: &EventId, name: &str) -> String {
 struct PendingJoin {
     event: EventId,
     visitor: VisitorId,
-    trusted: bool,
+    who: JoinAs,
     now_ms: i64,
     reply: oneshot::Sender<Result<Joined, StoreError>>,
 }
@@ -421,8 +424,9 @@ async fn send_joins(
                 line: event_key(&prefix, &event, "line"),
                 visitors: event_key(&prefix, &event, "visitors"),
             };
-            let (trusted, anonymous): (Vec<_>, Vec<_>) =
-                same_event.into_iter().partition(|join| join.trusted);
+            let (trusted, anonymous): (Vec<_>, Vec<_>) = same_event
+                .into_iter()
+                .partition(|join| join.who == JoinAs::Trusted);
             if !anonymous.is_empty() {
                 join_anonymous(&conn, &keys, anonymous).await;
             }

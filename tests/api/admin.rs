@@ -69,7 +69,7 @@ async fn configured_events_are_created_but_not_overwritten() {
     )]
     .into();
     let first = spawn_config(config.clone()).await;
-    assert_eq!(first.show("from-config").await["pass_ttl_s"], 30);
+    assert_eq!(first.show("from-config").await.settings.pass_ttl_s, 30);
     first
         .admin(
             Method::PUT,
@@ -80,5 +80,5 @@ async fn configured_events_are_created_but_not_overwritten() {
 
     // A replica started later with the same configuration keeps the admin's change.
     let second = spawn_config(config).await;
-    assert_eq!(second.show("from-config").await["pass_ttl_s"], 90);
+    assert_eq!(second.show("from-config").await.settings.pass_ttl_s, 90);
 }

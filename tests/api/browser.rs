@@ -84,7 +84,7 @@ async fn the_waiting_page_moves_on_by_itself_when_it_is_your_turn() {
     client.refresh().await.unwrap();
     wait_for_text(&client, "position", "4", Duration::from_secs(10)).await;
     assert_eq!(
-        app.show("tour").await["issued"],
+        app.show("tour").await.issued,
         4,
         "the reload drew no new number"
     );

@@ -8,10 +8,11 @@ use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 use rdkafka::Message;
 use serde_json::json;
 use tokio::sync::watch;
+use waitroom::config::LogTarget;
 use waitroom::domain::{random_token_id, EventId, EventSettings, VisitorId};
 use waitroom::drain::{DrainSettings, DrainWorker};
 use waitroom::sink::{AdmissionMessage, KafkaSink, LogSink, Sink};
-use waitroom::store::{AdvanceMode, Capacity, Store};
+use waitroom::store::{AdvanceMode, Capacity, JoinAs, PutMode, Store};
 
 use crate::helpers::{
     config_for, eventually, redis_store, shared_redis_url, spawn_config, Backend, Daemon, KEY_B64,
@@ -34,7 +35,7 @@ async fn drain_forwards_admitted_visitors_to_the_log(backend: Backend) {
     let log = dir.path().join("admitted.jsonl");
     let mut config = config_for(backend, &format!("t{}", random_token_id()));
     config.drain_in_serve = true;
-    config.drain_log = log.to_str().unwrap().to_owned();
+    config.drain_log = LogTarget::File(log.clone());
     let app = spawn_config(config).await;
     app.create_event("tour", json!({})).await;
     let mut joined = Vec::new();
@@ -46,10 +47,10 @@ async fn drain_forwards_admitted_visitors_to_the_log(backend: Backend) {
     }
     app.advance("tour", 13).await;
     let drained = eventually(Duration::from_secs(5), || async {
-        app.show("tour").await["drained_through"] == 15
+        app.show("tour").await.drained_through == 15
     })
     .await;
-    assert!(drained.is_some(), "{}", app.show("tour").await);
+    assert!(drained.is_some(), "{:?}", app.show("tour").await);
 
     let messages = read_log(&log);
     let positions: Vec<u64> = messages.iter().map(|m| m.position).collect();
@@ -63,11 +64,11 @@ async fn drain_forwards_admitted_visitors_to_the_log(backend: Backend) {
         assert!(message.joined_at <= message.admitted_at, "{message:?}");
     }
     let figures = app.show("tour").await;
-    assert_eq!(figures["drain_lag"], 0);
+    assert_eq!(figures.drain_lag, 0);
 
     app.advance("tour", 5).await;
     let rest = eventually(Duration::from_secs(5), || async {
-        app.show("tour").await["drained_through"] == 20
+        app.show("tour").await.drained_through == 20
     })
     .await;
     assert!(rest.is_some());
@@ -132,7 +133,10 @@ pub async fn line_up(
         batch_size: 0,
         ..EventSettings::default()
     };
-    store.put_event(event, &settings, false).await.unwrap();
+    store
+        .put_event(event, &settings, PutMode::Upsert)
+        .await
+        .unwrap();
     let mut staying = BTreeSet::new();
     for _ in 0..count {
         let visitor = VisitorId::generate();
@@ -140,8 +144,8 @@ pub async fn line_up(
             .join(
                 event,
                 &visitor,
-                false,
-                chrono::Utc::now().timestamp_millis(),
+                JoinAs::Anonymous,
+                waitroom::clock::unix_ms(),
             )
             .await
             .unwrap();
@@ -305,7 +309,7 @@ async fn two_workers_never_both_send_and_one_takes_over() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drain_processes_killed_twice_lose_nothing() {
     let broker = Daemon::kafka();
-    broker.create_topic("admitted", 3);
+    broker.create_topic("admitted", 3).unwrap();
     let prefix = format!("t{}", random_token_id());
     let store = redis_store(&prefix).await;
     let event = EventId::parse("drop").unwrap();
@@ -404,7 +408,7 @@ async fn drain_processes_killed_twice_lose_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_broker_outage_loses_nothing() {
     let broker = Daemon::kafka();
-    broker.create_topic("admitted", 3);
+    broker.create_topic("admitted", 3).unwrap();
     let store = redis_store(&format!("t{}", random_token_id())).await;
     let event = EventId::parse("drop").unwrap();
     let staying = line_up(store.as_ref(), &event, 2_000, 41).await;

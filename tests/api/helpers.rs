@@ -3,18 +3,20 @@
 //! and Kafka-protocol brokers.
 
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, SET_COOKIE};
 use reqwest::{Response, StatusCode};
-use serde_json::{json, Value};
+use serde_json::Value;
+use waitroom::client::{Client, EventStream};
 use waitroom::config::Config;
-use waitroom::domain::{random_token_id, EventId, VisitorId};
+use waitroom::domain::{random_token_id, EventId, EventSettingsPatch, EventView, VisitorId};
 use waitroom::keys::KeySet;
 use waitroom::startup::Application;
 use waitroom::token::{TokenKind, Tokens};
+pub use waitroom_testkit::{free_port, Daemon};
 
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 pub const KEY_ID: &str = "test-2026";
@@ -46,148 +48,6 @@ macro_rules! on_both_stores {
     )*};
 }
 
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-/// A server process on a free port (redis-server, a Kafka broker), stopped when dropped or when the
-/// test process dies.
-pub struct Daemon {
-    pub port: u16,
-    program: &'static str,
-    child: Child,
-}
-
-impl Daemon {
-    /// Starts `program` with `args`, in which `{port}` stands for the free port chosen.
-    fn start(program: &'static str, args: &str) -> Self {
-        let port = free_port();
-        let args = args.replace("{port}", &port.to_string());
-        // The shell outlives a crashed test process only until its next check: it then stops the server.
-        let script = format!(
-            "{program} {args} & pid=$!; trap 'kill $pid 2>/dev/null' TERM; \
-             while kill -0 {parent} 2>/dev/null && kill -0 $pid 2>/dev/null; do sleep 1; done; kill $pid 2>/dev/null",
-            parent = std::process::id()
-        );
-        let child = Command::new("sh")
-            .arg("-c")
-            .arg(script)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot start {program} ({e}): run scripts/test.sh to install it")
-            });
-        let daemon = Self {
-            port,
-            program,
-            child,
-        };
-        daemon.wait_until_up();
-        daemon
-    }
-
-    pub fn redis() -> Self {
-        Self::start(
-            "redis-server",
-            "--port {port} --bind 127.0.0.1 --save '' --appendonly no --loglevel warning",
-        )
-    }
-
-    /// A standalone Kafka-protocol broker (tansu), keeping its data in memory.
-    pub fn kafka() -> Self {
-        Self::start(
-            "tansu",
-            "broker --listener-url tcp://127.0.0.1:{port} --advertised-listener-url tcp://127.0.0.1:{port} \
-             --storage-engine memory://tansu/",
-        )
-    }
-
-    /// ChromeDriver, for the browser tests (it finds Debian's chromium through the capabilities).
-    pub fn chromedriver() -> Self {
-        Self::start("chromedriver", "--port={port} --allowed-ips=127.0.0.1")
-    }
-
-    pub fn redis_url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
-    }
-
-    pub fn kafka_brokers(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    pub fn create_topic(&self, topic: &str, partitions: u32) {
-        let output = Command::new("tansu")
-            .args([
-                "topic",
-                "create",
-                topic,
-                "--partitions",
-                &partitions.to_string(),
-            ])
-            .args(["--broker", &format!("tcp://127.0.0.1:{}", self.port)])
-            .output()
-            .expect("tansu topic create");
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-
-    fn wait_until_up(&self) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("{} did not start on port {}", self.program, self.port);
-    }
-
-    /// The server process itself (the shell's child).
-    pub fn server_pid(&self) -> String {
-        let out = Command::new("pgrep")
-            .args(["-P", &self.child.id().to_string(), "-f", self.program])
-            .output()
-            .expect("pgrep");
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
-    }
-
-    /// Freezes the server: connections hang as they would to a dead host.
-    pub fn freeze(&self) {
-        signal(&self.server_pid(), "STOP");
-    }
-
-    pub fn thaw(&self) {
-        signal(&self.server_pid(), "CONT");
-    }
-}
-
-fn signal(pid: &str, sig: &str) {
-    let status = Command::new("kill")
-        .args([&format!("-{sig}"), pid])
-        .status()
-        .expect("kill");
-    assert!(status.success(), "kill -{sig} {pid}");
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let pid = self.server_pid();
-        if !pid.is_empty() {
-            let _ = Command::new("kill").args(["-CONT", &pid]).status();
-            let _ = Command::new("kill").arg(&pid).status();
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// The Redis every test shares: `TEST_REDIS_URL`, or a server started for this test process.
 pub fn shared_redis_url() -> String {
     static SHARED: OnceLock<String> = OnceLock::new();
@@ -207,12 +67,12 @@ pub fn shared_redis_url() -> String {
 /// The defaults, with no environment, as a test's starting point.
 pub fn base_config() -> Config {
     let mut config = Config::defaults().expect("defaults parse");
-    config.listen = "127.0.0.1:0".into();
+    config.listen = ([127, 0, 0, 1], 0).into();
     config.workers = 1;
     config.demo_event = false;
     config.admin_token = Some(ADMIN_TOKEN.into());
     config.signing_keys = [(KEY_ID.to_owned(), KEY_B64.into())].into();
-    config.pointer_poll_ms = 100;
+    config.pointer_poll = Duration::from_millis(100);
     // Drain tests switch it on with a sink of their own; elsewhere it would only print.
     config.drain_in_serve = false;
     config
@@ -230,6 +90,19 @@ pub fn config_for(backend: Backend, prefix: &str) -> Config {
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
+    /// The typed client, with the admin token: for setting up what a test needs.
+    pub api: Client,
+}
+
+impl TestApp {
+    fn at(address: String, client: reqwest::Client) -> Self {
+        let api = Client::new(&address).with_admin_token(ADMIN_TOKEN);
+        Self {
+            address,
+            client,
+            api,
+        }
+    }
 }
 
 /// A store on the shared Redis under `prefix`, for tests that drive the store directly.
@@ -272,10 +145,7 @@ impl ServeProcess {
             .kill_on_drop(true)
             .spawn()
             .expect("the waitroom binary runs");
-        let app = TestApp {
-            address: format!("http://127.0.0.1:{port}"),
-            client: reqwest::Client::new(),
-        };
+        let app = TestApp::at(format!("http://127.0.0.1:{port}"), reqwest::Client::new());
         let up = eventually(Duration::from_secs(20), || async {
             app.client.get(app.url("/healthz")).send().await.is_ok()
         })
@@ -318,13 +188,11 @@ pub async fn spawn_config(config: Config) -> TestApp {
         .expect("the app starts");
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
-    TestApp {
-        address,
-        client: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
-    }
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    TestApp::at(address, client)
 }
 
 /// A token signed with the test key, for cases the API would never hand out (expired ones).
@@ -433,20 +301,11 @@ impl TestApp {
     }
 
     /// Creates an event released by hand only, unless `settings` says otherwise.
-    pub async fn create_event(&self, event: &str, settings: Value) -> Answer {
-        let mut body = json!({ "batch_size": 0 });
-        if let (Some(body), Some(extra)) = (body.as_object_mut(), settings.as_object()) {
-            body.extend(extra.clone());
-        }
-        let answer = self
-            .admin(
-                reqwest::Method::PUT,
-                &format!("/v1/admin/events/{event}"),
-                Some(body),
-            )
-            .await;
-        assert!(answer.status.is_success(), "{}", answer.body);
-        answer
+    pub async fn create_event(&self, event: &str, settings: Value) -> EventView {
+        let mut patch: EventSettingsPatch =
+            serde_json::from_value(settings).expect("event settings");
+        patch.batch_size = patch.batch_size.or(Some(0));
+        self.api.put_event(event, &patch).await.expect("the event")
     }
 
     pub async fn join(&self, event: &str) -> Answer {
@@ -498,28 +357,17 @@ impl TestApp {
             .await
     }
 
-    pub async fn advance(&self, event: &str, by: u64) -> Answer {
-        let answer = self
-            .admin(
-                reqwest::Method::POST,
-                &format!("/v1/admin/events/{event}/advance"),
-                Some(json!({ "by": by })),
-            )
-            .await;
-        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
-        answer
+    pub async fn advance(&self, event: &str, by: u64) -> EventView {
+        self.api.advance(event, by).await.expect("an advance")
     }
 
-    pub async fn show(&self, event: &str) -> Value {
-        let answer = self
-            .admin(
-                reqwest::Method::GET,
-                &format!("/v1/admin/events/{event}"),
-                None,
-            )
-            .await;
-        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
-        answer.body
+    pub async fn show(&self, event: &str) -> EventView {
+        self.api.event(event).await.expect("the event")
+    }
+
+    /// The live-update stream of the visitor holding `token`.
+    pub async fn stream(&self, event: &str, token: &str) -> EventStream {
+        self.api.stream(event, token).await.expect("a stream")
     }
 }
 
@@ -537,56 +385,4 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     None
-}
-
-/// A Server-Sent Events stream as a client reads it.
-pub struct EventStream {
-    response: Response,
-    buffer: String,
-}
-
-impl EventStream {
-    pub async fn open(app: &TestApp, event: &str, token: &str) -> Self {
-        let response = app
-            .client
-            .get(app.url(&format!("/v1/events/{event}/stream")))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("stream opened");
-        assert_eq!(response.status(), StatusCode::OK);
-        assert_eq!(response.headers()[CONTENT_TYPE], "text/event-stream");
-        Self {
-            response,
-            buffer: String::new(),
-        }
-    }
-
-    /// The next event (kind and JSON data) within `within`, skipping comments and retry hints;
-    /// `None` if none came in time or the stream ended.
-    pub async fn next(&mut self, within: Duration) -> Option<(String, Value)> {
-        let deadline = tokio::time::Instant::now() + within;
-        loop {
-            while let Some(end) = self.buffer.find("\n\n") {
-                let frame: String = self.buffer.drain(..end + 2).collect();
-                let mut kind = None;
-                let mut data = None;
-                for line in frame.lines() {
-                    if let Some(k) = line.strip_prefix("event: ") {
-                        kind = Some(k.to_owned());
-                    } else if let Some(d) = line.strip_prefix("data: ") {
-                        data = serde_json::from_str(d).ok();
-                    }
-                }
-                if let (Some(kind), Some(data)) = (kind, data) {
-                    return Some((kind, data));
-                }
-            }
-            let chunk = tokio::time::timeout_at(deadline, self.response.chunk()).await;
-            match chunk {
-                Ok(Ok(Some(bytes))) => self.buffer.push_str(&String::from_utf8_lossy(&bytes)),
-                _ => return None,
-            }
-        }
-    }
 }

@@ -70,7 +70,7 @@ async fn join_is_refresh_proof(backend: Backend) {
     assert_eq!(by_cookie.position(), 1);
 
     let figures = app.show("tour").await;
-    assert_eq!(figures["issued"], 2, "refreshes drew no numbers: {figures}");
+    assert_eq!(figures.issued, 2, "refreshes drew no numbers: {figures:?}");
 
     // A token for another event does not carry over: a new place is drawn there.
     app.create_event("other", json!({})).await;
@@ -144,7 +144,7 @@ async fn thousand_concurrent_joins_get_each_position_once(backend: Backend) {
     assert_eq!(positions.len(), 1_000);
     assert_eq!(positions.first(), Some(&1));
     assert_eq!(positions.last(), Some(&1_000));
-    assert_eq!(app.show("drop").await["issued"], 1_000);
+    assert_eq!(app.show("drop").await.issued, 1_000);
 }
 
 /// Joins that reach Redis in one batch (many at once, on two events, trusted and anonymous mixed)
@@ -154,6 +154,7 @@ async fn thousand_concurrent_joins_get_each_position_once(backend: Backend) {
 async fn batched_joins_keep_every_place_in_order() {
     use std::sync::Arc;
     use waitroom::domain::{random_token_id, EventId, EventSettings, VisitorId};
+    use waitroom::store::{JoinAs, PutMode};
 
     let store = crate::helpers::redis_store(&format!("t{}", random_token_id())).await;
     let events = [
@@ -162,7 +163,7 @@ async fn batched_joins_keep_every_place_in_order() {
     ];
     for event in &events {
         store
-            .put_event(event, &EventSettings::default(), false)
+            .put_event(event, &EventSettings::default(), PutMode::Upsert)
             .await
             .unwrap();
     }
@@ -171,14 +172,14 @@ async fn batched_joins_keep_every_place_in_order() {
     for i in 0..600 {
         let store = Arc::clone(&store);
         let event = events[i % 2].clone();
-        let (visitor, trusted) = if i % 25 < 2 {
-            (regular.clone(), true)
+        let (visitor, who) = if i % 25 < 2 {
+            (regular.clone(), JoinAs::Trusted)
         } else {
-            (VisitorId::generate(), false)
+            (VisitorId::generate(), JoinAs::Anonymous)
         };
         joins.push(tokio::spawn(async move {
-            let joined = store.join(&event, &visitor, trusted, 1_000).await.unwrap();
-            (event, visitor, trusted, joined)
+            let joined = store.join(&event, &visitor, who, 1_000).await.unwrap();
+            (event, visitor, who == JoinAs::Trusted, joined)
         }));
     }
     let mut answers = Vec::new();

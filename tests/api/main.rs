@@ -3,13 +3,13 @@
 mod helpers;
 
 mod admin;
-mod bench;
 mod browser;
 mod cli;
 mod drain;
 mod errors;
 mod helm;
 mod join;
+mod layout;
 mod leave;
 mod ops;
 mod page;

@@ -2,9 +2,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::helpers::{
-    config_for, eventually, spawn_config, Backend, Daemon, EventStream, ServeProcess,
-};
+use crate::helpers::{config_for, eventually, spawn_config, Backend, Daemon, ServeProcess};
 use crate::on_both_stores;
 
 on_both_stores!(metrics_follow_a_scripted_flow);
@@ -37,12 +35,7 @@ async fn metrics_follow_a_scripted_flow(backend: Backend) {
         &format!("t{}", waitroom::domain::random_token_id()),
     );
     config.drain_in_serve = true;
-    config.drain_log = dir
-        .path()
-        .join("admitted.jsonl")
-        .to_str()
-        .unwrap()
-        .to_owned();
+    config.drain_log = waitroom::config::LogTarget::File(dir.path().join("admitted.jsonl"));
     let app = spawn_config(config).await;
     app.create_event("tour", json!({})).await;
     let mut tokens = Vec::new();
@@ -54,10 +47,10 @@ async fn metrics_follow_a_scripted_flow(backend: Backend) {
     app.advance("tour", 3).await;
     app.status("tour", "not-a-token").await;
     app.status("tour", &format!("{}x", tokens[0])).await;
-    let mut stream = EventStream::open(&app, "tour", &tokens[4]).await;
+    let mut stream = app.stream("tour", &tokens[4]).await;
     stream.next(Duration::from_secs(2)).await.expect("a status");
     let drained = eventually(Duration::from_secs(5), || async {
-        app.show("tour").await["drained_through"] == 4
+        app.show("tour").await.drained_through == 4
     })
     .await;
     assert!(drained.is_some());
@@ -199,7 +192,7 @@ async fn sigterm_during_load_loses_no_request() {
     let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status().as_u16(), 200);
     let visitor = app.join("demo").await;
-    let mut stream = EventStream::open(app, "demo", &visitor.token()).await;
+    let mut stream = app.stream("demo", &visitor.token()).await;
     stream.next(Duration::from_secs(2)).await.expect("a status");
 
     // Load from a client that keeps sending until the load balancer takes the replica out, which it

@@ -3,7 +3,7 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::json;
 
-use crate::helpers::{eventually, spawn_app, Backend, EventStream};
+use crate::helpers::{eventually, spawn_app, Backend};
 use crate::on_both_stores;
 
 on_both_stores!(
@@ -103,7 +103,7 @@ async fn pushed_updates_follow_the_pointer(backend: Backend) {
     let second = app.join("tour").await;
     let third = app.join("tour").await;
 
-    let mut stream = EventStream::open(&app, "tour", &second.token()).await;
+    let mut stream = app.stream("tour", &second.token()).await;
     let (kind, status) = stream
         .next(Duration::from_secs(2))
         .await
@@ -139,7 +139,7 @@ async fn pushed_updates_follow_the_pointer(backend: Backend) {
     );
 
     // Leaving through another connection ends the leaver's stream.
-    let mut leaver = EventStream::open(&app, "tour", &third.token()).await;
+    let mut leaver = app.stream("tour", &third.token()).await;
     leaver.next(Duration::from_secs(2)).await.expect("status");
     app.leave("tour", &third.token()).await;
     let (kind, _) = leaver
@@ -217,13 +217,13 @@ async fn capacity_is_never_exceeded_and_freed_slots_are_reused(backend: Backend)
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(25) {
         let figures = app.show("cap").await;
-        let active = figures["active"].as_u64().unwrap();
+        let active = figures.active;
         peak = peak.max(active);
         assert!(
             active <= 50,
-            "active {active} exceeds max_active: {figures}"
+            "active {active} exceeds max_active: {figures:?}"
         );
-        let pointer = figures["admitted_through"].as_u64().unwrap();
+        let pointer = figures.admitted_through;
         for position in 1..=pointer {
             if !handled.insert(position) || position % 3 == 0 {
                 continue;
@@ -250,8 +250,8 @@ async fn capacity_is_never_exceeded_and_freed_slots_are_reused(backend: Backend)
     }
     let figures = app.show("cap").await;
     assert_eq!(
-        figures["admitted_through"], 160,
-        "freed slots were reused until everyone got in: {figures}"
+        figures.admitted_through, 160,
+        "freed slots were reused until everyone got in: {figures:?}"
     );
     assert!(peak >= 30, "the capacity was used ({peak})");
 

@@ -2,7 +2,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use waitroom::domain::{EventId, EventSettings, VisitorId};
-use waitroom::store::{AdvanceMode, Capacity};
+use waitroom::store::{AdvanceMode, Capacity, JoinAs, PutMode};
 
 use crate::helpers::{redis_store, spawn_app, spawn_with, Backend};
 use crate::on_both_stores;
@@ -22,7 +22,7 @@ async fn the_scheduler_releases_batches_on_its_own(backend: Backend) {
     )
     .await;
     let all_in = crate::helpers::eventually(Duration::from_secs(5), || async {
-        app.show("tour").await["admitted_through"] == 9
+        app.show("tour").await.admitted_through == 9
     })
     .await;
     assert!(all_in.is_some(), "three batches of three were released");
@@ -32,7 +32,7 @@ async fn the_scheduler_releases_batches_on_its_own(backend: Backend) {
     );
     // Never beyond the last issued position.
     tokio::time::sleep(Duration::from_millis(400)).await;
-    assert_eq!(app.show("tour").await["admitted_through"], 9);
+    assert_eq!(app.show("tour").await.admitted_through, 9);
 }
 
 /// Many replicas race for the same slot: exactly one of them moves the pointer.
@@ -45,12 +45,12 @@ async fn one_release_per_slot_however_many_callers() {
         stores.push(redis_store(&prefix).await);
     }
     stores[0]
-        .put_event(&event, &EventSettings::default(), false)
+        .put_event(&event, &EventSettings::default(), PutMode::Upsert)
         .await
         .unwrap();
     for _ in 0..100 {
         stores[0]
-            .join(&event, &VisitorId::generate(), false, 0)
+            .join(&event, &VisitorId::generate(), JoinAs::Anonymous, 0)
             .await
             .unwrap();
     }
@@ -95,7 +95,7 @@ async fn three_schedulers_release_one_batch_per_interval() {
     let event = EventId::parse("tour").unwrap();
     for _ in 0..2_000 {
         store
-            .join(&event, &VisitorId::generate(), false, 0)
+            .join(&event, &VisitorId::generate(), JoinAs::Anonymous, 0)
             .await
             .unwrap();
     }
@@ -108,9 +108,7 @@ async fn three_schedulers_release_one_batch_per_interval() {
         .await;
     let started = Instant::now();
     tokio::time::sleep(Duration::from_millis(3_000)).await;
-    let admitted = first.show("tour").await["admitted_through"]
-        .as_u64()
-        .unwrap();
+    let admitted = first.show("tour").await.admitted_through;
     let elapsed_ms = started.elapsed().as_millis() as u64;
 
     assert_eq!(admitted % 10, 0, "whole batches only: {admitted}");

@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::{eventually, shared_redis_url, EventStream, ServeProcess};
+use crate::helpers::{eventually, shared_redis_url, ServeProcess};
 
 async fn serve(prefix: &str) -> ServeProcess {
     let env = [
@@ -42,8 +42,8 @@ async fn two_serve_processes_share_one_line() {
     );
 
     // Visitors connected for push updates to either replica.
-    let mut pushed_by_a = EventStream::open(a, "tour", &also_a.token()).await;
-    let mut pushed_by_b = EventStream::open(b, "tour", &also_a.token()).await;
+    let mut pushed_by_a = a.stream("tour", &also_a.token()).await;
+    let mut pushed_by_b = b.stream("tour", &also_a.token()).await;
     for stream in [&mut pushed_by_a, &mut pushed_by_b] {
         let (_, status) = stream
             .next(Duration::from_secs(2))

@@ -1,0 +1,186 @@
+//! `waitroom-bench`: measures waitroom against the HTTP ceiling of this machine, in one run.
+//!
+//! It starts its own redis-server (or uses `--redis-url`), a bare actix-web server (the ceiling) and
+//! waitroom replicas, each in its own process; drives load over loopback with keep-alive connections;
+//! and prints each scenario's rate, latency and ratio to the ceiling. See docs/BENCHMARKS.md.
+//!
+//! Layout: [`args`] (the command line), [`servers`] (the processes), [`load`] (the load generator),
+//! [`measure`] (a scenario's run and its CPU), [`scenarios`] (what is measured), [`redis_stats`]
+//! (what is read from Redis directly), [`report`] (the table).
+
+mod args;
+mod load;
+mod measure;
+mod redis_stats;
+mod report;
+mod scenarios;
+mod servers;
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use hyper::{Method, StatusCode};
+use waitroom::client::Client;
+use waitroom::domain::random_token_id;
+use waitroom::keys::KeySet;
+use waitroom::token::Tokens;
+
+use crate::args::Args;
+use crate::load::Simple;
+use crate::measure::{measure, Ceiling, CpuSpent};
+use crate::report::{print_table, Row};
+use crate::servers::{serve_ceiling, start_redis, start_server};
+
+/// The allocator of the `waitroom` binary, for the replicas this program runs (and, for a like
+/// comparison, for the ceiling and the load generator too).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const ADMIN_TOKEN: &str = "bench-admin-token-0123456789";
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let mut args = Args::parse();
+    if args.serve_replica {
+        return waitroom::cli::run(waitroom::cli::Cli::parse_from(["waitroom", "serve"])).await;
+    }
+    if let Some(port) = args.serve_ceiling {
+        return match serve_ceiling(port, args.workers).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("ceiling: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    if args.smoke {
+        args.duration_s = 1;
+        args.connections = args.connections.min(8);
+        args.queued = args.queued.min(10_000);
+        args.drain_visitors = args.drain_visitors.min(5_000);
+    }
+    let duration = Duration::from_secs(args.duration_s);
+    let started = Instant::now();
+    println!(
+        "waitroom-bench: {} s per scenario, {} connections, {} workers, {} cores",
+        args.duration_s,
+        args.connections,
+        args.workers,
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
+
+    let (_redis_process, redis_url) = match &args.redis_url {
+        Some(url) => (None, url.clone()),
+        None => {
+            let (daemon, url) = start_redis();
+            (Some(daemon), url)
+        }
+    };
+    let prefix = format!("bench{}", &random_token_id()[..6]);
+    let mut redis = redis::Client::open(redis_url.as_str())
+        .expect("a Redis URL")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("Redis reachable");
+
+    // Replicas run as deployed: JSON logs at `info` (to a file), their own runtime and process.
+    let secret = waitroom::keys::generate_key_file_contents();
+    let replica_settings = [
+        ("WAITROOM_WORKERS", args.workers.to_string()),
+        ("WAITROOM_REDIS_URL", redis_url.clone()),
+        ("WAITROOM_REDIS_PREFIX", prefix.clone()),
+        ("WAITROOM_ADMIN_TOKEN", ADMIN_TOKEN.into()),
+        ("WAITROOM_SIGNING_KEYS__BENCH", secret.trim().to_owned()),
+        ("WAITROOM_DEMO_EVENT", "false".into()),
+        ("WAITROOM_DRAIN_IN_SERVE", "false".into()),
+        ("WAITROOM_LOG_FORMAT", "json".into()),
+        ("RUST_LOG", "info".into()),
+    ];
+
+    let mut rows = Vec::new();
+    let host = "127.0.0.1".to_owned();
+
+    let ceiling_server = start_server(
+        &format!("--serve-ceiling {{port}} --workers {}", args.workers),
+        &[],
+    );
+    let shape = Arc::new(Simple::new(Method::GET, "/", &[], &host, |s| {
+        s == StatusCode::OK
+    }));
+    let (ceiling, cpu, _) = measure(
+        &ceiling_server,
+        args.connections,
+        duration,
+        shape.clone(),
+        "ceiling",
+        None,
+    )
+    .await;
+    let ceiling_server = Ceiling {
+        server: ceiling_server,
+        shape: shape.clone(),
+    };
+    rows.push(Row::from_load(
+        "ceiling (bare actix-web)",
+        &ceiling,
+        CpuSpent { redis: None, ..cpu },
+        "2-byte body, measured first".into(),
+    ));
+
+    let replicas: Vec<_> = (0..args.replicas.max(1))
+        .map(|_| start_server("--serve-replica", &replica_settings))
+        .collect();
+    let admin =
+        Client::new(&format!("http://{}", replicas[0].address)).with_admin_token(ADMIN_TOKEN);
+    let servers = (&replicas[0], &ceiling_server);
+
+    if args.runs("status") || args.runs("gate") {
+        let keys =
+            KeySet::from_pairs([("bench", secret.trim())], Some("bench")).expect("the bench's key");
+        let signer = Tokens::new(&keys, "waitroom");
+        scenarios::status::status_and_gate(&args, &admin, &signer, servers, &mut redis, &mut rows)
+            .await;
+    }
+    if args.runs("join") {
+        let store = (&mut redis, prefix.as_str());
+        scenarios::join::joins(&args, &admin, servers, store, &mut rows).await;
+    }
+    if args.runs("propagation") {
+        let addresses: Vec<SocketAddr> = replicas.iter().map(|r| r.address).collect();
+        let rounds = if args.smoke { 5 } else { 100 };
+        rows.push(scenarios::propagation::propagation(&admin, &addresses, rounds).await);
+    }
+    if args.runs("drain") {
+        let visitors = args.drain_visitors;
+        rows.push(scenarios::drain::drain(&redis_url, &prefix, &mut redis, visitors).await);
+    }
+
+    // Measured again at the end: this machine's pace drifts, and ratios use the faster of the two,
+    // so they are never flattered by a slow ceiling run.
+    let (again, cpu, _) = measure(
+        &ceiling_server.server,
+        args.connections,
+        duration,
+        shape,
+        "ceiling again",
+        None,
+    )
+    .await;
+    rows.push(Row::from_load(
+        "ceiling again",
+        &again,
+        CpuSpent { redis: None, ..cpu },
+        "measured last".into(),
+    ));
+    let ceiling_rate = ceiling.per_second().max(again.per_second());
+
+    println!();
+    print_table(&rows, ceiling_rate);
+    println!("\ncompleted in {:.0} s", started.elapsed().as_secs_f64());
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,217 @@
+//! One event as a replica knows it: settings, counters, leavers, and its memory of recent claims
+//! and passes.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::{Mutex, RwLock};
+
+use crate::domain::EventSettings;
+use crate::estimate::{Estimate, RateMeter};
+use crate::recent::Recent;
+use crate::store::Figures;
+
+/// One event as this replica knows it.
+#[derive(Debug)]
+pub struct CachedEvent {
+    pub(super) settings: RwLock<Arc<EventSettings>>,
+    pub(super) issued: AtomicU64,
+    pub(super) admitted_through: AtomicU64,
+    pub(super) drained_through: AtomicU64,
+    pub(super) left: RwLock<BTreeSet<u64>>,
+    /// Positions whose pass this replica recorded as claimed in the store lately, and whether the
+    /// claim came too late (the slot had gone to someone else). Forgetting one costs a store call
+    /// the next time: the store's claim answers the same again.
+    pub(super) claimed: Mutex<Recent<bool>>,
+    /// Passes signed lately, handed out again to a visitor who asks twice within seconds.
+    pub(super) passes: Mutex<Recent<Arc<SignedPass>>>,
+    /// Active visitors, as of the last resync (events with a capacity).
+    pub(super) active: AtomicU64,
+    /// When the pointer moved and how many came through, for wait estimates.
+    pub(super) rate: Mutex<RateMeter>,
+    /// When this replica last heard from the store about this event (resync or push).
+    pub(super) synced_at: Mutex<Instant>,
+}
+
+impl CachedEvent {
+    pub(super) fn new(settings: EventSettings) -> Self {
+        Self {
+            settings: RwLock::new(Arc::new(settings)),
+            issued: AtomicU64::new(0),
+            admitted_through: AtomicU64::new(0),
+            drained_through: AtomicU64::new(0),
+            left: RwLock::default(),
+            claimed: Mutex::default(),
+            passes: Mutex::default(),
+            active: AtomicU64::new(0),
+            rate: Mutex::default(),
+            synced_at: Mutex::new(Instant::now()),
+        }
+    }
+
+    pub fn synced_at(&self) -> Instant {
+        *self.synced_at.lock()
+    }
+
+    pub(super) fn mark_synced(&self) {
+        *self.synced_at.lock() = Instant::now();
+    }
+
+    /// Visitors admitted per minute as measured (not as scheduled), if measured yet.
+    pub fn measured_rate_per_minute(&self, now: Instant) -> Option<f64> {
+        let meter = self.rate.lock();
+        meter.rate(now).map(|(per_second, _)| per_second * 60.0)
+    }
+
+    /// How long a visitor with `ahead` people before them will likely wait.
+    pub fn estimate(&self, ahead: u64) -> Option<Estimate> {
+        let meter = self.rate.lock();
+        crate::estimate::estimate(ahead, &self.settings(), &meter, Instant::now())
+    }
+
+    /// Notes how many visitors had come through (those who left do not count) as the pointer moved.
+    fn record_rate(&self) {
+        let pointer = self.admitted_through();
+        let gone = self.left.read().range(..=pointer).count() as u64;
+        self.rate
+            .lock()
+            .record(Instant::now(), pointer.saturating_sub(gone));
+    }
+
+    /// Where `position`'s pass claim stands on this replica at `now` (unix seconds); the first call
+    /// for a position marks it, so the claim reaches the store once (every few minutes at most)
+    /// rather than on every status check.
+    pub fn claim_here(&self, position: u64, now: i64) -> ClaimHere {
+        let mut claimed = self.claimed.lock();
+        claimed.turn(now, CLAIMS_KEPT_S);
+        match claimed.get(position) {
+            None => {
+                claimed.insert(position, false);
+                ClaimHere::First
+            }
+            Some(true) => ClaimHere::Late,
+            Some(false) => ClaimHere::Recorded,
+        }
+    }
+
+    /// Remembers that `position` claimed too late.
+    pub fn mark_claim_late(&self, position: u64) {
+        self.claimed.lock().insert(position, true);
+    }
+
+    /// Forgets a claim that could not be recorded, so the next status check tries again.
+    pub fn unclaim(&self, position: u64) {
+        self.claimed.lock().remove(position);
+    }
+
+    /// The pass signed for `position` on this replica, if it was signed less than `reuse_s` seconds
+    /// before `now`.
+    pub fn recent_pass(&self, position: u64, now: i64, reuse_s: i64) -> Option<Arc<SignedPass>> {
+        let mut passes = self.passes.lock();
+        passes.turn(now, reuse_s);
+        passes
+            .get(position)
+            .filter(|pass| now - pass.issued_at < reuse_s)
+            .cloned()
+    }
+
+    /// Keeps a pass just signed for `position`, to hand out again for `reuse_s` seconds.
+    pub fn keep_pass(&self, position: u64, pass: Arc<SignedPass>, reuse_s: i64) {
+        let mut passes = self.passes.lock();
+        passes.turn(pass.issued_at, reuse_s);
+        passes.insert(position, pass);
+    }
+
+    pub fn settings(&self) -> Arc<EventSettings> {
+        self.settings.read().clone()
+    }
+
+    pub fn admitted_through(&self) -> u64 {
+        self.admitted_through.load(Ordering::Acquire)
+    }
+
+    pub fn issued(&self) -> u64 {
+        self.issued.load(Ordering::Acquire)
+    }
+
+    pub fn has_left(&self, position: u64) -> bool {
+        self.left.read().contains(&position)
+    }
+
+    pub fn left_count(&self) -> u64 {
+        self.left.read().len() as u64
+    }
+
+    /// Whether the pointer has reached `position`.
+    pub fn is_admitted(&self, position: u64) -> bool {
+        position <= self.admitted_through()
+    }
+
+    /// How many visitors still waiting stand before `position`.
+    pub fn ahead_of(&self, position: u64) -> u64 {
+        let pointer = self.admitted_through();
+        if position <= pointer + 1 {
+            return 0;
+        }
+        let left = self.left.read();
+        let gone = left.range(pointer + 1..position).count() as u64;
+        (position - pointer - 1).saturating_sub(gone)
+    }
+
+    /// Moves the counters forward only: a late message never takes the pointer back.
+    /// Returns whether the pointer moved.
+    pub(super) fn observe(&self, issued: u64, admitted_through: u64) -> bool {
+        self.issued.fetch_max(issued, Ordering::AcqRel);
+        let before = self
+            .admitted_through
+            .fetch_max(admitted_through, Ordering::AcqRel);
+        let moved = admitted_through > before;
+        if moved {
+            self.record_rate();
+        }
+        moved
+    }
+
+    pub fn figures(&self) -> Figures {
+        Figures {
+            issued: self.issued(),
+            admitted_through: self.admitted_through(),
+            left: self.left_count(),
+            drained_through: self.drained_through.load(Ordering::Acquire),
+            active: self.active.load(Ordering::Acquire),
+        }
+    }
+
+    /// Records a join answered by the store on this replica: the issued count is known right away.
+    pub fn observe_issued(&self, position: u64) {
+        self.issued.fetch_max(position, Ordering::AcqRel);
+    }
+
+    pub(super) fn mark_left(&self, position: u64) -> bool {
+        self.left.write().insert(position)
+    }
+}
+
+/// An admission pass as handed out: the token and when it expires.
+#[derive(Debug)]
+pub struct SignedPass {
+    pub token: String,
+    pub issued_at: i64,
+    pub expires_at: String,
+}
+
+/// How long a replica remembers a claim it recorded: between this and twice this, in seconds.
+pub(super) const CLAIMS_KEPT_S: i64 = 300;
+
+/// See [`CachedEvent::claim_here`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimHere {
+    /// Nobody claimed this pass through this replica yet: record the claim in the store.
+    First,
+    /// The claim was recorded in time.
+    Recorded,
+    /// The claim came after the claim window: the slot went to someone else.
+    Late,
+}

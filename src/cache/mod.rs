@@ -1,0 +1,12 @@
+//! Each replica's copy of every event's settings, admission pointer and leavers, so that status and
+//! gate checks never wait on the store: [`PointerCache`] holds every event's [`CachedEvent`], and
+//! [`keep_in_sync`] keeps it fresh from the store's push channel and, should a message be lost, a
+//! short periodic resync.
+
+mod event;
+mod pointer;
+mod sync;
+
+pub use event::{CachedEvent, ClaimHere, SignedPass};
+pub use pointer::PointerCache;
+pub use sync::keep_in_sync;

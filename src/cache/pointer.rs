@@ -1,0 +1,311 @@
+//! Every event this replica knows, and the announcements of their changes to push streams.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::RwLock;
+use tokio::sync::broadcast;
+
+use super::event::CachedEvent;
+use crate::domain::{EventId, EventState};
+use crate::metrics::EventReading;
+use crate::recent::Recent;
+use crate::store::{Notification, Snapshot, Store};
+
+#[derive(Debug)]
+pub struct PointerCache {
+    events: RwLock<HashMap<EventId, Arc<CachedEvent>>>,
+    /// True once a full sync with the store succeeded.
+    warm: AtomicBool,
+    /// Announces every event whose visitors' answers may have changed (pointer, leavers, settings),
+    /// to the push streams connected to this replica.
+    changes: broadcast::Sender<EventId>,
+}
+
+impl Default for PointerCache {
+    fn default() -> Self {
+        Self {
+            events: RwLock::default(),
+            warm: AtomicBool::new(false),
+            changes: broadcast::channel(4_096).0,
+        }
+    }
+}
+
+impl PointerCache {
+    /// Changes from now on; see [`PointerCache::changes`].
+    pub fn subscribe(&self) -> broadcast::Receiver<EventId> {
+        self.changes.subscribe()
+    }
+
+    fn changed(&self, event: &EventId) {
+        // Nobody listening is fine.
+        let _ = self.changes.send(event.clone());
+    }
+
+    /// Takes in counters pushed by the store or learned from an admin's advance on this replica.
+    pub fn observe(
+        &self,
+        event: &EventId,
+        cached: &CachedEvent,
+        issued: u64,
+        admitted_through: u64,
+    ) {
+        cached.mark_synced();
+        if cached.observe(issued, admitted_through) {
+            self.changed(event);
+        }
+    }
+
+    /// Records a place given up through this replica.
+    pub fn mark_left(&self, event: &EventId, cached: &CachedEvent, position: u64) {
+        if cached.mark_left(position) {
+            self.changed(event);
+        }
+    }
+
+    pub fn get(&self, event: &EventId) -> Option<Arc<CachedEvent>> {
+        self.events.read().get(event).cloned()
+    }
+
+    pub fn event_ids(&self) -> Vec<EventId> {
+        let mut ids: Vec<EventId> = self.events.read().keys().cloned().collect();
+        ids.sort();
+        ids
+    }
+
+    /// Every event's figures for the metrics, read now.
+    pub fn readings(&self) -> Vec<EventReading> {
+        let now = Instant::now();
+        self.event_ids()
+            .into_iter()
+            .filter_map(|event| {
+                let cached = self.get(&event)?;
+                let figures = cached.figures();
+                Some(EventReading {
+                    event: event.to_string(),
+                    issued: figures.issued,
+                    admitted_through: figures.admitted_through,
+                    waiting: cached.ahead_of(figures.issued + 1),
+                    left: figures.left,
+                    active: figures.active,
+                    drain_lag: figures
+                        .admitted_through
+                        .saturating_sub(figures.drained_through),
+                    release_rate_per_minute: cached.measured_rate_per_minute(now).unwrap_or(0.0),
+                    pointer_age_s: now.duration_since(cached.synced_at()).as_secs_f64(),
+                    stopped: cached.settings().state != EventState::Open,
+                })
+            })
+            .collect()
+    }
+
+    pub fn is_warm(&self) -> bool {
+        self.warm.load(Ordering::Acquire)
+    }
+
+    /// Takes in a snapshot read from the store; returns the cached event.
+    pub fn apply_snapshot(&self, event: &EventId, snapshot: Snapshot) -> Arc<CachedEvent> {
+        let cached = {
+            let mut events = self.events.write();
+            events
+                .entry(event.clone())
+                .or_insert_with(|| Arc::new(CachedEvent::new(snapshot.settings.clone())))
+                .clone()
+        };
+        let settings_changed = {
+            let mut settings = cached.settings.write();
+            let changed = **settings != snapshot.settings;
+            if changed {
+                *settings = Arc::new(snapshot.settings);
+                // Passes carry the settings' lifetime and target: none is handed out again.
+                *cached.passes.lock() = Recent::default();
+            }
+            changed
+        };
+        let moved = cached.observe(snapshot.figures.issued, snapshot.figures.admitted_through);
+        cached
+            .drained_through
+            .fetch_max(snapshot.figures.drained_through, Ordering::AcqRel);
+        cached
+            .active
+            .store(snapshot.figures.active, Ordering::Release);
+        cached.mark_synced();
+        if settings_changed || moved {
+            self.changed(event);
+        }
+        cached
+    }
+
+    /// Takes in a pushed change. Returns the event whose settings must be re-read, if any.
+    pub fn apply(&self, notification: Notification) -> Option<EventId> {
+        match notification {
+            Notification::Pointer {
+                event,
+                admitted_through,
+                issued,
+            } => {
+                match self.get(&event) {
+                    Some(cached) => self.observe(&event, &cached, issued, admitted_through),
+                    None => return Some(event),
+                }
+                None
+            }
+            Notification::Left { event, position } => {
+                match self.get(&event) {
+                    Some(cached) => self.mark_left(&event, &cached, position),
+                    None => return Some(event),
+                }
+                None
+            }
+            Notification::Settings { event } => Some(event),
+        }
+    }
+
+    fn set_left(&self, event: &EventId, positions: Vec<u64>) {
+        if let Some(cached) = self.get(event) {
+            *cached.left.write() = positions.into_iter().collect();
+            self.changed(event);
+        }
+    }
+
+    /// Re-reads one event from the store.
+    pub async fn refresh(
+        &self,
+        store: &dyn Store,
+        event: &EventId,
+    ) -> Result<(), crate::store::StoreError> {
+        let Some(snapshot) = store.snapshot(event).await? else {
+            return Ok(());
+        };
+        let left_in_store = snapshot.figures.left;
+        let cached = self.apply_snapshot(event, snapshot);
+        if cached.left_count() != left_in_store {
+            self.set_left(event, store.left_positions(event).await?);
+        }
+        Ok(())
+    }
+
+    /// Re-reads every event from the store.
+    pub async fn refresh_all(&self, store: &dyn Store) -> Result<(), crate::store::StoreError> {
+        for event in store.events().await? {
+            self.refresh(store, &event).await?;
+        }
+        self.warm.store(true, Ordering::Release);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::event::{ClaimHere, SignedPass, CLAIMS_KEPT_S};
+    use crate::domain::EventSettings;
+    use crate::store::Figures;
+
+    fn snapshot(issued: u64, admitted_through: u64) -> Snapshot {
+        Snapshot {
+            settings: EventSettings::default(),
+            figures: Figures {
+                issued,
+                admitted_through,
+                left: 0,
+                drained_through: 0,
+                active: 0,
+            },
+        }
+    }
+
+    fn pass(issued_at: i64) -> Arc<SignedPass> {
+        Arc::new(SignedPass {
+            token: format!("pass-{issued_at}"),
+            issued_at,
+            expires_at: String::new(),
+        })
+    }
+
+    #[test]
+    fn passes_are_handed_out_again_only_within_the_reuse_time() {
+        let cache = PointerCache::default();
+        let event = EventId::parse("e").unwrap();
+        let cached = cache.apply_snapshot(&event, snapshot(100, 10));
+        let recent = |position, now| {
+            cached
+                .recent_pass(position, now, 5)
+                .map(|p| p.token.clone())
+        };
+
+        cached.keep_pass(1, pass(1_003), 5);
+        assert_eq!(recent(1, 1_003).as_deref(), Some("pass-1003"));
+        assert_eq!(recent(2, 1_003), None, "another position's pass");
+        // Into the next generation: still handed out until 5 seconds have passed.
+        assert_eq!(recent(1, 1_007).as_deref(), Some("pass-1003"));
+        assert_eq!(recent(1, 1_008), None);
+        // A later pass for the same position replaces it.
+        cached.keep_pass(1, pass(1_008), 5);
+        assert_eq!(recent(1, 1_009).as_deref(), Some("pass-1008"));
+        // Long after, both generations are gone, not just too old.
+        assert_eq!(recent(1, 2_000), None);
+        assert_eq!(cached.passes.lock().held(), 0);
+
+        // New settings (another lifetime or target): no pass signed under the old ones is reused.
+        cached.keep_pass(3, pass(2_000), 5);
+        let mut changed = snapshot(100, 10);
+        changed.settings.pass_ttl_s += 60;
+        cache.apply_snapshot(&event, changed);
+        assert_eq!(recent(3, 2_001), None);
+    }
+
+    #[test]
+    fn claims_are_remembered_for_minutes_then_asked_of_the_store_again() {
+        let cache = PointerCache::default();
+        let event = EventId::parse("e").unwrap();
+        let cached = cache.apply_snapshot(&event, snapshot(100, 10));
+        let start = 10 * CLAIMS_KEPT_S;
+        assert_eq!(cached.claim_here(1, start), ClaimHere::First);
+        assert_eq!(cached.claim_here(1, start + 1), ClaimHere::Recorded);
+        assert_eq!(cached.claim_here(2, start + 1), ClaimHere::First);
+        cached.mark_claim_late(2);
+        // Through the next period both are still known; a late claim stays late.
+        let next = start + CLAIMS_KEPT_S;
+        assert_eq!(cached.claim_here(1, next), ClaimHere::Recorded);
+        assert_eq!(cached.claim_here(2, next), ClaimHere::Late);
+        // A claim that could not be recorded is forgotten in both generations.
+        cached.unclaim(1);
+        assert_eq!(cached.claim_here(1, next), ClaimHere::First);
+        // Two periods on, everything is forgotten: memory holds recent visitors only.
+        let later = start + 3 * CLAIMS_KEPT_S;
+        assert_eq!(cached.claim_here(2, later), ClaimHere::First);
+        assert_eq!(cached.claimed.lock().held(), 1);
+    }
+
+    #[test]
+    fn pointer_never_moves_back_and_leavers_are_not_counted_ahead() {
+        let cache = PointerCache::default();
+        let event = EventId::parse("e").unwrap();
+        cache.apply_snapshot(&event, snapshot(100, 10));
+        cache.apply(Notification::Pointer {
+            event: event.clone(),
+            admitted_through: 5,
+            issued: 100,
+        });
+        let cached = cache.get(&event).unwrap();
+        assert_eq!(cached.admitted_through(), 10);
+        assert_eq!(cached.ahead_of(20), 9);
+        cache.apply(Notification::Left {
+            event: event.clone(),
+            position: 15,
+        });
+        assert_eq!(cached.ahead_of(20), 8);
+        assert_eq!(cached.ahead_of(11), 0);
+        assert_eq!(cached.ahead_of(3), 0);
+        assert_eq!(
+            cache.apply(Notification::Settings {
+                event: event.clone()
+            }),
+            Some(event)
+        );
+    }
+}

@@ -1,0 +1,155 @@
+//! `waitroom admin`: drives a running replica through its admin API, with [`crate::client`].
+
+use clap::{Args, Subcommand};
+use serde::Serialize;
+
+use crate::client::Client;
+use crate::domain::{EventSettingsPatch, EventState, PageSettings};
+
+#[derive(Debug, Args)]
+pub(super) struct AdminArgs {
+    /// Base URL of a waitroom replica.
+    #[arg(
+        long,
+        env = "WAITROOM_ADMIN_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    url: String,
+    /// The admin bearer token.
+    #[arg(long, env = "WAITROOM_ADMIN_TOKEN", hide_env_values = true)]
+    token: String,
+    #[command(subcommand)]
+    command: AdminCommand,
+}
+
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Events: list, show, create, update.
+    #[command(subcommand)]
+    Event(EventCommand),
+    /// Admit the next N visitors now.
+    Advance {
+        event: String,
+        #[arg(long)]
+        by: u64,
+    },
+    /// Stop releasing visitors (they can still join).
+    Pause { event: String },
+    /// Release visitors again.
+    Resume { event: String },
+    /// Join on behalf of a known user: the same user id always gets the same place.
+    Join {
+        event: String,
+        #[arg(long)]
+        visitor: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum EventCommand {
+    List,
+    Show {
+        event: String,
+    },
+    /// Create an event (fails if it exists).
+    Create {
+        event: String,
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
+    /// Change an event's settings (fails if it does not exist).
+    Update {
+        event: String,
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+struct SettingsArgs {
+    #[arg(long)]
+    batch_size: Option<u64>,
+    #[arg(long)]
+    release_interval_ms: Option<u64>,
+    #[arg(long)]
+    token_ttl_s: Option<u64>,
+    #[arg(long)]
+    pass_ttl_s: Option<u64>,
+    #[arg(long)]
+    target_url: Option<String>,
+    #[arg(long, value_parser = ["open", "paused", "closed"])]
+    state: Option<String>,
+    #[arg(long)]
+    max_active: Option<u64>,
+    #[arg(long)]
+    claim_window_s: Option<u64>,
+    /// The waiting page's branding, as JSON: {"title", "message", "logo_url", "accent_color", ...}.
+    #[arg(long, value_parser = parse_page)]
+    page: Option<PageSettings>,
+}
+
+fn parse_page(raw: &str) -> Result<PageSettings, String> {
+    serde_json::from_str(raw).map_err(|e| format!("not page settings: {e}"))
+}
+
+impl SettingsArgs {
+    fn into_patch(self) -> EventSettingsPatch {
+        EventSettingsPatch {
+            batch_size: self.batch_size,
+            release_interval_ms: self.release_interval_ms,
+            token_ttl_s: self.token_ttl_s,
+            pass_ttl_s: self.pass_ttl_s,
+            target_url: self.target_url,
+            state: self.state.map(|s| match s.as_str() {
+                "paused" => EventState::Paused,
+                "closed" => EventState::Closed,
+                _ => EventState::Open,
+            }),
+            max_active: self.max_active,
+            claim_window_s: self.claim_window_s,
+            page: self.page,
+        }
+    }
+}
+
+fn shown(answer: &impl Serialize) -> String {
+    serde_json::to_string_pretty(answer).unwrap_or_default()
+}
+
+pub(super) async fn run(args: AdminArgs) -> Result<(), String> {
+    let client = Client::new(&args.url).with_admin_token(&args.token);
+    let fail = |e: crate::client::ClientError| e.to_string();
+    let answer = match args.command {
+        AdminCommand::Event(EventCommand::List) => shown(&client.events().await.map_err(fail)?),
+        AdminCommand::Event(EventCommand::Show { event }) => {
+            shown(&client.event(&event).await.map_err(fail)?)
+        }
+        AdminCommand::Event(EventCommand::Create { event, settings }) => {
+            if client.exists(&event).await.map_err(fail)? {
+                return Err(format!(
+                    "event `{event}` exists already; use `event update`"
+                ));
+            }
+            let patch = settings.into_patch();
+            shown(&client.put_event(&event, &patch).await.map_err(fail)?)
+        }
+        AdminCommand::Event(EventCommand::Update { event, settings }) => {
+            if !client.exists(&event).await.map_err(fail)? {
+                return Err(format!("no event `{event}`; use `event create`"));
+            }
+            let patch = settings.into_patch();
+            shown(&client.put_event(&event, &patch).await.map_err(fail)?)
+        }
+        AdminCommand::Advance { event, by } => {
+            shown(&client.advance(&event, by).await.map_err(fail)?)
+        }
+        AdminCommand::Pause { event } => shown(&client.pause(&event).await.map_err(fail)?),
+        AdminCommand::Resume { event } => shown(&client.resume(&event).await.map_err(fail)?),
+        AdminCommand::Join { event, visitor } => {
+            shown(&client.trusted_join(&event, &visitor).await.map_err(fail)?)
+        }
+    };
+    println!("{answer}");
+    Ok(())
+}

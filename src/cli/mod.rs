@@ -1,0 +1,224 @@
+//! The `waitroom` command: serve, drain, manage keys, look into tokens, and drive the admin API
+//! ([`admin`]).
+
+mod admin;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use serde_json::Value;
+
+use crate::config::Config;
+use crate::drain::{DrainSettings, DrainWorker};
+use crate::startup::{build_sink, build_store, drain_status_server, load_keys, Application};
+use crate::token::{Claims, Tokens};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "waitroom",
+    version,
+    about = "A self-hosted virtual waiting room"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+// Parsed once per process: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP service.
+    Serve(ConfigArg),
+    /// Run the drain worker alone: forward admitted visitors to Kafka (or the log sink). Needs Redis.
+    Drain(ConfigArg),
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Look into a token.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Drive a running service through its admin API.
+    Admin(admin::AdminArgs),
+}
+
+#[derive(Debug, Args)]
+struct ConfigArg {
+    /// A TOML file layered over the defaults (environment variables still win).
+    #[arg(long, env = "WAITROOM_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Write a new random key to `<dir>/<kid>.key`.
+    Generate {
+        /// The key id; a dated one (e.g. 2026-11) makes rotation easy to follow.
+        #[arg(long)]
+        kid: String,
+        #[arg(long, default_value = "keys")]
+        dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Print a token's header and claims WITHOUT checking its signature.
+    Inspect { token: String },
+    /// Check a token with the configured keys, as the service would.
+    Verify {
+        token: String,
+        /// Require the token to belong to this event.
+        #[arg(long)]
+        event: Option<String>,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+pub async fn run(cli: Cli) -> ExitCode {
+    let outcome = match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Drain(args) => drain(args).await,
+        Command::Keys(KeysCommand::Generate { kid, dir }) => generate_key(&kid, &dir),
+        Command::Token(TokenCommand::Inspect { token }) => inspect(&token),
+        Command::Token(TokenCommand::Verify {
+            token,
+            event,
+            config,
+        }) => verify(&token, event.as_deref(), config),
+        Command::Admin(args) => admin::run(args).await,
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: ConfigArg) -> Result<(), String> {
+    let config = Config::load(args.config.as_deref()).map_err(|e| e.to_string())?;
+    crate::telemetry::init(config.log_format);
+    let listen = config.listen;
+    let app = Application::build(config)
+        .await
+        .map_err(|e| e.to_string())?;
+    let host = if listen.ip().is_unspecified() {
+        "127.0.0.1".to_owned()
+    } else {
+        listen.ip().to_string()
+    };
+    tracing::info!(
+        "waitroom is serving on http://{host}:{port}/ (on the embedded store, open http://{host}:{port}/e/demo to join the demo line)",
+        port = app.port()
+    );
+    app.run(stop_signal()).await.map_err(|e| e.to_string())
+}
+
+async fn drain(args: ConfigArg) -> Result<(), String> {
+    let config = Config::load(args.config.as_deref()).map_err(|e| e.to_string())?;
+    crate::telemetry::init(config.log_format);
+    if config.redis_url.is_none() {
+        return Err("the drain worker needs the shared store: set redis_url (on the embedded store the drain runs inside serve)".into());
+    }
+    let metrics = std::sync::Arc::new(crate::metrics::Metrics::default());
+    let store: std::sync::Arc<dyn crate::store::Store> =
+        std::sync::Arc::new(crate::store::MeteredStore::new(
+            build_store(&config).await.map_err(|e| e.to_string())?,
+            metrics.clone(),
+        ));
+    let sink = build_sink(&config).map_err(|e| e.to_string())?;
+    let listen = config.drain_listen;
+    let status = drain_status_server(listen, store.clone(), metrics.clone())
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let status_handle = status.handle();
+    let status = tokio::spawn(status);
+    tracing::info!("drain worker status on http://{listen}/ (healthz, readyz, metrics)");
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let worker = DrainWorker::new(store, sink, DrainSettings::from_config(&config), metrics);
+    let worker = tokio::spawn(worker.run(stopping));
+    stop_signal().await;
+    let _ = stop.send(true);
+    let stopped = worker.await.map_err(|e| e.to_string());
+    status_handle.stop(true).await;
+    let _ = status.await;
+    stopped
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+fn generate_key(kid: &str, dir: &std::path::Path) -> Result<(), String> {
+    let contents = crate::keys::generate_key_file_contents();
+    // Check the kid the same way loading will.
+    crate::keys::KeySet::from_pairs([(kid, contents.as_str())], None).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let path = dir.join(format!("{kid}.key"));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(&path)
+        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    std::io::Write::write_all(&mut file, contents.as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    println!("{}", path.display());
+    Ok(())
+}
+
+fn inspect(token: &str) -> Result<(), String> {
+    let header = jsonwebtoken::decode_header(token).map_err(|e| format!("not a JWT: {e}"))?;
+    let claims: Value = jsonwebtoken::dangerous::insecure_decode_claims(token)
+        .map_err(|e| format!("unreadable claims: {e}"))?;
+    let shown = serde_json::json!({
+        "verified": false,
+        "header": { "alg": format!("{:?}", header.alg), "kid": header.kid, "typ": header.typ },
+        "claims": claims,
+    });
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&shown).unwrap_or_default()
+    );
+    Ok(())
+}
+
+fn verify(token: &str, event: Option<&str>, args: ConfigArg) -> Result<(), String> {
+    let config = Config::load(args.config.as_deref()).map_err(|e| e.to_string())?;
+    if config.keys_dir.is_none() && config.signing_keys.is_empty() {
+        return Err(
+            "no keys configured (set keys_dir or signing_keys): an ephemeral key verifies nothing"
+                .into(),
+        );
+    }
+    let keys = load_keys(&config).map_err(|e| e.to_string())?;
+    let event = event
+        .map(crate::domain::EventId::parse)
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    let claims: Claims = Tokens::new(&keys, &config.issuer)
+        .verify(token, event.as_ref(), crate::clock::unix_s())
+        .map_err(|e| format!("refused: {e}"))?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&serde_json::json!({ "verified": true, "claims": claims }))
+            .unwrap_or_default()
+    );
+    Ok(())
+}

@@ -1,0 +1,44 @@
+//! The domain: ids, an event's settings, what the admin API shows of an event, and an admitted
+//! visitor as the drain forwards it. Plain validated data, parsed once at the edge; no I/O.
+
+mod ids;
+mod settings;
+
+use serde::{Deserialize, Serialize};
+
+pub use ids::{
+    lower_hex, random_token_id, EventId, IdError, VisitorId, EVENT_ID_MAX_LEN, VISITOR_ID_MAX_LEN,
+};
+pub use settings::{EventSettings, EventSettingsPatch, EventState, PageSettings, SettingsError};
+
+/// One admitted visitor, as the drain forwards it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admitted {
+    pub event: EventId,
+    pub position: u64,
+    pub visitor: String,
+    pub joined_at_ms: i64,
+    pub admitted_at_ms: i64,
+}
+
+/// An event's settings and figures, as the admin API shows them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EventView {
+    pub event: EventId,
+    #[serde(flatten)]
+    pub settings: EventSettings,
+    /// Last position handed out.
+    pub issued: u64,
+    /// The admission pointer.
+    pub admitted_through: u64,
+    /// Visitors who gave up their place.
+    pub left: u64,
+    /// Visitors still in line.
+    pub waiting: u64,
+    /// The drain checkpoint: admitted visitors up to here were forwarded downstream.
+    pub drained_through: u64,
+    /// Admitted positions not forwarded yet.
+    pub drain_lag: u64,
+    /// Admitted visitors holding a slot (events with `max_active`).
+    pub active: u64,
+}

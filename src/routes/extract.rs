@@ -1,0 +1,183 @@
+//! What a visitor's request carries, read once at the edge: the configured event its path names
+//! ([`KnownEvent`]) and the token it presents ([`Presented`]). Both are actix-web extractors for
+//! the app's handlers, and plain constructors for the fast path, so both read requests alike.
+
+use std::borrow::Cow;
+use std::future::{ready, Ready};
+use std::sync::Arc;
+
+use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite};
+use actix_web::dev::Payload;
+use actix_web::http::header::{self, HeaderMap};
+use actix_web::{web, FromRequest, HttpRequest};
+
+use super::auth::bearer;
+use super::problem::ApiError;
+use super::state::AppState;
+use crate::cache::CachedEvent;
+use crate::domain::EventId;
+use crate::token::{Claims, TokenError};
+
+/// The event id the request's path names (`{event}`), valid but not necessarily configured: the
+/// admin API creates events.
+pub struct PathEvent(pub EventId);
+
+impl FromRequest for PathEvent {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let raw = req.match_info().get("event").unwrap_or_default();
+        ready(EventId::parse(raw).map(PathEvent).map_err(ApiError::from))
+    }
+}
+
+/// An event the request's path names (`{event}`), configured on this replica.
+pub struct KnownEvent {
+    pub id: EventId,
+    pub cached: Arc<CachedEvent>,
+}
+
+impl KnownEvent {
+    /// The event `raw` names, or 400 for a malformed id and 404 for one nobody configured.
+    pub fn find(state: &AppState, raw: &str) -> Result<Self, ApiError> {
+        let id = EventId::parse(raw)?;
+        let cached = state
+            .cache
+            .get(&id)
+            .ok_or_else(|| ApiError::UnknownEvent(id.to_string()))?;
+        Ok(Self { id, cached })
+    }
+}
+
+fn app_state(req: &HttpRequest) -> Result<&AppState, ApiError> {
+    req.app_data::<web::Data<AppState>>()
+        .map(|data| data.get_ref())
+        .ok_or_else(|| ApiError::Internal("the app state is missing".into()))
+}
+
+impl FromRequest for KnownEvent {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let raw = req.match_info().get("event").unwrap_or_default();
+        ready(app_state(req).and_then(|state| KnownEvent::find(state, raw)))
+    }
+}
+
+/// The token a request presents for the path's event: `Authorization: Bearer` first, then the
+/// event's cookie.
+pub struct Presented(pub Option<String>);
+
+impl Presented {
+    pub fn as_deref(&self) -> Option<&str> {
+        self.0.as_deref()
+    }
+}
+
+/// The token `headers` present for `event` (the path's raw segment), borrowed where it can be.
+pub fn presented_token<'r>(
+    headers: &'r HeaderMap,
+    cookie_prefix: &str,
+    event: &str,
+) -> Option<Cow<'r, str>> {
+    bearer(headers).map(Cow::Borrowed).or_else(|| {
+        let is_ours = |name: &str| name.strip_prefix(cookie_prefix) == Some(event);
+        headers
+            .get_all(header::COOKIE)
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(';'))
+            .filter_map(|pair| Cookie::parse_encoded(pair.trim()).ok())
+            .find(|cookie| is_ours(cookie.name()))
+            .map(|cookie| Cow::Owned(cookie.value().to_owned()))
+    })
+}
+
+impl FromRequest for Presented {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let event = req.match_info().get("event").unwrap_or_default();
+        ready(app_state(req).map(|state| {
+            Presented(
+                presented_token(req.headers(), &state.cookie_prefix, event).map(Cow::into_owned),
+            )
+        }))
+    }
+}
+
+/// Verifies a token, counting refusals by reason for the metrics.
+pub fn verify_token(
+    state: &AppState,
+    token: &str,
+    event: Option<&EventId>,
+) -> Result<Claims, TokenError> {
+    state
+        .tokens
+        .verify(token, event, crate::clock::unix_s())
+        .inspect_err(|e| {
+            state
+                .metrics
+                .token_rejections
+                .with_label_values(&[e.reason()])
+                .inc();
+        })
+}
+
+/// The claims of the presented token's holder: a genuine token of this event whose place was not
+/// given up.
+pub fn holder(
+    state: &AppState,
+    event: &KnownEvent,
+    token: Option<&str>,
+) -> Result<Claims, ApiError> {
+    let token = token.ok_or(ApiError::MissingToken)?;
+    let claims = verify_token(state, token, Some(&event.id))?;
+    if event.cached.has_left(claims.pos) {
+        return Err(ApiError::LeftLine);
+    }
+    Ok(claims)
+}
+
+/// The cookie that keeps a visitor's token for `event`; `ttl_s` 0 removes it.
+pub fn token_cookie(state: &AppState, event: &EventId, token: &str, ttl_s: u64) -> Cookie<'static> {
+    let mut cookie = Cookie::build(
+        format!("{}{}", state.cookie_prefix, event),
+        token.to_owned(),
+    )
+    .path("/")
+    .http_only(true)
+    .same_site(SameSite::Lax)
+    .secure(state.cookie_secure)
+    .max_age(CookieDuration::seconds(
+        i64::try_from(ttl_s).unwrap_or(i64::MAX),
+    ))
+    .finish();
+    if ttl_s == 0 {
+        cookie.make_removal();
+    }
+    cookie
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bearer_wins_over_the_cookie_and_only_the_events_cookie_counts() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::COOKIE, "wr_other=a; wr_tour=b%2Ec".parse().unwrap());
+        assert_eq!(
+            presented_token(&headers, "wr_", "tour").as_deref(),
+            Some("b.c")
+        );
+        assert_eq!(presented_token(&headers, "wr_", "none"), None);
+        headers.insert(header::AUTHORIZATION, "Bearer t".parse().unwrap());
+        assert_eq!(
+            presented_token(&headers, "wr_", "tour").as_deref(),
+            Some("t")
+        );
+    }
+}

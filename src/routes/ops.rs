@@ -1,0 +1,89 @@
+//! The operator's routes: the index, health and readiness probes, metrics, and the demo's target.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use actix_web::http::header;
+use actix_web::{web, HttpResponse};
+use serde_json::json;
+
+use super::problem::{PROBLEM_JSON, TYPE_PREFIX};
+use super::state::AppState;
+use crate::store::Store;
+
+/// How long readiness waits for the store before calling it unreachable.
+const STORE_PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// `GET /`: the events this replica serves and where to join them.
+pub(super) async fn index(state: web::Data<AppState>) -> HttpResponse {
+    let events: Vec<_> = state
+        .cache
+        .event_ids()
+        .into_iter()
+        .map(|e| {
+            json!({
+                "event": e,
+                "join": format!("/v1/events/{e}/join"),
+                "status": format!("/v1/events/{e}/status"),
+            })
+        })
+        .collect();
+    HttpResponse::Ok().json(json!({ "service": "waitroom", "events": events }))
+}
+
+/// `GET /healthz`: the process answers.
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "ok" }))
+}
+
+/// `GET /readyz`: ready to take traffic: not shutting down, the pointer cache synced, and Redis
+/// (when used) reachable.
+pub(super) async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let serving = state.ready.load(Ordering::Acquire);
+    let cache = state.cache.is_warm();
+    let store = !state.uses_redis || store_reachable(state.store.as_ref()).await;
+    let ready = serving && cache && store;
+    let checks =
+        json!({ "serving": serving, "pointer_cache": cache, "store": store, "keys": true });
+    if ready {
+        HttpResponse::Ok().json(json!({ "ready": true, "checks": checks }))
+    } else {
+        HttpResponse::ServiceUnavailable()
+            .insert_header((header::CONTENT_TYPE, PROBLEM_JSON))
+            .json(json!({
+                "type": format!("{TYPE_PREFIX}not-ready"),
+                "title": "Not ready",
+                "status": 503,
+                "detail": "this replica is not ready to take traffic",
+                "checks": checks,
+            }))
+    }
+}
+
+/// Whether the store answers a ping in time.
+pub async fn store_reachable(store: &dyn Store) -> bool {
+    matches!(
+        tokio::time::timeout(STORE_PROBE_TIMEOUT, store.ping()).await,
+        Ok(Ok(()))
+    )
+}
+
+/// `GET /metrics`: the Prometheus exposition, per-event gauges read from the cache now.
+pub(super) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    exposition(state.metrics.render(&state.cache.readings()))
+}
+
+/// A Prometheus text exposition as an answer.
+pub fn exposition(text: String) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(text)
+}
+
+/// `GET /demo/admitted`, the demo event's target: where a real deployment would send visitors to
+/// its booking site.
+pub(super) async fn demo_admitted() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body("<!doctype html><title>Admitted</title><h1>You are through.</h1><p>This is where the booking site takes over; it checks the pass with <code>POST /v1/verify</code>.</p>")
+}

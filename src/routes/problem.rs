@@ -1,0 +1,224 @@
+//! API errors as RFC 9457 problem documents (`application/problem+json`), each with a stable type.
+
+use actix_web::body::BoxBody;
+use actix_web::http::header;
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::json;
+
+use crate::domain::{IdError, SettingsError};
+use crate::store::StoreError;
+use crate::token::TokenError;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+/// Every problem type is this followed by a slug, e.g. `urn:waitroom:problem:unknown-event`.
+pub const TYPE_PREFIX: &str = "urn:waitroom:problem:";
+/// Largest request body accepted, in bytes: every request body here is a small JSON object.
+pub const BODY_LIMIT: usize = 16 * 1024;
+/// Seconds a client should wait before retrying while the store is unreachable.
+const STORE_RETRY_AFTER_S: u32 = 2;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    InvalidJson(String),
+    #[error("{0}")]
+    InvalidId(#[from] IdError),
+    #[error("{0}")]
+    InvalidSettings(#[from] SettingsError),
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("the request body is larger than the {0} bytes allowed")]
+    PayloadTooLarge(usize),
+    #[error("no token: send it as `Authorization: Bearer <token>` or in the event's cookie")]
+    MissingToken,
+    #[error("{0}")]
+    InvalidToken(TokenError),
+    #[error("this token's place in line was given up; join again for a new one")]
+    LeftLine,
+    #[error("the pointer has not reached this visitor yet")]
+    NotAdmitted,
+    #[error("no event `{0}` is configured")]
+    UnknownEvent(String),
+    #[error("event `{0}` is closed and takes no new visitors")]
+    EventClosed(String),
+    #[error("the admin API is switched off: set `admin_token` to use it")]
+    AdminDisabled,
+    #[error("a valid admin bearer token is required")]
+    Unauthorized,
+    #[error("no such resource")]
+    NotFound,
+    #[error("this method is not allowed here")]
+    MethodNotAllowed,
+    #[error("the waiting room's store is unreachable; try again shortly")]
+    StoreUnavailable(String),
+    #[error("something went wrong on our side")]
+    Internal(String),
+    /// Any refusal, answered as 401: edge proxies (nginx `auth_request`) understand only 2xx, 401 and 403.
+    #[error("{0}")]
+    Refused(Box<ApiError>),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(reason) => ApiError::StoreUnavailable(reason),
+            StoreError::Corrupt(reason) => ApiError::Internal(reason),
+        }
+    }
+}
+
+impl From<TokenError> for ApiError {
+    fn from(e: TokenError) -> Self {
+        ApiError::InvalidToken(e)
+    }
+}
+
+/// What a problem document says of an error besides its detail.
+struct Kind {
+    status: StatusCode,
+    slug: &'static str,
+    title: &'static str,
+}
+
+impl ApiError {
+    /// Wraps an error for an edge proxy's sub-request; a 401 stays as it is.
+    pub fn refused(self) -> Self {
+        if self.status_code() == StatusCode::UNAUTHORIZED {
+            self
+        } else {
+            ApiError::Refused(Box::new(self))
+        }
+    }
+
+    /// The problem for an error answer that did not come from a handler: the framework's own 404s
+    /// and 405s, payload limits, extractor failures.
+    pub fn for_status(status: StatusCode) -> Self {
+        match status {
+            StatusCode::NOT_FOUND => ApiError::NotFound,
+            StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(BODY_LIMIT),
+            s if s.is_client_error() => ApiError::InvalidRequest(format!(
+                "the request could not be handled ({})",
+                s.canonical_reason().unwrap_or("client error")
+            )),
+            _ => ApiError::Internal(format!("unhandled {status}")),
+        }
+    }
+
+    /// The one table of every error's HTTP status, stable slug and title.
+    fn kind(&self) -> Kind {
+        use StatusCode as S;
+        let (status, slug, title) = match self {
+            ApiError::InvalidJson(_) => (S::BAD_REQUEST, "invalid-json", "Malformed JSON body"),
+            ApiError::InvalidId(_) => (S::BAD_REQUEST, "invalid-id", "Malformed id"),
+            ApiError::InvalidSettings(_) => {
+                (S::BAD_REQUEST, "invalid-settings", "Invalid event settings")
+            }
+            ApiError::InvalidRequest(_) => (S::BAD_REQUEST, "invalid-request", "Invalid request"),
+            ApiError::PayloadTooLarge(_) => (
+                S::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                "Request body too large",
+            ),
+            ApiError::MissingToken => (S::UNAUTHORIZED, "missing-token", "Token required"),
+            ApiError::InvalidToken(TokenError::Expired(_)) => {
+                (S::UNAUTHORIZED, "token-expired", "Token expired")
+            }
+            ApiError::InvalidToken(_) => (S::UNAUTHORIZED, "invalid-token", "Invalid token"),
+            ApiError::LeftLine => (S::GONE, "left-line", "Place given up"),
+            ApiError::NotAdmitted => (S::UNAUTHORIZED, "not-admitted", "Not admitted yet"),
+            ApiError::UnknownEvent(_) => (S::NOT_FOUND, "unknown-event", "Unknown event"),
+            ApiError::EventClosed(_) => (S::CONFLICT, "event-closed", "Event closed"),
+            ApiError::AdminDisabled => (S::FORBIDDEN, "admin-disabled", "Admin API disabled"),
+            ApiError::Unauthorized => (S::UNAUTHORIZED, "unauthorized", "Unauthorized"),
+            ApiError::NotFound => (S::NOT_FOUND, "not-found", "Not found"),
+            ApiError::MethodNotAllowed => (
+                S::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method not allowed",
+            ),
+            ApiError::StoreUnavailable(_) => (
+                S::SERVICE_UNAVAILABLE,
+                "store-unavailable",
+                "Store unavailable",
+            ),
+            ApiError::Internal(_) => (S::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
+            // Edge proxies understand only 2xx, 401 and 403: the refusal keeps its type.
+            ApiError::Refused(inner) => {
+                let inner = inner.kind();
+                (S::UNAUTHORIZED, inner.slug, inner.title)
+            }
+        };
+        Kind {
+            status,
+            slug,
+            title,
+        }
+    }
+
+    /// The stable slug of the problem type.
+    pub fn slug(&self) -> &'static str {
+        self.kind().slug
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.kind().status
+    }
+
+    fn error_response(&self) -> HttpResponse<BoxBody> {
+        let Kind {
+            status,
+            slug,
+            title,
+        } = self.kind();
+        // Server-side details stay in the log; the client gets the sentence.
+        match self {
+            ApiError::StoreUnavailable(reason) => {
+                tracing::warn!(%reason, "store unavailable")
+            }
+            ApiError::Internal(reason) => tracing::error!(%reason, "internal error"),
+            _ => {}
+        }
+        let mut body = json!({
+            "type": format!("{TYPE_PREFIX}{slug}"),
+            "title": title,
+            "status": status.as_u16(),
+            "detail": self.to_string(),
+        });
+        if let ApiError::InvalidToken(e) = self {
+            body["reason"] = e.reason().into();
+        }
+        let mut response = HttpResponse::build(status);
+        response.insert_header((header::CONTENT_TYPE, PROBLEM_JSON));
+        match self {
+            ApiError::StoreUnavailable(_) => {
+                response.insert_header((header::RETRY_AFTER, STORE_RETRY_AFTER_S));
+            }
+            ApiError::Unauthorized | ApiError::MissingToken | ApiError::InvalidToken(_) => {
+                response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+            }
+            _ => {}
+        }
+        response.body(body.to_string())
+    }
+}
+
+/// The problem for a JSON body actix-web could not take.
+pub fn json_error(err: actix_web::error::JsonPayloadError) -> ApiError {
+    use actix_web::error::JsonPayloadError as E;
+    match err {
+        E::Overflow { limit } | E::OverflowKnownLength { limit, .. } => {
+            ApiError::PayloadTooLarge(limit)
+        }
+        E::ContentType => ApiError::InvalidJson(
+            "the body must be JSON, sent as `Content-Type: application/json`".into(),
+        ),
+        E::Deserialize(e) => {
+            ApiError::InvalidJson(format!("the body is not the JSON expected: {e}"))
+        }
+        other => ApiError::InvalidJson(format!("the body could not be read: {other}")),
+    }
+}

@@ -1,0 +1,28 @@
+//! What every handler shares: data only; the rules live in [`crate::admission`] and the handlers.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use crate::cache::PointerCache;
+use crate::config::SecretString;
+use crate::metrics::Metrics;
+use crate::store::Store;
+use crate::token::Tokens;
+
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub cache: Arc<PointerCache>,
+    pub tokens: Tokens,
+    pub admin_token: Option<SecretString>,
+    pub cookie_prefix: String,
+    pub cookie_secure: bool,
+    pub metrics: Arc<Metrics>,
+    /// False once shutdown started.
+    pub ready: Arc<AtomicBool>,
+    /// Whether readiness depends on reaching Redis.
+    pub uses_redis: bool,
+    /// Turns true when push streams must close.
+    pub closing: watch::Receiver<bool>,
+}

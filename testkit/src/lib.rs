@@ -1,0 +1,229 @@
+//! Ports and child processes for waitroom's tests and its benchmark, written once: free ports,
+//! waiting for a listener, and daemons (redis-server, a Kafka-protocol broker, ChromeDriver, or
+//! waitroom itself) that stop when dropped, or when the process that started them dies.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a daemon may take to listen.
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Whether something listens on `port` (loopback) within `within`.
+pub fn wait_for_port(port: u16, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+/// A server process on a free port, stopped when dropped. A watchdog shell stands between it and
+/// the caller: when the calling process dies without dropping it (a failed test, a killed bench),
+/// the shell stops the server at its next check.
+pub struct Daemon {
+    pub port: u16,
+    program: String,
+    child: Child,
+    log: Option<PathBuf>,
+}
+
+impl Daemon {
+    /// Starts `program` with `args` (shell words) and `env`, in both of which `{port}` stands for
+    /// the port chosen, and waits until it listens. Its standard error goes to `log` when given.
+    pub fn spawn(program: &str, args: &str, env: &[(&str, String)], log: Option<PathBuf>) -> Self {
+        let port = free_port();
+        let args = args.replace("{port}", &port.to_string());
+        let script = format!(
+            "{program} {args} & pid=$!; trap 'kill $pid 2>/dev/null' TERM; \
+             while kill -0 {parent} 2>/dev/null && kill -0 $pid 2>/dev/null; do sleep 1; done; kill $pid 2>/dev/null",
+            parent = std::process::id()
+        );
+        let stderr = match &log {
+            Some(path) => Stdio::from(std::fs::File::create(path).expect("a log file")),
+            None => Stdio::null(),
+        };
+        let child = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .envs(
+                env.iter()
+                    .map(|(key, value)| (key, value.replace("{port}", &port.to_string()))),
+            )
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {program} ({e})"));
+        let mut daemon = Self {
+            port,
+            program: program.to_owned(),
+            child,
+            log,
+        };
+        daemon.wait_until_up();
+        daemon
+    }
+
+    /// A program installed by `scripts/install-test-deps.sh`, started without environment changes.
+    fn installed(program: &str, args: &str) -> Self {
+        Self::spawn(program, args, &[], None)
+    }
+
+    pub fn redis() -> Self {
+        Self::installed(
+            "redis-server",
+            "--port {port} --bind 127.0.0.1 --save '' --appendonly no --loglevel warning",
+        )
+    }
+
+    /// A standalone Kafka-protocol broker (tansu), keeping its data in memory.
+    pub fn kafka() -> Self {
+        Self::installed(
+            "tansu",
+            "broker --listener-url tcp://127.0.0.1:{port} --advertised-listener-url tcp://127.0.0.1:{port} \
+             --storage-engine memory://tansu/",
+        )
+    }
+
+    /// ChromeDriver, for the browser tests (it finds Debian's chromium through the capabilities).
+    pub fn chromedriver() -> Self {
+        Self::installed("chromedriver", "--port={port} --allowed-ips=127.0.0.1")
+    }
+
+    pub fn redis_url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    pub fn kafka_brokers(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn address(&self) -> std::net::SocketAddr {
+        std::net::SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// Creates a topic on the broker [`Daemon::kafka`] started.
+    pub fn create_topic(&self, topic: &str, partitions: u32) -> Result<(), String> {
+        let output = Command::new("tansu")
+            .args(["topic", "create", topic, "--partitions"])
+            .arg(partitions.to_string())
+            .args(["--broker", &format!("tcp://127.0.0.1:{}", self.port)])
+            .output()
+            .map_err(|e| format!("tansu topic create: {e}"))?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&output.stderr).into_owned())
+        }
+    }
+
+    fn wait_until_up(&mut self) {
+        let deadline = Instant::now() + START_TIMEOUT;
+        while Instant::now() < deadline {
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "{} stopped before listening ({status}): {}",
+                    self.program,
+                    self.log_text()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!(
+            "{} did not listen on port {} (is it installed? scripts/install-test-deps.sh): {}",
+            self.program,
+            self.port,
+            self.log_text()
+        );
+    }
+
+    fn log_text(&self) -> String {
+        self.log
+            .as_ref()
+            .and_then(|path| std::fs::read_to_string(path).ok())
+            .unwrap_or_default()
+    }
+
+    /// The server process itself (the watchdog shell's child), once it runs.
+    pub fn pid(&self) -> Option<u32> {
+        let out = Command::new("pgrep")
+            .args(["-P", &self.child.id().to_string(), "-f", &self.program])
+            .output()
+            .ok()?;
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    }
+
+    /// Sends `signal` (`STOP`, `CONT`, `TERM`, `KILL`...) to the server process.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.pid().expect("the daemon runs").to_string();
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -{signal} {pid}");
+    }
+
+    /// Freezes the server: connections hang as they would to a dead host.
+    pub fn freeze(&self) {
+        self.signal("STOP");
+    }
+
+    pub fn thaw(&self) {
+        self.signal("CONT");
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid() {
+            let pid = pid.to_string();
+            let _ = Command::new("kill").args(["-CONT", &pid]).status();
+            let _ = Command::new("kill").arg(&pid).status();
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_daemon_listens_and_stops_when_dropped() {
+        let daemon = Daemon::spawn(
+            "python3",
+            "-c 'import socket,time; s=socket.socket(); s.bind((\"127.0.0.1\", {port})); s.listen(); time.sleep(60)'",
+            &[],
+            None,
+        );
+        let port = daemon.port;
+        assert!(wait_for_port(port, Duration::from_secs(1)));
+        assert!(daemon.pid().is_some());
+        drop(daemon);
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            assert!(Instant::now() < deadline, "still listening after the drop");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
