@@ -4,15 +4,20 @@
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 # Dependencies first, so that changing only waitroom's sources reuses this layer.
+# The workspace's other members (the bench, the test kit) only need their manifests to resolve it.
 COPY Cargo.toml Cargo.lock ./
-RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
-    && cargo build --release --locked \
+COPY bench/Cargo.toml bench/Cargo.toml
+COPY testkit/Cargo.toml testkit/Cargo.toml
+RUN mkdir -p src bench/src testkit/src \
+    && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
+    && echo 'fn main() {}' > bench/src/main.rs && touch testkit/src/lib.rs \
+    && cargo build --release --locked -p waitroom \
     && rm -rf src
 COPY src src
 COPY config config
 COPY keys keys
 COPY assets assets
-RUN touch src/main.rs src/lib.rs && cargo build --release --locked --bin waitroom
+RUN touch src/main.rs src/lib.rs && cargo build --release --locked -p waitroom --bin waitroom
 
 FROM debian:bookworm-slim
 RUN apt-get update \

@@ -153,3 +153,88 @@ async fn gate_admits_only_passes_and_passed_positions(backend: Backend) {
         .await;
     missing.assert_problem(401, "missing-token");
 }
+
+/// Join, status and gate answered by the app's router (`fast_path = false`) and by the fast path:
+/// the same statuses, problems, headers and bodies, because both call the same handlers between the
+/// same layers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_router_and_the_fast_path_answer_alike() {
+    let mut seen = Vec::new();
+    for fast_path in [true, false] {
+        let mut config = crate::helpers::config_for(Backend::Memory, "unused");
+        config.fast_path = fast_path;
+        let app = crate::helpers::spawn_config(config).await;
+        app.create_event("tour", json!({})).await;
+        let first = app.join("tour").await;
+        let second = app.join("tour").await;
+        assert_eq!(first.status.as_u16(), 201);
+        assert!(first.cookie().is_some_and(|c| c.contains("HttpOnly")));
+        let again = app.join_with("tour", &first.token()).await;
+        app.advance("tour", 1).await;
+        let admitted = app.status("tour", &first.token()).await;
+        assert!(admitted.body["pass"].is_string(), "{}", admitted.body);
+        let waiting = app.status("tour", &second.token()).await;
+        let through = app.gate("tour", &first.token()).await;
+        let not_yet = app.gate("tour", &second.token()).await;
+        let unknown_gate = app.gate("nope", &first.token()).await;
+        let unknown_status = app.status("nope", &first.token()).await;
+        let bad_id = app.join(&"e".repeat(65)).await;
+        let wrong_method = app
+            .send(app.client.get(app.url("/v1/events/tour/join")))
+            .await;
+        let trailing = app
+            .send(app.client.get(app.url("/v1/events/tour/status/")))
+            .await;
+        let with_cookie = app
+            .send(
+                app.client
+                    .get(app.url("/v1/events/tour/status"))
+                    .header("cookie", format!("waitroom_tour={}", second.token())),
+            )
+            .await;
+        for answer in [&first, &admitted, &through, &not_yet, &wrong_method] {
+            assert!(answer.headers.contains_key("x-request-id"));
+        }
+        let shape = |answer: &crate::helpers::Answer| {
+            let mut body = answer.body.clone();
+            for volatile in [
+                "token",
+                "visitor",
+                "expires_at",
+                "pass",
+                "pass_expires_at",
+                "estimate",
+            ] {
+                body.as_object_mut().map(|b| b.remove(volatile));
+            }
+            (answer.status.as_u16(), answer.content_type.clone(), body)
+        };
+        seen.push((
+            fast_path,
+            [
+                shape(&first),
+                shape(&again),
+                shape(&admitted),
+                shape(&waiting),
+                shape(&through),
+                shape(&not_yet),
+                shape(&unknown_gate),
+                shape(&unknown_status),
+                shape(&bad_id),
+                shape(&wrong_method),
+                shape(&trailing),
+                shape(&with_cookie),
+            ],
+            through.headers["x-waitroom-position"].clone(),
+            wrong_method.headers["allow"].clone(),
+        ));
+    }
+    let (fast, routed) = (&seen[0], &seen[1]);
+    assert_eq!(fast.1, routed.1, "the router answers otherwise");
+    assert_eq!((&fast.2, &fast.3), (&routed.2, &routed.3));
+    let statuses: Vec<u16> = fast.1.iter().map(|s| s.0).collect();
+    assert_eq!(
+        statuses,
+        [201, 200, 200, 200, 204, 401, 401, 404, 400, 405, 404, 200]
+    );
+}
