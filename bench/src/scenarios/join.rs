@@ -2,16 +2,14 @@
 //! costs Redis in memory.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::time::Duration;
 
 use hyper::Method;
 use waitroom::client::Client;
 
+use super::Measured;
 use crate::args::Args;
-use crate::load::Simple;
-use crate::measure::{measure, Ceiling};
-use crate::redis_stats::{command_calls, fill, info_field};
+use crate::measure::Ceiling;
+use crate::redis_stats::{fill, info_field};
 use crate::report::Row;
 use crate::servers::Server;
 
@@ -22,9 +20,6 @@ pub async fn joins(
     (redis, prefix): (&mut redis::aio::MultiplexedConnection, &str),
     rows: &mut Vec<Row>,
 ) {
-    let duration = Duration::from_secs(args.duration_s);
-    let host = "127.0.0.1".to_owned();
-
     // Joins, on an empty line and on one with `queued` visitors already in it.
     super::released_by_hand(admin, "join-empty").await;
     super::released_by_hand(admin, "join-full").await;
@@ -36,24 +31,15 @@ pub async fn joins(
         ("join (empty line)", "join-empty"),
         ("join (queued line)", "join-full"),
     ] {
-        let shape = Arc::new(Simple::new(
-            Method::POST,
-            &format!("/v1/events/{event}/join"),
-            &[],
-            &host,
-            super::expect_2xx,
-        ));
-        let before = command_calls(redis).await;
-        let (outcome, cpu, baseline) = measure(
-            replica,
-            args.connections,
-            duration,
-            shape,
+        let path = format!("/v1/events/{event}/join");
+        let measured = Measured::run(
+            args,
+            (replica, ceiling),
+            redis,
+            (Method::POST, &path, &[]),
             scenario,
-            Some(ceiling),
         )
         .await;
-        let after = command_calls(redis).await;
         // A batch of joins is one transaction (EXEC); trusted joins would be script calls.
         let calls = |stats: &BTreeMap<String, u64>| {
             ["exec", "evalsha", "eval"]
@@ -61,7 +47,9 @@ pub async fn joins(
                 .filter_map(|name| stats.get(*name))
                 .sum::<u64>()
         };
-        let round_trips = calls(&after).saturating_sub(calls(&before)).max(1);
+        let round_trips = calls(&measured.commands_after)
+            .saturating_sub(calls(&measured.commands_before))
+            .max(1);
         let line = if event == "join-full" {
             format!("{} visitors queued before", args.queued)
         } else {
@@ -69,12 +57,9 @@ pub async fn joins(
         };
         let note = format!(
             "{line}; {:.1} joins per Redis call",
-            outcome.requests as f64 / round_trips as f64
+            measured.outcome.requests as f64 / round_trips as f64
         );
-        rows.push(Row {
-            ceiling: baseline,
-            ..Row::from_load(scenario, &outcome, cpu, note)
-        });
+        rows.push(measured.row(scenario, note));
     }
     rows.push(Row::figure(
         "memory",

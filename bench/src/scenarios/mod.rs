@@ -5,9 +5,67 @@ pub mod join;
 pub mod propagation;
 pub mod status;
 
-use hyper::StatusCode;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::{Method, StatusCode};
 use waitroom::client::Client;
 use waitroom::domain::EventSettingsPatch;
+
+use crate::args::Args;
+use crate::load::{Outcome, Simple};
+use crate::measure::{measure, Ceiling, CpuSpent};
+use crate::redis_stats::command_calls;
+use crate::report::Row;
+use crate::servers::Server;
+
+/// A load scenario run against a replica in slices alternating with the ceiling, with Redis's
+/// command counts before and after.
+struct Measured {
+    outcome: Outcome,
+    cpu: CpuSpent,
+    ceiling: Option<f64>,
+    commands_before: BTreeMap<String, u64>,
+    commands_after: BTreeMap<String, u64>,
+}
+
+impl Measured {
+    async fn run(
+        args: &Args,
+        (replica, ceiling): (&Server, &Ceiling),
+        redis: &mut redis::aio::MultiplexedConnection,
+        (method, path, tokens): (Method, &str, &[String]),
+        scenario: &str,
+    ) -> Self {
+        let shape = Arc::new(Simple::new(method, path, tokens, "127.0.0.1", expect_2xx));
+        let duration = Duration::from_secs(args.duration_s);
+        let commands_before = command_calls(redis).await;
+        let (outcome, cpu, baseline) = measure(
+            replica,
+            args.connections,
+            duration,
+            shape,
+            scenario,
+            Some(ceiling),
+        )
+        .await;
+        Self {
+            outcome,
+            cpu,
+            ceiling: baseline,
+            commands_before,
+            commands_after: command_calls(redis).await,
+        }
+    }
+
+    fn row(self, scenario: &str, note: String) -> Row {
+        Row {
+            ceiling: self.ceiling,
+            ..Row::from_load(scenario, &self.outcome, self.cpu, note)
+        }
+    }
+}
 
 /// Creates an event that moves only when the bench advances it.
 async fn released_by_hand(admin: &Client, event: &str) {

@@ -1,6 +1,5 @@
 //! Status and gate: answered from the token and the replica's cache, with no Redis command.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::Method;
@@ -8,10 +7,10 @@ use waitroom::client::Client;
 use waitroom::domain::{EventId, VisitorId};
 use waitroom::token::{TokenKind, Tokens};
 
+use super::Measured;
 use crate::args::Args;
-use crate::load::Simple;
-use crate::measure::{measure, Ceiling};
-use crate::redis_stats::{command_calls, command_delta};
+use crate::measure::Ceiling;
+use crate::redis_stats::command_delta;
 use crate::report::Row;
 use crate::servers::Server;
 
@@ -25,8 +24,6 @@ pub async fn status_and_gate(
     rows: &mut Vec<Row>,
 ) {
     super::released_by_hand(admin, "bench").await;
-    let duration = Duration::from_secs(args.duration_s);
-    let host = "127.0.0.1".to_owned();
     let mut tokens = Vec::new();
     for _ in 0..2_000 {
         tokens.push(super::joined(admin, "bench").await);
@@ -75,35 +72,22 @@ pub async fn status_and_gate(
             "admitted visitors: 204",
         ),
     ] {
-        let before = command_calls(redis).await;
-        let shape = Arc::new(Simple::new(
-            Method::GET,
-            path,
-            &chosen,
-            &host,
-            super::expect_2xx,
-        ));
         if !args.runs(scenario.split(' ').next().unwrap_or_default()) {
             continue;
         }
-        let (outcome, cpu, baseline) = measure(
-            replica,
-            args.connections,
-            duration,
-            shape,
+        let measured = Measured::run(
+            args,
+            (replica, ceiling),
+            redis,
+            (Method::GET, path, &chosen),
             scenario,
-            Some(ceiling),
         )
         .await;
-        let after = command_calls(redis).await;
-        let (commands, which) = command_delta(&before, &after);
+        let (commands, which) = command_delta(&measured.commands_before, &measured.commands_after);
         let note = format!(
             "{note}; Redis commands meanwhile, all from the replicas' 250 ms resync: {commands} ({:.5}/request; {which})",
-            commands as f64 / outcome.requests.max(1) as f64
+            commands as f64 / measured.outcome.requests.max(1) as f64
         );
-        rows.push(Row {
-            ceiling: baseline,
-            ..Row::from_load(scenario, &outcome, cpu, note)
-        });
+        rows.push(measured.row(scenario, note));
     }
 }
