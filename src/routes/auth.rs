@@ -10,14 +10,13 @@ use actix_web::web;
 use super::problem::ApiError;
 use super::state::AppState;
 
-/// The token of an `Authorization: Bearer <token>` header, if there is one.
+/// The token of an `Authorization: Bearer <token>` header, if there is one. The scheme's name is
+/// case-insensitive (RFC 9110), so `bearer` and `BEARER` count too.
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 /// Same answer time whatever the guess, so the token cannot be found a byte at a time.
@@ -60,7 +59,15 @@ mod tests {
         assert_eq!(bearer(&headers), None);
         headers.insert(header::AUTHORIZATION, "Bearer  abc ".parse().unwrap());
         assert_eq!(bearer(&headers), Some("abc"));
+        headers.insert(header::AUTHORIZATION, "bearer abc".parse().unwrap());
+        assert_eq!(bearer(&headers), Some("abc"));
+        headers.insert(header::AUTHORIZATION, "BEARER abc".parse().unwrap());
+        assert_eq!(bearer(&headers), Some("abc"));
         headers.insert(header::AUTHORIZATION, "Basic abc".parse().unwrap());
+        assert_eq!(bearer(&headers), None);
+        headers.insert(header::AUTHORIZATION, "Bearer  ".parse().unwrap());
+        assert_eq!(bearer(&headers), None);
+        headers.insert(header::AUTHORIZATION, "Bearerabc".parse().unwrap());
         assert_eq!(bearer(&headers), None);
         assert!(constant_time_eq(b"secret", b"secret"));
         assert!(!constant_time_eq(b"secret", b"secreT"));

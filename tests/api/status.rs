@@ -192,6 +192,14 @@ async fn the_router_and_the_fast_path_answer_alike() {
                     .header("cookie", format!("waitroom_tour={}", second.token())),
             )
             .await;
+        // The scheme's name is case-insensitive.
+        let lower_bearer = app
+            .send(
+                app.client
+                    .get(app.url("/v1/events/tour/status"))
+                    .header("authorization", format!("bearer {}", second.token())),
+            )
+            .await;
         for answer in [&first, &admitted, &through, &not_yet, &wrong_method] {
             assert!(answer.headers.contains_key("x-request-id"));
         }
@@ -224,6 +232,7 @@ async fn the_router_and_the_fast_path_answer_alike() {
                 shape(&wrong_method),
                 shape(&trailing),
                 shape(&with_cookie),
+                shape(&lower_bearer),
             ],
             through.headers["x-waitroom-position"].clone(),
             wrong_method.headers["allow"].clone(),
@@ -235,6 +244,6 @@ async fn the_router_and_the_fast_path_answer_alike() {
     let statuses: Vec<u16> = fast.1.iter().map(|s| s.0).collect();
     assert_eq!(
         statuses,
-        [201, 200, 200, 200, 204, 401, 401, 404, 400, 405, 404, 200]
+        [201, 200, 200, 200, 204, 401, 401, 404, 400, 405, 404, 200, 200]
     );
 }
