@@ -44,18 +44,46 @@ impl Daemon {
     /// Starts `program` with `args` (shell words) and `env`, in both of which `{port}` stands for
     /// the port chosen, and waits until it listens. Its standard error goes to `log` when given.
     pub fn spawn(program: &str, args: &str, env: &[(&str, String)], log: Option<PathBuf>) -> Self {
+        Self::start(program, args, env, log, false)
+    }
+
+    /// As [`Daemon::spawn`], with an environment of `PATH` and `env` alone, so nothing set in the
+    /// caller's environment (a developer's `WAITROOM_*`) reaches it.
+    pub fn spawn_isolated(
+        program: &str,
+        args: &str,
+        env: &[(&str, String)],
+        log: Option<PathBuf>,
+    ) -> Self {
+        Self::start(program, args, env, log, true)
+    }
+
+    fn start(
+        program: &str,
+        args: &str,
+        env: &[(&str, String)],
+        log: Option<PathBuf>,
+        isolated: bool,
+    ) -> Self {
         let port = free_port();
         let args = args.replace("{port}", &port.to_string());
         let script = format!(
             "{program} {args} & pid=$!; trap 'kill $pid 2>/dev/null' TERM; \
-             while kill -0 {parent} 2>/dev/null && kill -0 $pid 2>/dev/null; do sleep 1; done; kill $pid 2>/dev/null",
+             while kill -0 {parent} 2>/dev/null && kill -0 $pid 2>/dev/null; do sleep 1; done; \
+             kill $pid 2>/dev/null; wait $pid",
             parent = std::process::id()
         );
         let stderr = match &log {
             Some(path) => Stdio::from(std::fs::File::create(path).expect("a log file")),
             None => Stdio::null(),
         };
-        let child = Command::new("sh")
+        let mut command = Command::new("sh");
+        if isolated {
+            command
+                .env_clear()
+                .env("PATH", std::env::var("PATH").unwrap_or_default());
+        }
+        let child = command
             .arg("-c")
             .arg(script)
             .envs(
@@ -152,7 +180,8 @@ impl Daemon {
         );
     }
 
-    fn log_text(&self) -> String {
+    /// What the server wrote to its log so far (empty without a log).
+    pub fn log_text(&self) -> String {
         self.log
             .as_ref()
             .and_then(|path| std::fs::read_to_string(path).ok())
@@ -182,6 +211,19 @@ impl Daemon {
         assert!(status.success(), "kill -{signal} {pid}");
     }
 
+    /// The server's exit status once it stopped, if it does within `within` (the watchdog notices
+    /// within a second and exits with it).
+    pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
     /// Freezes the server: connections hang as they would to a dead host.
     pub fn freeze(&self) {
         self.signal("STOP");
@@ -207,6 +249,24 @@ impl Drop for Daemon {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_watchdog_reports_how_the_server_ended() {
+        let mut daemon = Daemon::spawn_isolated(
+            "python3",
+            "-c 'import os,socket,sys,time; s=socket.socket(); s.bind((\"127.0.0.1\", {port})); s.listen(); \
+             time.sleep(0.5); sys.stderr.write(os.environ.get(\"HOME\", \"no home\")); sys.exit(3)'",
+            &[],
+            Some(std::env::temp_dir().join(format!("testkit-{}.log", std::process::id()))),
+        );
+        let status = daemon.wait_exit(Duration::from_secs(5)).expect("it exits");
+        assert_eq!(status.code(), Some(3));
+        assert_eq!(
+            daemon.log_text(),
+            "no home",
+            "the environment was not isolated"
+        );
+    }
 
     #[test]
     fn a_daemon_listens_and_stops_when_dropped() {

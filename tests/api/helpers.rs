@@ -3,7 +3,6 @@
 //! and Kafka-protocol brokers.
 
 use std::net::TcpListener;
-use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -16,7 +15,7 @@ use waitroom::domain::{random_token_id, EventId, EventSettingsPatch, EventView, 
 use waitroom::keys::KeySet;
 use waitroom::startup::Application;
 use waitroom::token::{TokenKind, Tokens};
-pub use waitroom_testkit::{free_port, Daemon};
+pub use waitroom_testkit::Daemon;
 
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 pub const KEY_ID: &str = "test-2026";
@@ -114,48 +113,52 @@ pub async fn redis_store(prefix: &str) -> std::sync::Arc<dyn waitroom::store::St
     )
 }
 
-/// A real `waitroom serve` process on a free port, with the test key, the admin token, a drain log in
-/// its own directory, and `env` on top; it is killed when dropped.
+/// A real `waitroom serve` process on a free port, started through the test kit with the test key,
+/// the admin token, its logs and drain log in its own directory, and `env` on top; stopped when
+/// dropped.
 pub struct ServeProcess {
-    pub child: tokio::process::Child,
+    pub process: Daemon,
     pub app: TestApp,
-    /// Holds its key and drain log for as long as it runs.
+    /// Holds its key, logs and drain log for as long as it runs.
     _dir: tempfile::TempDir,
 }
 
 impl ServeProcess {
-    /// Starts it and waits until it answers. `stderr` is where its logs go.
-    pub async fn start(env: &[(&str, String)], stderr: Stdio) -> Self {
+    /// Starts it and waits until it answers.
+    pub async fn start(env: &[(&str, String)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(format!("{KEY_ID}.key")), KEY_B64).unwrap();
-        let port = free_port();
-        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_waitroom"))
-            .arg("serve")
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("WAITROOM_LISTEN", format!("127.0.0.1:{port}"))
-            .env("WAITROOM_WORKERS", "1")
-            .env("WAITROOM_ADMIN_TOKEN", ADMIN_TOKEN)
-            .env("WAITROOM_KEYS_DIR", dir.path())
-            .env("WAITROOM_DRAIN_LOG", dir.path().join("admitted.jsonl"))
-            .env("RUST_LOG", "warn")
-            .envs(env.iter().map(|(key, value)| (key, value)))
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .kill_on_drop(true)
-            .spawn()
-            .expect("the waitroom binary runs");
-        let app = TestApp::at(format!("http://127.0.0.1:{port}"), reqwest::Client::new());
+        let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+        let mut settings = vec![
+            ("WAITROOM_LISTEN", "127.0.0.1:{port}".to_owned()),
+            ("WAITROOM_WORKERS", "1".into()),
+            ("WAITROOM_ADMIN_TOKEN", ADMIN_TOKEN.into()),
+            ("WAITROOM_KEYS_DIR", path("")),
+            ("WAITROOM_DRAIN_LOG", path("admitted.jsonl")),
+            ("RUST_LOG", "warn".into()),
+        ];
+        settings.extend(env.iter().cloned());
+        let process = Daemon::spawn_isolated(
+            env!("CARGO_BIN_EXE_waitroom"),
+            "serve",
+            &settings,
+            Some(dir.path().join("serve.log")),
+        );
+        let app = TestApp::at(
+            format!("http://{}", process.address()),
+            reqwest::Client::new(),
+        );
         let up = eventually(Duration::from_secs(20), || async {
             app.client.get(app.url("/healthz")).send().await.is_ok()
         })
         .await;
         assert!(
             up.is_some(),
-            "waitroom serve did not come up on port {port}"
+            "waitroom serve did not answer: {}",
+            process.log_text()
         );
         Self {
-            child,
+            process,
             app,
             _dir: dir,
         }
@@ -163,12 +166,7 @@ impl ServeProcess {
 
     /// Sends SIGTERM, as an orchestrator stopping the pod would.
     pub fn terminate(&self) {
-        let pid = self.child.id().expect("running").to_string();
-        let sent = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill");
-        assert!(sent.success());
+        self.process.signal("TERM");
     }
 }
 

@@ -183,11 +183,7 @@ async fn readiness_follows_redis_and_requests_carry_an_id() {
 /// answered, push streams close with a retry hint, and the process exits cleanly.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_during_load_loses_no_request() {
-    let mut serve = ServeProcess::start(
-        &[("WAITROOM_SHUTDOWN_DELAY_MS", "1500".to_owned())],
-        std::process::Stdio::inherit(),
-    )
-    .await;
+    let mut serve = ServeProcess::start(&[("WAITROOM_SHUTDOWN_DELAY_MS", "1500".to_owned())]).await;
     let app = &serve.app;
     let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status().as_u16(), 200);
@@ -263,11 +259,13 @@ async fn sigterm_during_load_loses_no_request() {
     }
     assert!(told, "the stream is told to reconnect");
 
-    let status = tokio::time::timeout(Duration::from_secs(15), serve.child.wait())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(status.success(), "exit status {status}");
+    let status = tokio::task::block_in_place(|| serve.process.wait_exit(Duration::from_secs(15)))
+        .expect("it stops");
+    assert!(
+        status.success(),
+        "exit status {status}: {}",
+        serve.process.log_text()
+    );
     // The listener is closed now.
     assert!(app.client.get(app.url("/healthz")).send().await.is_err());
 }
@@ -279,7 +277,7 @@ async fn json_logs_carry_request_ids_and_no_secrets() {
         ("WAITROOM_LOG_FORMAT", "json".to_owned()),
         ("RUST_LOG", "info".to_owned()),
     ];
-    let serve = ServeProcess::start(&env, std::process::Stdio::piped()).await;
+    let mut serve = ServeProcess::start(&env).await;
     let app = &serve.app;
     let token = app.join("demo").await.token();
     let mut stream = app
@@ -295,11 +293,9 @@ async fn json_logs_carry_request_ids_and_no_secrets() {
     app.admin(reqwest::Method::GET, "/v1/admin/events", None)
         .await;
     serve.terminate();
-    let output = tokio::time::timeout(Duration::from_secs(15), serve.child.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
-    let logs = String::from_utf8_lossy(&output.stderr);
+    tokio::task::block_in_place(|| serve.process.wait_exit(Duration::from_secs(15)))
+        .expect("it stops");
+    let logs = serve.process.log_text();
     let lines: Vec<serde_json::Value> = logs
         .lines()
         .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))

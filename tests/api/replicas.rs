@@ -1,4 +1,3 @@
-use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::json;
@@ -10,7 +9,7 @@ async fn serve(prefix: &str) -> ServeProcess {
         ("WAITROOM_REDIS_URL", shared_redis_url()),
         ("WAITROOM_REDIS_PREFIX", prefix.to_owned()),
     ];
-    ServeProcess::start(&env, Stdio::null()).await
+    ServeProcess::start(&env).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
