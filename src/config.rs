@@ -88,6 +88,7 @@ pub struct Config {
     pub admin_token: Option<SecretString>,
     pub keys_dir: Option<PathBuf>,
     pub active_key: Option<String>,
+    pub pass_key: Option<String>,
     #[serde(default)]
     pub signing_keys: BTreeMap<String, SecretString>,
     pub dev_mode: bool,

@@ -1,7 +1,10 @@
-//! Signing keys: HS256 secrets with key ids, loaded from a directory (`<kid>.key`, base64) or generated.
+//! Signing keys with key ids, loaded from a directory or generated: HS256 secrets (`<kid>.key`,
+//! base64), which sign waiting tokens and may sign passes, and Ed25519 keys (`<kid>.pem`, PKCS#8 as
+//! `openssl genpkey -algorithm ed25519` writes it), which sign passes that others verify with the
+//! public half alone (served as a JWKS).
 //!
-//! Several keys may be loaded so tokens signed before a rotation still verify; new tokens are
-//! always signed with the active key.
+//! Several keys may be loaded so tokens signed before a rotation still verify; new waiting tokens
+//! are signed with the active key, new passes with the pass key (the active key unless set).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -33,8 +36,14 @@ pub enum KeyError {
     TooShort { kid: String, len: usize },
     #[error("key id `{kid}` may only contain letters, digits, '_', '-' and '.'")]
     BadKid { kid: String },
-    #[error("no `*.key` files in {dir}")]
+    #[error("key `{kid}` is not an Ed25519 private key in PKCS#8 PEM: {reason}")]
+    NotEd25519 { kid: String, reason: String },
+    #[error("no `*.key` or `*.pem` files in {dir}")]
     Empty { dir: String },
+    #[error("key `{kid}` signs waiting tokens, which only HS256 keys (`*.key`) do")]
+    ActiveKeyNotHmac { kid: String },
+    #[error("`pass_key` is `{kid}`, but no key with that id is loaded")]
+    UnknownPassKey { kid: String },
     #[error("several keys are loaded ({kids}); set `active_key` to the one that signs")]
     NoActiveKey { kids: String },
     #[error("`active_key` is `{kid}`, but no key with that id is loaded")]
@@ -57,11 +66,59 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// The loaded keys and which of them signs.
+/// One signing key.
+#[derive(Debug, Clone)]
+pub enum Key {
+    /// An HS256 secret: signs and verifies.
+    Hmac(Secret),
+    /// An Ed25519 key (EdDSA): the private key as PKCS#8 DER signs; `public` (base64url, as a
+    /// JWK's `x`) verifies, and may be published.
+    Ed25519 { pkcs8: Secret, public: String },
+}
+
+/// The DER that precedes a 32-byte Ed25519 private key in PKCS#8 (RFC 8410, section 7).
+const ED25519_PKCS8_PREFIX: [u8; 16] = [
+    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+];
+
+impl Key {
+    /// An Ed25519 key from its 32-byte private seed.
+    fn ed25519(seed: &[u8; 32]) -> Self {
+        let mut der = ED25519_PKCS8_PREFIX.to_vec();
+        der.extend_from_slice(seed);
+        let public = jsonwebtoken::jwk::Jwk::from_encoding_key(
+            &jsonwebtoken::EncodingKey::from_ed_der(&der),
+            jsonwebtoken::Algorithm::EdDSA,
+        )
+        .ok()
+        .and_then(|jwk| match jwk.algorithm {
+            jsonwebtoken::jwk::AlgorithmParameters::OctetKeyPair(pair) => Some(pair.x),
+            _ => None,
+        })
+        .expect("an Ed25519 seed always has a public key");
+        Key::Ed25519 {
+            pkcs8: Secret(der),
+            public,
+        }
+    }
+
+    /// The JWT `alg` this key signs with.
+    pub fn algorithm(&self) -> jsonwebtoken::Algorithm {
+        match self {
+            Key::Hmac(_) => jsonwebtoken::Algorithm::HS256,
+            Key::Ed25519 { .. } => jsonwebtoken::Algorithm::EdDSA,
+        }
+    }
+}
+
+/// The loaded keys and which of them signs what.
 #[derive(Debug, Clone)]
 pub struct KeySet {
-    keys: BTreeMap<String, Secret>,
+    keys: BTreeMap<String, Key>,
+    /// Signs waiting tokens: always an HMAC key.
     active: String,
+    /// Signs passes.
+    pass: String,
     ephemeral: bool,
 }
 
@@ -70,15 +127,16 @@ impl KeySet {
     pub fn ephemeral() -> Self {
         let kid = format!("ephemeral-{}", &crate::domain::random_token_id()[..8]);
         let mut keys = BTreeMap::new();
-        keys.insert(kid.clone(), Secret(generate_secret()));
+        keys.insert(kid.clone(), Key::Hmac(Secret(generate_secret())));
         Self {
             keys,
+            pass: kid.clone(),
             active: kid,
             ephemeral: true,
         }
     }
 
-    /// Loads every `<kid>.key` file in `dir`.
+    /// Loads every `<kid>.key` (HS256) and `<kid>.pem` (Ed25519) file in `dir`.
     pub fn from_dir(dir: &Path, active: Option<&str>) -> Result<Self, KeyError> {
         let shown = dir.display().to_string();
         let entries = std::fs::read_dir(dir).map_err(|source| KeyError::ReadDir {
@@ -93,7 +151,7 @@ impl KeySet {
                     source,
                 })?
                 .path();
-            let (Some(kid), Some("key")) = (
+            let (Some(kid), Some(kind @ ("key" | "pem"))) = (
                 path.file_stem().and_then(|s| s.to_str()),
                 path.extension().and_then(|s| s.to_str()),
             ) else {
@@ -103,7 +161,11 @@ impl KeySet {
                 file: path.display().to_string(),
                 source,
             })?;
-            keys.insert(kid.to_owned(), parse_secret(kid, &text)?);
+            let key = match kind {
+                "key" => Key::Hmac(parse_secret(kid, &text)?),
+                _ => parse_ed25519(kid, &text)?,
+            };
+            keys.insert(kid.to_owned(), key);
         }
         if keys.is_empty() {
             return Err(KeyError::Empty { dir: shown });
@@ -118,20 +180,32 @@ impl KeySet {
     ) -> Result<Self, KeyError> {
         let mut keys = BTreeMap::new();
         for (kid, b64) in pairs {
-            keys.insert(kid.to_owned(), parse_secret(kid, b64)?);
+            keys.insert(kid.to_owned(), Key::Hmac(parse_secret(kid, b64)?));
         }
         Self::from_keys(keys, active)
     }
 
-    fn from_keys(keys: BTreeMap<String, Secret>, active: Option<&str>) -> Result<Self, KeyError> {
+    fn from_keys(keys: BTreeMap<String, Key>, active: Option<&str>) -> Result<Self, KeyError> {
+        let hmac: Vec<&String> = keys
+            .iter()
+            .filter(|(_, key)| matches!(key, Key::Hmac(_)))
+            .map(|(kid, _)| kid)
+            .collect();
         let active = match active {
-            Some(kid) if keys.contains_key(kid) => kid.to_owned(),
-            Some(kid) => {
-                return Err(KeyError::UnknownActiveKey {
-                    kid: kid.to_owned(),
-                })
-            }
-            None if keys.len() == 1 => keys.keys().next().cloned().unwrap_or_default(),
+            Some(kid) => match keys.get(kid) {
+                Some(Key::Hmac(_)) => kid.to_owned(),
+                Some(Key::Ed25519 { .. }) => {
+                    return Err(KeyError::ActiveKeyNotHmac {
+                        kid: kid.to_owned(),
+                    })
+                }
+                None => {
+                    return Err(KeyError::UnknownActiveKey {
+                        kid: kid.to_owned(),
+                    })
+                }
+            },
+            None if hmac.len() == 1 => hmac[0].clone(),
             None => {
                 return Err(KeyError::NoActiveKey {
                     kids: keys.keys().cloned().collect::<Vec<_>>().join(", "),
@@ -140,20 +214,43 @@ impl KeySet {
         };
         Ok(Self {
             keys,
+            pass: active.clone(),
             active,
             ephemeral: false,
         })
     }
 
+    /// Signs passes with `kid` (any kind of key) rather than the active key.
+    pub fn with_pass_key(mut self, kid: Option<&str>) -> Result<Self, KeyError> {
+        if let Some(kid) = kid {
+            if !self.keys.contains_key(kid) {
+                return Err(KeyError::UnknownPassKey {
+                    kid: kid.to_owned(),
+                });
+            }
+            kid.clone_into(&mut self.pass);
+        }
+        Ok(self)
+    }
+
+    /// The key that signs waiting tokens.
     pub fn active_kid(&self) -> &str {
         &self.active
     }
 
-    pub fn active_secret(&self) -> &Secret {
-        &self.keys[&self.active]
+    /// The key that signs passes.
+    pub fn pass_kid(&self) -> &str {
+        &self.pass
     }
 
-    pub fn get(&self, kid: &str) -> Option<&Secret> {
+    pub fn active_secret(&self) -> &Secret {
+        match &self.keys[&self.active] {
+            Key::Hmac(secret) => secret,
+            Key::Ed25519 { .. } => unreachable!("the active key is checked to be HS256 on load"),
+        }
+    }
+
+    pub fn get(&self, kid: &str) -> Option<&Key> {
         self.keys.get(kid)
     }
 
@@ -168,11 +265,16 @@ impl KeySet {
     /// Whether the public development key would sign tokens.
     pub fn signs_with_dev_key(&self) -> bool {
         let dev = STANDARD.decode(DEV_SECRET_B64.trim()).unwrap_or_default();
-        self.active == DEV_KID || self.active_secret().expose() == dev.as_slice()
+        let is_dev = |kid: &str| match self.keys.get(kid) {
+            Some(Key::Hmac(secret)) => kid == DEV_KID || secret.expose() == dev.as_slice(),
+            _ => false,
+        };
+        is_dev(&self.active) || is_dev(&self.pass)
     }
 }
 
-fn parse_secret(kid: &str, b64: &str) -> Result<Secret, KeyError> {
+/// Key ids end up in token headers and file names.
+pub fn check_kid(kid: &str) -> Result<(), KeyError> {
     if kid.is_empty()
         || !kid
             .chars()
@@ -182,6 +284,11 @@ fn parse_secret(kid: &str, b64: &str) -> Result<Secret, KeyError> {
             kid: kid.to_owned(),
         });
     }
+    Ok(())
+}
+
+fn parse_secret(kid: &str, b64: &str) -> Result<Secret, KeyError> {
+    check_kid(kid)?;
     let trimmed = b64.trim();
     let bytes = STANDARD
         .decode(trimmed)
@@ -197,6 +304,41 @@ fn parse_secret(kid: &str, b64: &str) -> Result<Secret, KeyError> {
         });
     }
     Ok(Secret(bytes))
+}
+
+/// An Ed25519 private key in PKCS#8 PEM.
+fn parse_ed25519(kid: &str, pem: &str) -> Result<Key, KeyError> {
+    check_kid(kid)?;
+    let refused = |reason: &str| KeyError::NotEd25519 {
+        kid: kid.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let body: String = pem
+        .lines()
+        .map(str::trim)
+        .skip_while(|line| *line != "-----BEGIN PRIVATE KEY-----")
+        .skip(1)
+        .take_while(|line| *line != "-----END PRIVATE KEY-----")
+        .collect();
+    if body.is_empty() {
+        return Err(refused("no `BEGIN PRIVATE KEY` block"));
+    }
+    let der = STANDARD.decode(body).map_err(|e| refused(&e.to_string()))?;
+    let seed = der
+        .strip_prefix(&ED25519_PKCS8_PREFIX)
+        .and_then(|seed| <&[u8; 32]>::try_from(seed).ok())
+        .ok_or_else(|| refused("not an Ed25519 key"))?;
+    Ok(Key::ed25519(seed))
+}
+
+/// A new Ed25519 key as the PKCS#8 PEM a `<kid>.pem` file holds.
+pub fn generate_ed25519_pem() -> String {
+    let mut der = ED25519_PKCS8_PREFIX.to_vec();
+    der.extend_from_slice(&generate_secret());
+    format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+        STANDARD.encode(der)
+    )
 }
 
 /// 32 random bytes, the size HS256 wants.
@@ -249,6 +391,50 @@ mod tests {
         let set = KeySet::from_pairs(pairs, Some("b")).unwrap();
         assert_eq!(set.active_kid(), "b");
         assert!(set.get("a").is_some());
+    }
+
+    #[test]
+    fn ed25519_keys_load_from_pem_and_sign_only_passes() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("hs.key"), generate_key_file_contents()).unwrap();
+        std::fs::write(dir.path().join("ed.pem"), generate_ed25519_pem()).unwrap();
+        // The one HMAC key signs waiting tokens, and passes unless told otherwise.
+        let set = KeySet::from_dir(dir.path(), None).unwrap();
+        assert_eq!((set.active_kid(), set.pass_kid()), ("hs", "hs"));
+        let set = set.with_pass_key(Some("ed")).unwrap();
+        assert_eq!(set.pass_kid(), "ed");
+        let Some(Key::Ed25519 { public, .. }) = set.get("ed") else {
+            panic!("an Ed25519 key");
+        };
+        assert_eq!(URL_SAFE_NO_PAD.decode(public).unwrap().len(), 32);
+        assert!(matches!(
+            KeySet::from_dir(dir.path(), Some("ed")),
+            Err(KeyError::ActiveKeyNotHmac { .. })
+        ));
+        assert!(matches!(
+            set.with_pass_key(Some("nope")),
+            Err(KeyError::UnknownPassKey { .. })
+        ));
+        std::fs::write(
+            dir.path().join("bad.pem"),
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        assert!(matches!(
+            KeySet::from_dir(dir.path(), None),
+            Err(KeyError::NotEd25519 { .. })
+        ));
+    }
+
+    /// A key `openssl genpkey -algorithm ed25519` wrote (RFC 8410's example key), and its public
+    /// half as RFC 8037 gives it for that key.
+    #[test]
+    fn keys_written_by_openssl_load() {
+        let pem = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEINTuctv5E1hK1bbY8fdp+K06/nwoy/HU++CXqI9EdVhC\n-----END PRIVATE KEY-----\n";
+        let Key::Ed25519 { public, .. } = parse_ed25519("rfc", pem).unwrap() else {
+            panic!("an Ed25519 key");
+        };
+        assert_eq!(public, "Gb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE");
     }
 
     #[test]

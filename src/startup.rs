@@ -76,6 +76,7 @@ pub fn load_keys(config: &Config) -> Result<KeySet, StartError> {
     } else {
         KeySet::ephemeral()
     };
+    let keys = keys.with_pass_key(config.pass_key.as_deref())?;
     if config.redis_url.is_some() && keys.signs_with_dev_key() && !config.dev_mode {
         return Err(StartError::DevKeyInProduction);
     }
@@ -127,7 +128,7 @@ impl Application {
             );
         } else {
             let kids: Vec<&str> = keys.kids().collect();
-            tracing::info!(active = keys.active_kid(), loaded = ?kids, "signing keys loaded");
+            tracing::info!(active = keys.active_kid(), passes = keys.pass_kid(), loaded = ?kids, "signing keys loaded");
         }
         if keys.signs_with_dev_key() {
             tracing::warn!("signing with the public development key: for development only");

@@ -1,4 +1,6 @@
-//! The token format: HS256 JWTs that carry a visitor's place, so any replica can answer from the token alone.
+//! The token format: JWTs that carry a visitor's place, so any replica can answer from the token
+//! alone. Waiting tokens are HS256 (only waitroom reads them); passes are HS256 or, with an Ed25519
+//! pass key, EdDSA, which others verify with the public keys of [`Tokens::jwks`].
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -11,7 +13,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{random_token_id, EventId, VisitorId};
-use crate::keys::KeySet;
+use crate::keys::{Key, KeySet};
 use crate::recent::Recent;
 
 /// What a token entitles its holder to.
@@ -43,7 +45,7 @@ pub struct Claims {
 pub enum TokenError {
     #[error("the token is not a well-formed JWT")]
     Malformed,
-    #[error("the token is signed with {0}; only HS256 is accepted")]
+    #[error("the token is signed with {0}, which is not its key's algorithm")]
     UnsupportedAlgorithm(String),
     #[error("the token has no key id (`kid`)")]
     MissingKid,
@@ -85,12 +87,52 @@ pub struct Tokens {
     /// Tells this instance's entries in [`VERIFIED`] from another's (tests make several).
     id: u64,
     issuer: String,
-    active_kid: String,
-    /// The active key's encoded header: the same for every token it signs, so a token that starts
-    /// with it needs no header parsing.
-    active_header: String,
+    /// Signs waiting tokens.
+    waiting: Signer,
+    /// Signs passes.
+    pass: Signer,
+    /// Every loaded key by id, with the one algorithm it is used with.
+    decoding: HashMap<String, (Algorithm, DecodingKey)>,
+    /// The public keys, as `GET /.well-known/jwks.json` serves them.
+    jwks: String,
+}
+
+/// A key that signs, with its token header encoded once: the same for every token it signs, so a
+/// token that starts with it needs no header parsing either.
+struct Signer {
+    kid: String,
+    algorithm: Algorithm,
+    header: String,
     encoding: EncodingKey,
-    decoding: HashMap<String, DecodingKey>,
+}
+
+impl Signer {
+    fn new(kid: &str, key: &Key) -> Self {
+        let mut header = Header::new(key.algorithm());
+        header.kid = Some(kid.to_owned());
+        let header_json = serde_json::to_vec(&header).expect("a JWT header serialises");
+        Self {
+            kid: kid.to_owned(),
+            algorithm: key.algorithm(),
+            header: URL_SAFE_NO_PAD.encode(header_json),
+            encoding: match key {
+                Key::Hmac(secret) => EncodingKey::from_secret(secret.expose()),
+                Key::Ed25519 { pkcs8, .. } => EncodingKey::from_ed_der(pkcs8.expose()),
+            },
+        }
+    }
+}
+
+/// A key as a JWKS lists it (RFC 7517, RFC 8037): public Ed25519 keys only; HMAC secrets never.
+#[derive(Serialize)]
+struct PublicJwk<'a> {
+    kty: &'static str,
+    crv: &'static str,
+    x: &'a str,
+    kid: &'a str,
+    alg: &'static str,
+    #[serde(rename = "use")]
+    usage: &'static str,
 }
 
 /// Tokens verified lately on this thread (an HTTP worker), by their text. A waiting crowd presents
@@ -140,24 +182,51 @@ impl Tokens {
         // Exactly one jsonwebtoken backend is compiled in; installing it explicitly keeps a future
         // dependency that enables another backend from making the choice ambiguous.
         let _ = jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.install_default();
-        let mut header = Header::new(Algorithm::HS256);
-        header.kid = Some(keys.active_kid().to_owned());
-        let header_json = serde_json::to_vec(&header).expect("a JWT header serialises");
         static INSTANCES: AtomicU64 = AtomicU64::new(1);
+        let signer = |kid: &str| Signer::new(kid, keys.get(kid).expect("a loaded key"));
+        let keyed: Vec<(&str, &Key)> = keys
+            .kids()
+            .filter_map(|kid| Some((kid, keys.get(kid)?)))
+            .collect();
+        let decoding = keyed
+            .iter()
+            .filter_map(|(kid, key)| {
+                let decoding = match key {
+                    Key::Hmac(secret) => DecodingKey::from_secret(secret.expose()),
+                    Key::Ed25519 { public, .. } => DecodingKey::from_ed_components(public).ok()?,
+                };
+                Some((kid.to_string(), (key.algorithm(), decoding)))
+            })
+            .collect();
+        let public: Vec<PublicJwk> = keyed
+            .iter()
+            .filter_map(|(kid, key)| match key {
+                Key::Ed25519 { public, .. } => Some(PublicJwk {
+                    kty: "OKP",
+                    crv: "Ed25519",
+                    x: public,
+                    kid,
+                    alg: "EdDSA",
+                    usage: "sig",
+                }),
+                Key::Hmac(_) => None,
+            })
+            .collect();
+        let jwks = serde_json::json!({ "keys": public }).to_string();
         Self {
             id: INSTANCES.fetch_add(1, Ordering::Relaxed),
             issuer: issuer.to_owned(),
-            active_kid: keys.active_kid().to_owned(),
-            active_header: URL_SAFE_NO_PAD.encode(header_json),
-            encoding: EncodingKey::from_secret(keys.active_secret().expose()),
-            decoding: keys
-                .kids()
-                .filter_map(|kid| {
-                    let secret = keys.get(kid)?;
-                    Some((kid.to_owned(), DecodingKey::from_secret(secret.expose())))
-                })
-                .collect(),
+            waiting: signer(keys.active_kid()),
+            pass: signer(keys.pass_kid()),
+            decoding,
+            jwks,
         }
+    }
+
+    /// The public keys that verify passes, as a JSON Web Key Set: every Ed25519 key loaded, so
+    /// passes signed before a rotation keep verifying until their key is removed.
+    pub fn jwks(&self) -> &str {
+        &self.jwks
     }
 
     /// Signs a token of `kind` for `visitor`'s `position` in `event`, valid `ttl_s` seconds from `now`.
@@ -180,15 +249,19 @@ impl Tokens {
             jti: random_token_id(),
             kind,
         };
+        let signer = match kind {
+            TokenKind::Waiting => &self.waiting,
+            TokenKind::Pass => &self.pass,
+        };
         let payload = serde_json::to_vec(&claims).expect("plain claims serialise");
-        let mut token = String::with_capacity(self.active_header.len() + payload.len() * 2 + 48);
-        token.push_str(&self.active_header);
+        let mut token = String::with_capacity(signer.header.len() + payload.len() * 2 + 112);
+        token.push_str(&signer.header);
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(payload, &mut token);
-        // HMAC signing with a secret key cannot fail.
+        // Signing with a key checked on load cannot fail.
         let signature =
-            jsonwebtoken::crypto::sign(token.as_bytes(), &self.encoding, Algorithm::HS256)
-                .expect("HS256 signing");
+            jsonwebtoken::crypto::sign(token.as_bytes(), &signer.encoding, signer.algorithm)
+                .expect("signing with a loaded key");
         token.push('.');
         token.push_str(&signature);
         (token, claims)
@@ -224,13 +297,16 @@ impl Tokens {
     fn genuine_claims(&self, token: &str) -> Result<Claims, TokenError> {
         let (message, signature) = token.rsplit_once('.').ok_or(TokenError::Malformed)?;
         let (header, payload) = message.split_once('.').ok_or(TokenError::Malformed)?;
-        let key = match self.decoding.get(&self.active_kid) {
-            Some(active) if header == self.active_header => active,
-            _ => self.key_for(header)?,
+        let known = [&self.waiting, &self.pass]
+            .into_iter()
+            .find(|signer| header == signer.header)
+            .and_then(|signer| self.decoding.get(&signer.kid));
+        let (algorithm, key) = match known {
+            Some(key) => key,
+            None => self.key_for(header)?,
         };
-        let genuine =
-            jsonwebtoken::crypto::verify(signature, message.as_bytes(), key, Algorithm::HS256)
-                .map_err(|_| TokenError::Malformed)?;
+        let genuine = jsonwebtoken::crypto::verify(signature, message.as_bytes(), key, *algorithm)
+            .map_err(|_| TokenError::Malformed)?;
         if !genuine {
             return Err(TokenError::BadSignature);
         }
@@ -277,20 +353,31 @@ impl Tokens {
         });
     }
 
-    /// The key a token's encoded `header` names, if it names HS256 and one of ours.
-    fn key_for(&self, header: &str) -> Result<&DecodingKey, TokenError> {
+    /// The key a token's encoded `header` names, if it is one of ours and the header names the
+    /// algorithm that key is used with: a key is never used with another algorithm (an HS256 token
+    /// "signed" with an Ed25519 public key as its secret is refused).
+    fn key_for(&self, header: &str) -> Result<&(Algorithm, DecodingKey), TokenError> {
         let header = decode_part(header)?;
         let header: TokenHeader =
             serde_json::from_slice(&header).map_err(|_| TokenError::Malformed)?;
-        if header.alg != "HS256" {
-            return Err(TokenError::UnsupportedAlgorithm(
-                header.alg.chars().take(16).collect(),
-            ));
+        let unsupported =
+            || TokenError::UnsupportedAlgorithm(header.alg.chars().take(16).collect());
+        if !matches!(header.alg.as_ref(), "HS256" | "EdDSA") {
+            return Err(unsupported());
         }
-        let kid = header.kid.ok_or(TokenError::MissingKid)?;
-        self.decoding
-            .get(kid.as_ref())
-            .ok_or_else(|| TokenError::UnknownKid(kid.into_owned()))
+        let kid = header.kid.as_deref().ok_or(TokenError::MissingKid)?;
+        let key = self
+            .decoding
+            .get(kid)
+            .ok_or_else(|| TokenError::UnknownKid(kid.chars().take(64).collect()))?;
+        let named = match header.alg.as_ref() {
+            "EdDSA" => Algorithm::EdDSA,
+            _ => Algorithm::HS256,
+        };
+        if key.0 != named {
+            return Err(unsupported());
+        }
+        Ok(key)
     }
 }
 
@@ -510,7 +597,8 @@ mod tests {
             URL_SAFE_NO_PAD.encode(r#"{"iss":"waitroom-test"}"#)
         );
         let signature =
-            jsonwebtoken::crypto::sign(message.as_bytes(), &t.encoding, Algorithm::HS256).unwrap();
+            jsonwebtoken::crypto::sign(message.as_bytes(), &t.waiting.encoding, Algorithm::HS256)
+                .unwrap();
         assert_eq!(
             t.verify(&format!("{message}.{signature}"), None, 1_001),
             Err(TokenError::Malformed)
@@ -526,5 +614,102 @@ mod tests {
             60,
         );
         assert_eq!(t.verify(&theirs, None, 1_001), Err(TokenError::WrongIssuer));
+    }
+
+    /// Tokens signing passes with an Ed25519 key, waiting tokens with an HS256 key.
+    fn with_ed25519_passes() -> (Tokens, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("hs.key"),
+            crate::keys::generate_key_file_contents(),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("ed.pem"),
+            crate::keys::generate_ed25519_pem(),
+        )
+        .unwrap();
+        let keys = KeySet::from_dir(dir.path(), None)
+            .unwrap()
+            .with_pass_key(Some("ed"))
+            .unwrap();
+        (Tokens::new(&keys, "waitroom-test"), dir)
+    }
+
+    fn header_of(token: &str) -> serde_json::Value {
+        let part = token.split('.').next().unwrap();
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn ed25519_passes_verify_here_and_with_the_published_keys_alone() {
+        let (t, _dir) = with_ed25519_passes();
+        let v = VisitorId::generate();
+        let (pass, claims) = t.sign(TokenKind::Pass, &event("e"), &v, 1, 1_000, 60);
+        let (waiting, _) = t.sign(TokenKind::Waiting, &event("e"), &v, 1, 1_000, 60);
+        assert_eq!(header_of(&pass)["alg"], "EdDSA");
+        assert_eq!(header_of(&pass)["kid"], "ed");
+        assert_eq!(header_of(&waiting)["alg"], "HS256");
+        assert_eq!(t.verify(&pass, Some(&event("e")), 1_001).unwrap(), claims);
+        assert!(t.verify(&waiting, Some(&event("e")), 1_001).is_ok());
+        assert_eq!(
+            t.verify(&moved_to_the_front(&pass), None, 1_001),
+            Err(TokenError::BadSignature)
+        );
+
+        // As a booking service would: only the JWKS, no secret.
+        let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_str(t.jwks()).unwrap();
+        assert_eq!(jwks.keys.len(), 1, "HMAC secrets are never published");
+        let jwk = jwks.find("ed").expect("the pass key");
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_audience(&["e"]);
+        validation.set_issuer(&["waitroom-test"]);
+        validation.validate_exp = false;
+        let decoded = jsonwebtoken::decode::<Claims>(
+            &pass,
+            &DecodingKey::from_jwk(jwk).unwrap(),
+            &validation,
+        )
+        .unwrap();
+        assert_eq!(decoded.claims, claims);
+        assert!(!t.jwks().contains("\"k\""));
+    }
+
+    #[test]
+    fn a_key_is_never_used_with_another_algorithm() {
+        let (t, _dir) = with_ed25519_passes();
+        let (pass, _) = t.sign(
+            TokenKind::Pass,
+            &event("e"),
+            &VisitorId::generate(),
+            3,
+            1_000,
+            60,
+        );
+        let (_, payload) = pass.split_once('.').unwrap();
+        let payload = payload.split('.').next().unwrap();
+        // HS256 with the Ed25519 key's public half as the HMAC secret: the classic confusion.
+        let jwks: serde_json::Value = serde_json::from_str(t.jwks()).unwrap();
+        let public = URL_SAFE_NO_PAD
+            .decode(jwks["keys"][0]["x"].as_str().unwrap())
+            .unwrap();
+        let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"HS256","typ":"JWT","kid":"ed"}"#);
+        let message = format!("{header}.{payload}");
+        let signature = jsonwebtoken::crypto::sign(
+            message.as_bytes(),
+            &EncodingKey::from_secret(&public),
+            Algorithm::HS256,
+        )
+        .unwrap();
+        assert_eq!(
+            t.verify(&format!("{message}.{signature}"), None, 1_001),
+            Err(TokenError::UnsupportedAlgorithm("HS256".into()))
+        );
+        // And an HS256 key named under EdDSA.
+        let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"EdDSA","typ":"JWT","kid":"hs"}"#);
+        assert_eq!(
+            t.verify(&format!("{header}.{payload}.AAAA"), None, 1_001),
+            Err(TokenError::UnsupportedAlgorithm("EdDSA".into()))
+        );
     }
 }

@@ -59,7 +59,17 @@ enum KeysCommand {
         kid: String,
         #[arg(long, default_value = "keys")]
         dir: PathBuf,
+        /// hs256: a secret (`<kid>.key`) for waiting tokens and passes; ed25519: a key pair
+        /// (`<kid>.pem`) for passes that others verify with the public half (`pass_key`).
+        #[arg(long, value_enum, default_value_t = KeyKind::Hs256)]
+        kind: KeyKind,
     },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum KeyKind {
+    Hs256,
+    Ed25519,
 }
 
 #[derive(Debug, Subcommand)]
@@ -81,7 +91,7 @@ pub async fn run(cli: Cli) -> ExitCode {
     let outcome = match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Drain(args) => drain(args).await,
-        Command::Keys(KeysCommand::Generate { kid, dir }) => generate_key(&kid, &dir),
+        Command::Keys(KeysCommand::Generate { kid, dir, kind }) => generate_key(&kid, &dir, kind),
         Command::Token(TokenCommand::Inspect { token }) => inspect(&token),
         Command::Token(TokenCommand::Verify {
             token,
@@ -164,12 +174,14 @@ async fn stop_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-fn generate_key(kid: &str, dir: &std::path::Path) -> Result<(), String> {
-    let contents = crate::keys::generate_key_file_contents();
-    // Check the kid the same way loading will.
-    crate::keys::KeySet::from_pairs([(kid, contents.as_str())], None).map_err(|e| e.to_string())?;
+fn generate_key(kid: &str, dir: &std::path::Path, kind: KeyKind) -> Result<(), String> {
+    crate::keys::check_kid(kid).map_err(|e| e.to_string())?;
+    let (contents, extension) = match kind {
+        KeyKind::Hs256 => (crate::keys::generate_key_file_contents(), "key"),
+        KeyKind::Ed25519 => (crate::keys::generate_ed25519_pem(), "pem"),
+    };
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let path = dir.join(format!("{kid}.key"));
+    let path = dir.join(format!("{kid}.{extension}"));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

@@ -67,6 +67,7 @@ fn handle(route: Route, resource: Resource) -> Resource {
         Route::Healthz => resource.get(ops::healthz),
         Route::Readyz => resource.get(ops::readyz),
         Route::Metrics => resource.get(ops::metrics),
+        Route::Jwks => resource.get(ops::jwks),
         Route::DemoAdmitted => resource.get(ops::demo_admitted),
         Route::Page => resource.get(page::page),
         Route::Asset => resource.get(page::asset),

@@ -80,6 +80,17 @@ pub fn exposition(text: String) -> HttpResponse {
         .body(text)
 }
 
+/// `GET /.well-known/jwks.json`: the public keys that verify passes (RFC 7517), for the booking
+/// service and the edge. Cached for five minutes: a new key is published before it signs (add it,
+/// then make it `pass_key`) and an old one stays until the passes it signed expired.
+pub(super) async fn jwks(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/jwk-set+json")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+        .body(state.tokens.jwks().to_owned())
+}
+
 /// `GET /demo/admitted`, the demo event's target: where a real deployment would send visitors to
 /// its booking site.
 pub(super) async fn demo_admitted() -> HttpResponse {

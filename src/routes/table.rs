@@ -14,6 +14,7 @@ pub enum Route {
     Healthz,
     Readyz,
     Metrics,
+    Jwks,
     DemoAdmitted,
     Page,
     Asset,
@@ -34,11 +35,12 @@ pub enum Route {
 }
 
 impl Route {
-    pub const ALL: [Route; 21] = [
+    pub const ALL: [Route; 22] = [
         Route::Index,
         Route::Healthz,
         Route::Readyz,
         Route::Metrics,
+        Route::Jwks,
         Route::DemoAdmitted,
         Route::Page,
         Route::Asset,
@@ -65,6 +67,7 @@ impl Route {
             Route::Healthz => "/healthz",
             Route::Readyz => "/readyz",
             Route::Metrics => "/metrics",
+            Route::Jwks => "/.well-known/jwks.json",
             Route::DemoAdmitted => "/demo/admitted",
             Route::Page => "/e/{event}",
             Route::Asset => "/assets/{file}",
@@ -128,6 +131,7 @@ impl Route {
             ("readyz", None, ..) => Route::Readyz,
             ("metrics", None, ..) => Route::Metrics,
             ("demo", Some("admitted"), None, _) => Route::DemoAdmitted,
+            (".well-known", Some("jwks.json"), None, _) => Route::Jwks,
             ("e", Some(event), None, _) if !event.is_empty() => Route::Page,
             ("assets", Some(file), None, _) if !file.is_empty() => Route::Asset,
             ("v1", Some("verify"), None, _) => Route::Verify,

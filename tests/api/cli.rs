@@ -76,6 +76,46 @@ async fn keys_generate_writes_a_private_key_once() {
     assert!(!Path::new(dir_arg).join("../escape.key").exists());
 }
 
+/// An Ed25519 pass key: a PKCS#8 PEM that loads beside an HS256 key and signs passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_generate_writes_ed25519_pass_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir_arg = dir.path().to_str().unwrap();
+    for (kid, kind) in [("waiting", "hs256"), ("passes", "ed25519")] {
+        let made = waitroom(
+            &[
+                "keys", "generate", "--kid", kid, "--kind", kind, "--dir", dir_arg,
+            ],
+            &[],
+        )
+        .await;
+        assert!(made.ok, "{}", made.stderr);
+    }
+    let pem = dir.path().join("passes.pem");
+    assert!(std::fs::read_to_string(&pem)
+        .unwrap()
+        .starts_with("-----BEGIN PRIVATE KEY-----\n"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&pem).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let keys = waitroom::keys::KeySet::from_dir(dir.path(), None)
+        .unwrap()
+        .with_pass_key(Some("passes"))
+        .unwrap();
+    assert_eq!((keys.active_kid(), keys.pass_kid()), ("waiting", "passes"));
+    let unknown = waitroom(
+        &[
+            "keys", "generate", "--kid", "x", "--kind", "rsa", "--dir", dir_arg,
+        ],
+        &[],
+    )
+    .await;
+    assert!(!unknown.ok);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_inspect_and_verify() {
     let app = spawn_app(Backend::Memory).await;

@@ -13,6 +13,7 @@ mod layout;
 mod leave;
 mod ops;
 mod page;
+mod passes;
 mod release;
 mod replicas;
 mod resilience;
