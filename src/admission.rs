@@ -53,6 +53,29 @@ pub fn may_enter(kind: TokenKind, position: u64, admitted_through: u64) -> bool 
     kind == TokenKind::Pass || standing(position, admitted_through) == VisitorStatus::Admitted
 }
 
+/// What letting a genuine token's holder in takes, at the gate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entry {
+    /// In, from the token and the cached pointer alone.
+    Open,
+    /// In once the pass is consumed (single-use passes): one store call, first use only.
+    ConsumePass,
+    /// Not yet: the pointer has not reached them.
+    NotYet,
+    /// A single-use event takes passes only.
+    PassRequired,
+}
+
+/// Whether and how the holder of a genuine token of `kind` for `position` enters.
+pub fn entry(kind: TokenKind, position: u64, admitted_through: u64, single_use: bool) -> Entry {
+    match (single_use, kind) {
+        (true, TokenKind::Pass) => Entry::ConsumePass,
+        (true, TokenKind::Waiting) => Entry::PassRequired,
+        (false, _) if may_enter(kind, position, admitted_through) => Entry::Open,
+        (false, _) => Entry::NotYet,
+    }
+}
+
 /// A poll interval that fits how far the visitor is from the front, in milliseconds.
 pub fn poll_after_ms(settings: &EventSettings, ahead: u64) -> u64 {
     if settings.state != EventState::Open || settings.batch_size == 0 {
@@ -84,6 +107,16 @@ mod tests {
         assert!(may_enter(TokenKind::Waiting, 5, 5));
         assert!(!may_enter(TokenKind::Waiting, 6, 5));
         assert!(may_enter(TokenKind::Pass, 6, 5));
+    }
+
+    #[test]
+    fn single_use_events_let_passes_in_once_and_nothing_else() {
+        use TokenKind::{Pass, Waiting};
+        assert_eq!(entry(Waiting, 5, 5, false), Entry::Open);
+        assert_eq!(entry(Waiting, 6, 5, false), Entry::NotYet);
+        assert_eq!(entry(Pass, 6, 5, false), Entry::Open);
+        assert_eq!(entry(Pass, 6, 5, true), Entry::ConsumePass);
+        assert_eq!(entry(Waiting, 5, 5, true), Entry::PassRequired);
     }
 
     #[test]

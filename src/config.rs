@@ -86,6 +86,7 @@ pub struct Config {
     pub redis_url: Option<SecretString>,
     pub redis_prefix: String,
     pub admin_token: Option<SecretString>,
+    pub service_token: Option<SecretString>,
     pub keys_dir: Option<PathBuf>,
     pub active_key: Option<String>,
     pub pass_key: Option<String>,
@@ -213,13 +214,22 @@ impl Config {
                 "must be at most 200 characters long",
             ));
         }
-        if let Some(token) = &self.admin_token {
-            if token.expose().chars().count() < 16 {
-                return Err(invalid(
-                    "admin_token",
-                    "must be at least 16 characters long",
-                ));
+        for (key, token) in [
+            ("admin_token", &self.admin_token),
+            ("service_token", &self.service_token),
+        ] {
+            if token
+                .as_ref()
+                .is_some_and(|t| t.expose().chars().count() < 16)
+            {
+                return Err(invalid(key, "must be at least 16 characters long"));
             }
+        }
+        if self.service_token.is_some() && self.service_token == self.admin_token {
+            return Err(invalid(
+                "service_token",
+                "must differ from admin_token: it is the booking service's narrower credential",
+            ));
         }
         if self.issuer.trim().is_empty() {
             return Err(invalid("issuer", "must not be empty"));

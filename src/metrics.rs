@@ -21,6 +21,7 @@ pub struct Metrics {
     pub no_shows: IntCounterVec,
     pub request_duration: HistogramVec,
     pub token_rejections: IntCounterVec,
+    pub passes_consumed: IntCounterVec,
     pub store_errors: IntCounterVec,
     pub store_duration: HistogramVec,
     pub delivery_errors: IntCounterVec,
@@ -113,6 +114,12 @@ impl Default for Metrics {
                 "token_rejections_total",
                 "Tokens refused, by reason.",
                 &["reason"],
+            ),
+            passes_consumed: counter(
+                r,
+                "passes_consumed_total",
+                "Single-use passes presented, by result: first (let in) or used (refused).",
+                &["result"],
             ),
             store_errors: counter(
                 r,

@@ -182,6 +182,7 @@ impl Application {
             cache,
             tokens: Tokens::new(&keys, &config.issuer),
             admin_token: config.admin_token.clone(),
+            service_token: config.service_token.clone(),
             cookie_prefix: config.cookie_prefix.clone(),
             cookie_secure: config.cookie_secure,
             metrics,

@@ -84,6 +84,9 @@ struct SettingsArgs {
     max_active: Option<u64>,
     #[arg(long)]
     claim_window_s: Option<u64>,
+    /// Whether each pass lets one person in once.
+    #[arg(long)]
+    single_use_passes: Option<bool>,
     /// The waiting page's branding, as JSON: {"title", "message", "logo_url", "accent_color", ...}.
     #[arg(long, value_parser = parse_page)]
     page: Option<PageSettings>,
@@ -108,6 +111,7 @@ impl SettingsArgs {
             }),
             max_active: self.max_active,
             claim_window_s: self.claim_window_s,
+            single_use_passes: self.single_use_passes,
             page: self.page,
         }
     }

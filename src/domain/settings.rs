@@ -49,6 +49,10 @@ pub struct EventSettings {
     /// given to someone else.
     #[serde(default = "default_claim_window_s")]
     pub claim_window_s: u64,
+    /// Each pass lets one person in once: the booking service consumes it
+    /// (`POST /v1/passes/consume`), and the gate takes passes only, consuming each on its first use.
+    #[serde(default)]
+    pub single_use_passes: bool,
     /// How the waiting page looks.
     #[serde(default)]
     pub page: PageSettings,
@@ -131,6 +135,7 @@ impl Default for EventSettings {
             state: EventState::Open,
             max_active: 0,
             claim_window_s: default_claim_window_s(),
+            single_use_passes: false,
             page: PageSettings::default(),
         }
     }
@@ -148,6 +153,7 @@ pub struct EventSettingsPatch {
     pub state: Option<EventState>,
     pub max_active: Option<u64>,
     pub claim_window_s: Option<u64>,
+    pub single_use_passes: Option<bool>,
     /// Replaces the whole page section.
     pub page: Option<PageSettings>,
 }
@@ -164,6 +170,7 @@ impl EventSettingsPatch {
             state: self.state.unwrap_or(base.state),
             max_active: self.max_active.unwrap_or(base.max_active),
             claim_window_s: self.claim_window_s.unwrap_or(base.claim_window_s),
+            single_use_passes: self.single_use_passes.unwrap_or(base.single_use_passes),
             page: self.page.unwrap_or(base.page),
         };
         settings.validate()?;

@@ -1,5 +1,6 @@
-//! Credentials: the admin bearer token, checked by middleware on the admin scope (and on the
-//! booking service's `complete`), so a handler behind it never sees an unauthenticated request.
+//! Credentials, checked by middleware so a handler behind it never sees an unauthenticated request:
+//! the admin token on the admin scope, and the booking service's token (or the admin token) on the
+//! booking service's calls (`consume`, `complete`).
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -9,6 +10,7 @@ use actix_web::web;
 
 use super::problem::ApiError;
 use super::state::AppState;
+use crate::config::SecretString;
 
 /// The token of an `Authorization: Bearer <token>` header, if there is one. The scheme's name is
 /// case-insensitive (RFC 9110), so `bearer` and `BEARER` count too.
@@ -24,10 +26,32 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let expected = state.admin_token.as_ref().ok_or(ApiError::AdminDisabled)?;
+/// Who may call a route.
+#[derive(Clone, Copy)]
+enum Caller {
+    Admin,
+    /// The booking service, with its own token, or an admin.
+    Service,
+}
+
+fn authorize(state: &AppState, headers: &HeaderMap, caller: Caller) -> Result<(), ApiError> {
+    let accepted: Vec<&SecretString> = match caller {
+        Caller::Admin => state.admin_token.iter().collect(),
+        Caller::Service => state
+            .admin_token
+            .iter()
+            .chain(state.service_token.iter())
+            .collect(),
+    };
+    if accepted.is_empty() {
+        return Err(ApiError::AdminDisabled);
+    }
     let given = bearer(headers).unwrap_or_default();
-    if constant_time_eq(given.as_bytes(), expected.expose().as_bytes()) {
+    // Every accepted token is compared, so the time taken does not tell which one nearly matched.
+    let matched = accepted.iter().fold(false, |found, token| {
+        constant_time_eq(given.as_bytes(), token.expose().as_bytes()) | found
+    });
+    if matched {
         Ok(())
     } else {
         Err(ApiError::Unauthorized)
@@ -39,8 +63,24 @@ pub async fn require_admin(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    require(req, next, Caller::Admin).await
+}
+
+/// Middleware: lets a request through with the booking service's token or the admin token.
+pub async fn require_service(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    require(req, next, Caller::Service).await
+}
+
+async fn require(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+    caller: Caller,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let allowed = match req.app_data::<web::Data<AppState>>() {
-        Some(state) => authorize(state, req.headers()),
+        Some(state) => authorize(state, req.headers(), caller),
         None => Err(ApiError::Internal("the app state is missing".into())),
     };
     match allowed {

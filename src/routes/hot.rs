@@ -157,6 +157,6 @@ async fn handle(state: &AppState, req: &Request, route: Route) -> Result<HttpRes
     match route {
         Route::Join => visitor::join(state, event?, token).await,
         Route::Status => visitor::status(state, event?, token).await,
-        _ => visitor::gate(state, event, token),
+        _ => visitor::gate(state, event, token).await,
     }
 }

@@ -5,8 +5,8 @@
 //! Layout, each module using only those listed before it: [`problem`] (errors as problem
 //! documents) and [`table`] (the routes); [`state`] (what handlers share); [`observe`] (the layers
 //! every request goes through), [`auth`] (credentials, as middleware) and [`extract`] (the event and
-//! token a request carries); the handlers in [`visitor`], [`admin`], [`page`], [`updates`] and
-//! [`ops`]; [`hot`], the fast path.
+//! token a request carries); the handlers in [`service`] (the booking service's calls), [`visitor`],
+//! [`admin`], [`page`], [`updates`] and [`ops`]; [`hot`], the fast path.
 
 pub mod admin;
 pub mod auth;
@@ -16,6 +16,7 @@ pub mod observe;
 pub mod ops;
 pub mod page;
 pub mod problem;
+pub mod service;
 pub mod state;
 pub mod table;
 pub mod updates;
@@ -47,9 +48,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         let resource = |pattern| handle(route, web::resource(pattern));
         match route.pattern().strip_prefix(ADMIN_SCOPE) {
             Some(scoped) => admin = admin.service(resource(scoped)),
-            // The booking service's call: behind the same credential as the admin API.
-            None if route == Route::Complete => {
-                cfg.service(resource(route.pattern()).wrap(from_fn(auth::require_admin)));
+            // The booking service's calls: its own credential (or the admin's).
+            None if matches!(route, Route::Complete | Route::Consume) => {
+                cfg.service(resource(route.pattern()).wrap(from_fn(auth::require_service)));
             }
             None => {
                 cfg.service(resource(route.pattern()));
@@ -77,8 +78,9 @@ fn handle(route: Route, resource: Resource) -> Resource {
         Route::Gate => resource.get(visitor::gate_route),
         Route::Leave => resource.post(visitor::leave),
         Route::Stream => resource.get(updates::updates),
-        Route::Complete => resource.post(visitor::complete),
-        Route::Verify => resource.post(visitor::verify),
+        Route::Complete => resource.post(service::complete),
+        Route::Verify => resource.post(service::verify),
+        Route::Consume => resource.post(service::consume),
         Route::AdminEvents => resource.get(admin::list_events),
         Route::AdminEvent => resource.get(admin::show_event).put(admin::put_event),
         Route::AdminAdvance => resource.post(admin::advance),

@@ -38,6 +38,10 @@ pub enum ApiError {
     LeftLine,
     #[error("the pointer has not reached this visitor yet")]
     NotAdmitted,
+    #[error("this pass was used already: each admission lets one person in once")]
+    PassUsed,
+    #[error("an admission pass is needed here, not a waiting token")]
+    NotAPass,
     #[error("no event `{0}` is configured")]
     UnknownEvent(String),
     #[error("event `{0}` is closed and takes no new visitors")]
@@ -128,6 +132,8 @@ impl ApiError {
             ApiError::InvalidToken(_) => (S::UNAUTHORIZED, "invalid-token", "Invalid token"),
             ApiError::LeftLine => (S::GONE, "left-line", "Place given up"),
             ApiError::NotAdmitted => (S::UNAUTHORIZED, "not-admitted", "Not admitted yet"),
+            ApiError::PassUsed => (S::CONFLICT, "pass-used", "Pass already used"),
+            ApiError::NotAPass => (S::BAD_REQUEST, "not-a-pass", "Not a pass"),
             ApiError::UnknownEvent(_) => (S::NOT_FOUND, "unknown-event", "Unknown event"),
             ApiError::EventClosed(_) => (S::CONFLICT, "event-closed", "Event closed"),
             ApiError::AdminDisabled => (S::FORBIDDEN, "admin-disabled", "Admin API disabled"),

@@ -16,6 +16,8 @@ pub struct AppState {
     pub cache: Arc<PointerCache>,
     pub tokens: Tokens,
     pub admin_token: Option<SecretString>,
+    /// The booking service's credential: consume and complete only.
+    pub service_token: Option<SecretString>,
     pub cookie_prefix: String,
     pub cookie_secure: bool,
     pub metrics: Arc<Metrics>,

@@ -26,6 +26,7 @@ pub enum Route {
     Stream,
     Complete,
     Verify,
+    Consume,
     AdminEvents,
     AdminEvent,
     AdminAdvance,
@@ -35,7 +36,7 @@ pub enum Route {
 }
 
 impl Route {
-    pub const ALL: [Route; 22] = [
+    pub const ALL: [Route; 23] = [
         Route::Index,
         Route::Healthz,
         Route::Readyz,
@@ -52,6 +53,7 @@ impl Route {
         Route::Stream,
         Route::Complete,
         Route::Verify,
+        Route::Consume,
         Route::AdminEvents,
         Route::AdminEvent,
         Route::AdminAdvance,
@@ -79,6 +81,7 @@ impl Route {
             Route::Stream => "/v1/events/{event}/stream",
             Route::Complete => "/v1/events/{event}/complete",
             Route::Verify => "/v1/verify",
+            Route::Consume => "/v1/passes/consume",
             Route::AdminEvents => "/v1/admin/events",
             Route::AdminEvent => "/v1/admin/events/{event}",
             Route::AdminAdvance => "/v1/admin/events/{event}/advance",
@@ -95,6 +98,7 @@ impl Route {
             | Route::Leave
             | Route::Complete
             | Route::Verify
+            | Route::Consume
             | Route::AdminAdvance
             | Route::AdminPause
             | Route::AdminResume
@@ -135,6 +139,7 @@ impl Route {
             ("e", Some(event), None, _) if !event.is_empty() => Route::Page,
             ("assets", Some(file), None, _) if !file.is_empty() => Route::Asset,
             ("v1", Some("verify"), None, _) => Route::Verify,
+            ("v1", Some("passes"), Some("consume"), None) => Route::Consume,
             ("v1", Some("events"), Some(event), action) if !event.is_empty() => match action {
                 None => Route::Event,
                 Some("join") => Route::Join,

@@ -1,4 +1,4 @@
-//! The visitor's routes: join, status, gate, leave; and the booking service's verify and complete.
+//! The visitor's routes: join, status, leave, and the gate the edge asks on their behalf.
 //! Each handler reads like its route's contract: what it takes (extractors), what it answers. Join,
 //! status and gate are plain functions the fast path calls too; their app routes are thin adapters.
 
@@ -6,12 +6,13 @@ use std::sync::Arc;
 
 use actix_web::http::header::HeaderName;
 use actix_web::{mime, web, HttpResponse, HttpResponseBuilder, ResponseError};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use super::extract::{holder, token_cookie, verify_token, KnownEvent, Presented};
+use super::extract::{holder, token_cookie, KnownEvent, Presented};
 use super::problem::ApiError;
+use super::service::consume_pass;
 use super::state::AppState;
-use crate::admission::{self, ExpiredReason, VisitorStatus};
+use crate::admission::{self, Entry, ExpiredReason, VisitorStatus};
 use crate::cache::{CachedEvent, ClaimHere, SignedPass};
 use crate::clock::{rfc3339, unix_ms, unix_s};
 use crate::domain::{EventId, EventState, VisitorId};
@@ -317,26 +318,44 @@ const POSITION_HEADER: HeaderName = HeaderName::from_static("x-waitroom-position
 
 /// `GET /v1/events/{event}/gate`, an edge proxy's sub-request (nginx `auth_request`): 204 for one
 /// who may enter, 401 for anything else (edge proxies understand no other refusal). Nothing but the
-/// token and the cache is consulted.
-pub fn gate(
+/// token and the cache is consulted, but for an event with single-use passes, whose pass is
+/// consumed on its first use (one store call).
+pub async fn gate(
     state: &AppState,
     event: Result<KnownEvent, ApiError>,
     token: Option<&str>,
 ) -> Result<HttpResponse, ApiError> {
-    let entering = || -> Result<Claims, ApiError> {
-        let event = event?;
-        let claims = holder(state, &event, token)?;
-        if admission::may_enter(claims.kind, claims.pos, event.cached.admitted_through()) {
-            Ok(claims)
-        } else {
-            Err(ApiError::NotAdmitted)
-        }
-    };
-    let claims = entering().map_err(ApiError::refused)?;
+    let claims = entering(state, event, token)
+        .await
+        .map_err(ApiError::refused)?;
     Ok(HttpResponse::NoContent()
         .insert_header((VISITOR_HEADER, claims.sub))
         .insert_header((POSITION_HEADER, claims.pos))
         .finish())
+}
+
+async fn entering(
+    state: &AppState,
+    event: Result<KnownEvent, ApiError>,
+    token: Option<&str>,
+) -> Result<Claims, ApiError> {
+    let event = event?;
+    let claims = holder(state, &event, token)?;
+    let single_use = event.cached.settings().single_use_passes;
+    match admission::entry(
+        claims.kind,
+        claims.pos,
+        event.cached.admitted_through(),
+        single_use,
+    ) {
+        Entry::Open => Ok(claims),
+        Entry::ConsumePass => {
+            consume_pass(state, &event.id, &claims).await?;
+            Ok(claims)
+        }
+        Entry::NotYet => Err(ApiError::NotAdmitted),
+        Entry::PassRequired => Err(ApiError::NotAPass),
+    }
 }
 
 /// The app's routes for join, status and gate: the same functions the fast path calls.
@@ -361,7 +380,7 @@ pub(super) async fn gate_route(
     event: Result<KnownEvent, ApiError>,
     token: Presented,
 ) -> Result<HttpResponse, ApiError> {
-    gate(&state, event, token.as_deref())
+    gate(&state, event, token.as_deref()).await
 }
 
 /// `POST /v1/events/{event}/leave`: gives the place up, for good.
@@ -381,67 +400,4 @@ pub(super) async fn leave(
             "status": "left",
             "position": claims.pos,
         })))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct CompleteRequest {
-    /// The visitor's admission pass (or waiting token).
-    token: String,
-}
-
-/// `POST /v1/events/{event}/complete`: the booking service is done with a visitor, and their slot
-/// frees up for the next release. Behind the admin credential, as a service-to-service call.
-pub(super) async fn complete(
-    state: web::Data<AppState>,
-    event: KnownEvent,
-    body: web::Json<CompleteRequest>,
-) -> Result<HttpResponse, ApiError> {
-    let claims = match verify_token(&state, &body.token, Some(&event.id)) {
-        // A pass that just ran out still names the slot to free.
-        Err(TokenError::Expired(claims)) => *claims,
-        other => other?,
-    };
-    let freed = state.store.complete(&event.id, claims.pos).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "event": event.id,
-        "position": claims.pos,
-        "freed": freed,
-    })))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct VerifyRequest {
-    token: String,
-    /// When given, the token must belong to this event.
-    event: Option<String>,
-}
-
-/// `POST /v1/verify`, for the booking service: is this token or pass genuine, and may its holder
-/// enter?
-pub(super) async fn verify(
-    state: web::Data<AppState>,
-    body: web::Json<VerifyRequest>,
-) -> Result<HttpResponse, ApiError> {
-    let expected = body.event.as_deref().map(EventId::parse).transpose()?;
-    let claims = verify_token(&state, &body.token, expected.as_ref())?;
-    let event = EventId::parse(&claims.aud).map_err(|_| TokenError::Malformed)?;
-    let cached = state.cache.get(&event);
-    if cached.as_ref().is_some_and(|c| c.has_left(claims.pos)) {
-        return Err(ApiError::LeftLine);
-    }
-    let admitted = cached.as_ref().map_or(claims.kind == TokenKind::Pass, |c| {
-        admission::may_enter(claims.kind, claims.pos, c.admitted_through())
-    });
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "valid": true,
-        "admitted": admitted,
-        "kind": claims.kind,
-        "event": claims.aud,
-        "visitor": claims.sub,
-        "position": claims.pos,
-        "expires_at": rfc3339(claims.exp),
-        "claims": claims,
-    })))
 }

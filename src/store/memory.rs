@@ -34,6 +34,8 @@ struct Line {
     drained_through: u64,
     /// Drain lease holder and when the lease runs out.
     lease: Option<(String, Instant)>,
+    /// Single-use passes consumed, by `jti`, until they would have expired.
+    used_passes: HashMap<String, Instant>,
 }
 
 pub struct MemoryStore {
@@ -269,6 +271,24 @@ impl Store for MemoryStore {
 
     async fn complete(&self, event: &EventId, position: u64) -> Result<bool, StoreError> {
         Ok(self.with_line(event, |line| line.active.remove(&position).is_some()))
+    }
+
+    async fn consume_pass(
+        &self,
+        event: &EventId,
+        jti: &str,
+        ttl_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let now = Instant::now();
+        Ok(self.with_line(event, |line| {
+            line.used_passes.retain(|_, until| *until > now);
+            if line.used_passes.contains_key(jti) {
+                return false;
+            }
+            line.used_passes
+                .insert(jti.to_owned(), now + Duration::from_millis(ttl_ms));
+            true
+        }))
     }
 
     async fn admitted_range(

@@ -34,6 +34,7 @@ enum Op {
     LeftPositions,
     Claim,
     Complete,
+    ConsumePass,
     AdmittedRange,
     DrainLease,
     SetDrained,
@@ -42,7 +43,7 @@ enum Op {
 }
 
 impl Op {
-    const ALL: [Op; 14] = [
+    const ALL: [Op; 15] = [
         Op::PutEvent,
         Op::Events,
         Op::Snapshot,
@@ -52,6 +53,7 @@ impl Op {
         Op::LeftPositions,
         Op::Claim,
         Op::Complete,
+        Op::ConsumePass,
         Op::AdmittedRange,
         Op::DrainLease,
         Op::SetDrained,
@@ -71,6 +73,7 @@ impl Op {
             Op::LeftPositions => "left_positions",
             Op::Claim => "claim",
             Op::Complete => "complete",
+            Op::ConsumePass => "consume_pass",
             Op::AdmittedRange => "admitted_range",
             Op::DrainLease => "drain_lease",
             Op::SetDrained => "set_drained",
@@ -187,6 +190,16 @@ impl Store for MeteredStore {
 
     async fn complete(&self, event: &EventId, position: u64) -> Result<bool, StoreError> {
         self.timed(Op::Complete, self.inner.complete(event, position))
+            .await
+    }
+
+    async fn consume_pass(
+        &self,
+        event: &EventId,
+        jti: &str,
+        ttl_ms: u64,
+    ) -> Result<bool, StoreError> {
+        self.timed(Op::ConsumePass, self.inner.consume_pass(event, jti, ttl_ms))
             .await
     }
 

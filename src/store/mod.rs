@@ -208,6 +208,15 @@ pub trait Store: Send + Sync + 'static {
     /// whether the visitor held one.
     async fn complete(&self, event: &EventId, position: u64) -> Result<bool, StoreError>;
 
+    /// Marks the pass `jti` of `event` used, for `ttl_ms` (what is left of its lifetime). Returns
+    /// true only for the first call: one admission lets one person in.
+    async fn consume_pass(
+        &self,
+        event: &EventId,
+        jti: &str,
+        ttl_ms: u64,
+    ) -> Result<bool, StoreError>;
+
     /// The admitted visitors at positions `after + 1 ..= through` who did not leave, in order.
     async fn admitted_range(
         &self,

@@ -272,6 +272,26 @@ impl Store for RedisStore {
         Ok(removed == 1)
     }
 
+    async fn consume_pass(
+        &self,
+        event: &EventId,
+        jti: &str,
+        ttl_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.conn.clone();
+        // SET NX: atomic, so of any number of concurrent calls exactly one is first; the key goes
+        // when the pass would have expired anyway.
+        let first: Option<String> = redis::cmd("SET")
+            .arg(self.key(event, &format!("used:{jti}")))
+            .arg(1)
+            .arg("NX")
+            .arg("PX")
+            .arg(ttl_ms.max(1))
+            .query_async(&mut conn)
+            .await?;
+        Ok(first.is_some())
+    }
+
     async fn admitted_range(
         &self,
         event: &EventId,

@@ -8,7 +8,14 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{json, Value};
 use waitroom::token::Claims;
 
-use crate::helpers::{base_config, spawn_config, TestApp, KEY_B64, KEY_ID};
+use waitroom::domain::random_token_id;
+use waitroom::token::TokenKind;
+
+use crate::helpers::{
+    base_config, config_for, sign_token, spawn_config, Answer, Backend, TestApp, ADMIN_TOKEN,
+    KEY_B64, KEY_ID,
+};
+use crate::on_both_stores;
 
 /// An app whose keys directory holds the test HS256 key and the Ed25519 keys named, passes signed
 /// with `pass_key`.
@@ -153,4 +160,149 @@ async fn passes_of_a_rotated_key_verify_until_it_is_removed() {
         without_old.gate("tour", &new_pass).await.status.as_u16(),
         204
     );
+}
+
+const SERVICE_TOKEN: &str = "test-service-token-0123456789";
+
+/// An app with a booking-service credential, an event with single-use passes (or not), and two
+/// admitted visitors' passes.
+async fn single_use_app(backend: Backend, single_use: bool) -> (TestApp, Vec<String>) {
+    let mut config = config_for(backend, &format!("t{}", random_token_id()));
+    config.service_token = Some(SERVICE_TOKEN.into());
+    let app = spawn_config(config).await;
+    app.create_event("tour", json!({ "single_use_passes": single_use }))
+        .await;
+    let visitors = [
+        app.join("tour").await,
+        app.join("tour").await,
+        app.join("tour").await,
+    ];
+    app.advance("tour", 2).await;
+    let mut passes = Vec::new();
+    for visitor in &visitors[..2] {
+        let status = app.status("tour", &visitor.token()).await;
+        passes.push(status.body["pass"].as_str().expect("a pass").to_owned());
+    }
+    passes.push(visitors[2].token());
+    (app, passes)
+}
+
+async fn consume(app: &TestApp, token: &str, body: Value) -> Answer {
+    app.send(
+        app.client
+            .post(app.url("/v1/passes/consume"))
+            .bearer_auth(token)
+            .json(&body),
+    )
+    .await
+}
+
+on_both_stores!(
+    a_pass_is_consumed_once_however_many_ask,
+    the_gate_lets_a_single_use_pass_in_once
+);
+
+async fn a_pass_is_consumed_once_however_many_ask(backend: Backend) {
+    let (app, passes) = single_use_app(backend, true).await;
+    let first = consume(
+        &app,
+        SERVICE_TOKEN,
+        json!({ "pass": passes[0], "event": "tour" }),
+    )
+    .await;
+    assert_eq!(first.status.as_u16(), 200, "{}", first.body);
+    assert_eq!(first.body["position"], 1);
+    assert!(first.body["visitor"]
+        .as_str()
+        .is_some_and(|v| v.starts_with("v_")));
+    consume(&app, SERVICE_TOKEN, json!({ "pass": passes[0] }))
+        .await
+        .assert_problem(409, "pass-used");
+
+    // Twenty at once: exactly one wins, decided by the store.
+    let racing: Vec<_> = (0..20)
+        .map(|_| consume(&app, SERVICE_TOKEN, json!({ "pass": passes[1] })))
+        .collect();
+    let answers = futures_util::future::join_all(racing).await;
+    let statuses: Vec<u16> = answers.iter().map(|a| a.status.as_u16()).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 409).count(),
+        19,
+        "{statuses:?}"
+    );
+
+    // Not a pass, not genuine, not the caller's to consume.
+    consume(&app, SERVICE_TOKEN, json!({ "pass": passes[2] }))
+        .await
+        .assert_problem(400, "not-a-pass");
+    consume(
+        &app,
+        SERVICE_TOKEN,
+        json!({ "pass": format!("{}x", passes[1]) }),
+    )
+    .await
+    .assert_problem(401, "invalid-token");
+    consume(
+        &app,
+        SERVICE_TOKEN,
+        json!({ "pass": passes[1], "event": "other" }),
+    )
+    .await
+    .assert_problem(401, "invalid-token");
+    consume(&app, "wrong-token-0123456789", json!({ "pass": passes[1] }))
+        .await
+        .assert_problem(401, "unauthorized");
+    let expired = sign_token(TokenKind::Pass, "tour", 2, 1_000, 60);
+    consume(&app, SERVICE_TOKEN, json!({ "pass": expired }))
+        .await
+        .assert_problem(401, "token-expired");
+    // The admin token may too; the service token may not reach the admin API.
+    consume(&app, ADMIN_TOKEN, json!({ "pass": passes[0] }))
+        .await
+        .assert_problem(409, "pass-used");
+    app.send(
+        app.client
+            .get(app.url("/v1/admin/events"))
+            .bearer_auth(SERVICE_TOKEN),
+    )
+    .await
+    .assert_problem(401, "unauthorized");
+    // complete takes the service token.
+    let completed = app
+        .send(
+            app.client
+                .post(app.url("/v1/events/tour/complete"))
+                .bearer_auth(SERVICE_TOKEN)
+                .json(&json!({ "token": passes[0] })),
+        )
+        .await;
+    assert_eq!(completed.status.as_u16(), 200, "{}", completed.body);
+}
+
+async fn the_gate_lets_a_single_use_pass_in_once(backend: Backend) {
+    let (app, passes) = single_use_app(backend, true).await;
+    assert_eq!(app.gate("tour", &passes[0]).await.status.as_u16(), 204);
+    let again = app.gate("tour", &passes[0]).await;
+    again.assert_problem(401, "pass-used");
+    // A waiting token the pointer passed is no pass.
+    let admitted_waiting = app.join("tour").await;
+    app.advance("tour", 2).await;
+    app.gate("tour", &admitted_waiting.token())
+        .await
+        .assert_problem(401, "not-a-pass");
+    // A pass the gate consumed cannot be consumed again by the booking service.
+    consume(&app, SERVICE_TOKEN, json!({ "pass": passes[0] }))
+        .await
+        .assert_problem(409, "pass-used");
+
+    // Without the setting, passes stay reusable until they expire.
+    let (reusable, passes) = single_use_app(backend, false).await;
+    for _ in 0..3 {
+        assert_eq!(reusable.gate("tour", &passes[0]).await.status.as_u16(), 204);
+    }
 }

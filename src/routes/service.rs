@@ -1,0 +1,135 @@
+//! The booking service's calls: `verify` a token or pass, `consume` a single-use pass, `complete` a
+//! visitor's visit. Consume and complete are behind the service credential
+//! ([`super::auth::require_service`]).
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+
+use super::extract::{verify_token, KnownEvent};
+use super::problem::ApiError;
+use super::state::AppState;
+use crate::admission;
+use crate::clock::{rfc3339, unix_ms};
+use crate::domain::EventId;
+use crate::token::{Claims, TokenError, TokenKind};
+
+/// Marks a genuine pass used: [`ApiError::PassUsed`] if it was already.
+pub(super) async fn consume_pass(
+    state: &AppState,
+    event: &EventId,
+    claims: &Claims,
+) -> Result<(), ApiError> {
+    let left_ms = claims.exp.saturating_mul(1_000).saturating_sub(unix_ms());
+    let ttl_ms = u64::try_from(left_ms).unwrap_or(0).max(1);
+    let first = state.store.consume_pass(event, &claims.jti, ttl_ms).await?;
+    state
+        .metrics
+        .passes_consumed
+        .with_label_values(&[if first { "first" } else { "used" }])
+        .inc();
+    if first {
+        Ok(())
+    } else {
+        Err(ApiError::PassUsed)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ConsumeRequest {
+    /// The visitor's admission pass.
+    pass: String,
+    /// When given, the pass must belong to this event.
+    event: Option<String>,
+}
+
+/// `POST /v1/passes/consume`: the first call for a genuine pass answers 200 with its holder; every
+/// later one 409 `pass-used`, so one admission lets one person in.
+pub(super) async fn consume(
+    state: web::Data<AppState>,
+    body: web::Json<ConsumeRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let expected = body.event.as_deref().map(EventId::parse).transpose()?;
+    let claims = verify_token(&state, &body.pass, expected.as_ref())?;
+    if claims.kind != TokenKind::Pass {
+        return Err(ApiError::NotAPass);
+    }
+    let event = EventId::parse(&claims.aud).map_err(|_| TokenError::Malformed)?;
+    if state
+        .cache
+        .get(&event)
+        .is_some_and(|cached| cached.has_left(claims.pos))
+    {
+        return Err(ApiError::LeftLine);
+    }
+    consume_pass(&state, &event, &claims).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "event": event,
+        "visitor": claims.sub,
+        "position": claims.pos,
+        "expires_at": rfc3339(claims.exp),
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CompleteRequest {
+    /// The visitor's admission pass (or waiting token).
+    token: String,
+}
+
+/// `POST /v1/events/{event}/complete`: the booking service is done with a visitor, and their slot
+/// frees up for the next release.
+pub(super) async fn complete(
+    state: web::Data<AppState>,
+    event: KnownEvent,
+    body: web::Json<CompleteRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let claims = match verify_token(&state, &body.token, Some(&event.id)) {
+        // A pass that just ran out still names the slot to free.
+        Err(TokenError::Expired(claims)) => *claims,
+        other => other?,
+    };
+    let freed = state.store.complete(&event.id, claims.pos).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "event": event.id,
+        "position": claims.pos,
+        "freed": freed,
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct VerifyRequest {
+    token: String,
+    /// When given, the token must belong to this event.
+    event: Option<String>,
+}
+
+/// `POST /v1/verify`, for the booking service: is this token or pass genuine, and may its holder
+/// enter?
+pub(super) async fn verify(
+    state: web::Data<AppState>,
+    body: web::Json<VerifyRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let expected = body.event.as_deref().map(EventId::parse).transpose()?;
+    let claims = verify_token(&state, &body.token, expected.as_ref())?;
+    let event = EventId::parse(&claims.aud).map_err(|_| TokenError::Malformed)?;
+    let cached = state.cache.get(&event);
+    if cached.as_ref().is_some_and(|c| c.has_left(claims.pos)) {
+        return Err(ApiError::LeftLine);
+    }
+    let admitted = cached.as_ref().map_or(claims.kind == TokenKind::Pass, |c| {
+        admission::may_enter(claims.kind, claims.pos, c.admitted_through())
+    });
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "valid": true,
+        "admitted": admitted,
+        "kind": claims.kind,
+        "event": claims.aud,
+        "visitor": claims.sub,
+        "position": claims.pos,
+        "expires_at": rfc3339(claims.exp),
+        "claims": claims,
+    })))
+}
