@@ -83,6 +83,10 @@
     announce("It is your turn! Taking you there now…");
     const target = new URL(place.target_url);
     target.searchParams.set("waitroom_pass", place.pass);
+    // Where the visitor was going when the edge sent them here; the site's hand-over route checks
+    // it against the event's allowed origins before sending them on.
+    const returnTo = new URLSearchParams(window.location.search).get("return_to");
+    if (returnTo) target.searchParams.set("to", returnTo);
     window.location.assign(target.toString());
   }
 

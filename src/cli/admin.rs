@@ -87,6 +87,9 @@ struct SettingsArgs {
     /// Whether each pass lets one person in once.
     #[arg(long)]
     single_use_passes: Option<bool>,
+    /// Origins a visitor may be sent back to after the hand-over, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    allowed_origins: Option<Vec<String>>,
     /// The waiting page's branding, as JSON: {"title", "message", "logo_url", "accent_color", ...}.
     #[arg(long, value_parser = parse_page)]
     page: Option<PageSettings>,
@@ -112,6 +115,7 @@ impl SettingsArgs {
             max_active: self.max_active,
             claim_window_s: self.claim_window_s,
             single_use_passes: self.single_use_passes,
+            allowed_origins: self.allowed_origins,
             page: self.page,
         }
     }

@@ -53,6 +53,10 @@ pub struct EventSettings {
     /// (`POST /v1/passes/consume`), and the gate takes passes only, consuming each on its first use.
     #[serde(default)]
     pub single_use_passes: bool,
+    /// Origins (`https://tickets.example.com`) a visitor may be sent back to after the hand-over,
+    /// besides `target_url`'s own.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
     /// How the waiting page looks.
     #[serde(default)]
     pub page: PageSettings,
@@ -136,6 +140,7 @@ impl Default for EventSettings {
             max_active: 0,
             claim_window_s: default_claim_window_s(),
             single_use_passes: false,
+            allowed_origins: Vec::new(),
             page: PageSettings::default(),
         }
     }
@@ -154,6 +159,7 @@ pub struct EventSettingsPatch {
     pub max_active: Option<u64>,
     pub claim_window_s: Option<u64>,
     pub single_use_passes: Option<bool>,
+    pub allowed_origins: Option<Vec<String>>,
     /// Replaces the whole page section.
     pub page: Option<PageSettings>,
 }
@@ -171,6 +177,7 @@ impl EventSettingsPatch {
             max_active: self.max_active.unwrap_or(base.max_active),
             claim_window_s: self.claim_window_s.unwrap_or(base.claim_window_s),
             single_use_passes: self.single_use_passes.unwrap_or(base.single_use_passes),
+            allowed_origins: self.allowed_origins.unwrap_or(base.allowed_origins),
             page: self.page.unwrap_or(base.page),
         };
         settings.validate()?;
@@ -210,13 +217,85 @@ impl EventSettings {
         within("max_active", self.max_active, 0, 10_000_000)?;
         within("claim_window_s", self.claim_window_s, 5, 24 * 3600)?;
         check_http_url("target_url", &self.target_url)?;
+        if self.allowed_origins.len() > 32 {
+            return Err(SettingsError {
+                field: "allowed_origins",
+                reason: "lists more than 32 origins".into(),
+            });
+        }
+        for origin in &self.allowed_origins {
+            check_http_url("allowed_origins", origin)?;
+            let url = url::Url::parse(origin).expect("checked just now");
+            if url.origin().ascii_serialization() != *origin {
+                return Err(SettingsError {
+                    field: "allowed_origins",
+                    reason: format!(
+                        "holds {origin:?}; an origin is scheme://host[:port], nothing more"
+                    ),
+                });
+            }
+        }
         self.page.validate()
+    }
+
+    /// Where a visitor may be sent back to after the hand-over: a path on the site (`/checkout`),
+    /// or an absolute URL on `target_url`'s origin or one of `allowed_origins`. None for anything
+    /// else, so the hand-over is never an open redirect.
+    pub fn return_address(&self, to: &str) -> Option<String> {
+        let is_path = to.starts_with('/') && !to.starts_with("//") && !to.contains('\\');
+        if is_path {
+            return Some(to.to_owned());
+        }
+        let url = url::Url::parse(to).ok()?;
+        let origin = url.origin().ascii_serialization();
+        let target = url::Url::parse(&self.target_url)
+            .ok()
+            .map(|t| t.origin().ascii_serialization());
+        let allowed = target.as_deref() == Some(origin.as_str())
+            || self.allowed_origins.contains(&origin);
+        (allowed && matches!(url.scheme(), "http" | "https")).then(|| url.to_string())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn return_addresses_stay_on_allowed_origins() {
+        let settings = EventSettings {
+            target_url: "https://tickets.example.com/_waitroom/claim".into(),
+            allowed_origins: vec!["https://shop.example.com".into()],
+            ..EventSettings::default()
+        };
+        assert!(settings.validate().is_ok());
+        let back = |to: &str| settings.return_address(to);
+        assert_eq!(
+            back("/checkout?seat=4").as_deref(),
+            Some("/checkout?seat=4")
+        );
+        assert_eq!(
+            back("https://tickets.example.com/checkout").as_deref(),
+            Some("https://tickets.example.com/checkout")
+        );
+        assert!(back("https://shop.example.com/").is_some());
+        for refused in [
+            "//evil.example/",
+            "/\\evil.example/",
+            "https://evil.example/",
+            "https://tickets.example.com.evil.example/",
+            "javascript:alert(1)",
+            "http://tickets.example.com/",
+            "checkout",
+        ] {
+            assert_eq!(back(refused), None, "{refused}");
+        }
+        let bad = EventSettings {
+            allowed_origins: vec!["https://shop.example.com/path".into()],
+            ..EventSettings::default()
+        };
+        assert_eq!(bad.validate().unwrap_err().field, "allowed_origins");
+    }
 
     #[test]
     fn patches_are_validated() {

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::extract::{KnownEvent, PathEvent};
 use super::problem::ApiError;
 use super::state::AppState;
-use super::visitor::answer_join;
+use super::visitor::{answer_join, waiting_place};
 use crate::cache::CachedEvent;
 use crate::clock::unix_ms;
 use crate::domain::{EventId, EventSettingsPatch, EventState, EventView, VisitorId};
@@ -181,11 +181,12 @@ pub(super) async fn trusted_join(
             .with_label_values(&[event.id.as_str()])
             .inc();
     }
+    let place = waiting_place(&event.id, &event.cached, joined.position);
     Ok(answer_join(
         &state,
         &event,
         &body.visitor,
-        joined.position,
+        place,
         joined.fresh,
         false,
     ))

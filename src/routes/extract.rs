@@ -67,8 +67,12 @@ impl FromRequest for KnownEvent {
 }
 
 /// The token a request presents for the path's event: `Authorization: Bearer` first, then the
-/// event's cookie.
+/// event's pass cookie (set by the hand-over on the booking site's domain), then its token cookie.
 pub struct Presented(pub Option<String>);
+
+/// The suffix of a pass cookie's name: `<prefix><event>.pass`. Event ids never hold a `.`, so it
+/// cannot be another event's token cookie.
+const PASS_COOKIE_SUFFIX: &str = ".pass";
 
 impl Presented {
     pub fn as_deref(&self) -> Option<&str> {
@@ -83,13 +87,27 @@ pub fn presented_token<'r>(
     event: &str,
 ) -> Option<Cow<'r, str>> {
     bearer(headers).map(Cow::Borrowed).or_else(|| {
-        let is_ours = |name: &str| name.strip_prefix(cookie_prefix) == Some(event);
-        headers
+        fn named<'n>(name: &'n str, prefix: &str) -> Option<&'n str> {
+            name.strip_prefix(prefix)
+        }
+        let is_pass = |name: &str| {
+            named(name, cookie_prefix).and_then(|rest| rest.strip_suffix(PASS_COOKIE_SUFFIX))
+                == Some(event)
+        };
+        let cookies = headers
             .get_all(header::COOKIE)
             .filter_map(|value| value.to_str().ok())
             .flat_map(|value| value.split(';'))
-            .filter_map(|pair| Cookie::parse_encoded(pair.trim()).ok())
-            .find(|cookie| is_ours(cookie.name()))
+            .filter_map(|pair| Cookie::parse_encoded(pair.trim()).ok());
+        let (mut pass, mut token) = (None, None);
+        for cookie in cookies {
+            if is_pass(cookie.name()) {
+                pass = Some(cookie);
+            } else if named(cookie.name(), cookie_prefix) == Some(event) {
+                token = Some(cookie);
+            }
+        }
+        pass.or(token)
             .map(|cookie| Cow::Owned(cookie.value().to_owned()))
     })
 }
@@ -143,18 +161,30 @@ pub fn holder(
 
 /// The cookie that keeps a visitor's token for `event`; `ttl_s` 0 removes it.
 pub fn token_cookie(state: &AppState, event: &EventId, token: &str, ttl_s: u64) -> Cookie<'static> {
-    let mut cookie = Cookie::build(
+    cookie(
+        state,
         format!("{}{}", state.cookie_prefix, event),
-        token.to_owned(),
+        token,
+        ttl_s,
     )
-    .path("/")
-    .http_only(true)
-    .same_site(SameSite::Lax)
-    .secure(state.cookie_secure)
-    .max_age(CookieDuration::seconds(
-        i64::try_from(ttl_s).unwrap_or(i64::MAX),
-    ))
-    .finish();
+}
+
+/// The cookie that carries an admission pass on the booking site's own domain.
+pub fn pass_cookie(state: &AppState, event: &EventId, pass: &str, ttl_s: u64) -> Cookie<'static> {
+    let name = format!("{}{}{PASS_COOKIE_SUFFIX}", state.cookie_prefix, event);
+    cookie(state, name, pass, ttl_s)
+}
+
+fn cookie(state: &AppState, name: String, value: &str, ttl_s: u64) -> Cookie<'static> {
+    let mut cookie = Cookie::build(name, value.to_owned())
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(state.cookie_secure)
+        .max_age(CookieDuration::seconds(
+            i64::try_from(ttl_s).unwrap_or(i64::MAX),
+        ))
+        .finish();
     if ttl_s == 0 {
         cookie.make_removal();
     }
@@ -174,6 +204,15 @@ mod tests {
             Some("b.c")
         );
         assert_eq!(presented_token(&headers, "wr_", "none"), None);
+        headers.append(
+            header::COOKIE,
+            "wr_tour.pass=p; wr_.pass=x".parse().unwrap(),
+        );
+        assert_eq!(
+            presented_token(&headers, "wr_", "tour").as_deref(),
+            Some("p"),
+            "the pass cookie first"
+        );
         headers.insert(header::AUTHORIZATION, "Bearer t".parse().unwrap());
         assert_eq!(
             presented_token(&headers, "wr_", "tour").as_deref(),

@@ -6,11 +6,12 @@
 //! documents) and [`table`] (the routes); [`state`] (what handlers share); [`observe`] (the layers
 //! every request goes through), [`auth`] (credentials, as middleware) and [`extract`] (the event and
 //! token a request carries); the handlers in [`service`] (the booking service's calls), [`visitor`],
-//! [`admin`], [`page`], [`updates`] and [`ops`]; [`hot`], the fast path.
+//! [`handover`], [`admin`], [`page`], [`updates`] and [`ops`]; [`hot`], the fast path.
 
 pub mod admin;
 pub mod auth;
 pub mod extract;
+pub mod handover;
 pub mod hot;
 pub mod observe;
 pub mod ops;
@@ -79,6 +80,7 @@ fn handle(route: Route, resource: Resource) -> Resource {
         Route::Leave => resource.post(visitor::leave),
         Route::Stream => resource.get(updates::updates),
         Route::Complete => resource.post(service::complete),
+        Route::Claim => resource.get(handover::claim),
         Route::Verify => resource.post(service::verify),
         Route::Consume => resource.post(service::consume),
         Route::AdminEvents => resource.get(admin::list_events),

@@ -25,6 +25,7 @@ pub enum Route {
     Leave,
     Stream,
     Complete,
+    Claim,
     Verify,
     Consume,
     AdminEvents,
@@ -36,7 +37,7 @@ pub enum Route {
 }
 
 impl Route {
-    pub const ALL: [Route; 23] = [
+    pub const ALL: [Route; 24] = [
         Route::Index,
         Route::Healthz,
         Route::Readyz,
@@ -52,6 +53,7 @@ impl Route {
         Route::Leave,
         Route::Stream,
         Route::Complete,
+        Route::Claim,
         Route::Verify,
         Route::Consume,
         Route::AdminEvents,
@@ -80,6 +82,7 @@ impl Route {
             Route::Leave => "/v1/events/{event}/leave",
             Route::Stream => "/v1/events/{event}/stream",
             Route::Complete => "/v1/events/{event}/complete",
+            Route::Claim => "/v1/events/{event}/claim",
             Route::Verify => "/v1/verify",
             Route::Consume => "/v1/passes/consume",
             Route::AdminEvents => "/v1/admin/events",
@@ -148,6 +151,7 @@ impl Route {
                 Some("leave") => Route::Leave,
                 Some("stream") => Route::Stream,
                 Some("complete") => Route::Complete,
+                Some("claim") => Route::Claim,
                 Some(_) => return None,
             },
             ("v1", Some("admin"), Some("events"), event) => match (event, parts.next()) {

@@ -93,7 +93,7 @@ fn json_answer(mut response: HttpResponseBuilder, value: &impl Serialize) -> Htt
     }
 }
 
-fn waiting_place(event: &EventId, cached: &CachedEvent, position: u64) -> Place {
+pub(super) fn waiting_place(event: &EventId, cached: &CachedEvent, position: u64) -> Place {
     let settings = cached.settings();
     let admitted_through = cached.admitted_through();
     let status = admission::standing(position, admitted_through);
@@ -119,13 +119,13 @@ fn waiting_place(event: &EventId, cached: &CachedEvent, position: u64) -> Place 
     }
 }
 
-/// Signs a waiting token for a place and answers with it, in the body and (for the visitor's own
+/// Signs a waiting token for `place` and answers with it, in the body and (for the visitor's own
 /// join) in the cookie.
 pub(super) fn answer_join(
     state: &AppState,
     event: &KnownEvent,
     visitor: &VisitorId,
-    position: u64,
+    place: Place,
     fresh: bool,
     with_cookie: bool,
 ) -> HttpResponse {
@@ -134,7 +134,7 @@ pub(super) fn answer_join(
         TokenKind::Waiting,
         &event.id,
         visitor,
-        position,
+        place.position,
         unix_s(),
         ttl,
     );
@@ -151,7 +151,7 @@ pub(super) fn answer_join(
         fresh,
         token,
         expires_at: rfc3339(claims.exp),
-        place: waiting_place(&event.id, &event.cached, position),
+        place,
     };
     json_answer(response, &answer)
 }
@@ -166,12 +166,12 @@ pub async fn join(
     if event.cached.settings().state == EventState::Closed {
         return Err(ApiError::EventClosed(event.id.to_string()));
     }
-    // Refresh-proof: a visitor who holds a valid place keeps it, and no new number is drawn.
+    // Refresh-proof: a visitor who holds a valid place keeps it, and no new number is drawn; one
+    // whose turn came gets the pass with it, as a status check would give it.
     if let Ok(claims) = holder(state, &event, token) {
         if let Ok(visitor) = VisitorId::parse(&claims.sub) {
-            return Ok(answer_join(
-                state, &event, &visitor, claims.pos, false, true,
-            ));
+            let place = current_place(state, &event, &claims).await;
+            return Ok(answer_join(state, &event, &visitor, place, false, true));
         }
     }
     // Anonymous visitors never choose their id, so nobody can claim another's place.
@@ -186,14 +186,8 @@ pub async fn join(
         .joins
         .with_label_values(&[event.id.as_str()])
         .inc();
-    Ok(answer_join(
-        state,
-        &event,
-        &visitor,
-        joined.position,
-        true,
-        true,
-    ))
+    let place = waiting_place(&event.id, &event.cached, joined.position);
+    Ok(answer_join(state, &event, &visitor, place, true, true))
 }
 
 /// `GET /v1/events/{event}/status`: where the token's holder stands, with a pass once admitted.

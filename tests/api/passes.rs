@@ -306,3 +306,95 @@ async fn the_gate_lets_a_single_use_pass_in_once(backend: Backend) {
         assert_eq!(reusable.gate("tour", &passes[0]).await.status.as_u16(), 204);
     }
 }
+
+on_both_stores!(the_hand_over_sets_the_pass_on_the_sites_domain);
+
+/// Cross-origin hand-over: the site's edge proxies its claim path to waitroom, which turns the pass
+/// in the address into a cookie on the site's domain and sends the visitor on.
+async fn the_hand_over_sets_the_pass_on_the_sites_domain(backend: Backend) {
+    let app = spawn_config(config_for(backend, &format!("t{}", random_token_id()))).await;
+    app.create_event(
+        "tour",
+        json!({
+            "target_url": "https://tickets.example.com/_waitroom/claim",
+            "allowed_origins": ["https://shop.example.com"],
+        }),
+    )
+    .await;
+    let visitor = app.join("tour").await;
+    app.advance("tour", 1).await;
+    // Coming back to the page after the turn came: the join answer carries the pass, so the page
+    // moves on rather than waiting forever.
+    let back = app.join_with("tour", &visitor.token()).await;
+    assert_eq!(back.body["status"], "admitted", "{}", back.body);
+    let pass = back.body["pass"]
+        .as_str()
+        .expect("a pass with the join")
+        .to_owned();
+    assert_eq!(
+        back.body["target_url"],
+        "https://tickets.example.com/_waitroom/claim"
+    );
+
+    let claim = |query: String| {
+        app.send(
+            app.client
+                .get(app.url(&format!("/v1/events/tour/claim?{query}"))),
+        )
+    };
+    let handed = claim(format!("waitroom_pass={pass}&to=%2Fcheckout%3Fseat%3D4")).await;
+    assert_eq!(handed.status.as_u16(), 303, "{}", handed.body);
+    assert_eq!(handed.headers["location"], "/checkout?seat=4");
+    assert_eq!(handed.headers["referrer-policy"], "no-referrer");
+    let cookie = handed.cookie().expect("the pass cookie");
+    assert!(
+        cookie.starts_with(&format!("waitroom_tour.pass={pass};")),
+        "{cookie}"
+    );
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age="] {
+        assert!(cookie.contains(attribute), "{attribute} in {cookie}");
+    }
+    // The edge's gate takes the pass from that cookie.
+    let gate = app
+        .send(
+            app.client
+                .get(app.url("/v1/events/tour/gate"))
+                .header("cookie", format!("waitroom_tour.pass={pass}")),
+        )
+        .await;
+    assert_eq!(gate.status.as_u16(), 204);
+
+    let elsewhere = claim(format!(
+        "waitroom_pass={pass}&to=https%3A%2F%2Fshop.example.com%2Fbasket"
+    ))
+    .await;
+    assert_eq!(
+        elsewhere.headers["location"],
+        "https://shop.example.com/basket"
+    );
+    assert_eq!(
+        claim(format!("waitroom_pass={pass}")).await.headers["location"],
+        "/"
+    );
+    claim(format!(
+        "waitroom_pass={pass}&to=https%3A%2F%2Fevil.example%2F"
+    ))
+    .await
+    .assert_problem(400, "invalid-request");
+    claim(format!("waitroom_pass={pass}&to=%2F%2Fevil.example%2F"))
+        .await
+        .assert_problem(400, "invalid-request");
+    claim(format!("waitroom_pass={}", visitor.token()))
+        .await
+        .assert_problem(400, "not-a-pass");
+    claim(format!("waitroom_pass={pass}x"))
+        .await
+        .assert_problem(401, "invalid-token");
+    claim("to=%2F".into())
+        .await
+        .assert_problem(401, "missing-token");
+    let other_event = sign_token(TokenKind::Pass, "other", 1, waitroom::clock::unix_s(), 60);
+    claim(format!("waitroom_pass={other_event}"))
+        .await
+        .assert_problem(401, "invalid-token");
+}

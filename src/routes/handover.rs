@@ -1,0 +1,59 @@
+//! The hand-over to a booking site on another origin than waitroom's. Its edge proxies one path on
+//! the site's own domain (say `/_waitroom/claim`) to `GET /v1/events/{event}/claim`, which the
+//! waiting page sends the admitted visitor to (the event's `target_url`): the pass is verified,
+//! set as a cookie on the site's domain (which waitroom's own cookie never reaches), and the
+//! visitor is sent on to where they wanted to go, with the pass out of the address bar. The gate
+//! then finds the pass in that cookie.
+
+use actix_web::http::header;
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+
+use super::extract::{holder, pass_cookie, KnownEvent};
+use super::problem::ApiError;
+use super::state::AppState;
+use crate::clock::unix_s;
+use crate::token::TokenKind;
+
+#[derive(Debug, Deserialize)]
+pub(super) struct ClaimQuery {
+    /// The pass, under the name the waiting page gives it.
+    waitroom_pass: Option<String>,
+    /// Where to go next: a path on the site, or a URL on an allowed origin. Default `/`.
+    to: Option<String>,
+}
+
+/// `GET /v1/events/{event}/claim?waitroom_pass=…&to=…`: 303 to `to` with the pass cookie set.
+pub(super) async fn claim(
+    state: web::Data<AppState>,
+    event: KnownEvent,
+    query: web::Query<ClaimQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let claims = holder(&state, &event, query.waitroom_pass.as_deref())?;
+    if claims.kind != TokenKind::Pass {
+        return Err(ApiError::NotAPass);
+    }
+    let settings = event.cached.settings();
+    let to = match query.to.as_deref() {
+        None => "/".to_owned(),
+        Some(to) => settings.return_address(to).ok_or_else(|| {
+            ApiError::InvalidRequest(
+                "`to` must be a path on this site, or a URL on the event's target or allowed origins"
+                    .into(),
+            )
+        })?,
+    };
+    let ttl_s = u64::try_from(claims.exp - unix_s()).unwrap_or(0).max(1);
+    Ok(HttpResponse::SeeOther()
+        .cookie(pass_cookie(
+            &state,
+            &event.id,
+            query.waitroom_pass.as_deref().unwrap_or_default(),
+            ttl_s,
+        ))
+        .insert_header((header::LOCATION, to))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        // The address held the pass: the next page must not see it as a referrer.
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .finish())
+}
