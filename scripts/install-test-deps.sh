@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs, only when it is missing: redis-server, Chromium and ChromeDriver
-# (for the waiting page's browser test) from Debian's packages, and
+# (for the waiting page's browser test), nginx and node (for the edge kit) from Debian's packages, the
+# edge kit's jose from the npm registry (pinned), and
 # tansu, a standalone Kafka-protocol broker, from crates.io (a long build: about 16 minutes on 2 cores),
 # and helm (see install-helm.sh).
 set -euo pipefail
@@ -13,6 +14,9 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v pgrep >/dev/null 2>&1 || missing+=(procps)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+# The edge kit's tests: real nginx in front of a stub site, the JavaScript verifier under node.
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+command -v node >/dev/null 2>&1 || missing+=(nodejs npm)
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
@@ -30,3 +34,10 @@ fi
 command -v tansu
 
 "$(dirname "$0")/install-helm.sh"
+
+# The JavaScript verifier's one dependency (jose), at the version package-lock.json pins.
+edge_js="$(dirname "$0")/../deploy/edge-js"
+if [ ! -d "$edge_js/node_modules/jose" ]; then
+  echo "installing the edge kit's packages"
+  (cd "$edge_js" && npm ci --no-audit --no-fund --loglevel=error)
+fi

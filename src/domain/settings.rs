@@ -251,8 +251,8 @@ impl EventSettings {
         let target = url::Url::parse(&self.target_url)
             .ok()
             .map(|t| t.origin().ascii_serialization());
-        let allowed = target.as_deref() == Some(origin.as_str())
-            || self.allowed_origins.contains(&origin);
+        let allowed =
+            target.as_deref() == Some(origin.as_str()) || self.allowed_origins.contains(&origin);
         (allowed && matches!(url.scheme(), "http" | "https")).then(|| url.to_string())
     }
 }

@@ -44,7 +44,19 @@ impl Daemon {
     /// Starts `program` with `args` (shell words) and `env`, in both of which `{port}` stands for
     /// the port chosen, and waits until it listens. Its standard error goes to `log` when given.
     pub fn spawn(program: &str, args: &str, env: &[(&str, String)], log: Option<PathBuf>) -> Self {
-        Self::start(program, args, env, log, false)
+        Self::start(free_port(), program, args, env, log, false)
+    }
+
+    /// As [`Daemon::spawn`], on a port the caller chose (for a program whose configuration file
+    /// names it, like nginx).
+    pub fn spawn_on_port(
+        port: u16,
+        program: &str,
+        args: &str,
+        env: &[(&str, String)],
+        log: Option<PathBuf>,
+    ) -> Self {
+        Self::start(port, program, args, env, log, false)
     }
 
     /// As [`Daemon::spawn`], with an environment of `PATH` and `env` alone, so nothing set in the
@@ -55,17 +67,17 @@ impl Daemon {
         env: &[(&str, String)],
         log: Option<PathBuf>,
     ) -> Self {
-        Self::start(program, args, env, log, true)
+        Self::start(free_port(), program, args, env, log, true)
     }
 
     fn start(
+        port: u16,
         program: &str,
         args: &str,
         env: &[(&str, String)],
         log: Option<PathBuf>,
         isolated: bool,
     ) -> Self {
-        let port = free_port();
         let args = args.replace("{port}", &port.to_string());
         let script = format!(
             "{program} {args} & pid=$!; trap 'kill $pid 2>/dev/null' TERM; \

@@ -6,6 +6,7 @@ mod admin;
 mod browser;
 mod cli;
 mod drain;
+mod edge;
 mod errors;
 mod helm;
 mod join;

@@ -1,0 +1,369 @@
+//! The edge kit, end to end: real nginx with the configurations in `deploy/nginx/` in front of a stub
+//! booking site, and the JavaScript verifier in `deploy/edge-js/` run with node against passes of a
+//! real waitroom.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use serde_json::json;
+use waitroom::domain::{EventId, VisitorId};
+use waitroom::keys::KeySet;
+use waitroom::token::{TokenKind, Tokens};
+use waitroom_testkit::{free_port, Daemon};
+
+use crate::helpers::{config_for, sign_token, spawn_config, Backend, TestApp, KEY_ID};
+
+const EVENT: &str = "summer-tour";
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// nginx with one of the kit's configurations, pointed at `waitroom` and `booking`, on loopback.
+struct Edge {
+    port: u16,
+    client: reqwest::Client,
+    _nginx: Daemon,
+    _booking: Daemon,
+    _dir: tempfile::TempDir,
+}
+
+impl Edge {
+    fn start(conf: &str, waitroom: &str, hosts: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let site = dir.path().join("site");
+        std::fs::create_dir_all(site.join("checkout")).unwrap();
+        std::fs::write(
+            site.join("checkout/index.html"),
+            "<h1>booking: checkout</h1>",
+        )
+        .unwrap();
+        std::fs::write(site.join("index.html"), "<h1>booking: home</h1>").unwrap();
+        let booking = Daemon::spawn(
+            "python3",
+            &format!(
+                "-m http.server {{port}} --bind 127.0.0.1 --directory {}",
+                site.display()
+            ),
+            &[],
+            None,
+        );
+        let port = free_port();
+        let kit = std::fs::read_to_string(repo().join("deploy/nginx").join(conf)).unwrap();
+        // As an operator fills it in, on loopback and plain HTTP.
+        let rendered = kit
+            .replace("127.0.0.1:8080", waitroom)
+            .replace("127.0.0.1:3000", &format!("127.0.0.1:{}", booking.port))
+            .replace("listen 80;", &format!("listen 127.0.0.1:{port};"))
+            .replace("https://", "http://");
+        let prefix = dir.path();
+        std::fs::write(prefix.join("site.conf"), rendered).unwrap();
+        let temp = |name: &str| prefix.join(name).display().to_string();
+        let main = format!(
+            "worker_processes 1;\npid {pid};\nerror_log {log} info;\nevents {{ worker_connections 256; }}\n\
+             http {{\n  access_log off;\n  client_body_temp_path {body};\n  proxy_temp_path {proxy};\n  \
+             fastcgi_temp_path {fastcgi};\n  uwsgi_temp_path {uwsgi};\n  scgi_temp_path {scgi};\n  \
+             include {site};\n}}\n",
+            pid = temp("nginx.pid"),
+            log = temp("error.log"),
+            body = temp("body"),
+            proxy = temp("proxy"),
+            fastcgi = temp("fastcgi"),
+            uwsgi = temp("uwsgi"),
+            scgi = temp("scgi"),
+            site = temp("site.conf"),
+        );
+        std::fs::write(prefix.join("nginx.conf"), main).unwrap();
+        // Debian puts it in /usr/sbin, which not every PATH holds.
+        let program = if Path::new("/usr/sbin/nginx").exists() {
+            "/usr/sbin/nginx"
+        } else {
+            "nginx"
+        };
+        let nginx = Daemon::spawn_on_port(
+            port,
+            program,
+            &format!(
+                "-p {p} -c {p}/nginx.conf -e {p}/error.log -g 'daemon off;'",
+                p = prefix.display()
+            ),
+            &[],
+            Some(prefix.join("nginx.stderr")),
+        );
+        let mut client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
+        for host in hosts {
+            client = client.resolve(host, SocketAddr::from(([127, 0, 0, 1], port)));
+        }
+        Self {
+            port,
+            client: client.build().unwrap(),
+            _nginx: nginx,
+            _booking: booking,
+            _dir: dir,
+        }
+    }
+
+    fn url(&self, host: &str, path: &str) -> String {
+        format!("http://{host}:{}{path}", self.port)
+    }
+
+    async fn get(&self, host: &str, path: &str, cookie: Option<&str>) -> reqwest::Response {
+        let mut request = self.client.get(self.url(host, path));
+        if let Some(cookie) = cookie {
+            request = request.header(COOKIE, cookie);
+        }
+        request.send().await.expect("nginx answers")
+    }
+
+    /// Whether `cookie` gets the visitor through to the booking site's checkout.
+    async fn through(&self, site: &str, cookie: &str) -> bool {
+        let response = self.get(site, "/checkout/", Some(cookie)).await;
+        match response.status().as_u16() {
+            200 => {
+                let body = response.text().await.unwrap();
+                assert!(body.contains("booking: checkout"), "{body}");
+                true
+            }
+            302 => false,
+            other => panic!("the edge answered {other}"),
+        }
+    }
+}
+
+/// The whole path through an edge configuration: turned away, waiting page, admitted, hand-over,
+/// through; bad and replayed passes stay out.
+async fn visitor_gets_through(conf: &str, site: &str, queue: &str) {
+    let app = spawn_config(config_for(Backend::Memory, "unused")).await;
+    let waitroom = app.address.trim_start_matches("http://").to_owned();
+    let edge = Edge::start(conf, &waitroom, &[site, queue]);
+    let claim_url = edge.url(site, "/_waitroom/claim");
+    app.create_event(EVENT, json!({ "target_url": claim_url }))
+        .await;
+
+    // Turned away to the waiting page, with where they were going.
+    let away = edge.get(site, "/checkout/?seat=4", None).await;
+    assert_eq!(away.status().as_u16(), 302);
+    let location = away.headers()[LOCATION].to_str().unwrap().to_owned();
+    assert!(
+        location.contains(&format!("/e/{EVENT}?return_to=")),
+        "{location}"
+    );
+    assert!(location.ends_with("/checkout/?seat=4"), "{location}");
+    if site != queue {
+        assert!(
+            location.starts_with(&format!("http://{queue}/e/")),
+            "{location}"
+        );
+    }
+    let page = edge.get(queue, &format!("/e/{EVENT}"), None).await;
+    assert_eq!(page.status().as_u16(), 200);
+    assert!(page.text().await.unwrap().contains("waitroom.js"));
+
+    // Waiting, then admitted, as the page does it (through the edge).
+    let join = |edge: &Edge| {
+        edge.client
+            .post(edge.url(queue, &format!("/v1/events/{EVENT}/join")))
+            .send()
+    };
+    let joined: serde_json::Value = join(&edge).await.unwrap().json().await.unwrap();
+    let token = joined["token"].as_str().unwrap().to_owned();
+    app.advance(EVENT, 1).await;
+    let pass = status_pass(&edge, queue, &token).await;
+
+    // The hand-over on the site's domain: the pass becomes a cookie there.
+    let to = edge.url(site, "/checkout/");
+    let handed = edge
+        .get(
+            site,
+            &format!("/_waitroom/claim?waitroom_pass={pass}&to={to}"),
+            None,
+        )
+        .await;
+    assert_eq!(handed.status().as_u16(), 303, "{:?}", handed.text().await);
+    assert_eq!(handed.headers()[LOCATION], to.as_str());
+    let set = handed.headers()[SET_COOKIE].to_str().unwrap().to_owned();
+    let cookie = set.split(';').next().unwrap().to_owned();
+    assert_eq!(cookie, format!("waitroom_{EVENT}.pass={pass}"));
+    assert!(edge.through(site, &cookie).await, "a pass gets through");
+    assert!(
+        edge.through(site, &cookie).await,
+        "and again, on a reusable pass"
+    );
+
+    // What stays out.
+    let pass_cookie = |pass: &str| format!("waitroom_{EVENT}.pass={pass}");
+    let now = waitroom::clock::unix_s();
+    for (what, bad) in [
+        ("forged", format!("{pass}x")),
+        (
+            "expired",
+            sign_token(TokenKind::Pass, EVENT, 1, now - 3_600, 60),
+        ),
+        (
+            "other event",
+            sign_token(TokenKind::Pass, "other", 1, now, 60),
+        ),
+        ("garbage", "not-a-pass".to_owned()),
+    ] {
+        assert!(
+            !edge.through(site, &pass_cookie(&bad)).await,
+            "{what} pass got through"
+        );
+    }
+    assert!(!edge.through(site, "unrelated=1").await);
+    // The admin API is not on the public side.
+    let admin = edge.get(queue, "/v1/admin/events", None).await;
+    assert_ne!(admin.status().as_u16(), 200);
+
+    // Single-use passes: the first request through consumes it; a replay stays out.
+    app.api
+        .put_event(
+            EVENT,
+            &waitroom::domain::EventSettingsPatch {
+                single_use_passes: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let second: serde_json::Value = join(&edge).await.unwrap().json().await.unwrap();
+    app.advance(EVENT, 1).await;
+    let single = status_pass(&edge, queue, second["token"].as_str().unwrap()).await;
+    assert!(edge.through(site, &pass_cookie(&single)).await, "first use");
+    assert!(
+        !edge.through(site, &pass_cookie(&single)).await,
+        "replayed single-use pass"
+    );
+}
+
+/// The admitted visitor's pass, from a status check through the edge (within a second or two:
+/// the page polls likewise).
+async fn status_pass(edge: &Edge, queue: &str, token: &str) -> String {
+    for _ in 0..50 {
+        let status: serde_json::Value = edge
+            .client
+            .get(edge.url(queue, &format!("/v1/events/{EVENT}/status")))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if let Some(pass) = status["pass"].as_str() {
+            return pass.to_owned();
+        }
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+    panic!("no pass");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_same_origin_kit_lets_the_admitted_through() {
+    visitor_gets_through("same-origin.conf", "shop.example.com", "shop.example.com").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_cross_origin_kit_lets_the_admitted_through() {
+    visitor_gets_through(
+        "cross-origin.conf",
+        "tickets.example.com",
+        "queue.example.com",
+    )
+    .await;
+}
+
+/// `deploy/edge-js/check.mjs` as an edge runs it: passes of a real `waitroom` verified against its
+/// JWKS, with `jose`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_javascript_verifier_checks_passes_against_the_jwks() {
+    let dir = tempfile::tempdir().unwrap();
+    let app: TestApp = crate::passes::app_with_keys(dir.path(), &["passes-1"], "passes-1").await;
+    app.create_event("tour", json!({})).await;
+    let joined = app.join("tour").await;
+    app.advance("tour", 1).await;
+    let pass = app.status("tour", &joined.token()).await.body["pass"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let keys = KeySet::from_dir(dir.path(), Some(KEY_ID))
+        .unwrap()
+        .with_pass_key(Some("passes-1"))
+        .unwrap();
+    let signer = Tokens::new(&keys, "waitroom");
+    let now = waitroom::clock::unix_s();
+    let sign = |event: &str, kind: TokenKind, issued_at: i64| {
+        let event = EventId::parse(event).unwrap();
+        signer
+            .sign(kind, &event, &VisitorId::generate(), 1, issued_at, 60)
+            .0
+    };
+    let jwks = app.url("/.well-known/jwks.json");
+    let check = |pass: String| {
+        let jwks = jwks.clone();
+        async move {
+            let script: PathBuf = repo().join("deploy/edge-js/check.mjs");
+            let output = tokio::process::Command::new("node")
+                .arg(script)
+                .args([jwks.as_str(), "waitroom", "tour", pass.as_str()])
+                .output()
+                .await
+                .expect("node runs (scripts/install-test-deps.sh installs the kit's packages)");
+            let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            let answer: serde_json::Value = serde_json::from_str(stdout.trim())
+                .unwrap_or_else(|e| panic!("{e}: {stdout} {stderr}"));
+            (output.status.success(), answer)
+        }
+    };
+    let (ok, answer) = check(pass.clone()).await;
+    assert!(ok, "{answer}");
+    assert_eq!(answer["claims"]["pos"], 1);
+    for (what, bad, code) in [
+        ("forged", format!("{pass}x"), "invalid"),
+        (
+            "expired",
+            sign("tour", TokenKind::Pass, now - 3_600),
+            "expired",
+        ),
+        (
+            "other event",
+            sign("other", TokenKind::Pass, now),
+            "wrong-claims",
+        ),
+        ("HS256 waiting token", joined.token(), "invalid"),
+        (
+            "EdDSA-signed waiting token",
+            waiting_signed_like_a_pass(dir.path(), &pass),
+            "not-a-pass",
+        ),
+    ] {
+        let (ok, answer) = check(bad).await;
+        assert!(!ok, "{what} accepted: {answer}");
+        assert_eq!(answer["code"], code, "{what}: {answer}");
+    }
+}
+
+/// The claims of `pass` with `kind` turned to `waiting`, signed with the pass key itself: genuine,
+/// but no pass (waitroom never makes one; the verifier must refuse it all the same).
+fn waiting_signed_like_a_pass(keys: &Path, pass: &str) -> String {
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    use base64::Engine;
+    let pem = std::fs::read_to_string(keys.join("passes-1.pem")).unwrap();
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let der = STANDARD.decode(body).unwrap();
+    let payload = pass.split('.').nth(1).unwrap();
+    let mut claims: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    claims["kind"] = json!("waiting");
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+    header.kid = Some("passes-1".into());
+    jsonwebtoken::encode(
+        &header,
+        &claims,
+        &jsonwebtoken::EncodingKey::from_ed_der(&der),
+    )
+    .unwrap()
+}
