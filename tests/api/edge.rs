@@ -367,3 +367,87 @@ fn waiting_signed_like_a_pass(keys: &Path, pass: &str) -> String {
     )
     .unwrap()
 }
+
+/// `examples/booking-service`: verifies a pass with the JWKS alone, consumes it (a second visit with
+/// the same pass is refused), and reports the visitor done, which frees their slot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_booking_service_verifies_consumes_and_completes() {
+    const SERVICE_TOKEN: &str = "example-service-token-0123456789";
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(format!("{KEY_ID}.key")),
+        crate::helpers::KEY_B64,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("passes-1.pem"),
+        waitroom::keys::generate_ed25519_pem(),
+    )
+    .unwrap();
+    let mut config = crate::helpers::base_config();
+    config.signing_keys.clear();
+    config.keys_dir = Some(dir.path().to_owned());
+    config.active_key = Some(KEY_ID.into());
+    config.pass_key = Some("passes-1".into());
+    config.service_token = Some(SERVICE_TOKEN.into());
+    let app = spawn_config(config).await;
+    app.create_event("tour", json!({ "max_active": 5 })).await;
+
+    let script = repo().join("examples/booking-service/server.mjs");
+    let service = Daemon::spawn(
+        "node",
+        &script.display().to_string(),
+        &[
+            ("PORT", "{port}".to_owned()),
+            ("WAITROOM_URL", app.address.clone()),
+            ("WAITROOM_EVENT", "tour".to_owned()),
+            ("WAITROOM_SERVICE_TOKEN", SERVICE_TOKEN.to_owned()),
+        ],
+        None,
+    );
+    let site = format!("http://127.0.0.1:{}", service.port);
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+
+    let joined = app.join("tour").await;
+    app.advance("tour", 1).await;
+    let pass = app.status("tour", &joined.token()).await.body["pass"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(app.show("tour").await.active, 1);
+
+    let visit = |pass: String| {
+        client
+            .get(format!("{site}/checkout?waitroom_pass={pass}"))
+            .send()
+    };
+    let first = visit(pass.clone()).await.unwrap();
+    assert_eq!(first.status().as_u16(), 200);
+    let welcome: serde_json::Value = first.json().await.unwrap();
+    assert_eq!(welcome["position"], 1);
+    assert_eq!(welcome["welcome"], joined.body["visitor"]);
+    let again = visit(pass.clone()).await.unwrap();
+    assert_eq!(
+        again.status().as_u16(),
+        403,
+        "a pass lets one person in once"
+    );
+    let forged = visit(format!("{pass}x")).await.unwrap();
+    assert_eq!(forged.status().as_u16(), 302);
+    assert!(forged.headers()[LOCATION]
+        .to_str()
+        .unwrap()
+        .contains("/e/tour?return_to="));
+
+    let done = client
+        .post(format!("{site}/checkout/done"))
+        .body(pass)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status().as_u16(), 200);
+    assert_eq!(app.show("tour").await.active, 0, "the slot is free again");
+}
