@@ -81,6 +81,7 @@ impl fmt::Debug for SecretString {
 #[derive(Debug, Clone, Deserialize)]
 pub struct Config {
     pub listen: SocketAddr,
+    pub internal_listen: Option<SocketAddr>,
     pub workers: usize,
     pub fast_path: bool,
     pub redis_url: Option<SecretString>,

@@ -20,7 +20,7 @@ use crate::domain::{EventId, EventSettings, VisitorId};
 use crate::drain::{DrainSettings, DrainWorker};
 use crate::keys::{KeyError, KeySet};
 use crate::metrics::{Metrics, RequestTimers};
-use crate::routes::{self, observe_request, ApiError, AppState, HotPaths};
+use crate::routes::{self, observe_request, ApiError, AppState, HotPaths, Surface};
 use crate::scheduler::run_releases;
 use crate::sink::{KafkaSink, LogSink, Sink, SinkError};
 use crate::store::{JoinAs, MemoryStore, MeteredStore, PutMode, RedisStore, Store, StoreError};
@@ -50,6 +50,8 @@ pub enum StartError {
 pub struct Application {
     port: u16,
     server: Server,
+    /// The internal listener's server and port, when `internal_listen` is set.
+    internal: Option<(Server, u16)>,
     /// Tells background tasks (resync, release, drain) to stop.
     shutdown: watch::Sender<bool>,
     /// Tells push streams to close with a retry hint.
@@ -191,18 +193,38 @@ impl Application {
             closing: streams_closing,
         });
         let fast_path = config.fast_path;
+        let public = match config.internal_listen {
+            Some(_) => Surface::Public,
+            None => Surface::All,
+        };
+        let internal = match config.internal_listen {
+            Some(address) => {
+                let listener = TcpListener::bind(address)?;
+                let port = listener.local_addr()?.port();
+                let state = state.clone();
+                let server = HttpServer::new(move || {
+                    let timers = Rc::new(RequestTimers::new(&state.metrics));
+                    app(&state, &timers, Surface::Internal)
+                })
+                .listen(listener)?
+                .disable_signals()
+                .workers(1)
+                .shutdown_timeout(config.shutdown_timeout.as_secs())
+                .run();
+                tracing::info!(%address, port, "internal listener: admin API, metrics, booking service calls");
+                Some((server, port))
+            }
+            None => None,
+        };
         let mut server = HttpServer::new(move || {
             // Built per worker: a worker is one thread, so its timers need no lock.
             let timers = Rc::new(RequestTimers::new(&state.metrics));
-            let app = App::new()
-                .wrap(from_fn(observe_request))
-                .app_data(state.clone())
-                .app_data(timers.clone())
-                .configure(routes::configure)
-                .default_service(web::to(|| async {
-                    Err::<actix_web::HttpResponse, _>(ApiError::NotFound)
-                }));
-            HotPaths::new(app, state.clone(), timers, fast_path)
+            HotPaths::new(
+                app(&state, &timers, public),
+                state.clone(),
+                timers,
+                fast_path,
+            )
         })
         .listen(listener)?
         // Signals are handled in `run`, which makes the server unready before it stops.
@@ -214,6 +236,7 @@ impl Application {
         Ok(Self {
             port,
             server: server.run(),
+            internal,
             shutdown,
             closing,
             ready,
@@ -225,6 +248,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The internal listener's port, when there is one.
+    pub fn internal_port(&self) -> Option<u16> {
+        self.internal.as_ref().map(|(_, port)| *port)
     }
 
     /// Serves until the process is stopped from outside; for tests and embedding.
@@ -239,6 +267,9 @@ impl Application {
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
         let handle = self.server.handle();
         let mut server = tokio::spawn(self.server);
+        let internal = self
+            .internal
+            .map(|(internal, _)| (internal.handle(), tokio::spawn(internal)));
         tokio::select! {
             finished = &mut server => return finished.unwrap_or_else(|e| Err(std::io::Error::other(e))),
             () = shutdown => {}
@@ -251,6 +282,10 @@ impl Application {
         let result = server
             .await
             .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        if let Some((handle, task)) = internal {
+            handle.stop(true).await;
+            let _ = task.await;
+        }
         let _ = self.shutdown.send(true);
         let background = futures_util::future::join_all(self.tasks);
         if tokio::time::timeout(self.shutdown_timeout, background)
@@ -262,6 +297,30 @@ impl Application {
         tracing::info!("stopped");
         result
     }
+}
+
+/// The app of one listener: the layers, the shared state, and the routes `surface` serves.
+fn app(
+    state: &web::Data<AppState>,
+    timers: &Rc<RequestTimers>,
+    surface: Surface,
+) -> App<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse<actix_web::body::BoxBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .wrap(from_fn(observe_request))
+        .app_data(state.clone())
+        .app_data(timers.clone())
+        .configure(routes::configure(surface))
+        .default_service(web::to(|| async {
+            Err::<actix_web::HttpResponse, _>(ApiError::NotFound)
+        }))
 }
 
 /// The small HTTP server of `waitroom drain`: `/healthz`, `/readyz` (Redis reachable) and `/metrics`,

@@ -32,9 +32,36 @@ pub use problem::ApiError;
 pub use state::AppState;
 use table::{Route, ADMIN_SCOPE};
 
-/// Registers every route of the table with its handler; admin routes in one scope behind the admin
-/// credential.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+/// Which of the table's routes a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    /// One listener for everything (no internal listener configured).
+    All,
+    /// The public listener, beside an internal one: no admin API, metrics or booking-service calls.
+    Public,
+    /// The internal listener: those, and the health probes.
+    Internal,
+}
+
+impl Surface {
+    pub fn serves(self, route: Route) -> bool {
+        match self {
+            Surface::All => true,
+            Surface::Public => !route.is_internal(),
+            Surface::Internal => {
+                route.is_internal() || matches!(route, Route::Healthz | Route::Readyz)
+            }
+        }
+    }
+}
+
+/// Registers every route of the table that `surface` serves with its handler; admin routes in one
+/// scope behind the admin credential.
+pub fn configure(surface: Surface) -> impl Fn(&mut web::ServiceConfig) + Clone {
+    move |cfg| configure_surface(cfg, surface)
+}
+
+fn configure_surface(cfg: &mut web::ServiceConfig, surface: Surface) {
     cfg.app_data(
         web::JsonConfig::default()
             .limit(problem::BODY_LIMIT)
@@ -45,7 +72,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         ApiError::InvalidRequest(format!("malformed path: {err}")).into()
     }));
     let mut admin = web::scope(ADMIN_SCOPE).wrap(from_fn(auth::require_admin));
-    for route in Route::ALL {
+    for route in Route::ALL
+        .into_iter()
+        .filter(|route| surface.serves(*route))
+    {
         let resource = |pattern| handle(route, web::resource(pattern));
         match route.pattern().strip_prefix(ADMIN_SCOPE) {
             Some(scoped) => admin = admin.service(resource(scoped)),
@@ -58,7 +88,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             }
         }
     }
-    cfg.service(admin);
+    if surface.serves(Route::AdminEvents) {
+        cfg.service(admin);
+    }
 }
 
 /// The handler of each route, by method. Resources rather than bare routes, so a wrong method is

@@ -122,6 +122,23 @@ impl Route {
             .any(|allowed| allowed == method.as_str())
     }
 
+    /// The routes that must not face the internet: the admin API, metrics, and the booking
+    /// service's calls. With an internal listener they are served there only.
+    pub const fn is_internal(self) -> bool {
+        matches!(
+            self,
+            Route::Metrics
+                | Route::Complete
+                | Route::Consume
+                | Route::AdminEvents
+                | Route::AdminEvent
+                | Route::AdminAdvance
+                | Route::AdminPause
+                | Route::AdminResume
+                | Route::AdminJoin
+        )
+    }
+
     /// The routes the fast path answers in front of the app: the ones a crowd calls by the hundred
     /// thousand.
     pub const fn is_hot(self) -> bool {

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+use base64::Engine;
 use serde_norway::Value;
 
 fn chart() -> PathBuf {
@@ -147,7 +148,6 @@ fn default_values_render_a_hardened_api_and_drain_worker() {
 
     let secret = find(&objects, "Secret", "release-waitroom-secrets").expect("generated secrets");
     let key = secret["data"]["default.key"].as_str().unwrap();
-    use base64::Engine;
     let file = base64::engine::general_purpose::STANDARD
         .decode(key)
         .unwrap();
@@ -257,6 +257,82 @@ fn non_default_values_render_every_optional_object() {
         .find(|r| r["alert"] == "WaitroomDrainLag")
         .unwrap();
     assert_eq!(lag["expr"], "max by (event) (waitroom_drain_lag) > 500");
+
+    // The admin API and metrics live on the internal port, which the Ingress never routes to.
+    assert_eq!(config["data"]["WAITROOM_INTERNAL_LISTEN"], "0.0.0.0:9091");
+    let monitor = find(&objects, "ServiceMonitor", "release-waitroom").unwrap();
+    assert_eq!(monitor["spec"]["endpoints"][0]["port"], "internal");
+    for path in ingress["spec"]["rules"][0]["http"]["paths"]
+        .as_sequence()
+        .unwrap()
+    {
+        assert_eq!(path["backend"]["service"]["port"]["name"], "http");
+    }
+    let service = find(&objects, "Service", "release-waitroom").unwrap();
+    let ports: Vec<&str> = service["spec"]["ports"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(ports, ["http", "internal"]);
+}
+
+/// Keys stay put: a generated Secret survives an uninstall, GitOps renders (generate: false) refuse
+/// to make keys of their own, and Ed25519 pass keys and the service token reach the pods.
+#[test]
+fn key_material_is_stable_and_pass_keys_are_wired() {
+    let objects = render(&[]);
+    let secret = find(&objects, "Secret", "release-waitroom-secrets").unwrap();
+    assert_eq!(
+        secret["metadata"]["annotations"]["helm.sh/resource-policy"],
+        "keep"
+    );
+
+    let chart = chart();
+    let refused = helm(&[
+        "template",
+        "release",
+        chart.to_str().unwrap(),
+        "--set",
+        "secrets.generate=false",
+    ]);
+    assert!(
+        !refused.status.success(),
+        "a GitOps render made keys of its own"
+    );
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("secrets.existingSecret"));
+    let gitops = render(&[
+        "--set",
+        "secrets.generate=false",
+        "--set",
+        "secrets.existingSecret=waitroom-keys",
+    ]);
+    assert!(find(&gitops, "Secret", "release-waitroom-secrets").is_none());
+
+    let pem = waitroom::keys::generate_ed25519_pem();
+    let dir = tempfile::tempdir().unwrap();
+    let pem_file = dir.path().join("passes.pem");
+    std::fs::write(&pem_file, &pem).unwrap();
+    let wired = render(&[
+        "--set-file",
+        &format!("secrets.passKeys.passes-1={}", pem_file.display()),
+        "--set",
+        "secrets.passKey=passes-1",
+        "--set",
+        "secrets.serviceToken=service-token-0123456789",
+    ]);
+    let secret = find(&wired, "Secret", "release-waitroom-secrets").unwrap();
+    let stored = base64::engine::general_purpose::STANDARD
+        .decode(secret["data"]["passes-1.pem"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(String::from_utf8(stored).unwrap(), pem);
+    assert!(secret["data"]["service-token"].is_string());
+    let config = find(&wired, "ConfigMap", "release-waitroom").unwrap();
+    assert_eq!(config["data"]["WAITROOM_PASS_KEY"], "passes-1");
+    let api = find(&wired, "Deployment", "release-waitroom").unwrap();
+    let container = &api["spec"]["template"]["spec"]["containers"][0];
+    assert!(env_names(container).contains(&"WAITROOM_SERVICE_TOKEN".to_owned()));
 }
 
 #[test]
@@ -267,6 +343,8 @@ fn the_schema_refuses_bad_values() {
         "redis.url=http://x",
         "config.logFormat=xml",
         "config.pointerPollMs=5000",
+        "secrets.serviceToken=short",
+        "secrets.passKeys.p=not-a-pem",
     ] {
         let output = helm(&["template", "release", chart.to_str().unwrap(), "--set", bad]);
         assert!(!output.status.success(), "{bad} was accepted");

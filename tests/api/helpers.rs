@@ -180,17 +180,30 @@ pub async fn spawn_with(backend: Backend, prefix: &str) -> TestApp {
 }
 
 pub async fn spawn_config(config: Config) -> TestApp {
+    spawn_listeners(config).await.0
+}
+
+/// An app with an internal listener (`internal_listen` set in `config`): the public side, then the
+/// internal one.
+pub async fn spawn_split(config: Config) -> (TestApp, TestApp) {
+    let (public, internal) = spawn_listeners(config).await;
+    (public, internal.expect("internal_listen is set"))
+}
+
+async fn spawn_listeners(config: Config) -> (TestApp, Option<TestApp>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let app = Application::build_with_listener(config, listener)
         .await
         .expect("the app starts");
-    let address = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.run_until_stopped());
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    TestApp::at(address, client)
+    let at = |port: u16| TestApp::at(format!("http://127.0.0.1:{port}"), client.clone());
+    let public = at(app.port());
+    let internal = app.internal_port().map(at);
+    tokio::spawn(app.run_until_stopped());
+    (public, internal)
 }
 
 /// A token signed with the test key, for cases the API would never hand out (expired ones).

@@ -320,3 +320,47 @@ async fn json_logs_carry_request_ids_and_no_secrets() {
         assert!(!logs.contains(secret), "a secret reached the logs");
     }
 }
+
+/// With an internal listener, the admin API, metrics and the booking service's calls are answered
+/// there only: whatever faces the internet (an Ingress, an edge) cannot reach them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_internal_listener_keeps_admin_metrics_and_service_calls_inside() {
+    let mut config = config_for(Backend::Memory, "unused");
+    config.internal_listen = Some(([127, 0, 0, 1], 0).into());
+    let (public, internal) = crate::helpers::spawn_split(config).await;
+    internal.create_event("tour", json!({})).await;
+    let visitor = public.join("tour").await;
+    assert_eq!(visitor.status.as_u16(), 201);
+
+    for (method, path) in [
+        (reqwest::Method::GET, "/v1/admin/events"),
+        (reqwest::Method::POST, "/v1/admin/events/tour/advance"),
+        (reqwest::Method::GET, "/metrics"),
+        (reqwest::Method::POST, "/v1/passes/consume"),
+        (reqwest::Method::POST, "/v1/events/tour/complete"),
+    ] {
+        public
+            .admin(method.clone(), path, Some(json!({ "by": 1 })))
+            .await
+            .assert_problem(404, "not-found");
+        let inside = internal.admin(method, path, Some(json!({ "by": 1 }))).await;
+        assert_ne!(
+            inside.status.as_u16(),
+            404,
+            "{path} inside: {}",
+            inside.body
+        );
+    }
+    for path in ["/healthz", "/readyz"] {
+        let answer = public.send(public.client.get(public.url(path))).await;
+        assert_eq!(answer.status.as_u16(), 200, "{path} outside");
+        let answer = internal.send(internal.client.get(internal.url(path))).await;
+        assert_eq!(answer.status.as_u16(), 200, "{path} inside");
+    }
+    // The visitor's routes are the public side's alone.
+    internal.join("tour").await.assert_problem(404, "not-found");
+    assert_eq!(
+        public.status("tour", &visitor.token()).await.body["status"],
+        "admitted"
+    );
+}

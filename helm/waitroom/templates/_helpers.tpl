@@ -62,6 +62,12 @@ seccompProfile:
     secretKeyRef:
       name: {{ include "waitroom.secretName" . }}
       key: admin-token
+- name: WAITROOM_SERVICE_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "waitroom.secretName" . }}
+      key: service-token
+      optional: true
 {{- if .Values.extraConfig }}
 - name: WAITROOM_CONFIG
   value: /etc/waitroom/config/waitroom.toml
@@ -69,7 +75,7 @@ seccompProfile:
 {{- end -}}
 
 {{- define "waitroom.volumes" -}}
-# The whole Secret: waitroom reads only its `*.key` entries as signing keys.
+# The whole Secret: waitroom reads only its `*.key` and `*.pem` entries as signing keys.
 - name: keys
   secret:
     secretName: {{ include "waitroom.secretName" . }}
