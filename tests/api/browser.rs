@@ -129,3 +129,72 @@ async fn the_waiting_page_moves_on_by_itself_when_it_is_your_turn() {
     );
     client.close().await.unwrap();
 }
+
+/// Waits until the browser's address starts with `prefix`.
+async fn wait_for_address(client: &Client, prefix: &str, within: Duration) -> url::Url {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        let url = client.current_url().await.unwrap();
+        if url.as_str().starts_with(prefix) {
+            return url;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!(
+        "never went to {prefix} (at {})",
+        client.current_url().await.unwrap()
+    );
+}
+
+/// The hand-over in a real browser: the page sends the admitted visitor to the site's claim path
+/// with where they were going; the pass lands in a cookie and out of the address. A visitor who
+/// comes back to the page after their turn goes straight on rather than waiting forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hand_over_takes_the_visitor_back_to_where_they_were_going() {
+    let app = spawn_app(Backend::Memory).await;
+    app.create_event(
+        "handover",
+        json!({ "target_url": app.url("/v1/events/handover/claim") }),
+    )
+    .await;
+    let driver = Daemon::chromedriver();
+    let profile = tempfile::tempdir().unwrap();
+    let client = browser(&driver, profile.path()).await;
+
+    client
+        .goto(&app.url("/e/handover?return_to=%2Fdemo%2Fadmitted%3Ffrom%3Dqueue"))
+        .await
+        .unwrap();
+    wait_for_text(&client, "position", "1", Duration::from_secs(10)).await;
+    app.advance("handover", 1).await;
+    let landed =
+        wait_for_address(&client, &app.url("/demo/admitted"), Duration::from_secs(5)).await;
+    assert_eq!(
+        landed.as_str(),
+        app.url("/demo/admitted?from=queue"),
+        "the pass is out of the address"
+    );
+    let cookies = client.get_all_cookies().await.unwrap();
+    let pass = cookies
+        .iter()
+        .find(|c| c.name() == "waitroom_handover.pass")
+        .expect("the pass cookie on the site's domain");
+    assert_eq!(pass.http_only(), Some(true));
+    let checked = app
+        .verify(json!({ "token": pass.value(), "event": "handover" }))
+        .await;
+    assert_eq!(checked.body["kind"], "pass");
+
+    // Back on the page after the turn came: on to the site at once.
+    client
+        .goto(&app.url("/e/handover?return_to=%2Fdemo%2Fadmitted%3Fagain%3D1"))
+        .await
+        .unwrap();
+    wait_for_address(
+        &client,
+        &app.url("/demo/admitted?again=1"),
+        Duration::from_secs(5),
+    )
+    .await;
+    client.close().await.unwrap();
+}

@@ -275,12 +275,28 @@ async fn nginx_cross_origin_kit_lets_the_admitted_through() {
     .await;
 }
 
-/// `deploy/edge-js/check.mjs` as an edge runs it: passes of a real `waitroom` verified against its
-/// JWKS, with `jose`.
+/// `deploy/edge-js/check.mjs` as an edge runs it: passes of a real `waitroom serve` verified against
+/// its JWKS, with `jose`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_javascript_verifier_checks_passes_against_the_jwks() {
     let dir = tempfile::tempdir().unwrap();
-    let app: TestApp = crate::passes::app_with_keys(dir.path(), &["passes-1"], "passes-1").await;
+    std::fs::write(
+        dir.path().join(format!("{KEY_ID}.key")),
+        crate::helpers::KEY_B64,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("passes-1.pem"),
+        waitroom::keys::generate_ed25519_pem(),
+    )
+    .unwrap();
+    let serve = crate::helpers::ServeProcess::start(&[
+        ("WAITROOM_KEYS_DIR", dir.path().display().to_string()),
+        ("WAITROOM_ACTIVE_KEY", KEY_ID.to_owned()),
+        ("WAITROOM_PASS_KEY", "passes-1".to_owned()),
+    ])
+    .await;
+    let app: &TestApp = &serve.app;
     app.create_event("tour", json!({})).await;
     let joined = app.join("tour").await;
     app.advance("tour", 1).await;

@@ -19,7 +19,7 @@ use crate::on_both_stores;
 
 /// An app whose keys directory holds the test HS256 key and the Ed25519 keys named, passes signed
 /// with `pass_key`.
-pub async fn app_with_keys(dir: &std::path::Path, ed25519: &[&str], pass_key: &str) -> TestApp {
+async fn app_with_keys(dir: &std::path::Path, ed25519: &[&str], pass_key: &str) -> TestApp {
     std::fs::write(dir.join(format!("{KEY_ID}.key")), KEY_B64).unwrap();
     for kid in ed25519 {
         let path = dir.join(format!("{kid}.pem"));
