@@ -280,16 +280,7 @@ async fn nginx_cross_origin_kit_lets_the_admitted_through() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_javascript_verifier_checks_passes_against_the_jwks() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join(format!("{KEY_ID}.key")),
-        crate::helpers::KEY_B64,
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("passes-1.pem"),
-        waitroom::keys::generate_ed25519_pem(),
-    )
-    .unwrap();
+    crate::helpers::write_keys(dir.path(), &["passes-1"]);
     let serve = crate::helpers::ServeProcess::start(&[
         ("WAITROOM_KEYS_DIR", dir.path().display().to_string()),
         ("WAITROOM_ACTIVE_KEY", KEY_ID.to_owned()),
@@ -390,21 +381,8 @@ fn waiting_signed_like_a_pass(keys: &Path, pass: &str) -> String {
 async fn the_example_booking_service_verifies_consumes_and_completes() {
     const SERVICE_TOKEN: &str = "example-service-token-0123456789";
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join(format!("{KEY_ID}.key")),
-        crate::helpers::KEY_B64,
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("passes-1.pem"),
-        waitroom::keys::generate_ed25519_pem(),
-    )
-    .unwrap();
-    let mut config = crate::helpers::base_config();
-    config.signing_keys.clear();
-    config.keys_dir = Some(dir.path().to_owned());
-    config.active_key = Some(KEY_ID.into());
-    config.pass_key = Some("passes-1".into());
+    crate::helpers::write_keys(dir.path(), &["passes-1"]);
+    let mut config = crate::helpers::config_with_keys(dir.path(), "passes-1");
     config.service_token = Some(SERVICE_TOKEN.into());
     let app = spawn_config(config).await;
     app.create_event("tour", json!({ "max_active": 5 })).await;

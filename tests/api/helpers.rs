@@ -206,6 +206,28 @@ async fn spawn_listeners(config: Config) -> (TestApp, Option<TestApp>) {
     (public, internal)
 }
 
+/// A keys directory as an operator sets up passes others verify: the test HS256 key, and an Ed25519
+/// key for each id in `ed25519` (kept when it exists already, as across a rotation).
+pub fn write_keys(dir: &std::path::Path, ed25519: &[&str]) {
+    std::fs::write(dir.join(format!("{KEY_ID}.key")), KEY_B64).unwrap();
+    for kid in ed25519 {
+        let path = dir.join(format!("{kid}.pem"));
+        if !path.exists() {
+            std::fs::write(path, waitroom::keys::generate_ed25519_pem()).unwrap();
+        }
+    }
+}
+
+/// The test configuration on the keys in `dir` (see [`write_keys`]), passes signed with `pass_key`.
+pub fn config_with_keys(dir: &std::path::Path, pass_key: &str) -> Config {
+    let mut config = base_config();
+    config.signing_keys.clear();
+    config.keys_dir = Some(dir.to_owned());
+    config.active_key = Some(KEY_ID.into());
+    config.pass_key = Some(pass_key.into());
+    config
+}
+
 /// A token signed with the test key, for cases the API would never hand out (expired ones).
 pub fn sign_token(
     kind: TokenKind,

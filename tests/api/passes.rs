@@ -12,27 +12,16 @@ use waitroom::domain::random_token_id;
 use waitroom::token::TokenKind;
 
 use crate::helpers::{
-    base_config, config_for, sign_token, spawn_config, Answer, Backend, TestApp, ADMIN_TOKEN,
-    KEY_B64, KEY_ID,
+    config_for, config_with_keys, sign_token, spawn_config, write_keys, Answer, Backend, TestApp,
+    ADMIN_TOKEN,
 };
 use crate::on_both_stores;
 
 /// An app whose keys directory holds the test HS256 key and the Ed25519 keys named, passes signed
 /// with `pass_key`.
 async fn app_with_keys(dir: &std::path::Path, ed25519: &[&str], pass_key: &str) -> TestApp {
-    std::fs::write(dir.join(format!("{KEY_ID}.key")), KEY_B64).unwrap();
-    for kid in ed25519 {
-        let path = dir.join(format!("{kid}.pem"));
-        if !path.exists() {
-            std::fs::write(path, waitroom::keys::generate_ed25519_pem()).unwrap();
-        }
-    }
-    let mut config = base_config();
-    config.signing_keys.clear();
-    config.keys_dir = Some(dir.to_owned());
-    config.active_key = Some(KEY_ID.into());
-    config.pass_key = Some(pass_key.into());
-    spawn_config(config).await
+    write_keys(dir, ed25519);
+    spawn_config(config_with_keys(dir, pass_key)).await
 }
 
 fn header(token: &str) -> Value {
