@@ -76,8 +76,8 @@ impl fmt::Debug for SecretString {
 }
 
 /// The configuration as read; see `config/default.toml` for what every key means.
-// Unknown keys are not refused: Kubernetes injects `WAITROOM_SERVICE_HOST` and the like into pods of a
-// Service named waitroom.
+// Unknown keys are not refused, but reported in `unknown_keys`: Kubernetes injects
+// `WAITROOM_SERVICE_HOST` and the like into pods of a Service named waitroom.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Config {
     pub listen: SocketAddr,
@@ -118,6 +118,27 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     #[serde(default)]
     pub events: BTreeMap<String, EventSettingsPatch>,
+    /// Keys set in a file or the environment that waitroom does not know (a typo such as
+    /// `cookie_secur`), for a warning at start.
+    #[serde(skip)]
+    pub unknown_keys: Vec<String>,
+}
+
+/// The keys of `figment` that no field of [`Config`] takes, but for the families Kubernetes injects
+/// into the pods of a Service named waitroom (`WAITROOM_SERVICE_*`, `WAITROOM_PORT*`).
+fn unknown_keys(figment: &Figment) -> Vec<String> {
+    let Ok(value) = figment.extract::<figment::value::Value>() else {
+        return Vec::new();
+    };
+    let mut unknown = Vec::new();
+    let _: Result<Config, _> =
+        serde_ignored::deserialize(&value, |path| unknown.push(path.to_string()));
+    unknown.retain(|key| !is_injected_by_kubernetes(key));
+    unknown
+}
+
+fn is_injected_by_kubernetes(key: &str) -> bool {
+    key.starts_with("service_") || key == "port" || key.starts_with("port_")
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -188,10 +209,11 @@ impl Config {
             figment = figment.merge(Toml::file_exact(file));
         }
         figment = figment.merge(Env::prefixed("WAITROOM_").ignore(&["config"]).split("__"));
-        let config: Config = figment
+        let mut config: Config = figment
             .extract()
             .map_err(|e| ConfigError::Parse(Box::new(e)))?;
         config.validate()?;
+        config.unknown_keys = unknown_keys(&figment);
         Ok(config)
     }
 
@@ -331,6 +353,25 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("`admin_token`"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_are_reported_but_kubernetes_service_variables_are_not() {
+        let config =
+            with_file("cookie_secur = true\nworkers = 1\n[kafka_producer]\n\"linger.ms\" = \"5\"")
+                .unwrap();
+        assert_eq!(config.unknown_keys, ["cookie_secur"]);
+        assert!(with_file("").unwrap().unknown_keys.is_empty());
+        for injected in [
+            "service_host",
+            "service_port_http",
+            "port",
+            "port_80_tcp_addr",
+        ] {
+            assert!(is_injected_by_kubernetes(injected), "{injected}");
+        }
+        assert!(!is_injected_by_kubernetes("cookie_secur"));
+        assert!(!is_injected_by_kubernetes("portal"));
     }
 
     #[test]

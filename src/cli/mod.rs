@@ -112,6 +112,7 @@ pub async fn run(cli: Cli) -> ExitCode {
 async fn serve(args: ConfigArg) -> Result<(), String> {
     let config = Config::load(args.config.as_deref()).map_err(|e| e.to_string())?;
     crate::telemetry::init(config.log_format);
+    warn_unknown_keys(&config);
     let listen = config.listen;
     let app = Application::build(config)
         .await
@@ -131,6 +132,7 @@ async fn serve(args: ConfigArg) -> Result<(), String> {
 async fn drain(args: ConfigArg) -> Result<(), String> {
     let config = Config::load(args.config.as_deref()).map_err(|e| e.to_string())?;
     crate::telemetry::init(config.log_format);
+    warn_unknown_keys(&config);
     if config.redis_url.is_none() {
         return Err("the drain worker needs the shared store: set redis_url (on the embedded store the drain runs inside serve)".into());
     }
@@ -156,6 +158,13 @@ async fn drain(args: ConfigArg) -> Result<(), String> {
     status_handle.stop(true).await;
     let _ = status.await;
     stopped
+}
+
+/// A key the configuration sets but waitroom does not know is most likely a typo: say so at start.
+fn warn_unknown_keys(config: &Config) {
+    for key in &config.unknown_keys {
+        tracing::warn!(key, "unknown configuration key, ignored (a typo?)");
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -258,3 +258,22 @@ async fn serve_refuses_bad_configuration_naming_the_key() {
         refused.stderr
     );
 }
+
+/// A misspelt key in the environment is warned about at start; the variables Kubernetes injects
+/// for a Service named waitroom are not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_warns_about_unknown_configuration_keys() {
+    let serve = crate::helpers::ServeProcess::start(&[
+        ("WAITROOM_COOKIE_SECUR", "true".to_owned()),
+        ("WAITROOM_SERVICE_HOST", "10.0.0.7".to_owned()),
+        ("WAITROOM_PORT_80_TCP", "tcp://10.0.0.7:80".to_owned()),
+    ])
+    .await;
+    let logs = serve.process.log_text();
+    let warned: Vec<&str> = logs
+        .lines()
+        .filter(|line| line.contains("unknown configuration key"))
+        .collect();
+    assert_eq!(warned.len(), 1, "{logs}");
+    assert!(warned[0].contains("cookie_secur"), "{logs}");
+}
