@@ -14,8 +14,8 @@
 //! 5. [`cache`] (each replica's copy of every event, kept fresh by push and a short resync),
 //!    [`admission`] (the rules: where a place stands, who gets a pass, who may enter) and [`sink`]
 //!    (Kafka or a JSON-lines log).
-//! 6. [`scheduler`] (batch release, safe with many replicas) and [`drain`] (forwarding every admitted
-//!    visitor to the sink, at least once).
+//! 6. [`scheduler`] (batch release, safe with many replicas), [`drain`] (forwarding every admitted
+//!    visitor to the sink, at least once) and [`demo`] (the embedded default's demo line).
 //! 7. [`routes`]: the HTTP API: one route table, the layers every request goes through, extractors,
 //!    thin handlers, the fast path, and `application/problem+json` errors.
 //! 8. [`startup`] (wiring, on a listener the caller chooses) and [`client`] (a typed client of the
@@ -28,6 +28,7 @@ pub mod cli;
 pub mod client;
 pub mod clock;
 pub mod config;
+pub mod demo;
 pub mod domain;
 pub mod drain;
 pub mod estimate;

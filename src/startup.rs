@@ -16,20 +16,15 @@ use tokio::task::JoinHandle;
 
 use crate::cache::{keep_in_sync, PointerCache};
 use crate::config::{Config, ConfigError, LogTarget};
-use crate::domain::{EventId, EventSettings, VisitorId};
+use crate::demo;
 use crate::drain::{DrainSettings, DrainWorker};
 use crate::keys::{KeyError, KeySet};
 use crate::metrics::{Metrics, RequestTimers};
 use crate::routes::{self, observe_request, ApiError, AppState, HotPaths, Surface};
 use crate::scheduler::run_releases;
 use crate::sink::{KafkaSink, LogSink, Sink, SinkError};
-use crate::store::{JoinAs, MemoryStore, MeteredStore, PutMode, RedisStore, Store, StoreError};
+use crate::store::{MemoryStore, MeteredStore, PutMode, RedisStore, Store, StoreError};
 use crate::token::Tokens;
-
-/// The demo event's name, on the embedded store.
-pub const DEMO_EVENT: &str = "demo";
-/// Visitors already in the demo line at start, so a newcomer sees it move.
-const DEMO_CROWD: u64 = 60;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -150,8 +145,9 @@ impl Application {
                 tracing::info!(%event, "created event from configuration");
             }
         }
-        if config.redis_url.is_none() && config.demo_event {
-            seed_demo(store.as_ref(), port).await?;
+        let demo = config.redis_url.is_none() && config.demo_event;
+        if demo {
+            demo::seed(store.as_ref(), port).await?;
         }
 
         let cache = Arc::new(PointerCache::default());
@@ -167,6 +163,13 @@ impl Application {
             )),
             tokio::spawn(run_releases(store.clone(), cache.clone(), stopping.clone())),
         ];
+        if demo {
+            tasks.push(tokio::spawn(demo::keep_arriving(
+                store.clone(),
+                cache.clone(),
+                stopping.clone(),
+            )));
+        }
         if config.drain_in_serve {
             let worker = DrainWorker::new(
                 store.clone(),
@@ -361,31 +364,4 @@ pub fn drain_status_server(
     .disable_signals()
     .bind(listen)?
     .run())
-}
-
-/// The demo event: a line that already has people in it and moves on its own.
-async fn seed_demo(store: &dyn Store, port: u16) -> Result<(), StartError> {
-    let event = EventId::parse(DEMO_EVENT).map_err(|e| ConfigError::Invalid {
-        key: "demo_event".into(),
-        reason: e.to_string(),
-    })?;
-    let settings = EventSettings {
-        batch_size: 5,
-        release_interval_ms: 2_000,
-        target_url: format!("http://127.0.0.1:{port}/demo/admitted"),
-        ..EventSettings::default()
-    };
-    if store
-        .put_event(&event, &settings, PutMode::CreateOnly)
-        .await?
-    {
-        let now = crate::clock::unix_ms();
-        for _ in 0..DEMO_CROWD {
-            store
-                .join(&event, &VisitorId::generate(), JoinAs::Anonymous, now)
-                .await?;
-        }
-        tracing::info!(%event, "demo event created with {DEMO_CROWD} visitors already in line");
-    }
-    Ok(())
 }

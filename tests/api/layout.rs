@@ -13,7 +13,7 @@ const LAYERS: &[&[&str]] = &[
     &["telemetry", "token", "metrics"],
     &["store"],
     &["cache", "admission", "sink"],
-    &["scheduler", "drain"],
+    &["scheduler", "drain", "demo"],
     &["routes"],
     &["startup", "client"],
     &["cli"],

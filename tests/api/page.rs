@@ -268,3 +268,33 @@ async fn capacity_is_never_exceeded_and_freed_slots_are_reused(backend: Backend)
         assert!(late.body.get("pass").is_none());
     }
 }
+
+/// The demo of the embedded default keeps a line that moves: newcomers arrive at the pace visitors
+/// are let through, so the line neither empties nor grows without end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_line_keeps_moving() {
+    let mut config = crate::helpers::base_config();
+    config.demo_event = true;
+    let app = crate::helpers::spawn_config(config).await;
+    let start = app.show("demo").await;
+    assert_eq!(start.issued, waitroom::demo::CROWD);
+    let moved = eventually(Duration::from_secs(10), || async {
+        let now = app.show("demo").await;
+        now.admitted_through >= 10 && now.issued >= waitroom::demo::CROWD + 10
+    })
+    .await;
+    let now = app.show("demo").await;
+    assert!(moved.is_some(), "the demo stood still: {now:?}");
+    assert!(
+        (waitroom::demo::CROWD - 10..=waitroom::demo::CROWD).contains(&now.waiting),
+        "the line stays about {} long: {now:?}",
+        waitroom::demo::CROWD
+    );
+    // A newcomer still waits their turn behind the crowd.
+    let newcomer = app.join("demo").await;
+    assert!(
+        newcomer.body["ahead"].as_u64().unwrap() >= 40,
+        "{}",
+        newcomer.body
+    );
+}
