@@ -65,6 +65,12 @@
     $("estimate").textContent = paused ? "Paused"
       : place.estimate ? place.estimate.text
       : "Not known yet";
+    // Say what the estimate rests on: a measured pace, or only the schedule.
+    const rate = place.estimate && place.estimate.rate_per_min.toLocaleString();
+    $("basis").textContent = paused || !place.estimate ? ""
+      : place.estimate.basis === "measured"
+        ? `Based on the pace of the last releases: about ${rate} people a minute.`
+        : `Based on the release schedule (${rate} people a minute); nobody has been let through yet.`;
     $("progress").value = Math.round(((furthestAhead - place.ahead) / furthestAhead) * 100);
     $("progress").textContent = `${$("progress").value}%`;
     if (paused) {

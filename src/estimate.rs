@@ -31,6 +31,18 @@ pub struct Estimate {
     pub confidence: Confidence,
     /// Visitors admitted per minute, as measured (or as scheduled, with low confidence).
     pub rate_per_min: f64,
+    /// What the rate comes from.
+    pub basis: Basis,
+}
+
+/// Where an estimate's rate comes from, so the page can say it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Basis {
+    /// The scheduled releases measured lately (admins' manual advances left out).
+    Measured,
+    /// The release schedule: nothing measured yet.
+    Schedule,
 }
 
 /// Remembers when the pointer moved and how many visitors had come through by then.
@@ -68,6 +80,20 @@ impl RateMeter {
                 .is_some_and(|(t, _)| at.duration_since(*t) > HORIZON)
         {
             self.samples.pop_front();
+        }
+        self.summary = self.summarise();
+    }
+
+    /// Sets aside a move that says nothing about the pace (an admin's manual advance): the visitors
+    /// it let through count as if they had come through before every sample, so the rate between
+    /// samples stays the scheduled one.
+    pub fn set_aside(&mut self, admitted: u64) {
+        let Some(&(_, last)) = self.samples.back() else {
+            return;
+        };
+        let jump = admitted.saturating_sub(last);
+        for (_, count) in &mut self.samples {
+            *count += jump;
         }
         self.summary = self.summarise();
     }
@@ -136,11 +162,14 @@ pub fn estimate(
     if settings.state != EventState::Open {
         return None;
     }
-    let (rate, confidence) = meter.rate(now).or_else(|| {
+    let measured = meter
+        .rate(now)
+        .map(|(rate, confidence)| (rate, confidence, Basis::Measured));
+    let (rate, confidence, basis) = measured.or_else(|| {
         (settings.batch_size > 0).then(|| {
             let scheduled =
                 settings.batch_size as f64 / (settings.release_interval_ms as f64 / 1_000.0);
-            (scheduled, Confidence::Low)
+            (scheduled, Confidence::Low, Basis::Schedule)
         })
     })?;
     if rate <= 0.0 {
@@ -152,6 +181,7 @@ pub fn estimate(
         text: humanize(wait_s),
         confidence,
         rate_per_min: (rate * 60.0 * 10.0).round() / 10.0,
+        basis,
     })
 }
 
@@ -230,6 +260,46 @@ mod tests {
             ..EventSettings::default()
         };
         assert!(estimate(10, &paused, &meter, start).is_none());
+    }
+
+    /// The reported case: 60 a minute released, then an admin lets 400 through at once; a visitor
+    /// with 742 ahead must still be told about 12 minutes (said "about 10 min"), not about 1.
+    #[test]
+    fn manual_advances_do_not_count_as_the_release_rate() {
+        let start = Instant::now();
+        let mut meter = RateMeter::default();
+        let every = Duration::from_secs(10);
+        steady(&mut meter, start, 6, every, 10);
+        meter.set_aside(50 + 400);
+        let at = start + every * 6;
+        meter.record(at, 460);
+        meter.record(at + every, 470);
+        let settings = EventSettings {
+            batch_size: 10,
+            release_interval_ms: 10_000,
+            ..EventSettings::default()
+        };
+        let estimate = estimate(742, &settings, &meter, at + every).unwrap();
+        assert_eq!(estimate.basis, Basis::Measured);
+        assert!(
+            (59.0..=61.0).contains(&estimate.rate_per_min),
+            "{estimate:?}"
+        );
+        assert!((700..=800).contains(&estimate.wait_s), "{estimate:?}");
+        assert_eq!(estimate.text, "about 10 min");
+
+        // Counted as a release, the same jump would have promised about a minute and a half.
+        let mut naive = RateMeter::default();
+        steady(&mut naive, start, 6, every, 10);
+        naive.record(at - Duration::from_secs(1), 450);
+        naive.record(at, 460);
+        naive.record(at + every, 470);
+        let promised = super::estimate(742, &settings, &naive, at + every).unwrap();
+        assert!(promised.wait_s < 300, "{promised:?}");
+
+        // Nothing measured yet: the schedule, and it says so.
+        let fresh = super::estimate(742, &settings, &RateMeter::default(), at).unwrap();
+        assert_eq!(fresh.basis, Basis::Schedule);
     }
 
     #[test]

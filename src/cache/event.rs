@@ -71,13 +71,18 @@ impl CachedEvent {
         crate::estimate::estimate(ahead, &self.settings(), &meter, Instant::now())
     }
 
-    /// Notes how many visitors had come through (those who left do not count) as the pointer moved.
-    fn record_rate(&self) {
+    /// Notes how many visitors had come through (those who left do not count) as the pointer moved;
+    /// a manual move is set aside, as it says nothing about the pace of the line.
+    fn record_rate(&self, manual: bool) {
         let pointer = self.admitted_through();
         let gone = self.left.read().range(..=pointer).count() as u64;
-        self.rate
-            .lock()
-            .record(Instant::now(), pointer.saturating_sub(gone));
+        let through = pointer.saturating_sub(gone);
+        let mut rate = self.rate.lock();
+        if manual {
+            rate.set_aside(through);
+        } else {
+            rate.record(Instant::now(), through);
+        }
     }
 
     /// Where `position`'s pass claim stands on this replica at `now` (unix seconds); the first call
@@ -162,14 +167,14 @@ impl CachedEvent {
 
     /// Moves the counters forward only: a late message never takes the pointer back.
     /// Returns whether the pointer moved.
-    pub(super) fn observe(&self, issued: u64, admitted_through: u64) -> bool {
+    pub(super) fn observe(&self, issued: u64, admitted_through: u64, manual: bool) -> bool {
         self.issued.fetch_max(issued, Ordering::AcqRel);
         let before = self
             .admitted_through
             .fetch_max(admitted_through, Ordering::AcqRel);
         let moved = admitted_through > before;
         if moved {
-            self.record_rate();
+            self.record_rate(manual);
         }
         moved
     }

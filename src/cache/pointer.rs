@@ -46,15 +46,17 @@ impl PointerCache {
     }
 
     /// Takes in counters pushed by the store or learned from an admin's advance on this replica.
+    /// `manual`: an admin's advance, which moves the pointer but not the measured pace.
     pub fn observe(
         &self,
         event: &EventId,
         cached: &CachedEvent,
         issued: u64,
         admitted_through: u64,
+        manual: bool,
     ) {
         cached.mark_synced();
-        if cached.observe(issued, admitted_through) {
+        if cached.observe(issued, admitted_through, manual) {
             self.changed(event);
         }
     }
@@ -125,7 +127,12 @@ impl PointerCache {
             }
             changed
         };
-        let moved = cached.observe(snapshot.figures.issued, snapshot.figures.admitted_through);
+        // A move seen only by the resync (its announcement lost) is taken as a release.
+        let moved = cached.observe(
+            snapshot.figures.issued,
+            snapshot.figures.admitted_through,
+            false,
+        );
         cached
             .drained_through
             .fetch_max(snapshot.figures.drained_through, Ordering::AcqRel);
@@ -146,9 +153,10 @@ impl PointerCache {
                 event,
                 admitted_through,
                 issued,
+                manual,
             } => {
                 match self.get(&event) {
-                    Some(cached) => self.observe(&event, &cached, issued, admitted_through),
+                    Some(cached) => self.observe(&event, &cached, issued, admitted_through, manual),
                     None => return Some(event),
                 }
                 None
@@ -290,6 +298,7 @@ mod tests {
             event: event.clone(),
             admitted_through: 5,
             issued: 100,
+            manual: false,
         });
         let cached = cache.get(&event).unwrap();
         assert_eq!(cached.admitted_through(), 10);

@@ -149,6 +149,7 @@ pub(super) async fn advance(
         &event.cached,
         advanced.issued,
         advanced.admitted_through,
+        true,
     );
     Ok(HttpResponse::Ok().json(view(&event.id, &event.cached)))
 }

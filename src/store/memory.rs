@@ -229,6 +229,7 @@ impl Store for MemoryStore {
                 event: event.clone(),
                 admitted_through: advanced.admitted_through,
                 issued: advanced.issued,
+                manual: mode == AdvanceMode::Manual,
             });
         }
         Ok(advanced)

@@ -31,6 +31,9 @@ pub enum Notification {
         event: EventId,
         admitted_through: u64,
         issued: u64,
+        /// An admin's advance rather than the scheduled release: it says nothing about the pace.
+        #[serde(default)]
+        manual: bool,
     },
     Left {
         event: EventId,

@@ -195,6 +195,22 @@ async fn estimates_come_within_a_fifth_of_the_real_wait(backend: Backend) {
         (promised - waited).abs() <= 0.2 * waited,
         "estimate {promised} s vs actual {waited:.1} s"
     );
+    assert_eq!(estimate["basis"], "measured");
+
+    // An admin lets 40 through at once: the pace promised to the next visitors stays the release
+    // pace (counted as a release, the jump would have nearly doubled it).
+    for _ in 0..200 {
+        app.join("tour").await;
+    }
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    let rate = |answer: crate::helpers::Answer| answer.body["estimate"]["rate_per_min"].as_f64();
+    let before = rate(app.join("tour").await).expect("an estimate");
+    app.advance("tour", 40).await;
+    let after = rate(app.join("tour").await).expect("an estimate");
+    assert!(
+        (after - before).abs() <= 0.3 * before,
+        "a manual advance moved the promised pace from {before} to {after} a minute"
+    );
 }
 
 async fn capacity_is_never_exceeded_and_freed_slots_are_reused(backend: Backend) {

@@ -122,3 +122,52 @@ async fn three_schedulers_release_one_batch_per_interval() {
         "{batches} batches released in {slots} slots ({elapsed_ms} ms)"
     );
 }
+
+on_both_stores!(pointer_announcements_say_whether_an_admin_moved_it);
+
+/// Every replica learns whether a pointer move was the scheduled release or an admin's advance, so
+/// wait estimates measure the release pace alone.
+async fn pointer_announcements_say_whether_an_admin_moved_it(backend: Backend) {
+    use futures_util::StreamExt;
+    use waitroom::store::{Notification, Store};
+    let store: std::sync::Arc<dyn Store> = match backend {
+        Backend::Memory => std::sync::Arc::new(waitroom::store::MemoryStore::default()),
+        Backend::Redis => redis_store(&format!("t{}", waitroom::domain::random_token_id())).await,
+    };
+    let event = EventId::parse("tour").unwrap();
+    store
+        .put_event(&event, &EventSettings::default(), PutMode::Upsert)
+        .await
+        .unwrap();
+    for _ in 0..10 {
+        store
+            .join(&event, &VisitorId::generate(), JoinAs::Anonymous, 0)
+            .await
+            .unwrap();
+    }
+    let mut announced = store.notifications().await.unwrap();
+    let scheduled = AdvanceMode::Scheduled {
+        interval_ms: 3_600_000,
+    };
+    for mode in [AdvanceMode::Manual, scheduled] {
+        store
+            .advance(&event, 2, mode, Capacity::UNLIMITED)
+            .await
+            .unwrap();
+        let next = tokio::time::timeout(Duration::from_secs(2), async {
+            loop {
+                if let Some(Notification::Pointer {
+                    manual,
+                    admitted_through,
+                    ..
+                }) = announced.next().await
+                {
+                    return (manual, admitted_through);
+                }
+            }
+        })
+        .await
+        .expect("the move is announced");
+        assert_eq!(next.0, mode == AdvanceMode::Manual, "{mode:?} -> {next:?}");
+    }
+}

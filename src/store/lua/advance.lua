@@ -72,5 +72,5 @@ if max_active > 0 then
 end
 redis.call('ZADD', KEYS[5], target, string.format('%d:%d', target, now_ms))
 redis.call('PUBLISH', ARGV[3], '{"kind":"pointer","event":"' .. ARGV[4] .. '","admitted_through":' ..
-  target .. ',"issued":' .. issued .. '}')
+  target .. ',"issued":' .. issued .. ',"manual":' .. (interval == 0 and 'true' or 'false') .. '}')
 return {1, target, issued}
