@@ -13,7 +13,9 @@
   let source = null;
   let pollTimer = null;
   let streamFailures = 0;
-  let furthestAhead = null;
+  // The longest line seen, kept across reloads so the progress bar does not start over.
+  const furthestKey = `${storageKey}:furthest`;
+  let furthestAhead = Number(localStorage.getItem(furthestKey)) || null;
   let lastAnnounced = "";
 
   async function call(method, path) {
@@ -35,9 +37,24 @@
     $("gone").hidden = section !== "gone";
   }
 
-  function gone(text) {
+  // What a refusal means for a person, by problem type; and whether joining again can help.
+  const refusals = {
+    "event-closed": ["This waiting room is closed: it takes no new visitors.", false],
+    "unknown-event": ["There is no waiting room at this address. Please check the link you followed.", false],
+    "store-unavailable": ["The waiting room is very busy right now. Please try again in a moment.", true],
+  };
+
+  function refused(body) {
+    const slug = (body.type || "").split(":").pop();
+    const [text, canRejoin] = refusals[slug]
+      || ["The waiting room could not take you in right now. Please try again.", true];
+    gone(text, canRejoin);
+  }
+
+  function gone(text, canRejoin = true) {
     stop();
     $("gone-text").textContent = text;
+    $("rejoin").hidden = !canRejoin;
     show("gone");
   }
 
@@ -52,13 +69,17 @@
     if (place.status === "admitted" && place.pass && place.target_url) return admit(place);
     if (place.status === "expired") {
       localStorage.removeItem(storageKey);
+      localStorage.removeItem(furthestKey);
       token = null;
       return gone(place.reason === "claim-window-passed"
         ? "Your turn came and went while you were away, so your slot went to the next person."
         : "Your place expired because this page was away too long.");
     }
     show("place");
-    if (furthestAhead === null || place.ahead > furthestAhead) furthestAhead = Math.max(place.ahead, 1);
+    if (furthestAhead === null || place.ahead > furthestAhead) {
+      furthestAhead = Math.max(place.ahead, 1);
+      localStorage.setItem(furthestKey, String(furthestAhead));
+    }
     $("position").textContent = place.position.toLocaleString();
     $("ahead").textContent = place.ahead.toLocaleString();
     const paused = place.state === "paused";
@@ -71,7 +92,8 @@
       : place.estimate.basis === "measured"
         ? `Based on the pace of the last releases: about ${rate} people a minute.`
         : `Based on the release schedule (${rate} people a minute); nobody has been let through yet.`;
-    $("progress").value = Math.round(((furthestAhead - place.ahead) / furthestAhead) * 100);
+    // Never quite empty, so the bar is visible from the start.
+    $("progress").value = Math.max(2, Math.round(((furthestAhead - place.ahead) / furthestAhead) * 100));
     $("progress").textContent = `${$("progress").value}%`;
     if (paused) {
       announce("The line is paused for now. You keep your place.");
@@ -99,7 +121,7 @@
   async function join() {
     const { response, body } = await call("POST", `${api}/join`);
     if (!response.ok) {
-      gone(body.detail || "The waiting room could not take you in right now. Please try again.");
+      refused(body);
       return null;
     }
     token = body.token;
@@ -129,7 +151,8 @@
 
   function follow() {
     if (!("EventSource" in window)) return poll(jitter(1000));
-    source = new EventSource(`${api}/stream?token=${encodeURIComponent(token)}`);
+    // The token travels in the cookie the join set, never in the address (which proxies log).
+    source = new EventSource(`${api}/stream`);
     source.addEventListener("status", (message) => {
       streamFailures = 0;
       render(JSON.parse(message.data));
@@ -176,11 +199,13 @@
     if (!window.confirm("Leave the line? You will lose your place.")) return;
     await call("POST", `${api}/leave`);
     localStorage.removeItem(storageKey);
+    localStorage.removeItem(furthestKey);
     token = null;
     gone("You left the line. Thank you for letting the next person in.");
   });
   $("rejoin").addEventListener("click", () => {
     furthestAhead = null;
+    localStorage.removeItem(furthestKey);
     announce("Joining the line…");
     start();
   });

@@ -106,14 +106,14 @@ impl Observed {
 }
 
 /// An error answer as a problem document, so clients see one error format: the framework's own
-/// 404s and 405s, payload limits and extractor failures included.
+/// 404s and 405s, payload limits and extractor failures included. A page made for a person (HTML,
+/// which the framework never answers with) stays as it is.
 fn as_problem(response: HttpResponse<BoxBody>) -> HttpResponse<BoxBody> {
     let status = response.status();
-    let is_problem = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes() == PROBLEM_JSON.as_bytes());
-    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+    let content_type = response.headers().get(header::CONTENT_TYPE);
+    let is_problem = content_type.is_some_and(|v| v.as_bytes() == PROBLEM_JSON.as_bytes());
+    let is_page = content_type.is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+    if !(status.is_client_error() || status.is_server_error()) || is_problem || is_page {
         return response;
     }
     HttpResponse::from_error(ApiError::for_status(status))

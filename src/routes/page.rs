@@ -1,7 +1,7 @@
 //! The waiting page people see, served from the binary, and the public event info it is branded with.
 
 use actix_web::http::header::{self, ContentType};
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use serde_json::json;
 
 use super::extract::{KnownEvent, Presented};
@@ -12,6 +12,9 @@ use super::visitor;
 const PAGE: &str = include_str!("../../assets/waiting.html");
 const SCRIPT: &str = include_str!("../../assets/waitroom.js");
 const STYLE: &str = include_str!("../../assets/waitroom.css");
+const NOT_HERE: &str = include_str!("../../assets/not-here.html");
+/// Only what the page uses: its own script and style, images from anywhere (logos), no framing.
+const PAGE_POLICY: &str = "default-src 'self'; img-src 'self' https: http: data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'";
 
 /// `GET /assets/{file}`: the page's script and style, from the binary.
 pub(super) async fn asset(file: web::Path<String>) -> Result<HttpResponse, ApiError> {
@@ -39,24 +42,35 @@ fn wants_json(req: &HttpRequest) -> bool {
 /// `GET /e/{event}`: the waiting page; with `Accept: application/json`, the join answer instead.
 pub(super) async fn page(
     state: web::Data<AppState>,
-    event: KnownEvent,
+    event: Result<KnownEvent, ApiError>,
     token: Presented,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     if wants_json(&req) {
-        return visitor::join(&state, event, token.as_deref()).await;
+        return visitor::join(&state, event?, token.as_deref()).await;
     }
+    let event = match event {
+        Ok(event) => event,
+        // A person followed a wrong link: a page that says so, not a JSON document.
+        Err(e) => return Ok(not_here(&e)),
+    };
     // The id is validated (letters, digits, '_' and '-'), so it is safe inside the HTML.
     let html = PAGE.replace("{{event}}", event.id.as_str());
     Ok(HttpResponse::Ok()
         .insert_header(ContentType::html())
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header((
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'self'; img-src 'self' https: http: data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'",
-        ))
+        .insert_header((header::CONTENT_SECURITY_POLICY, PAGE_POLICY))
         .insert_header((header::REFERRER_POLICY, "no-referrer"))
         .body(html))
+}
+
+/// The page for an address with no waiting room behind it, with the status the problem has.
+fn not_here(problem: &ApiError) -> HttpResponse {
+    HttpResponse::build(problem.status_code())
+        .insert_header(ContentType::html())
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::CONTENT_SECURITY_POLICY, PAGE_POLICY))
+        .body(NOT_HERE)
 }
 
 /// `GET /v1/events/{event}`: what anyone may know of an event, for the page and for apps.

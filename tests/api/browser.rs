@@ -198,3 +198,101 @@ async fn the_hand_over_takes_the_visitor_back_to_where_they_were_going() {
     .await;
     client.close().await.unwrap();
 }
+
+/// A page that never strands anyone: a reload keeps the progress made, the live stream carries no
+/// token in its address, a closed event says so without offering a join that would fail, and a
+/// wrong link gets a page rather than JSON.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_keeps_progress_and_says_plainly_when_there_is_nothing_to_wait_for() {
+    let app = spawn_app(Backend::Memory).await;
+    app.create_event("tour", json!({})).await;
+    for _ in 0..10 {
+        app.join("tour").await;
+    }
+    let driver = Daemon::chromedriver();
+    let profile = tempfile::tempdir().unwrap();
+    let client = browser(&driver, profile.path()).await;
+    let progress = || async {
+        client
+            .execute("return document.getElementById('progress').value", vec![])
+            .await
+            .unwrap()
+            .as_f64()
+            .unwrap()
+    };
+
+    client.goto(&app.url("/e/tour")).await.unwrap();
+    wait_for_text(&client, "ahead", "10", Duration::from_secs(10)).await;
+    assert!(progress().await > 0.0, "the bar shows from the start");
+    app.advance("tour", 5).await;
+    wait_for_text(&client, "ahead", "5", Duration::from_secs(5)).await;
+    let made = progress().await;
+    assert!((45.0..=55.0).contains(&made), "{made}");
+    client.refresh().await.unwrap();
+    wait_for_text(&client, "ahead", "5", Duration::from_secs(10)).await;
+    assert_eq!(progress().await, made, "a reload keeps the progress made");
+    // Leaving ends the stream, which makes it show up among the page's finished requests.
+    let token = client
+        .execute("return localStorage.getItem('waitroom:tour')", vec![])
+        .await
+        .unwrap();
+    app.leave("tour", token.as_str().unwrap()).await;
+    wait_for_text(
+        &client,
+        "gone-text",
+        "You left the line.",
+        Duration::from_secs(5),
+    )
+    .await;
+    let streams = client
+        .execute(
+            "return performance.getEntriesByType('resource').map(e => e.name).filter(n => n.includes('/stream'))",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let streams = streams.as_array().unwrap();
+    assert!(!streams.is_empty(), "the page follows the live stream");
+    assert!(
+        streams
+            .iter()
+            .all(|s| !s.as_str().unwrap().contains("token")),
+        "{streams:?}"
+    );
+
+    app.create_event("closed", json!({ "state": "closed" }))
+        .await;
+    client.goto(&app.url("/e/closed")).await.unwrap();
+    wait_for_text(
+        &client,
+        "gone-text",
+        "This waiting room is closed: it takes no new visitors.",
+        Duration::from_secs(10),
+    )
+    .await;
+    let rejoin = client.find(Locator::Id("rejoin")).await.unwrap();
+    assert!(
+        !rejoin.is_displayed().await.unwrap(),
+        "no join that would fail"
+    );
+    std::fs::write(
+        artifacts().join("closed-event.png"),
+        client.screenshot().await.unwrap(),
+    )
+    .unwrap();
+
+    client.goto(&app.url("/e/no-such-event")).await.unwrap();
+    wait_for_text(
+        &client,
+        "title",
+        "No waiting room here",
+        Duration::from_secs(5),
+    )
+    .await;
+    std::fs::write(
+        artifacts().join("unknown-event.png"),
+        client.screenshot().await.unwrap(),
+    )
+    .unwrap();
+    client.close().await.unwrap();
+}

@@ -50,9 +50,31 @@ async fn the_page_and_its_json_twin(backend: Backend) {
         let response = app.client.get(app.url(asset)).send().await.unwrap();
         assert_eq!(response.status().as_u16(), 200, "{asset}");
     }
-    app.send(app.client.get(app.url("/e/nope")))
+    // A person who followed a wrong link gets a page that says so; an app, the problem.
+    let person = app
+        .client
+        .get(app.url("/e/nope"))
+        .header("accept", "text/html")
+        .send()
         .await
-        .assert_problem(404, "unknown-event");
+        .unwrap();
+    assert_eq!(person.status().as_u16(), 404);
+    assert!(person.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert!(person
+        .text()
+        .await
+        .unwrap()
+        .contains("No waiting room here"));
+    app.send(
+        app.client
+            .get(app.url("/e/nope"))
+            .header("accept", "application/json"),
+    )
+    .await
+    .assert_problem(404, "unknown-event");
 
     let info = app.send(app.client.get(app.url("/v1/events/tour"))).await;
     assert_eq!(info.body["title"], "Summer Tour");
