@@ -189,9 +189,9 @@
       $("logo").alt = title;
       $("logo").hidden = false;
     }
-    const colours = { accent_color: "--accent", background_color: "--background", text_color: "--text" };
-    for (const [key, property] of Object.entries(colours)) {
-      if (info[key]) document.documentElement.style.setProperty(property, info[key]);
+    // The branding's colours, made readable by the server (a dark background gets a dark card).
+    for (const [key, value] of Object.entries(info.palette || {})) {
+      document.documentElement.style.setProperty(`--${key.replace("_", "-")}`, value);
     }
   }
 

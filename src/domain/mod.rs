@@ -2,6 +2,7 @@
 //! visitor as the drain forwards it. Plain validated data, parsed once at the edge; no I/O.
 
 mod ids;
+pub mod palette;
 mod settings;
 
 use serde::{Deserialize, Serialize};

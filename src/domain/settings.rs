@@ -4,6 +4,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use super::palette::{palette, Palette, Rgb};
+
 /// Whether an event takes new visitors and releases them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -83,6 +85,24 @@ pub struct PageSettings {
 }
 
 impl PageSettings {
+    /// The page's readable colours for this branding (validated when saved, so always there).
+    pub fn palette(&self) -> Palette {
+        let colour = |c: &Option<String>| c.as_deref().and_then(Rgb::parse);
+        palette(
+            colour(&self.accent_color),
+            colour(&self.background_color),
+            colour(&self.text_color),
+        )
+        .or_else(|_| {
+            palette(
+                colour(&self.accent_color),
+                colour(&self.background_color),
+                None,
+            )
+        })
+        .unwrap_or_else(|_| palette(None, None, None).expect("the default palette is readable"))
+    }
+
     fn validate(&self) -> Result<(), SettingsError> {
         let too_long = |field, value: &Option<String>, max: usize| match value {
             Some(v) if v.chars().count() > max => Err(SettingsError {
@@ -96,20 +116,22 @@ impl PageSettings {
         if let Some(url) = &self.logo_url {
             check_http_url("page.logo_url", url)?;
         }
-        for (field, colour) in [
+        let mut colours = [None; 3];
+        for (slot, (field, colour)) in colours.iter_mut().zip([
             ("page.accent_color", &self.accent_color),
             ("page.background_color", &self.background_color),
             ("page.text_color", &self.text_color),
-        ] {
+        ]) {
             let Some(colour) = colour else { continue };
-            let hex = colour.strip_prefix('#').unwrap_or("");
-            if !matches!(hex.len(), 3 | 6) || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-                return Err(SettingsError {
-                    field,
-                    reason: format!("is {colour:?}; colours are written #rgb or #rrggbb"),
-                });
-            }
+            *slot = Some(Rgb::parse(colour).ok_or_else(|| SettingsError {
+                field,
+                reason: format!("is {colour:?}; colours are written #rgb or #rrggbb"),
+            })?);
         }
+        palette(colours[0], colours[1], colours[2]).map_err(|reason| SettingsError {
+            field: "page.text_color",
+            reason,
+        })?;
         Ok(())
     }
 }

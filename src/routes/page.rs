@@ -85,6 +85,8 @@ pub(super) async fn info(KnownEvent { id: event, cached }: KnownEvent) -> HttpRe
         "accent_color": page.accent_color,
         "background_color": page.background_color,
         "text_color": page.text_color,
+        // The colours to use: the branding's, made readable.
+        "palette": page.palette(),
         "state": settings.state,
         "page": format!("/e/{event}"),
     }))

@@ -296,3 +296,67 @@ async fn the_page_keeps_progress_and_says_plainly_when_there_is_nothing_to_wait_
     .unwrap();
     client.close().await.unwrap();
 }
+
+/// Dark branding stays readable: the card darkens with the page and the text turns light, as the
+/// browser really draws them (computed styles), with a screenshot kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dark_branding_stays_readable() {
+    use waitroom::domain::palette::{contrast, Rgb, MIN_TEXT_CONTRAST};
+    let app = spawn_app(Backend::Memory).await;
+    app.create_event(
+        "night",
+        json!({ "page": { "title": "Night Show", "background_color": "#0b0b14", "accent_color": "#7c3aed" } }),
+    )
+    .await;
+    // Text that cannot be read on it is refused when saved.
+    let refused = app
+        .admin(
+            reqwest::Method::PUT,
+            "/v1/admin/events/night",
+            Some(json!({ "page": { "background_color": "#0b0b14", "text_color": "#222233" } })),
+        )
+        .await;
+    refused.assert_problem(400, "invalid-settings");
+    assert!(refused.body["detail"].as_str().unwrap().contains("4.5:1"));
+
+    let driver = Daemon::chromedriver();
+    let profile = tempfile::tempdir().unwrap();
+    let client = browser(&driver, profile.path()).await;
+    client.goto(&app.url("/e/night")).await.unwrap();
+    wait_for_text(&client, "title", "Night Show", Duration::from_secs(10)).await;
+    wait_for_text(&client, "position", "1", Duration::from_secs(10)).await;
+    let colours = client
+        .execute(
+            "const style = (id, p) => getComputedStyle(document.getElementById(id))[p];
+             return [style('title', 'color'), style('status', 'color'), style('waitroom', 'backgroundColor')];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let rgb = |css: &serde_json::Value| {
+        let parts: Vec<u8> = css
+            .as_str()
+            .unwrap()
+            .trim_start_matches("rgb(")
+            .trim_end_matches(')')
+            .split(',')
+            .map(|p| p.trim().parse().unwrap())
+            .collect();
+        Rgb(parts[0], parts[1], parts[2])
+    };
+    let card = rgb(&colours[2]);
+    assert_ne!(card, Rgb(255, 255, 255), "the card follows the dark page");
+    for text in [&colours[0], &colours[1]] {
+        let ratio = contrast(rgb(text), card);
+        assert!(
+            ratio >= MIN_TEXT_CONTRAST,
+            "{text} on {card:?}: {ratio:.1}:1"
+        );
+    }
+    std::fs::write(
+        artifacts().join("dark-branding.png"),
+        client.screenshot().await.unwrap(),
+    )
+    .unwrap();
+    client.close().await.unwrap();
+}
