@@ -6,7 +6,8 @@
   const event = root.dataset.event;
   const api = `/v1/events/${encodeURIComponent(event)}`;
   const storageKey = `waitroom:${event}`;
-  const $ = (id) => document.getElementById(id);
+  // An element a page of its own leaves out is written to a detached stand-in: nothing breaks.
+  const $ = (id) => document.getElementById(id) || document.createElement("div");
 
   let token = localStorage.getItem(storageKey);
   let renewAt = 0;

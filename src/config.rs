@@ -97,6 +97,7 @@ pub struct Config {
     pub issuer: String,
     pub cookie_secure: bool,
     pub cookie_prefix: String,
+    pub page_templates: Option<PathBuf>,
     #[serde(rename = "pointer_poll_ms", deserialize_with = "millis")]
     pub pointer_poll: Duration,
     pub log_format: LogFormat,

@@ -20,6 +20,7 @@ use crate::demo;
 use crate::drain::{DrainSettings, DrainWorker};
 use crate::keys::{KeyError, KeySet};
 use crate::metrics::{Metrics, RequestTimers};
+use crate::routes::templates::Pages;
 use crate::routes::{self, observe_request, ApiError, AppState, HotPaths, Surface};
 use crate::scheduler::run_releases;
 use crate::sink::{KafkaSink, LogSink, Sink, SinkError};
@@ -40,6 +41,8 @@ pub enum StartError {
     Io(#[from] std::io::Error),
     #[error("sink: {0}")]
     Sink(#[from] SinkError),
+    #[error(transparent)]
+    Templates(#[from] crate::routes::templates::TemplateError),
 }
 
 pub struct Application {
@@ -118,6 +121,7 @@ impl Application {
         listener: TcpListener,
     ) -> Result<Self, StartError> {
         let keys = load_keys(&config)?;
+        let pages = Pages::load(config.page_templates.as_deref())?;
         if keys.is_ephemeral() {
             tracing::warn!(
                 kid = keys.active_kid(),
@@ -194,6 +198,7 @@ impl Application {
             ready: ready.clone(),
             uses_redis: config.redis_url.is_some(),
             closing: streams_closing,
+            pages,
         });
         let fast_path = config.fast_path;
         let public = match config.internal_listen {

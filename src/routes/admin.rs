@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::extract::{KnownEvent, PathEvent};
 use super::problem::ApiError;
 use super::state::AppState;
-use super::visitor::{answer_join, waiting_place};
+use super::visitor::{join_response, sign_join, waiting_place};
 use crate::cache::CachedEvent;
 use crate::clock::unix_ms;
 use crate::domain::{EventId, EventSettingsPatch, EventState, EventView, VisitorId};
@@ -183,12 +183,6 @@ pub(super) async fn trusted_join(
             .inc();
     }
     let place = waiting_place(&event.id, &event.cached, joined.position);
-    Ok(answer_join(
-        &state,
-        &event,
-        &body.visitor,
-        place,
-        joined.fresh,
-        false,
-    ))
+    let answer = sign_join(&state, &event, &body.visitor, place, joined.fresh);
+    Ok(join_response(&state, &event, &answer, false))
 }

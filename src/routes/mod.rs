@@ -20,6 +20,7 @@ pub mod problem;
 pub mod service;
 pub mod state;
 pub mod table;
+pub mod templates;
 pub mod updates;
 pub mod visitor;
 

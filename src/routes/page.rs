@@ -1,18 +1,21 @@
 //! The waiting page people see, served from the binary, and the public event info it is branded with.
 
 use actix_web::http::header::{self, ContentType};
-use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use actix_web::{web, HttpRequest, HttpResponse, HttpResponseBuilder, ResponseError};
+use minijinja::value::Serde;
+use minijinja::{context, Value};
+use serde::Deserialize;
 use serde_json::json;
 
 use super::extract::{KnownEvent, Presented};
 use super::problem::ApiError;
 use super::state::AppState;
+use super::templates;
 use super::visitor;
+use crate::admission::ExpiredReason;
 
-const PAGE: &str = include_str!("../../assets/waiting.html");
 const SCRIPT: &str = include_str!("../../assets/waitroom.js");
 const STYLE: &str = include_str!("../../assets/waitroom.css");
-const NOT_HERE: &str = include_str!("../../assets/not-here.html");
 /// Only what the page uses: its own script and style, images from anywhere (logos), no framing.
 const PAGE_POLICY: &str = "default-src 'self'; img-src 'self' https: http: data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'";
 
@@ -39,11 +42,21 @@ fn wants_json(req: &HttpRequest) -> bool {
     accept.contains("application/json") && !accept.contains("text/html")
 }
 
-/// `GET /e/{event}`: the waiting page; with `Accept: application/json`, the join answer instead.
+#[derive(Debug, Deserialize)]
+pub(super) struct PageQuery {
+    /// Set by the page's own `<noscript>` refresh: the server-rendered page.
+    nojs: Option<String>,
+    /// Where the visitor was going when the edge sent them here.
+    return_to: Option<String>,
+}
+
+/// `GET /e/{event}`: the waiting page; with `Accept: application/json`, the join answer instead;
+/// with `?nojs`, the page rendered on the server for browsers without JavaScript.
 pub(super) async fn page(
     state: web::Data<AppState>,
     event: Result<KnownEvent, ApiError>,
     token: Presented,
+    query: web::Query<PageQuery>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     if wants_json(&req) {
@@ -52,25 +65,119 @@ pub(super) async fn page(
     let event = match event {
         Ok(event) => event,
         // A person followed a wrong link: a page that says so, not a JSON document.
-        Err(e) => return Ok(not_here(&e)),
+        Err(e) => {
+            let html = state.pages.render(templates::NOT_HERE, Value::UNDEFINED)?;
+            return Ok(html_page(HttpResponse::build(e.status_code()), html, None));
+        }
     };
-    // The id is validated (letters, digits, '_' and '-'), so it is safe inside the HTML.
-    let html = PAGE.replace("{{event}}", event.id.as_str());
-    Ok(HttpResponse::Ok()
-        .insert_header(ContentType::html())
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header((header::CONTENT_SECURITY_POLICY, PAGE_POLICY))
-        .insert_header((header::REFERRER_POLICY, "no-referrer"))
-        .body(html))
+    if query.nojs.is_some() {
+        let return_to = query.return_to.as_deref();
+        return without_script(&state, &event, token.as_deref(), return_to).await;
+    }
+    let mut nojs_query = url::form_urlencoded::Serializer::new(String::new());
+    nojs_query.append_pair("nojs", "1");
+    if let Some(to) = &query.return_to {
+        nojs_query.append_pair("return_to", to);
+    }
+    let html = state.pages.render(
+        templates::WAITING,
+        context! {
+            event => event.id.as_str(),
+            nojs_url => format!("/e/{}?{}", event.id, nojs_query.finish()),
+        },
+    )?;
+    Ok(html_page(HttpResponse::Ok(), html, None))
 }
 
-/// The page for an address with no waiting room behind it, with the status the problem has.
-fn not_here(problem: &ApiError) -> HttpResponse {
-    HttpResponse::build(problem.status_code())
+/// The page as a browser without JavaScript gets it: joined (or kept) on the server, the place
+/// shown, reloading itself while waiting, on to the site once it is the visitor's turn.
+async fn without_script(
+    state: &AppState,
+    event: &KnownEvent,
+    token: Option<&str>,
+    return_to: Option<&str>,
+) -> Result<HttpResponse, ApiError> {
+    let settings = event.cached.settings();
+    let title = settings
+        .page
+        .title
+        .clone()
+        .unwrap_or_else(|| event.id.to_string());
+    let nonce = crate::domain::random_token_id();
+    let mut response = HttpResponse::Ok();
+    let base = context! {
+        event => event.id.as_str(),
+        title,
+        message => settings.page.message.clone(),
+        palette => Value::from(Serde(settings.page.palette())),
+        nonce => nonce.clone(),
+    };
+    let page = match visitor::joined(state, event, token).await {
+        Ok(answer) => {
+            response.cookie(visitor::visitor_cookie(state, event, &answer));
+            let place = &answer.place;
+            let continue_url = match (&place.pass, &place.target_url) {
+                (Some(pass), Some(target)) => Some(hand_over_address(target, pass, return_to)),
+                _ => None,
+            };
+            let sentence = match place.reason {
+                Some(ExpiredReason::ClaimWindowPassed) => {
+                    "Your turn came and went while you were away, so your slot went to the next person."
+                }
+                _ => "Your place expired because this page was away too long.",
+            };
+            context! {
+                status => Value::from(Serde(place.status)),
+                position => place.position,
+                ahead => place.ahead,
+                estimate => place.estimate.as_ref().map(|e| e.text.clone()),
+                refresh_s => place.poll_after_ms.map(|ms| (ms / 1_000).clamp(2, 30)),
+                continue_url,
+                sentence,
+                ..base
+            }
+        }
+        Err(ApiError::EventClosed(_)) => context! {
+            status => "closed",
+            sentence => "This waiting room is closed: it takes no new visitors.",
+            ..base
+        },
+        Err(e) => return Err(e),
+    };
+    let html = state.pages.render(templates::NO_SCRIPT, page)?;
+    Ok(html_page(response, html, Some(&nonce)))
+}
+
+/// Where an admitted visitor goes: the event's target with the pass (and where they were going).
+fn hand_over_address(target: &str, pass: &str, return_to: Option<&str>) -> String {
+    match url::Url::parse(target) {
+        Ok(mut url) => {
+            url.query_pairs_mut().append_pair("waitroom_pass", pass);
+            if let Some(to) = return_to {
+                url.query_pairs_mut().append_pair("to", to);
+            }
+            url.to_string()
+        }
+        Err(_) => target.to_owned(),
+    }
+}
+
+/// An HTML page with the headers every page has: never cached, only its own script and style (and
+/// the server-rendered page's one inline style, by `nonce`), no framing, no referrer.
+fn html_page(mut response: HttpResponseBuilder, html: String, nonce: Option<&str>) -> HttpResponse {
+    let policy = match nonce {
+        Some(nonce) => PAGE_POLICY.replace(
+            "style-src 'self'",
+            &format!("style-src 'self' 'nonce-{nonce}'"),
+        ),
+        None => PAGE_POLICY.to_owned(),
+    };
+    response
         .insert_header(ContentType::html())
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header((header::CONTENT_SECURITY_POLICY, PAGE_POLICY))
-        .body(NOT_HERE)
+        .insert_header((header::CONTENT_SECURITY_POLICY, policy))
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .body(html)
 }
 
 /// `GET /v1/events/{event}`: what anyone may know of an event, for the page and for apps.

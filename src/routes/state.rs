@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
+use super::templates::Pages;
 use crate::cache::PointerCache;
 use crate::config::SecretString;
 use crate::metrics::Metrics;
@@ -27,4 +28,6 @@ pub struct AppState {
     pub uses_redis: bool,
     /// Turns true when push streams must close.
     pub closing: watch::Receiver<bool>,
+    /// The pages people see.
+    pub pages: Pages,
 }

@@ -119,16 +119,14 @@ pub(super) fn waiting_place(event: &EventId, cached: &CachedEvent, position: u64
     }
 }
 
-/// Signs a waiting token for `place` and answers with it, in the body and (for the visitor's own
-/// join) in the cookie.
-pub(super) fn answer_join(
+/// Signs a waiting token for `place`: the join's answer.
+pub(super) fn sign_join(
     state: &AppState,
     event: &KnownEvent,
     visitor: &VisitorId,
     place: Place,
     fresh: bool,
-    with_cookie: bool,
-) -> HttpResponse {
+) -> JoinAnswer {
     let ttl = event.cached.settings().token_ttl_s;
     let (token, claims) = state.tokens.sign(
         TokenKind::Waiting,
@@ -138,22 +136,41 @@ pub(super) fn answer_join(
         unix_s(),
         ttl,
     );
-    let mut response = if fresh {
-        HttpResponse::Created()
-    } else {
-        HttpResponse::Ok()
-    };
-    if with_cookie {
-        response.cookie(token_cookie(state, &event.id, &token, ttl));
-    }
-    let answer = JoinAnswer {
+    JoinAnswer {
         visitor: visitor.to_string(),
         fresh,
         token,
         expires_at: rfc3339(claims.exp),
         place,
+    }
+}
+
+/// A join's answer as JSON, with the token in the cookie too for the visitor's own join.
+pub(super) fn join_response(
+    state: &AppState,
+    event: &KnownEvent,
+    answer: &JoinAnswer,
+    with_cookie: bool,
+) -> HttpResponse {
+    let mut response = if answer.fresh {
+        HttpResponse::Created()
+    } else {
+        HttpResponse::Ok()
     };
-    json_answer(response, &answer)
+    if with_cookie {
+        response.cookie(visitor_cookie(state, event, answer));
+    }
+    json_answer(response, answer)
+}
+
+/// The cookie that keeps a join's token.
+pub(super) fn visitor_cookie(
+    state: &AppState,
+    event: &KnownEvent,
+    answer: &JoinAnswer,
+) -> actix_web::cookie::Cookie<'static> {
+    let ttl = event.cached.settings().token_ttl_s;
+    token_cookie(state, &event.id, &answer.token, ttl)
 }
 
 /// `POST /v1/events/{event}/join`: joins the line, or keeps the place of a visitor who already
@@ -163,15 +180,25 @@ pub async fn join(
     event: KnownEvent,
     token: Option<&str>,
 ) -> Result<HttpResponse, ApiError> {
+    let answer = joined(state, &event, token).await?;
+    Ok(join_response(state, &event, &answer, true))
+}
+
+/// What joining answers: a new place, or the one the token holds (with the pass once its turn
+/// came, as a status check would give it).
+pub(super) async fn joined(
+    state: &AppState,
+    event: &KnownEvent,
+    token: Option<&str>,
+) -> Result<JoinAnswer, ApiError> {
     if event.cached.settings().state == EventState::Closed {
         return Err(ApiError::EventClosed(event.id.to_string()));
     }
-    // Refresh-proof: a visitor who holds a valid place keeps it, and no new number is drawn; one
-    // whose turn came gets the pass with it, as a status check would give it.
-    if let Ok(claims) = holder(state, &event, token) {
+    // Refresh-proof: a visitor who holds a valid place keeps it, and no new number is drawn.
+    if let Ok(claims) = holder(state, event, token) {
         if let Ok(visitor) = VisitorId::parse(&claims.sub) {
-            let place = current_place(state, &event, &claims).await;
-            return Ok(answer_join(state, &event, &visitor, place, false, true));
+            let place = current_place(state, event, &claims).await;
+            return Ok(sign_join(state, event, &visitor, place, false));
         }
     }
     // Anonymous visitors never choose their id, so nobody can claim another's place.
@@ -187,7 +214,7 @@ pub async fn join(
         .with_label_values(&[event.id.as_str()])
         .inc();
     let place = waiting_place(&event.id, &event.cached, joined.position);
-    Ok(answer_join(state, &event, &visitor, place, true, true))
+    Ok(sign_join(state, event, &visitor, place, true))
 }
 
 /// `GET /v1/events/{event}/status`: where the token's holder stands, with a pass once admitted.

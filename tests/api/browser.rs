@@ -9,16 +9,25 @@ use crate::helpers::{spawn_app, Backend, Daemon};
 
 /// Real headless Chromium (Debian's package), as root and offline.
 async fn browser(driver: &Daemon, profile: &std::path::Path) -> Client {
+    browser_with(driver, profile, &[]).await
+}
+
+/// The same, with more of Chromium's switches.
+async fn browser_with(driver: &Daemon, profile: &std::path::Path, extra: &[&str]) -> Client {
+    let mut args = vec![
+        "--headless".to_owned(),
+        "--no-sandbox".into(),
+        "--disable-gpu".into(),
+        "--disable-background-networking".into(),
+        "--disable-component-update".into(),
+        "--no-first-run".into(),
+        "--disable-sync".into(),
+        "--window-size=390,844".into(),
+        format!("--user-data-dir={}", profile.display()),
+    ];
+    args.extend(extra.iter().map(|a| a.to_string()));
     let capabilities = json!({
-        "goog:chromeOptions": {
-            "binary": "/usr/bin/chromium",
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--no-first-run", "--disable-sync",
-                "--window-size=390,844",
-                format!("--user-data-dir={}", profile.display()),
-            ],
-        }
+        "goog:chromeOptions": { "binary": "/usr/bin/chromium", "args": args }
     });
     ClientBuilder::new(HttpConnector::new())
         .capabilities(capabilities.as_object().unwrap().clone())
@@ -358,5 +367,61 @@ async fn dark_branding_stays_readable() {
         client.screenshot().await.unwrap(),
     )
     .unwrap();
+    client.close().await.unwrap();
+}
+
+/// Without JavaScript the page still works: the browser is sent to the server-rendered page, which
+/// shows the place, reloads itself, and takes the visitor on when it is their turn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_javascript_the_page_reloads_itself_and_lets_the_visitor_through() {
+    let app = spawn_app(Backend::Memory).await;
+    app.create_event(
+        "plain",
+        json!({ "target_url": app.url("/demo/admitted"), "batch_size": 0, "page": { "title": "Plain & Simple" } }),
+    )
+    .await;
+    for _ in 0..3 {
+        app.join("plain").await;
+    }
+    let driver = Daemon::chromedriver();
+    let profile = tempfile::tempdir().unwrap();
+    let client = browser_with(
+        &driver,
+        profile.path(),
+        &["--blink-settings=scriptEnabled=false"],
+    )
+    .await;
+    client.goto(&app.url("/e/plain")).await.unwrap();
+    wait_for_text(&client, "position", "4", Duration::from_secs(10)).await;
+    assert_eq!(text_of(&client, "title").await, "Plain & Simple");
+    assert!(client
+        .current_url()
+        .await
+        .unwrap()
+        .as_str()
+        .contains("nojs=1"));
+    std::fs::write(
+        artifacts().join("no-javascript.png"),
+        client.screenshot().await.unwrap(),
+    )
+    .unwrap();
+    assert_eq!(app.show("plain").await.issued, 4);
+
+    // It reloads by itself (every few seconds) and keeps the place; then goes on when admitted.
+    app.advance("plain", 4).await;
+    let landed =
+        wait_for_address(&client, &app.url("/demo/admitted"), Duration::from_secs(15)).await;
+    let pass = landed
+        .query_pairs()
+        .find(|(k, _)| k == "waitroom_pass")
+        .map(|(_, v)| v.into_owned())
+        .expect("the pass travels with the visitor");
+    let checked = app.verify(json!({ "token": pass, "event": "plain" })).await;
+    assert_eq!(checked.body["position"], 4);
+    assert_eq!(
+        app.show("plain").await.issued,
+        4,
+        "reloads drew no new numbers"
+    );
     client.close().await.unwrap();
 }

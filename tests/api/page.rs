@@ -336,3 +336,37 @@ async fn the_demo_line_keeps_moving() {
         newcomer.body
     );
 }
+
+/// An operator's own page template replaces the built-in one (escaped like it); a broken one stops
+/// the service at start with the template's name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn own_page_templates_are_used_and_checked_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("waiting.html"),
+        "<!doctype html><main id=\"waitroom\" data-event=\"{{ event }}\"><h1>Our own page for {{ event }}</h1></main><script src=\"/assets/waitroom.js\"></script>",
+    )
+    .unwrap();
+    let mut config = crate::helpers::base_config();
+    config.page_templates = Some(dir.path().to_owned());
+    let app = crate::helpers::spawn_config(config.clone()).await;
+    app.create_event("tour", json!({})).await;
+    let html = app
+        .client
+        .get(app.url("/e/tour"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Our own page for tour"), "{html}");
+
+    std::fs::write(dir.path().join("nojs.html"), "{% for %}").unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let refused = waitroom::startup::Application::build_with_listener(config, listener)
+        .await
+        .err()
+        .expect("a broken template stops the start");
+    assert!(refused.to_string().contains("nojs.html"), "{refused}");
+}
