@@ -8,6 +8,22 @@
   const storageKey = `waitroom:${event}`;
   // An element a page of its own leaves out is written to a detached stand-in: nothing breaks.
   const $ = (id) => document.getElementById(id) || document.createElement("div");
+  // The page's words in its language (the server chose it), with `{name}` filled in.
+  const messages = JSON.parse(($("messages").textContent || "{}"));
+  const lang = document.documentElement.lang || "en";
+  const t = (key, vars = {}) =>
+    (messages[key] || key).replace(/\{(\w+)\}/g, (_, name) => String(vars[name] ?? ""));
+  const number = (n) => Number(n).toLocaleString(lang);
+  // A wait as a person says it: the rounding of the server's estimate text, in this language.
+  function waitText(seconds) {
+    const minutes = Math.round(seconds / 60);
+    if (seconds < 60) return t("wait_under_minute");
+    if (seconds < 600) return t("wait_minutes", { m: number(Math.max(minutes, 1)) });
+    if (seconds < 3600) return t("wait_minutes", { m: number(Math.max(Math.floor((minutes + 2) / 5) * 5, 10)) });
+    const tens = Math.round(seconds / 600);
+    const [hours, rest] = [Math.floor(tens / 6), (tens % 6) * 10];
+    return rest === 0 ? t("wait_hours", { h: number(hours) }) : t("wait_hours_minutes", { h: number(hours), m: number(rest) });
+  }
 
   let token = localStorage.getItem(storageKey);
   let renewAt = 0;
@@ -40,16 +56,15 @@
 
   // What a refusal means for a person, by problem type; and whether joining again can help.
   const refusals = {
-    "event-closed": ["This waiting room is closed: it takes no new visitors.", false],
-    "unknown-event": ["There is no waiting room at this address. Please check the link you followed.", false],
-    "store-unavailable": ["The waiting room is very busy right now. Please try again in a moment.", true],
+    "event-closed": ["closed", false],
+    "unknown-event": ["unknown", false],
+    "store-unavailable": ["busy", true],
   };
 
   function refused(body) {
     const slug = (body.type || "").split(":").pop();
-    const [text, canRejoin] = refusals[slug]
-      || ["The waiting room could not take you in right now. Please try again.", true];
-    gone(text, canRejoin);
+    const [key, canRejoin] = refusals[slug] || ["failed", true];
+    gone(t(key), canRejoin);
   }
 
   function gone(text, canRejoin = true) {
@@ -72,44 +87,40 @@
       localStorage.removeItem(storageKey);
       localStorage.removeItem(furthestKey);
       token = null;
-      return gone(place.reason === "claim-window-passed"
-        ? "Your turn came and went while you were away, so your slot went to the next person."
-        : "Your place expired because this page was away too long.");
+      return gone(t(place.reason === "claim-window-passed" ? "claim_passed" : "expired"));
     }
     show("place");
     if (furthestAhead === null || place.ahead > furthestAhead) {
       furthestAhead = Math.max(place.ahead, 1);
       localStorage.setItem(furthestKey, String(furthestAhead));
     }
-    $("position").textContent = place.position.toLocaleString();
-    $("ahead").textContent = place.ahead.toLocaleString();
+    $("position").textContent = number(place.position);
+    $("ahead").textContent = number(place.ahead);
     const paused = place.state === "paused";
-    $("estimate").textContent = paused ? "Paused"
-      : place.estimate ? place.estimate.text
-      : "Not known yet";
+    $("estimate").textContent = paused ? t("paused_short")
+      : place.estimate ? waitText(place.estimate.wait_s)
+      : t("not_known");
     // Say what the estimate rests on: a measured pace, or only the schedule.
-    const rate = place.estimate && place.estimate.rate_per_min.toLocaleString();
+    const rate = place.estimate && number(Math.round(place.estimate.rate_per_min));
     $("basis").textContent = paused || !place.estimate ? ""
-      : place.estimate.basis === "measured"
-        ? `Based on the pace of the last releases: about ${rate} people a minute.`
-        : `Based on the release schedule (${rate} people a minute); nobody has been let through yet.`;
+      : t(place.estimate.basis === "measured" ? "basis_measured" : "basis_schedule", { rate });
     // Never quite empty, so the bar is visible from the start.
     $("progress").value = Math.max(2, Math.round(((furthestAhead - place.ahead) / furthestAhead) * 100));
     $("progress").textContent = `${$("progress").value}%`;
     if (paused) {
-      announce("The line is paused for now. You keep your place.");
+      announce(t("paused_line"));
     } else if (place.ahead === 0) {
-      announce("You are next. It is almost your turn.");
+      announce(t("next"));
     } else {
-      const people = place.ahead === 1 ? "1 person" : `${place.ahead.toLocaleString()} people`;
-      const wait = place.estimate ? ` Estimated wait: ${place.estimate.text}.` : "";
-      announce(`${people} ahead of you.${wait}`);
+      const people = place.ahead === 1 ? t("ahead_one") : t("ahead_many", { n: number(place.ahead) });
+      const wait = place.estimate ? ` ${t("estimated", { wait: waitText(place.estimate.wait_s) })}` : "";
+      announce(`${people}${wait}`);
     }
   }
 
   function admit(place) {
     stop();
-    announce("It is your turn! Taking you there now…");
+    announce(t("your_turn"));
     const target = new URL(place.target_url);
     target.searchParams.set("waitroom_pass", place.pass);
     // Where the visitor was going when the edge sent them here; the site's hand-over route checks
@@ -140,7 +151,7 @@
     pollTimer = setTimeout(async () => {
       try {
         const { response, body } = await call("GET", `${api}/status`);
-        if (response.status === 410) return gone("You left the line.");
+        if (response.status === 410) return gone(t("left"));
         if (!response.ok) return poll(jitter(5000));
         render(body);
         if (body.status === "waiting") poll(jitter(body.poll_after_ms || 5000));
@@ -158,7 +169,7 @@
       streamFailures = 0;
       render(JSON.parse(message.data));
     });
-    source.addEventListener("left", () => gone("You left the line."));
+    source.addEventListener("left", () => gone(t("left")));
     source.onerror = () => {
       streamFailures += 1;
       if (streamFailures >= 3) {
@@ -180,7 +191,7 @@
     const info = await response.json();
     const title = info.title || info.event;
     $("title").textContent = title;
-    document.title = `${title} – waiting room`;
+    document.title = `${title} – ${t("title_suffix")}`;
     if (info.message) {
       $("message").textContent = info.message;
       $("message").hidden = false;
@@ -197,17 +208,17 @@
   }
 
   $("leave").addEventListener("click", async () => {
-    if (!window.confirm("Leave the line? You will lose your place.")) return;
+    if (!window.confirm(t("confirm_leave"))) return;
     await call("POST", `${api}/leave`);
     localStorage.removeItem(storageKey);
     localStorage.removeItem(furthestKey);
     token = null;
-    gone("You left the line. Thank you for letting the next person in.");
+    gone(t("left_thanks"));
   });
   $("rejoin").addEventListener("click", () => {
     furthestAhead = null;
     localStorage.removeItem(furthestKey);
-    announce("Joining the line…");
+    announce(t("joining"));
     start();
   });
   setInterval(() => {

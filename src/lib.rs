@@ -4,23 +4,24 @@
 //!
 //! # Layout
 //! Each layer uses only the layers above it in this list (`tests/api/layout.rs` checks it):
-//! 1. [`clock`] (the one wall clock), [`domain`] (ids, event settings, the admin view of an event, an
-//!    admitted visitor: validated data, parsed once at the edge) and [`recent`] (a two-generation
-//!    memory of recent entries).
-//! 2. [`config`] (layered configuration, validated at start), [`keys`] (signing keys with key ids)
+//! 1. [`clock`] (the one wall clock), [`recent`] (a two-generation memory of recent entries) and
+//!    [`i18n`] (the page's words in several languages).
+//! 2. [`domain`]: ids, event settings, the admin view of an event, an admitted visitor: validated
+//!    data, parsed once at the edge.
+//! 3. [`config`] (layered configuration, validated at start), [`keys`] (signing keys with key ids)
 //!    and [`estimate`] (wait estimates from the measured rate).
-//! 3. [`telemetry`] (logging), [`token`] (the token format) and [`metrics`] (Prometheus).
-//! 4. [`store`]: the store trait, with its Redis and embedded implementations (Lua in `store/lua/`).
-//! 5. [`cache`] (each replica's copy of every event, kept fresh by push and a short resync),
+//! 4. [`telemetry`] (logging), [`token`] (the token format) and [`metrics`] (Prometheus).
+//! 5. [`store`]: the store trait, with its Redis and embedded implementations (Lua in `store/lua/`).
+//! 6. [`cache`] (each replica's copy of every event, kept fresh by push and a short resync),
 //!    [`admission`] (the rules: where a place stands, who gets a pass, who may enter) and [`sink`]
 //!    (Kafka or a JSON-lines log).
-//! 6. [`scheduler`] (batch release, safe with many replicas), [`drain`] (forwarding every admitted
+//! 7. [`scheduler`] (batch release, safe with many replicas), [`drain`] (forwarding every admitted
 //!    visitor to the sink, at least once) and [`demo`] (the embedded default's demo line).
-//! 7. [`routes`]: the HTTP API: one route table, the layers every request goes through, extractors,
+//! 8. [`routes`]: the HTTP API: one route table, the layers every request goes through, extractors,
 //!    thin handlers, the fast path, and `application/problem+json` errors.
-//! 8. [`startup`] (wiring, on a listener the caller chooses) and [`client`] (a typed client of the
+//! 9. [`startup`] (wiring, on a listener the caller chooses) and [`client`] (a typed client of the
 //!    admin API and of the live-update stream).
-//! 9. [`cli`]: the `waitroom` command.
+//! 10. [`cli`]: the `waitroom` command.
 
 pub mod admission;
 pub mod cache;
@@ -32,6 +33,7 @@ pub mod demo;
 pub mod domain;
 pub mod drain;
 pub mod estimate;
+pub mod i18n;
 pub mod keys;
 pub mod metrics;
 pub mod recent;

@@ -1,5 +1,6 @@
 //! An event's settings: how its line moves and how its page looks, validated as a whole.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -82,6 +83,14 @@ pub struct PageSettings {
     pub accent_color: Option<String>,
     pub background_color: Option<String>,
     pub text_color: Option<String>,
+    /// The page's language (`en`, `de`, `fr`, `es`, `ja`, `ar`), whatever the browser asks; unset:
+    /// the browser's choice among those.
+    #[serde(default)]
+    pub language: Option<String>,
+    /// Texts of the event's own over the catalogue's, by language and message key
+    /// (`{"de": {"hint": "…"}}`; the keys are those of `assets/i18n/en.json`).
+    #[serde(default)]
+    pub texts: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 impl PageSettings {
@@ -115,6 +124,40 @@ impl PageSettings {
         too_long("page.message", &self.message, 1_000)?;
         if let Some(url) = &self.logo_url {
             check_http_url("page.logo_url", url)?;
+        }
+        if let Some(lang) = &self.language {
+            if !crate::i18n::is_supported(lang) {
+                return Err(SettingsError {
+                    field: "page.language",
+                    reason: format!(
+                        "is {lang:?}; the languages are {}",
+                        crate::i18n::LANGUAGES.join(", ")
+                    ),
+                });
+            }
+        }
+        for (lang, texts) in &self.texts {
+            let refused = |reason: String| SettingsError {
+                field: "page.texts",
+                reason,
+            };
+            if !crate::i18n::is_supported(lang) {
+                return Err(refused(format!(
+                    "names the language {lang:?}, which is not shipped"
+                )));
+            }
+            for (key, text) in texts {
+                if !crate::i18n::is_key(key) {
+                    return Err(refused(format!(
+                        "{lang}.{key} is not a message of the page"
+                    )));
+                }
+                if text.chars().count() > 500 {
+                    return Err(refused(format!(
+                        "{lang}.{key} is longer than 500 characters"
+                    )));
+                }
+            }
         }
         let mut colours = [None; 3];
         for (slot, (field, colour)) in colours.iter_mut().zip([

@@ -13,6 +13,7 @@ use super::state::AppState;
 use super::templates;
 use super::visitor;
 use crate::admission::ExpiredReason;
+use crate::i18n::{self, Catalogue};
 
 const SCRIPT: &str = include_str!("../../assets/waitroom.js");
 const STYLE: &str = include_str!("../../assets/waitroom.css");
@@ -62,17 +63,27 @@ pub(super) async fn page(
     if wants_json(&req) {
         return visitor::join(&state, event?, token.as_deref()).await;
     }
+    let accepted = req
+        .headers()
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok());
     let event = match event {
         Ok(event) => event,
         // A person followed a wrong link: a page that says so, not a JSON document.
         Err(e) => {
-            let html = state.pages.render(templates::NOT_HERE, Value::UNDEFINED)?;
+            let words = Catalogue::new(i18n::choose(accepted, None), None);
+            let html = state
+                .pages
+                .render(templates::NOT_HERE, words_context(&words))?;
             return Ok(html_page(HttpResponse::build(e.status_code()), html, None));
         }
     };
+    let page = &event.cached.settings().page;
+    let lang = i18n::choose(accepted, page.language.as_deref());
+    let words = Catalogue::new(lang, page.texts.get(lang));
     if query.nojs.is_some() {
         let return_to = query.return_to.as_deref();
-        return without_script(&state, &event, token.as_deref(), return_to).await;
+        return without_script(&state, &event, token.as_deref(), return_to, &words).await;
     }
     let mut nojs_query = url::form_urlencoded::Serializer::new(String::new());
     nojs_query.append_pair("nojs", "1");
@@ -84,6 +95,8 @@ pub(super) async fn page(
         context! {
             event => event.id.as_str(),
             nojs_url => format!("/e/{}?{}", event.id, nojs_query.finish()),
+            messages_json => words.script_json(),
+            ..words_context(&words)
         },
     )?;
     Ok(html_page(HttpResponse::Ok(), html, None))
@@ -96,6 +109,7 @@ async fn without_script(
     event: &KnownEvent,
     token: Option<&str>,
     return_to: Option<&str>,
+    words: &Catalogue,
 ) -> Result<HttpResponse, ApiError> {
     let settings = event.cached.settings();
     let title = settings
@@ -111,6 +125,7 @@ async fn without_script(
         message => settings.page.message.clone(),
         palette => Value::from(Serde(settings.page.palette())),
         nonce => nonce.clone(),
+        ..words_context(words)
     };
     let page = match visitor::joined(state, event, token).await {
         Ok(answer) => {
@@ -120,18 +135,21 @@ async fn without_script(
                 (Some(pass), Some(target)) => Some(hand_over_address(target, pass, return_to)),
                 _ => None,
             };
-            let sentence = match place.reason {
-                Some(ExpiredReason::ClaimWindowPassed) => {
-                    "Your turn came and went while you were away, so your slot went to the next person."
-                }
-                _ => "Your place expired because this page was away too long.",
+            let refresh_s = place.poll_after_ms.map(|ms| (ms / 1_000).clamp(2, 30));
+            let sentence = match (place.status, place.reason, place.ahead) {
+                (_, Some(ExpiredReason::ClaimWindowPassed), _) => words.text("claim_passed", &[]),
+                (_, Some(ExpiredReason::TokenExpired), _) => words.text("expired", &[]),
+                (_, _, 0) => words.text("next", &[]),
+                (_, _, 1) => words.text("ahead_one", &[]),
+                (_, _, ahead) => words.text("ahead_many", &[("n", ahead.to_string())]),
             };
             context! {
                 status => Value::from(Serde(place.status)),
                 position => place.position,
                 ahead => place.ahead,
-                estimate => place.estimate.as_ref().map(|e| e.text.clone()),
-                refresh_s => place.poll_after_ms.map(|ms| (ms / 1_000).clamp(2, 30)),
+                estimate => place.estimate.as_ref().map(|e| words.wait(e.wait_s)),
+                refresh_s,
+                reloads => refresh_s.map(|s| words.text("nojs_reloads", &[("s", s.to_string())])),
                 continue_url,
                 sentence,
                 ..base
@@ -139,13 +157,22 @@ async fn without_script(
         }
         Err(ApiError::EventClosed(_)) => context! {
             status => "closed",
-            sentence => "This waiting room is closed: it takes no new visitors.",
+            sentence => words.text("closed", &[]),
             ..base
         },
         Err(e) => return Err(e),
     };
     let html = state.pages.render(templates::NO_SCRIPT, page)?;
     Ok(html_page(response, html, Some(&nonce)))
+}
+
+/// What every page is given of its language: `lang`, `dir` and the messages as `t`.
+fn words_context(words: &Catalogue) -> Value {
+    context! {
+        lang => words.lang,
+        dir => words.direction(),
+        t => Value::from(Serde(words.messages())),
+    }
 }
 
 /// Where an admitted visitor goes: the event's target with the pass (and where they were going).

@@ -87,8 +87,12 @@ mod tests {
             .unwrap();
         assert_eq!(html, "<h1>&lt;script&gt;x&lt;&#x2f;script&gt;</h1>");
         // The others stay built in.
+        let english = crate::i18n::Catalogue::new("en", None);
+        let words = minijinja::context! {
+            t => Value::from(minijinja::value::Serde(english.messages())),
+        };
         assert!(pages
-            .render(NOT_HERE, Value::UNDEFINED)
+            .render(NOT_HERE, words)
             .unwrap()
             .contains("No waiting room here"));
 

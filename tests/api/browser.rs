@@ -425,3 +425,58 @@ async fn without_javascript_the_page_reloads_itself_and_lets_the_visitor_through
     );
     client.close().await.unwrap();
 }
+
+/// The page in a second language, and right to left in Arabic, as the browser lays it out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_speaks_german_and_arabic_runs_right_to_left() {
+    let app = spawn_app(Backend::Memory).await;
+    app.create_event(
+        "konzert",
+        json!({ "page": { "title": "Konzert", "language": "de" } }),
+    )
+    .await;
+    app.create_event(
+        "hafla",
+        json!({ "page": { "title": "حفلة", "language": "ar" } }),
+    )
+    .await;
+    for _ in 0..3 {
+        app.join("konzert").await;
+    }
+    let driver = Daemon::chromedriver();
+    let profile = tempfile::tempdir().unwrap();
+    let client = browser(&driver, profile.path()).await;
+
+    client.goto(&app.url("/e/konzert")).await.unwrap();
+    wait_for_text(&client, "position", "4", Duration::from_secs(10)).await;
+    wait_for_text(
+        &client,
+        "status",
+        "3 Personen vor Ihnen.",
+        Duration::from_secs(5),
+    )
+    .await;
+    std::fs::write(
+        artifacts().join("waiting-page-de.png"),
+        client.screenshot().await.unwrap(),
+    )
+    .unwrap();
+
+    client.goto(&app.url("/e/hafla")).await.unwrap();
+    wait_for_text(&client, "position", "1", Duration::from_secs(10)).await;
+    let direction = client
+        .execute(
+            "return getComputedStyle(document.getElementById('waitroom')).direction",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(direction, "rtl");
+    assert_eq!(text_of(&client, "status").await, "أنت التالي. اقترب دورك.");
+    std::fs::write(
+        artifacts().join("waiting-page-ar.png"),
+        client.screenshot().await.unwrap(),
+    )
+    .unwrap();
+    client.close().await.unwrap();
+}

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 
 /// The layers of `src/lib.rs`, lowest first.
 const LAYERS: &[&[&str]] = &[
-    &["clock", "domain", "recent"],
+    &["clock", "recent", "i18n"],
+    &["domain"],
     &["config", "keys", "estimate"],
     &["telemetry", "token", "metrics"],
     &["store"],

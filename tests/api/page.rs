@@ -370,3 +370,60 @@ async fn own_page_templates_are_used_and_checked_at_start() {
         .expect("a broken template stops the start");
     assert!(refused.to_string().contains("nojs.html"), "{refused}");
 }
+
+/// The page speaks the browser's language among those shipped, or the event's, with the event's own
+/// texts over the catalogue's; right-to-left languages are laid out so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_speaks_the_visitors_language() {
+    let app = spawn_app(Backend::Memory).await;
+    app.create_event("tour", json!({})).await;
+    app.create_event(
+        "fest",
+        json!({ "page": { "language": "fr", "texts": { "fr": { "hint": "Gardez la page ouverte, merci !" } } } }),
+    )
+    .await;
+    let page = |event: &'static str, language: &'static str| {
+        let app = &app;
+        async move {
+            let response = app
+                .client
+                .get(app.url(&format!("/e/{event}")))
+                .header("accept", "text/html")
+                .header("accept-language", language)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status().as_u16(), 200);
+            response.text().await.unwrap()
+        }
+    };
+    let german = page("tour", "de-AT, en;q=0.5").await;
+    assert!(german.contains(r#"<html lang="de" dir="ltr">"#), "{german}");
+    assert!(german.contains("Ihre Nummer"));
+    assert!(german.contains(r#""ahead_many":"{n} Personen vor Ihnen.""#));
+    let japanese = page("tour", "ja").await;
+    assert!(japanese.contains("あなたの番号"));
+    let arabic = page("tour", "ar").await;
+    assert!(arabic.contains(r#"<html lang="ar" dir="rtl">"#));
+    let unknown = page("tour", "nl, sv;q=0.8").await;
+    assert!(unknown.contains(r#"<html lang="en""#) && unknown.contains("Your number"));
+    // The event's language wins over the browser's, and its own texts over the catalogue's.
+    let french = page("fest", "de").await;
+    assert!(french.contains(r#"<html lang="fr""#) && french.contains("Votre numéro"));
+    assert!(french.contains("Gardez la page ouverte, merci !"));
+    // Texts for a language or message that does not exist are refused.
+    app.admin(
+        Method::PUT,
+        "/v1/admin/events/fest",
+        Some(json!({ "page": { "texts": { "fr": { "no_such_message": "x" } } } })),
+    )
+    .await
+    .assert_problem(400, "invalid-settings");
+    app.admin(
+        Method::PUT,
+        "/v1/admin/events/fest",
+        Some(json!({ "page": { "language": "tlh" } })),
+    )
+    .await
+    .assert_problem(400, "invalid-settings");
+}
