@@ -10,3 +10,6 @@ scripts/install-test-deps.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --all-targets --locked
+# The Dockerfile's build stage, replayed without a container engine (tests/api/dockerfile.rs): on its
+# own, after the suite, as it compiles a release build.
+cargo test --locked --test api -- --ignored dockerfile

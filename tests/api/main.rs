@@ -5,6 +5,7 @@ mod helpers;
 mod admin;
 mod browser;
 mod cli;
+mod dockerfile;
 mod drain;
 mod edge;
 mod errors;
