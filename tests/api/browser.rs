@@ -461,6 +461,27 @@ async fn the_page_speaks_german_and_arabic_runs_right_to_left() {
         client.screenshot().await.unwrap(),
     )
     .unwrap();
+    // Leaving with the page's own button, through its confirmation, in German too.
+    client
+        .find(Locator::Id("leave"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(
+        client.get_alert_text().await.unwrap(),
+        "Die Schlange verlassen? Sie verlieren Ihren Platz."
+    );
+    client.accept_alert().await.unwrap();
+    wait_for_text(
+        &client,
+        "gone-text",
+        "Sie haben die Schlange verlassen. Danke, dass Sie die nächste Person vorlassen.",
+        Duration::from_secs(5),
+    )
+    .await;
+    assert_eq!(app.show("konzert").await.left, 1);
 
     client.goto(&app.url("/e/hafla")).await.unwrap();
     wait_for_text(&client, "position", "1", Duration::from_secs(10)).await;

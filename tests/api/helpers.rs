@@ -318,6 +318,12 @@ impl TestApp {
         format!("{}{path}", self.address)
     }
 
+    /// The text of a page as a browser asks for it.
+    pub async fn page_text(&self, path: &str) -> String {
+        let response = self.client.get(self.url(path)).send().await.expect("sent");
+        response.text().await.expect("a body")
+    }
+
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Answer {
         Answer::from(request.send().await.expect("request sent")).await
     }

@@ -34,15 +34,7 @@ async fn the_page_and_its_json_twin(backend: Backend) {
         .to_str()
         .unwrap()
         .contains("script-src 'self'"));
-    let html = app
-        .client
-        .get(app.url("/e/tour"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = app.page_text("/e/tour").await;
     assert!(html.contains(r#"data-event="tour""#), "{html}");
     assert!(html.contains(r#"aria-live="polite""#));
     assert!(html.contains(r#"<label for="progress""#));
@@ -351,15 +343,7 @@ async fn own_page_templates_are_used_and_checked_at_start() {
     config.page_templates = Some(dir.path().to_owned());
     let app = crate::helpers::spawn_config(config.clone()).await;
     app.create_event("tour", json!({})).await;
-    let html = app
-        .client
-        .get(app.url("/e/tour"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = app.page_text("/e/tour").await;
     assert!(html.contains("Our own page for tour"), "{html}");
 
     std::fs::write(dir.path().join("nojs.html"), "{% for %}").unwrap();
