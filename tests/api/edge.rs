@@ -289,12 +289,7 @@ async fn the_javascript_verifier_checks_passes_against_the_jwks() {
     .await;
     let app: &TestApp = &serve.app;
     app.create_event("tour", json!({})).await;
-    let joined = app.join("tour").await;
-    app.advance("tour", 1).await;
-    let pass = app.status("tour", &joined.token()).await.body["pass"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (joined, pass) = app.admitted_visitor("tour").await;
     let keys = KeySet::from_dir(dir.path(), Some(KEY_ID))
         .unwrap()
         .with_pass_key(Some("passes-1"))
@@ -405,12 +400,7 @@ async fn the_example_booking_service_verifies_consumes_and_completes() {
         .build()
         .unwrap();
 
-    let joined = app.join("tour").await;
-    app.advance("tour", 1).await;
-    let pass = app.status("tour", &joined.token()).await.body["pass"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (joined, pass) = app.admitted_visitor("tour").await;
     assert_eq!(app.show("tour").await.active, 1);
 
     let visit = |pass: String| {

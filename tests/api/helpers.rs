@@ -404,6 +404,16 @@ impl TestApp {
         self.api.event(event).await.expect("the event")
     }
 
+    /// A visitor who joins `event`, is let in by hand, and collects their pass as the page does:
+    /// their join answer and the pass.
+    pub async fn admitted_visitor(&self, event: &str) -> (Answer, String) {
+        let joined = self.join(event).await;
+        self.advance(event, 1).await;
+        let status = self.status(event, &joined.token()).await;
+        let pass = status.body["pass"].as_str().expect("a pass").to_owned();
+        (joined, pass)
+    }
+
     /// The live-update stream of the visitor holding `token`.
     pub async fn stream(&self, event: &str, token: &str) -> EventStream {
         self.api.stream(event, token).await.expect("a stream")

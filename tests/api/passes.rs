@@ -44,10 +44,7 @@ async fn jwks(app: &TestApp) -> (reqwest::header::HeaderMap, JwkSet) {
 /// A pass collected the way a visitor does: join, be admitted, ask.
 async fn collect_pass(app: &TestApp) -> (String, String) {
     app.create_event("tour", json!({})).await;
-    let joined = app.join("tour").await;
-    app.advance("tour", 1).await;
-    let status = app.status("tour", &joined.token()).await;
-    let pass = status.body["pass"].as_str().expect("a pass").to_owned();
+    let (joined, pass) = app.admitted_visitor("tour").await;
     (joined.token(), pass)
 }
 
