@@ -48,6 +48,8 @@ pub enum KeyError {
     NoActiveKey { kids: String },
     #[error("`active_key` is `{kid}`, but no key with that id is loaded")]
     UnknownActiveKey { kid: String },
+    #[error("key file {file} can be read by other users (mode {mode:o}): `chmod 600` it (640 for a group the server runs in); only dev_mode loads it as it is")]
+    OpenToOthers { file: String, mode: u32 },
 }
 
 /// A secret that never shows itself in logs or debug output.
@@ -120,6 +122,8 @@ pub struct KeySet {
     /// Signs passes.
     pass: String,
     ephemeral: bool,
+    /// Key files other users may read, refused outside dev mode.
+    exposed: Vec<(String, u32)>,
 }
 
 impl KeySet {
@@ -133,6 +137,7 @@ impl KeySet {
             pass: kid.clone(),
             active: kid,
             ephemeral: true,
+            exposed: Vec::new(),
         }
     }
 
@@ -144,6 +149,7 @@ impl KeySet {
             source,
         })?;
         let mut keys = BTreeMap::new();
+        let mut exposed = Vec::new();
         for entry in entries {
             let path = entry
                 .map_err(|source| KeyError::ReadDir {
@@ -161,6 +167,9 @@ impl KeySet {
                 file: path.display().to_string(),
                 source,
             })?;
+            if let Some(mode) = open_to_others(&path) {
+                exposed.push((path.display().to_string(), mode));
+            }
             let key = match kind {
                 "key" => Key::Hmac(parse_secret(kid, &text)?),
                 _ => parse_ed25519(kid, &text)?,
@@ -170,7 +179,9 @@ impl KeySet {
         if keys.is_empty() {
             return Err(KeyError::Empty { dir: shown });
         }
-        Self::from_keys(keys, active)
+        let mut set = Self::from_keys(keys, active)?;
+        set.exposed = exposed;
+        Ok(set)
     }
 
     /// Builds a set from `(kid, base64 secret)` pairs.
@@ -217,6 +228,7 @@ impl KeySet {
             pass: active.clone(),
             active,
             ephemeral: false,
+            exposed: Vec::new(),
         })
     }
 
@@ -262,15 +274,37 @@ impl KeySet {
         self.ephemeral
     }
 
-    /// Whether the public development key would sign tokens.
-    pub fn signs_with_dev_key(&self) -> bool {
+    /// Whether the public development key is loaded at all (under any key id): anyone can sign
+    /// with it, so beside a real key it would still let forged tokens verify.
+    pub fn holds_dev_key(&self) -> bool {
         let dev = STANDARD.decode(DEV_SECRET_B64.trim()).unwrap_or_default();
-        let is_dev = |kid: &str| match self.keys.get(kid) {
-            Some(Key::Hmac(secret)) => kid == DEV_KID || secret.expose() == dev.as_slice(),
-            _ => false,
-        };
-        is_dev(&self.active) || is_dev(&self.pass)
+        self.keys.iter().any(|(kid, key)| match key {
+            Key::Hmac(secret) => kid == DEV_KID || secret.expose() == dev.as_slice(),
+            Key::Ed25519 { .. } => false,
+        })
     }
+
+    /// The first key file other users may read, if any.
+    pub fn exposed_file(&self) -> Option<KeyError> {
+        let (file, mode) = self.exposed.first()?;
+        Some(KeyError::OpenToOthers {
+            file: file.clone(),
+            mode: *mode,
+        })
+    }
+}
+
+/// The file's mode if users other than its owner and group may read or change it.
+#[cfg(unix)]
+fn open_to_others(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+    (mode & 0o007 != 0).then_some(mode)
+}
+
+#[cfg(not(unix))]
+fn open_to_others(_: &Path) -> Option<u32> {
+    None
 }
 
 /// Key ids end up in token headers and file names.
@@ -441,8 +475,18 @@ mod tests {
     fn the_shipped_dev_key_is_recognised_and_never_printed() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("keys");
         let set = KeySet::from_dir(&dir, None).unwrap();
-        assert!(set.signs_with_dev_key());
-        assert!(!KeySet::ephemeral().signs_with_dev_key());
+        assert!(set.holds_dev_key());
+        assert!(!KeySet::ephemeral().holds_dev_key());
+        // Under another name, beside a real key, it is still the dev key.
+        let renamed = KeySet::from_pairs(
+            [
+                ("real", &*STANDARD.encode([7u8; 32])),
+                ("other", DEV_SECRET_B64),
+            ],
+            Some("real"),
+        )
+        .unwrap();
+        assert!(renamed.holds_dev_key());
         assert_eq!(format!("{:?}", set.active_secret()), "Secret(<redacted>)");
     }
 }

@@ -33,8 +33,8 @@ pub enum StartError {
     Config(#[from] ConfigError),
     #[error("signing keys: {0}")]
     Keys(#[from] KeyError),
-    #[error("the public development key (keys/dev.key) would sign tokens with Redis configured; use your own keys, or set dev_mode = true for a throwaway setup")]
-    DevKeyInProduction,
+    #[error("the public development key (keys/dev.key) is among the signing keys: anyone can forge tokens with it, whichever key signs; remove it from the keys (or set dev_mode = true for a throwaway setup)")]
+    DevKeyLoaded,
     #[error("store: {0}")]
     Store(#[from] StoreError),
     #[error("cannot listen: {0}")]
@@ -77,8 +77,13 @@ pub fn load_keys(config: &Config) -> Result<KeySet, StartError> {
         KeySet::ephemeral()
     };
     let keys = keys.with_pass_key(config.pass_key.as_deref())?;
-    if config.redis_url.is_some() && keys.signs_with_dev_key() && !config.dev_mode {
-        return Err(StartError::DevKeyInProduction);
+    if !config.dev_mode {
+        if keys.holds_dev_key() {
+            return Err(StartError::DevKeyLoaded);
+        }
+        if let Some(exposed) = keys.exposed_file() {
+            return Err(StartError::Keys(exposed));
+        }
     }
     Ok(keys)
 }
@@ -131,8 +136,8 @@ impl Application {
             let kids: Vec<&str> = keys.kids().collect();
             tracing::info!(active = keys.active_kid(), passes = keys.pass_kid(), loaded = ?kids, "signing keys loaded");
         }
-        if keys.signs_with_dev_key() {
-            tracing::warn!("signing with the public development key: for development only");
+        if keys.holds_dev_key() {
+            tracing::warn!("the public development key is loaded (dev_mode): for development only");
         }
         let port = listener.local_addr()?.port();
 

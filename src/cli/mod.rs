@@ -57,7 +57,8 @@ enum KeysCommand {
         /// The key id; a dated one (e.g. 2026-11) makes rotation easy to follow.
         #[arg(long)]
         kid: String,
-        #[arg(long, default_value = "keys")]
+        /// Not `keys/`: the public development key lives there, and is refused beside real keys.
+        #[arg(long, default_value = "waitroom-keys")]
         dir: PathBuf,
         /// hs256: a secret (`<kid>.key`) for waiting tokens and passes; ed25519: a key pair
         /// (`<kid>.pem`) for passes that others verify with the public half (`pass_key`).

@@ -130,7 +130,7 @@ async fn token_inspect_and_verify() {
     assert_eq!(shown["claims"]["pos"], 1);
 
     let keys = tempfile::tempdir().unwrap();
-    std::fs::write(keys.path().join(format!("{KEY_ID}.key")), KEY_B64).unwrap();
+    crate::helpers::write_key_file(keys.path().join(format!("{KEY_ID}.key")), KEY_B64);
     let env = [("WAITROOM_KEYS_DIR", keys.path().to_str().unwrap())];
     let verified = waitroom(&["token", "verify", &token, "--event", "tour"], &env).await;
     assert!(verified.ok, "{}", verified.stderr);

@@ -316,7 +316,7 @@ async fn drain_processes_killed_twice_lose_nothing() {
     let staying = line_up(store.as_ref(), &event, 10_000, 97).await;
 
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join(format!("{KEY_ID}.key")), KEY_B64).unwrap();
+    crate::helpers::write_key_file(dir.path().join(format!("{KEY_ID}.key")), KEY_B64);
     let config = dir.path().join("drain.toml");
     std::fs::write(
         &config,

@@ -127,7 +127,7 @@ impl ServeProcess {
     /// Starts it and waits until it answers.
     pub async fn start(env: &[(&str, String)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join(format!("{KEY_ID}.key")), KEY_B64).unwrap();
+        crate::helpers::write_key_file(dir.path().join(format!("{KEY_ID}.key")), KEY_B64);
         let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
         let mut settings = vec![
             ("WAITROOM_LISTEN", "127.0.0.1:{port}".to_owned()),
@@ -208,12 +208,19 @@ async fn spawn_listeners(config: Config) -> (TestApp, Option<TestApp>) {
 
 /// A keys directory as an operator sets up passes others verify: the test HS256 key, and an Ed25519
 /// key for each id in `ed25519` (kept when it exists already, as across a rotation).
+/// Writes a key file as keys must be kept: readable by its owner only (others are refused).
+pub fn write_key_file(path: impl AsRef<std::path::Path>, contents: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(&path, contents).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
 pub fn write_keys(dir: &std::path::Path, ed25519: &[&str]) {
-    std::fs::write(dir.join(format!("{KEY_ID}.key")), KEY_B64).unwrap();
+    crate::helpers::write_key_file(dir.join(format!("{KEY_ID}.key")), KEY_B64);
     for kid in ed25519 {
         let path = dir.join(format!("{kid}.pem"));
         if !path.exists() {
-            std::fs::write(path, waitroom::keys::generate_ed25519_pem()).unwrap();
+            write_key_file(&path, &waitroom::keys::generate_ed25519_pem());
         }
     }
 }

@@ -54,19 +54,60 @@ async fn redis_going_away_degrades_but_loses_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_development_key_is_refused_with_redis() {
-    let keys_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("keys");
+async fn the_development_key_is_refused_wherever_it_is_loaded() {
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("keys");
     let mut config = config_for(Backend::Redis, "devkey");
     config.signing_keys.clear();
-    config.keys_dir = Some(keys_dir);
+    config.keys_dir = Some(shipped.clone());
     let refused = waitroom::startup::load_keys(&config).unwrap_err();
     assert!(refused.to_string().contains("development key"), "{refused}");
     config.dev_mode = true;
     assert!(waitroom::startup::load_keys(&config).is_ok());
+
+    // Beside a real key, under another name, and on the embedded store too: a token forged with it
+    // would verify, whichever key signs.
+    let beside = tempfile::tempdir().unwrap();
+    crate::helpers::write_keys(beside.path(), &[]);
+    let dev = std::fs::read_to_string(shipped.join("dev.key")).unwrap();
+    crate::helpers::write_key_file(beside.path().join("spare.key"), &dev);
+    for backend in [Backend::Redis, Backend::Memory] {
+        let mut config = config_for(backend, "devkey");
+        config.signing_keys.clear();
+        config.keys_dir = Some(beside.path().to_owned());
+        config.active_key = Some(crate::helpers::KEY_ID.into());
+        let refused = waitroom::startup::load_keys(&config).unwrap_err();
+        assert!(refused.to_string().contains("development key"), "{refused}");
+    }
     // The embedded store needs no key setup at all.
     let mut embedded = config_for(Backend::Memory, "devkey");
     embedded.signing_keys.clear();
     assert!(waitroom::startup::load_keys(&embedded)
         .unwrap()
         .is_ephemeral());
+}
+
+/// A key file others may read is refused as ssh refuses one: the process does not start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_files_open_to_other_users_are_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    crate::helpers::write_keys(dir.path(), &[]);
+    let mut config = config_for(Backend::Redis, "keymode");
+    config.signing_keys.clear();
+    config.keys_dir = Some(dir.path().to_owned());
+    assert!(waitroom::startup::load_keys(&config).is_ok());
+    let key = dir.path().join(format!("{}.key", crate::helpers::KEY_ID));
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let refused = waitroom::startup::load_keys(&config)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("mode 644") && refused.contains("chmod 600"),
+        "{refused}"
+    );
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o640)).unwrap();
+    assert!(
+        waitroom::startup::load_keys(&config).is_ok(),
+        "group-readable is allowed"
+    );
 }

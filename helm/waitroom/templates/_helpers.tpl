@@ -79,6 +79,8 @@ seccompProfile:
 - name: keys
   secret:
     secretName: {{ include "waitroom.secretName" . }}
+    # Key files readable by others are refused at start.
+    defaultMode: 0440
 {{- if .Values.extraConfig }}
 - name: config
   configMap:
