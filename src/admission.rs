@@ -28,6 +28,10 @@ pub enum ExpiredReason {
     /// The event has a capacity and the visitor collected the pass after the claim window: the
     /// slot went to someone else.
     ClaimWindowPassed,
+    /// The admission lasted a pass lifetime from its first collection, and that is over.
+    PassExpired,
+    /// The booking service reported the visit complete.
+    Completed,
 }
 
 /// Where `position` stands against the pointer.
@@ -39,27 +43,37 @@ pub fn standing(position: u64, admitted_through: u64) -> VisitorStatus {
     }
 }
 
-/// Whether an admitted visitor's claim, as the store recorded it, earns them a pass.
-pub fn pass_after(claim: Claim) -> Result<(), ExpiredReason> {
+/// When an admitted place stops letting its holder in (unix seconds), from its claim as the store
+/// decided it once: a pass lifetime after the first collection, however often the visitor asks
+/// again or joins again; never for a late no-show or a completed visit.
+pub fn admission_ends(claim: Claim, pass_ttl_s: u64, now_s: i64) -> Result<i64, ExpiredReason> {
     match claim {
-        Claim::First | Claim::Again => Ok(()),
+        Claim::Granted { at_ms } => {
+            let ends = at_ms
+                .div_euclid(1_000)
+                .saturating_add(i64::try_from(pass_ttl_s).unwrap_or(i64::MAX));
+            if now_s < ends {
+                Ok(ends)
+            } else {
+                Err(ExpiredReason::PassExpired)
+            }
+        }
         Claim::TooLate => Err(ExpiredReason::ClaimWindowPassed),
+        Claim::Completed => Err(ExpiredReason::Completed),
     }
 }
 
-/// Whether the holder of a genuine token of `kind` for `position` may enter now (the edge's gate,
-/// the booking service's verify): a pass does, and so does a waiting token the pointer passed.
-pub fn may_enter(kind: TokenKind, position: u64, admitted_through: u64) -> bool {
-    kind == TokenKind::Pass || standing(position, admitted_through) == VisitorStatus::Admitted
-}
-
-/// What letting a genuine token's holder in takes, at the gate.
+/// What letting a genuine, unexpired token's holder in takes: the one rule for "may enter now",
+/// applied by the gate, verify, consume and the hand-over alike.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Entry {
-    /// In, from the token and the cached pointer alone.
-    Open,
-    /// In once the pass is consumed (single-use passes): one store call, first use only.
+    /// A pass: in, unless the visit was completed (its expiry already bounds it).
+    Pass,
+    /// A single-use pass: in once it is consumed (one store call, first use only).
     ConsumePass,
+    /// A waiting token the pointer passed: in while its admission lasts ([`admission_ends`]), which
+    /// the claim decides (the store once, then this replica's memory).
+    Claim,
     /// Not yet: the pointer has not reached them.
     NotYet,
     /// A single-use event takes passes only.
@@ -68,11 +82,13 @@ pub enum Entry {
 
 /// Whether and how the holder of a genuine token of `kind` for `position` enters.
 pub fn entry(kind: TokenKind, position: u64, admitted_through: u64, single_use: bool) -> Entry {
-    match (single_use, kind) {
-        (true, TokenKind::Pass) => Entry::ConsumePass,
-        (true, TokenKind::Waiting) => Entry::PassRequired,
-        (false, _) if may_enter(kind, position, admitted_through) => Entry::Open,
-        (false, _) => Entry::NotYet,
+    let admitted = standing(position, admitted_through) == VisitorStatus::Admitted;
+    match (kind, single_use) {
+        (TokenKind::Pass, true) => Entry::ConsumePass,
+        (TokenKind::Pass, false) => Entry::Pass,
+        (TokenKind::Waiting, true) => Entry::PassRequired,
+        (TokenKind::Waiting, false) if admitted => Entry::Claim,
+        (TokenKind::Waiting, false) => Entry::NotYet,
     }
 }
 
@@ -104,28 +120,34 @@ mod tests {
         assert_eq!(standing(1, 0), VisitorStatus::Waiting);
         assert_eq!(standing(5, 5), VisitorStatus::Admitted);
         assert_eq!(standing(6, 5), VisitorStatus::Waiting);
-        assert!(may_enter(TokenKind::Waiting, 5, 5));
-        assert!(!may_enter(TokenKind::Waiting, 6, 5));
-        assert!(may_enter(TokenKind::Pass, 6, 5));
     }
 
     #[test]
-    fn single_use_events_let_passes_in_once_and_nothing_else() {
+    fn waiting_tokens_enter_through_their_claim_and_single_use_events_take_passes_only() {
         use TokenKind::{Pass, Waiting};
-        assert_eq!(entry(Waiting, 5, 5, false), Entry::Open);
+        assert_eq!(entry(Waiting, 5, 5, false), Entry::Claim);
         assert_eq!(entry(Waiting, 6, 5, false), Entry::NotYet);
-        assert_eq!(entry(Pass, 6, 5, false), Entry::Open);
+        assert_eq!(entry(Pass, 6, 5, false), Entry::Pass);
         assert_eq!(entry(Pass, 6, 5, true), Entry::ConsumePass);
         assert_eq!(entry(Waiting, 5, 5, true), Entry::PassRequired);
     }
 
     #[test]
-    fn a_late_claim_expires_the_place() {
-        assert_eq!(pass_after(Claim::First), Ok(()));
-        assert_eq!(pass_after(Claim::Again), Ok(()));
+    fn an_admission_lasts_a_pass_lifetime_from_the_first_claim_and_no_longer() {
+        let first = Claim::Granted { at_ms: 1_000_500 };
+        assert_eq!(admission_ends(first, 60, 1_000), Ok(1_060));
+        assert_eq!(admission_ends(first, 60, 1_059), Ok(1_060));
         assert_eq!(
-            pass_after(Claim::TooLate),
+            admission_ends(first, 60, 1_060),
+            Err(ExpiredReason::PassExpired)
+        );
+        assert_eq!(
+            admission_ends(Claim::TooLate, 60, 0),
             Err(ExpiredReason::ClaimWindowPassed)
+        );
+        assert_eq!(
+            admission_ends(Claim::Completed, 60, 0),
+            Err(ExpiredReason::Completed)
         );
     }
 

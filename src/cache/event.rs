@@ -11,7 +11,7 @@ use parking_lot::{Mutex, RwLock};
 use crate::domain::EventSettings;
 use crate::estimate::{Estimate, RateMeter};
 use crate::recent::Recent;
-use crate::store::Figures;
+use crate::store::{Claim, Figures};
 
 /// One event as this replica knows it.
 #[derive(Debug)]
@@ -21,10 +21,10 @@ pub struct CachedEvent {
     pub(super) admitted_through: AtomicU64,
     pub(super) drained_through: AtomicU64,
     pub(super) left: RwLock<BTreeSet<u64>>,
-    /// Positions whose pass this replica recorded as claimed in the store lately, and whether the
-    /// claim came too late (the slot had gone to someone else). Forgetting one costs a store call
-    /// the next time: the store's claim answers the same again.
-    pub(super) claimed: Mutex<Recent<bool>>,
+    /// How the store decided the claims of positions seen on this replica lately (and completions
+    /// it was told of). Forgetting one costs a store call the next time: the store's claim answers
+    /// the same again.
+    pub(super) claimed: Mutex<Recent<Claim>>,
     /// Passes signed lately, handed out again to a visitor who asks twice within seconds.
     pub(super) passes: Mutex<Recent<Arc<SignedPass>>>,
     /// Active visitors, as of the last resync (events with a capacity).
@@ -85,30 +85,30 @@ impl CachedEvent {
         }
     }
 
-    /// Where `position`'s pass claim stands on this replica at `now` (unix seconds); the first call
-    /// for a position marks it, so the claim reaches the store once (every few minutes at most)
-    /// rather than on every status check.
-    pub fn claim_here(&self, position: u64, now: i64) -> ClaimHere {
+    /// How the store decided `position`'s claim, if this replica knows it at `now` (unix seconds).
+    /// Unknown: ask the store, whose claim is atomic, and [`CachedEvent::record_claim`] its answer.
+    /// Parallel first requests all ask; the store gives them one answer.
+    pub fn claim_here(&self, position: u64, now: i64) -> Option<Claim> {
         let mut claimed = self.claimed.lock();
-        claimed.turn(now, CLAIMS_KEPT_S);
-        match claimed.get(position) {
-            None => {
-                claimed.insert(position, false);
-                ClaimHere::First
-            }
-            Some(true) => ClaimHere::Late,
-            Some(false) => ClaimHere::Recorded,
-        }
+        claimed.turn(now, self.claims_kept_s());
+        claimed.get(position).copied()
     }
 
-    /// Remembers that `position` claimed too late.
-    pub fn mark_claim_late(&self, position: u64) {
-        self.claimed.lock().insert(position, true);
+    /// Remembers the store's decision on `position`'s claim.
+    pub fn record_claim(&self, position: u64, claim: Claim) {
+        self.claimed.lock().insert(position, claim);
     }
 
-    /// Forgets a claim that could not be recorded, so the next status check tries again.
-    pub fn unclaim(&self, position: u64) {
-        self.claimed.lock().remove(position);
+    /// Claims are remembered at least as long as a pass lives, so a completed visitor's pass is
+    /// refused on every replica until it expires.
+    fn claims_kept_s(&self) -> i64 {
+        let pass_ttl_s = i64::try_from(self.settings().pass_ttl_s).unwrap_or(i64::MAX);
+        CLAIMS_KEPT_S.max(pass_ttl_s)
+    }
+
+    /// Whether the visit of `position` was reported complete (as far as this replica was told).
+    pub fn is_completed(&self, position: u64) -> bool {
+        self.claimed.lock().get(position) == Some(&Claim::Completed)
     }
 
     /// The pass signed for `position` on this replica, if it was signed less than `reuse_s` seconds
@@ -207,16 +207,6 @@ pub struct SignedPass {
     pub expires_at: String,
 }
 
-/// How long a replica remembers a claim it recorded: between this and twice this, in seconds.
+/// How long a replica remembers a claim at least: between this (or the pass lifetime, if longer)
+/// and twice that, in seconds.
 pub(super) const CLAIMS_KEPT_S: i64 = 300;
-
-/// See [`CachedEvent::claim_here`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClaimHere {
-    /// Nobody claimed this pass through this replica yet: record the claim in the store.
-    First,
-    /// The claim was recorded in time.
-    Recorded,
-    /// The claim came after the claim window: the slot went to someone else.
-    Late,
-}

@@ -7,6 +7,6 @@ mod event;
 mod pointer;
 mod sync;
 
-pub use event::{CachedEvent, ClaimHere, SignedPass};
+pub use event::{CachedEvent, SignedPass};
 pub use pointer::PointerCache;
 pub use sync::keep_in_sync;

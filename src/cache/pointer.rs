@@ -168,6 +168,13 @@ impl PointerCache {
                 }
                 None
             }
+            Notification::Completed { event, position } => {
+                if let Some(cached) = self.get(&event) {
+                    cached.record_claim(position, crate::store::Claim::Completed);
+                    self.changed(&event);
+                }
+                None
+            }
             Notification::Settings { event } => Some(event),
         }
     }

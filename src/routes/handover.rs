@@ -12,6 +12,7 @@ use serde::Deserialize;
 use super::extract::{holder, pass_cookie, KnownEvent};
 use super::problem::ApiError;
 use super::state::AppState;
+use super::visitor::{may_enter, Use};
 use crate::clock::unix_s;
 use crate::token::TokenKind;
 
@@ -33,6 +34,7 @@ pub(super) async fn claim(
     if claims.kind != TokenKind::Pass {
         return Err(ApiError::NotAPass);
     }
+    may_enter(&state, &event.id, &event.cached, &claims, Use::Check).await?;
     let settings = event.cached.settings();
     let to = match query.to.as_deref() {
         None => "/".to_owned(),

@@ -6,6 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 
+use crate::admission::ExpiredReason;
 use crate::domain::{IdError, SettingsError};
 use crate::store::StoreError;
 use crate::token::TokenError;
@@ -42,6 +43,8 @@ pub enum ApiError {
     PassUsed,
     #[error("an admission pass is needed here, not a waiting token")]
     NotAPass,
+    #[error("{}", admission_ended(*.0))]
+    AdmissionEnded(ExpiredReason),
     #[error("no event `{0}` is configured")]
     UnknownEvent(String),
     #[error("event `{0}` is closed and takes no new visitors")]
@@ -61,6 +64,19 @@ pub enum ApiError {
     /// Any refusal, answered as 401: edge proxies (nginx `auth_request`) understand only 2xx, 401 and 403.
     #[error("{0}")]
     Refused(Box<ApiError>),
+}
+
+fn admission_ended(reason: ExpiredReason) -> &'static str {
+    match reason {
+        ExpiredReason::TokenExpired => "this token expired before its holder came back",
+        ExpiredReason::ClaimWindowPassed => {
+            "this place was admitted but not collected within the claim window; the slot went to someone else"
+        }
+        ExpiredReason::PassExpired => {
+            "this admission lasted a pass lifetime from its first collection, and that is over"
+        }
+        ExpiredReason::Completed => "this visit was completed; the admission lets nobody in again",
+    }
 }
 
 impl From<StoreError> for ApiError {
@@ -134,6 +150,7 @@ impl ApiError {
             ApiError::NotAdmitted => (S::UNAUTHORIZED, "not-admitted", "Not admitted yet"),
             ApiError::PassUsed => (S::CONFLICT, "pass-used", "Pass already used"),
             ApiError::NotAPass => (S::BAD_REQUEST, "not-a-pass", "Not a pass"),
+            ApiError::AdmissionEnded(_) => (S::FORBIDDEN, "admission-ended", "Admission over"),
             ApiError::UnknownEvent(_) => (S::NOT_FOUND, "unknown-event", "Unknown event"),
             ApiError::EventClosed(_) => (S::CONFLICT, "event-closed", "Event closed"),
             ApiError::AdminDisabled => (S::FORBIDDEN, "admin-disabled", "Admin API disabled"),

@@ -8,9 +8,13 @@ use serde::Deserialize;
 use super::extract::{verify_token, KnownEvent};
 use super::problem::ApiError;
 use super::state::AppState;
-use crate::admission;
+use std::sync::Arc;
+
+use super::visitor::{may_enter, Use};
+use crate::cache::CachedEvent;
 use crate::clock::{rfc3339, unix_ms};
 use crate::domain::EventId;
+use crate::store::Claim;
 use crate::token::{Claims, TokenError, TokenKind};
 
 /// Marks a genuine pass used: [`ApiError::PassUsed`] if it was already.
@@ -54,14 +58,8 @@ pub(super) async fn consume(
     if claims.kind != TokenKind::Pass {
         return Err(ApiError::NotAPass);
     }
-    let event = EventId::parse(&claims.aud).map_err(|_| TokenError::Malformed)?;
-    if state
-        .cache
-        .get(&event)
-        .is_some_and(|cached| cached.has_left(claims.pos))
-    {
-        return Err(ApiError::LeftLine);
-    }
+    let (event, cached) = token_event(&state, &claims)?;
+    may_enter(&state, &event, &cached, &claims, Use::Check).await?;
     consume_pass(&state, &event, &claims).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "event": event,
@@ -91,6 +89,8 @@ pub(super) async fn complete(
         other => other?,
     };
     let freed = state.store.complete(&event.id, claims.pos).await?;
+    // Refused here at once; other replicas are told through the store.
+    event.cached.record_claim(claims.pos, Claim::Completed);
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "event": event.id,
         "position": claims.pos,
@@ -106,6 +106,19 @@ pub(super) struct VerifyRequest {
     event: Option<String>,
 }
 
+/// The event a genuine token belongs to, as this replica knows it, unless its holder left.
+fn token_event(state: &AppState, claims: &Claims) -> Result<(EventId, Arc<CachedEvent>), ApiError> {
+    let event = EventId::parse(&claims.aud).map_err(|_| TokenError::Malformed)?;
+    let cached = state
+        .cache
+        .get(&event)
+        .ok_or_else(|| ApiError::UnknownEvent(event.to_string()))?;
+    if cached.has_left(claims.pos) {
+        return Err(ApiError::LeftLine);
+    }
+    Ok((event, cached))
+}
+
 /// `POST /v1/verify`, for the booking service: is this token or pass genuine, and may its holder
 /// enter?
 pub(super) async fn verify(
@@ -114,17 +127,20 @@ pub(super) async fn verify(
 ) -> Result<HttpResponse, ApiError> {
     let expected = body.event.as_deref().map(EventId::parse).transpose()?;
     let claims = verify_token(&state, &body.token, expected.as_ref())?;
-    let event = EventId::parse(&claims.aud).map_err(|_| TokenError::Malformed)?;
-    let cached = state.cache.get(&event);
-    if cached.as_ref().is_some_and(|c| c.has_left(claims.pos)) {
-        return Err(ApiError::LeftLine);
-    }
-    let admitted = cached.as_ref().map_or(claims.kind == TokenKind::Pass, |c| {
-        admission::may_enter(claims.kind, claims.pos, c.admitted_through())
-    });
+    let (event, cached) = token_event(&state, &claims)?;
+    // The same rule as the gate's, without consuming anything.
+    let refusal = match may_enter(&state, &event, &cached, &claims, Use::Check).await {
+        Ok(()) => None,
+        Err(e @ (ApiError::NotAdmitted | ApiError::NotAPass | ApiError::AdmissionEnded(_))) => {
+            Some(e)
+        }
+        Err(e) => return Err(e),
+    };
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "valid": true,
-        "admitted": admitted,
+        "admitted": refusal.is_none(),
+        "refusal": refusal.as_ref().map(ApiError::slug),
+        "reason": refusal.as_ref().map(|e| e.to_string()),
         "kind": claims.kind,
         "event": claims.aud,
         "visitor": claims.sub,

@@ -13,11 +13,11 @@ use super::problem::ApiError;
 use super::service::consume_pass;
 use super::state::AppState;
 use crate::admission::{self, Entry, ExpiredReason, VisitorStatus};
-use crate::cache::{CachedEvent, ClaimHere, SignedPass};
+use crate::cache::{CachedEvent, SignedPass};
 use crate::clock::{rfc3339, unix_ms, unix_s};
 use crate::domain::{EventId, EventState, VisitorId};
 use crate::estimate::Estimate;
-use crate::store::{Capacity, JoinAs};
+use crate::store::{Capacity, Claim, JoinAs};
 use crate::token::{Claims, TokenError, TokenKind};
 
 /// What a visitor holding a waiting token is told, on joining and on every status check.
@@ -261,9 +261,94 @@ pub(super) async fn current_place(state: &AppState, event: &KnownEvent, claims: 
     place
 }
 
-/// Adds an admission pass to an admitted visitor's answer. Recording the claim is the one store
-/// call on the status path, made once per visitor and replica; if the store is away the pass is
-/// handed out all the same.
+/// The store's decision on `position`'s claim: asked once per replica (the store decides it
+/// atomically, so parallel first requests all get one answer), then remembered. With the store away
+/// the pass is handed out all the same, from now, and the store is asked again next time.
+pub(super) async fn decided_claim(
+    state: &AppState,
+    event: &EventId,
+    cached: &CachedEvent,
+    position: u64,
+) -> Claim {
+    if let Some(claim) = cached.claim_here(position, unix_s()) {
+        return claim;
+    }
+    let settings = cached.settings();
+    let now_ms = unix_ms();
+    match state
+        .store
+        .claim(
+            event,
+            position,
+            now_ms,
+            settings.pass_ttl_s * 1_000,
+            Capacity::of(&settings),
+        )
+        .await
+    {
+        Ok(claim) => {
+            cached.record_claim(position, claim);
+            if claim == Claim::TooLate {
+                state
+                    .metrics
+                    .no_shows
+                    .with_label_values(&[event.as_str()])
+                    .inc();
+            }
+            claim
+        }
+        Err(e) => {
+            tracing::warn!(%event, position, error = %e, "could not record a claimed pass");
+            Claim::Granted { at_ms: now_ms }
+        }
+    }
+}
+
+/// How a token is being used: to go in (the gate consumes a single-use pass) or to ask whether it
+/// would let its holder in (verify).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Use {
+    Enter,
+    Check,
+}
+
+/// The one rule for "may enter now" ([`admission::entry`]), for every path that lets someone in:
+/// the gate, verify, consume, the hand-over. `claims` is a genuine, unexpired token of `event`
+/// whose holder did not leave.
+pub(super) async fn may_enter(
+    state: &AppState,
+    event: &EventId,
+    cached: &CachedEvent,
+    claims: &Claims,
+    use_: Use,
+) -> Result<(), ApiError> {
+    let settings = cached.settings();
+    let entry = admission::entry(
+        claims.kind,
+        claims.pos,
+        cached.admitted_through(),
+        settings.single_use_passes,
+    );
+    if claims.kind == TokenKind::Pass && cached.is_completed(claims.pos) {
+        return Err(ApiError::AdmissionEnded(ExpiredReason::Completed));
+    }
+    match entry {
+        Entry::Pass => Ok(()),
+        Entry::ConsumePass if use_ == Use::Enter => consume_pass(state, event, claims).await,
+        Entry::ConsumePass => Ok(()),
+        Entry::Claim => {
+            let claim = decided_claim(state, event, cached, claims.pos).await;
+            admission::admission_ends(claim, settings.pass_ttl_s, unix_s())
+                .map(drop)
+                .map_err(ApiError::AdmissionEnded)
+        }
+        Entry::NotYet => Err(ApiError::NotAdmitted),
+        Entry::PassRequired => Err(ApiError::NotAPass),
+    }
+}
+
+/// Adds an admission pass to an admitted visitor's answer: one that expires when the admission
+/// ends, a pass lifetime after the first claim, however often it is asked for.
 async fn hand_out_pass(
     state: &AppState,
     event: &KnownEvent,
@@ -273,52 +358,18 @@ async fn hand_out_pass(
     let (id, cached) = (&event.id, &event.cached);
     let settings = cached.settings();
     let now = unix_s();
-    match cached.claim_here(claims.pos, now) {
-        ClaimHere::First => {
-            let claimed = state
-                .store
-                .claim(
-                    id,
-                    claims.pos,
-                    unix_ms(),
-                    settings.pass_ttl_s * 1_000,
-                    Capacity::of(&settings),
-                )
-                .await;
-            match claimed.map(admission::pass_after) {
-                Ok(Ok(())) => {}
-                Ok(Err(reason)) => {
-                    // Remembered here too, so the next check does not ask the store again.
-                    cached.mark_claim_late(claims.pos);
-                    state
-                        .metrics
-                        .no_shows
-                        .with_label_values(&[id.as_str()])
-                        .inc();
-                    return Err(reason);
-                }
-                Err(e) => {
-                    cached.unclaim(claims.pos);
-                    tracing::warn!(event = %id, position = claims.pos, error = %e, "could not record a claimed pass");
-                }
-            }
-        }
-        ClaimHere::Late => return Err(ExpiredReason::ClaimWindowPassed),
-        ClaimHere::Recorded => {}
-    }
+    let claim = decided_claim(state, id, cached, claims.pos).await;
+    let ends = admission::admission_ends(claim, settings.pass_ttl_s, now)?;
     let reuse_s = admission::pass_reuse_s(&settings);
     let pass = match cached.recent_pass(claims.pos, now, reuse_s) {
         Some(pass) => pass,
         None => {
             let visitor = VisitorId::parse(&claims.sub).unwrap_or_else(|_| VisitorId::generate());
-            let (token, pass_claims) = state.tokens.sign(
-                TokenKind::Pass,
-                id,
-                &visitor,
-                claims.pos,
-                now,
-                settings.pass_ttl_s,
-            );
+            let lifetime_s = u64::try_from(ends - now).unwrap_or(1);
+            let (token, pass_claims) =
+                state
+                    .tokens
+                    .sign(TokenKind::Pass, id, &visitor, claims.pos, now, lifetime_s);
             let pass = Arc::new(SignedPass {
                 token,
                 issued_at: now,
@@ -362,21 +413,8 @@ async fn entering(
 ) -> Result<Claims, ApiError> {
     let event = event?;
     let claims = holder(state, &event, token)?;
-    let single_use = event.cached.settings().single_use_passes;
-    match admission::entry(
-        claims.kind,
-        claims.pos,
-        event.cached.admitted_through(),
-        single_use,
-    ) {
-        Entry::Open => Ok(claims),
-        Entry::ConsumePass => {
-            consume_pass(state, &event.id, &claims).await?;
-            Ok(claims)
-        }
-        Entry::NotYet => Err(ApiError::NotAdmitted),
-        Entry::PassRequired => Err(ApiError::NotAPass),
-    }
+    may_enter(state, &event.id, &event.cached, &claims, Use::Enter).await?;
+    Ok(claims)
 }
 
 /// The app's routes for join, status and gate: the same functions the fast path calls.

@@ -25,8 +25,8 @@ struct Line {
     trusted: HashMap<VisitorId, u64>,
     left: BTreeSet<u64>,
     last_slot_ms: Option<u64>,
-    /// Position -> unix ms of the claim; `None` for a claim that came too late.
-    claims: HashMap<u64, Option<i64>>,
+    /// Position -> how its claim was decided (see `claim.lua`).
+    claims: HashMap<u64, Claim>,
     /// Position -> unix ms when the slot frees itself (events with a capacity only).
     active: HashMap<u64, u64>,
     /// Pointer after each move, and when it moved.
@@ -249,8 +249,7 @@ impl Store for MemoryStore {
     ) -> Result<Claim, StoreError> {
         Ok(
             self.with_line(event, |line| match line.claims.get(&position) {
-                Some(None) => Claim::TooLate,
-                Some(Some(_)) => Claim::Again,
+                Some(decided) => *decided,
                 None => {
                     if capacity.is_limited() {
                         let now = now_ms.max(0) as u64;
@@ -258,20 +257,32 @@ impl Store for MemoryStore {
                             Some(free_at) if *free_at > now => *free_at = now + pass_ttl_ms,
                             _ => {
                                 line.active.remove(&position);
-                                line.claims.insert(position, None);
+                                line.claims.insert(position, Claim::TooLate);
                                 return Claim::TooLate;
                             }
                         }
                     }
-                    line.claims.insert(position, Some(now_ms));
-                    Claim::First
+                    let granted = Claim::Granted { at_ms: now_ms };
+                    line.claims.insert(position, granted);
+                    granted
                 }
             }),
         )
     }
 
     async fn complete(&self, event: &EventId, position: u64) -> Result<bool, StoreError> {
-        Ok(self.with_line(event, |line| line.active.remove(&position).is_some()))
+        let (held, newly) = self.with_line(event, |line| {
+            let held = line.active.remove(&position).is_some();
+            let before = line.claims.insert(position, Claim::Completed);
+            (held, before != Some(Claim::Completed))
+        });
+        if newly {
+            self.announce(Notification::Completed {
+                event: event.clone(),
+                position,
+            });
+        }
+        Ok(held)
     }
 
     async fn consume_pass(

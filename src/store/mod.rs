@@ -39,6 +39,11 @@ pub enum Notification {
         event: EventId,
         position: u64,
     },
+    /// The booking service is done with the visitor at `position`: their pass no longer admits.
+    Completed {
+        event: EventId,
+        position: u64,
+    },
     Settings {
         event: EventId,
     },
@@ -107,13 +112,16 @@ impl Capacity {
     }
 }
 
-/// What collecting an admission pass found.
+/// What collecting an admission pass found: decided once per position, atomically, by the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Claim {
-    First,
-    Again,
+    /// The pass is theirs. `at_ms`: when it was first collected; its lifetime counts from then,
+    /// however often it is asked for again.
+    Granted { at_ms: i64 },
     /// The event has a capacity and the claim window passed: the slot went to someone else.
     TooLate,
+    /// The booking service reported the visit complete.
+    Completed,
 }
 
 /// Whether storing an event's settings may replace existing ones.
@@ -207,8 +215,8 @@ pub trait Store: Send + Sync + 'static {
         capacity: Capacity,
     ) -> Result<Claim, StoreError>;
 
-    /// The booking service is done with the visitor at `position`: the slot is free. Returns
-    /// whether the visitor held one.
+    /// The booking service is done with the visitor at `position`: the slot is free, and the
+    /// position admits nobody again (every replica is told). Returns whether the visitor held a slot.
     async fn complete(&self, event: &EventId, position: u64) -> Result<bool, StoreError>;
 
     /// Marks the pass `jti` of `event` used, for `ttl_ms` (what is left of its lifetime). Returns

@@ -34,6 +34,7 @@ pub struct RedisStore {
     lease: Script,
     checkpoint: Script,
     claim: Script,
+    complete: Script,
 }
 
 impl From<redis::RedisError> for StoreError {
@@ -65,6 +66,7 @@ impl RedisStore {
             lease: Script::new(include_str!("lua/lease.lua")),
             checkpoint: Script::new(include_str!("lua/checkpoint.lua")),
             claim: Script::new(include_str!("lua/claim.lua")),
+            complete: Script::new(include_str!("lua/complete.lua")),
         })
     }
 
@@ -249,7 +251,7 @@ impl Store for RedisStore {
         capacity: Capacity,
     ) -> Result<Claim, StoreError> {
         let mut conn = self.conn.clone();
-        let outcome: u8 = self
+        let (outcome, at_ms): (u8, i64) = self
             .claim
             .key(self.key(event, "claims"))
             .key(self.key(event, "active"))
@@ -260,16 +262,24 @@ impl Store for RedisStore {
             .invoke_async(&mut conn)
             .await?;
         Ok(match outcome {
-            1 => Claim::First,
+            1 => Claim::Granted { at_ms },
             2 => Claim::TooLate,
-            _ => Claim::Again,
+            _ => Claim::Completed,
         })
     }
 
     async fn complete(&self, event: &EventId, position: u64) -> Result<bool, StoreError> {
         let mut conn = self.conn.clone();
-        let removed: u8 = conn.zrem(self.key(event, "active"), position).await?;
-        Ok(removed == 1)
+        let held: u8 = self
+            .complete
+            .key(self.key(event, "claims"))
+            .key(self.key(event, "active"))
+            .arg(position)
+            .arg(&self.channel)
+            .arg(event.as_str())
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(held == 1)
     }
 
     async fn consume_pass(

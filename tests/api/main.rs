@@ -3,6 +3,7 @@
 mod helpers;
 
 mod admin;
+mod admission;
 mod browser;
 mod cli;
 mod dockerfile;
