@@ -216,7 +216,8 @@ impl PointerCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cache::event::{ClaimHere, SignedPass, CLAIMS_KEPT_S};
+    use crate::cache::event::{SignedPass, CLAIMS_KEPT_S};
+    use crate::store::Claim;
     use crate::domain::EventSettings;
     use crate::store::Figures;
 
@@ -277,23 +278,42 @@ mod tests {
     fn claims_are_remembered_for_minutes_then_asked_of_the_store_again() {
         let cache = PointerCache::default();
         let event = EventId::parse("e").unwrap();
-        let cached = cache.apply_snapshot(&event, snapshot(100, 10));
+        let mut short_passes = snapshot(100, 10);
+        short_passes.settings.pass_ttl_s = 60;
+        let cached = cache.apply_snapshot(&event, short_passes);
         let start = 10 * CLAIMS_KEPT_S;
-        assert_eq!(cached.claim_here(1, start), ClaimHere::First);
-        assert_eq!(cached.claim_here(1, start + 1), ClaimHere::Recorded);
-        assert_eq!(cached.claim_here(2, start + 1), ClaimHere::First);
-        cached.mark_claim_late(2);
+        let granted = Claim::Granted { at_ms: 5 };
+        assert_eq!(cached.claim_here(1, start), None, "unknown: ask the store");
+        cached.record_claim(1, granted);
+        cached.record_claim(2, Claim::TooLate);
+        assert_eq!(cached.claim_here(1, start + 1), Some(granted));
         // Through the next period both are still known; a late claim stays late.
         let next = start + CLAIMS_KEPT_S;
-        assert_eq!(cached.claim_here(1, next), ClaimHere::Recorded);
-        assert_eq!(cached.claim_here(2, next), ClaimHere::Late);
-        // A claim that could not be recorded is forgotten in both generations.
-        cached.unclaim(1);
-        assert_eq!(cached.claim_here(1, next), ClaimHere::First);
+        assert_eq!(cached.claim_here(1, next), Some(granted));
+        assert_eq!(cached.claim_here(2, next), Some(Claim::TooLate));
+        // A completion pushed by the store overrides what was known.
+        assert!(!cached.is_completed(1));
+        cache.apply(Notification::Completed {
+            event: event.clone(),
+            position: 1,
+        });
+        assert!(cached.is_completed(1));
         // Two periods on, everything is forgotten: memory holds recent visitors only.
         let later = start + 3 * CLAIMS_KEPT_S;
-        assert_eq!(cached.claim_here(2, later), ClaimHere::First);
-        assert_eq!(cached.claimed.lock().held(), 1);
+        assert_eq!(cached.claim_here(2, later), None);
+        assert_eq!(cached.claimed.lock().held(), 0);
+    }
+
+    #[test]
+    fn claims_outlive_the_passes_they_granted() {
+        let cache = PointerCache::default();
+        let event = EventId::parse("e").unwrap();
+        let mut long_passes = snapshot(100, 10);
+        long_passes.settings.pass_ttl_s = 4 * CLAIMS_KEPT_S as u64;
+        let cached = cache.apply_snapshot(&event, long_passes);
+        cached.claim_here(1, 0);
+        cached.record_claim(1, Claim::Completed);
+        assert!(cached.claim_here(1, 3 * CLAIMS_KEPT_S).is_some());
     }
 
     #[test]
