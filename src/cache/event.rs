@@ -1,12 +1,12 @@
 //! One event as a replica knows it: settings, counters, leavers, and its memory of recent claims
 //! and passes.
 
-use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use parking_lot::{Mutex, RwLock};
+use roaring::RoaringTreemap;
 
 use crate::domain::EventSettings;
 use crate::estimate::{Estimate, RateMeter};
@@ -20,7 +20,11 @@ pub struct CachedEvent {
     pub(super) issued: AtomicU64,
     pub(super) admitted_through: AtomicU64,
     pub(super) drained_through: AtomicU64,
-    pub(super) left: RwLock<BTreeSet<u64>>,
+    /// Positions given up: a compressed bitmap that counts those in a range in about O(log n) (a
+    /// status check counts the leavers ahead), at a few bits per leaver.
+    pub(super) left: RwLock<RoaringTreemap>,
+    /// How many entries of the store's leavers' log this replica has read.
+    pub(super) leavers_read: AtomicU64,
     /// How the store decided the claims of positions seen on this replica lately (and completions
     /// it was told of). Forgetting one costs a store call the next time: the store's claim answers
     /// the same again.
@@ -43,6 +47,7 @@ impl CachedEvent {
             admitted_through: AtomicU64::new(0),
             drained_through: AtomicU64::new(0),
             left: RwLock::default(),
+            leavers_read: AtomicU64::new(0),
             claimed: Mutex::default(),
             passes: Mutex::default(),
             active: AtomicU64::new(0),
@@ -75,7 +80,7 @@ impl CachedEvent {
     /// a manual move is set aside, as it says nothing about the pace of the line.
     fn record_rate(&self, manual: bool) {
         let pointer = self.admitted_through();
-        let gone = self.left.read().range(..=pointer).count() as u64;
+        let gone = self.left.read().rank(pointer);
         let through = pointer.saturating_sub(gone);
         let mut rate = self.rate.lock();
         if manual {
@@ -142,11 +147,11 @@ impl CachedEvent {
     }
 
     pub fn has_left(&self, position: u64) -> bool {
-        self.left.read().contains(&position)
+        self.left.read().contains(position)
     }
 
     pub fn left_count(&self) -> u64 {
-        self.left.read().len() as u64
+        self.left.read().len()
     }
 
     /// Whether the pointer has reached `position`.
@@ -161,7 +166,7 @@ impl CachedEvent {
             return 0;
         }
         let left = self.left.read();
-        let gone = left.range(pointer + 1..position).count() as u64;
+        let gone = left.rank(position - 1) - left.rank(pointer);
         (position - pointer - 1).saturating_sub(gone)
     }
 
@@ -196,6 +201,16 @@ impl CachedEvent {
 
     pub(super) fn mark_left(&self, position: u64) -> bool {
         self.left.write().insert(position)
+    }
+
+    /// Takes in leavers read from the store's log, which held `read` entries before them.
+    pub(super) fn add_leavers(&self, read: u64, positions: &[u64]) {
+        let mut left = self.left.write();
+        for &position in positions {
+            left.insert(position);
+        }
+        self.leavers_read
+            .fetch_max(read + positions.len() as u64, Ordering::AcqRel);
     }
 }
 

@@ -179,13 +179,6 @@ impl PointerCache {
         }
     }
 
-    fn set_left(&self, event: &EventId, positions: Vec<u64>) {
-        if let Some(cached) = self.get(event) {
-            *cached.left.write() = positions.into_iter().collect();
-            self.changed(event);
-        }
-    }
-
     /// Re-reads one event from the store.
     pub async fn refresh(
         &self,
@@ -197,8 +190,14 @@ impl PointerCache {
         };
         let left_in_store = snapshot.figures.left;
         let cached = self.apply_snapshot(event, snapshot);
-        if cached.left_count() != left_in_store {
-            self.set_left(event, store.left_positions(event).await?);
+        // Only the leavers this replica has not read yet (most came by the push already).
+        let read = cached.leavers_read.load(Ordering::Acquire);
+        if left_in_store > read {
+            let positions = store.leavers_since(event, read).await?;
+            cached.add_leavers(read, &positions);
+            if !positions.is_empty() {
+                self.changed(event);
+            }
         }
         Ok(())
     }
@@ -217,8 +216,8 @@ impl PointerCache {
 mod tests {
     use super::*;
     use crate::cache::event::{SignedPass, CLAIMS_KEPT_S};
-    use crate::store::Claim;
     use crate::domain::EventSettings;
+    use crate::store::Claim;
     use crate::store::Figures;
 
     fn snapshot(issued: u64, admitted_through: u64) -> Snapshot {

@@ -9,10 +9,10 @@ use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
+use super::entry::{may_enter, Use};
 use super::extract::{holder, pass_cookie, KnownEvent};
 use super::problem::ApiError;
 use super::state::AppState;
-use super::visitor::{may_enter, Use};
 use crate::clock::unix_s;
 use crate::token::TokenKind;
 

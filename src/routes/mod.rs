@@ -10,7 +10,8 @@
 
 pub mod admin;
 pub mod auth;
-pub mod extract;
+mod entry;
+mod extract;
 pub mod handover;
 pub mod hot;
 pub mod observe;

@@ -10,33 +10,12 @@ use super::problem::ApiError;
 use super::state::AppState;
 use std::sync::Arc;
 
-use super::visitor::{may_enter, Use};
+use super::entry::{consume_pass, may_enter, Use};
 use crate::cache::CachedEvent;
-use crate::clock::{rfc3339, unix_ms};
+use crate::clock::rfc3339;
 use crate::domain::EventId;
 use crate::store::Claim;
 use crate::token::{Claims, TokenError, TokenKind};
-
-/// Marks a genuine pass used: [`ApiError::PassUsed`] if it was already.
-pub(super) async fn consume_pass(
-    state: &AppState,
-    event: &EventId,
-    claims: &Claims,
-) -> Result<(), ApiError> {
-    let left_ms = claims.exp.saturating_mul(1_000).saturating_sub(unix_ms());
-    let ttl_ms = u64::try_from(left_ms).unwrap_or(0).max(1);
-    let first = state.store.consume_pass(event, &claims.jti, ttl_ms).await?;
-    state
-        .metrics
-        .passes_consumed
-        .with_label_values(&[if first { "first" } else { "used" }])
-        .inc();
-    if first {
-        Ok(())
-    } else {
-        Err(ApiError::PassUsed)
-    }
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

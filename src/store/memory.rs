@@ -24,6 +24,8 @@ struct Line {
     visitors: Vec<(VisitorId, i64)>,
     trusted: HashMap<VisitorId, u64>,
     left: BTreeSet<u64>,
+    /// The positions in `left`, in the order they were given up.
+    left_log: Vec<u64>,
     last_slot_ms: Option<u64>,
     /// Position -> how its claim was decided (see `claim.lua`).
     claims: HashMap<u64, Claim>,
@@ -62,6 +64,21 @@ impl MemoryStore {
         // No receiver simply means no replica cache is listening yet.
         let _ = self.changes.send(notification);
     }
+}
+
+/// Where the pointer lands when it moves over `count` visitors who did not leave, as advance.lua
+/// finds it: visiting only the leavers it passes, each once in the life of the line.
+fn target_after(left: &BTreeSet<u64>, pointer: u64, issued: u64, count: u64) -> u64 {
+    let (mut target, mut wanted) = (pointer, count);
+    for &gone in left.range(pointer + 1..=issued) {
+        let staying = gone - target - 1;
+        if staying >= wanted {
+            break;
+        }
+        wanted -= staying;
+        target = gone;
+    }
+    target.saturating_add(wanted).min(issued)
 }
 
 fn now_ms() -> u64 {
@@ -159,7 +176,11 @@ impl Store for MemoryStore {
             if line.trusted.get(visitor) == Some(&position) {
                 line.trusted.remove(visitor);
             }
-            line.left.insert(position)
+            let added = line.left.insert(position);
+            if added {
+                line.left_log.push(position);
+            }
+            added
         });
         if added {
             self.announce(Notification::Left {
@@ -198,14 +219,7 @@ impl Store for MemoryStore {
                     count = count.min(capacity.max_active.saturating_sub(line.active.len() as u64));
                 }
             }
-            let mut target = line.admitted_through;
-            let mut counted = 0;
-            while counted < count && target < line.issued {
-                target += 1;
-                if !line.left.contains(&target) {
-                    counted += 1;
-                }
-            }
+            let target = target_after(&line.left, line.admitted_through, line.issued, count);
             if target == line.admitted_through {
                 return unchanged;
             }
@@ -235,8 +249,11 @@ impl Store for MemoryStore {
         Ok(advanced)
     }
 
-    async fn left_positions(&self, event: &EventId) -> Result<Vec<u64>, StoreError> {
-        Ok(self.with_line(event, |line| line.left.iter().copied().collect()))
+    async fn leavers_since(&self, event: &EventId, seen: u64) -> Result<Vec<u64>, StoreError> {
+        Ok(self.with_line(event, |line| {
+            let from = usize::try_from(seen).unwrap_or(usize::MAX);
+            line.left_log.get(from..).unwrap_or_default().to_vec()
+        }))
     }
 
     async fn claim(

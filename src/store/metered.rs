@@ -31,7 +31,7 @@ enum Op {
     Join,
     Leave,
     Advance,
-    LeftPositions,
+    LeaversSince,
     Claim,
     Complete,
     ConsumePass,
@@ -50,7 +50,7 @@ impl Op {
         Op::Join,
         Op::Leave,
         Op::Advance,
-        Op::LeftPositions,
+        Op::LeaversSince,
         Op::Claim,
         Op::Complete,
         Op::ConsumePass,
@@ -70,7 +70,7 @@ impl Op {
             Op::Join => "join",
             Op::Leave => "leave",
             Op::Advance => "advance",
-            Op::LeftPositions => "left_positions",
+            Op::LeaversSince => "leavers_since",
             Op::Claim => "claim",
             Op::Complete => "complete",
             Op::ConsumePass => "consume_pass",
@@ -169,8 +169,8 @@ impl Store for MeteredStore {
         .await
     }
 
-    async fn left_positions(&self, event: &EventId) -> Result<Vec<u64>, StoreError> {
-        self.timed(Op::LeftPositions, self.inner.left_positions(event))
+    async fn leavers_since(&self, event: &EventId, seen: u64) -> Result<Vec<u64>, StoreError> {
+        self.timed(Op::LeaversSince, self.inner.leavers_since(event, seen))
             .await
     }
 

@@ -202,7 +202,9 @@ pub trait Store: Send + Sync + 'static {
         capacity: Capacity,
     ) -> Result<Advanced, StoreError>;
 
-    async fn left_positions(&self, event: &EventId) -> Result<Vec<u64>, StoreError>;
+    /// The positions given up, in the order they were, skipping the first `seen` (those a replica
+    /// has read already): a replica reads each leaver once, however many there are.
+    async fn leavers_since(&self, event: &EventId, seen: u64) -> Result<Vec<u64>, StoreError>;
 
     /// Records that the visitor at `position` collects their admission pass; with a capacity, the
     /// slot is held until the pass expires (`pass_ttl_ms`).

@@ -140,7 +140,7 @@ impl Store for RedisStore {
             .get(self.key(event, "settings"))
             .get(self.key(event, "issued"))
             .get(self.key(event, "admitted"))
-            .scard(self.key(event, "left"))
+            .zcard(self.key(event, "leavers"))
             .get(self.key(event, "drained"))
             .zcount(self.key(event, "active"), format!("({now_ms}"), "+inf")
             .query_async(&mut conn)
@@ -191,7 +191,8 @@ impl Store for RedisStore {
         let mut conn = self.conn.clone();
         let added: u8 = self
             .leave
-            .key(self.key(event, "left"))
+            .key(self.key(event, "leavers"))
+            .key(self.key(event, "leavers:log"))
             .key(self.key(event, "visitors"))
             .arg(position)
             .arg(visitor.as_str())
@@ -218,7 +219,7 @@ impl Store for RedisStore {
             .advance
             .key(self.key(event, "admitted"))
             .key(self.key(event, "issued"))
-            .key(self.key(event, "left"))
+            .key(self.key(event, "leavers"))
             .key(self.key(event, "slot"))
             .key(self.key(event, "admissions"))
             .key(self.key(event, "active"))
@@ -237,9 +238,12 @@ impl Store for RedisStore {
         })
     }
 
-    async fn left_positions(&self, event: &EventId) -> Result<Vec<u64>, StoreError> {
+    async fn leavers_since(&self, event: &EventId, seen: u64) -> Result<Vec<u64>, StoreError> {
         let mut conn = self.conn.clone();
-        Ok(conn.smembers(self.key(event, "left")).await?)
+        let from = isize::try_from(seen).unwrap_or(isize::MAX);
+        Ok(conn
+            .lrange(self.key(event, "leavers:log"), from, -1)
+            .await?)
     }
 
     async fn claim(
@@ -314,13 +318,13 @@ impl Store for RedisStore {
         let mut conn = self.conn.clone();
         let positions: Vec<u64> = (after + 1..=through).collect();
         // Read-only and append-only data: one pipelined round trip, no script needed.
-        let (entries, left, admissions): (Vec<String>, Vec<bool>, Vec<String>) = redis::pipe()
+        let (entries, leavers, admissions): (Vec<String>, Vec<u64>, Vec<String>) = redis::pipe()
             .lrange(
                 self.key(event, "line"),
                 after as isize,
                 through as isize - 1,
             )
-            .smismember(self.key(event, "left"), &positions)
+            .zrangebyscore(self.key(event, "leavers"), after + 1, through)
             .zrangebyscore_limit(
                 self.key(event, "admissions"),
                 after + 1,
@@ -336,11 +340,12 @@ impl Store for RedisStore {
         });
         let mut next_move = moves.next();
         let mut admitted = Vec::with_capacity(entries.len());
-        for ((position, entry), gone) in positions.iter().zip(&entries).zip(&left) {
+        let leavers: std::collections::HashSet<u64> = leavers.into_iter().collect();
+        for (position, entry) in positions.iter().zip(&entries) {
             while next_move.is_some_and(|(pointer, _)| pointer < *position) {
                 next_move = moves.next();
             }
-            if *gone {
+            if leavers.contains(position) {
                 continue;
             }
             let (visitor, joined) = entry.split_once(' ').ok_or_else(|| {

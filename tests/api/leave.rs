@@ -68,3 +68,65 @@ async fn left_visitors_are_never_admitted(backend: Backend) {
     let back = app.admin(reqwest::Method::POST, path, Some(user)).await;
     assert_eq!((first.position(), back.position()), (7, 8));
 }
+
+on_both_stores!(leavers_are_skipped_exactly_however_they_fall);
+
+/// Leavers in runs and scattered, releases of every size: the store's pointer (a bisection over
+/// the leavers in Redis, a walk over those passed in the embedded store) lands where counting one
+/// by one would, and a replica that reads the leavers' log counts the same visitors ahead.
+async fn leavers_are_skipped_exactly_however_they_fall(backend: Backend) {
+    use rand::{Rng, SeedableRng};
+    use std::collections::BTreeSet;
+    use waitroom::store::{AdvanceMode, Capacity};
+
+    let prefix = format!("t{}", waitroom::domain::random_token_id());
+    let store: std::sync::Arc<dyn waitroom::store::Store> = match backend {
+        Backend::Redis => crate::helpers::redis_store(&prefix).await,
+        Backend::Memory => std::sync::Arc::new(waitroom::store::MemoryStore::default()),
+    };
+    let event = waitroom::domain::EventId::parse("runs").unwrap();
+    crate::drain::line_up(store.as_ref(), &event, 2_000, u64::MAX).await;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut left = BTreeSet::new();
+    left.extend(300..=900); // a run longer than any batch
+    left.extend((1..=2_000).filter(|_| rng.random_bool(0.2)));
+    left.extend([1_999, 2_000]); // the tail
+    let visitor = waitroom::domain::VisitorId::generate();
+    for &position in &left {
+        assert!(store.leave(&event, position, &visitor).await.unwrap());
+    }
+    let cache = waitroom::cache::PointerCache::default();
+    let mut pointer = 0u64;
+    while pointer < 2_000 {
+        let count = rng.random_range(1..=60);
+        let advanced = store
+            .advance(&event, count, AdvanceMode::Manual, Capacity::UNLIMITED)
+            .await
+            .unwrap();
+        let mut expected = pointer;
+        let mut counted = 0;
+        while counted < count && expected < 2_000 {
+            expected += 1;
+            if !left.contains(&expected) {
+                counted += 1;
+            }
+        }
+        assert_eq!(
+            advanced.admitted_through, expected,
+            "{count} after {pointer}"
+        );
+        pointer = expected;
+
+        cache.refresh(store.as_ref(), &event).await.unwrap();
+        let cached = cache.get(&event).unwrap();
+        assert_eq!(cached.left_count(), left.len() as u64);
+        for probe in [pointer + 1, pointer + 2, pointer + 150, 2_001] {
+            let ahead = (pointer + 1..probe).filter(|p| !left.contains(p)).count() as u64;
+            assert_eq!(
+                cached.ahead_of(probe),
+                ahead,
+                "ahead of {probe}, pointer {pointer}"
+            );
+        }
+    }
+}

@@ -6,7 +6,7 @@
 --
 -- KEYS[1] admission pointer wr:{event}:admitted (string, highest admitted position)
 -- KEYS[2] issued counter    wr:{event}:issued
--- KEYS[3] left positions    wr:{event}:left     (set)
+-- KEYS[3] leavers           wr:{event}:leavers  (sorted set, score = member = position; see leave.lua)
 -- KEYS[4] release slot      wr:{event}:slot     (string, start in ms of the last slot released)
 -- KEYS[5] admissions        wr:{event}:admissions (sorted set, score = pointer after a move,
 --                                                  member = "<pointer>:<unix ms>": when each position got in)
@@ -45,17 +45,32 @@ if max_active > 0 then
     end
   end
 end
-local target = pointer
-if redis.call('SCARD', KEYS[3]) == 0 then
+if wanted <= 0 then
+  return {0, pointer, issued}
+end
+local target
+if redis.call('ZCARD', KEYS[3]) == 0 then
   target = math.min(pointer + wanted, issued)
 else
-  -- Left positions do not use up the batch: those behind them move up instead.
-  local counted = 0
-  while counted < wanted and target < issued do
-    target = target + 1
-    if redis.call('SISMEMBER', KEYS[3], target) == 0 then
-      counted = counted + 1
+  -- Left positions do not use up the batch: those behind them move up instead. staying(t), the
+  -- visitors in (pointer, t] who did not leave, grows with t; the smallest t where it reaches the
+  -- batch is found by bisection, O(log n) per step however many left.
+  local function staying(t)
+    return (t - pointer) - redis.call('ZCOUNT', KEYS[3], pointer + 1, t)
+  end
+  if staying(issued) < wanted then
+    target = issued
+  else
+    local low, high = pointer, issued -- staying(low) < wanted <= staying(high)
+    while high - low > 1 do
+      local middle = math.floor((low + high) / 2)
+      if staying(middle) >= wanted then
+        high = middle
+      else
+        low = middle
+      end
     end
+    target = high
   end
 end
 if target == pointer then
@@ -64,8 +79,12 @@ end
 redis.call('SET', KEYS[1], target)
 if max_active > 0 then
   local free_at = now_ms + tonumber(ARGV[6])
+  local gone = {}
+  for _, position in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], pointer + 1, target)) do
+    gone[tonumber(position)] = true
+  end
   for position = pointer + 1, target do
-    if redis.call('SISMEMBER', KEYS[3], position) == 0 then
+    if not gone[position] then
       redis.call('ZADD', KEYS[6], free_at, position)
     end
   end

@@ -1,0 +1,119 @@
+//! Who may enter now: the one rule ([`crate::admission::entry`]) applied with what it needs from
+//! the store, for every path that lets someone in — the gate, verify, consume, the hand-over — and
+//! for the status check that hands out the pass.
+
+use super::problem::ApiError;
+use super::state::AppState;
+use crate::admission::{self, Entry, ExpiredReason};
+use crate::cache::CachedEvent;
+use crate::clock::{unix_ms, unix_s};
+use crate::domain::EventId;
+use crate::store::{Capacity, Claim};
+use crate::token::{Claims, TokenKind};
+
+/// The store's decision on `position`'s claim: asked once per replica (the store decides it
+/// atomically, so parallel first requests all get one answer), then remembered. With the store away
+/// the pass is handed out all the same, from now, and the store is asked again next time.
+pub(super) async fn decided_claim(
+    state: &AppState,
+    event: &EventId,
+    cached: &CachedEvent,
+    position: u64,
+) -> Claim {
+    if let Some(claim) = cached.claim_here(position, unix_s()) {
+        return claim;
+    }
+    let settings = cached.settings();
+    let now_ms = unix_ms();
+    match state
+        .store
+        .claim(
+            event,
+            position,
+            now_ms,
+            settings.pass_ttl_s * 1_000,
+            Capacity::of(&settings),
+        )
+        .await
+    {
+        Ok(claim) => {
+            cached.record_claim(position, claim);
+            if claim == Claim::TooLate {
+                state
+                    .metrics
+                    .no_shows
+                    .with_label_values(&[event.as_str()])
+                    .inc();
+            }
+            claim
+        }
+        Err(e) => {
+            tracing::warn!(%event, position, error = %e, "could not record a claimed pass");
+            Claim::Granted { at_ms: now_ms }
+        }
+    }
+}
+
+/// How a token is being used: to go in (the gate consumes a single-use pass) or to ask whether it
+/// would let its holder in (verify).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Use {
+    Enter,
+    Check,
+}
+
+/// The one rule for "may enter now" ([`admission::entry`]), for every path that lets someone in:
+/// the gate, verify, consume, the hand-over. `claims` is a genuine, unexpired token of `event`
+/// whose holder did not leave.
+pub(super) async fn may_enter(
+    state: &AppState,
+    event: &EventId,
+    cached: &CachedEvent,
+    claims: &Claims,
+    use_: Use,
+) -> Result<(), ApiError> {
+    let settings = cached.settings();
+    let entry = admission::entry(
+        claims.kind,
+        claims.pos,
+        cached.admitted_through(),
+        settings.single_use_passes,
+    );
+    if claims.kind == TokenKind::Pass && cached.is_completed(claims.pos) {
+        return Err(ApiError::AdmissionEnded(ExpiredReason::Completed));
+    }
+    match entry {
+        Entry::Pass => Ok(()),
+        Entry::ConsumePass if use_ == Use::Enter => consume_pass(state, event, claims).await,
+        Entry::ConsumePass => Ok(()),
+        Entry::Claim => {
+            let claim = decided_claim(state, event, cached, claims.pos).await;
+            admission::admission_ends(claim, settings.pass_ttl_s, unix_s())
+                .map(drop)
+                .map_err(ApiError::AdmissionEnded)
+        }
+        Entry::NotYet => Err(ApiError::NotAdmitted),
+        Entry::PassRequired => Err(ApiError::NotAPass),
+    }
+}
+
+/// Marks a genuine pass used: [`ApiError::PassUsed`] if it was already.
+pub(super) async fn consume_pass(
+    state: &AppState,
+    event: &EventId,
+    claims: &Claims,
+) -> Result<(), ApiError> {
+    let left_ms = claims.exp.saturating_mul(1_000).saturating_sub(unix_ms());
+    let ttl_ms = u64::try_from(left_ms).unwrap_or(0).max(1);
+    let first = state.store.consume_pass(event, &claims.jti, ttl_ms).await?;
+    state
+        .metrics
+        .passes_consumed
+        .with_label_values(&[if first { "first" } else { "used" }])
+        .inc();
+    if first {
+        Ok(())
+    } else {
+        Err(ApiError::PassUsed)
+    }
+}
