@@ -139,12 +139,16 @@ async fn main() -> ExitCode {
         Client::new(&format!("http://{}", replicas[0].address)).with_admin_token(ADMIN_TOKEN);
     let servers = (&replicas[0], &ceiling_server);
 
+    let keys =
+        KeySet::from_pairs([("bench", secret.trim())], Some("bench")).expect("the bench's key");
+    let signer = Tokens::new(&keys, "waitroom");
     if args.runs("status") || args.runs("gate") {
-        let keys =
-            KeySet::from_pairs([("bench", secret.trim())], Some("bench")).expect("the bench's key");
-        let signer = Tokens::new(&keys, "waitroom");
         scenarios::status::status_and_gate(&args, &admin, &signer, servers, &mut redis, &mut rows)
             .await;
+    }
+    if args.runs("leavers") {
+        let store = (&mut redis, prefix.as_str());
+        scenarios::leavers::leavers(&args, &admin, &signer, servers, store, &mut rows).await;
     }
     if args.runs("join") {
         let store = (&mut redis, prefix.as_str());

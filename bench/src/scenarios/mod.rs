@@ -2,6 +2,7 @@
 
 pub mod drain;
 pub mod join;
+pub mod leavers;
 pub mod propagation;
 pub mod status;
 
