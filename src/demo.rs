@@ -47,7 +47,13 @@ pub async fn seed(store: &dyn Store, port: u16) -> Result<(), StoreError> {
 async fn arrive(store: &dyn Store, event: &EventId) -> Result<(), StoreError> {
     let visitor = VisitorId::generate();
     store
-        .join(event, &visitor, JoinAs::Anonymous, crate::clock::unix_ms())
+        .join(
+            event,
+            &visitor,
+            JoinAs::Anonymous,
+            crate::clock::unix_ms(),
+            0,
+        )
         .await
         .map(|_| ())
 }

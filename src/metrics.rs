@@ -41,6 +41,7 @@ struct EventGauges {
     release_rate: prometheus::GaugeVec,
     pointer_age: prometheus::GaugeVec,
     paused: prometheus::IntGaugeVec,
+    data_losses: prometheus::IntGaugeVec,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -155,6 +156,11 @@ impl Default for Metrics {
                 ),
                 waiting: event_gauge(r, "waiting", "Visitors still in line."),
                 left: event_gauge(r, "left", "Visitors who gave up their place."),
+                data_losses: event_gauge(
+                    r,
+                    "store_data_losses",
+                    "Times this replica found the store holding less than it knew (lost writes: a failover, a restore, a flushed key) and restored it. Alert on any.",
+                ),
                 active: event_gauge(
                     r,
                     "active",
@@ -225,6 +231,8 @@ pub struct EventReading {
     pub drain_lag: u64,
     pub release_rate_per_minute: f64,
     pub pointer_age_s: f64,
+    /// Times the store was found to have lost this event's data, since this replica started.
+    pub data_losses: u64,
     /// Paused or closed: the line does not move.
     pub stopped: bool,
 }
@@ -261,6 +269,9 @@ impl Metrics {
             g.paused
                 .with_label_values(&label)
                 .set(i64::from(reading.stopped));
+            g.data_losses
+                .with_label_values(&label)
+                .set(gauge(reading.data_losses));
         }
         let mut out = Vec::new();
         // Encoding into memory cannot fail for well-formed metrics.

@@ -107,7 +107,14 @@ pub fn build_sink(config: &Config) -> Result<Arc<dyn Sink>, StartError> {
 /// Connects to the store the configuration names.
 pub async fn build_store(config: &Config) -> Result<Arc<dyn Store>, StartError> {
     Ok(match &config.redis_url {
-        Some(url) => Arc::new(RedisStore::connect(url.expose(), &config.redis_prefix).await?),
+        Some(url) => Arc::new(
+            RedisStore::connect_settling(
+                url.expose(),
+                &config.redis_prefix,
+                config.pointer_poll * 3,
+            )
+            .await?,
+        ),
         None => {
             tracing::info!("no redis_url: using the embedded in-process store");
             Arc::new(MemoryStore::default())

@@ -11,7 +11,7 @@ use roaring::RoaringTreemap;
 use crate::domain::EventSettings;
 use crate::estimate::{Estimate, RateMeter};
 use crate::recent::Recent;
-use crate::store::{Claim, Figures};
+use crate::store::{Claim, Figures, Floor};
 
 /// One event as this replica knows it.
 #[derive(Debug)]
@@ -25,6 +25,10 @@ pub struct CachedEvent {
     pub(super) left: RwLock<RoaringTreemap>,
     /// How many entries of the store's leavers' log this replica has read.
     pub(super) leavers_read: AtomicU64,
+    /// The store's restore mark as last read (see [`crate::store::Snapshot::restored_at`]).
+    pub(super) restored_at: AtomicU64,
+    /// Times the store was found holding less of this event than this replica knew.
+    pub(super) data_losses: AtomicU64,
     /// How the store decided the claims of positions seen on this replica lately (and completions
     /// it was told of). Forgetting one costs a store call the next time: the store's claim answers
     /// the same again.
@@ -48,6 +52,8 @@ impl CachedEvent {
             drained_through: AtomicU64::new(0),
             left: RwLock::default(),
             leavers_read: AtomicU64::new(0),
+            data_losses: AtomicU64::new(0),
+            restored_at: AtomicU64::new(0),
             claimed: Mutex::default(),
             passes: Mutex::default(),
             active: AtomicU64::new(0),
@@ -182,6 +188,33 @@ impl CachedEvent {
             self.record_rate(manual);
         }
         moved
+    }
+
+    /// What this replica knows the store must hold at least, if `stored` holds less: the store
+    /// lost writes.
+    pub(super) fn floor_over(&self, stored: &Figures) -> Option<Floor> {
+        let mine = self.figures();
+        let lost = mine.issued > stored.issued
+            || mine.admitted_through > stored.admitted_through
+            || mine.drained_through > stored.drained_through
+            || mine.left > stored.left;
+        lost.then(|| self.floor(mine.left > stored.left))
+    }
+
+    /// Everything this replica knows the store must hold; the leavers too if `with_leavers`.
+    pub(super) fn floor(&self, with_leavers: bool) -> Floor {
+        let mine = self.figures();
+        Floor {
+            issued: mine.issued,
+            admitted_through: mine.admitted_through,
+            drained_through: mine.drained_through,
+            orphans: None,
+            leavers: if with_leavers {
+                self.left.read().iter().collect()
+            } else {
+                Vec::new()
+            },
+        }
     }
 
     pub fn figures(&self) -> Figures {

@@ -5,14 +5,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
+use serde::Serialize;
 use tokio::sync::broadcast;
 
 use super::event::CachedEvent;
 use crate::domain::{EventId, EventState};
 use crate::metrics::EventReading;
 use crate::recent::Recent;
-use crate::store::{Notification, Snapshot, Store};
+use crate::store::{Figures, Floor, Notification, Snapshot, Store};
 
 #[derive(Debug)]
 pub struct PointerCache {
@@ -22,6 +23,18 @@ pub struct PointerCache {
     /// Announces every event whose visitors' answers may have changed (pointer, leavers, settings),
     /// to the push streams connected to this replica.
     changes: broadcast::Sender<EventId>,
+    last_data_loss: Mutex<Option<DataLoss>>,
+}
+
+/// When and how the store was last found holding less than this replica knew.
+#[derive(Debug, Clone, Serialize)]
+pub struct DataLoss {
+    pub event: EventId,
+    pub at: String,
+    /// What the store held (nothing at all: `None`).
+    pub stored: Option<Figures>,
+    /// What was restored.
+    pub restored: Figures,
 }
 
 impl Default for PointerCache {
@@ -30,6 +43,7 @@ impl Default for PointerCache {
             events: RwLock::default(),
             warm: AtomicBool::new(false),
             changes: broadcast::channel(4_096).0,
+            last_data_loss: Mutex::default(),
         }
     }
 }
@@ -98,10 +112,47 @@ impl PointerCache {
                         .saturating_sub(figures.drained_through),
                     release_rate_per_minute: cached.measured_rate_per_minute(now).unwrap_or(0.0),
                     pointer_age_s: now.duration_since(cached.synced_at()).as_secs_f64(),
+                    data_losses: cached.data_losses.load(Ordering::Acquire),
                     stopped: cached.settings().state != EventState::Open,
                 })
             })
             .collect()
+    }
+
+    fn record_data_loss(
+        &self,
+        event: &EventId,
+        cached: &CachedEvent,
+        floor: &Floor,
+        stored: Option<&Snapshot>,
+    ) {
+        cached.data_losses.fetch_add(1, Ordering::AcqRel);
+        let stored = stored.map(|s| s.figures);
+        tracing::error!(
+            %event,
+            known_issued = floor.issued,
+            known_pointer = floor.admitted_through,
+            known_drained = floor.drained_through,
+            stored = ?stored,
+            "the store lost data of this event (a failover to a replica that missed writes, a restore, a flushed key): restored what this replica knew, so no position is handed out twice"
+        );
+        *self.last_data_loss.lock() = Some(DataLoss {
+            event: event.clone(),
+            at: crate::clock::rfc3339(crate::clock::unix_s()),
+            stored,
+            restored: Figures {
+                issued: floor.issued,
+                admitted_through: floor.admitted_through,
+                drained_through: floor.drained_through,
+                left: cached.left_count(),
+                active: 0,
+            },
+        });
+    }
+
+    /// The last time the store was found to have lost data, for readiness details.
+    pub fn last_data_loss(&self) -> Option<DataLoss> {
+        self.last_data_loss.lock().clone()
     }
 
     pub fn is_warm(&self) -> bool {
@@ -179,17 +230,49 @@ impl PointerCache {
         }
     }
 
-    /// Re-reads one event from the store.
+    /// Re-reads one event from the store; restores what the store lost of it first, should it hold
+    /// less than this replica knows (or nothing at all).
     pub async fn refresh(
         &self,
         store: &dyn Store,
         event: &EventId,
     ) -> Result<(), crate::store::StoreError> {
-        let Some(snapshot) = store.snapshot(event).await? else {
+        let mut snapshot = store.snapshot(event).await?;
+        let known = self.get(event);
+        let lost = |snapshot: &Option<Snapshot>| match (snapshot, &known) {
+            (None, Some(cached)) => Some(cached.floor(true)),
+            (Some(snapshot), Some(cached)) => cached.floor_over(&snapshot.figures),
+            (_, None) => None,
+        };
+        let mut floor = lost(&snapshot);
+        if floor.is_some() {
+            // Read again before concluding: a change pushed between the read and the comparison
+            // (a leave, a join answered here) is in the store by now.
+            snapshot = store.snapshot(event).await?;
+            floor = lost(&snapshot);
+        }
+        let snapshot = match (floor, known) {
+            (Some(floor), Some(cached)) => {
+                let restored = store.restore(event, &cached.settings(), &floor).await?;
+                if restored {
+                    self.record_data_loss(event, &cached, &floor, snapshot.as_ref());
+                }
+                store.snapshot(event).await?
+            }
+            _ => snapshot,
+        };
+        let Some(snapshot) = snapshot else {
             return Ok(());
         };
+
         let left_in_store = snapshot.figures.left;
+        let restored_at = snapshot.restored_at;
         let cached = self.apply_snapshot(event, snapshot);
+        if cached.restored_at.swap(restored_at, Ordering::AcqRel) != restored_at {
+            // Restored entries were appended to the leavers' log, in another order than this replica
+            // read it before the loss: read it whole once more.
+            cached.leavers_read.store(0, Ordering::Release);
+        }
         // Only the leavers this replica has not read yet (most came by the push already).
         let read = cached.leavers_read.load(Ordering::Acquire);
         if left_in_store > read {
@@ -202,9 +285,13 @@ impl PointerCache {
         Ok(())
     }
 
-    /// Re-reads every event from the store.
+    /// Re-reads every event from the store, and those this replica knows that the store lost.
     pub async fn refresh_all(&self, store: &dyn Store) -> Result<(), crate::store::StoreError> {
-        for event in store.events().await? {
+        let mut events = store.events().await?;
+        events.extend(self.event_ids());
+        events.sort();
+        events.dedup();
+        for event in events {
             self.refresh(store, &event).await?;
         }
         self.warm.store(true, Ordering::Release);
@@ -222,6 +309,7 @@ mod tests {
 
     fn snapshot(issued: u64, admitted_through: u64) -> Snapshot {
         Snapshot {
+            restored_at: 0,
             settings: EventSettings::default(),
             figures: Figures {
                 issued,

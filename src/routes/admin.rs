@@ -172,7 +172,13 @@ pub(super) async fn trusted_join(
     }
     let joined = state
         .store
-        .join(&event.id, &body.visitor, JoinAs::Trusted, unix_ms())
+        .join(
+            &event.id,
+            &body.visitor,
+            JoinAs::Trusted,
+            unix_ms(),
+            event.cached.issued(),
+        )
         .await?;
     event.cached.observe_issued(joined.position);
     if joined.fresh {

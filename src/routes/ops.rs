@@ -43,8 +43,15 @@ pub(super) async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let cache = state.cache.is_warm();
     let store = !state.uses_redis || store_reachable(state.store.as_ref()).await;
     let ready = serving && cache && store;
-    let checks =
-        json!({ "serving": serving, "pointer_cache": cache, "store": store, "keys": true });
+    // Said, not failed on: a store that lost data was restored from what the replicas knew.
+    let data_loss = state.cache.last_data_loss();
+    let checks = json!({
+        "serving": serving,
+        "pointer_cache": cache,
+        "store": store,
+        "keys": true,
+        "store_data_lost": data_loss,
+    });
     if ready {
         HttpResponse::Ok().json(json!({ "ready": true, "checks": checks }))
     } else {

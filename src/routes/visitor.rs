@@ -205,7 +205,13 @@ pub(super) async fn joined(
     let visitor = VisitorId::generate();
     let joined = state
         .store
-        .join(&event.id, &visitor, JoinAs::Anonymous, unix_ms())
+        .join(
+            &event.id,
+            &visitor,
+            JoinAs::Anonymous,
+            unix_ms(),
+            event.cached.issued(),
+        )
         .await?;
     event.cached.observe_issued(joined.position);
     state

@@ -10,8 +10,8 @@ use futures_util::stream::{self, BoxStream, StreamExt};
 use tokio::sync::broadcast;
 
 use super::{
-    AdvanceMode, Advanced, Capacity, Claim, Figures, JoinAs, Joined, LeaseAction, Notification,
-    PutMode, Snapshot, Store, StoreError,
+    AdvanceMode, Advanced, Capacity, Claim, Figures, Floor, JoinAs, Joined, LeaseAction,
+    Notification, PutMode, Snapshot, Store, StoreError, LOST_VISITOR,
 };
 use crate::domain::{Admitted, EventId, EventSettings, VisitorId};
 
@@ -21,11 +21,13 @@ struct Line {
     issued: u64,
     admitted_through: u64,
     /// Visitor of each position and when they joined, in order.
-    visitors: Vec<(VisitorId, i64)>,
+    visitors: Vec<(Option<VisitorId>, i64)>,
     trusted: HashMap<VisitorId, u64>,
     left: BTreeSet<u64>,
     /// The positions in `left`, in the order they were given up.
     left_log: Vec<u64>,
+    /// Unix µs of the last restore that changed anything (see `lua/restore.lua`).
+    restored_at: u64,
     last_slot_ms: Option<u64>,
     /// Position -> how its claim was decided (see `claim.lua`).
     claims: HashMap<u64, Claim>,
@@ -63,6 +65,19 @@ impl MemoryStore {
     fn announce(&self, notification: Notification) {
         // No receiver simply means no replica cache is listening yet.
         let _ = self.changes.send(notification);
+    }
+}
+
+impl Line {
+    /// Moves the counter past `floor`, with placeholder entries for the positions in between.
+    fn raise_issued(&mut self, floor: u64, now_ms: i64) -> bool {
+        if self.issued >= floor {
+            return false;
+        }
+        let missing = usize::try_from(floor).unwrap_or(usize::MAX);
+        self.visitors.resize(missing, (None, now_ms));
+        self.issued = floor;
+        true
     }
 }
 
@@ -121,6 +136,7 @@ impl Store for MemoryStore {
         Ok(self.with_line(event, |line| {
             line.settings.clone().map(|settings| Snapshot {
                 settings,
+                restored_at: line.restored_at,
                 figures: Figures {
                     issued: line.issued,
                     admitted_through: line.admitted_through,
@@ -144,8 +160,10 @@ impl Store for MemoryStore {
         visitor: &VisitorId,
         who: JoinAs,
         now_ms: i64,
+        floor: u64,
     ) -> Result<Joined, StoreError> {
         Ok(self.with_line(event, |line| {
+            line.raise_issued(floor, now_ms);
             if who == JoinAs::Trusted {
                 if let Some(&position) = line.trusted.get(visitor) {
                     return Joined {
@@ -155,7 +173,7 @@ impl Store for MemoryStore {
                 }
             }
             line.issued += 1;
-            line.visitors.push((visitor.clone(), now_ms));
+            line.visitors.push((Some(visitor.clone()), now_ms));
             if who == JoinAs::Trusted {
                 line.trusted.insert(visitor.clone(), line.issued);
             }
@@ -164,6 +182,49 @@ impl Store for MemoryStore {
                 fresh: true,
             }
         }))
+    }
+
+    async fn restore(
+        &self,
+        event: &EventId,
+        settings: &EventSettings,
+        floor: &Floor,
+    ) -> Result<bool, StoreError> {
+        let now_ms = crate::clock::unix_ms();
+        let (restored, leavers) = self.with_line(event, |line| {
+            let mut restored = line.settings.is_none();
+            line.settings.get_or_insert_with(|| settings.clone());
+            restored |= line.raise_issued(floor.issued, now_ms);
+            let pointer_floor = floor.admitted_through.min(line.issued);
+            if line.admitted_through < pointer_floor {
+                line.admitted_through = pointer_floor;
+                line.admissions.insert(pointer_floor, now_ms);
+                restored = true;
+            }
+            if line.drained_through < floor.drained_through {
+                line.drained_through = floor.drained_through;
+                restored = true;
+            }
+            let mut leavers = Vec::new();
+            for &position in &floor.leavers {
+                if line.left.insert(position) {
+                    line.left_log.push(position);
+                    leavers.push(position);
+                }
+            }
+            let restored = restored || !leavers.is_empty();
+            if restored {
+                line.restored_at = u64::try_from(now_ms).unwrap_or_default() * 1_000;
+            }
+            (restored, leavers)
+        });
+        for position in leavers {
+            self.announce(Notification::Left {
+                event: event.clone(),
+                position,
+            });
+        }
+        Ok(restored)
     }
 
     async fn leave(
@@ -341,7 +402,9 @@ impl Store for MemoryStore {
                     Some(Admitted {
                         event: event.clone(),
                         position,
-                        visitor: visitor.to_string(),
+                        visitor: visitor
+                            .as_ref()
+                            .map_or_else(|| LOST_VISITOR.to_owned(), VisitorId::to_string),
                         joined_at_ms: *joined_at_ms,
                         admitted_at_ms,
                     })
@@ -432,7 +495,7 @@ mod tests {
             .unwrap();
         for _ in 0..10 {
             store
-                .join(&event, &VisitorId::generate(), JoinAs::Anonymous, 0)
+                .join(&event, &VisitorId::generate(), JoinAs::Anonymous, 0, 0)
                 .await
                 .unwrap();
         }
@@ -466,11 +529,20 @@ mod tests {
         let store = MemoryStore::default();
         let event = EventId::parse("e").unwrap();
         let user = VisitorId::parse("user-1").unwrap();
-        let first = store.join(&event, &user, JoinAs::Trusted, 0).await.unwrap();
-        let again = store.join(&event, &user, JoinAs::Trusted, 0).await.unwrap();
+        let first = store
+            .join(&event, &user, JoinAs::Trusted, 0, 0)
+            .await
+            .unwrap();
+        let again = store
+            .join(&event, &user, JoinAs::Trusted, 0, 0)
+            .await
+            .unwrap();
         assert_eq!((first.position, again.position, again.fresh), (1, 1, false));
         store.leave(&event, 1, &user).await.unwrap();
-        let rejoined = store.join(&event, &user, JoinAs::Trusted, 0).await.unwrap();
+        let rejoined = store
+            .join(&event, &user, JoinAs::Trusted, 0, 0)
+            .await
+            .unwrap();
         assert_eq!(rejoined.position, 2);
     }
 }

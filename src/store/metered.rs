@@ -9,8 +9,8 @@ use futures_util::stream::BoxStream;
 use prometheus::{Histogram, IntCounter};
 
 use super::{
-    AdvanceMode, Advanced, Capacity, Claim, JoinAs, Joined, LeaseAction, Notification, PutMode,
-    Snapshot, Store, StoreError,
+    AdvanceMode, Advanced, Capacity, Claim, Floor, JoinAs, Joined, LeaseAction, Notification,
+    PutMode, Snapshot, Store, StoreError,
 };
 use crate::domain::{Admitted, EventId, EventSettings, VisitorId};
 use crate::metrics::Metrics;
@@ -40,10 +40,11 @@ enum Op {
     SetDrained,
     Subscribe,
     Ping,
+    Restore,
 }
 
 impl Op {
-    const ALL: [Op; 15] = [
+    const ALL: [Op; 16] = [
         Op::PutEvent,
         Op::Events,
         Op::Snapshot,
@@ -59,6 +60,7 @@ impl Op {
         Op::SetDrained,
         Op::Subscribe,
         Op::Ping,
+        Op::Restore,
     ];
 
     /// The `op` label.
@@ -78,6 +80,7 @@ impl Op {
             Op::DrainLease => "drain_lease",
             Op::SetDrained => "set_drained",
             Op::Subscribe => "subscribe",
+            Op::Restore => "restore",
             Op::Ping => "ping",
         }
     }
@@ -140,8 +143,22 @@ impl Store for MeteredStore {
         visitor: &VisitorId,
         who: JoinAs,
         now_ms: i64,
+        floor: u64,
     ) -> Result<Joined, StoreError> {
-        self.timed(Op::Join, self.inner.join(event, visitor, who, now_ms))
+        self.timed(
+            Op::Join,
+            self.inner.join(event, visitor, who, now_ms, floor),
+        )
+        .await
+    }
+
+    async fn restore(
+        &self,
+        event: &EventId,
+        settings: &EventSettings,
+        floor: &Floor,
+    ) -> Result<bool, StoreError> {
+        self.timed(Op::Restore, self.inner.restore(event, settings, floor))
             .await
     }
 

@@ -64,11 +64,34 @@ pub struct Figures {
     pub active: u64,
 }
 
+/// What the drain forwards as the visitor of a position whose join the store lost (see
+/// `lua/restore.lua`): the position was handed out, and its holder's token names them. Never a
+/// valid visitor id, so never mistaken for one.
+pub const LOST_VISITOR: &str = "(lost)";
+
+/// What a replica knows an event's figures were, to restore when the store comes back with less
+/// (see `lua/restore.lua`). Nothing is lowered by restoring.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Floor {
+    /// The highest position handed out.
+    pub issued: u64,
+    pub admitted_through: u64,
+    pub drained_through: u64,
+    /// Positions a join drew after the counter went back, whose visitors were never answered: their
+    /// entries become placeholders (first, last).
+    pub orphans: Option<(u64, u64)>,
+    /// Positions known to have been given up.
+    pub leavers: Vec<u64>,
+}
+
 /// What a replica needs to answer for an event without asking the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snapshot {
     pub settings: EventSettings,
     pub figures: Figures,
+    /// Changes whenever lost data was restored (0: never): the leavers' log may then hold entries
+    /// in another order, and replicas read it whole again.
+    pub restored_at: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,14 +198,26 @@ pub trait Store: Send + Sync + 'static {
     /// The event's settings and figures, or `None` for an unknown event.
     async fn snapshot(&self, event: &EventId) -> Result<Option<Snapshot>, StoreError>;
 
-    /// Draws the next position for `visitor`. A trusted visitor gets back the position they hold.
+    /// Draws the next position for `visitor`, above `floor` (the highest position this replica
+    /// knows was handed out: should the store have lost it, the counter is restored first, so no
+    /// position goes to two visitors). A trusted visitor gets back the position they hold.
     async fn join(
         &self,
         event: &EventId,
         visitor: &VisitorId,
         who: JoinAs,
         now_ms: i64,
+        floor: u64,
     ) -> Result<Joined, StoreError>;
+
+    /// Raises the event's figures to `floor` where the store holds less, and writes `settings` if it
+    /// holds none. Returns whether anything was restored: the store had lost data.
+    async fn restore(
+        &self,
+        event: &EventId,
+        settings: &EventSettings,
+        floor: &Floor,
+    ) -> Result<bool, StoreError>;
 
     /// Gives up `position`. Returns false if it had been given up already.
     async fn leave(

@@ -3,6 +3,7 @@
 //! are hash-tagged by event, `<prefix>:{event}:<name>`, so all of an event's keys live in one Redis
 //! Cluster slot; changes are announced on `<prefix>:notify`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -12,14 +13,16 @@ use redis::{AsyncCommands, Script};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    AdvanceMode, Advanced, Capacity, Claim, Figures, JoinAs, Joined, LeaseAction, Notification,
-    PutMode, Snapshot, Store, StoreError,
+    AdvanceMode, Advanced, Capacity, Claim, Figures, Floor, JoinAs, Joined, LeaseAction,
+    Notification, PutMode, Snapshot, Store, StoreError,
 };
 use crate::domain::{Admitted, EventId, EventSettings, VisitorId};
 
 /// How long a command may take before the caller is told Redis is unavailable.
 const RESPONSE_TIMEOUT: Duration = Duration::from_millis(1_500);
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(1_000);
+/// How long joins wait after Redis turned out to be another instance, unless told otherwise.
+const DEFAULT_SETTLE: Duration = Duration::from_millis(750);
 /// Most joins sent to Redis in one transaction.
 const JOIN_BATCH: usize = 256;
 
@@ -35,6 +38,7 @@ pub struct RedisStore {
     checkpoint: Script,
     claim: Script,
     complete: Script,
+    restorer: Restorer,
 }
 
 impl From<redis::RedisError> for StoreError {
@@ -46,6 +50,17 @@ impl From<redis::RedisError> for StoreError {
 impl RedisStore {
     /// Connects to `url`; keys start with `prefix` (tests use a random one each).
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, StoreError> {
+        Self::connect_settling(url, prefix, DEFAULT_SETTLE).await
+    }
+
+    /// As [`RedisStore::connect`]; after Redis turns out to be another instance (a failover, a
+    /// restart), joins wait `settle` before drawing positions again, so that every replica's resync
+    /// has restored what it knew (see [`Restorer`]). Three resync periods is enough.
+    pub async fn connect_settling(
+        url: &str,
+        prefix: &str,
+        settle: Duration,
+    ) -> Result<Self, StoreError> {
         let client = redis::Client::open(url)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
@@ -54,7 +69,14 @@ impl RedisStore {
             .set_max_delay(Duration::from_millis(500));
         let conn = ConnectionManager::new_with_config(client.clone(), config).await?;
         let (joins, pending) = mpsc::unbounded_channel();
-        tokio::spawn(send_joins(conn.clone(), prefix.to_owned(), pending));
+        let restorer = Restorer {
+            conn: conn.clone(),
+            prefix: prefix.to_owned(),
+            script: Script::new(include_str!("lua/restore.lua")),
+            instance: Arc::new(parking_lot::Mutex::new(None)),
+            settle,
+        };
+        tokio::spawn(send_joins(restorer.clone(), pending));
         Ok(Self {
             client,
             conn,
@@ -67,6 +89,7 @@ impl RedisStore {
             checkpoint: Script::new(include_str!("lua/checkpoint.lua")),
             claim: Script::new(include_str!("lua/claim.lua")),
             complete: Script::new(include_str!("lua/complete.lua")),
+            restorer,
         })
     }
 
@@ -135,14 +158,16 @@ impl Store for RedisStore {
             u64,
             Option<u64>,
             u64,
+            Option<u64>,
         );
-        let (settings, issued, admitted, left, drained, active): Row = redis::pipe()
+        let (settings, issued, admitted, left, drained, active, restored_at): Row = redis::pipe()
             .get(self.key(event, "settings"))
             .get(self.key(event, "issued"))
             .get(self.key(event, "admitted"))
             .zcard(self.key(event, "leavers"))
             .get(self.key(event, "drained"))
             .zcount(self.key(event, "active"), format!("({now_ms}"), "+inf")
+            .get(self.key(event, "restored"))
             .query_async(&mut conn)
             .await?;
         let Some(settings) = settings else {
@@ -159,6 +184,7 @@ impl Store for RedisStore {
                 drained_through: drained.unwrap_or(0),
                 active,
             },
+            restored_at: restored_at.unwrap_or(0),
         }))
     }
 
@@ -168,6 +194,7 @@ impl Store for RedisStore {
         visitor: &VisitorId,
         who: JoinAs,
         now_ms: i64,
+        floor: u64,
     ) -> Result<Joined, StoreError> {
         let (reply, answer) = oneshot::channel();
         let pending = PendingJoin {
@@ -175,11 +202,27 @@ impl Store for RedisStore {
             visitor: visitor.clone(),
             who,
             now_ms,
+            floor,
             reply,
         };
         let stopped = || StoreError::Unavailable("the join sender stopped".into());
         self.joins.send(pending).map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
+    }
+
+    async fn restore(
+        &self,
+        event: &EventId,
+        settings: &EventSettings,
+        floor: &Floor,
+    ) -> Result<bool, StoreError> {
+        let json =
+            serde_json::to_string(settings).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut restored = self.restorer.restore(event, &json, floor).await?;
+        let mut conn = self.conn.clone();
+        let indexed: u8 = conn.sadd(self.events_key(), event.as_str()).await?;
+        restored |= indexed == 1;
+        Ok(restored)
     }
 
     async fn leave(
@@ -334,6 +377,15 @@ impl Store for RedisStore {
             )
             .query_async(&mut conn)
             .await?;
+        if entries.len() < positions.len() {
+            // The pointer is past the end of the line: Redis lost joins, and the replicas have not
+            // restored them yet. Nothing is skipped: the caller tries again.
+            return Err(StoreError::Unavailable(format!(
+                "the line of `{event}` holds {} of the {} positions admitted; waiting for it to be restored",
+                entries.len(),
+                positions.len()
+            )));
+        }
         let mut moves = admissions.iter().filter_map(|member| {
             let (pointer, at) = member.split_once(':')?;
             Some((pointer.parse::<u64>().ok()?, at.parse::<i64>().ok()?))
@@ -433,7 +485,97 @@ struct PendingJoin {
     visitor: VisitorId,
     who: JoinAs,
     now_ms: i64,
+    /// The highest position the caller knows was handed out.
+    floor: u64,
     reply: oneshot::Sender<Result<Joined, StoreError>>,
+}
+
+/// Raises an event's figures in Redis (`lua/restore.lua`): on a replica's resync, and from the join
+/// sender when a batch drew positions below what was handed out before.
+///
+/// It also notices when Redis is another instance than before: a promoted replica or a restarted
+/// server has another replication id. Positions another waitroom replica handed out just before a
+/// failover may be unknown here; so the join sender waits a few resync periods (in which every
+/// replica restores what it knew), then draws again.
+#[derive(Clone)]
+struct Restorer {
+    conn: ConnectionManager,
+    prefix: String,
+    script: Script,
+    /// The replication id of the Redis joins last went to.
+    instance: Arc<parking_lot::Mutex<Option<String>>>,
+    settle: Duration,
+}
+
+/// Leavers restored per script call, so no call holds Redis long.
+const RESTORE_LEAVERS_CHUNK: usize = 10_000;
+
+impl Restorer {
+    /// Takes in the replication id of the instance a join just went to (`INFO replication`).
+    /// Returns true if it is another one than before: the caller waits [`Restorer::settle`].
+    fn moved_to(&self, info: &str) -> bool {
+        let id = info
+            .lines()
+            .find_map(|line| line.strip_prefix("master_replid:"))
+            .map(|id| id.trim().to_owned());
+        let mut known = self.instance.lock();
+        let moved = known.is_some() && id.is_some() && *known != id;
+        if id.is_some() {
+            *known = id;
+        }
+        moved
+    }
+
+    async fn instance_info(&self) -> Result<String, StoreError> {
+        Ok(redis::cmd("INFO")
+            .arg("replication")
+            .query_async(&mut self.conn.clone())
+            .await?)
+    }
+
+    async fn restore(
+        &self,
+        event: &EventId,
+        settings_json: &str,
+        floor: &Floor,
+    ) -> Result<bool, StoreError> {
+        let mut restored = false;
+        let mut chunks = floor.leavers.chunks(RESTORE_LEAVERS_CHUNK);
+        let mut leavers = chunks.next().unwrap_or_default();
+        let (orphans_from, orphans_to) = floor.orphans.unwrap_or((0, 0));
+        loop {
+            let mut invocation = self.script.prepare_invoke();
+            for name in [
+                "issued",
+                "line",
+                "admitted",
+                "admissions",
+                "drained",
+                "leavers",
+                "leavers:log",
+                "settings",
+                "restored",
+            ] {
+                invocation.key(event_key(&self.prefix, event, name));
+            }
+            invocation
+                .arg(floor.issued)
+                .arg(floor.admitted_through)
+                .arg(floor.drained_through)
+                .arg(settings_json)
+                .arg(crate::clock::unix_ms())
+                .arg(orphans_from)
+                .arg(orphans_to)
+                .arg(leavers);
+            let (changed, _issued): (u8, u64) =
+                invocation.invoke_async(&mut self.conn.clone()).await?;
+            restored |= changed == 1;
+            match chunks.next() {
+                Some(next) => leavers = next,
+                None => return Ok(restored),
+            }
+        }
+    }
 }
 
 /// Sends joins to Redis in batches: whatever arrived while the previous call was in flight goes in
@@ -441,11 +583,7 @@ struct PendingJoin {
 /// visitors. A lone join waits for nothing; under load one Redis round trip serves many joins.
 /// Trusted joins (a booking site's user, who may hold a place already) take one script call each,
 /// after the anonymous joins of their batch.
-async fn send_joins(
-    conn: ConnectionManager,
-    prefix: String,
-    mut pending: mpsc::UnboundedReceiver<PendingJoin>,
-) {
+async fn send_joins(restorer: Restorer, mut pending: mpsc::UnboundedReceiver<PendingJoin>) {
     let trusted_script = Script::new(include_str!("lua/join_trusted.lua"));
     let mut batch = Vec::with_capacity(JOIN_BATCH);
     while pending.recv_many(&mut batch, JOIN_BATCH).await > 0 {
@@ -455,18 +593,19 @@ async fn send_joins(
                 batch.drain(..).partition(|join| join.event == event);
             batch = others;
             let keys = JoinKeys {
-                issued: event_key(&prefix, &event, "issued"),
-                line: event_key(&prefix, &event, "line"),
-                visitors: event_key(&prefix, &event, "visitors"),
+                event: event.clone(),
+                issued: event_key(&restorer.prefix, &event, "issued"),
+                line: event_key(&restorer.prefix, &event, "line"),
+                visitors: event_key(&restorer.prefix, &event, "visitors"),
             };
             let (trusted, anonymous): (Vec<_>, Vec<_>) = same_event
                 .into_iter()
                 .partition(|join| join.who == JoinAs::Trusted);
             if !anonymous.is_empty() {
-                join_anonymous(&conn, &keys, anonymous).await;
+                join_anonymous(&restorer, &keys, anonymous).await;
             }
             for join in trusted {
-                let joined = join_trusted(&conn, &trusted_script, &keys, &join).await;
+                let joined = join_trusted(&restorer, &trusted_script, &keys, &join).await;
                 let _ = join.reply.send(joined);
             }
         }
@@ -474,6 +613,7 @@ async fn send_joins(
 }
 
 struct JoinKeys {
+    event: EventId,
     issued: String,
     line: String,
     visitors: String,
@@ -485,21 +625,64 @@ struct JoinKeys {
 /// Redis a fraction of a script call, which spent 15 µs in the Lua machinery alone.) Every caller gets
 /// its answer or the error; a caller that went away (its request was cancelled) keeps its number: a
 /// place nobody claims, admitted and passed over like any no-show.
-async fn join_anonymous(conn: &ConnectionManager, keys: &JoinKeys, joins: Vec<PendingJoin>) {
+///
+/// Should the counter come back below a position the callers know was handed out (Redis lost
+/// writes), the positions drawn are never answered: they become placeholders, the counter is
+/// restored past what was handed out, and the batch is drawn again.
+async fn join_anonymous(restorer: &Restorer, keys: &JoinKeys, joins: Vec<PendingJoin>) {
     let entries: Vec<String> = joins
         .iter()
         .map(|join| format!("{} {}", join.visitor.as_str(), join.now_ms))
         .collect();
-    let answer: Result<(u64, u64), StoreError> = redis::pipe()
-        .atomic()
-        .incr(&keys.issued, joins.len())
-        .rpush(&keys.line, entries)
-        .query_async(&mut conn.clone())
-        .await
-        .map_err(StoreError::from);
-    let before = answer.and_then(|(last, _)| {
-        last.checked_sub(joins.len() as u64)
-            .ok_or_else(|| StoreError::Corrupt(format!("the issued counter reads {last}")))
+    let count = joins.len() as u64;
+    let floor = joins.iter().map(|join| join.floor).max().unwrap_or(0);
+    let mut before = Err(StoreError::Unavailable("not drawn".into()));
+    for _ in 0..3 {
+        let answer: Result<(u64, u64, String), StoreError> = redis::pipe()
+            .atomic()
+            .incr(&keys.issued, count)
+            .rpush(&keys.line, &entries)
+            .cmd("INFO")
+            .arg("replication")
+            .query_async(&mut restorer.conn.clone())
+            .await
+            .map_err(StoreError::from);
+        let moved = answer
+            .as_ref()
+            .is_ok_and(|(_, _, info)| restorer.moved_to(info));
+        before = answer.and_then(|(last, _, _)| {
+            last.checked_sub(count)
+                .ok_or_else(|| StoreError::Corrupt(format!("the issued counter reads {last}")))
+        });
+        match before {
+            Ok(drawn_after) if drawn_after < floor || moved => {
+                if moved {
+                    tracing::warn!(event = %keys.event, settle_ms = restorer.settle.as_millis() as u64, "Redis is another instance than before (a failover or a restart): joins wait until every replica restored what it knew");
+                    tokio::time::sleep(restorer.settle).await;
+                } else {
+                    tracing::error!(event = %keys.event, counter = drawn_after, handed_out = floor, "Redis lost joins: restoring the counter before handing out any position again");
+                }
+                let restore = Floor {
+                    issued: floor,
+                    orphans: Some((drawn_after + 1, drawn_after + count)),
+                    ..Floor::default()
+                };
+                if let Err(e) = restorer.restore(&keys.event, "", &restore).await {
+                    before = Err(e);
+                    break;
+                }
+            }
+            _ => break,
+        }
+    }
+    let before = before.and_then(|before| {
+        if before < floor {
+            Err(StoreError::Unavailable(
+                "the line's counter could not be restored".into(),
+            ))
+        } else {
+            Ok(before)
+        }
     });
     for (offset, join) in (1..).zip(joins) {
         let joined = before.clone().map(|before| Joined {
@@ -510,20 +693,29 @@ async fn join_anonymous(conn: &ConnectionManager, keys: &JoinKeys, joins: Vec<Pe
     }
 }
 
-/// A trusted join: the visitor's place if they hold one, else a new one.
+/// A trusted join: the visitor's place if they hold one, else a new one above the caller's floor
+/// (restored first: one more round trip, for a route that is rare).
 async fn join_trusted(
-    conn: &ConnectionManager,
+    restorer: &Restorer,
     script: &Script,
     keys: &JoinKeys,
     join: &PendingJoin,
 ) -> Result<Joined, StoreError> {
+    if restorer.moved_to(&restorer.instance_info().await?) {
+        tokio::time::sleep(restorer.settle).await;
+    }
+    let floor = Floor {
+        issued: join.floor,
+        ..Floor::default()
+    };
+    restorer.restore(&keys.event, "", &floor).await?;
     let (position, fresh): (u64, u8) = script
         .key(&keys.issued)
         .key(&keys.line)
         .key(&keys.visitors)
         .arg(join.visitor.as_str())
         .arg(join.now_ms)
-        .invoke_async(&mut conn.clone())
+        .invoke_async(&mut restorer.conn.clone())
         .await?;
     Ok(Joined {
         position,

@@ -22,7 +22,7 @@ use crate::on_both_stores;
 
 on_both_stores!(drain_forwards_admitted_visitors_to_the_log);
 
-fn read_log(path: &std::path::Path) -> Vec<AdmissionMessage> {
+pub fn read_log(path: &std::path::Path) -> Vec<AdmissionMessage> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
         .lines()
@@ -146,6 +146,7 @@ pub async fn line_up(
                 &visitor,
                 JoinAs::Anonymous,
                 waitroom::clock::unix_ms(),
+                0,
             )
             .await
             .unwrap();

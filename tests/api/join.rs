@@ -178,7 +178,7 @@ async fn batched_joins_keep_every_place_in_order() {
             (VisitorId::generate(), JoinAs::Anonymous)
         };
         joins.push(tokio::spawn(async move {
-            let joined = store.join(&event, &visitor, who, 1_000).await.unwrap();
+            let joined = store.join(&event, &visitor, who, 1_000, 0).await.unwrap();
             (event, visitor, who == JoinAs::Trusted, joined)
         }));
     }

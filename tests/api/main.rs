@@ -10,6 +10,7 @@ mod dockerfile;
 mod drain;
 mod edge;
 mod errors;
+mod failover;
 mod helm;
 mod join;
 mod layout;

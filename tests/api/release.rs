@@ -50,7 +50,7 @@ async fn one_release_per_slot_however_many_callers() {
         .unwrap();
     for _ in 0..100 {
         stores[0]
-            .join(&event, &VisitorId::generate(), JoinAs::Anonymous, 0)
+            .join(&event, &VisitorId::generate(), JoinAs::Anonymous, 0, 0)
             .await
             .unwrap();
     }
@@ -95,7 +95,7 @@ async fn three_schedulers_release_one_batch_per_interval() {
     let event = EventId::parse("tour").unwrap();
     for _ in 0..2_000 {
         store
-            .join(&event, &VisitorId::generate(), JoinAs::Anonymous, 0)
+            .join(&event, &VisitorId::generate(), JoinAs::Anonymous, 0, 0)
             .await
             .unwrap();
     }
@@ -141,7 +141,7 @@ async fn pointer_announcements_say_whether_an_admin_moved_it(backend: Backend) {
         .unwrap();
     for _ in 0..10 {
         store
-            .join(&event, &VisitorId::generate(), JoinAs::Anonymous, 0)
+            .join(&event, &VisitorId::generate(), JoinAs::Anonymous, 0, 0)
             .await
             .unwrap();
     }

@@ -132,7 +132,11 @@ pub async fn leavers(
         .query_async(redis)
         .await
         .expect("CONFIG SET");
-    assert_eq!(moved.admitted_through, count + 100, "the release skipped the leavers");
+    assert_eq!(
+        moved.admitted_through,
+        count + 100,
+        "the release skipped the leavers"
+    );
     rows.push(Row::figure(
         "release over 1,000,000 leavers",
         script_us as f64,
