@@ -103,7 +103,7 @@ fn rush(
                         answer.body["visitor"].as_str().unwrap().to_owned(),
                         answer.token(),
                     );
-                    if (client + n) % 7 == 0
+                    if (client + n).is_multiple_of(7)
                         && app.leave("rush", &entry.2).await.status.is_success()
                     {
                         crowd.lock().left.push(entry.clone());
