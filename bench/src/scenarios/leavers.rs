@@ -79,7 +79,8 @@ pub async fn leavers(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let read_in = started.elapsed();
-    let scenario = "status (1,000,000 left ahead)";
+    let scenario = format!("status ({count} left ahead)");
+    let scenario = scenario.as_str();
     let measured = Measured::run(
         args,
         (replica, ceiling),
@@ -138,7 +139,7 @@ pub async fn leavers(
         "the release skipped the leavers"
     );
     rows.push(Row::figure(
-        "release over 1,000,000 leavers",
+        &format!("release over {count} leavers"),
         script_us as f64,
         "µs in Redis",
         format!(
