@@ -100,6 +100,8 @@ pub struct Config {
     pub page_templates: Option<PathBuf>,
     #[serde(rename = "pointer_poll_ms", deserialize_with = "millis")]
     pub pointer_poll: Duration,
+    #[serde(rename = "ready_stale_after_ms", deserialize_with = "millis")]
+    pub ready_stale_after: Duration,
     pub log_format: LogFormat,
     pub demo_event: bool,
     pub kafka_brokers: Option<String>,
@@ -259,6 +261,12 @@ impl Config {
             return Err(invalid("issuer", "must not be empty"));
         }
         within_duration("pointer_poll_ms", self.pointer_poll, 10, 250)?;
+        within_duration(
+            "ready_stale_after_ms",
+            self.ready_stale_after,
+            500,
+            3_600_000,
+        )?;
         within("drain_chunk", self.drain_chunk, 1, 50_000)?;
         within_duration("drain_lease_ttl_ms", self.drain_lease_ttl, 1_000, 600_000)?;
         within_duration("shutdown_delay_ms", self.shutdown_delay, 0, 120_000)?;

@@ -24,7 +24,9 @@ use crate::routes::templates::Pages;
 use crate::routes::{self, observe_request, ApiError, AppState, HotPaths, Surface};
 use crate::scheduler::run_releases;
 use crate::sink::{KafkaSink, LogSink, Sink, SinkError};
-use crate::store::{MemoryStore, MeteredStore, PutMode, RedisStore, Store, StoreError};
+use crate::store::{
+    MemoryStore, MeteredStore, PutMode, RedisStore, Store, StoreError, WriteHealth,
+};
 use crate::token::Tokens;
 
 #[derive(Debug, thiserror::Error)]
@@ -149,9 +151,11 @@ impl Application {
         let port = listener.local_addr()?.port();
 
         let metrics = Arc::new(Metrics::default());
+        let writes = Arc::new(WriteHealth::default());
         let store: Arc<dyn Store> = Arc::new(MeteredStore::new(
             build_store(&config).await?,
             metrics.clone(),
+            writes.clone(),
         ));
         for (event, settings) in config.declared_events()? {
             if store
@@ -209,6 +213,8 @@ impl Application {
             metrics,
             ready: ready.clone(),
             uses_redis: config.redis_url.is_some(),
+            writes,
+            ready_stale_after: config.ready_stale_after,
             closing: streams_closing,
             pages,
         });

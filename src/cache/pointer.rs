@@ -24,6 +24,8 @@ pub struct PointerCache {
     /// to the push streams connected to this replica.
     changes: broadcast::Sender<EventId>,
     last_data_loss: Mutex<Option<DataLoss>>,
+    /// When every event was last read from the store.
+    synced_all_at: Mutex<Option<Instant>>,
 }
 
 /// When and how the store was last found holding less than this replica knew.
@@ -44,6 +46,7 @@ impl Default for PointerCache {
             warm: AtomicBool::new(false),
             changes: broadcast::channel(4_096).0,
             last_data_loss: Mutex::default(),
+            synced_all_at: Mutex::default(),
         }
     }
 }
@@ -153,6 +156,11 @@ impl PointerCache {
     /// The last time the store was found to have lost data, for readiness details.
     pub fn last_data_loss(&self) -> Option<DataLoss> {
         self.last_data_loss.lock().clone()
+    }
+
+    /// How long since every event was last read from the store; `None` before the first time.
+    pub fn since_full_sync(&self) -> Option<std::time::Duration> {
+        self.synced_all_at.lock().map(|at| at.elapsed())
     }
 
     pub fn is_warm(&self) -> bool {
@@ -295,6 +303,7 @@ impl PointerCache {
             self.refresh(store, &event).await?;
         }
         self.warm.store(true, Ordering::Release);
+        *self.synced_all_at.lock() = Some(Instant::now());
         Ok(())
     }
 }

@@ -142,6 +142,7 @@ async fn drain(args: ConfigArg) -> Result<(), String> {
         std::sync::Arc::new(crate::store::MeteredStore::new(
             build_store(&config).await.map_err(|e| e.to_string())?,
             metrics.clone(),
+            std::sync::Arc::default(),
         ));
     let sink = build_sink(&config).map_err(|e| e.to_string())?;
     let listen = config.drain_listen;

@@ -36,24 +36,38 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
-/// `GET /readyz`: ready to take traffic: not shutting down, the pointer cache synced, and Redis
-/// (when used) reachable.
+/// `GET /readyz`: whether this replica can serve visitors: not shutting down, the pointer cache
+/// synced, and synced lately. The store being away or refusing writes does not make it unready
+/// (status and gate answer from the cache, and every replica shares the store, so taking them all out
+/// of the load balancer would only turn a degraded service into none): the details say so.
 pub(super) async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let serving = state.ready.load(Ordering::Acquire);
     let cache = state.cache.is_warm();
+    let since_sync = state.cache.since_full_sync();
+    let fresh = since_sync.is_some_and(|age| age < state.ready_stale_after);
     let store = !state.uses_redis || store_reachable(state.store.as_ref()).await;
-    let ready = serving && cache && store;
+    let writes = state.writes.failing();
+    let ready = serving && cache && fresh;
+    let mut degraded = Vec::new();
+    if !store {
+        degraded.push("store-unreachable");
+    }
+    if writes.is_some() {
+        degraded.push("store-refuses-writes");
+    }
     // Said, not failed on: a store that lost data was restored from what the replicas knew.
     let data_loss = state.cache.last_data_loss();
     let checks = json!({
         "serving": serving,
         "pointer_cache": cache,
+        "pointer_cache_synced_s_ago": since_sync.map(|age| age.as_secs_f64()),
         "store": store,
+        "store_writes_failing": writes,
         "keys": true,
         "store_data_lost": data_loss,
     });
     if ready {
-        HttpResponse::Ok().json(json!({ "ready": true, "checks": checks }))
+        HttpResponse::Ok().json(json!({ "ready": true, "degraded": degraded, "checks": checks }))
     } else {
         HttpResponse::ServiceUnavailable()
             .insert_header((header::CONTENT_TYPE, PROBLEM_JSON))
@@ -62,6 +76,7 @@ pub(super) async fn readyz(state: web::Data<AppState>) -> HttpResponse {
                 "title": "Not ready",
                 "status": 503,
                 "detail": "this replica is not ready to take traffic",
+                "degraded": degraded,
                 "checks": checks,
             }))
     }

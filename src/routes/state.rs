@@ -9,7 +9,7 @@ use super::templates::Pages;
 use crate::cache::PointerCache;
 use crate::config::SecretString;
 use crate::metrics::Metrics;
-use crate::store::Store;
+use crate::store::{Store, WriteHealth};
 use crate::token::Tokens;
 
 pub struct AppState {
@@ -24,8 +24,12 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// False once shutdown started.
     pub ready: Arc<AtomicBool>,
-    /// Whether readiness depends on reaching Redis.
+    /// Whether readiness checks reaching Redis.
     pub uses_redis: bool,
+    /// Whether the store took the last write.
+    pub writes: Arc<WriteHealth>,
+    /// Readiness turns false after this long without a full resync.
+    pub ready_stale_after: std::time::Duration,
     /// Turns true when push streams must close.
     pub closing: watch::Receiver<bool>,
     /// The pages people see.

@@ -4,6 +4,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
+use parking_lot::Mutex;
+use serde::Serialize;
+
 use async_trait::async_trait;
 use futures_util::stream::BoxStream;
 use prometheus::{Histogram, IntCounter};
@@ -20,6 +23,7 @@ pub struct MeteredStore {
     /// Each operation's latency histogram and error counter, resolved once rather than by label
     /// on every call (a join's hot path).
     ops: Vec<(Histogram, IntCounter)>,
+    writes: Arc<WriteHealth>,
 }
 
 /// The store's operations, indexing [`MeteredStore::ops`].
@@ -63,6 +67,19 @@ impl Op {
         Op::Restore,
     ];
 
+    /// Whether the operation writes (a failing one says the store refuses writes).
+    fn writes(self) -> bool {
+        !matches!(
+            self,
+            Op::Events
+                | Op::Snapshot
+                | Op::LeaversSince
+                | Op::AdmittedRange
+                | Op::Subscribe
+                | Op::Ping
+        )
+    }
+
     /// The `op` label.
     fn label(self) -> &'static str {
         match self {
@@ -87,7 +104,7 @@ impl Op {
 }
 
 impl MeteredStore {
-    pub fn new(inner: Arc<dyn Store>, metrics: Arc<Metrics>) -> Self {
+    pub fn new(inner: Arc<dyn Store>, metrics: Arc<Metrics>, writes: Arc<WriteHealth>) -> Self {
         let ops = Op::ALL
             .iter()
             .map(|op| {
@@ -98,7 +115,7 @@ impl MeteredStore {
                 )
             })
             .collect();
-        Self { inner, ops }
+        Self { inner, ops, writes }
     }
 
     async fn timed<T>(
@@ -113,7 +130,48 @@ impl MeteredStore {
         if result.is_err() {
             errors.inc();
         }
+        if op.writes() {
+            self.writes.record(result.as_ref().err());
+        }
         result
+    }
+}
+
+/// Whether the store takes writes, from the outcome of the last write: a Redis at `maxmemory` with
+/// `noeviction`, read-only after a failover, or away, refuses every join while reads may still work.
+#[derive(Debug, Default)]
+pub struct WriteHealth {
+    failing: Mutex<Option<WritesFailing>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WritesFailing {
+    /// RFC 3339: when the first of the failing writes failed.
+    pub since: String,
+    pub error: String,
+}
+
+impl WriteHealth {
+    fn record(&self, error: Option<&StoreError>) {
+        let mut failing = self.failing.lock();
+        match error {
+            None => *failing = None,
+            Some(e) => {
+                let since = failing.take().map_or_else(
+                    || crate::clock::rfc3339(crate::clock::unix_s()),
+                    |f| f.since,
+                );
+                *failing = Some(WritesFailing {
+                    since,
+                    error: e.to_string(),
+                });
+            }
+        }
+    }
+
+    /// The writes failing since the last that succeeded, if the last failed.
+    pub fn failing(&self) -> Option<WritesFailing> {
+        self.failing.lock().clone()
     }
 }
 

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::{Admitted, EventId, EventSettings, VisitorId};
 
 pub use self::memory::MemoryStore;
-pub use self::metered::MeteredStore;
+pub use self::metered::{MeteredStore, WriteHealth};
 pub use self::redis::RedisStore;
 
 #[derive(Debug, Clone, thiserror::Error)]

@@ -118,6 +118,22 @@ fn default_values_render_a_hardened_api_and_drain_worker() {
     assert_eq!(container["image"], "ghcr.io/waitroom/waitroom:0.1.0");
     assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/healthz");
     assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
+    assert_eq!(
+        pod["volumes"][0]["secret"]["defaultMode"], 0o440,
+        "keys not readable by others"
+    );
+    // One slow answer does not take the pod out, and it is out before the listener closes.
+    let probe = &container["readinessProbe"];
+    let (period, failures) = (
+        probe["periodSeconds"].as_u64().unwrap(),
+        probe["failureThreshold"].as_u64().unwrap(),
+    );
+    assert!(failures >= 2, "{probe:?}");
+    assert!(probe["timeoutSeconds"].as_u64().unwrap() >= 2, "{probe:?}");
+    assert!(
+        period * failures * 1_000 < 5_000,
+        "out within the 5 s shutdown delay: {probe:?}"
+    );
     let security = &container["securityContext"];
     assert_eq!(security["runAsNonRoot"], true);
     assert_eq!(security["readOnlyRootFilesystem"], true);

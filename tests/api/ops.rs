@@ -112,21 +112,73 @@ async fn metrics_follow_a_scripted_flow(backend: Backend) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn readiness_follows_redis_and_requests_carry_an_id() {
+async fn readiness_says_what_the_store_does_and_requests_carry_an_id() {
     let redis = Daemon::redis();
     let mut config = config_for(Backend::Redis, "ready");
     config.redis_url = Some(redis.redis_url().as_str().into());
+    config.ready_stale_after = Duration::from_millis(2_500);
     let app = spawn_config(config).await;
+    app.create_event("tour", serde_json::json!({})).await;
     let ready = app.send(app.client.get(app.url("/readyz"))).await;
     assert_eq!(
         (ready.status.as_u16(), ready.body["ready"].as_bool()),
         (200, Some(true))
     );
+    assert_eq!(ready.body["degraded"], serde_json::json!([]));
 
+    // Redis at maxmemory with noeviction: every join refused, and readiness says so (status and
+    // gate still answer, so the replica stays in the load balancer).
+    let mut admin = redis::Client::open(redis.redis_url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let set_maxmemory = |bytes: &'static str| {
+        let mut command = redis::cmd("CONFIG");
+        command.arg("SET").arg("maxmemory").arg(bytes);
+        command
+    };
+    let _: () = set_maxmemory("1").query_async(&mut admin).await.unwrap();
+    app.join("tour")
+        .await
+        .assert_problem(503, "store-unavailable");
+    let full = app.send(app.client.get(app.url("/readyz"))).await;
+    assert_eq!(full.status.as_u16(), 200, "{}", full.body);
+    assert_eq!(
+        full.body["degraded"],
+        serde_json::json!(["store-refuses-writes"])
+    );
+    let error = full.body["checks"]["store_writes_failing"]["error"].to_string();
+    assert!(error.contains("OOM"), "{error}");
+    let _: () = set_maxmemory("0").query_async(&mut admin).await.unwrap();
+    assert_eq!(app.join("tour").await.status.as_u16(), 201);
+    let writable = app.send(app.client.get(app.url("/readyz"))).await;
+    assert_eq!(writable.body["degraded"], serde_json::json!([]));
+
+    // Redis away: still ready (answers come from the cache), degraded; unready only once this
+    // replica's cache has gone stale.
     redis.freeze();
+    let away = app.send(app.client.get(app.url("/readyz"))).await;
+    assert_eq!(away.status.as_u16(), 200, "{}", away.body);
+    assert_eq!(away.body["checks"]["store"], false);
+    assert_eq!(
+        away.body["degraded"],
+        serde_json::json!(["store-unreachable"])
+    );
+    let stale = eventually(Duration::from_secs(6), || async {
+        app.client
+            .get(app.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+            == 503
+    })
+    .await;
+    assert!(stale.is_some(), "readiness never reflected the stale cache");
     let unready = app.send(app.client.get(app.url("/readyz"))).await;
     unready.assert_problem(503, "not-ready");
-    assert_eq!(unready.body["checks"]["store"], false);
     assert_eq!(
         app.send(app.client.get(app.url("/healthz")))
             .await

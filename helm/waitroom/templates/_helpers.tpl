@@ -79,8 +79,8 @@ seccompProfile:
 - name: keys
   secret:
     secretName: {{ include "waitroom.secretName" . }}
-    # Key files readable by others are refused at start.
-    defaultMode: 0440
+    # 0440 (decimal, so no YAML reader takes it for 440): key files readable by others are refused.
+    defaultMode: 288
 {{- if .Values.extraConfig }}
 - name: config
   configMap:
