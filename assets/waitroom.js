@@ -172,7 +172,9 @@
     source.addEventListener("left", () => gone(t("left")));
     source.onerror = () => {
       streamFailures += 1;
-      if (streamFailures >= 3) {
+      // Closed for good (the replica refused the stream: too many open) or failing again and again:
+      // ask for the status now and then instead.
+      if (source.readyState === EventSource.CLOSED || streamFailures >= 3) {
         source.close();
         source = null;
         poll(jitter(2000));

@@ -104,6 +104,10 @@ pub struct Config {
     pub ready_stale_after: Duration,
     pub log_format: LogFormat,
     pub demo_event: bool,
+    /// Most push-update streams open on this replica at once.
+    pub max_streams: u64,
+    /// Most push-update streams open at once for one place in line (tabs of one visitor).
+    pub max_streams_per_visitor: u64,
     pub kafka_brokers: Option<String>,
     pub kafka_topic: String,
     pub kafka_topic_per_event: bool,
@@ -268,6 +272,13 @@ impl Config {
             3_600_000,
         )?;
         within("drain_chunk", self.drain_chunk, 1, 50_000)?;
+        within("max_streams", self.max_streams, 0, 1_000_000)?;
+        within(
+            "max_streams_per_visitor",
+            self.max_streams_per_visitor,
+            1,
+            100,
+        )?;
         within_duration("drain_lease_ttl_ms", self.drain_lease_ttl, 1_000, 600_000)?;
         within_duration("shutdown_delay_ms", self.shutdown_delay, 0, 120_000)?;
         within_duration("shutdown_timeout_s", self.shutdown_timeout, 1, 600)?;

@@ -26,6 +26,7 @@ pub struct Metrics {
     pub store_duration: HistogramVec,
     pub delivery_errors: IntCounterVec,
     pub delivered: IntCounterVec,
+    pub streams_refused: IntCounterVec,
     pub sse_connections: IntGauge,
     events: EventGauges,
 }
@@ -145,6 +146,12 @@ impl Default for Metrics {
                 "drain_delivered_total",
                 "Admitted visitors delivered to the sink.",
                 &["event"],
+            ),
+            streams_refused: counter(
+                r,
+                "sse_refused_total",
+                "Live-update streams refused: replica-full (max_streams) or place-full (max_streams_per_visitor); those pages poll instead.",
+                &["reason"],
             ),
             sse_connections,
             events: EventGauges {

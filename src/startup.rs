@@ -20,6 +20,7 @@ use crate::demo;
 use crate::drain::{DrainSettings, DrainWorker};
 use crate::keys::{KeyError, KeySet};
 use crate::metrics::{Metrics, RequestTimers};
+use crate::routes::state::StreamSlots;
 use crate::routes::templates::Pages;
 use crate::routes::{self, observe_request, ApiError, AppState, HotPaths, Surface};
 use crate::scheduler::run_releases;
@@ -215,6 +216,10 @@ impl Application {
             uses_redis: config.redis_url.is_some(),
             writes,
             ready_stale_after: config.ready_stale_after,
+            streams: Arc::new(StreamSlots::new(
+                config.max_streams,
+                config.max_streams_per_visitor,
+            )),
             closing: streams_closing,
             pages,
         });

@@ -18,6 +18,8 @@ pub const TYPE_PREFIX: &str = "urn:waitroom:problem:";
 pub const BODY_LIMIT: usize = 16 * 1024;
 /// Seconds a client should wait before retrying while the store is unreachable.
 const STORE_RETRY_AFTER_S: u32 = 2;
+/// Seconds before a refused live-update stream is worth asking for again (the page polls meanwhile).
+const STREAM_RETRY_AFTER_S: u32 = 30;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -45,6 +47,10 @@ pub enum ApiError {
     NotAPass,
     #[error("{}", admission_ended(*.0))]
     AdmissionEnded(ExpiredReason),
+    #[error("this replica holds as many live-update streams as it may; poll the status instead")]
+    StreamsFull,
+    #[error("this place in line has as many live-update streams open as it may; poll the status instead")]
+    TooManyStreams,
     #[error("no event `{0}` is configured")]
     UnknownEvent(String),
     #[error("event `{0}` is closed and takes no new visitors")]
@@ -151,6 +157,10 @@ impl ApiError {
             ApiError::PassUsed => (S::CONFLICT, "pass-used", "Pass already used"),
             ApiError::NotAPass => (S::BAD_REQUEST, "not-a-pass", "Not a pass"),
             ApiError::AdmissionEnded(_) => (S::FORBIDDEN, "admission-ended", "Admission over"),
+            ApiError::StreamsFull => (S::SERVICE_UNAVAILABLE, "streams-full", "Streams full"),
+            ApiError::TooManyStreams => {
+                (S::TOO_MANY_REQUESTS, "too-many-streams", "Too many streams")
+            }
             ApiError::UnknownEvent(_) => (S::NOT_FOUND, "unknown-event", "Unknown event"),
             ApiError::EventClosed(_) => (S::CONFLICT, "event-closed", "Event closed"),
             ApiError::AdminDisabled => (S::FORBIDDEN, "admin-disabled", "Admin API disabled"),
@@ -219,6 +229,9 @@ impl ResponseError for ApiError {
         match self {
             ApiError::StoreUnavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, STORE_RETRY_AFTER_S));
+            }
+            ApiError::StreamsFull | ApiError::TooManyStreams => {
+                response.insert_header((header::RETRY_AFTER, STREAM_RETRY_AFTER_S));
             }
             ApiError::Unauthorized | ApiError::MissingToken | ApiError::InvalidToken(_) => {
                 response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));

@@ -1,13 +1,17 @@
 //! What every handler shares: data only; the rules live in [`crate::admission`] and the handlers.
 
+use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use tokio::sync::watch;
 
 use super::templates::Pages;
 use crate::cache::PointerCache;
 use crate::config::SecretString;
+use crate::domain::EventId;
 use crate::metrics::Metrics;
 use crate::store::{Store, WriteHealth};
 use crate::token::Tokens;
@@ -34,4 +38,78 @@ pub struct AppState {
     pub closing: watch::Receiver<bool>,
     /// The pages people see.
     pub pages: Pages,
+    /// The live-update streams open on this replica.
+    pub streams: Arc<StreamSlots>,
+}
+
+/// Counts the live-update streams open on this replica, in all and per place in line, so neither a
+/// crowd nor one visitor's many tabs use up the file descriptors joins and status checks need.
+#[derive(Debug)]
+pub struct StreamSlots {
+    limit: u64,
+    per_place: u64,
+    open: Mutex<(u64, HashMap<(EventId, u64), u64>)>,
+}
+
+/// Why a stream was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamRefused {
+    /// This replica holds `max_streams`.
+    Full,
+    /// This place in line holds `max_streams_per_visitor`.
+    PlaceFull,
+}
+
+impl StreamSlots {
+    pub fn new(limit: u64, per_place: u64) -> Self {
+        Self {
+            limit,
+            per_place,
+            open: Mutex::default(),
+        }
+    }
+
+    /// A slot for a stream of `position` in `event`, given back when the slot is dropped.
+    pub fn take(
+        self: &Arc<Self>,
+        event: &EventId,
+        position: u64,
+    ) -> Result<StreamSlot, StreamRefused> {
+        let mut open = self.open.lock();
+        let (total, places) = &mut *open;
+        if *total >= self.limit {
+            return Err(StreamRefused::Full);
+        }
+        let held = places.entry((event.clone(), position)).or_default();
+        if *held >= self.per_place {
+            return Err(StreamRefused::PlaceFull);
+        }
+        *held += 1;
+        *total += 1;
+        Ok(StreamSlot {
+            slots: self.clone(),
+            place: (event.clone(), position),
+        })
+    }
+}
+
+/// One open stream's slot; dropping it frees the slot.
+#[derive(Debug)]
+pub struct StreamSlot {
+    slots: Arc<StreamSlots>,
+    place: (EventId, u64),
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut open = self.slots.open.lock();
+        let (total, places) = &mut *open;
+        *total = total.saturating_sub(1);
+        if let Some(held) = places.get_mut(&self.place) {
+            *held -= 1;
+            if *held == 0 {
+                places.remove(&self.place);
+            }
+        }
+    }
 }

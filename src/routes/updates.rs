@@ -12,7 +12,7 @@ use tokio::sync::broadcast::Receiver;
 
 use super::extract::{holder, KnownEvent, Presented};
 use super::problem::ApiError;
-use super::state::AppState;
+use super::state::{AppState, StreamRefused, StreamSlot};
 use super::visitor::current_place;
 use crate::admission::{ExpiredReason, VisitorStatus};
 use crate::domain::{EventId, EventState};
@@ -40,6 +40,7 @@ struct Watch {
     done: bool,
     closing: tokio::sync::watch::Receiver<bool>,
     _connected: Connected,
+    _slot: StreamSlot,
 }
 
 /// Counts open streams for the metrics, for as long as it lives.
@@ -130,6 +131,24 @@ pub(super) async fn updates(
 ) -> Result<HttpResponse, ApiError> {
     let token = query.token.as_deref().or(presented.as_deref());
     let claims = holder(&state, &event, token)?;
+    let slot = state
+        .streams
+        .take(&event.id, claims.pos)
+        .map_err(|refused| {
+            let reason = match refused {
+                StreamRefused::Full => "replica-full",
+                StreamRefused::PlaceFull => "place-full",
+            };
+            state
+                .metrics
+                .streams_refused
+                .with_label_values(&[reason])
+                .inc();
+            match refused {
+                StreamRefused::Full => ApiError::StreamsFull,
+                StreamRefused::PlaceFull => ApiError::TooManyStreams,
+            }
+        })?;
     let mut keepalive = tokio::time::interval(KEEPALIVE);
     keepalive.reset();
     let mut watch = Watch {
@@ -142,6 +161,7 @@ pub(super) async fn updates(
         done: false,
         closing: state.closing.clone(),
         _connected: Connected::new(&state.metrics.sse_connections),
+        _slot: slot,
     };
     let first = watch.next_status().await;
     let opening = Bytes::from(format!("retry: {RETRY_MS}\n\n"));

@@ -247,3 +247,61 @@ async fn the_router_and_the_fast_path_answer_alike() {
         [201, 200, 200, 200, 204, 401, 401, 404, 400, 405, 404, 200, 200]
     );
 }
+
+/// Live-update streams are capped per replica and per place in line; past the caps they are
+/// refused with a problem (the page polls instead) and joins keep answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_are_capped_and_joins_keep_answering() {
+    let mut config = crate::helpers::base_config();
+    config.max_streams = 3;
+    config.max_streams_per_visitor = 2;
+    let app = crate::helpers::spawn_config(config).await;
+    app.create_event("tour", serde_json::json!({})).await;
+    let visitors: Vec<String> = futures_util::future::join_all((0..3).map(|_| app.join("tour")))
+        .await
+        .iter()
+        .map(|answer| answer.token())
+        .collect();
+    let stream_url = app.url("/v1/events/tour/stream");
+    let open = |token: &str| app.client.get(&stream_url).bearer_auth(token).send();
+    // A client of its own, so dropping it closes the connection (a tab closed).
+    let own_client = reqwest::Client::new();
+    let first = own_client
+        .get(&stream_url)
+        .bearer_auth(&visitors[0])
+        .send()
+        .await
+        .unwrap();
+    let second_tab = open(&visitors[0]).await.unwrap();
+    assert_eq!(
+        (first.status().as_u16(), second_tab.status().as_u16()),
+        (200, 200)
+    );
+    let third_tab = app
+        .send(app.client.get(&stream_url).bearer_auth(&visitors[0]))
+        .await;
+    third_tab.assert_problem(429, "too-many-streams");
+    assert_eq!(third_tab.headers["retry-after"], "30");
+    let other = open(&visitors[1]).await.unwrap();
+    assert_eq!(other.status().as_u16(), 200);
+    let full = app
+        .send(app.client.get(&stream_url).bearer_auth(&visitors[2]))
+        .await;
+    full.assert_problem(503, "streams-full");
+    // Joins and status checks are untouched.
+    assert_eq!(app.join("tour").await.status.as_u16(), 201);
+    assert_eq!(app.status("tour", &visitors[2]).await.status.as_u16(), 200);
+    // A stream that ends gives its slot back: its visitor was let in, and the tab was closed (the
+    // server notices a closed connection at its next write).
+    drop((first, own_client));
+    app.advance("tour", 1).await;
+    let freed = crate::helpers::eventually(std::time::Duration::from_secs(5), || async {
+        open(&visitors[2]).await.unwrap().status().as_u16() == 200
+    })
+    .await;
+    assert!(
+        freed.is_some(),
+        "the closed stream's slot was not given back"
+    );
+    drop((second_tab, other));
+}
