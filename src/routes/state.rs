@@ -48,8 +48,11 @@ pub struct AppState {
 pub struct StreamSlots {
     limit: u64,
     per_place: u64,
-    open: Mutex<(u64, HashMap<(EventId, u64), u64>)>,
+    open: Mutex<OpenStreams>,
 }
+
+/// Streams open in all, and per place in line.
+type OpenStreams = (u64, HashMap<(EventId, u64), u64>);
 
 /// Why a stream was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
