@@ -16,9 +16,15 @@ use tracing::Instrument;
 
 use super::problem::{ApiError, PROBLEM_JSON};
 use super::table::Route;
+use crate::clock::unix_s;
 use crate::metrics::RequestTimers;
+use crate::telemetry::LogBudget;
 
 const REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-request-id");
+
+/// Refused (4xx) and failed (5xx) requests logged per second, each; the metrics count every one.
+static REFUSALS_LOGGED: LogBudget = LogBudget::new(50);
+static FAILURES_LOGGED: LogBudget = LogBudget::new(50);
 
 /// The id of a request: the edge's `X-Request-Id` when it is a sane one, else 16 random hex digits.
 fn request_id(headers: &HeaderMap) -> HeaderValue {
@@ -93,10 +99,14 @@ impl Observed {
         let (id, method) = (self.request_id.to_str().unwrap_or_default(), &self.method);
         let _entered = self.span.enter();
         if status.is_server_error() {
-            let error = response.error().map(ToString::to_string);
-            tracing::warn!(request_id = id, %method, route = label, status = code, latency_ms, error, "request failed");
+            if let Some(skipped) = FAILURES_LOGGED.admit(unix_s()) {
+                let error = response.error().map(ToString::to_string);
+                tracing::warn!(request_id = id, %method, route = label, status = code, latency_ms, error, skipped, "request failed");
+            }
         } else if status.is_client_error() {
-            tracing::info!(request_id = id, %method, route = label, status = code, latency_ms, "request refused");
+            if let Some(skipped) = REFUSALS_LOGGED.admit(unix_s()) {
+                tracing::info!(request_id = id, %method, route = label, status = code, latency_ms, skipped, "request refused");
+            }
         } else {
             tracing::debug!(request_id = id, %method, route = label, status = code, latency_ms, "request served");
         }

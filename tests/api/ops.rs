@@ -344,6 +344,15 @@ async fn json_logs_carry_request_ids_and_no_secrets() {
     app.status("demo", &format!("{token}tampered")).await;
     app.admin(reqwest::Method::GET, "/v1/admin/events", None)
         .await;
+    // A flood of refusals is logged a few lines a second; a later line counts the rest.
+    let flood = 300;
+    for _ in 0..flood {
+        app.send(app.client.get(app.url("/v1/events/demo/status")))
+            .await;
+    }
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    app.send(app.client.get(app.url("/v1/events/demo/status")))
+        .await;
     serve.terminate();
     tokio::task::block_in_place(|| serve.process.wait_exit(Duration::from_secs(15)))
         .expect("it stops");
@@ -363,6 +372,24 @@ async fn json_logs_carry_request_ids_and_no_secrets() {
             .as_str()
             .is_some_and(|id| id.len() == 16),
         "{refused}"
+    );
+    let refusals: Vec<_> = lines
+        .iter()
+        .filter(|l| l["fields"]["message"] == "request refused")
+        .collect();
+    let skipped: u64 = refusals
+        .iter()
+        .map(|l| l["fields"]["skipped"].as_u64().unwrap_or(0))
+        .sum();
+    assert!(
+        refusals.len() < flood / 2,
+        "{} lines for {flood} refusals",
+        refusals.len()
+    );
+    assert_eq!(
+        refusals.len() as u64 + skipped,
+        flood as u64 + 2,
+        "every refusal logged or counted"
     );
     for secret in [
         token.as_str(),
