@@ -37,6 +37,17 @@ pub async fn run_releases(
                 continue;
             };
             let settings = cached.settings();
+            if settings.expired_at(crate::clock::unix_s()) {
+                // Closed for longer than its data is kept: any replica may delete it, once.
+                match store.delete_event(&event).await {
+                    Ok(_) => {
+                        tracing::info!(%event, retain_closed_s = settings.retain_closed_s, "deleted the data of an event closed long enough");
+                        cache.forget(&event);
+                    }
+                    Err(e) => log.failed(&e),
+                }
+                continue;
+            }
             if settings.state != EventState::Open || settings.batch_size == 0 {
                 continue;
             }

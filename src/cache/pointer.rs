@@ -85,6 +85,13 @@ impl PointerCache {
         }
     }
 
+    /// Drops a deleted event: its tokens are refused as for an unknown event from now on.
+    pub fn forget(&self, event: &EventId) {
+        if self.events.write().remove(event).is_some() {
+            self.changed(event);
+        }
+    }
+
     pub fn get(&self, event: &EventId) -> Option<Arc<CachedEvent>> {
         self.events.read().get(event).cloned()
     }
@@ -235,6 +242,10 @@ impl PointerCache {
                 None
             }
             Notification::Settings { event } => Some(event),
+            Notification::Deleted { event } => {
+                self.forget(&event);
+                None
+            }
         }
     }
 
@@ -246,6 +257,10 @@ impl PointerCache {
         event: &EventId,
     ) -> Result<(), crate::store::StoreError> {
         let mut snapshot = store.snapshot(event).await?;
+        if snapshot.is_none() && self.get(event).is_some() && store.is_deleted(event).await? {
+            self.forget(event);
+            return Ok(());
+        }
         let known = self.get(event);
         let lost = |snapshot: &Option<Snapshot>| match (snapshot, &known) {
             (None, Some(cached)) => Some(cached.floor(true)),

@@ -93,6 +93,9 @@ struct SettingsArgs {
     /// The waiting page's branding, as JSON: {"title", "message", "logo_url", "accent_color", ...}.
     #[arg(long, value_parser = parse_page)]
     page: Option<PageSettings>,
+    /// How long a closed event's data is kept, in seconds from closing.
+    #[arg(long)]
+    retain_closed_s: Option<u64>,
 }
 
 fn parse_page(raw: &str) -> Result<PageSettings, String> {
@@ -117,6 +120,7 @@ impl SettingsArgs {
             single_use_passes: self.single_use_passes,
             allowed_origins: self.allowed_origins,
             page: self.page,
+            retain_closed_s: self.retain_closed_s,
         }
     }
 }

@@ -63,10 +63,21 @@ pub struct EventSettings {
     /// How the waiting page looks.
     #[serde(default)]
     pub page: PageSettings,
+    /// How long a closed event's data is kept (its line, leavers, claims), in seconds from closing;
+    /// then any replica deletes it.
+    #[serde(default = "default_retain_closed_s")]
+    pub retain_closed_s: u64,
+    /// When the event was closed (unix seconds); set by the server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_at: Option<i64>,
 }
 
 fn default_claim_window_s() -> u64 {
     120
+}
+
+fn default_retain_closed_s() -> u64 {
+    7 * 24 * 3600
 }
 
 /// An event's branding on the waiting page. Everything is optional.
@@ -207,6 +218,8 @@ impl Default for EventSettings {
             single_use_passes: false,
             allowed_origins: Vec::new(),
             page: PageSettings::default(),
+            retain_closed_s: default_retain_closed_s(),
+            closed_at: None,
         }
     }
 }
@@ -227,18 +240,25 @@ pub struct EventSettingsPatch {
     pub allowed_origins: Option<Vec<String>>,
     /// Replaces the whole page section.
     pub page: Option<PageSettings>,
+    pub retain_closed_s: Option<u64>,
 }
 
 impl EventSettingsPatch {
     /// Applies the patch on top of `base` and validates the result.
     pub fn apply(self, base: EventSettings) -> Result<EventSettings, SettingsError> {
+        let state = self.state.unwrap_or(base.state);
         let settings = EventSettings {
+            closed_at: match state {
+                EventState::Closed => base.closed_at.or_else(|| Some(crate::clock::unix_s())),
+                _ => None,
+            },
+            retain_closed_s: self.retain_closed_s.unwrap_or(base.retain_closed_s),
             batch_size: self.batch_size.unwrap_or(base.batch_size),
             release_interval_ms: self.release_interval_ms.unwrap_or(base.release_interval_ms),
             token_ttl_s: self.token_ttl_s.unwrap_or(base.token_ttl_s),
             pass_ttl_s: self.pass_ttl_s.unwrap_or(base.pass_ttl_s),
             target_url: self.target_url.unwrap_or(base.target_url),
-            state: self.state.unwrap_or(base.state),
+            state,
             max_active: self.max_active.unwrap_or(base.max_active),
             claim_window_s: self.claim_window_s.unwrap_or(base.claim_window_s),
             single_use_passes: self.single_use_passes.unwrap_or(base.single_use_passes),
@@ -269,6 +289,16 @@ fn within(field: &'static str, value: u64, min: u64, max: u64) -> Result<(), Set
 }
 
 impl EventSettings {
+    /// Whether the event's data has outlived its retention at `now_s` (closed long enough).
+    pub fn expired_at(&self, now_s: i64) -> bool {
+        self.state == EventState::Closed
+            && self.closed_at.is_some_and(|closed| {
+                now_s
+                    >= closed
+                        .saturating_add(i64::try_from(self.retain_closed_s).unwrap_or(i64::MAX))
+            })
+    }
+
     pub fn validate(&self) -> Result<(), SettingsError> {
         within("batch_size", self.batch_size, 0, 100_000)?;
         within(
@@ -281,6 +311,7 @@ impl EventSettings {
         within("pass_ttl_s", self.pass_ttl_s, 10, 24 * 3600)?;
         within("max_active", self.max_active, 0, 10_000_000)?;
         within("claim_window_s", self.claim_window_s, 5, 24 * 3600)?;
+        within("retain_closed_s", self.retain_closed_s, 60, 365 * 24 * 3600)?;
         check_http_url("target_url", &self.target_url)?;
         if self.allowed_origins.len() > 32 {
             return Err(SettingsError {

@@ -61,6 +61,21 @@ pub(super) async fn show_event(
     Ok(HttpResponse::Ok().json(view(&event, &*fresh(&state, &event).await?)))
 }
 
+/// `DELETE /v1/admin/events/{event}`: the event and all its data, at once (closed events' data goes by
+/// itself `retain_closed_s` after closing). Its tokens are refused as for an unknown event.
+pub(super) async fn delete_event(
+    state: web::Data<AppState>,
+    PathEvent(event): PathEvent,
+) -> Result<HttpResponse, ApiError> {
+    let existed = state.store.delete_event(&event).await?;
+    state.cache.forget(&event);
+    if existed {
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(ApiError::UnknownEvent(event.to_string()))
+    }
+}
+
 /// Creates or updates an event from a partial settings object.
 async fn update(
     state: &AppState,

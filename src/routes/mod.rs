@@ -118,7 +118,10 @@ fn handle(route: Route, resource: Resource) -> Resource {
         Route::Verify => resource.post(service::verify),
         Route::Consume => resource.post(service::consume),
         Route::AdminEvents => resource.get(admin::list_events),
-        Route::AdminEvent => resource.get(admin::show_event).put(admin::put_event),
+        Route::AdminEvent => resource
+            .get(admin::show_event)
+            .put(admin::put_event)
+            .delete(admin::delete_event),
         Route::AdminAdvance => resource.post(admin::advance),
         Route::AdminPause => resource.post(admin::pause),
         Route::AdminResume => resource.post(admin::resume),

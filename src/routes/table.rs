@@ -106,7 +106,7 @@ impl Route {
             | Route::AdminPause
             | Route::AdminResume
             | Route::AdminJoin => "POST",
-            Route::AdminEvent => "GET, PUT",
+            Route::AdminEvent => "GET, PUT, DELETE",
             _ => "GET",
         }
     }

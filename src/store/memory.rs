@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use futures_util::stream::{self, BoxStream, StreamExt};
 use tokio::sync::broadcast;
 
+use super::TOMBSTONE_MS;
 use super::{
     AdvanceMode, Advanced, Capacity, Claim, Figures, Floor, JoinAs, Joined, LeaseAction,
     Notification, PutMode, Snapshot, Store, StoreError, LOST_VISITOR,
@@ -44,6 +45,8 @@ struct Line {
 
 pub struct MemoryStore {
     lines: Mutex<BTreeMap<EventId, Line>>,
+    /// Events deleted lately, and until when their tombstone stays.
+    deleted: Mutex<HashMap<EventId, Instant>>,
     changes: broadcast::Sender<Notification>,
 }
 
@@ -51,6 +54,7 @@ impl Default for MemoryStore {
     fn default() -> Self {
         Self {
             lines: Mutex::default(),
+            deleted: Mutex::default(),
             changes: broadcast::channel(1024).0,
         }
     }
@@ -108,6 +112,7 @@ impl Store for MemoryStore {
         settings: &EventSettings,
         mode: PutMode,
     ) -> Result<bool, StoreError> {
+        self.deleted.lock().remove(event);
         let written = self.with_line(event, |line| {
             if mode == PutMode::CreateOnly && line.settings.is_some() {
                 return false;
@@ -474,6 +479,29 @@ impl Store for MemoryStore {
             }
         })
         .boxed())
+    }
+
+    async fn delete_event(&self, event: &EventId) -> Result<bool, StoreError> {
+        let existed = self
+            .lines
+            .lock()
+            .remove(event)
+            .is_some_and(|line| line.settings.is_some());
+        self.deleted.lock().insert(
+            event.clone(),
+            Instant::now() + Duration::from_millis(TOMBSTONE_MS),
+        );
+        self.announce(Notification::Deleted {
+            event: event.clone(),
+        });
+        Ok(existed)
+    }
+
+    async fn is_deleted(&self, event: &EventId) -> Result<bool, StoreError> {
+        let mut deleted = self.deleted.lock();
+        let now = Instant::now();
+        deleted.retain(|_, until| *until > now);
+        Ok(deleted.contains_key(event))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

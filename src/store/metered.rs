@@ -45,10 +45,11 @@ enum Op {
     Subscribe,
     Ping,
     Restore,
+    DeleteEvent,
 }
 
 impl Op {
-    const ALL: [Op; 16] = [
+    const ALL: [Op; 17] = [
         Op::PutEvent,
         Op::Events,
         Op::Snapshot,
@@ -65,6 +66,7 @@ impl Op {
         Op::Subscribe,
         Op::Ping,
         Op::Restore,
+        Op::DeleteEvent,
     ];
 
     /// Whether the operation writes (a failing one says the store refuses writes).
@@ -98,6 +100,7 @@ impl Op {
             Op::SetDrained => "set_drained",
             Op::Subscribe => "subscribe",
             Op::Restore => "restore",
+            Op::DeleteEvent => "delete_event",
             Op::Ping => "ping",
         }
     }
@@ -320,6 +323,15 @@ impl Store for MeteredStore {
 
     async fn notifications(&self) -> Result<BoxStream<'static, Notification>, StoreError> {
         self.timed(Op::Subscribe, self.inner.notifications()).await
+    }
+
+    async fn delete_event(&self, event: &EventId) -> Result<bool, StoreError> {
+        self.timed(Op::DeleteEvent, self.inner.delete_event(event))
+            .await
+    }
+
+    async fn is_deleted(&self, event: &EventId) -> Result<bool, StoreError> {
+        self.timed(Op::Snapshot, self.inner.is_deleted(event)).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -47,6 +47,10 @@ pub enum Notification {
     Settings {
         event: EventId,
     },
+    /// The event and its data are gone.
+    Deleted {
+        event: EventId,
+    },
 }
 
 /// An event's counters.
@@ -63,6 +67,28 @@ pub struct Figures {
     /// Admitted visitors holding a slot (tracked only for events with `max_active`).
     pub active: u64,
 }
+
+/// How long a deleted event's tombstone stays: longer than any replica's silence could last.
+pub const TOMBSTONE_MS: u64 = 24 * 3600 * 1000;
+
+/// Every key an event has in Redis besides its tombstone and its used-pass markers (those expire).
+pub const EVENT_KEYS: [&str; 15] = [
+    "settings",
+    "issued",
+    "line",
+    "visitors",
+    "admitted",
+    "admissions",
+    "slot",
+    "leavers",
+    "leavers:log",
+    "claims",
+    "active",
+    "drained",
+    "drain:lease",
+    "restored",
+    "left",
+];
 
 /// What the drain forwards as the visitor of a position whose join the store lost (see
 /// `lua/restore.lua`): the position was handed out, and its holder's token names them. Never a
@@ -292,6 +318,14 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every change from any replica, from now on.
     async fn notifications(&self) -> Result<BoxStream<'static, Notification>, StoreError>;
+
+    /// Deletes the event and all its data, and tells every replica; a tombstone keeps replicas
+    /// from restoring it from memory ([`Store::restore`]) until `put_event` creates it again.
+    /// Returns whether there was anything to delete.
+    async fn delete_event(&self, event: &EventId) -> Result<bool, StoreError>;
+
+    /// Whether the event was deleted lately (its tombstone is there).
+    async fn is_deleted(&self, event: &EventId) -> Result<bool, StoreError>;
 
     async fn ping(&self) -> Result<(), StoreError>;
 }

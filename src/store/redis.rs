@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{
     AdvanceMode, Advanced, Capacity, Claim, Figures, Floor, JoinAs, Joined, LeaseAction,
-    Notification, PutMode, Snapshot, Store, StoreError,
+    Notification, PutMode, Snapshot, Store, StoreError, EVENT_KEYS, TOMBSTONE_MS,
 };
 use crate::domain::{Admitted, EventId, EventSettings, VisitorId};
 
@@ -38,6 +38,7 @@ pub struct RedisStore {
     checkpoint: Script,
     claim: Script,
     complete: Script,
+    delete: Script,
     restorer: Restorer,
 }
 
@@ -89,6 +90,7 @@ impl RedisStore {
             checkpoint: Script::new(include_str!("lua/checkpoint.lua")),
             claim: Script::new(include_str!("lua/claim.lua")),
             complete: Script::new(include_str!("lua/complete.lua")),
+            delete: Script::new(include_str!("lua/delete.lua")),
             restorer,
         })
     }
@@ -122,6 +124,7 @@ impl Store for RedisStore {
         // The id goes into the index first, so a crash in between leaves an indexed event without
         // settings (skipped) rather than settings nobody can find.
         let _: () = conn.sadd(self.events_key(), event.as_str()).await?;
+        let _: () = conn.del(self.key(event, "deleted")).await?;
         let written: bool = if mode == PutMode::CreateOnly {
             conn.set_nx(&key, json).await?
         } else {
@@ -465,6 +468,30 @@ impl Store for RedisStore {
                 serde_json::from_str(&payload).ok()
             })
             .boxed())
+    }
+
+    async fn delete_event(&self, event: &EventId) -> Result<bool, StoreError> {
+        let mut conn = self.conn.clone();
+        let mut invocation = self.delete.prepare_invoke();
+        invocation.key(self.key(event, "deleted"));
+        for name in EVENT_KEYS {
+            invocation.key(self.key(event, name));
+        }
+        let deleted: u64 = invocation
+            .arg(crate::clock::unix_ms())
+            .arg(TOMBSTONE_MS)
+            .arg(&self.channel)
+            .arg(event.as_str())
+            .invoke_async(&mut conn)
+            .await?;
+        // After the data: a crash in between leaves an indexed event without settings (skipped).
+        let unindexed: u8 = conn.srem(self.events_key(), event.as_str()).await?;
+        Ok(deleted > 0 || unindexed == 1)
+    }
+
+    async fn is_deleted(&self, event: &EventId) -> Result<bool, StoreError> {
+        let mut conn = self.conn.clone();
+        Ok(conn.exists(self.key(event, "deleted")).await?)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -82,3 +82,135 @@ async fn configured_events_are_created_but_not_overwritten() {
     let second = spawn_config(config).await;
     assert_eq!(second.show("from-config").await.settings.pass_ttl_s, 90);
 }
+
+on_both_stores!(deleted_events_are_gone_everywhere_and_stay_gone);
+
+/// `DELETE` takes an event and all its data at once; no replica restores it from memory, its tokens
+/// are refused as for an unknown event, and it can be made again from nothing.
+async fn deleted_events_are_gone_everywhere_and_stay_gone(backend: Backend) {
+    let prefix = format!("t{}", waitroom::domain::random_token_id());
+    let config = config_for(backend, &prefix);
+    let app = spawn_config(config.clone()).await;
+    let other = match backend {
+        Backend::Redis => Some(spawn_config(config).await),
+        Backend::Memory => None,
+    };
+    app.create_event("gone", json!({})).await;
+    let visitors = [
+        app.join("gone").await.token(),
+        app.join("gone").await.token(),
+        app.join("gone").await.token(),
+    ];
+    app.leave("gone", &visitors[1]).await;
+    app.advance("gone", 1).await;
+    app.status("gone", &visitors[0]).await;
+    if let Some(other) = &other {
+        assert_eq!(
+            other.status("gone", &visitors[2]).await.status.as_u16(),
+            200
+        );
+    }
+
+    let deleted = app
+        .admin(Method::DELETE, "/v1/admin/events/gone", None)
+        .await;
+    assert_eq!(deleted.status.as_u16(), 204, "{}", deleted.body);
+    app.admin(Method::GET, "/v1/admin/events/gone", None)
+        .await
+        .assert_problem(404, "unknown-event");
+    app.status("gone", &visitors[2])
+        .await
+        .assert_problem(404, "unknown-event");
+    app.join("gone").await.assert_problem(404, "unknown-event");
+    app.admin(Method::DELETE, "/v1/admin/events/gone", None)
+        .await
+        .assert_problem(404, "unknown-event");
+
+    if let Some(other) = &other {
+        // The other replica forgets it at once and, past several resyncs, never restores it.
+        let forgotten = crate::helpers::eventually(std::time::Duration::from_secs(2), || async {
+            other.status("gone", &visitors[2]).await.status.as_u16() == 404
+        })
+        .await;
+        assert!(forgotten.is_some());
+        tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+        let mut redis = redis::Client::open(crate::helpers::shared_redis_url())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{prefix}:{{gone}}:*"))
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+        assert_eq!(
+            keys,
+            [format!("{prefix}:{{gone}}:deleted")],
+            "only the tombstone is left"
+        );
+    }
+    // Made again: a new line from position 1.
+    app.create_event("gone", json!({})).await;
+    assert_eq!(app.join("gone").await.position(), 1);
+}
+
+/// A closed event's data is deleted by itself once `retain_closed_s` has passed since closing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closed_events_data_goes_after_its_lifetime() {
+    let prefix = format!("t{}", waitroom::domain::random_token_id());
+    let app = spawn_config(config_for(Backend::Redis, &prefix)).await;
+    app.create_event("old", json!({ "retain_closed_s": 60 }))
+        .await;
+    app.join("old").await;
+    let closed = app
+        .admin(
+            Method::PUT,
+            "/v1/admin/events/old",
+            Some(json!({ "state": "closed" })),
+        )
+        .await;
+    let closed_at = closed.body["closed_at"].as_i64().expect("closing is dated");
+    assert!((closed_at - waitroom::clock::unix_s()).abs() < 5);
+    // Kept while its lifetime lasts.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(app.show("old").await.issued, 1);
+    // Closed long ago, as far as the stored settings say: gone within a scheduler tick or two.
+    let mut redis = redis::Client::open(crate::helpers::shared_redis_url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let key = format!("{prefix}:{{old}}:settings");
+    let stored: String = redis::cmd("GET")
+        .arg(&key)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let mut settings: serde_json::Value = serde_json::from_str(&stored).unwrap();
+    settings["closed_at"] = json!(closed_at - 61);
+    let _: () = redis::cmd("SET")
+        .arg(&key)
+        .arg(settings.to_string())
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("PUBLISH")
+        .arg(format!("{prefix}:notify"))
+        .arg(r#"{"kind":"settings","event":"old"}"#)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let gone = crate::helpers::eventually(std::time::Duration::from_secs(3), || async {
+        app.admin(Method::GET, "/v1/admin/events/old", None)
+            .await
+            .status
+            .as_u16()
+            == 404
+    })
+    .await;
+    assert!(
+        gone.is_some(),
+        "the closed event's data outlived its lifetime"
+    );
+}
