@@ -104,6 +104,8 @@ pub struct Config {
     pub ready_stale_after: Duration,
     pub log_format: LogFormat,
     pub demo_event: bool,
+    /// Proxies whose `X-Forwarded-For` is believed: comma-separated addresses or networks.
+    pub trusted_proxies: String,
     /// Most push-update streams open on this replica at once.
     pub max_streams: u64,
     /// Most push-update streams open at once for one place in line (tabs of one visitor).
@@ -201,7 +203,25 @@ fn name_like(key: &str, value: &str, extra: &str) -> Result<(), ConfigError> {
     }
 }
 
+/// Parses `trusted_proxies`: comma-separated addresses or networks (`10.0.0.0/8, 127.0.0.1`).
+fn parse_networks(raw: &str) -> Result<Vec<ipnet::IpNet>, String> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            part.parse::<ipnet::IpNet>()
+                .or_else(|_| part.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| format!("`{part}` is neither an address nor a network"))
+        })
+        .collect()
+}
+
 impl Config {
+    /// `trusted_proxies`, parsed.
+    pub fn trusted_networks(&self) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+        parse_networks(&self.trusted_proxies).map_err(|reason| invalid("trusted_proxies", &reason))
+    }
+
     /// The compiled-in defaults alone, ignoring files and the environment.
     pub fn defaults() -> Result<Self, ConfigError> {
         Figment::from(Toml::string(DEFAULTS))
@@ -273,6 +293,7 @@ impl Config {
         )?;
         within("drain_chunk", self.drain_chunk, 1, 50_000)?;
         within("max_streams", self.max_streams, 0, 1_000_000)?;
+        self.trusted_networks()?;
         within(
             "max_streams_per_visitor",
             self.max_streams_per_visitor,

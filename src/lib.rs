@@ -35,6 +35,7 @@ pub mod drain;
 pub mod estimate;
 pub mod i18n;
 pub mod keys;
+pub mod limits;
 pub mod metrics;
 pub mod recent;
 pub mod routes;

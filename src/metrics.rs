@@ -27,6 +27,7 @@ pub struct Metrics {
     pub delivery_errors: IntCounterVec,
     pub delivered: IntCounterVec,
     pub streams_refused: IntCounterVec,
+    pub rate_limited: IntCounterVec,
     pub sse_connections: IntGauge,
     events: EventGauges,
 }
@@ -146,6 +147,12 @@ impl Default for Metrics {
                 "drain_delivered_total",
                 "Admitted visitors delivered to the sink.",
                 &["event"],
+            ),
+            rate_limited: counter(
+                r,
+                "rate_limited_total",
+                "Requests refused 429 by a per-client rate limit, by route.",
+                &["route"],
             ),
             streams_refused: counter(
                 r,

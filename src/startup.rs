@@ -19,6 +19,7 @@ use crate::config::{Config, ConfigError, LogTarget};
 use crate::demo;
 use crate::drain::{DrainSettings, DrainWorker};
 use crate::keys::{KeyError, KeySet};
+use crate::limits::Limiters;
 use crate::metrics::{Metrics, RequestTimers};
 use crate::routes::state::StreamSlots;
 use crate::routes::templates::Pages;
@@ -216,6 +217,8 @@ impl Application {
             uses_redis: config.redis_url.is_some(),
             writes,
             ready_stale_after: config.ready_stale_after,
+            limiters: Limiters::default(),
+            trusted_proxies: config.trusted_networks()?,
             streams: Arc::new(StreamSlots::new(
                 config.max_streams,
                 config.max_streams_per_visitor,

@@ -121,6 +121,8 @@ impl SettingsArgs {
             allowed_origins: self.allowed_origins,
             page: self.page,
             retain_closed_s: self.retain_closed_s,
+            rate_limits: None,
+            cors_origins: None,
         }
     }
 }

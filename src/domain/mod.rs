@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 pub use ids::{
     lower_hex, random_token_id, EventId, IdError, VisitorId, EVENT_ID_MAX_LEN, VISITOR_ID_MAX_LEN,
 };
-pub use settings::{EventSettings, EventSettingsPatch, EventState, PageSettings, SettingsError};
+pub use settings::{
+    EventSettings, EventSettingsPatch, EventState, PageSettings, RateLimits, SettingsError,
+};
 
 /// One admitted visitor, as the drain forwards it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -70,6 +70,12 @@ pub struct EventSettings {
     /// When the event was closed (unix seconds); set by the server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub closed_at: Option<i64>,
+    #[serde(default)]
+    pub rate_limits: RateLimits,
+    /// Origins whose pages may call this event's visitor API from the browser (CORS): apps on
+    /// another origin than waitroom's.
+    #[serde(default)]
+    pub cors_origins: Vec<String>,
 }
 
 fn default_claim_window_s() -> u64 {
@@ -78,6 +84,33 @@ fn default_claim_window_s() -> u64 {
 
 fn default_retain_closed_s() -> u64 {
     7 * 24 * 3600
+}
+
+/// Per-client rate limits of an event's visitor routes, keyed by the client's address (as seen
+/// through the configured trusted proxies). 0 switches a limit off. Generous by default: many
+/// visitors can share one address (an office, a mobile carrier's NAT).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimits {
+    /// Joins per minute from one address, on average...
+    pub joins_per_minute: u32,
+    /// ...and at once.
+    pub join_burst: u32,
+    /// Status checks, leaves, streams and pages per second from one address, on average...
+    pub checks_per_second: u32,
+    /// ...and at once.
+    pub check_burst: u32,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self {
+            joins_per_minute: 60,
+            join_burst: 30,
+            checks_per_second: 50,
+            check_burst: 100,
+        }
+    }
 }
 
 /// An event's branding on the waiting page. Everything is optional.
@@ -220,6 +253,8 @@ impl Default for EventSettings {
             page: PageSettings::default(),
             retain_closed_s: default_retain_closed_s(),
             closed_at: None,
+            rate_limits: RateLimits::default(),
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -241,6 +276,9 @@ pub struct EventSettingsPatch {
     /// Replaces the whole page section.
     pub page: Option<PageSettings>,
     pub retain_closed_s: Option<u64>,
+    /// Replaces the whole rate-limit section.
+    pub rate_limits: Option<RateLimits>,
+    pub cors_origins: Option<Vec<String>>,
 }
 
 impl EventSettingsPatch {
@@ -253,6 +291,8 @@ impl EventSettingsPatch {
                 _ => None,
             },
             retain_closed_s: self.retain_closed_s.unwrap_or(base.retain_closed_s),
+            rate_limits: self.rate_limits.unwrap_or(base.rate_limits),
+            cors_origins: self.cors_origins.unwrap_or(base.cors_origins),
             batch_size: self.batch_size.unwrap_or(base.batch_size),
             release_interval_ms: self.release_interval_ms.unwrap_or(base.release_interval_ms),
             token_ttl_s: self.token_ttl_s.unwrap_or(base.token_ttl_s),
@@ -275,6 +315,29 @@ impl EventSettingsPatch {
 pub struct SettingsError {
     pub field: &'static str,
     pub reason: String,
+}
+
+/// At most 32 origins, each exactly `scheme://host[:port]`.
+fn check_origins(field: &'static str, origins: &[String]) -> Result<(), SettingsError> {
+    if origins.len() > 32 {
+        return Err(SettingsError {
+            field,
+            reason: "lists more than 32 origins".into(),
+        });
+    }
+    for origin in origins {
+        check_http_url(field, origin)?;
+        let url = url::Url::parse(origin).expect("checked just now");
+        if url.origin().ascii_serialization() != *origin {
+            return Err(SettingsError {
+                field,
+                reason: format!(
+                    "holds {origin:?}; an origin is scheme://host[:port], nothing more"
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn within(field: &'static str, value: u64, min: u64, max: u64) -> Result<(), SettingsError> {
@@ -312,25 +375,34 @@ impl EventSettings {
         within("max_active", self.max_active, 0, 10_000_000)?;
         within("claim_window_s", self.claim_window_s, 5, 24 * 3600)?;
         within("retain_closed_s", self.retain_closed_s, 60, 365 * 24 * 3600)?;
+        let limits = &self.rate_limits;
+        within(
+            "rate_limits.joins_per_minute",
+            limits.joins_per_minute.into(),
+            0,
+            1_000_000,
+        )?;
+        within(
+            "rate_limits.join_burst",
+            limits.join_burst.into(),
+            0,
+            1_000_000,
+        )?;
+        within(
+            "rate_limits.checks_per_second",
+            limits.checks_per_second.into(),
+            0,
+            1_000_000,
+        )?;
+        within(
+            "rate_limits.check_burst",
+            limits.check_burst.into(),
+            0,
+            1_000_000,
+        )?;
         check_http_url("target_url", &self.target_url)?;
-        if self.allowed_origins.len() > 32 {
-            return Err(SettingsError {
-                field: "allowed_origins",
-                reason: "lists more than 32 origins".into(),
-            });
-        }
-        for origin in &self.allowed_origins {
-            check_http_url("allowed_origins", origin)?;
-            let url = url::Url::parse(origin).expect("checked just now");
-            if url.origin().ascii_serialization() != *origin {
-                return Err(SettingsError {
-                    field: "allowed_origins",
-                    reason: format!(
-                        "holds {origin:?}; an origin is scheme://host[:port], nothing more"
-                    ),
-                });
-            }
-        }
+        check_origins("allowed_origins", &self.allowed_origins)?;
+        check_origins("cors_origins", &self.cors_origins)?;
         self.page.validate()
     }
 

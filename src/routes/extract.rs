@@ -4,6 +4,7 @@
 
 use std::borrow::Cow;
 use std::future::{ready, Ready};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite};
@@ -14,8 +15,10 @@ use actix_web::{web, FromRequest, HttpRequest};
 use super::auth::bearer;
 use super::problem::ApiError;
 use super::state::AppState;
+use super::table::Route;
 use crate::cache::CachedEvent;
 use crate::domain::EventId;
+use crate::limits::client_address;
 use crate::token::{Claims, TokenError};
 
 /// The event id the request's path names (`{event}`), valid but not necessarily configured: the
@@ -62,8 +65,45 @@ impl FromRequest for KnownEvent {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let raw = req.match_info().get("event").unwrap_or_default();
-        ready(app_state(req).and_then(|state| KnownEvent::find(state, raw)))
+        ready(app_state(req).and_then(|state| {
+            let event = KnownEvent::find(state, raw)?;
+            let peer = req.peer_addr().map(|addr| addr.ip());
+            within_limits(state, &event, Route::of(req.path()), peer, req.headers())?;
+            Ok(event)
+        }))
     }
+}
+
+/// Counts a request against its route's per-client limit for the event (the one check for the app's
+/// routes and the fast path alike): [`ApiError::RateLimited`] past it.
+pub fn within_limits(
+    state: &AppState,
+    event: &KnownEvent,
+    route: Option<Route>,
+    peer: Option<IpAddr>,
+    headers: &HeaderMap,
+) -> Result<(), ApiError> {
+    let Some((route, kind)) = route.and_then(|route| Some((route, route.limited()?))) else {
+        return Ok(());
+    };
+    let forwarded = headers
+        .get("x-forwarded-for")
+        .and_then(|value| value.to_str().ok());
+    let Some(client) = client_address(peer, forwarded, &state.trusted_proxies) else {
+        return Ok(());
+    };
+    let limits = event.cached.settings().rate_limits;
+    state
+        .limiters
+        .check(&event.id, &limits, kind, client)
+        .map_err(|wait| {
+            state
+                .metrics
+                .rate_limited
+                .with_label_values(&[route.pattern()])
+                .inc();
+            ApiError::RateLimited(wait)
+        })
 }
 
 /// The token a request presents for the path's event: `Authorization: Bearer` first, then the

@@ -19,7 +19,8 @@ use futures_util::future::{Either, LocalBoxFuture, MapOk};
 use futures_util::TryFutureExt;
 use tracing::Instrument;
 
-use super::extract::{presented_token, KnownEvent};
+use super::cors;
+use super::extract::{presented_token, within_limits, KnownEvent};
 use super::observe::Observed;
 use super::problem::ApiError;
 use super::state::AppState;
@@ -133,10 +134,15 @@ async fn answer(
     route: Route,
 ) -> Response<BoxBody> {
     let observed = Observed::begin(req.headers(), req.method(), Some(route));
+    let allowed = cors::allowed_origin(state, Some(route), req.path(), req.headers());
+    if let Some(preflight) = cors::preflight(Some(route), req.method(), allowed.clone()) {
+        return observed.finish(preflight, Some(timers)).into();
+    }
     let answered = handle(state, req, route)
         .instrument(observed.span.clone())
         .await;
-    let response = answered.unwrap_or_else(HttpResponse::from_error);
+    let mut response = answered.unwrap_or_else(HttpResponse::from_error);
+    cors::allow(&mut response, allowed);
     observed.finish(response, Some(timers)).into()
 }
 
@@ -151,7 +157,11 @@ async fn handle(state: &AppState, req: &Request, route: Route) -> Result<HttpRes
         .split('/')
         .next()
         .unwrap_or_default();
-    let event = KnownEvent::find(state, raw_event);
+    let event = KnownEvent::find(state, raw_event).and_then(|event| {
+        let peer = req.head().peer_addr.map(|addr| addr.ip());
+        within_limits(state, &event, Some(route), peer, req.headers())?;
+        Ok(event)
+    });
     let token = presented_token(req.headers(), &state.cookie_prefix, raw_event);
     let token = token.as_deref();
     match route {

@@ -10,6 +10,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod cors;
 mod entry;
 mod extract;
 pub mod handover;

@@ -11,10 +11,12 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
-use actix_web::HttpResponse;
+use actix_web::{web, HttpResponse};
 use tracing::Instrument;
 
+use super::cors;
 use super::problem::{ApiError, PROBLEM_JSON};
+use super::state::AppState;
 use super::table::Route;
 use crate::clock::unix_s;
 use crate::metrics::RequestTimers;
@@ -111,6 +113,11 @@ impl Observed {
             tracing::debug!(request_id = id, %method, route = label, status = code, latency_ms, "request served");
         }
         response.headers_mut().insert(REQUEST_ID, self.request_id);
+        // Every answer is what its Content-Type says; browsers must not guess otherwise.
+        response.headers_mut().insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
         response
     }
 }
@@ -134,11 +141,20 @@ pub async fn observe_request(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let observed = Observed::begin(req.headers(), req.method(), Route::of(req.path()));
+    let route = Route::of(req.path());
+    let observed = Observed::begin(req.headers(), req.method(), route);
     let timers = req.app_data::<Rc<RequestTimers>>().cloned();
+    let allowed = req
+        .app_data::<web::Data<AppState>>()
+        .and_then(|state| cors::allowed_origin(state, route, req.path(), req.headers()));
+    if let Some(preflight) = cors::preflight(route, req.method(), allowed.clone()) {
+        let response = observed.finish(preflight, timers.as_deref());
+        return Ok(req.into_response(response));
+    }
     let span = observed.span.clone();
     let response = next.call(req).instrument(span).await?;
-    let (req, response) = response.map_into_boxed_body().into_parts();
+    let (req, mut response) = response.map_into_boxed_body().into_parts();
+    cors::allow(&mut response, allowed);
     let response = observed.finish(response, timers.as_deref());
     Ok(ServiceResponse::new(req, response))
 }

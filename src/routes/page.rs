@@ -204,6 +204,8 @@ fn html_page(mut response: HttpResponseBuilder, html: String, nonce: Option<&str
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::CONTENT_SECURITY_POLICY, policy))
         .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        // frame-ancestors for browsers that predate it.
+        .insert_header((header::X_FRAME_OPTIONS, "DENY"))
         .body(html)
 }
 

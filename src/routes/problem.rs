@@ -49,6 +49,8 @@ pub enum ApiError {
     AdmissionEnded(ExpiredReason),
     #[error("this replica holds as many live-update streams as it may; poll the status instead")]
     StreamsFull,
+    #[error("too many requests from this address; try again in {} s", retry_after_s(.0))]
+    RateLimited(std::time::Duration),
     #[error("this place in line has as many live-update streams open as it may; poll the status instead")]
     TooManyStreams,
     #[error("no event `{0}` is configured")]
@@ -70,6 +72,11 @@ pub enum ApiError {
     /// Any refusal, answered as 401: edge proxies (nginx `auth_request`) understand only 2xx, 401 and 403.
     #[error("{0}")]
     Refused(Box<ApiError>),
+}
+
+/// Whole seconds to wait, rounded up, at least one.
+fn retry_after_s(wait: &std::time::Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0).max(u64::from(wait.is_zero()))
 }
 
 fn admission_ended(reason: ExpiredReason) -> &'static str {
@@ -158,6 +165,7 @@ impl ApiError {
             ApiError::NotAPass => (S::BAD_REQUEST, "not-a-pass", "Not a pass"),
             ApiError::AdmissionEnded(_) => (S::FORBIDDEN, "admission-ended", "Admission over"),
             ApiError::StreamsFull => (S::SERVICE_UNAVAILABLE, "streams-full", "Streams full"),
+            ApiError::RateLimited(_) => (S::TOO_MANY_REQUESTS, "rate-limited", "Rate limited"),
             ApiError::TooManyStreams => {
                 (S::TOO_MANY_REQUESTS, "too-many-streams", "Too many streams")
             }
@@ -229,6 +237,9 @@ impl ResponseError for ApiError {
         match self {
             ApiError::StoreUnavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, STORE_RETRY_AFTER_S));
+            }
+            ApiError::RateLimited(wait) => {
+                response.insert_header((header::RETRY_AFTER, retry_after_s(wait)));
             }
             ApiError::StreamsFull | ApiError::TooManyStreams => {
                 response.insert_header((header::RETRY_AFTER, STREAM_RETRY_AFTER_S));

@@ -12,6 +12,7 @@ use super::templates::Pages;
 use crate::cache::PointerCache;
 use crate::config::SecretString;
 use crate::domain::EventId;
+use crate::limits::Limiters;
 use crate::metrics::Metrics;
 use crate::store::{Store, WriteHealth};
 use crate::token::Tokens;
@@ -40,6 +41,10 @@ pub struct AppState {
     pub pages: Pages,
     /// The live-update streams open on this replica.
     pub streams: Arc<StreamSlots>,
+    /// Per-client rate limits of every event.
+    pub limiters: Limiters,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// Counts the live-update streams open on this replica, in all and per place in line, so neither a

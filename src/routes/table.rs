@@ -2,6 +2,7 @@
 //! ([`super::configure`]), the fast path picks its routes from it ([`super::hot`]), and metrics and
 //! logs label requests with it (never the raw URL: query strings may carry tokens).
 
+use crate::limits::Limited;
 use actix_web::http::header::HeaderValue;
 use actix_web::http::Method;
 
@@ -120,6 +121,21 @@ impl Route {
         self.allow()
             .split(", ")
             .any(|allowed| allowed == method.as_str())
+    }
+
+    /// What a request on this route counts against, per client: the visitor's routes only (the
+    /// gate's client is the edge, and the booking service's and admin calls have credentials).
+    pub fn limited(self) -> Option<Limited> {
+        match self {
+            Route::Join => Some(Limited::Join),
+            Route::Status
+            | Route::Leave
+            | Route::Stream
+            | Route::Page
+            | Route::Event
+            | Route::Claim => Some(Limited::Check),
+            _ => None,
+        }
     }
 
     /// The routes that must not face the internet: the admin API, metrics, and the booking

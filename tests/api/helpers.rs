@@ -86,6 +86,14 @@ pub fn config_for(backend: Backend, prefix: &str) -> Config {
     config
 }
 
+/// Per-client rate limits switched off.
+pub const UNLIMITED: waitroom::domain::RateLimits = waitroom::domain::RateLimits {
+    joins_per_minute: 0,
+    join_burst: 0,
+    checks_per_second: 0,
+    check_burst: 0,
+};
+
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
@@ -346,11 +354,13 @@ impl TestApp {
         self.send(request).await
     }
 
-    /// Creates an event released by hand only, unless `settings` says otherwise.
+    /// Creates an event released by hand only and without per-client rate limits (every test
+    /// client is 127.0.0.1), unless `settings` says otherwise.
     pub async fn create_event(&self, event: &str, settings: Value) -> EventView {
         let mut patch: EventSettingsPatch =
             serde_json::from_value(settings).expect("event settings");
         patch.batch_size = patch.batch_size.or(Some(0));
+        patch.rate_limits = patch.rate_limits.or(Some(UNLIMITED));
         self.api.put_event(event, &patch).await.expect("the event")
     }
 

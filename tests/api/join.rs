@@ -236,3 +236,89 @@ async fn batched_joins_keep_every_place_in_order() {
         }
     }
 }
+
+/// Per-client limits: a flood of joins from one address is refused 429 with `Retry-After` while
+/// others join as before; the address is read from `X-Forwarded-For` only when a trusted proxy sent
+/// it. The same through the fast path and the router.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_join_flood_from_one_address_is_limited_and_others_are_not() {
+    for fast_path in [true, false] {
+        let mut config = crate::helpers::base_config();
+        config.fast_path = fast_path;
+        config.trusted_proxies = "127.0.0.1".into();
+        let app = crate::helpers::spawn_config(config).await;
+        app.create_event(
+            "tour",
+            serde_json::json!({ "rate_limits": { "joins_per_minute": 60, "join_burst": 5, "checks_per_second": 1, "check_burst": 2 } }),
+        )
+        .await;
+        let join_from = |address: &'static str| {
+            app.send(
+                app.client
+                    .post(app.url("/v1/events/tour/join"))
+                    .header("x-forwarded-for", format!("6.6.6.6, {address}")),
+            )
+        };
+        for _ in 0..5 {
+            assert_eq!(join_from("203.0.113.7").await.status.as_u16(), 201);
+        }
+        let refused = join_from("203.0.113.7").await;
+        refused.assert_problem(429, "rate-limited");
+        let wait: u64 = refused.headers["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=2).contains(&wait), "{wait}");
+        // Another address (the forged 6.6.6.6 ahead of it is ignored) joins as before.
+        let other = join_from("203.0.113.8").await;
+        assert_eq!(other.status.as_u16(), 201, "{}", other.body);
+        // Status checks have their own, per-second limit.
+        let token = other.token();
+        let check = || {
+            app.send(
+                app.client
+                    .get(app.url("/v1/events/tour/status"))
+                    .bearer_auth(&token)
+                    .header("x-forwarded-for", "203.0.113.8"),
+            )
+        };
+        assert_eq!(check().await.status.as_u16(), 200);
+        assert_eq!(check().await.status.as_u16(), 200);
+        check().await.assert_problem(429, "rate-limited");
+        let metrics = app
+            .client
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            metrics.contains(r#"waitroom_rate_limited_total{route="/v1/events/{event}/join"} 1"#),
+            "{metrics}"
+        );
+    }
+    // Without trusted proxies the header is not believed: every request is its peer's.
+    let app = crate::helpers::spawn_config(crate::helpers::base_config()).await;
+    app.create_event("tour", serde_json::json!({ "rate_limits": { "joins_per_minute": 60, "join_burst": 2, "checks_per_second": 50, "check_burst": 100 } }))
+        .await;
+    for address in ["203.0.113.1", "203.0.113.2"] {
+        let joined = app
+            .send(
+                app.client
+                    .post(app.url("/v1/events/tour/join"))
+                    .header("x-forwarded-for", address),
+            )
+            .await;
+        assert_eq!(joined.status.as_u16(), 201);
+    }
+    app.send(
+        app.client
+            .post(app.url("/v1/events/tour/join"))
+            .header("x-forwarded-for", "203.0.113.3"),
+    )
+    .await
+    .assert_problem(429, "rate-limited");
+}

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[&[&str]] = &[
     &["clock", "recent", "i18n"],
     &["domain"],
-    &["config", "keys", "estimate"],
+    &["config", "keys", "estimate", "limits"],
     &["telemetry", "token", "metrics"],
     &["store"],
     &["cache", "admission", "sink"],

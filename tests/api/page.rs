@@ -30,10 +30,22 @@ async fn the_page_and_its_json_twin(backend: Backend) {
         .await;
     assert_eq!(page.status.as_u16(), 200);
     assert!(page.content_type.starts_with("text/html"));
-    assert!(page.headers["content-security-policy"]
-        .to_str()
-        .unwrap()
-        .contains("script-src 'self'"));
+    let policy = page.headers["content-security-policy"].to_str().unwrap();
+    for directive in [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "connect-src 'self'",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(policy.contains(directive), "{policy}");
+    }
+    assert!(!policy.contains("unsafe-inline") && !policy.contains("unsafe-eval"));
+    assert_eq!(page.headers["x-frame-options"], "DENY");
+    assert_eq!(page.headers["referrer-policy"], "no-referrer");
+    assert_eq!(page.headers["x-content-type-options"], "nosniff");
+    let script = app.send(app.client.get(app.url("/assets/waitroom.js"))).await;
+    assert_eq!(script.headers["x-content-type-options"], "nosniff");
     let html = app.page_text("/e/tour").await;
     assert!(html.contains(r#"data-event="tour""#), "{html}");
     assert!(html.contains(r#"aria-live="polite""#));

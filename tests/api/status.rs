@@ -305,3 +305,67 @@ async fn streams_are_capped_and_joins_keep_answering() {
     );
     drop((second_tab, other));
 }
+
+/// CORS per event: preflights answered for the visitor API, the allowing headers only for the
+/// event's origins, never for the gate; every answer `nosniff`. Through the fast path and the router.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apps_on_other_origins_get_cors_for_the_visitor_api_only() {
+    use reqwest::Method;
+    const APP: &str = "https://app.example.com";
+    for fast_path in [true, false] {
+        let mut config = crate::helpers::base_config();
+        config.fast_path = fast_path;
+        let app = crate::helpers::spawn_config(config).await;
+        app.create_event("tour", serde_json::json!({ "cors_origins": [APP] }))
+            .await;
+        let preflight = |path: &'static str, origin: &'static str, method: &'static str| {
+            app.send(
+                app.client
+                    .request(Method::OPTIONS, app.url(path))
+                    .header("origin", origin)
+                    .header("access-control-request-method", method)
+                    .header("access-control-request-headers", "authorization"),
+            )
+        };
+        let allowed = preflight("/v1/events/tour/join", APP, "POST").await;
+        assert_eq!(allowed.status.as_u16(), 204, "{}", allowed.body);
+        assert_eq!(allowed.headers["access-control-allow-origin"], APP);
+        assert_eq!(allowed.headers["access-control-allow-methods"], "POST");
+        assert!(allowed.headers["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .contains("authorization"));
+        let status = preflight("/v1/events/tour/status", APP, "GET").await;
+        assert_eq!(status.headers["access-control-allow-origin"], APP);
+        let stranger = preflight("/v1/events/tour/join", "https://evil.example", "POST").await;
+        assert_eq!(stranger.status.as_u16(), 204);
+        assert!(stranger
+            .headers
+            .get("access-control-allow-origin")
+            .is_none());
+        // The gate is the edge's, never a browser app's.
+        let gate = preflight("/v1/events/tour/gate", APP, "GET").await;
+        assert_ne!(gate.status.as_u16(), 204);
+        assert!(gate.headers.get("access-control-allow-origin").is_none());
+
+        let joined = app
+            .send(
+                app.client
+                    .post(app.url("/v1/events/tour/join"))
+                    .header("origin", APP),
+            )
+            .await;
+        assert_eq!(joined.status.as_u16(), 201);
+        assert_eq!(joined.headers["access-control-allow-origin"], APP);
+        assert_eq!(joined.headers["x-content-type-options"], "nosniff");
+        let refused = app
+            .send(
+                app.client
+                    .get(app.url("/v1/events/tour/status"))
+                    .header("origin", "https://evil.example"),
+            )
+            .await;
+        assert!(refused.headers.get("access-control-allow-origin").is_none());
+        assert_eq!(refused.headers["x-content-type-options"], "nosniff");
+    }
+}

@@ -1,0 +1,207 @@
+//! Per-client rate limits of the visitor routes (`governor`'s keyed limiters, a pair per event,
+//! built from the event's settings), and the client's address as seen through trusted proxies.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use ipnet::IpNet;
+use parking_lot::RwLock;
+
+use crate::domain::{EventId, RateLimits};
+
+/// What a request counts against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limited {
+    Join,
+    /// Status checks, leaves, streams, pages.
+    Check,
+}
+
+/// Checks between two sweeps of addresses whose limits have recovered fully (keeps memory to the
+/// addresses seen lately).
+const SWEEP_EVERY: u64 = 65_536;
+
+/// Every event's limiters on this replica.
+#[derive(Default)]
+pub struct Limiters {
+    events: RwLock<HashMap<EventId, Arc<EventLimiters>>>,
+    checks: AtomicU64,
+}
+
+struct EventLimiters {
+    limits: RateLimits,
+    joins: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    checks: Option<DefaultKeyedRateLimiter<IpAddr>>,
+}
+
+fn limiter(per_period: Option<Quota>, burst: u32) -> Option<DefaultKeyedRateLimiter<IpAddr>> {
+    let quota = per_period?.allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN));
+    Some(RateLimiter::keyed(quota))
+}
+
+impl EventLimiters {
+    fn new(limits: RateLimits) -> Self {
+        Self {
+            limits,
+            joins: limiter(
+                NonZeroU32::new(limits.joins_per_minute).map(Quota::per_minute),
+                limits.join_burst,
+            ),
+            checks: limiter(
+                NonZeroU32::new(limits.checks_per_second).map(Quota::per_second),
+                limits.check_burst,
+            ),
+        }
+    }
+}
+
+impl Limiters {
+    /// Counts a request of `client` against `event`'s limit of `kind`. `Err`: refused, with how long
+    /// until it would be let through.
+    pub fn check(
+        &self,
+        event: &EventId,
+        limits: &RateLimits,
+        kind: Limited,
+        client: IpAddr,
+    ) -> Result<(), Duration> {
+        let limiters = self.for_event(event, limits);
+        let limiter = match kind {
+            Limited::Join => &limiters.joins,
+            Limited::Check => &limiters.checks,
+        };
+        let Some(limiter) = limiter else {
+            return Ok(());
+        };
+        if self.checks.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
+            self.sweep();
+        }
+        limiter
+            .check_key(&client)
+            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+    }
+
+    fn for_event(&self, event: &EventId, limits: &RateLimits) -> Arc<EventLimiters> {
+        if let Some(found) = self.events.read().get(event) {
+            if found.limits == *limits {
+                return found.clone();
+            }
+        }
+        let fresh = Arc::new(EventLimiters::new(*limits));
+        self.events.write().insert(event.clone(), fresh.clone());
+        fresh
+    }
+
+    fn sweep(&self) {
+        for limiters in self.events.read().values() {
+            for limiter in [&limiters.joins, &limiters.checks].into_iter().flatten() {
+                limiter.retain_recent();
+                limiter.shrink_to_fit();
+            }
+        }
+    }
+}
+
+/// The client's address: the peer's, unless the peer is a trusted proxy, then the last address in
+/// `X-Forwarded-For` that is not one (proxies append the address they saw, so only the part
+/// trusted proxies wrote can be believed; anything a client sends ahead of it is ignored).
+pub fn client_address(
+    peer: Option<IpAddr>,
+    forwarded_for: Option<&str>,
+    trusted: &[IpNet],
+) -> Option<IpAddr> {
+    let peer = peer?;
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return Some(peer);
+    }
+    let mut client = peer;
+    for hop in forwarded_for.unwrap_or_default().rsplit(',') {
+        let Ok(ip) = hop.trim().parse::<IpAddr>() else {
+            // Garbage: stop believing the header at the last good address.
+            break;
+        };
+        client = ip;
+        if !is_trusted(&ip) {
+            break;
+        }
+    }
+    Some(client)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(raw: &str) -> IpAddr {
+        raw.parse().unwrap()
+    }
+
+    #[test]
+    fn forwarded_addresses_count_only_from_trusted_proxies() {
+        let trusted: Vec<IpNet> = vec![
+            "10.0.0.0/8".parse().unwrap(),
+            "127.0.0.1/32".parse().unwrap(),
+        ];
+        let peer = Some(ip("10.1.2.3"));
+        // Untrusted peer: its own address, whatever it claims.
+        assert_eq!(
+            client_address(Some(ip("198.51.100.9")), Some("1.2.3.4"), &trusted),
+            Some(ip("198.51.100.9"))
+        );
+        // Trusted: the nearest untrusted hop; a client's forged prefix is ignored.
+        assert_eq!(
+            client_address(peer, Some("6.6.6.6, 203.0.113.5, 10.9.9.9"), &trusted),
+            Some(ip("203.0.113.5"))
+        );
+        // Only trusted hops, or no header: the furthest one known.
+        assert_eq!(
+            client_address(peer, Some("10.4.4.4"), &trusted),
+            Some(ip("10.4.4.4"))
+        );
+        assert_eq!(client_address(peer, None, &trusted), peer);
+        // Garbage stops the walk at the last address believed.
+        assert_eq!(
+            client_address(peer, Some("203.0.113.5, nonsense"), &trusted),
+            peer
+        );
+    }
+
+    #[test]
+    fn a_client_over_its_limit_waits_and_others_do_not() {
+        let limiters = Limiters::default();
+        let event = EventId::parse("e").unwrap();
+        let limits = RateLimits {
+            joins_per_minute: 60,
+            join_burst: 3,
+            ..RateLimits::default()
+        };
+        let (flood, other) = (ip("203.0.113.1"), ip("203.0.113.2"));
+        for _ in 0..3 {
+            assert!(limiters
+                .check(&event, &limits, Limited::Join, flood)
+                .is_ok());
+        }
+        let wait = limiters
+            .check(&event, &limits, Limited::Join, flood)
+            .unwrap_err();
+        assert!(wait <= Duration::from_secs(1), "{wait:?}");
+        assert!(limiters
+            .check(&event, &limits, Limited::Join, other)
+            .is_ok());
+        // Switched off: never refused.
+        let off = RateLimits {
+            joins_per_minute: 0,
+            ..limits
+        };
+        for _ in 0..10 {
+            assert!(limiters.check(&event, &off, Limited::Join, flood).is_ok());
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! CORS for an event's visitor API, per event (`cors_origins`): apps on other origins call the
+//! event's info, join, status, leave and stream from the browser. Preflights are answered before
+//! any handler, and answers carry the allowing headers, on the fast path and the router alike.
+//! Nothing else (the gate, the booking service's and the admin calls) is ever allowed cross-origin.
+
+use actix_web::http::header::{self, HeaderMap, HeaderValue};
+use actix_web::http::Method;
+use actix_web::HttpResponse;
+
+use super::state::AppState;
+use super::table::Route;
+use crate::domain::EventId;
+
+/// Headers a cross-origin script may read from an answer.
+const EXPOSED: &str = "retry-after, x-request-id";
+
+fn is_visitor_api(route: Route) -> bool {
+    matches!(
+        route,
+        Route::Event | Route::Join | Route::Status | Route::Leave | Route::Stream
+    )
+}
+
+/// The request's `Origin`, if the path's event allows it on this route.
+pub fn allowed_origin(
+    state: &AppState,
+    route: Option<Route>,
+    path: &str,
+    headers: &HeaderMap,
+) -> Option<HeaderValue> {
+    route.filter(|route| is_visitor_api(*route))?;
+    let origin = headers.get(header::ORIGIN)?;
+    let event = path.strip_prefix("/v1/events/")?.split('/').next()?;
+    let cached = state.cache.get(&EventId::parse(event).ok()?)?;
+    let allowed = cached
+        .settings()
+        .cors_origins
+        .iter()
+        .any(|allowed| allowed.as_bytes() == origin.as_bytes());
+    allowed.then(|| origin.clone())
+}
+
+/// The answer to a CORS preflight (`OPTIONS` on a visitor route), if this is one: 204, with the
+/// allowing headers only for an allowed origin (the browser refuses the call otherwise).
+pub fn preflight(
+    route: Option<Route>,
+    method: &Method,
+    allowed: Option<HeaderValue>,
+) -> Option<HttpResponse> {
+    let route = route.filter(|route| is_visitor_api(*route) && method == Method::OPTIONS)?;
+    let mut response = HttpResponse::NoContent();
+    response.insert_header((header::VARY, "Origin"));
+    if let Some(origin) = allowed {
+        response
+            .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, origin))
+            .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, route.allow()))
+            .insert_header((
+                header::ACCESS_CONTROL_ALLOW_HEADERS,
+                "authorization, content-type",
+            ))
+            .insert_header((header::ACCESS_CONTROL_MAX_AGE, "600"));
+    }
+    Some(response.finish())
+}
+
+/// Adds the allowing headers to an answer for an allowed origin.
+pub fn allow(response: &mut HttpResponse, allowed: Option<HeaderValue>) {
+    let Some(origin) = allowed else {
+        return;
+    };
+    let headers = response.headers_mut();
+    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    headers.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static(EXPOSED),
+    );
+    headers.insert(header::VARY, HeaderValue::from_static("Origin"));
+}
