@@ -12,7 +12,7 @@ pub mod admin;
 pub mod auth;
 pub mod cors;
 mod entry;
-mod extract;
+pub mod extract;
 pub mod handover;
 pub mod hot;
 pub mod observe;

@@ -18,6 +18,7 @@ mod leave;
 mod ops;
 mod page;
 mod passes;
+mod properties;
 mod release;
 mod replicas;
 mod resilience;

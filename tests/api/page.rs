@@ -44,7 +44,9 @@ async fn the_page_and_its_json_twin(backend: Backend) {
     assert_eq!(page.headers["x-frame-options"], "DENY");
     assert_eq!(page.headers["referrer-policy"], "no-referrer");
     assert_eq!(page.headers["x-content-type-options"], "nosniff");
-    let script = app.send(app.client.get(app.url("/assets/waitroom.js"))).await;
+    let script = app
+        .send(app.client.get(app.url("/assets/waitroom.js")))
+        .await;
     assert_eq!(script.headers["x-content-type-options"], "nosniff");
     let html = app.page_text("/e/tour").await;
     assert!(html.contains(r#"data-event="tour""#), "{html}");
