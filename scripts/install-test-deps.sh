@@ -17,6 +17,8 @@ command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 # The edge kit's tests: real nginx in front of a stub site, the JavaScript verifier under node.
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 command -v node >/dev/null 2>&1 || missing+=(nodejs npm)
+# The API fuzzer (schemathesis) lives in a virtualenv of its own.
+python3 -m venv --help >/dev/null 2>&1 || missing+=(python3 python3-venv)
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
@@ -41,3 +43,18 @@ if [ ! -d "$edge_js/node_modules/jose" ]; then
   echo "installing the edge kit's packages"
   (cd "$edge_js" && npm ci --no-audit --no-fund --loglevel=error)
 fi
+
+# schemathesis, the fuzzer the contract test runs against a real serve, pinned with the Hypothesis
+# release it works with (later ones changed an API it uses), in the project's own virtualenv.
+SCHEMATHESIS_VERSION=3.39.16
+HYPOTHESIS_VERSION=6.131.14
+tools="$(cd "$(dirname "$0")/.." && pwd)/.tools"
+if [ ! -x "$tools/schemathesis/bin/schemathesis" ] \
+  || ! "$tools/schemathesis/bin/schemathesis" --version | grep -q "$SCHEMATHESIS_VERSION"; then
+  echo "installing schemathesis $SCHEMATHESIS_VERSION"
+  rm -rf "$tools/schemathesis"
+  python3 -m venv "$tools/schemathesis"
+  "$tools/schemathesis/bin/pip" install --quiet --disable-pip-version-check \
+    "schemathesis==$SCHEMATHESIS_VERSION" "hypothesis==$HYPOTHESIS_VERSION"
+fi
+"$tools/schemathesis/bin/schemathesis" --version

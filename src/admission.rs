@@ -8,7 +8,7 @@ use crate::store::Claim;
 use crate::token::TokenKind;
 
 /// Where a visitor stands, as their answers say it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum VisitorStatus {
     /// The pointer has not reached them yet.
@@ -20,7 +20,7 @@ pub enum VisitorStatus {
 }
 
 /// Why a place is [`VisitorStatus::Expired`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ExpiredReason {
     /// The waiting token ran out before the visitor came back.

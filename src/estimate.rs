@@ -13,7 +13,7 @@ const SAMPLES: usize = 12;
 /// Older moves than this say nothing about the current pace.
 const HORIZON: Duration = Duration::from_secs(600);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Confidence {
     /// From the configured schedule only: nobody has been measured coming through yet.
@@ -23,7 +23,7 @@ pub enum Confidence {
     High,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Estimate {
     pub wait_s: u64,
     /// For people: "about 4 min", never a false precision.
@@ -36,7 +36,7 @@ pub struct Estimate {
 }
 
 /// Where an estimate's rate comes from, so the page can say it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Basis {
     /// The scheduled releases measured lately (admins' manual advances left out).

@@ -17,7 +17,7 @@ use crate::keys::{Key, KeySet};
 use crate::recent::Recent;
 
 /// What a token entitles its holder to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TokenKind {
     /// A place in line.
@@ -26,7 +26,7 @@ pub enum TokenKind {
     Pass,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Claims {
     pub iss: String,
     /// The event the token belongs to.

@@ -41,6 +41,8 @@ enum Command {
     Token(TokenCommand),
     /// Drive a running service through its admin API.
     Admin(admin::AdminArgs),
+    /// Print the API's OpenAPI 3.1 contract (what `docs/openapi.json` holds).
+    Openapi,
 }
 
 #[derive(Debug, Args)]
@@ -93,6 +95,10 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Serve(args) => serve(args).await,
         Command::Drain(args) => drain(args).await,
         Command::Keys(KeysCommand::Generate { kid, dir, kind }) => generate_key(&kid, &dir, kind),
+        Command::Openapi => {
+            println!("{}", crate::routes::openapi::document());
+            Ok(())
+        }
         Command::Token(TokenCommand::Inspect { token }) => inspect(&token),
         Command::Token(TokenCommand::Verify {
             token,

@@ -25,8 +25,9 @@ pub struct Admitted {
 }
 
 /// An event's settings and figures, as the admin API shows them.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EventView {
+    #[schema(value_type = String)]
     pub event: EventId,
     #[serde(flatten)]
     pub settings: EventSettings,

@@ -76,7 +76,7 @@ pub fn contrast(a: Rgb, b: Rgb) -> f64 {
 }
 
 /// The colours the page uses, as CSS colours.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Palette {
     pub background: String,
     /// What the page's content sits on.

@@ -6,9 +6,10 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::palette::{palette, Palette, Rgb};
+use utoipa::ToSchema;
 
 /// Whether an event takes new visitors and releases them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum EventState {
     /// Visitors join and batches are released.
@@ -31,8 +32,9 @@ impl fmt::Display for EventState {
 }
 
 /// One event's settings, as stored and as shown by the admin API.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+// Not `deny_unknown_fields`: stored settings written by a newer version still load during a
+// rolling upgrade (the admin API's input, `EventSettingsPatch`, refuses unknown fields).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct EventSettings {
     /// Visitors released per interval; 0 means released by hand only.
     pub batch_size: u64,
@@ -89,7 +91,7 @@ fn default_retain_closed_s() -> u64 {
 /// Per-client rate limits of an event's visitor routes, keyed by the client's address (as seen
 /// through the configured trusted proxies). 0 switches a limit off. Generous by default: many
 /// visitors can share one address (an office, a mobile carrier's NAT).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RateLimits {
     /// Joins per minute from one address, on average...
@@ -114,7 +116,7 @@ impl Default for RateLimits {
 }
 
 /// An event's branding on the waiting page. Everything is optional.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PageSettings {
     /// The event's name as people see it; the event id when unset.
@@ -260,7 +262,7 @@ impl Default for EventSettings {
 }
 
 /// A partial update of [`EventSettings`]: what the admin API and config files accept.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EventSettingsPatch {
     pub batch_size: Option<u64>,

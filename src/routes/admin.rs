@@ -7,9 +7,9 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
 use super::extract::{KnownEvent, PathEvent};
-use super::problem::ApiError;
+use super::problem::{ApiError, Problem};
 use super::state::AppState;
-use super::visitor::{join_response, sign_join, waiting_place};
+use super::visitor::{join_response, sign_join, waiting_place, JoinAnswer};
 use crate::cache::CachedEvent;
 use crate::clock::unix_ms;
 use crate::domain::{EventId, EventSettingsPatch, EventState, EventView, VisitorId};
@@ -45,6 +45,8 @@ async fn fresh(state: &AppState, event: &EventId) -> Result<Arc<CachedEvent>, Ap
 }
 
 /// `GET /v1/admin/events`: every event with its figures.
+#[utoipa::path(get, path = "/v1/admin/events", tag = "admin", security(("admin" = [])),
+    responses((status = 200, description = "Every event with its figures", body = Vec<EventView>), (status = "default", description = "A problem document", body = Problem, content_type = "application/problem+json")))]
 pub(super) async fn list_events(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let mut views = Vec::new();
     for event in state.store.events().await? {
@@ -54,6 +56,8 @@ pub(super) async fn list_events(state: web::Data<AppState>) -> Result<HttpRespon
 }
 
 /// `GET /v1/admin/events/{event}`.
+#[utoipa::path(get, path = "/v1/admin/events/{event}", tag = "admin", params(("event" = String, Path, description = "The event's id: 1-64 of A-Z a-z 0-9 _ -", example = "tour")), security(("admin" = [])),
+    responses((status = 200, description = "The event's settings and figures", body = EventView), (status = "default", description = "A problem document", body = Problem, content_type = "application/problem+json")))]
 pub(super) async fn show_event(
     state: web::Data<AppState>,
     PathEvent(event): PathEvent,
@@ -63,6 +67,8 @@ pub(super) async fn show_event(
 
 /// `DELETE /v1/admin/events/{event}`: the event and all its data, at once (closed events' data goes by
 /// itself `retain_closed_s` after closing). Its tokens are refused as for an unknown event.
+#[utoipa::path(delete, path = "/v1/admin/events/{event}", tag = "admin", params(("event" = String, Path, description = "The event's id: 1-64 of A-Z a-z 0-9 _ -", example = "tour")), security(("admin" = [])),
+    responses((status = 204, description = "Deleted, with all its data, on every replica"), (status = "default", description = "A problem document", body = Problem, content_type = "application/problem+json")))]
 pub(super) async fn delete_event(
     state: web::Data<AppState>,
     PathEvent(event): PathEvent,
@@ -100,6 +106,9 @@ async fn update(
 }
 
 /// `PUT /v1/admin/events/{event}`: creates the event or changes its settings.
+#[utoipa::path(put, path = "/v1/admin/events/{event}", tag = "admin", params(("event" = String, Path, description = "The event's id: 1-64 of A-Z a-z 0-9 _ -", example = "tour")), security(("admin" = [])),
+    request_body = EventSettingsPatch,
+    responses((status = 201, description = "Created", body = EventView), (status = 200, description = "Updated", body = EventView), (status = "default", description = "A problem document", body = Problem, content_type = "application/problem+json")))]
 pub(super) async fn put_event(
     state: web::Data<AppState>,
     PathEvent(event): PathEvent,
@@ -121,6 +130,8 @@ async fn set_state(
 }
 
 /// `POST /v1/admin/events/{event}/pause`: stops releasing; visitors can still join.
+#[utoipa::path(post, path = "/v1/admin/events/{event}/pause", tag = "admin", params(("event" = String, Path, description = "The event's id: 1-64 of A-Z a-z 0-9 _ -", example = "tour")), security(("admin" = [])),
+    responses((status = 200, description = "Paused", body = EventView), (status = "default", description = "A problem document", body = Problem, content_type = "application/problem+json")))]
 pub(super) async fn pause(
     state: web::Data<AppState>,
     event: KnownEvent,
@@ -129,6 +140,8 @@ pub(super) async fn pause(
 }
 
 /// `POST /v1/admin/events/{event}/resume`.
+#[utoipa::path(post, path = "/v1/admin/events/{event}/resume", tag = "admin", params(("event" = String, Path, description = "The event's id: 1-64 of A-Z a-z 0-9 _ -", example = "tour")), security(("admin" = [])),
+    responses((status = 200, description = "Open again", body = EventView), (status = "default", description = "A problem document", body = Problem, content_type = "application/problem+json")))]
 pub(super) async fn resume(
     state: web::Data<AppState>,
     event: KnownEvent,
@@ -136,13 +149,17 @@ pub(super) async fn resume(
     set_state(&state, event, EventState::Open).await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct AdvanceRequest {
+    /// How many visitors to admit now: 1-100,000.
     by: u64,
 }
 
 /// `POST /v1/admin/events/{event}/advance`: admits the next `by` visitors now.
+#[utoipa::path(post, path = "/v1/admin/events/{event}/advance", tag = "admin", params(("event" = String, Path, description = "The event's id: 1-64 of A-Z a-z 0-9 _ -", example = "tour")), security(("admin" = [])),
+    request_body = AdvanceRequest,
+    responses((status = 200, description = "Moved", body = EventView), (status = "default", description = "A problem document", body = Problem, content_type = "application/problem+json")))]
 pub(super) async fn advance(
     state: web::Data<AppState>,
     event: KnownEvent,
@@ -169,14 +186,19 @@ pub(super) async fn advance(
     Ok(HttpResponse::Ok().json(view(&event.id, &event.cached)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct TrustedJoin {
+    /// The booking site's id of its user: 1-128 of A-Z a-z 0-9 _ - . : @
+    #[schema(value_type = String)]
     visitor: VisitorId,
 }
 
 /// `POST /v1/admin/events/{event}/join`: a booking site joins a user it knows; the same user id
 /// always gets the same place back.
+#[utoipa::path(post, path = "/v1/admin/events/{event}/join", tag = "admin", params(("event" = String, Path, description = "The event's id: 1-64 of A-Z a-z 0-9 _ -", example = "tour")), security(("admin" = [])),
+    request_body = TrustedJoin,
+    responses((status = 201, description = "A new place", body = JoinAnswer), (status = 200, description = "The place this user holds", body = JoinAnswer), (status = "default", description = "A problem document", body = Problem, content_type = "application/problem+json")))]
 pub(super) async fn trusted_join(
     state: web::Data<AppState>,
     event: KnownEvent,

@@ -11,12 +11,13 @@ use serde::Deserialize;
 
 use super::entry::{may_enter, Use};
 use super::extract::{holder, pass_cookie, KnownEvent};
-use super::problem::ApiError;
+use super::problem::{ApiError, Problem};
 use super::state::AppState;
 use crate::clock::unix_s;
 use crate::token::TokenKind;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct ClaimQuery {
     /// The pass, under the name the waiting page gives it.
     waitroom_pass: Option<String>,
@@ -25,6 +26,8 @@ pub(super) struct ClaimQuery {
 }
 
 /// `GET /v1/events/{event}/claim?waitroom_pass=…&to=…`: 303 to `to` with the pass cookie set.
+#[utoipa::path(get, path = "/v1/events/{event}/claim", tag = "edge", params(("event" = String, Path, description = "The event's id: 1-64 of A-Z a-z 0-9 _ -", example = "tour"), ClaimQuery),
+    responses((status = 303, description = "On to `to`, with the pass cookie set on this domain", headers(("location" = String))), (status = "default", description = "A problem document", body = Problem, content_type = "application/problem+json")))]
 pub(super) async fn claim(
     state: web::Data<AppState>,
     event: KnownEvent,

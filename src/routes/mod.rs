@@ -16,6 +16,7 @@ pub mod extract;
 pub mod handover;
 pub mod hot;
 pub mod observe;
+pub mod openapi;
 pub mod ops;
 pub mod page;
 pub mod problem;
@@ -105,6 +106,7 @@ fn handle(route: Route, resource: Resource) -> Resource {
         Route::Readyz => resource.get(ops::readyz),
         Route::Metrics => resource.get(ops::metrics),
         Route::Jwks => resource.get(ops::jwks),
+        Route::OpenApi => resource.get(openapi::serve),
         Route::DemoAdmitted => resource.get(ops::demo_admitted),
         Route::Page => resource.get(page::page),
         Route::Asset => resource.get(page::asset),

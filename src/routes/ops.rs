@@ -7,39 +7,76 @@ use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
-use super::problem::{PROBLEM_JSON, TYPE_PREFIX};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::problem::{Problem, PROBLEM_JSON, TYPE_PREFIX};
 use super::state::AppState;
 use crate::store::Store;
 
 /// How long readiness waits for the store before calling it unreachable.
 const STORE_PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct Index {
+    service: &'static str,
+    events: Vec<IndexedEvent>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct IndexedEvent {
+    event: String,
+    join: String,
+    status: String,
+}
+
 /// `GET /`: the events this replica serves and where to join them.
+#[utoipa::path(get, path = "/", tag = "operations",
+    responses((status = 200, description = "The events served here", body = Index)))]
 pub(super) async fn index(state: web::Data<AppState>) -> HttpResponse {
-    let events: Vec<_> = state
+    let events = state
         .cache
         .event_ids()
         .into_iter()
-        .map(|e| {
-            json!({
-                "event": e,
-                "join": format!("/v1/events/{e}/join"),
-                "status": format!("/v1/events/{e}/status"),
-            })
+        .map(|e| IndexedEvent {
+            join: format!("/v1/events/{e}/join"),
+            status: format!("/v1/events/{e}/status"),
+            event: e.to_string(),
         })
         .collect();
-    HttpResponse::Ok().json(json!({ "service": "waitroom", "events": events }))
+    HttpResponse::Ok().json(Index {
+        service: "waitroom",
+        events,
+    })
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct Health {
+    status: &'static str,
 }
 
 /// `GET /healthz`: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "The process answers", body = Health)))]
 pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "status": "ok" }))
+    HttpResponse::Ok().json(Health { status: "ok" })
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct Readiness {
+    ready: bool,
+    /// `store-unreachable`, `store-refuses-writes`.
+    degraded: Vec<&'static str>,
+    checks: serde_json::Value,
 }
 
 /// `GET /readyz`: whether this replica can serve visitors: not shutting down, the pointer cache
 /// synced, and synced lately. The store being away or refusing writes does not make it unready
 /// (status and gate answer from the cache, and every replica shares the store, so taking them all out
 /// of the load balancer would only turn a degraded service into none): the details say so.
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses(
+    (status = 200, description = "Ready (perhaps degraded: see `degraded`)", body = Readiness),
+    (status = 503, description = "Not ready", body = Problem, content_type = "application/problem+json")))]
 pub(super) async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let serving = state.ready.load(Ordering::Acquire);
     let cache = state.cache.is_warm();
@@ -67,7 +104,11 @@ pub(super) async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         "store_data_lost": data_loss,
     });
     if ready {
-        HttpResponse::Ok().json(json!({ "ready": true, "degraded": degraded, "checks": checks }))
+        HttpResponse::Ok().json(Readiness {
+            ready: true,
+            degraded,
+            checks,
+        })
     } else {
         HttpResponse::ServiceUnavailable()
             .insert_header((header::CONTENT_TYPE, PROBLEM_JSON))
@@ -91,6 +132,8 @@ pub async fn store_reachable(store: &dyn Store) -> bool {
 }
 
 /// `GET /metrics`: the Prometheus exposition, per-event gauges read from the cache now.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text exposition", body = String, content_type = "text/plain")))]
 pub(super) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     exposition(state.metrics.render(&state.cache.readings()))
 }
@@ -105,6 +148,8 @@ pub fn exposition(text: String) -> HttpResponse {
 /// `GET /.well-known/jwks.json`: the public keys that verify passes (RFC 7517), for the booking
 /// service and the edge. Cached for five minutes: a new key is published before it signs (add it,
 /// then make it `pass_key`) and an old one stays until the passes it signed expired.
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "tokens",
+    responses((status = 200, description = "The public keys that verify EdDSA passes (RFC 7517)", body = Object, content_type = "application/jwk-set+json")))]
 pub(super) async fn jwks(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/jwk-set+json")
@@ -115,6 +160,8 @@ pub(super) async fn jwks(state: web::Data<AppState>) -> HttpResponse {
 
 /// `GET /demo/admitted`, the demo event's target: where a real deployment would send visitors to
 /// its booking site.
+#[utoipa::path(get, path = "/demo/admitted", tag = "operations",
+    responses((status = 200, description = "The demo event's target page", body = String, content_type = "text/html")))]
 pub(super) async fn demo_admitted() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")

@@ -4,15 +4,17 @@ use actix_web::http::header::{self, ContentType};
 use actix_web::{web, HttpRequest, HttpResponse, HttpResponseBuilder, ResponseError};
 use minijinja::value::Serde;
 use minijinja::{context, Value};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
 use super::extract::{KnownEvent, Presented};
-use super::problem::ApiError;
+use super::problem::{ApiError, Problem};
 use super::state::AppState;
 use super::templates;
 use super::visitor;
+use super::visitor::JoinAnswer;
 use crate::admission::ExpiredReason;
+use crate::domain::palette::Palette;
+use crate::domain::EventState;
 use crate::i18n::{self, Catalogue};
 
 const SCRIPT: &str = include_str!("../../assets/waitroom.js");
@@ -21,6 +23,9 @@ const STYLE: &str = include_str!("../../assets/waitroom.css");
 const PAGE_POLICY: &str = "default-src 'self'; img-src 'self' https: http: data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'";
 
 /// `GET /assets/{file}`: the page's script and style, from the binary.
+#[utoipa::path(get, path = "/assets/{file}", tag = "pages",
+    params(("file" = String, Path, description = "`waitroom.js` or `waitroom.css`")),
+    responses((status = 200, description = "The page's script or style", body = String, content_type = "text/javascript"), (status = "default", description = "A problem document", body = Problem, content_type = "application/problem+json")))]
 pub(super) async fn asset(file: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let (body, content_type) = match file.as_str() {
         "waitroom.js" => (SCRIPT, "text/javascript; charset=utf-8"),
@@ -53,6 +58,15 @@ pub(super) struct PageQuery {
 
 /// `GET /e/{event}`: the waiting page; with `Accept: application/json`, the join answer instead;
 /// with `?nojs`, the page rendered on the server for browsers without JavaScript.
+#[utoipa::path(get, path = "/e/{event}", tag = "pages", params(("event" = String, Path, description = "The event's id: 1-64 of A-Z a-z 0-9 _ -", example = "tour"),
+        ("nojs" = Option<String>, Query, description = "The page rendered on the server, for browsers without JavaScript"),
+        ("return_to" = Option<String>, Query, description = "Where the visitor was going when the edge sent them here")),
+    responses(
+        (status = 200, description = "The waiting page (with `Accept: application/json`, the join answer)", content(
+            (String = "text/html"), (JoinAnswer = "application/json"))),
+        (status = 201, description = "With `Accept: application/json`: joined", body = JoinAnswer),
+        (status = "default", description = "A problem: a page for people, a document for programs", content(
+            (String = "text/html"), (Problem = "application/problem+json")))))]
 pub(super) async fn page(
     state: web::Data<AppState>,
     event: Result<KnownEvent, ApiError>,
@@ -209,21 +223,39 @@ fn html_page(mut response: HttpResponseBuilder, html: String, nonce: Option<&str
         .body(html)
 }
 
+/// What anyone may know of an event.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(super) struct EventInfo {
+    event: String,
+    title: String,
+    message: Option<String>,
+    logo_url: Option<String>,
+    accent_color: Option<String>,
+    background_color: Option<String>,
+    text_color: Option<String>,
+    /// The colours to use: the branding's, made readable.
+    palette: Palette,
+    state: EventState,
+    /// The waiting page's address.
+    page: String,
+}
+
 /// `GET /v1/events/{event}`: what anyone may know of an event, for the page and for apps.
+#[utoipa::path(get, path = "/v1/events/{event}", tag = "visitors", params(("event" = String, Path, description = "The event's id: 1-64 of A-Z a-z 0-9 _ -", example = "tour")),
+    responses((status = 200, description = "The event's public information", body = EventInfo), (status = "default", description = "A problem document", body = Problem, content_type = "application/problem+json")))]
 pub(super) async fn info(KnownEvent { id: event, cached }: KnownEvent) -> HttpResponse {
     let settings = cached.settings();
     let page = &settings.page;
-    HttpResponse::Ok().json(json!({
-        "event": event,
-        "title": page.title.clone().unwrap_or_else(|| event.to_string()),
-        "message": page.message,
-        "logo_url": page.logo_url,
-        "accent_color": page.accent_color,
-        "background_color": page.background_color,
-        "text_color": page.text_color,
-        // The colours to use: the branding's, made readable.
-        "palette": page.palette(),
-        "state": settings.state,
-        "page": format!("/e/{event}"),
-    }))
+    HttpResponse::Ok().json(EventInfo {
+        event: event.to_string(),
+        title: page.title.clone().unwrap_or_else(|| event.to_string()),
+        message: page.message.clone(),
+        logo_url: page.logo_url.clone(),
+        accent_color: page.accent_color.clone(),
+        background_color: page.background_color.clone(),
+        text_color: page.text_color.clone(),
+        palette: page.palette(),
+        state: settings.state,
+        page: format!("/e/{event}"),
+    })
 }

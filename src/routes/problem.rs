@@ -4,7 +4,7 @@ use actix_web::body::BoxBody;
 use actix_web::http::header;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use serde_json::json;
+use serde::Serialize;
 
 use crate::admission::ExpiredReason;
 use crate::domain::{IdError, SettingsError};
@@ -105,6 +105,22 @@ impl From<TokenError> for ApiError {
     fn from(e: TokenError) -> Self {
         ApiError::InvalidToken(e)
     }
+}
+
+/// An error answer (RFC 9457), `application/problem+json`. Some carry more members (readiness its
+/// checks).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// `urn:waitroom:problem:<slug>`: stable, for programs to tell errors apart.
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub title: &'static str,
+    pub status: u16,
+    /// A sentence for people.
+    pub detail: String,
+    /// Why a token was refused (`malformed`, `bad-signature`, `expired`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
 }
 
 /// What a problem document says of an error besides its detail.
@@ -223,15 +239,16 @@ impl ResponseError for ApiError {
             ApiError::Internal(reason) => tracing::error!(%reason, "internal error"),
             _ => {}
         }
-        let mut body = json!({
-            "type": format!("{TYPE_PREFIX}{slug}"),
-            "title": title,
-            "status": status.as_u16(),
-            "detail": self.to_string(),
-        });
-        if let ApiError::InvalidToken(e) = self {
-            body["reason"] = e.reason().into();
-        }
+        let body = Problem {
+            type_: format!("{TYPE_PREFIX}{slug}"),
+            title,
+            status: status.as_u16(),
+            detail: self.to_string(),
+            reason: match self {
+                ApiError::InvalidToken(e) => Some(e.reason()),
+                _ => None,
+            },
+        };
         let mut response = HttpResponse::build(status);
         response.insert_header((header::CONTENT_TYPE, PROBLEM_JSON));
         match self {
@@ -249,7 +266,7 @@ impl ResponseError for ApiError {
             }
             _ => {}
         }
-        response.body(body.to_string())
+        response.body(serde_json::to_string(&body).unwrap_or_default())
     }
 }
 

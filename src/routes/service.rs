@@ -3,10 +3,11 @@
 //! ([`super::auth::require_service`]).
 
 use actix_web::{web, HttpResponse};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::extract::{verify_token, KnownEvent};
-use super::problem::ApiError;
+use super::problem::{ApiError, Problem};
 use super::state::AppState;
 use std::sync::Arc;
 
@@ -17,7 +18,7 @@ use crate::domain::EventId;
 use crate::store::Claim;
 use crate::token::{Claims, TokenError, TokenKind};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ConsumeRequest {
     /// The visitor's admission pass.
@@ -26,8 +27,21 @@ pub(super) struct ConsumeRequest {
     event: Option<String>,
 }
 
+/// A pass consumed: whom it let in.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct Consumed {
+    #[schema(value_type = String)]
+    event: EventId,
+    visitor: String,
+    position: u64,
+    expires_at: String,
+}
+
 /// `POST /v1/passes/consume`: the first call for a genuine pass answers 200 with its holder; every
 /// later one 409 `pass-used`, so one admission lets one person in.
+#[utoipa::path(post, path = "/v1/passes/consume", tag = "booking service", request_body = ConsumeRequest,
+    security(("bearer" = [])),
+    responses((status = 200, description = "Consumed now: its holder may enter", body = Consumed), (status = "default", description = "A problem document", body = Problem, content_type = "application/problem+json")))]
 pub(super) async fn consume(
     state: web::Data<AppState>,
     body: web::Json<ConsumeRequest>,
@@ -40,23 +54,36 @@ pub(super) async fn consume(
     let (event, cached) = token_event(&state, &claims)?;
     may_enter(&state, &event, &cached, &claims, Use::Check).await?;
     consume_pass(&state, &event, &claims).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "event": event,
-        "visitor": claims.sub,
-        "position": claims.pos,
-        "expires_at": rfc3339(claims.exp),
-    })))
+    Ok(HttpResponse::Ok().json(Consumed {
+        event,
+        visitor: claims.sub,
+        position: claims.pos,
+        expires_at: rfc3339(claims.exp),
+    }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct CompleteRequest {
     /// The visitor's admission pass (or waiting token).
     token: String,
 }
 
+/// A visit reported complete.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct Completed {
+    #[schema(value_type = String)]
+    event: EventId,
+    position: u64,
+    /// Whether the visitor held a slot (events with `max_active`), now free.
+    freed: bool,
+}
+
 /// `POST /v1/events/{event}/complete`: the booking service is done with a visitor, and their slot
 /// frees up for the next release.
+#[utoipa::path(post, path = "/v1/events/{event}/complete", tag = "booking service", params(("event" = String, Path, description = "The event's id: 1-64 of A-Z a-z 0-9 _ -", example = "tour")),
+    request_body = CompleteRequest, security(("bearer" = [])),
+    responses((status = 200, description = "The visit is over: the slot is free, the pass lets nobody in again", body = Completed), (status = "default", description = "A problem document", body = Problem, content_type = "application/problem+json")))]
 pub(super) async fn complete(
     state: web::Data<AppState>,
     event: KnownEvent,
@@ -70,14 +97,14 @@ pub(super) async fn complete(
     let freed = state.store.complete(&event.id, claims.pos).await?;
     // Refused here at once; other replicas are told through the store.
     event.cached.record_claim(claims.pos, Claim::Completed);
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "event": event.id,
-        "position": claims.pos,
-        "freed": freed,
-    })))
+    Ok(HttpResponse::Ok().json(Completed {
+        event: event.id,
+        position: claims.pos,
+        freed,
+    }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct VerifyRequest {
     token: String,
@@ -98,8 +125,27 @@ fn token_event(state: &AppState, claims: &Claims) -> Result<(EventId, Arc<Cached
     Ok((event, cached))
 }
 
+/// What verify found: a genuine token, and whether its holder may enter now.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct Verdict {
+    /// Always true: a token that is not genuine gets a problem instead.
+    valid: bool,
+    admitted: bool,
+    /// Why not: `not-admitted`, `not-a-pass`, `admission-ended`.
+    refusal: Option<&'static str>,
+    reason: Option<String>,
+    kind: TokenKind,
+    event: String,
+    visitor: String,
+    position: u64,
+    expires_at: String,
+    claims: Claims,
+}
+
 /// `POST /v1/verify`, for the booking service: is this token or pass genuine, and may its holder
 /// enter?
+#[utoipa::path(post, path = "/v1/verify", tag = "booking service", request_body = VerifyRequest,
+    responses((status = 200, description = "Genuine; `admitted` is the gate's answer", body = Verdict), (status = "default", description = "A problem document", body = Problem, content_type = "application/problem+json")))]
 pub(super) async fn verify(
     state: web::Data<AppState>,
     body: web::Json<VerifyRequest>,
@@ -115,16 +161,16 @@ pub(super) async fn verify(
         }
         Err(e) => return Err(e),
     };
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "valid": true,
-        "admitted": refusal.is_none(),
-        "refusal": refusal.as_ref().map(ApiError::slug),
-        "reason": refusal.as_ref().map(|e| e.to_string()),
-        "kind": claims.kind,
-        "event": claims.aud,
-        "visitor": claims.sub,
-        "position": claims.pos,
-        "expires_at": rfc3339(claims.exp),
-        "claims": claims,
-    })))
+    Ok(HttpResponse::Ok().json(Verdict {
+        valid: true,
+        admitted: refusal.is_none(),
+        refusal: refusal.as_ref().map(ApiError::slug),
+        reason: refusal.as_ref().map(ToString::to_string),
+        kind: claims.kind,
+        event: claims.aud.clone(),
+        visitor: claims.sub.clone(),
+        position: claims.pos,
+        expires_at: rfc3339(claims.exp),
+        claims,
+    }))
 }

@@ -16,6 +16,7 @@ pub enum Route {
     Readyz,
     Metrics,
     Jwks,
+    OpenApi,
     DemoAdmitted,
     Page,
     Asset,
@@ -38,12 +39,13 @@ pub enum Route {
 }
 
 impl Route {
-    pub const ALL: [Route; 24] = [
+    pub const ALL: [Route; 25] = [
         Route::Index,
         Route::Healthz,
         Route::Readyz,
         Route::Metrics,
         Route::Jwks,
+        Route::OpenApi,
         Route::DemoAdmitted,
         Route::Page,
         Route::Asset,
@@ -73,6 +75,7 @@ impl Route {
             Route::Readyz => "/readyz",
             Route::Metrics => "/metrics",
             Route::Jwks => "/.well-known/jwks.json",
+            Route::OpenApi => "/openapi.json",
             Route::DemoAdmitted => "/demo/admitted",
             Route::Page => "/e/{event}",
             Route::Asset => "/assets/{file}",
@@ -170,6 +173,7 @@ impl Route {
             ("healthz", None, ..) => Route::Healthz,
             ("readyz", None, ..) => Route::Readyz,
             ("metrics", None, ..) => Route::Metrics,
+            ("openapi.json", None, ..) => Route::OpenApi,
             ("demo", Some("admitted"), None, _) => Route::DemoAdmitted,
             (".well-known", Some("jwks.json"), None, _) => Route::Jwks,
             ("e", Some(event), None, _) if !event.is_empty() => Route::Page,

@@ -11,7 +11,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::broadcast::Receiver;
 
 use super::extract::{holder, KnownEvent, Presented};
-use super::problem::ApiError;
+use super::problem::{ApiError, Problem};
 use super::state::{AppState, StreamRefused, StreamSlot};
 use super::visitor::current_place;
 use crate::admission::{ExpiredReason, VisitorStatus};
@@ -123,6 +123,9 @@ impl Watch {
 
 /// `GET /v1/events/{event}/stream`: `status` events (the same JSON as the status answer) whenever
 /// the visitor's answer changes; the stream ends once they are admitted, expired or left.
+#[utoipa::path(get, path = "/v1/events/{event}/stream", tag = "visitors", params(("event" = String, Path, description = "The event's id: 1-64 of A-Z a-z 0-9 _ -", example = "tour")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "Server-sent events: `status` (the status answer) whenever it changes, `left`; ends once admitted, expired or left", body = String, content_type = "text/event-stream"), (status = "default", description = "A problem document", body = Problem, content_type = "application/problem+json")))]
 pub(super) async fn updates(
     state: web::Data<AppState>,
     event: KnownEvent,

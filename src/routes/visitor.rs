@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::entry::{decided_claim, may_enter, Use};
 use super::extract::{holder, token_cookie, KnownEvent, Presented};
-use super::problem::ApiError;
+use super::problem::{ApiError, Problem};
 use super::state::AppState;
 use crate::admission::{self, ExpiredReason, VisitorStatus};
 use crate::cache::{CachedEvent, SignedPass};
@@ -21,8 +21,9 @@ use crate::store::JoinAs;
 use crate::token::{Claims, TokenError, TokenKind};
 
 /// What a visitor holding a waiting token is told, on joining and on every status check.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Place {
+    #[schema(value_type = String)]
     pub event: EventId,
     pub status: VisitorStatus,
     pub position: u64,
@@ -51,7 +52,7 @@ pub struct Place {
     pub target_url: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct JoinAnswer {
     pub visitor: String,
     /// False when the visitor already held this place (a refresh, a second tab, a known user).
@@ -338,6 +339,12 @@ async fn entering(
 }
 
 /// The app's routes for join, status and gate: the same functions the fast path calls.
+#[utoipa::path(post, path = "/v1/events/{event}/join", tag = "visitors", params(("event" = String, Path, description = "The event's id: 1-64 of A-Z a-z 0-9 _ -", example = "tour")),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 201, description = "A new place", body = JoinAnswer),
+        (status = 200, description = "The place the presented token holds (a refresh)", body = JoinAnswer),
+        (status = "default", description = "A problem document", body = Problem, content_type = "application/problem+json")))]
 pub(super) async fn join_route(
     state: web::Data<AppState>,
     event: KnownEvent,
@@ -346,6 +353,9 @@ pub(super) async fn join_route(
     join(&state, event, token.as_deref()).await
 }
 
+#[utoipa::path(get, path = "/v1/events/{event}/status", tag = "visitors", params(("event" = String, Path, description = "The event's id: 1-64 of A-Z a-z 0-9 _ -", example = "tour")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "Where the token's holder stands; the pass once admitted", body = Place), (status = "default", description = "A problem document", body = Problem, content_type = "application/problem+json")))]
 pub(super) async fn status_route(
     state: web::Data<AppState>,
     event: KnownEvent,
@@ -354,6 +364,14 @@ pub(super) async fn status_route(
     status(&state, event, token.as_deref()).await
 }
 
+#[utoipa::path(get, path = "/v1/events/{event}/gate", tag = "edge", params(("event" = String, Path, description = "The event's id: 1-64 of A-Z a-z 0-9 _ -", example = "tour")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "May enter now", headers(
+            ("x-waitroom-visitor" = String, description = "The visitor's id"),
+            ("x-waitroom-position" = u64, description = "Their position"))),
+        (status = 401, description = "Anything else (edge proxies understand no other refusal)", body = Problem, content_type = "application/problem+json"),
+        (status = "default", description = "A problem document", body = Problem, content_type = "application/problem+json")))]
 pub(super) async fn gate_route(
     state: web::Data<AppState>,
     event: Result<KnownEvent, ApiError>,
@@ -362,7 +380,20 @@ pub(super) async fn gate_route(
     gate(&state, event, token.as_deref()).await
 }
 
+/// A place given up.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(super) struct Left {
+    #[schema(value_type = String)]
+    event: EventId,
+    /// Always `left`.
+    status: &'static str,
+    position: u64,
+}
+
 /// `POST /v1/events/{event}/leave`: gives the place up, for good.
+#[utoipa::path(post, path = "/v1/events/{event}/leave", tag = "visitors", params(("event" = String, Path, description = "The event's id: 1-64 of A-Z a-z 0-9 _ -", example = "tour")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The place is given up", body = Left), (status = "default", description = "A problem document", body = Problem, content_type = "application/problem+json")))]
 pub(super) async fn leave(
     state: web::Data<AppState>,
     event: KnownEvent,
@@ -374,9 +405,9 @@ pub(super) async fn leave(
     state.cache.mark_left(&event.id, &event.cached, claims.pos);
     Ok(HttpResponse::Ok()
         .cookie(token_cookie(&state, &event.id, "", 0))
-        .json(serde_json::json!({
-            "event": event.id,
-            "status": "left",
-            "position": claims.pos,
-        })))
+        .json(Left {
+            event: event.id,
+            status: "left",
+            position: claims.pos,
+        }))
 }

@@ -6,6 +6,7 @@ mod admin;
 mod admission;
 mod browser;
 mod cli;
+mod contract;
 mod dockerfile;
 mod drain;
 mod edge;
