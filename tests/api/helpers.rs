@@ -172,6 +172,11 @@ impl ServeProcess {
         }
     }
 
+    /// What its drain delivered to its log sink (`WAITROOM_DRAIN_LOG`, unless overridden).
+    pub fn drained(&self) -> Vec<waitroom::sink::AdmissionMessage> {
+        crate::drain::read_log(&self._dir.path().join("admitted.jsonl"))
+    }
+
     /// Sends SIGTERM, as an orchestrator stopping the pod would.
     pub fn terminate(&self) {
         self.process.signal("TERM");

@@ -5,6 +5,7 @@ mod helpers;
 mod admin;
 mod admission;
 mod browser;
+mod chaos;
 mod cli;
 mod contract;
 mod dockerfile;
