@@ -227,5 +227,5 @@ pub(super) async fn trusted_join(
     }
     let place = waiting_place(&event.id, &event.cached, joined.position);
     let answer = sign_join(&state, &event, &body.visitor, place, joined.fresh);
-    Ok(join_response(&state, &event, &answer, false))
+    Ok(join_response(&state, &event, &answer, None))
 }

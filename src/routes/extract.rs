@@ -199,28 +199,64 @@ pub fn holder(
     Ok(claims)
 }
 
+/// Whether the visitor reached waitroom over HTTPS, so its cookies must be `Secure`: always with
+/// `cookie_secure`, else when a trusted proxy says so (`X-Forwarded-Proto: https`; waitroom itself
+/// listens in plain HTTP behind it).
+pub fn over_https(state: &AppState, peer: Option<IpAddr>, headers: &HeaderMap) -> Https {
+    let trusted =
+        peer.is_some_and(|peer| state.trusted_proxies.iter().any(|net| net.contains(&peer)));
+    let forwarded_https = headers
+        .get("x-forwarded-proto")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|protos| protos.split(',').next())
+        .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"));
+    Https(state.cookie_secure || (trusted && forwarded_https))
+}
+
+/// Whether a request came over HTTPS (see [`over_https`]): its cookies are then `Secure`.
+#[derive(Debug, Clone, Copy)]
+pub struct Https(pub bool);
+
+impl FromRequest for Https {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let peer = req.peer_addr().map(|addr| addr.ip());
+        ready(app_state(req).map(|state| over_https(state, peer, req.headers())))
+    }
+}
+
 /// The cookie that keeps a visitor's token for `event`; `ttl_s` 0 removes it.
-pub fn token_cookie(state: &AppState, event: &EventId, token: &str, ttl_s: u64) -> Cookie<'static> {
-    cookie(
-        state,
-        format!("{}{}", state.cookie_prefix, event),
-        token,
-        ttl_s,
-    )
+pub fn token_cookie(
+    state: &AppState,
+    https: Https,
+    event: &EventId,
+    token: &str,
+    ttl_s: u64,
+) -> Cookie<'static> {
+    let name = format!("{}{}", state.cookie_prefix, event);
+    cookie(https, name, token, ttl_s)
 }
 
 /// The cookie that carries an admission pass on the booking site's own domain.
-pub fn pass_cookie(state: &AppState, event: &EventId, pass: &str, ttl_s: u64) -> Cookie<'static> {
+pub fn pass_cookie(
+    state: &AppState,
+    https: Https,
+    event: &EventId,
+    pass: &str,
+    ttl_s: u64,
+) -> Cookie<'static> {
     let name = format!("{}{}{PASS_COOKIE_SUFFIX}", state.cookie_prefix, event);
-    cookie(state, name, pass, ttl_s)
+    cookie(https, name, pass, ttl_s)
 }
 
-fn cookie(state: &AppState, name: String, value: &str, ttl_s: u64) -> Cookie<'static> {
+fn cookie(https: Https, name: String, value: &str, ttl_s: u64) -> Cookie<'static> {
     let mut cookie = Cookie::build(name, value.to_owned())
         .path("/")
         .http_only(true)
         .same_site(SameSite::Lax)
-        .secure(state.cookie_secure)
+        .secure(https.0)
         .max_age(CookieDuration::seconds(
             i64::try_from(ttl_s).unwrap_or(i64::MAX),
         ))

@@ -10,7 +10,7 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
 use super::entry::{may_enter, Use};
-use super::extract::{holder, pass_cookie, KnownEvent};
+use super::extract::{holder, pass_cookie, Https, KnownEvent};
 use super::problem::{ApiError, Problem};
 use super::state::AppState;
 use crate::clock::unix_s;
@@ -32,6 +32,7 @@ pub(super) async fn claim(
     state: web::Data<AppState>,
     event: KnownEvent,
     query: web::Query<ClaimQuery>,
+    https: Https,
 ) -> Result<HttpResponse, ApiError> {
     let claims = holder(&state, &event, query.waitroom_pass.as_deref())?;
     if claims.kind != TokenKind::Pass {
@@ -52,6 +53,7 @@ pub(super) async fn claim(
     Ok(HttpResponse::SeeOther()
         .cookie(pass_cookie(
             &state,
+            https,
             &event.id,
             query.waitroom_pass.as_deref().unwrap_or_default(),
             ttl_s,

@@ -20,7 +20,7 @@ use futures_util::TryFutureExt;
 use tracing::Instrument;
 
 use super::cors;
-use super::extract::{presented_token, within_limits, KnownEvent};
+use super::extract::{over_https, presented_token, within_limits, KnownEvent};
 use super::observe::Observed;
 use super::problem::ApiError;
 use super::state::AppState;
@@ -165,7 +165,11 @@ async fn handle(state: &AppState, req: &Request, route: Route) -> Result<HttpRes
     let token = presented_token(req.headers(), &state.cookie_prefix, raw_event);
     let token = token.as_deref();
     match route {
-        Route::Join => visitor::join(state, event?, token).await,
+        Route::Join => {
+            let peer = req.head().peer_addr.map(|addr| addr.ip());
+            let https = over_https(state, peer, req.headers());
+            visitor::join(state, event?, token, https).await
+        }
         Route::Status => visitor::status(state, event?, token).await,
         _ => visitor::gate(state, event, token).await,
     }

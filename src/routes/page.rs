@@ -6,7 +6,7 @@ use minijinja::value::Serde;
 use minijinja::{context, Value};
 use serde::{Deserialize, Serialize};
 
-use super::extract::{KnownEvent, Presented};
+use super::extract::{over_https, Https, KnownEvent, Presented};
 use super::problem::{ApiError, Problem};
 use super::state::AppState;
 use super::templates;
@@ -75,7 +75,9 @@ pub(super) async fn page(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     if wants_json(&req) {
-        return visitor::join(&state, event?, token.as_deref()).await;
+        let peer = req.peer_addr().map(|addr| addr.ip());
+        let https = over_https(&state, peer, req.headers());
+        return visitor::join(&state, event?, token.as_deref(), https).await;
     }
     let accepted = req
         .headers()
@@ -97,7 +99,9 @@ pub(super) async fn page(
     let words = Catalogue::new(lang, page.texts.get(lang));
     if query.nojs.is_some() {
         let return_to = query.return_to.as_deref();
-        return without_script(&state, &event, token.as_deref(), return_to, &words).await;
+        let peer = req.peer_addr().map(|addr| addr.ip());
+        let https = over_https(&state, peer, req.headers());
+        return without_script(&state, (&event, https), token.as_deref(), return_to, &words).await;
     }
     let mut nojs_query = url::form_urlencoded::Serializer::new(String::new());
     nojs_query.append_pair("nojs", "1");
@@ -120,7 +124,7 @@ pub(super) async fn page(
 /// shown, reloading itself while waiting, on to the site once it is the visitor's turn.
 async fn without_script(
     state: &AppState,
-    event: &KnownEvent,
+    (event, https): (&KnownEvent, Https),
     token: Option<&str>,
     return_to: Option<&str>,
     words: &Catalogue,
@@ -143,7 +147,7 @@ async fn without_script(
     };
     let page = match visitor::joined(state, event, token).await {
         Ok(answer) => {
-            response.cookie(visitor::visitor_cookie(state, event, &answer));
+            response.cookie(visitor::visitor_cookie(state, https, event, &answer));
             let place = &answer.place;
             let continue_url = match (&place.pass, &place.target_url) {
                 (Some(pass), Some(target)) => Some(hand_over_address(target, pass, return_to)),

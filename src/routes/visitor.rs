@@ -9,7 +9,7 @@ use actix_web::{mime, web, HttpResponse, HttpResponseBuilder, ResponseError};
 use serde::Serialize;
 
 use super::entry::{decided_claim, may_enter, Use};
-use super::extract::{holder, token_cookie, KnownEvent, Presented};
+use super::extract::{holder, token_cookie, Https, KnownEvent, Presented};
 use super::problem::{ApiError, Problem};
 use super::state::AppState;
 use crate::admission::{self, ExpiredReason, VisitorStatus};
@@ -146,20 +146,21 @@ pub(super) fn sign_join(
     }
 }
 
-/// A join's answer as JSON, with the token in the cookie too for the visitor's own join.
+/// A join's answer as JSON, with the token in the cookie too for the visitor's own join (`cookie`:
+/// whether the request came over HTTPS), not for a booking site's join on a user's behalf (`None`).
 pub(super) fn join_response(
     state: &AppState,
     event: &KnownEvent,
     answer: &JoinAnswer,
-    with_cookie: bool,
+    cookie: Option<Https>,
 ) -> HttpResponse {
     let mut response = if answer.fresh {
         HttpResponse::Created()
     } else {
         HttpResponse::Ok()
     };
-    if with_cookie {
-        response.cookie(visitor_cookie(state, event, answer));
+    if let Some(https) = cookie {
+        response.cookie(visitor_cookie(state, https, event, answer));
     }
     json_answer(response, answer)
 }
@@ -167,11 +168,12 @@ pub(super) fn join_response(
 /// The cookie that keeps a join's token.
 pub(super) fn visitor_cookie(
     state: &AppState,
+    https: Https,
     event: &KnownEvent,
     answer: &JoinAnswer,
 ) -> actix_web::cookie::Cookie<'static> {
     let ttl = event.cached.settings().token_ttl_s;
-    token_cookie(state, &event.id, &answer.token, ttl)
+    token_cookie(state, https, &event.id, &answer.token, ttl)
 }
 
 /// `POST /v1/events/{event}/join`: joins the line, or keeps the place of a visitor who already
@@ -180,9 +182,10 @@ pub async fn join(
     state: &AppState,
     event: KnownEvent,
     token: Option<&str>,
+    https: Https,
 ) -> Result<HttpResponse, ApiError> {
     let answer = joined(state, &event, token).await?;
-    Ok(join_response(state, &event, &answer, true))
+    Ok(join_response(state, &event, &answer, Some(https)))
 }
 
 /// What joining answers: a new place, or the one the token holds (with the pass once its turn
@@ -349,8 +352,9 @@ pub(super) async fn join_route(
     state: web::Data<AppState>,
     event: KnownEvent,
     token: Presented,
+    https: Https,
 ) -> Result<HttpResponse, ApiError> {
-    join(&state, event, token.as_deref()).await
+    join(&state, event, token.as_deref(), https).await
 }
 
 #[utoipa::path(get, path = "/v1/events/{event}/status", tag = "visitors", params(("event" = String, Path, description = "The event's id: 1-64 of A-Z a-z 0-9 _ -", example = "tour")),
@@ -398,13 +402,14 @@ pub(super) async fn leave(
     state: web::Data<AppState>,
     event: KnownEvent,
     token: Presented,
+    https: Https,
 ) -> Result<HttpResponse, ApiError> {
     let claims = holder(&state, &event, token.as_deref())?;
     let visitor = VisitorId::parse(&claims.sub).map_err(|_| TokenError::Malformed)?;
     state.store.leave(&event.id, claims.pos, &visitor).await?;
     state.cache.mark_left(&event.id, &event.cached, claims.pos);
     Ok(HttpResponse::Ok()
-        .cookie(token_cookie(&state, &event.id, "", 0))
+        .cookie(token_cookie(&state, https, &event.id, "", 0))
         .json(Left {
             event: event.id,
             status: "left",

@@ -322,3 +322,32 @@ async fn a_join_flood_from_one_address_is_limited_and_others_are_not() {
     .await
     .assert_problem(429, "rate-limited");
 }
+
+/// Cookies are `Secure` whenever the visitor came over HTTPS: always with `cookie_secure`, else when
+/// a trusted proxy says so with `X-Forwarded-Proto`; a client's own claim is not believed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cookies_are_secure_over_https() {
+    for (trusted, forced, proto, secure) in [
+        ("127.0.0.1", false, Some("https"), true),
+        ("127.0.0.1", false, Some("http"), false),
+        ("127.0.0.1", false, None, false),
+        ("", false, Some("https"), false),
+        ("", true, None, true),
+    ] {
+        let mut config = crate::helpers::base_config();
+        config.trusted_proxies = trusted.into();
+        config.cookie_secure = forced;
+        let app = crate::helpers::spawn_config(config).await;
+        app.create_event("tour", serde_json::json!({})).await;
+        let mut request = app.client.post(app.url("/v1/events/tour/join"));
+        if let Some(proto) = proto {
+            request = request.header("x-forwarded-proto", proto);
+        }
+        let cookie = app.send(request).await.cookie().expect("a cookie");
+        assert_eq!(
+            cookie.contains("Secure"),
+            secure,
+            "trusted {trusted:?}, cookie_secure {forced}, proto {proto:?}: {cookie}"
+        );
+    }
+}
