@@ -8,8 +8,9 @@
 //!    [`i18n`] (the page's words in several languages).
 //! 2. [`domain`]: ids, event settings, the admin view of an event, an admitted visitor: validated
 //!    data, parsed once at the edge.
-//! 3. [`config`] (layered configuration, validated at start), [`keys`] (signing keys with key ids)
-//!    and [`estimate`] (wait estimates from the measured rate).
+//! 3. [`config`] (layered configuration, validated at start), [`keys`] (signing keys with key ids),
+//!    [`estimate`] (wait estimates from the measured rate) and [`limits`] (per-client rate limits,
+//!    the client's address through trusted proxies).
 //! 4. [`telemetry`] (logging), [`token`] (the token format) and [`metrics`] (Prometheus).
 //! 5. [`store`]: the store trait, with its Redis and embedded implementations (Lua in `store/lua/`).
 //! 6. [`cache`] (each replica's copy of every event, kept fresh by push and a short resync),
@@ -17,8 +18,9 @@
 //!    (Kafka or a JSON-lines log).
 //! 7. [`scheduler`] (batch release, safe with many replicas), [`drain`] (forwarding every admitted
 //!    visitor to the sink, at least once) and [`demo`] (the embedded default's demo line).
-//! 8. [`routes`]: the HTTP API: one route table, the layers every request goes through, extractors,
-//!    thin handlers, the fast path, and `application/problem+json` errors.
+//! 8. [`routes`]: the HTTP API: one route table, the layers every request goes through (CORS, rate
+//!    limits, request ids, metrics), extractors, the one "may enter now" rule, thin handlers, the
+//!    fast path, `application/problem+json` errors and the OpenAPI contract generated from it all.
 //! 9. [`startup`] (wiring, on a listener the caller chooses) and [`client`] (a typed client of the
 //!    admin API and of the live-update stream).
 //! 10. [`cli`]: the `waitroom` command.

@@ -97,6 +97,8 @@ async fn main() -> ExitCode {
         ("WAITROOM_ADMIN_TOKEN", ADMIN_TOKEN.into()),
         ("WAITROOM_SIGNING_KEYS__BENCH", secret.trim().to_owned()),
         ("WAITROOM_DEMO_EVENT", "false".into()),
+        // The flood scenario's address comes in X-Forwarded-For, as behind a load balancer.
+        ("WAITROOM_TRUSTED_PROXIES", "127.0.0.1".into()),
         ("WAITROOM_DRAIN_IN_SERVE", "false".into()),
         ("WAITROOM_LOG_FORMAT", "json".into()),
         ("RUST_LOG", "info".into()),
@@ -145,6 +147,9 @@ async fn main() -> ExitCode {
     if args.runs("status") || args.runs("gate") {
         scenarios::status::status_and_gate(&args, &admin, &signer, servers, &mut redis, &mut rows)
             .await;
+    }
+    if args.runs("flood") {
+        scenarios::flood::flood(&args, &admin, servers, &mut redis, &mut rows).await;
     }
     if args.runs("leavers") {
         let store = (&mut redis, prefix.as_str());

@@ -501,3 +501,40 @@ async fn the_page_speaks_german_and_arabic_runs_right_to_left() {
     .unwrap();
     client.close().await.unwrap();
 }
+
+/// With every live-update stream refused (the replica full: here `max_streams = 0`), the page polls
+/// instead and still takes the visitor through when it is their turn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_polls_when_its_stream_is_refused() {
+    let mut config = crate::helpers::base_config();
+    config.max_streams = 0;
+    let app = crate::helpers::spawn_config(config).await;
+    app.create_event("tour", json!({ "target_url": app.url("/demo/admitted") }))
+        .await;
+    app.join("tour").await;
+    let driver = Daemon::chromedriver();
+    let profile = tempfile::tempdir().unwrap();
+    let client = browser(&driver, profile.path()).await;
+    client.goto(&app.url("/e/tour")).await.unwrap();
+    wait_for_text(&client, "position", "2", Duration::from_secs(10)).await;
+    app.advance("tour", 1).await;
+    wait_for_text(&client, "ahead", "0", Duration::from_secs(8)).await;
+    app.advance("tour", 1).await;
+    let arrived =
+        wait_for_address(&client, &app.url("/demo/admitted"), Duration::from_secs(8)).await;
+    assert!(arrived.query_pairs().any(|(key, _)| key == "waitroom_pass"));
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"waitroom_sse_refused_total{reason="replica-full"}"#),
+        "the page never asked for a stream: {metrics}"
+    );
+    client.close().await.unwrap();
+}

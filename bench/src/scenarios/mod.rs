@@ -1,6 +1,7 @@
 //! The scenarios, each measured against the ceiling or counted on its own.
 
 pub mod drain;
+pub mod flood;
 pub mod join;
 pub mod leavers;
 pub mod propagation;
