@@ -23,6 +23,26 @@ pub enum Limited {
     Check,
 }
 
+impl Limited {
+    fn per_period(self, limits: &RateLimits) -> u32 {
+        match self {
+            Limited::Join => limits.joins_per_minute,
+            Limited::Check => limits.checks_per_second,
+        }
+    }
+}
+
+/// Whether an event limits requests of a kind at all.
+pub trait Applies {
+    fn applies_to(&self, kind: Limited) -> bool;
+}
+
+impl Applies for RateLimits {
+    fn applies_to(&self, kind: Limited) -> bool {
+        kind.per_period(self) > 0
+    }
+}
+
 /// Checks between two sweeps of addresses whose limits have recovered fully (keeps memory to the
 /// addresses seen lately).
 const SWEEP_EVERY: u64 = 65_536;
@@ -71,6 +91,9 @@ impl Limiters {
         kind: Limited,
         client: IpAddr,
     ) -> Result<(), Duration> {
+        if !limits.applies_to(kind) {
+            return Ok(());
+        }
         let limiters = self.for_event(event, limits);
         let limiter = match kind {
             Limited::Join => &limiters.joins,

@@ -1,7 +1,7 @@
 //! One event as a replica knows it: settings, counters, leavers, and its memory of recent claims
 //! and passes.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -25,6 +25,10 @@ pub struct CachedEvent {
     pub(super) left: RwLock<RoaringTreemap>,
     /// How many entries of the store's leavers' log this replica has read.
     pub(super) leavers_read: AtomicU64,
+    /// Read on every request, so kept apart from the settings' lock: whether any per-client rate
+    /// limit is on, and how long claims are remembered (see [`CachedEvent::claims_kept_s`]).
+    pub(super) limits_on: AtomicBool,
+    pub(super) claims_kept_s: AtomicI64,
     /// The store's restore mark as last read (see [`crate::store::Snapshot::restored_at`]).
     pub(super) restored_at: AtomicU64,
     /// Times the store was found holding less of this event than this replica knew.
@@ -45,7 +49,10 @@ pub struct CachedEvent {
 
 impl CachedEvent {
     pub(super) fn new(settings: EventSettings) -> Self {
+        let derived = Derived::of(&settings);
         Self {
+            limits_on: AtomicBool::new(derived.limits_on),
+            claims_kept_s: AtomicI64::new(derived.claims_kept_s),
             settings: RwLock::new(Arc::new(settings)),
             issued: AtomicU64::new(0),
             admitted_through: AtomicU64::new(0),
@@ -110,11 +117,22 @@ impl CachedEvent {
         self.claimed.lock().insert(position, claim);
     }
 
-    /// Claims are remembered at least as long as a pass lives, so a completed visitor's pass is
-    /// refused on every replica until it expires.
     fn claims_kept_s(&self) -> i64 {
-        let pass_ttl_s = i64::try_from(self.settings().pass_ttl_s).unwrap_or(i64::MAX);
-        CLAIMS_KEPT_S.max(pass_ttl_s)
+        self.claims_kept_s.load(Ordering::Relaxed)
+    }
+
+    /// Whether any per-client rate limit of the event is on.
+    pub fn limits_on(&self) -> bool {
+        self.limits_on.load(Ordering::Relaxed)
+    }
+
+    /// Takes in new settings, and what is derived from them.
+    pub(super) fn set_settings(&self, settings: Arc<EventSettings>) {
+        let derived = Derived::of(&settings);
+        self.limits_on.store(derived.limits_on, Ordering::Relaxed);
+        self.claims_kept_s
+            .store(derived.claims_kept_s, Ordering::Relaxed);
+        *self.settings.write() = settings;
     }
 
     /// Whether the visit of `position` was reported complete (as far as this replica was told).
@@ -253,6 +271,25 @@ pub struct SignedPass {
     pub token: String,
     pub issued_at: i64,
     pub expires_at: String,
+}
+
+/// What requests read of the settings, kept in atomics.
+struct Derived {
+    limits_on: bool,
+    /// Claims are remembered at least as long as a pass lives, so a completed visitor's pass is
+    /// refused on every replica until it expires.
+    claims_kept_s: i64,
+}
+
+impl Derived {
+    fn of(settings: &EventSettings) -> Self {
+        let limits = &settings.rate_limits;
+        let pass_ttl_s = i64::try_from(settings.pass_ttl_s).unwrap_or(i64::MAX);
+        Self {
+            limits_on: limits.joins_per_minute > 0 || limits.checks_per_second > 0,
+            claims_kept_s: CLAIMS_KEPT_S.max(pass_ttl_s),
+        }
+    }
 }
 
 /// How long a replica remembers a claim at least: between this (or the pass lifetime, if longer)

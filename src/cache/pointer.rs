@@ -183,16 +183,12 @@ impl PointerCache {
                 .or_insert_with(|| Arc::new(CachedEvent::new(snapshot.settings.clone())))
                 .clone()
         };
-        let settings_changed = {
-            let mut settings = cached.settings.write();
-            let changed = **settings != snapshot.settings;
-            if changed {
-                *settings = Arc::new(snapshot.settings);
-                // Passes carry the settings' lifetime and target: none is handed out again.
-                *cached.passes.lock() = Recent::default();
-            }
-            changed
-        };
+        let settings_changed = *cached.settings() != snapshot.settings;
+        if settings_changed {
+            cached.set_settings(Arc::new(snapshot.settings));
+            // Passes carry the settings' lifetime and target: none is handed out again.
+            *cached.passes.lock() = Recent::default();
+        }
         // A move seen only by the resync (its announcement lost) is taken as a release.
         let moved = cached.observe(
             snapshot.figures.issued,

@@ -18,7 +18,7 @@ use super::state::AppState;
 use super::table::Route;
 use crate::cache::CachedEvent;
 use crate::domain::EventId;
-use crate::limits::client_address;
+use crate::limits::{client_address, Applies};
 use crate::token::{Claims, TokenError};
 
 /// The event id the request's path names (`{event}`), valid but not necessarily configured: the
@@ -74,6 +74,8 @@ impl FromRequest for KnownEvent {
     }
 }
 
+const X_FORWARDED_FOR: header::HeaderName = header::HeaderName::from_static("x-forwarded-for");
+
 /// Counts a request against its route's per-client limit for the event (the one check for the app's
 /// routes and the fast path alike): [`ApiError::RateLimited`] past it.
 pub fn within_limits(
@@ -86,13 +88,19 @@ pub fn within_limits(
     let Some((route, kind)) = route.and_then(|route| Some((route, route.limited()?))) else {
         return Ok(());
     };
+    if !event.cached.limits_on() {
+        return Ok(());
+    }
+    let limits = event.cached.settings().rate_limits;
+    if !limits.applies_to(kind) {
+        return Ok(());
+    }
     let forwarded = headers
-        .get("x-forwarded-for")
+        .get(X_FORWARDED_FOR)
         .and_then(|value| value.to_str().ok());
     let Some(client) = client_address(peer, forwarded, &state.trusted_proxies) else {
         return Ok(());
     };
-    let limits = event.cached.settings().rate_limits;
     state
         .limiters
         .check(&event.id, &limits, kind, client)
