@@ -35,6 +35,7 @@ pub(super) async fn asset(file: web::Path<String>) -> Result<HttpResponse, ApiEr
     Ok(HttpResponse::Ok()
         .content_type(content_type)
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
         .body(body))
 }
 

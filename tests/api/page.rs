@@ -48,6 +48,7 @@ async fn the_page_and_its_json_twin(backend: Backend) {
         .send(app.client.get(app.url("/assets/waitroom.js")))
         .await;
     assert_eq!(script.headers["x-content-type-options"], "nosniff");
+    assert_eq!(script.headers["referrer-policy"], "no-referrer");
     let html = app.page_text("/e/tour").await;
     assert!(html.contains(r#"data-event="tour""#), "{html}");
     assert!(html.contains(r#"aria-live="polite""#));
