@@ -523,15 +523,7 @@ async fn the_page_polls_when_its_stream_is_refused() {
     let arrived =
         wait_for_address(&client, &app.url("/demo/admitted"), Duration::from_secs(8)).await;
     assert!(arrived.query_pairs().any(|(key, _)| key == "waitroom_pass"));
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics_text().await;
     assert!(
         metrics.contains(r#"waitroom_sse_refused_total{reason="replica-full"}"#),
         "the page never asked for a stream: {metrics}"

@@ -247,15 +247,10 @@ async fn a_failover_that_loses_joins_hands_no_position_out_twice() {
         "no acknowledged join was lost: the failover lost nothing to restore"
     );
     // Operators are told: the metric and readiness details.
-    let ready: serde_json::Value = apps[0]
-        .client
-        .get(apps[0].url("/readyz"))
-        .send()
+    let ready = apps[0]
+        .send(apps[0].client.get(apps[0].url("/readyz")))
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .body;
     assert_eq!(
         ready["checks"]["store_data_lost"]["event"], "rush",
         "{ready}"

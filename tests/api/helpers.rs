@@ -436,6 +436,13 @@ impl TestApp {
         (joined, pass)
     }
 
+    /// The Prometheus exposition at `/metrics`.
+    pub async fn metrics_text(&self) -> String {
+        let response = self.client.get(self.url("/metrics")).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        response.text().await.unwrap()
+    }
+
     /// The live-update stream of the visitor holding `token`.
     pub async fn stream(&self, event: &str, token: &str) -> EventStream {
         self.api.stream(event, token).await.expect("a stream")

@@ -286,15 +286,7 @@ async fn a_join_flood_from_one_address_is_limited_and_others_are_not() {
         assert_eq!(check().await.status.as_u16(), 200);
         assert_eq!(check().await.status.as_u16(), 200);
         check().await.assert_problem(429, "rate-limited");
-        let metrics = app
-            .client
-            .get(app.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = app.metrics_text().await;
         assert!(
             metrics.contains(r#"waitroom_rate_limited_total{route="/v1/events/{event}/join"} 1"#),
             "{metrics}"
