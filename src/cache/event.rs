@@ -29,6 +29,8 @@ pub struct CachedEvent {
     /// limit is on, and how long claims are remembered (see [`CachedEvent::claims_kept_s`]).
     pub(super) limits_on: AtomicBool,
     pub(super) claims_kept_s: AtomicI64,
+    /// Completions read from the store up to this time (unix ms), besides those pushed.
+    pub(super) completions_read_ms: AtomicI64,
     /// The store's restore mark as last read (see [`crate::store::Snapshot::restored_at`]).
     pub(super) restored_at: AtomicU64,
     /// Times the store was found holding less of this event than this replica knew.
@@ -61,6 +63,7 @@ impl CachedEvent {
             leavers_read: AtomicU64::new(0),
             data_losses: AtomicU64::new(0),
             restored_at: AtomicU64::new(0),
+            completions_read_ms: AtomicI64::new(0),
             claimed: Mutex::default(),
             passes: Mutex::default(),
             active: AtomicU64::new(0),

@@ -286,11 +286,21 @@ impl PointerCache {
 
         let left_in_store = snapshot.figures.left;
         let restored_at = snapshot.restored_at;
+        let last_completed_ms = snapshot.last_completed_ms;
         let cached = self.apply_snapshot(event, snapshot);
         if cached.restored_at.swap(restored_at, Ordering::AcqRel) != restored_at {
             // Restored entries were appended to the leavers' log, in another order than this replica
             // read it before the loss: read it whole once more.
             cached.leavers_read.store(0, Ordering::Release);
+        }
+        // Completions this replica has not read (pushed ones too, read once more: the safety net for
+        // a lost push, so no replica lets a completed visitor's pass in).
+        let completions_read = cached.completions_read_ms.load(Ordering::Acquire);
+        if last_completed_ms > completions_read {
+            for (position, at_ms) in store.completed_since(event, completions_read).await? {
+                cached.record_claim(position, crate::store::Claim::Completed);
+                cached.completions_read_ms.fetch_max(at_ms, Ordering::AcqRel);
+            }
         }
         // Only the leavers this replica has not read yet (most came by the push already).
         let read = cached.leavers_read.load(Ordering::Acquire);
@@ -330,6 +340,7 @@ mod tests {
     fn snapshot(issued: u64, admitted_through: u64) -> Snapshot {
         Snapshot {
             restored_at: 0,
+            last_completed_ms: 0,
             settings: EventSettings::default(),
             figures: Figures {
                 issued,

@@ -9,11 +9,11 @@ use async_trait::async_trait;
 use futures_util::stream::{self, BoxStream, StreamExt};
 use tokio::sync::broadcast;
 
-use super::TOMBSTONE_MS;
 use super::{
     AdvanceMode, Advanced, Capacity, Claim, Figures, Floor, JoinAs, Joined, LeaseAction,
     Notification, PutMode, Snapshot, Store, StoreError, LOST_VISITOR,
 };
+use super::{COMPLETIONS_KEPT_MS, TOMBSTONE_MS};
 use crate::domain::{Admitted, EventId, EventSettings, VisitorId};
 
 #[derive(Default)]
@@ -29,6 +29,8 @@ struct Line {
     left_log: Vec<u64>,
     /// Unix µs of the last restore that changed anything (see `lua/restore.lua`).
     restored_at: u64,
+    /// Visits completed lately: (position, unix ms), oldest first.
+    completed: Vec<(u64, i64)>,
     last_slot_ms: Option<u64>,
     /// Position -> how its claim was decided (see `claim.lua`).
     claims: HashMap<u64, Claim>,
@@ -142,6 +144,7 @@ impl Store for MemoryStore {
             line.settings.clone().map(|settings| Snapshot {
                 settings,
                 restored_at: line.restored_at,
+                last_completed_ms: line.completed.last().map_or(0, |(_, at)| *at),
                 figures: Figures {
                     issued: line.issued,
                     admitted_through: line.admitted_through,
@@ -354,10 +357,17 @@ impl Store for MemoryStore {
     }
 
     async fn complete(&self, event: &EventId, position: u64) -> Result<bool, StoreError> {
+        let now = crate::clock::unix_ms();
         let (held, newly) = self.with_line(event, |line| {
             let held = line.active.remove(&position).is_some();
             let before = line.claims.insert(position, Claim::Completed);
-            (held, before != Some(Claim::Completed))
+            let newly = before != Some(Claim::Completed);
+            if newly {
+                line.completed
+                    .retain(|(_, at)| *at > now - COMPLETIONS_KEPT_MS);
+                line.completed.push((position, now));
+            }
+            (held, newly)
         });
         if newly {
             self.announce(Notification::Completed {
@@ -366,6 +376,20 @@ impl Store for MemoryStore {
             });
         }
         Ok(held)
+    }
+
+    async fn completed_since(
+        &self,
+        event: &EventId,
+        since_ms: i64,
+    ) -> Result<Vec<(u64, i64)>, StoreError> {
+        Ok(self.with_line(event, |line| {
+            line.completed
+                .iter()
+                .filter(|(_, at)| *at > since_ms)
+                .copied()
+                .collect()
+        }))
     }
 
     async fn consume_pass(

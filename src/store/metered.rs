@@ -271,6 +271,15 @@ impl Store for MeteredStore {
             .await
     }
 
+    async fn completed_since(
+        &self,
+        event: &EventId,
+        since_ms: i64,
+    ) -> Result<Vec<(u64, i64)>, StoreError> {
+        self.timed(Op::Snapshot, self.inner.completed_since(event, since_ms))
+            .await
+    }
+
     async fn consume_pass(
         &self,
         event: &EventId,

@@ -68,11 +68,14 @@ pub struct Figures {
     pub active: u64,
 }
 
+/// How long completions are kept for replicas that missed their push: longer than a pass lives.
+pub const COMPLETIONS_KEPT_MS: i64 = 24 * 3600 * 1000 + 60_000;
+
 /// How long a deleted event's tombstone stays: longer than any replica's silence could last.
 pub const TOMBSTONE_MS: u64 = 24 * 3600 * 1000;
 
 /// Every key an event has in Redis besides its tombstone and its used-pass markers (those expire).
-pub const EVENT_KEYS: [&str; 15] = [
+pub const EVENT_KEYS: [&str; 16] = [
     "settings",
     "issued",
     "line",
@@ -88,6 +91,7 @@ pub const EVENT_KEYS: [&str; 15] = [
     "drain:lease",
     "restored",
     "left",
+    "completed",
 ];
 
 /// What the drain forwards as the visitor of a position whose join the store lost (see
@@ -118,6 +122,9 @@ pub struct Snapshot {
     /// Changes whenever lost data was restored (0: never): the leavers' log may then hold entries
     /// in another order, and replicas read it whole again.
     pub restored_at: u64,
+    /// When the last visit was reported complete (unix ms; 0: none lately): a replica that has not
+    /// read completions up to it reads them ([`Store::completed_since`]), should a push be lost.
+    pub last_completed_ms: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -281,6 +288,14 @@ pub trait Store: Send + Sync + 'static {
     /// The booking service is done with the visitor at `position`: the slot is free, and the
     /// position admits nobody again (every replica is told). Returns whether the visitor held a slot.
     async fn complete(&self, event: &EventId, position: u64) -> Result<bool, StoreError>;
+
+    /// The visits reported complete after `since_ms` (unix ms), with when, oldest first; the store
+    /// keeps them for [`COMPLETIONS_KEPT_MS`], longer than any pass lives.
+    async fn completed_since(
+        &self,
+        event: &EventId,
+        since_ms: i64,
+    ) -> Result<Vec<(u64, i64)>, StoreError>;
 
     /// Marks the pass `jti` of `event` used, for `ttl_ms` (what is left of its lifetime). Returns
     /// true only for the first call: one admission lets one person in.

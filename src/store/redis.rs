@@ -14,7 +14,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{
     AdvanceMode, Advanced, Capacity, Claim, Figures, Floor, JoinAs, Joined, LeaseAction,
-    Notification, PutMode, Snapshot, Store, StoreError, EVENT_KEYS, TOMBSTONE_MS,
+    Notification, PutMode, Snapshot, Store, StoreError, COMPLETIONS_KEPT_MS, EVENT_KEYS,
+    TOMBSTONE_MS,
 };
 use crate::domain::{Admitted, EventId, EventSettings, VisitorId};
 
@@ -162,17 +163,20 @@ impl Store for RedisStore {
             Option<u64>,
             u64,
             Option<u64>,
+            Vec<(u64, i64)>,
         );
-        let (settings, issued, admitted, left, drained, active, restored_at): Row = redis::pipe()
-            .get(self.key(event, "settings"))
-            .get(self.key(event, "issued"))
-            .get(self.key(event, "admitted"))
-            .zcard(self.key(event, "leavers"))
-            .get(self.key(event, "drained"))
-            .zcount(self.key(event, "active"), format!("({now_ms}"), "+inf")
-            .get(self.key(event, "restored"))
-            .query_async(&mut conn)
-            .await?;
+        let (settings, issued, admitted, left, drained, active, restored_at, last_completed): Row =
+            redis::pipe()
+                .get(self.key(event, "settings"))
+                .get(self.key(event, "issued"))
+                .get(self.key(event, "admitted"))
+                .zcard(self.key(event, "leavers"))
+                .get(self.key(event, "drained"))
+                .zcount(self.key(event, "active"), format!("({now_ms}"), "+inf")
+                .get(self.key(event, "restored"))
+                .zrange_withscores(self.key(event, "completed"), -1, -1)
+                .query_async(&mut conn)
+                .await?;
         let Some(settings) = settings else {
             return Ok(None);
         };
@@ -188,6 +192,7 @@ impl Store for RedisStore {
                 active,
             },
             restored_at: restored_at.unwrap_or(0),
+            last_completed_ms: last_completed.first().map_or(0, |(_, at)| *at),
         }))
     }
 
@@ -324,12 +329,25 @@ impl Store for RedisStore {
             .complete
             .key(self.key(event, "claims"))
             .key(self.key(event, "active"))
+            .key(self.key(event, "completed"))
             .arg(position)
             .arg(&self.channel)
             .arg(event.as_str())
+            .arg(COMPLETIONS_KEPT_MS)
             .invoke_async(&mut conn)
             .await?;
         Ok(held == 1)
+    }
+
+    async fn completed_since(
+        &self,
+        event: &EventId,
+        since_ms: i64,
+    ) -> Result<Vec<(u64, i64)>, StoreError> {
+        let mut conn = self.conn.clone();
+        Ok(conn
+            .zrangebyscore_withscores(self.key(event, "completed"), format!("({since_ms}"), "+inf")
+            .await?)
     }
 
     async fn consume_pass(

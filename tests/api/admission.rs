@@ -142,6 +142,9 @@ async fn admission_ends_for_no_shows_completed_visits_and_spent_passes(backend: 
             .unwrap();
         // `other` remembers the real claim time; a fresh replica asks Redis.
         let fresh = spawn_config(config).await;
+        // It never heard the completion's push, and still refuses the completed visitor's pass: it
+        // read the completions kept in Redis at its first resync.
+        assert_eq!(fresh.gate("cap", &done_pass).await.status.as_u16(), 401);
         assert_eq!(
             expired_because(&fresh.status("cap", &staying).await),
             (Some("expired"), Some("pass-expired"), false)
