@@ -299,7 +299,9 @@ impl PointerCache {
         if last_completed_ms > completions_read {
             for (position, at_ms) in store.completed_since(event, completions_read).await? {
                 cached.record_claim(position, crate::store::Claim::Completed);
-                cached.completions_read_ms.fetch_max(at_ms, Ordering::AcqRel);
+                cached
+                    .completions_read_ms
+                    .fetch_max(at_ms, Ordering::AcqRel);
             }
         }
         // Only the leavers this replica has not read yet (most came by the push already).
