@@ -44,7 +44,10 @@ fn schemathesis() -> std::path::PathBuf {
 
 /// Runs schemathesis on the operations of `tags` with `token` as the bearer credential.
 fn fuzz(base: &str, tags: &str, token: &str, examples: u32) -> (bool, String) {
+    // Hypothesis keeps its database and caches in the working directory: not the repository.
+    let scratch = tempfile::tempdir().unwrap();
     let output = Command::new(schemathesis())
+        .current_dir(scratch.path())
         .args([
             "run",
             &format!("{base}/openapi.json"),
