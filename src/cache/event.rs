@@ -10,6 +10,7 @@ use roaring::RoaringTreemap;
 
 use crate::domain::EventSettings;
 use crate::estimate::{Estimate, RateMeter};
+use crate::limits::{Applies, Limited};
 use crate::recent::Recent;
 use crate::store::{Claim, Figures, Floor};
 
@@ -289,7 +290,9 @@ impl Derived {
         let limits = &settings.rate_limits;
         let pass_ttl_s = i64::try_from(settings.pass_ttl_s).unwrap_or(i64::MAX);
         Self {
-            limits_on: limits.joins_per_minute > 0 || limits.checks_per_second > 0,
+            limits_on: [Limited::Join, Limited::Check]
+                .into_iter()
+                .any(|kind| limits.applies_to(kind)),
             claims_kept_s: CLAIMS_KEPT_S.max(pass_ttl_s),
         }
     }

@@ -18,7 +18,7 @@ use super::state::AppState;
 use super::table::Route;
 use crate::cache::CachedEvent;
 use crate::domain::EventId;
-use crate::limits::{client_address, Applies};
+use crate::limits::client_address;
 use crate::token::{Claims, TokenError};
 
 /// The event id the request's path names (`{event}`), valid but not necessarily configured: the
@@ -92,9 +92,6 @@ pub fn within_limits(
         return Ok(());
     }
     let limits = event.cached.settings().rate_limits;
-    if !limits.applies_to(kind) {
-        return Ok(());
-    }
     let forwarded = headers
         .get(X_FORWARDED_FOR)
         .and_then(|value| value.to_str().ok());

@@ -157,8 +157,8 @@ async fn handle(state: &AppState, req: &Request, route: Route) -> Result<HttpRes
         .split('/')
         .next()
         .unwrap_or_default();
+    let peer = req.head().peer_addr.map(|addr| addr.ip());
     let event = KnownEvent::find(state, raw_event).and_then(|event| {
-        let peer = req.head().peer_addr.map(|addr| addr.ip());
         within_limits(state, &event, Some(route), peer, req.headers())?;
         Ok(event)
     });
@@ -166,7 +166,6 @@ async fn handle(state: &AppState, req: &Request, route: Route) -> Result<HttpRes
     let token = token.as_deref();
     match route {
         Route::Join => {
-            let peer = req.head().peer_addr.map(|addr| addr.ip());
             let https = over_https(state, peer, req.headers());
             visitor::join(state, event?, token, https).await
         }

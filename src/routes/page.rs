@@ -6,7 +6,7 @@ use minijinja::value::Serde;
 use minijinja::{context, Value};
 use serde::{Deserialize, Serialize};
 
-use super::extract::{over_https, Https, KnownEvent, Presented};
+use super::extract::{Https, KnownEvent, Presented};
 use super::problem::{ApiError, Problem};
 use super::state::AppState;
 use super::templates;
@@ -73,11 +73,10 @@ pub(super) async fn page(
     event: Result<KnownEvent, ApiError>,
     token: Presented,
     query: web::Query<PageQuery>,
+    https: Https,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     if wants_json(&req) {
-        let peer = req.peer_addr().map(|addr| addr.ip());
-        let https = over_https(&state, peer, req.headers());
         return visitor::join(&state, event?, token.as_deref(), https).await;
     }
     let accepted = req
@@ -100,8 +99,6 @@ pub(super) async fn page(
     let words = Catalogue::new(lang, page.texts.get(lang));
     if query.nojs.is_some() {
         let return_to = query.return_to.as_deref();
-        let peer = req.peer_addr().map(|addr| addr.ip());
-        let https = over_https(&state, peer, req.headers());
         return without_script(&state, (&event, https), token.as_deref(), return_to, &words).await;
     }
     let mut nojs_query = url::form_urlencoded::Serializer::new(String::new());
