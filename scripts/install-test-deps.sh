@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the test suite needs, only when it is missing: redis-server, Chromium and ChromeDriver
+# Installs what the test suite needs, only when it is missing: redis-server and redis-cli, Chromium and ChromeDriver
 # (for the waiting page's browser test), nginx and node (for the edge kit) from Debian's packages, the
 # edge kit's jose from the npm registry (pinned), and
 # tansu, a standalone Kafka-protocol broker, from crates.io (a long build: about 16 minutes on 2 cores),
@@ -11,6 +11,8 @@ if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
 
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+# redis-cli makes the local Redis Cluster the cluster tests start (--cluster create).
+command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 command -v pgrep >/dev/null 2>&1 || missing+=(procps)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)

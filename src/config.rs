@@ -85,6 +85,8 @@ pub struct Config {
     pub workers: usize,
     pub fast_path: bool,
     pub redis_url: Option<SecretString>,
+    /// `redis_url` names a Redis Cluster: some of its nodes, comma-separated.
+    pub redis_cluster: bool,
     pub redis_prefix: String,
     pub admin_token: Option<SecretString>,
     pub service_token: Option<SecretString>,
@@ -100,12 +102,18 @@ pub struct Config {
     pub page_templates: Option<PathBuf>,
     #[serde(rename = "pointer_poll_ms", deserialize_with = "millis")]
     pub pointer_poll: Duration,
+    #[serde(rename = "resync_sweep_s", deserialize_with = "seconds")]
+    pub resync_sweep: Duration,
     #[serde(rename = "ready_stale_after_ms", deserialize_with = "millis")]
     pub ready_stale_after: Duration,
     pub log_format: LogFormat,
     pub demo_event: bool,
     /// Proxies whose `X-Forwarded-For` is believed: comma-separated addresses or networks.
     pub trusted_proxies: String,
+    /// Tokens each HTTP worker remembers as verified, per generation (two generations).
+    pub token_memory: u64,
+    /// Most events given per-event series on `/metrics`.
+    pub metrics_events: u64,
     /// Most push-update streams open on this replica at once.
     pub max_streams: u64,
     /// Most push-update streams open at once for one place in line (tabs of one visitor).
@@ -247,11 +255,20 @@ impl Config {
     /// Checks what the types alone cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if let Some(url) = &self.redis_url {
-            let scheme = url.expose().split("://").next().unwrap_or_default();
-            if !matches!(scheme, "redis" | "rediss" | "unix" | "redis+unix") {
+            let urls: Vec<&str> = url.expose().split(',').map(str::trim).collect();
+            for url in &urls {
+                let scheme = url.split("://").next().unwrap_or_default();
+                if !matches!(scheme, "redis" | "rediss" | "unix" | "redis+unix") {
+                    return Err(invalid(
+                        "redis_url",
+                        "must start with redis://, rediss:// or unix://",
+                    ));
+                }
+            }
+            if urls.len() > 1 && !self.redis_cluster {
                 return Err(invalid(
                     "redis_url",
-                    "must start with redis://, rediss:// or unix://",
+                    "names several servers: that is a Redis Cluster's nodes, with redis_cluster = true",
                 ));
             }
         }
@@ -285,6 +302,7 @@ impl Config {
             return Err(invalid("issuer", "must not be empty"));
         }
         within_duration("pointer_poll_ms", self.pointer_poll, 10, 250)?;
+        within_duration("resync_sweep_s", self.resync_sweep, 1, 3_600)?;
         within_duration(
             "ready_stale_after_ms",
             self.ready_stale_after,
@@ -293,6 +311,8 @@ impl Config {
         )?;
         within("drain_chunk", self.drain_chunk, 1, 50_000)?;
         within("max_streams", self.max_streams, 0, 1_000_000)?;
+        within("token_memory", self.token_memory, 0, 1_000_000)?;
+        within("metrics_events", self.metrics_events, 0, 1_000_000)?;
         self.trusted_networks()?;
         within(
             "max_streams_per_visitor",
@@ -394,6 +414,19 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("`admin_token`"), "{err}");
+    }
+
+    #[test]
+    fn several_redis_urls_are_a_clusters_nodes() {
+        let nodes = "redis_url = \"redis://a:6379, redis://b:6379\"\nkeys_dir = \"keys\"";
+        let err = with_file(nodes).unwrap_err().to_string();
+        assert!(err.contains("redis_cluster = true"), "{err}");
+        let config = with_file(&format!("{nodes}\nredis_cluster = true")).unwrap();
+        assert!(config.redis_cluster);
+        let err = with_file("redis_url = \"redis://a, http://b\"\nredis_cluster = true")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("redis_url"), "{err}");
     }
 
     #[test]

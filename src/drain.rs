@@ -4,13 +4,18 @@
 //! who left, delivers them, and moves the checkpoint only after the sink confirmed. Killed at any
 //! moment, it resends at most the unconfirmed batch. A lease per event keeps two workers from
 //! sending the same event; a worker that dies stops renewing it and another takes over.
+//!
+//! It works only on events whose pointer is ahead of their checkpoint, as its pointer cache knows
+//! them (pushed by the store: pointer moves and checkpoints): an idle event costs nothing, and a
+//! lease is held only while there is something to forward.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
+use crate::cache::{CachedEvent, PointerCache};
 use crate::config::Config;
 use crate::domain::{random_token_id, Admitted, EventId};
 use crate::metrics::Metrics;
@@ -24,7 +29,7 @@ pub struct DrainSettings {
     pub chunk: u64,
     /// Lifetime of a drain lease; renewed three times per lifetime while held.
     pub lease_ttl: Duration,
-    /// Pause between rounds when there is nothing to forward.
+    /// Longest pause between rounds when nothing is to forward (a pointer move wakes it sooner).
     pub idle: Duration,
 }
 
@@ -33,7 +38,7 @@ impl Default for DrainSettings {
         Self {
             chunk: 2_000,
             lease_ttl: Duration::from_secs(10),
-            idle: Duration::from_millis(100),
+            idle: Duration::from_secs(1),
         }
     }
 }
@@ -59,6 +64,8 @@ enum DrainError {
 
 pub struct DrainWorker {
     store: Arc<dyn Store>,
+    /// Which events have admitted visitors not forwarded yet; kept in step by the caller.
+    cache: Arc<PointerCache>,
     sink: Arc<dyn Sink>,
     settings: DrainSettings,
     /// Names this worker in the leases it holds.
@@ -68,12 +75,23 @@ pub struct DrainWorker {
     metrics: Arc<Metrics>,
 }
 
+/// What a round over the events did: how many positions the checkpoints moved, and whether any
+/// event failed (with nothing moved, the worker backs off).
+struct Round {
+    moved: u64,
+    failed: bool,
+}
+
+/// How long an event whose drain failed waits before it is tried again, while others go on.
+const FAILED_EVENT_PAUSE: Duration = Duration::from_secs(1);
+
 /// Longest pause between retries while the sink or the store is failing.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 impl DrainWorker {
     pub fn new(
         store: Arc<dyn Store>,
+        cache: Arc<PointerCache>,
         sink: Arc<dyn Sink>,
         settings: DrainSettings,
         metrics: Arc<Metrics>,
@@ -81,6 +99,7 @@ impl DrainWorker {
         Self {
             metrics,
             store,
+            cache,
             sink,
             settings,
             holder: format!("drain-{}", &random_token_id()[..12]),
@@ -93,35 +112,32 @@ impl DrainWorker {
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         tracing::info!(holder = %self.holder, sink = %self.sink.describe(), "drain worker started");
         let mut held = BTreeSet::new();
+        let mut elsewhere = HashMap::new();
         let mut backoff = Duration::ZERO;
         while !*shutdown.borrow() {
-            let pause = match self.round(&mut held, &mut shutdown).await {
-                Ok(0) => {
+            let round = self.round(&mut held, &mut elsewhere, &mut shutdown).await;
+            let pause = match round {
+                Round {
+                    moved: 0,
+                    failed: true,
+                } => {
+                    backoff = (backoff * 2).clamp(Duration::from_millis(100), MAX_BACKOFF);
+                    backoff
+                }
+                Round { moved: 0, .. } => {
                     backoff = Duration::ZERO;
                     self.settings.idle
                 }
-                Ok(_) => {
+                Round { .. } => {
                     backoff = Duration::ZERO;
                     Duration::ZERO
-                }
-                Err(e) => {
-                    match &e {
-                        DrainError::Sink(e) => {
-                            self.metrics
-                                .delivery_errors
-                                .with_label_values(&[self.sink.kind()])
-                                .inc();
-                            self.sink_log.failed(e)
-                        }
-                        DrainError::Store(e) => self.store_log.failed(e),
-                    }
-                    backoff = (backoff * 2).clamp(Duration::from_millis(100), MAX_BACKOFF);
-                    backoff
                 }
             };
             if !pause.is_zero() {
                 tokio::select! {
                     _ = tokio::time::sleep(pause) => {}
+                    // A pointer moved: something to forward, unless the store is failing.
+                    _ = self.cache.drain_due.notified(), if backoff.is_zero() => {}
                     _ = shutdown.changed() => {}
                 }
             }
@@ -136,20 +152,56 @@ impl DrainWorker {
         tracing::info!(holder = %self.holder, "drain worker stopped");
     }
 
-    /// One pass over every event; returns how many positions the checkpoints moved.
+    fn note_failure(&self, e: &DrainError) {
+        match e {
+            DrainError::Sink(e) => {
+                self.metrics
+                    .delivery_errors
+                    .with_label_values(&[self.sink.kind()])
+                    .inc();
+                self.sink_log.failed(e)
+            }
+            DrainError::Store(e) => self.store_log.failed(e),
+        }
+    }
+
+    /// One pass over the events that have admitted visitors not forwarded yet (but not those
+    /// another worker drains, for a while, nor those that just failed). One event failing (its line
+    /// not restored yet, say) holds up no other.
     async fn round(
         &self,
         held: &mut BTreeSet<EventId>,
+        elsewhere: &mut HashMap<EventId, Instant>,
         shutdown: &mut watch::Receiver<bool>,
-    ) -> Result<u64, DrainError> {
-        let mut moved = 0;
-        for event in self.store.events().await? {
+    ) -> Round {
+        let now = Instant::now();
+        elsewhere.retain(|_, until| *until > now);
+        let mut round = Round {
+            moved: 0,
+            failed: false,
+        };
+        for (event, cached) in self.cache.entries() {
             if *shutdown.borrow() {
                 break;
             }
-            moved += self.drain_event(&event, held).await?;
+            if !cached.drain_behind() || elsewhere.contains_key(&event) {
+                continue;
+            }
+            match self.drain_event(&event, &cached, held).await {
+                Ok(Some(forwarded)) => round.moved += forwarded,
+                // Its checkpoint is pushed when that worker moves it; it is looked at again
+                // later, in case that worker died.
+                Ok(None) => {
+                    elsewhere.insert(event, now + self.settings.lease_ttl / 3);
+                }
+                Err(e) => {
+                    self.note_failure(&e);
+                    elsewhere.insert(event, now + FAILED_EVENT_PAUSE);
+                    round.failed = true;
+                }
+            }
         }
-        Ok(moved)
+        round
     }
 
     async fn take_lease(&self, event: &EventId) -> Result<bool, StoreError> {
@@ -160,29 +212,33 @@ impl DrainWorker {
     }
 
     /// Forwards the next chunk of `event`'s admitted visitors, if this worker holds its lease.
-    /// Returns how many positions the checkpoint moved.
+    /// Returns how many positions the checkpoint moved, or `None` if another worker holds the lease.
     async fn drain_event(
         &self,
         event: &EventId,
+        cached: &CachedEvent,
         held: &mut BTreeSet<EventId>,
-    ) -> Result<u64, DrainError> {
+    ) -> Result<Option<u64>, DrainError> {
         if !self.take_lease(event).await? {
             if held.remove(event) {
                 tracing::warn!(%event, "drain lease taken over by another worker");
             }
-            return Ok(0);
+            return Ok(None);
         }
         if held.insert(event.clone()) {
             tracing::info!(%event, "draining");
         }
         self.store_log.ok();
         let Some(snapshot) = self.store.snapshot(event).await? else {
-            return Ok(0);
+            return Ok(Some(0));
         };
         let from = snapshot.figures.drained_through;
         let pointer = snapshot.figures.admitted_through;
+        cached.observe_drained(from);
         if from >= pointer {
-            return Ok(0);
+            // Caught up: the lease goes back, so that an idle event holds none.
+            self.give_back(event, held).await;
+            return Ok(Some(0));
         }
         let through = pointer.min(from + self.settings.chunk);
         let batch = self.store.admitted_range(event, from, through).await?;
@@ -198,9 +254,19 @@ impl DrainWorker {
             // Another worker took over mid-delivery and will send these again: at least once.
             tracing::warn!(%event, "lost the drain lease while delivering");
             held.remove(event);
-            return Ok(0);
+            return Ok(Some(0));
         }
-        Ok(through - from)
+        cached.observe_drained(through);
+        Ok(Some(through - from))
+    }
+
+    async fn give_back(&self, event: &EventId, held: &mut BTreeSet<EventId>) {
+        if held.remove(event) {
+            let _ = self
+                .store
+                .drain_lease(event, &self.holder, 0, LeaseAction::GiveBack)
+                .await;
+        }
     }
 
     /// Delivers while renewing the lease, so a slow broker does not let another worker take over.

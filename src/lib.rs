@@ -12,8 +12,9 @@
 //!    [`estimate`] (wait estimates from the measured rate) and [`limits`] (per-client rate limits,
 //!    the client's address through trusted proxies).
 //! 4. [`telemetry`] (logging), [`token`] (the token format) and [`metrics`] (Prometheus).
-//! 5. [`store`]: the store trait, with its Redis and embedded implementations (Lua in `store/lua/`).
-//! 6. [`cache`] (each replica's copy of every event, kept fresh by push and a short resync),
+//! 5. [`store`]: the store trait, with its Redis (one server or a cluster) and embedded
+//!    implementations (Lua in `store/lua/`).
+//! 6. [`cache`] (each replica's copy of every event, kept fresh by push, with a slow sweep),
 //!    [`admission`] (the rules: where a place stands, who gets a pass, who may enter) and [`sink`]
 //!    (Kafka or a JSON-lines log).
 //! 7. [`scheduler`] (batch release, safe with many replicas), [`drain`] (forwarding every admitted

@@ -44,6 +44,17 @@ struct EventGauges {
     pointer_age: prometheus::GaugeVec,
     paused: prometheus::IntGaugeVec,
     data_losses: prometheus::IntGaugeVec,
+    /// Every event this replica knows, and those left out of the per-event series.
+    known: IntGauge,
+    unlisted: IntGauge,
+}
+
+fn plain_gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
+    let gauge = IntGauge::new(name, help).expect("a valid gauge");
+    registry
+        .register(Box::new(gauge.clone()))
+        .expect("registered once");
+    gauge
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -196,6 +207,12 @@ impl Default for Metrics {
                     "Time since this replica last synced the event's pointer.",
                 ),
                 paused: event_gauge(r, "paused", "1 while the event is paused or closed."),
+                known: plain_gauge(r, "events", "Events this replica knows."),
+                unlisted: plain_gauge(
+                    r,
+                    "events_unlisted",
+                    "Events left out of the per-event series (beyond metrics_events: those with fewest visitors waiting).",
+                ),
             },
             registry,
         }
@@ -252,12 +269,40 @@ pub struct EventReading {
 }
 
 impl Metrics {
-    /// The text exposition of every metric, with the per-event gauges set from `events`.
-    pub fn render(&self, events: &[EventReading]) -> String {
+    /// The text exposition of every metric, with the per-event gauges set from `events`: for at
+    /// most `listed` of them (those whose store lost data first, then those with most visitors
+    /// waiting), so a replica with thousands of events still answers a scrape small and fast.
+    pub fn render(&self, events: &[EventReading], listed: usize) -> String {
         let gauge = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
-        for reading in events {
+        let g = &self.events;
+        for vec in [
+            &g.issued,
+            &g.admitted_through,
+            &g.waiting,
+            &g.left,
+            &g.active,
+            &g.drain_lag,
+            &g.paused,
+            &g.data_losses,
+        ] {
+            vec.reset();
+        }
+        g.release_rate.reset();
+        g.pointer_age.reset();
+        g.known.set(gauge(events.len() as u64));
+        g.unlisted
+            .set(gauge(events.len().saturating_sub(listed) as u64));
+        let mut chosen: Vec<&EventReading> = events.iter().collect();
+        if chosen.len() > listed {
+            chosen.sort_by(|a, b| {
+                (b.data_losses > 0, b.waiting)
+                    .cmp(&(a.data_losses > 0, a.waiting))
+                    .then_with(|| a.event.cmp(&b.event))
+            });
+            chosen.truncate(listed);
+        }
+        for reading in chosen {
             let label = [reading.event.as_str()];
-            let g = &self.events;
             g.issued
                 .with_label_values(&label)
                 .set(gauge(reading.issued));

@@ -1,77 +1,162 @@
 //! Batch release. Every replica runs this loop; the store lets only the first call in each release
 //! slot move the pointer, so the line moves exactly one batch per interval however many replicas run.
+//!
+//! Only events with someone waiting are touched, each once per half release slot: the cache tells
+//! the loop when an event has visitors waiting again ([`PointerCache::releases`]), and a scan every
+//! second catches whatever it was not told (a resumed event, a freed capacity). An idle event costs
+//! nothing.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::cache::PointerCache;
+use crate::cache::{CachedEvent, PointerCache};
 use crate::domain::{EventId, EventState};
 use crate::store::{AdvanceMode, Capacity, Store};
 use crate::telemetry::StateLog;
 
 /// How often the loop looks at the clock; release intervals are at least 100 ms.
 const TICK: Duration = Duration::from_millis(25);
+/// How often every event is looked at, for those the cache did not announce.
+const SCAN: Duration = Duration::from_secs(1);
 
 pub async fn run_releases(
     store: Arc<dyn Store>,
     cache: Arc<PointerCache>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let log = StateLog::new("batch release");
-    // Per event, the half-slot last attempted. Attempting twice per slot means that a replica whose
-    // clock is off from Redis's still lands an attempt in every slot of Redis's clock.
-    let mut attempted: HashMap<EventId, u64> = HashMap::new();
+    let mut releases = Releases {
+        log: StateLog::new("batch release"),
+        due: BTreeSet::new(),
+        queued: HashMap::new(),
+        attempted: HashMap::new(),
+    };
     let mut ticker = tokio::time::interval(TICK);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut scan = tokio::time::interval(SCAN);
     loop {
         tokio::select! {
-            _ = ticker.tick() => {}
+            _ = ticker.tick() => releases.attempt_due(store.as_ref(), &cache).await,
+            _ = scan.tick() => releases.scan(store.as_ref(), &cache).await,
+            _ = cache.releases.added() => {
+                for event in cache.releases.take() {
+                    releases.consider(&event, &cache);
+                }
+            }
             _ = shutdown.changed() => return,
         }
-        let now_ms = u64::try_from(crate::clock::unix_ms()).unwrap_or_default();
-        for event in cache.event_ids() {
-            let Some(cached) = cache.get(&event) else {
-                continue;
-            };
+    }
+}
+
+struct Releases {
+    log: StateLog,
+    /// Events to attempt, by when (unix ms).
+    due: BTreeSet<(u64, EventId)>,
+    /// When each queued event is due.
+    queued: HashMap<EventId, u64>,
+    /// Per event, the half-slot last attempted. Attempting twice per slot means that a replica whose
+    /// clock is off from Redis's still lands an attempt in every slot of Redis's clock.
+    attempted: HashMap<EventId, u64>,
+}
+
+/// An event's release interval, if it releases on a schedule now.
+fn releasing(cached: &CachedEvent) -> Option<u64> {
+    let settings = cached.settings();
+    (settings.state == EventState::Open && settings.batch_size > 0)
+        .then_some(settings.release_interval_ms)
+}
+
+fn now_ms() -> u64 {
+    u64::try_from(crate::clock::unix_ms()).unwrap_or_default()
+}
+
+impl Releases {
+    /// Queues `event` for its next half slot not attempted yet, if it releases and someone waits.
+    fn consider(&mut self, event: &EventId, cache: &PointerCache) {
+        let Some(cached) = cache.get(event) else {
+            return;
+        };
+        let Some(interval_ms) = releasing(&cached) else {
+            return;
+        };
+        if cached.waiting() == 0 || self.queued.contains_key(event) {
+            return;
+        }
+        let half = (interval_ms / 2).max(1);
+        let now = now_ms();
+        let at = if self.attempted.get(event) == Some(&(now / half)) {
+            (now / half + 1) * half
+        } else {
+            now
+        };
+        self.queued.insert(event.clone(), at);
+        self.due.insert((at, event.clone()));
+    }
+
+    /// Looks at every event: deletes the data of those closed long enough, queues those waiting.
+    async fn scan(&mut self, store: &dyn Store, cache: &PointerCache) {
+        let now_s = crate::clock::unix_s();
+        for (event, cached) in cache.entries() {
             let settings = cached.settings();
-            if settings.expired_at(crate::clock::unix_s()) {
+            if settings.expired_at(now_s) {
                 // Closed for longer than its data is kept: any replica may delete it, once.
                 match store.delete_event(&event).await {
                     Ok(_) => {
                         tracing::info!(%event, retain_closed_s = settings.retain_closed_s, "deleted the data of an event closed long enough");
                         cache.forget(&event);
                     }
-                    Err(e) => log.failed(&e),
+                    Err(e) => self.log.failed(&e),
                 }
                 continue;
             }
-            if settings.state != EventState::Open || settings.batch_size == 0 {
-                continue;
+            self.consider(&event, cache);
+        }
+        // Forgotten events' attempts go too.
+        self.attempted.retain(|event, _| cache.get(event).is_some());
+    }
+
+    /// Releases a batch of every event whose time came.
+    async fn attempt_due(&mut self, store: &dyn Store, cache: &PointerCache) {
+        let now = now_ms();
+        while let Some((at, event)) = self.due.first().cloned() {
+            if at > now {
+                break;
             }
-            let half_slot = now_ms / (settings.release_interval_ms / 2).max(1);
-            if attempted.get(&event) == Some(&half_slot) {
+            self.due.pop_first();
+            self.queued.remove(&event);
+            let Some(cached) = cache.get(&event) else {
                 continue;
-            }
-            let mode = AdvanceMode::Scheduled {
-                interval_ms: settings.release_interval_ms,
             };
+            let Some(interval_ms) = releasing(&cached) else {
+                continue;
+            };
+            let settings = cached.settings();
+            let half_slot = now / (interval_ms / 2).max(1);
+            let mode = AdvanceMode::Scheduled { interval_ms };
             match store
                 .advance(&event, settings.batch_size, mode, Capacity::of(&settings))
                 .await
             {
                 Ok(advanced) => {
-                    log.ok();
-                    attempted.insert(event.clone(), half_slot);
+                    self.log.ok();
+                    self.attempted.insert(event.clone(), half_slot);
+                    cache.observe(
+                        &event,
+                        &cached,
+                        advanced.issued,
+                        advanced.admitted_through,
+                        false,
+                    );
                     if advanced.moved {
                         tracing::debug!(%event, admitted_through = advanced.admitted_through, "released a batch");
                     }
                 }
                 // Not recorded as attempted: the next tick tries again.
-                Err(e) => log.failed(&e),
+                Err(e) => self.log.failed(&e),
             }
+            self.consider(&event, cache);
         }
     }
 }

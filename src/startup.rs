@@ -14,7 +14,7 @@ use actix_web::{web, App, HttpServer};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::cache::{keep_in_sync, PointerCache};
+use crate::cache::{PointerCache, Resync};
 use crate::config::{Config, ConfigError, LogTarget};
 use crate::demo;
 use crate::drain::{DrainSettings, DrainWorker};
@@ -26,6 +26,7 @@ use crate::routes::templates::Pages;
 use crate::routes::{self, observe_request, ApiError, AppState, HotPaths, Surface};
 use crate::scheduler::run_releases;
 use crate::sink::{KafkaSink, LogSink, Sink, SinkError};
+use crate::store::topology::Topology;
 use crate::store::{
     MemoryStore, MeteredStore, PutMode, RedisStore, Store, StoreError, WriteHealth,
 };
@@ -108,12 +109,35 @@ pub fn build_sink(config: &Config) -> Result<Arc<dyn Sink>, StartError> {
     })
 }
 
+/// A pointer cache filled from `store`, and the task that keeps it in step until `stopping` (a
+/// replica's, or a drain worker's).
+pub async fn synced_cache(
+    store: Arc<dyn Store>,
+    config: &Config,
+    stopping: watch::Receiver<bool>,
+) -> Result<(Arc<PointerCache>, JoinHandle<()>), StartError> {
+    let resync = Resync {
+        tick: config.pointer_poll,
+        sweep: config.resync_sweep,
+    };
+    Ok(crate::cache::synced(store, resync, stopping).await?)
+}
+
+/// The Redis `url` (the configuration's `redis_url`) stands for.
+fn redis_topology(config: &Config, url: &str) -> Topology {
+    if config.redis_cluster {
+        Topology::Cluster(url.split(',').map(|url| url.trim().to_owned()).collect())
+    } else {
+        Topology::Single(url.trim().to_owned())
+    }
+}
+
 /// Connects to the store the configuration names.
 pub async fn build_store(config: &Config) -> Result<Arc<dyn Store>, StartError> {
     Ok(match &config.redis_url {
         Some(url) => Arc::new(
-            RedisStore::connect_settling(
-                url.expose(),
+            RedisStore::open(
+                redis_topology(config, url.expose()),
                 &config.redis_prefix,
                 config.pointer_poll * 3,
             )
@@ -145,7 +169,7 @@ impl Application {
             );
         } else {
             let kids: Vec<&str> = keys.kids().collect();
-            tracing::info!(active = keys.active_kid(), passes = keys.pass_kid(), loaded = ?kids, "signing keys loaded");
+            tracing::info!(active = keys.active_kid(), passes = keys.pass_kid(), loaded = ?kids, sha_extensions = crate::token::sha_extensions(), token_memory = config.token_memory, "signing keys loaded");
         }
         if keys.holds_dev_key() {
             tracing::warn!("the public development key is loaded (dev_mode): for development only");
@@ -172,17 +196,10 @@ impl Application {
             demo::seed(store.as_ref(), port).await?;
         }
 
-        let cache = Arc::new(PointerCache::default());
-        cache.refresh_all(store.as_ref()).await?;
-
         let (shutdown, stopping) = watch::channel(false);
+        let (cache, sync) = synced_cache(store.clone(), &config, stopping.clone()).await?;
         let mut tasks = vec![
-            tokio::spawn(keep_in_sync(
-                store.clone(),
-                cache.clone(),
-                config.pointer_poll,
-                stopping.clone(),
-            )),
+            sync,
             tokio::spawn(run_releases(store.clone(), cache.clone(), stopping.clone())),
         ];
         if demo {
@@ -195,6 +212,7 @@ impl Application {
         if config.drain_in_serve {
             let worker = DrainWorker::new(
                 store.clone(),
+                cache.clone(),
                 build_sink(&config)?,
                 DrainSettings::from_config(&config),
                 metrics.clone(),
@@ -207,7 +225,8 @@ impl Application {
         let state = web::Data::new(AppState {
             store,
             cache,
-            tokens: Tokens::new(&keys, &config.issuer),
+            tokens: Tokens::new(&keys, &config.issuer)
+                .with_memory(usize::try_from(config.token_memory).unwrap_or(usize::MAX)),
             admin_token: config.admin_token.clone(),
             service_token: config.service_token.clone(),
             cookie_prefix: config.cookie_prefix.clone(),
@@ -219,6 +238,7 @@ impl Application {
             ready_stale_after: config.ready_stale_after,
             limiters: Limiters::default(),
             trusted_proxies: config.trusted_networks()?,
+            metrics_events: usize::try_from(config.metrics_events).unwrap_or(usize::MAX),
             streams: Arc::new(StreamSlots::new(
                 config.max_streams,
                 config.max_streams_per_visitor,
@@ -386,7 +406,7 @@ pub fn drain_status_server(
             .route(
                 "/metrics",
                 web::get().to(move || {
-                    let text = metrics.render(&[]);
+                    let text = metrics.render(&[], 0);
                     async move { routes::ops::exposition(text) }
                 }),
             )

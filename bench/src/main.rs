@@ -39,7 +39,7 @@ use crate::servers::{serve_ceiling, start_redis, start_server};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const ADMIN_TOKEN: &str = "bench-admin-token-0123456789";
+pub const ADMIN_TOKEN: &str = "bench-admin-token-0123456789";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -163,6 +163,38 @@ async fn main() -> ExitCode {
         let addresses: Vec<SocketAddr> = replicas.iter().map(|r| r.address).collect();
         let rounds = if args.smoke { 5 } else { 100 };
         rows.push(scenarios::propagation::propagation(&admin, &addresses, rounds).await);
+    }
+    if args.runs("streams") {
+        let (count, moves) = if args.smoke { (200, 2) } else { (10_000, 5) };
+        let store = (&mut redis, prefix.as_str());
+        let settings = &replica_settings;
+        rows.extend(scenarios::streams::streams(settings, &signer, store, count, moves).await);
+        let bare = &ceiling_server.server;
+        rows.push(scenarios::streams::bare_stream_memory(bare, count).await);
+    }
+    if args.runs("tokens") {
+        let count = if args.smoke { 1_000 } else { 100_000 };
+        rows.extend(scenarios::tokens::cold_checks(secret.trim(), count));
+    }
+    if args.runs("cluster") {
+        scenarios::cluster::cluster_joins(&args, &replica_settings, servers, &mut rows).await;
+    }
+    if args.runs("events") {
+        let (embedded, on_redis) = if args.smoke {
+            (500, 200)
+        } else {
+            (100_000, 10_000)
+        };
+        let window = Duration::from_secs(if args.smoke { 2 } else { 10 });
+        let settings = &replica_settings;
+        rows.extend(scenarios::events::many_events(settings, embedded, false, window).await);
+        rows.extend(scenarios::events::many_events(settings, on_redis, true, window).await);
+    }
+    if args.runs("idle") {
+        let counts: &[usize] = if args.smoke { &[10] } else { &[100, 1_000] };
+        let window = Duration::from_secs(if args.smoke { 2 } else { 10 });
+        let settings = &replica_settings;
+        rows.extend(scenarios::idle::idle(settings, 3, counts, window).await);
     }
     if args.runs("drain") {
         let visitors = args.drain_visitors;

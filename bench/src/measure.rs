@@ -19,7 +19,7 @@ pub static REDIS_PID: OnceLock<u32> = OnceLock::new();
 
 /// User plus system time of a process, from `/proc/<pid>/stat` (Linux only; elsewhere it reads
 /// zero, and so do the CPU columns).
-fn cpu_time(pid: u32) -> Duration {
+pub fn cpu_time(pid: u32) -> Duration {
     let ticks = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
         .and_then(|stat| {

@@ -62,11 +62,27 @@ pub fn start_tansu(topic: &str) -> Option<(Daemon, String)> {
     Some((broker, brokers))
 }
 
-/// The HTTP ceiling: actix-web answering two bytes, with the same worker count as waitroom.
+/// The HTTP ceiling: actix-web answering two bytes, with the same worker count as waitroom; and
+/// at `/stream`, an event stream that sends one comment and then waits forever (what an open stream
+/// costs actix-web itself).
 pub async fn serve_ceiling(port: u16, workers: usize) -> std::io::Result<()> {
-    HttpServer::new(|| App::new().route("/", web::get().to(|| async { "ok" })))
-        .workers(workers)
-        .bind(("127.0.0.1", port))?
-        .run()
-        .await
+    HttpServer::new(|| {
+        App::new()
+            .route("/", web::get().to(|| async { "ok" }))
+            .route("/stream", web::get().to(bare_stream))
+    })
+    .workers(workers)
+    .bind(("127.0.0.1", port))?
+    .run()
+    .await
+}
+
+async fn bare_stream() -> actix_web::HttpResponse {
+    let opening = futures_util::stream::once(async {
+        Ok::<_, actix_web::Error>(actix_web::web::Bytes::from_static(b": open\n\n"))
+    });
+    let forever = futures_util::stream::pending();
+    actix_web::HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .streaming(futures_util::StreamExt::chain(opening, forever))
 }

@@ -254,6 +254,21 @@ impl CachedEvent {
         self.issued.fetch_max(position, Ordering::AcqRel);
     }
 
+    /// How many visitors wait behind the pointer (those who left do not count).
+    pub fn waiting(&self) -> u64 {
+        self.ahead_of(self.issued().saturating_add(1))
+    }
+
+    /// Whether admitted visitors are still to be forwarded downstream, as far as this replica knows.
+    pub fn drain_behind(&self) -> bool {
+        self.drained_through.load(Ordering::Acquire) < self.admitted_through()
+    }
+
+    /// Takes in a drain checkpoint read or pushed.
+    pub fn observe_drained(&self, through: u64) {
+        self.drained_through.fetch_max(through, Ordering::AcqRel);
+    }
+
     pub(super) fn mark_left(&self, position: u64) -> bool {
         self.left.write().insert(position)
     }

@@ -3,10 +3,12 @@
 //! [`keep_in_sync`] keeps it fresh from the store's push channel and, should a message be lost, a
 //! short periodic resync.
 
+mod due;
 mod event;
 mod pointer;
 mod sync;
 
+pub use due::Due;
 pub use event::{CachedEvent, SignedPass};
 pub use pointer::PointerCache;
-pub use sync::keep_in_sync;
+pub use sync::{keep_in_sync, synced, Resync};

@@ -7,8 +7,9 @@ use std::time::Instant;
 
 use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, Notify};
 
+use super::due::Due;
 use super::event::CachedEvent;
 use crate::domain::{EventId, EventState};
 use crate::metrics::EventReading;
@@ -24,8 +25,14 @@ pub struct PointerCache {
     /// to the push streams connected to this replica.
     changes: broadcast::Sender<EventId>,
     last_data_loss: Mutex<Option<DataLoss>>,
-    /// When every event was last read from the store.
+    /// When this replica last knew itself in step with the store: every event read, or the push
+    /// channel up and the store the same instance (see [`crate::cache::Resync`]).
     synced_all_at: Mutex<Option<Instant>>,
+    /// Events where someone may be waiting for a release: the scheduler's.
+    pub releases: Due,
+    /// Told when an event's pointer moved or its drain is found behind: wakes the drain, which
+    /// looks at every event's checkpoint anyway.
+    pub drain_due: Notify,
 }
 
 /// When and how the store was last found holding less than this replica knew.
@@ -47,6 +54,8 @@ impl Default for PointerCache {
             changes: broadcast::channel(4_096).0,
             last_data_loss: Mutex::default(),
             synced_all_at: Mutex::default(),
+            releases: Due::default(),
+            drain_due: Notify::default(),
         }
     }
 }
@@ -75,6 +84,17 @@ impl PointerCache {
         cached.mark_synced();
         if cached.observe(issued, admitted_through, manual) {
             self.changed(event);
+            self.drain_due.notify_one();
+        }
+    }
+
+    /// Takes in how far the line reaches; the scheduler hears of an event that has someone waiting
+    /// again.
+    fn observe_issued(&self, event: &EventId, cached: &CachedEvent, issued: u64) {
+        let waited = cached.waiting() > 0;
+        cached.observe_issued(issued);
+        if !waited && cached.waiting() > 0 {
+            self.releases.add(event);
         }
     }
 
@@ -102,9 +122,27 @@ impl PointerCache {
         ids
     }
 
+    /// Every event, unordered: for scans that look at each once.
+    pub fn entries(&self) -> Vec<(EventId, Arc<CachedEvent>)> {
+        self.events
+            .read()
+            .iter()
+            .map(|(id, cached)| (id.clone(), cached.clone()))
+            .collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.events.read().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Every event's figures for the metrics, read now.
     pub fn readings(&self) -> Vec<EventReading> {
         let now = Instant::now();
+        let all_synced = *self.synced_all_at.lock();
         self.event_ids()
             .into_iter()
             .filter_map(|event| {
@@ -121,7 +159,12 @@ impl PointerCache {
                         .admitted_through
                         .saturating_sub(figures.drained_through),
                     release_rate_per_minute: cached.measured_rate_per_minute(now).unwrap_or(0.0),
-                    pointer_age_s: now.duration_since(cached.synced_at()).as_secs_f64(),
+                    pointer_age_s: now
+                        .duration_since(
+                            all_synced
+                                .map_or(cached.synced_at(), |all| all.max(cached.synced_at())),
+                        )
+                        .as_secs_f64(),
                     data_losses: cached.data_losses.load(Ordering::Acquire),
                     stopped: cached.settings().state != EventState::Open,
                 })
@@ -165,9 +208,16 @@ impl PointerCache {
         self.last_data_loss.lock().clone()
     }
 
-    /// How long since every event was last read from the store; `None` before the first time.
-    pub fn since_full_sync(&self) -> Option<std::time::Duration> {
+    /// How long since this replica last knew itself in step with the store; `None` before the
+    /// first time.
+    pub fn since_synced(&self) -> Option<std::time::Duration> {
         self.synced_all_at.lock().map(|at| at.elapsed())
+    }
+
+    /// Records that this replica is in step with the store as of now.
+    pub fn confirm_synced(&self) {
+        self.warm.store(true, Ordering::Release);
+        *self.synced_all_at.lock() = Some(Instant::now());
     }
 
     pub fn is_warm(&self) -> bool {
@@ -195,15 +245,19 @@ impl PointerCache {
             snapshot.figures.admitted_through,
             false,
         );
-        cached
-            .drained_through
-            .fetch_max(snapshot.figures.drained_through, Ordering::AcqRel);
+        cached.observe_drained(snapshot.figures.drained_through);
         cached
             .active
             .store(snapshot.figures.active, Ordering::Release);
         cached.mark_synced();
         if settings_changed || moved {
             self.changed(event);
+        }
+        if cached.waiting() > 0 {
+            self.releases.add(event);
+        }
+        if cached.drain_behind() {
+            self.drain_due.notify_one();
         }
         cached
     }
@@ -220,6 +274,19 @@ impl PointerCache {
                 match self.get(&event) {
                     Some(cached) => self.observe(&event, &cached, issued, admitted_through, manual),
                     None => return Some(event),
+                }
+                None
+            }
+            Notification::Issued { event, issued } => {
+                match self.get(&event) {
+                    Some(cached) => self.observe_issued(&event, &cached, issued),
+                    None => return Some(event),
+                }
+                None
+            }
+            Notification::Drained { event, through } => {
+                if let Some(cached) = self.get(&event) {
+                    cached.observe_drained(through);
                 }
                 None
             }
@@ -316,17 +383,24 @@ impl PointerCache {
         Ok(())
     }
 
-    /// Re-reads every event from the store, and those this replica knows that the store lost.
-    pub async fn refresh_all(&self, store: &dyn Store) -> Result<(), crate::store::StoreError> {
+    /// Every event the store lists and every one this replica knows (which the store may have lost).
+    pub async fn all_events(
+        &self,
+        store: &dyn Store,
+    ) -> Result<Vec<EventId>, crate::store::StoreError> {
         let mut events = store.events().await?;
         events.extend(self.event_ids());
         events.sort();
         events.dedup();
-        for event in events {
+        Ok(events)
+    }
+
+    /// Re-reads every event from the store, and those this replica knows that the store lost.
+    pub async fn refresh_all(&self, store: &dyn Store) -> Result<(), crate::store::StoreError> {
+        for event in self.all_events(store).await? {
             self.refresh(store, &event).await?;
         }
-        self.warm.store(true, Ordering::Release);
-        *self.synced_all_at.lock() = Some(Instant::now());
+        self.confirm_synced();
         Ok(())
     }
 }

@@ -11,7 +11,9 @@ use serde_json::Value;
 
 use crate::config::Config;
 use crate::drain::{DrainSettings, DrainWorker};
-use crate::startup::{build_sink, build_store, drain_status_server, load_keys, Application};
+use crate::startup::{
+    build_sink, build_store, drain_status_server, load_keys, synced_cache, Application,
+};
 use crate::token::{Claims, Tokens};
 
 #[derive(Debug, Parser)]
@@ -158,11 +160,16 @@ async fn drain(args: ConfigArg) -> Result<(), String> {
     let status = tokio::spawn(status);
     tracing::info!("drain worker status on http://{listen}/ (healthz, readyz, metrics)");
     let (stop, stopping) = tokio::sync::watch::channel(false);
-    let worker = DrainWorker::new(store, sink, DrainSettings::from_config(&config), metrics);
+    let (cache, sync) = synced_cache(store.clone(), &config, stopping.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    let settings = DrainSettings::from_config(&config);
+    let worker = DrainWorker::new(store, cache, sink, settings, metrics);
     let worker = tokio::spawn(worker.run(stopping));
     stop_signal().await;
     let _ = stop.send(true);
     let stopped = worker.await.map_err(|e| e.to_string());
+    let _ = sync.await;
     status_handle.stop(true).await;
     let _ = status.await;
     stopped

@@ -80,7 +80,7 @@ pub(super) struct Readiness {
 pub(super) async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let serving = state.ready.load(Ordering::Acquire);
     let cache = state.cache.is_warm();
-    let since_sync = state.cache.since_full_sync();
+    let since_sync = state.cache.since_synced();
     let fresh = since_sync.is_some_and(|age| age < state.ready_stale_after);
     let store = !state.uses_redis || store_reachable(state.store.as_ref()).await;
     let writes = state.writes.failing();
@@ -135,7 +135,11 @@ pub async fn store_reachable(store: &dyn Store) -> bool {
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text exposition", body = String, content_type = "text/plain")))]
 pub(super) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    exposition(state.metrics.render(&state.cache.readings()))
+    exposition(
+        state
+            .metrics
+            .render(&state.cache.readings(), state.metrics_events),
+    )
 }
 
 /// A Prometheus text exposition as an answer.

@@ -45,6 +45,8 @@ pub struct AppState {
     pub limiters: Limiters,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Most events given per-event series on `/metrics`.
+    pub metrics_events: usize,
 }
 
 /// Counts the live-update streams open on this replica, in all and per place in line, so neither a

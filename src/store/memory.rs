@@ -57,7 +57,7 @@ impl Default for MemoryStore {
         Self {
             lines: Mutex::default(),
             deleted: Mutex::default(),
-            changes: broadcast::channel(1024).0,
+            changes: broadcast::channel(16_384).0,
         }
     }
 }
@@ -170,7 +170,7 @@ impl Store for MemoryStore {
         now_ms: i64,
         floor: u64,
     ) -> Result<Joined, StoreError> {
-        Ok(self.with_line(event, |line| {
+        let joined = self.with_line(event, |line| {
             line.raise_issued(floor, now_ms);
             if who == JoinAs::Trusted {
                 if let Some(&position) = line.trusted.get(visitor) {
@@ -189,7 +189,14 @@ impl Store for MemoryStore {
                 position: line.issued,
                 fresh: true,
             }
-        }))
+        });
+        if joined.fresh {
+            self.announce(Notification::Issued {
+                event: event.clone(),
+                issued: joined.position,
+            });
+        }
+        Ok(joined)
     }
 
     async fn restore(
@@ -478,7 +485,7 @@ impl Store for MemoryStore {
         through: u64,
         holder: &str,
     ) -> Result<bool, StoreError> {
-        Ok(self.with_line(event, |line| {
+        let holds = self.with_line(event, |line| {
             let holds = line
                 .lease
                 .as_ref()
@@ -487,20 +494,23 @@ impl Store for MemoryStore {
                 line.drained_through = line.drained_through.max(through);
             }
             holds
-        }))
+        });
+        if holds {
+            self.announce(Notification::Drained {
+                event: event.clone(),
+                through,
+            });
+        }
+        Ok(holds)
     }
 
     async fn notifications(&self) -> Result<BoxStream<'static, Notification>, StoreError> {
         let receiver = self.changes.subscribe();
         Ok(stream::unfold(receiver, |mut receiver| async move {
-            loop {
-                match receiver.recv().await {
-                    Ok(notification) => return Some((notification, receiver)),
-                    // A slow listener missed some; the periodic resync catches it up.
-                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                    Err(broadcast::error::RecvError::Closed) => return None,
-                }
-            }
+            // A slow listener that missed some sees the stream end: subscribing again reads every
+            // event anew, as after a lost Redis connection.
+            let notification = receiver.recv().await.ok()?;
+            Some((notification, receiver))
         })
         .boxed())
     }
@@ -526,6 +536,10 @@ impl Store for MemoryStore {
         let now = Instant::now();
         deleted.retain(|_, until| *until > now);
         Ok(deleted.contains_key(event))
+    }
+
+    async fn instance(&self) -> Result<String, StoreError> {
+        Ok("memory".into())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

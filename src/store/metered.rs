@@ -346,6 +346,10 @@ impl Store for MeteredStore {
     async fn ping(&self) -> Result<(), StoreError> {
         self.timed(Op::Ping, self.inner.ping()).await
     }
+
+    async fn instance(&self) -> Result<String, StoreError> {
+        self.timed(Op::Ping, self.inner.instance()).await
+    }
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 pub mod memory;
 pub mod metered;
 pub mod redis;
+pub mod topology;
 
 use async_trait::async_trait;
 use futures_util::stream::BoxStream;
@@ -35,9 +36,19 @@ pub enum Notification {
         #[serde(default)]
         manual: bool,
     },
+    /// Positions were handed out: the last is `issued`.
+    Issued {
+        event: EventId,
+        issued: u64,
+    },
     Left {
         event: EventId,
         position: u64,
+    },
+    /// The drain forwarded every admitted visitor through `through`.
+    Drained {
+        event: EventId,
+        through: u64,
     },
     /// The booking service is done with the visitor at `position`: their pass no longer admits.
     Completed {
@@ -343,4 +354,8 @@ pub trait Store: Send + Sync + 'static {
     async fn is_deleted(&self, event: &EventId) -> Result<bool, StoreError>;
 
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Names the store's instance: another name than before means a failover or a restart, which
+    /// may have lost writes and pushed changes, so every replica reads every event again.
+    async fn instance(&self) -> Result<String, StoreError>;
 }

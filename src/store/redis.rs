@@ -1,17 +1,18 @@
 //! The Redis store: shared by every replica. Each operation that changes a line is one round trip and
 //! atomic: a Lua script (`lua/`), or for a batch of anonymous joins a MULTI/EXEC transaction. Keys
 //! are hash-tagged by event, `<prefix>:{event}:<name>`, so all of an event's keys live in one Redis
-//! Cluster slot; changes are announced on `<prefix>:notify`.
+//! Cluster slot; changes are announced on `<prefix>:notify`. One server or a cluster: see
+//! [`Topology`].
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::stream::{BoxStream, StreamExt};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
 use tokio::sync::{mpsc, oneshot};
 
+use super::topology::{subscribe, Conn, Topology};
 use super::{
     AdvanceMode, Advanced, Capacity, Claim, Figures, Floor, JoinAs, Joined, LeaseAction,
     Notification, PutMode, Snapshot, Store, StoreError, COMPLETIONS_KEPT_MS, EVENT_KEYS,
@@ -19,17 +20,14 @@ use super::{
 };
 use crate::domain::{Admitted, EventId, EventSettings, VisitorId};
 
-/// How long a command may take before the caller is told Redis is unavailable.
-const RESPONSE_TIMEOUT: Duration = Duration::from_millis(1_500);
-const CONNECT_TIMEOUT: Duration = Duration::from_millis(1_000);
 /// How long joins wait after Redis turned out to be another instance, unless told otherwise.
 const DEFAULT_SETTLE: Duration = Duration::from_millis(750);
 /// Most joins sent to Redis in one transaction.
 const JOIN_BATCH: usize = 256;
 
 pub struct RedisStore {
-    client: redis::Client,
-    conn: ConnectionManager,
+    topology: Topology,
+    conn: Conn,
     prefix: String,
     channel: String,
     joins: mpsc::UnboundedSender<PendingJoin>,
@@ -50,37 +48,42 @@ impl From<redis::RedisError> for StoreError {
 }
 
 impl RedisStore {
-    /// Connects to `url`; keys start with `prefix` (tests use a random one each).
+    /// Connects to the server at `url`; keys start with `prefix` (tests use a random one each).
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, StoreError> {
-        Self::connect_settling(url, prefix, DEFAULT_SETTLE).await
+        Self::open(Topology::Single(url.to_owned()), prefix, DEFAULT_SETTLE).await
     }
 
     /// As [`RedisStore::connect`]; after Redis turns out to be another instance (a failover, a
     /// restart), joins wait `settle` before drawing positions again, so that every replica's resync
     /// has restored what it knew (see [`Restorer`]). Three resync periods is enough.
-    pub async fn connect_settling(
-        url: &str,
+    pub async fn open(
+        topology: Topology,
         prefix: &str,
         settle: Duration,
     ) -> Result<Self, StoreError> {
-        let client = redis::Client::open(url)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_response_timeout(Some(RESPONSE_TIMEOUT))
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_millis(500));
-        let conn = ConnectionManager::new_with_config(client.clone(), config).await?;
+        let conn = Conn::open(&topology).await?;
         let (joins, pending) = mpsc::unbounded_channel();
+        let (issued, reaches) = mpsc::unbounded_channel();
+        let channel = format!("{prefix}:notify");
+        tokio::spawn(announce_joins(conn.clone(), channel.clone(), reaches));
         let restorer = Restorer {
             conn: conn.clone(),
             prefix: prefix.to_owned(),
+            channel,
+            issued,
             script: Script::new(include_str!("lua/restore.lua")),
-            instance: Arc::new(parking_lot::Mutex::new(None)),
+            instances: Arc::default(),
             settle,
         };
+        // The primaries as they are now: a join that lands on another one later was failed over to.
+        if let Ok(infos) = conn.info_of_primaries(&["replication"]).await {
+            for info in infos {
+                restorer.moved_to(&info);
+            }
+        }
         tokio::spawn(send_joins(restorer.clone(), pending));
         Ok(Self {
-            client,
+            topology,
             conn,
             prefix: prefix.to_owned(),
             channel: format!("{prefix}:notify"),
@@ -471,14 +474,15 @@ impl Store for RedisStore {
             .key(self.key(event, "drain:lease"))
             .arg(through)
             .arg(holder)
+            .arg(&self.channel)
+            .arg(event.as_str())
             .invoke_async(&mut conn)
             .await?;
         Ok(moved == 1)
     }
 
     async fn notifications(&self) -> Result<BoxStream<'static, Notification>, StoreError> {
-        let mut pubsub = self.client.get_async_pubsub().await?;
-        pubsub.subscribe(&self.channel).await?;
+        let pubsub = subscribe(&self.topology, self.channel.clone()).await?;
         Ok(pubsub
             .into_on_message()
             .filter_map(|message| async move {
@@ -512,11 +516,35 @@ impl Store for RedisStore {
         Ok(conn.exists(self.key(event, "deleted")).await?)
     }
 
+    async fn instance(&self) -> Result<String, StoreError> {
+        let infos = self
+            .conn
+            .info_of_primaries(&["server", "replication"])
+            .await?;
+        let mut names: Vec<String> = infos.iter().map(|info| instance_name(info)).collect();
+        names.sort();
+        Ok(names.join(" "))
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         let mut conn = self.conn.clone();
         let _: String = redis::cmd("PING").query_async(&mut conn).await?;
         Ok(())
     }
+}
+
+/// A Redis server's run id (new at each start) and replication id (new when a replica is promoted),
+/// from its `INFO`.
+fn instance_name(info: &str) -> String {
+    let field = |name| info_field(info, name).unwrap_or_default();
+    format!("{}/{}", field("run_id"), field("master_replid"))
+}
+
+/// One field of an `INFO` answer.
+fn info_field<'a>(info: &'a str, name: &str) -> Option<&'a str> {
+    info.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+        .map(str::trim)
 }
 
 /// `<prefix>:{event}:<name>`: hash-tagged by event, so an event's keys share a Redis Cluster slot.
@@ -544,11 +572,15 @@ struct PendingJoin {
 /// replica restores what it knew), then draws again.
 #[derive(Clone)]
 struct Restorer {
-    conn: ConnectionManager,
+    conn: Conn,
     prefix: String,
+    /// Where joins are announced.
+    channel: String,
+    /// How far each event's line reaches after a batch, for [`announce_joins`].
+    issued: mpsc::UnboundedSender<(EventId, u64)>,
     script: Script,
-    /// The replication id of the Redis joins last went to.
-    instance: Arc<parking_lot::Mutex<Option<String>>>,
+    /// The replication ids of the primaries joins went to (one server's, or a cluster's).
+    instances: Arc<parking_lot::Mutex<std::collections::HashSet<String>>>,
     settle: Duration,
 }
 
@@ -556,26 +588,27 @@ struct Restorer {
 const RESTORE_LEAVERS_CHUNK: usize = 10_000;
 
 impl Restorer {
-    /// Takes in the replication id of the instance a join just went to (`INFO replication`).
-    /// Returns true if it is another one than before: the caller waits [`Restorer::settle`].
+    /// Takes in the replication id of the primary a join just went to (`INFO replication`).
+    /// Returns true if it is none known before: the caller waits [`Restorer::settle`].
     fn moved_to(&self, info: &str) -> bool {
-        let id = info
-            .lines()
-            .find_map(|line| line.strip_prefix("master_replid:"))
-            .map(|id| id.trim().to_owned());
-        let mut known = self.instance.lock();
-        let moved = known.is_some() && id.is_some() && *known != id;
-        if id.is_some() {
-            *known = id;
-        }
+        let Some(id) = info_field(info, "master_replid").map(str::to_owned) else {
+            return false;
+        };
+        let mut known = self.instances.lock();
+        let moved = !known.is_empty() && !known.contains(&id);
+        known.insert(id);
         moved
     }
 
-    async fn instance_info(&self) -> Result<String, StoreError> {
-        Ok(redis::cmd("INFO")
+    /// `INFO replication` of the primary holding `event`'s keys (the key routes it in a cluster).
+    async fn instance_info(&self, event: &EventId) -> Result<String, StoreError> {
+        let (_, info): (Option<u64>, String) = redis::pipe()
+            .get(event_key(&self.prefix, event, "issued"))
+            .cmd("INFO")
             .arg("replication")
             .query_async(&mut self.conn.clone())
-            .await?)
+            .await?;
+        Ok(info)
     }
 
     async fn restore(
@@ -632,28 +665,43 @@ async fn send_joins(restorer: Restorer, mut pending: mpsc::UnboundedReceiver<Pen
     let trusted_script = Script::new(include_str!("lua/join_trusted.lua"));
     let mut batch = Vec::with_capacity(JOIN_BATCH);
     while pending.recv_many(&mut batch, JOIN_BATCH).await > 0 {
-        while !batch.is_empty() {
-            let event = batch[0].event.clone();
-            let (same_event, others): (Vec<_>, Vec<_>) =
-                batch.drain(..).partition(|join| join.event == event);
-            batch = others;
-            let keys = JoinKeys {
-                event: event.clone(),
-                issued: event_key(&restorer.prefix, &event, "issued"),
-                line: event_key(&restorer.prefix, &event, "line"),
-                visitors: event_key(&restorer.prefix, &event, "visitors"),
-            };
-            let (trusted, anonymous): (Vec<_>, Vec<_>) = same_event
-                .into_iter()
-                .partition(|join| join.who == JoinAs::Trusted);
-            if !anonymous.is_empty() {
-                join_anonymous(&restorer, &keys, anonymous).await;
-            }
-            for join in trusted {
-                let joined = join_trusted(&restorer, &trusted_script, &keys, &join).await;
-                let _ = join.reply.send(joined);
+        // One group per event, in arrival order; the events' transactions go out together.
+        let mut groups: Vec<(EventId, Vec<PendingJoin>)> = Vec::new();
+        for join in batch.drain(..) {
+            match groups.iter_mut().find(|(event, _)| *event == join.event) {
+                Some((_, joins)) => joins.push(join),
+                None => groups.push((join.event.clone(), vec![join])),
             }
         }
+        let sent = groups
+            .into_iter()
+            .map(|(event, joins)| join_event(&restorer, &trusted_script, event, joins));
+        futures_util::future::join_all(sent).await;
+    }
+}
+
+/// One event's joins of a batch: the anonymous ones in one transaction, then the trusted ones.
+async fn join_event(
+    restorer: &Restorer,
+    trusted_script: &Script,
+    event: EventId,
+    joins: Vec<PendingJoin>,
+) {
+    let keys = JoinKeys {
+        issued: event_key(&restorer.prefix, &event, "issued"),
+        line: event_key(&restorer.prefix, &event, "line"),
+        visitors: event_key(&restorer.prefix, &event, "visitors"),
+        event,
+    };
+    let (trusted, anonymous): (Vec<_>, Vec<_>) = joins
+        .into_iter()
+        .partition(|join| join.who == JoinAs::Trusted);
+    if !anonymous.is_empty() {
+        join_anonymous(restorer, &keys, anonymous).await;
+    }
+    for join in trusted {
+        let joined = join_trusted(restorer, trusted_script, &keys, &join).await;
+        let _ = join.reply.send(joined);
     }
 }
 
@@ -729,12 +777,56 @@ async fn join_anonymous(restorer: &Restorer, keys: &JoinKeys, joins: Vec<Pending
             Ok(before)
         }
     });
+    if let Ok(before) = &before {
+        let _ = restorer.issued.send((keys.event.clone(), before + count));
+    }
     for (offset, join) in (1..).zip(joins) {
         let joined = before.clone().map(|before| Joined {
             position: before + offset,
             fresh: true,
         });
         let _ = join.reply.send(joined);
+    }
+}
+
+/// How often each event's joins are announced at most.
+const ANNOUNCE_EVERY: Duration = Duration::from_millis(100);
+
+/// Tells every replica how far each event's line reaches, at most once per [`ANNOUNCE_EVERY`]
+/// per event, without keeping the joins waiting: a rush of joins costs Redis and the replicas a
+/// handful of messages a second, not one per batch. A lost announcement is made good by the
+/// replicas' resync.
+async fn announce_joins(
+    conn: Conn,
+    channel: String,
+    mut reaches: mpsc::UnboundedReceiver<(EventId, u64)>,
+) {
+    let mut pending: std::collections::HashMap<EventId, u64> = std::collections::HashMap::new();
+    let mut ticker = tokio::time::interval(ANNOUNCE_EVERY);
+    // After a quiet spell the first joins go out at once, the rest at most every interval.
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            reached = reaches.recv() => match reached {
+                Some((event, issued)) => {
+                    let known = pending.entry(event).or_default();
+                    *known = (*known).max(issued);
+                }
+                None => return,
+            },
+            _ = ticker.tick(), if !pending.is_empty() => {
+                let mut pipe = redis::pipe();
+                for (event, issued) in pending.drain() {
+                    let message = serde_json::to_string(&Notification::Issued { event, issued })
+                        .unwrap_or_default();
+                    pipe.publish(&channel, message).ignore();
+                }
+                let published: Result<(), _> = pipe.query_async(&mut conn.clone()).await;
+                if let Err(e) = published {
+                    tracing::debug!(error = %e, "announcing joins failed");
+                }
+            }
+        }
     }
 }
 
@@ -746,7 +838,7 @@ async fn join_trusted(
     keys: &JoinKeys,
     join: &PendingJoin,
 ) -> Result<Joined, StoreError> {
-    if restorer.moved_to(&restorer.instance_info().await?) {
+    if restorer.moved_to(&restorer.instance_info(&keys.event).await?) {
         tokio::time::sleep(restorer.settle).await;
     }
     let floor = Floor {
@@ -760,6 +852,8 @@ async fn join_trusted(
         .key(&keys.visitors)
         .arg(join.visitor.as_str())
         .arg(join.now_ms)
+        .arg(&restorer.channel)
+        .arg(keys.event.as_str())
         .invoke_async(&mut restorer.conn.clone())
         .await?;
     Ok(Joined {

@@ -128,6 +128,19 @@ impl Daemon {
         )
     }
 
+    /// A redis-server that joins a Redis Cluster (see [`RedisCluster`]), its node file in `dir`.
+    fn cluster_node(dir: &std::path::Path) -> Self {
+        Self::installed(
+            "redis-server",
+            &format!(
+                "--port {{port}} --bind 127.0.0.1 --save '' --appendonly no --loglevel warning \
+                 --cluster-enabled yes --cluster-node-timeout 2000 \
+                 --cluster-config-file {}/nodes-{{port}}.conf",
+                dir.display()
+            ),
+        )
+    }
+
     /// A standalone Kafka-protocol broker (tansu), keeping its data in memory.
     pub fn kafka() -> Self {
         Self::installed(
@@ -255,6 +268,80 @@ impl Drop for Daemon {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A Redis Cluster of three primaries (no replicas) on free ports, the 16,384 slots spread evenly by
+/// `redis-cli --cluster create`; stopped when dropped.
+pub struct RedisCluster {
+    pub nodes: Vec<Daemon>,
+    dir: PathBuf,
+}
+
+impl RedisCluster {
+    pub fn start() -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "waitroom-cluster-{}-{}",
+            std::process::id(),
+            free_port()
+        ));
+        std::fs::create_dir_all(&dir).expect("a directory for the node files");
+        let nodes: Vec<Daemon> = (0..3).map(|_| Daemon::cluster_node(&dir)).collect();
+        let created = Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(nodes.iter().map(|node| format!("127.0.0.1:{}", node.port)))
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .output()
+            .expect("redis-cli (scripts/install-test-deps.sh installs it)");
+        assert!(
+            created.status.success(),
+            "redis-cli --cluster create: {}",
+            String::from_utf8_lossy(&created.stdout)
+        );
+        let cluster = Self { nodes, dir };
+        cluster.wait_until_ok();
+        cluster
+    }
+
+    /// Every node's URL, as waitroom's `redis_url` lists them.
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .map(|node| format!("redis://127.0.0.1:{}", node.port))
+            .collect()
+    }
+
+    /// Runs `redis-cli` against one node; its output.
+    pub fn cli(&self, node: usize, args: &[&str]) -> String {
+        let output = Command::new("redis-cli")
+            .args(["-p", &self.nodes[node].port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// Waits until every node agrees all slots are served.
+    fn wait_until_ok(&self) {
+        let deadline = Instant::now() + START_TIMEOUT;
+        while Instant::now() < deadline {
+            if (0..self.nodes.len()).all(|node| {
+                self.cli(node, &["cluster", "info"])
+                    .contains("cluster_state:ok")
+            }) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the Redis Cluster did not come up");
+    }
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        self.nodes.clear();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

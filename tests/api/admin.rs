@@ -2,7 +2,7 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::helpers::{config_for, spawn_app, spawn_config, Backend};
-use crate::on_both_stores;
+use crate::{on_both_stores, on_every_store};
 
 on_both_stores!(events_are_created_updated_and_listed);
 
@@ -83,7 +83,7 @@ async fn configured_events_are_created_but_not_overwritten() {
     assert_eq!(second.show("from-config").await.settings.pass_ttl_s, 90);
 }
 
-on_both_stores!(deleted_events_are_gone_everywhere_and_stay_gone);
+on_every_store!(deleted_events_are_gone_everywhere_and_stay_gone);
 
 /// `DELETE` takes an event and all its data at once; no replica restores it from memory, its tokens
 /// are refused as for an unknown event, and it can be made again from nothing.
@@ -92,7 +92,7 @@ async fn deleted_events_are_gone_everywhere_and_stay_gone(backend: Backend) {
     let config = config_for(backend, &prefix);
     let app = spawn_config(config.clone()).await;
     let other = match backend {
-        Backend::Redis => Some(spawn_config(config).await),
+        Backend::Redis | Backend::Cluster => Some(spawn_config(config).await),
         Backend::Memory => None,
     };
     app.create_event("gone", json!({})).await;
@@ -134,11 +134,7 @@ async fn deleted_events_are_gone_everywhere_and_stay_gone(backend: Backend) {
         .await;
         assert!(forgotten.is_some());
         tokio::time::sleep(std::time::Duration::from_millis(800)).await;
-        let mut redis = redis::Client::open(crate::helpers::shared_redis_url())
-            .unwrap()
-            .get_multiplexed_async_connection()
-            .await
-            .unwrap();
+        let mut redis = crate::helpers::raw_redis(backend).await;
         let keys: Vec<String> = redis::cmd("KEYS")
             .arg(format!("{prefix}:{{gone}}:*"))
             .query_async(&mut redis)

@@ -8,15 +8,13 @@ use futures_util::future::join_all;
 use serde_json::{json, Value};
 use waitroom::domain::random_token_id;
 
-use crate::helpers::{
-    config_for, eventually, shared_redis_url, spawn_config, Answer, Backend, TestApp,
-};
+use crate::helpers::{config_for, eventually, spawn_config, Answer, Backend, TestApp};
 
-use crate::on_both_stores;
+use crate::on_every_store;
 
 const SERVICE_TOKEN: &str = "test-service-token-0123456789";
 
-on_both_stores!(admission_ends_for_no_shows_completed_visits_and_spent_passes);
+on_every_store!(admission_ends_for_no_shows_completed_visits_and_spent_passes);
 
 async fn complete(app: &TestApp, pass: &str) -> Answer {
     app.send(
@@ -49,7 +47,7 @@ async fn admission_ends_for_no_shows_completed_visits_and_spent_passes(backend: 
     let app = spawn_config(config.clone()).await;
     // A second replica on the same Redis, which learns of completions by the push alone.
     let other = match backend {
-        Backend::Redis => Some(spawn_config(config.clone()).await),
+        Backend::Redis | Backend::Cluster => Some(spawn_config(config.clone()).await),
         Backend::Memory => None,
     };
     app.create_event(
@@ -126,11 +124,7 @@ async fn admission_ends_for_no_shows_completed_visits_and_spent_passes(backend: 
     // Long after the first claim (its time wound back in Redis, seen by a replica that had not
     // met this visitor): the admission is over however the visitor asks.
     if other.is_some() {
-        let mut redis = redis::Client::open(shared_redis_url())
-            .unwrap()
-            .get_multiplexed_async_connection()
-            .await
-            .unwrap();
+        let mut redis = crate::helpers::raw_redis(backend).await;
         let position = app.status("cap", &staying).await.position();
         let long_ago = waitroom::clock::unix_ms() - 120_000;
         let _: () = redis::cmd("HSET")

@@ -352,11 +352,32 @@ fn key_material_is_stable_and_pass_keys_are_wired() {
 }
 
 #[test]
+fn cluster_mode_names_the_nodes() {
+    let objects = render(&[
+        "--set",
+        "redis.cluster=true",
+        "--set",
+        "redis.url=redis://redis-cluster-0:6379\\,redis://redis-cluster-1:6379",
+        "--set",
+        "config.resyncSweepS=60",
+    ]);
+    let config = find(&objects, "ConfigMap", "release-waitroom").unwrap();
+    assert_eq!(config["data"]["WAITROOM_REDIS_CLUSTER"], "true");
+    assert_eq!(
+        config["data"]["WAITROOM_REDIS_URL"],
+        "redis://redis-cluster-0:6379,redis://redis-cluster-1:6379"
+    );
+    assert_eq!(config["data"]["WAITROOM_RESYNC_SWEEP_S"], "60");
+}
+
+#[test]
 fn the_schema_refuses_bad_values() {
     let chart = chart();
     for bad in [
         "replicaCount=0",
         "redis.url=http://x",
+        "redis.url=redis://a:6379\\,http://b:6379",
+        "config.resyncSweepS=0",
         "config.logFormat=xml",
         "config.pointerPollMs=5000",
         "secrets.serviceToken=short",

@@ -27,24 +27,58 @@ pub const ISSUER: &str = "waitroom";
 pub enum Backend {
     Memory,
     Redis,
+    /// A Redis Cluster of three primaries.
+    Cluster,
+}
+
+/// Runs each scenario once per store named: `on_stores!([memory Memory, redis Redis] scenario, ...)`
+/// makes `scenario::memory` and `scenario::redis`, calling `scenario(Backend::Memory)` and so on.
+#[macro_export]
+macro_rules! on_stores {
+    ([$($test:ident $backend:ident),*] $(,)?) => {};
+    ([$($test:ident $backend:ident),*] $scenario:ident $(, $rest:ident)* $(,)?) => {
+        mod $scenario {
+            use $crate::helpers::Backend;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$scenario(Backend::$backend).await
+                }
+            )*
+        }
+        $crate::on_stores!([$($test $backend),*] $($rest),*);
+    };
 }
 
 /// Runs a scenario once on the embedded store and once on Redis.
 #[macro_export]
 macro_rules! on_both_stores {
-    ($($scenario:ident),* $(,)?) => {$(
-        mod $scenario {
-            use $crate::helpers::Backend;
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn memory() {
-                super::$scenario(Backend::Memory).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn redis() {
-                super::$scenario(Backend::Redis).await
-            }
-        }
-    )*};
+    ($($scenario:ident),* $(,)?) => {
+        $crate::on_stores!([memory Memory, redis Redis] $($scenario),*);
+    };
+}
+
+/// Runs a scenario on the embedded store, on Redis and on a Redis Cluster.
+#[macro_export]
+macro_rules! on_every_store {
+    ($($scenario:ident),* $(,)?) => {
+        $crate::on_stores!([memory Memory, redis Redis, cluster Cluster] $($scenario),*);
+    };
+}
+
+/// The Redis Cluster every test shares (three primaries started for this test process), as
+/// `redis_url` lists it.
+pub fn shared_cluster_urls() -> String {
+    static SHARED: OnceLock<String> = OnceLock::new();
+    SHARED
+        .get_or_init(|| {
+            let cluster = waitroom_testkit::RedisCluster::start();
+            let urls = cluster.urls().join(",");
+            // Lives as long as the test process; the watchdog shells stop it afterwards.
+            std::mem::forget(cluster);
+            urls
+        })
+        .clone()
 }
 
 /// The Redis every test shares: `TEST_REDIS_URL`, or a server started for this test process.
@@ -79,10 +113,15 @@ pub fn base_config() -> Config {
 
 pub fn config_for(backend: Backend, prefix: &str) -> Config {
     let mut config = base_config();
-    if backend == Backend::Redis {
-        config.redis_url = Some(shared_redis_url().as_str().into());
-        config.redis_prefix = prefix.to_owned();
+    match backend {
+        Backend::Memory => {}
+        Backend::Redis => config.redis_url = Some(shared_redis_url().as_str().into()),
+        Backend::Cluster => {
+            config.redis_url = Some(shared_cluster_urls().as_str().into());
+            config.redis_cluster = true;
+        }
     }
+    config.redis_prefix = prefix.to_owned();
     config
 }
 
@@ -116,6 +155,41 @@ impl TestApp {
 pub async fn redis_store(prefix: &str) -> std::sync::Arc<dyn waitroom::store::Store> {
     std::sync::Arc::new(
         waitroom::store::RedisStore::connect(&shared_redis_url(), prefix)
+            .await
+            .expect("the shared Redis"),
+    )
+}
+
+fn shared_topology(backend: Backend) -> waitroom::store::topology::Topology {
+    use waitroom::store::topology::Topology;
+    match backend {
+        Backend::Memory => panic!("the embedded store is not shared"),
+        Backend::Redis => Topology::Single(shared_redis_url()),
+        Backend::Cluster => Topology::Cluster(
+            shared_cluster_urls()
+                .split(',')
+                .map(str::to_owned)
+                .collect(),
+        ),
+    }
+}
+
+/// A connection to the shared Redis or the shared cluster, for tests that read or change its data
+/// behind waitroom's back.
+pub async fn raw_redis(backend: Backend) -> waitroom::store::topology::Conn {
+    waitroom::store::topology::Conn::open(&shared_topology(backend))
+        .await
+        .expect("the shared Redis")
+}
+
+/// A store on the shared Redis or the shared cluster under `prefix`.
+pub async fn shared_store(
+    backend: Backend,
+    prefix: &str,
+) -> std::sync::Arc<dyn waitroom::store::Store> {
+    let topology = shared_topology(backend);
+    std::sync::Arc::new(
+        waitroom::store::RedisStore::open(topology, prefix, Duration::from_millis(300))
             .await
             .expect("the shared Redis"),
     )

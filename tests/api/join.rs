@@ -3,9 +3,9 @@ use std::collections::BTreeSet;
 use serde_json::json;
 
 use crate::helpers::{spawn_app, Backend};
-use crate::on_both_stores;
+use crate::on_every_store;
 
-on_both_stores!(
+on_every_store!(
     joins_draw_increasing_positions,
     join_is_refresh_proof,
     trusted_join_keeps_the_users_place,

@@ -1,9 +1,9 @@
 use serde_json::json;
 
 use crate::helpers::{spawn_app, Backend};
-use crate::on_both_stores;
+use crate::on_every_store;
 
-on_both_stores!(left_visitors_are_never_admitted);
+on_every_store!(left_visitors_are_never_admitted);
 
 async fn left_visitors_are_never_admitted(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -69,7 +69,7 @@ async fn left_visitors_are_never_admitted(backend: Backend) {
     assert_eq!((first.position(), back.position()), (7, 8));
 }
 
-on_both_stores!(leavers_are_skipped_exactly_however_they_fall);
+on_every_store!(leavers_are_skipped_exactly_however_they_fall);
 
 /// Leavers in runs and scattered, releases of every size: the store's pointer (a bisection over
 /// the leavers in Redis, a walk over those passed in the embedded store) lands where counting one
@@ -81,7 +81,7 @@ async fn leavers_are_skipped_exactly_however_they_fall(backend: Backend) {
 
     let prefix = format!("t{}", waitroom::domain::random_token_id());
     let store: std::sync::Arc<dyn waitroom::store::Store> = match backend {
-        Backend::Redis => crate::helpers::redis_store(&prefix).await,
+        Backend::Redis | Backend::Cluster => crate::helpers::shared_store(backend, &prefix).await,
         Backend::Memory => std::sync::Arc::new(waitroom::store::MemoryStore::default()),
     };
     let event = waitroom::domain::EventId::parse("runs").unwrap();

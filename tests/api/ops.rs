@@ -449,3 +449,48 @@ async fn an_internal_listener_keeps_admin_metrics_and_service_calls_inside() {
         "admitted"
     );
 }
+
+/// A replica with many events answers a scrape with per-event series for the busiest few only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_event_series_are_bounded_to_the_busiest_events() {
+    let mut config = config_for(Backend::Memory, "unused");
+    config.metrics_events = 2;
+    let app = spawn_config(config).await;
+    for (event, waiting) in [("quiet", 0), ("few", 1), ("busy", 3), ("busier", 5)] {
+        app.create_event(event, json!({"batch_size": 0})).await;
+        for _ in 0..waiting {
+            app.join(event).await;
+        }
+    }
+    let text = scrape(&app).await;
+    assert_eq!(sample(&text, "waitroom_events"), Some(4.0));
+    assert_eq!(sample(&text, "waitroom_events_unlisted"), Some(2.0));
+    assert_eq!(
+        sample(&text, r#"waitroom_waiting{event="busier"}"#),
+        Some(5.0)
+    );
+    assert_eq!(
+        sample(&text, r#"waitroom_waiting{event="busy"}"#),
+        Some(3.0)
+    );
+    for unlisted in ["few", "quiet"] {
+        for gauge in [
+            "waitroom_waiting",
+            "waitroom_issued",
+            "waitroom_admitted_through",
+        ] {
+            let series = format!(r#"{gauge}{{event="{unlisted}"}}"#);
+            assert!(!text.contains(&series), "{series} is there");
+        }
+    }
+    // Once the quiet event is the busiest, it takes a place in the series.
+    for _ in 0..9 {
+        app.join("quiet").await;
+    }
+    let text = scrape(&app).await;
+    assert_eq!(
+        sample(&text, r#"waitroom_waiting{event="quiet"}"#),
+        Some(9.0)
+    );
+    assert!(!text.contains(r#"waitroom_waiting{event="busy"}"#));
+}

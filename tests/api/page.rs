@@ -321,11 +321,12 @@ async fn the_demo_line_keeps_moving() {
     let mut config = crate::helpers::base_config();
     config.demo_event = true;
     let app = crate::helpers::spawn_config(config).await;
+    // The crowd is seeded; the first batch may already be through, and newcomers in its place.
     let start = app.show("demo").await;
-    assert_eq!(start.issued, waitroom::demo::CROWD);
+    assert!(start.issued >= waitroom::demo::CROWD, "{start:?}");
     let moved = eventually(Duration::from_secs(10), || async {
         let now = app.show("demo").await;
-        now.admitted_through >= 10 && now.issued >= waitroom::demo::CROWD + 10
+        now.admitted_through >= start.admitted_through + 10 && now.issued >= start.issued + 10
     })
     .await;
     let now = app.show("demo").await;

@@ -4,10 +4,10 @@ use serde_json::json;
 use waitroom::domain::{EventId, EventSettings, VisitorId};
 use waitroom::store::{AdvanceMode, Capacity, JoinAs, PutMode};
 
-use crate::helpers::{redis_store, spawn_app, spawn_with, Backend};
-use crate::on_both_stores;
+use crate::helpers::{redis_store, shared_store, spawn_app, spawn_with, Backend};
+use crate::on_every_store;
 
-on_both_stores!(the_scheduler_releases_batches_on_its_own);
+on_every_store!(the_scheduler_releases_batches_on_its_own);
 
 async fn the_scheduler_releases_batches_on_its_own(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -83,15 +83,24 @@ async fn one_release_per_slot_however_many_callers() {
 /// not three.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_schedulers_release_one_batch_per_interval() {
+    three_schedulers_release_one_batch_per_interval_on(Backend::Redis).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_schedulers_on_a_cluster_release_one_batch_per_interval() {
+    three_schedulers_release_one_batch_per_interval_on(Backend::Cluster).await;
+}
+
+async fn three_schedulers_release_one_batch_per_interval_on(backend: Backend) {
     let prefix = format!("t{}", waitroom::domain::random_token_id());
     let replicas = [
-        spawn_with(Backend::Redis, &prefix).await,
-        spawn_with(Backend::Redis, &prefix).await,
-        spawn_with(Backend::Redis, &prefix).await,
+        spawn_with(backend, &prefix).await,
+        spawn_with(backend, &prefix).await,
+        spawn_with(backend, &prefix).await,
     ];
     let first = &replicas[0];
     first.create_event("tour", json!({ "batch_size": 0 })).await;
-    let store = redis_store(&prefix).await;
+    let store = shared_store(backend, &prefix).await;
     let event = EventId::parse("tour").unwrap();
     for _ in 0..2_000 {
         store
@@ -123,7 +132,7 @@ async fn three_schedulers_release_one_batch_per_interval() {
     );
 }
 
-on_both_stores!(pointer_announcements_say_whether_an_admin_moved_it);
+on_every_store!(pointer_announcements_say_whether_an_admin_moved_it);
 
 /// Every replica learns whether a pointer move was the scheduled release or an admin's advance, so
 /// wait estimates measure the release pace alone.
@@ -132,7 +141,10 @@ async fn pointer_announcements_say_whether_an_admin_moved_it(backend: Backend) {
     use waitroom::store::{Notification, Store};
     let store: std::sync::Arc<dyn Store> = match backend {
         Backend::Memory => std::sync::Arc::new(waitroom::store::MemoryStore::default()),
-        Backend::Redis => redis_store(&format!("t{}", waitroom::domain::random_token_id())).await,
+        Backend::Redis | Backend::Cluster => {
+            let prefix = format!("t{}", waitroom::domain::random_token_id());
+            crate::helpers::shared_store(backend, &prefix).await
+        }
     };
     let event = EventId::parse("tour").unwrap();
     store

@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::{config_for, spawn_config, Backend, Daemon};
+use crate::helpers::{config_for, spawn_config, Backend, Daemon, TestApp};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_going_away_degrades_but_loses_nothing() {
@@ -10,12 +10,22 @@ async fn redis_going_away_degrades_but_loses_nothing() {
     let mut config = config_for(Backend::Redis, "outage");
     config.redis_url = Some(redis.redis_url().as_str().into());
     let app = spawn_config(config).await;
+    an_outage_degrades_but_loses_nothing(&app, || redis.freeze(), || redis.thaw()).await;
+}
+
+/// Redis goes away (`away`) under `app` and comes back (`back`): status and gate answer from the
+/// cache meanwhile, joins are refused clearly, and nobody loses their place.
+pub async fn an_outage_degrades_but_loses_nothing(
+    app: &TestApp,
+    away: impl FnOnce(),
+    back: impl FnOnce(),
+) {
     app.create_event("tour", json!({})).await;
     let first = app.join("tour").await;
     let second = app.join("tour").await;
     app.advance("tour", 1).await;
 
-    redis.freeze();
+    away();
     // Status and gate answer from the cached pointer, without Redis.
     let waiting = app.status("tour", &second.token()).await;
     assert_eq!(
@@ -33,8 +43,8 @@ async fn redis_going_away_degrades_but_loses_nothing() {
     refused.assert_problem(503, "store-unavailable");
     assert_eq!(refused.headers["retry-after"], "2");
 
-    redis.thaw();
-    let back = crate::helpers::eventually(Duration::from_secs(10), || async {
+    back();
+    let back = crate::helpers::eventually(Duration::from_secs(15), || async {
         app.join("tour").await.status.as_u16() == 201
     })
     .await;

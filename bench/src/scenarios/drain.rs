@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use redis::AsyncCommands;
+use waitroom::cache::{synced, Resync};
 use waitroom::domain::EventId;
 use waitroom::drain::{DrainSettings, DrainWorker};
 use waitroom::sink::KafkaSink;
@@ -57,9 +58,28 @@ pub async fn drain(
         Arc::new(KafkaSink::new(&brokers, TOPIC, false, &Default::default()).expect("a producer"));
     let metrics = Arc::new(waitroom::metrics::Metrics::default());
     let (stop, stopping) = tokio::sync::watch::channel(false);
+    let syncing = Instant::now();
+    let resync = Resync {
+        tick: Duration::from_millis(250),
+        sweep: Duration::from_secs(30),
+    };
+    let (cache, _sync) = synced(store.clone(), resync, stopping.clone())
+        .await
+        .expect("a pointer cache");
+    eprintln!(
+        "drain: pointer cache filled in {:.1} s",
+        syncing.elapsed().as_secs_f64()
+    );
     let started = Instant::now();
     let worker = tokio::spawn(
-        DrainWorker::new(store.clone(), sink, DrainSettings::default(), metrics).run(stopping),
+        DrainWorker::new(
+            store.clone(),
+            cache,
+            sink,
+            DrainSettings::default(),
+            metrics,
+        )
+        .run(stopping),
     );
     let mut drained = 0;
     while started.elapsed() < Duration::from_secs(120) {

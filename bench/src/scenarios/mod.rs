@@ -1,11 +1,16 @@
 //! The scenarios, each measured against the ceiling or counted on its own.
 
+pub mod cluster;
 pub mod drain;
+pub mod events;
 pub mod flood;
+pub mod idle;
 pub mod join;
 pub mod leavers;
 pub mod propagation;
 pub mod status;
+pub mod streams;
+pub mod tokens;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -40,10 +40,11 @@ pub async fn status_and_gate(
             .send()
             .await;
     }
-    // Waiting tokens ten times as many as the two workers remember as verified, requested in turn:
-    // every check verifies a signature, as for a crowd larger than the replicas' memory of it.
+    // 100,000 waiting tokens, more than the two workers remember as verified (2 × 2 × 4,096),
+    // requested in turn: every check verifies a signature, as for a crowd larger than the replicas'
+    // memory of it.
     let event = EventId::parse("bench").expect("a valid event");
-    let unseen: Vec<String> = (0..40_000)
+    let unseen: Vec<String> = (0..100_000)
         .map(|n| {
             let visitor = VisitorId::generate();
             let now = waitroom::clock::unix_s();
@@ -60,7 +61,7 @@ pub async fn status_and_gate(
             "2,000 visitors, waiting and admitted",
         ),
         (
-            "status (40,000 waiting)",
+            "status (100,000 waiting)",
             "/v1/events/bench/status",
             unseen,
             "more tokens than the replica remembers as verified: every check verifies a signature",
@@ -85,7 +86,7 @@ pub async fn status_and_gate(
         .await;
         let (commands, which) = command_delta(&measured.commands_before, &measured.commands_after);
         let note = format!(
-            "{note}; Redis commands meanwhile, all from the replicas' 250 ms resync: {commands} ({:.5}/request; {which})",
+            "{note}; Redis commands meanwhile, all from the replicas' resync: {commands} ({:.5}/request; {which})",
             commands as f64 / measured.outcome.requests.max(1) as f64
         );
         rows.push(measured.row(scenario, note));

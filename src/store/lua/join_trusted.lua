@@ -7,6 +7,7 @@
 -- KEYS[3] trusted visitors wr:{event}:visitors (hash, visitor id -> position)
 -- ARGV[1] visitor id
 -- ARGV[2] joined_at, unix milliseconds
+-- ARGV[3] notification channel, ARGV[4] event id (a new number is announced to every replica)
 -- Returns {position, 1 if a new number was drawn else 0}
 local held = redis.call('HGET', KEYS[3], ARGV[1])
 if held then
@@ -15,4 +16,5 @@ end
 local position = redis.call('INCR', KEYS[1])
 redis.call('RPUSH', KEYS[2], ARGV[1] .. ' ' .. ARGV[2])
 redis.call('HSET', KEYS[3], ARGV[1], position)
+redis.call('PUBLISH', ARGV[3], '{"kind":"issued","event":"' .. ARGV[4] .. '","issued":' .. position .. '}')
 return {position, 1}
