@@ -9,7 +9,6 @@
 //! - every event is re-read once per sweep period, a few per tick, for a message lost otherwise;
 //! - while the push channel is down, every event is read every tick.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,7 +29,13 @@ pub struct Resync {
     pub sweep: Duration,
 }
 
+/// How long a starting replica waits for its push channel before it serves anyway (then it reads
+/// every event each tick until the channel is up).
+const FIRST_SUBSCRIPTION_WAIT: Duration = Duration::from_secs(2);
+
 /// A cache filled from `store`, and the task that keeps it in step until `shutdown` turns true.
+/// Returns once the push channel is subscribed (or after a short wait): a replica that served
+/// before would miss what other replicas change (a new event) until its next tick.
 pub async fn synced(
     store: Arc<dyn Store>,
     resync: Resync,
@@ -38,18 +43,31 @@ pub async fn synced(
 ) -> Result<(Arc<PointerCache>, tokio::task::JoinHandle<()>), StoreError> {
     let cache = Arc::new(PointerCache::default());
     cache.refresh_all(store.as_ref()).await?;
-    let task = tokio::spawn(keep_in_sync(store, cache.clone(), resync, shutdown));
+    let (subscribed, mut watching) = watch::channel(false);
+    let task = tokio::spawn(keep_in_sync(
+        store,
+        cache.clone(),
+        resync,
+        subscribed,
+        shutdown,
+    ));
+    let first = tokio::time::timeout(FIRST_SUBSCRIPTION_WAIT, watching.wait_for(|up| *up)).await;
+    if first.is_err() {
+        tracing::warn!("the push channel is not subscribed yet: serving, reading every event each tick until it is");
+    }
     Ok((cache, task))
 }
 
-/// Keeps `cache` in step with `store` until `shutdown` turns true.
-pub async fn keep_in_sync(
+/// Keeps `cache` in step with `store` until `shutdown` turns true; `subscribed` tells whether the
+/// push channel is up.
+async fn keep_in_sync(
     store: Arc<dyn Store>,
     cache: Arc<PointerCache>,
     resync: Resync,
+    subscribed: watch::Sender<bool>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let subscribed = Arc::new(AtomicBool::new(false));
+    let subscribed = Arc::new(subscribed);
     let listener = tokio::spawn(listen(
         store.clone(),
         cache.clone(),
@@ -63,7 +81,7 @@ pub async fn keep_in_sync(
     loop {
         tokio::select! {
             _ = ticker.tick() => {
-                let pushed = subscribed.load(Ordering::Acquire);
+                let pushed = *subscribed.borrow();
                 match checks.tick(store.as_ref(), &cache, resync, pushed).await {
                     Ok(()) => log.ok(),
                     Err(e) => log.failed(&e),
@@ -133,7 +151,7 @@ impl Checks {
 async fn listen(
     store: Arc<dyn Store>,
     cache: Arc<PointerCache>,
-    subscribed: Arc<AtomicBool>,
+    subscribed: Arc<watch::Sender<bool>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let log = StateLog::new("pointer push channel");
@@ -148,7 +166,7 @@ async fn listen(
                     Ok(()) => {
                         log.ok();
                         backoff = Duration::from_millis(100);
-                        subscribed.store(true, Ordering::Release);
+                        subscribed.send_replace(true);
                     }
                     Err(e) => log.failed(&e),
                 }
@@ -167,7 +185,7 @@ async fn listen(
                         _ = shutdown.changed() => return,
                     }
                 }
-                subscribed.store(false, Ordering::Release);
+                subscribed.send_replace(false);
                 log.failed(&"subscription ended");
             }
             Ok(Err(e)) => log.failed(&e),
