@@ -42,7 +42,9 @@ impl<V> Recent<V> {
     /// are held.
     pub fn turn_when_full(&mut self, capacity: usize) {
         if self.current.len() >= capacity {
-            self.previous = std::mem::take(&mut self.current);
+            // The dropped generation's table is kept for the next: no growing it again entry by entry.
+            std::mem::swap(&mut self.current, &mut self.previous);
+            self.current.clear();
         }
     }
 

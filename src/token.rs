@@ -6,6 +6,7 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -60,7 +61,7 @@ pub enum TokenError {
     #[error("the token belongs to another event")]
     WrongEvent,
     #[error("the token expired")]
-    Expired(Box<Claims>),
+    Expired(Arc<Claims>),
 }
 
 impl TokenError {
@@ -161,7 +162,7 @@ struct VerifiedTokens {
 
 struct Verified {
     token: Box<str>,
-    claims: Claims,
+    claims: Arc<Claims>,
 }
 
 /// Tokens per generation and thread, unless configured (`token_memory`): about 2 MB per generation.
@@ -318,11 +319,11 @@ impl Tokens {
         token: &str,
         event: Option<&EventId>,
         now: i64,
-    ) -> Result<Claims, TokenError> {
+    ) -> Result<Arc<Claims>, TokenError> {
         let claims = match self.recently_verified(token) {
             Some(claims) => claims,
             None => {
-                let claims = self.genuine_claims(token)?;
+                let claims = Arc::new(self.genuine_claims(token)?);
                 self.remember_verified(token, &claims);
                 claims
             }
@@ -331,7 +332,7 @@ impl Tokens {
             return Err(TokenError::WrongEvent);
         }
         if claims.exp <= now {
-            return Err(TokenError::Expired(Box::new(claims)));
+            return Err(TokenError::Expired(claims));
         }
         Ok(claims)
     }
@@ -388,7 +389,7 @@ impl Tokens {
     }
 
     /// The claims of `token` if this thread verified exactly this text with these keys lately.
-    fn recently_verified(&self, token: &str) -> Option<Claims> {
+    fn recently_verified(&self, token: &str) -> Option<Arc<Claims>> {
         let slot = VerifiedTokens::slot(token)?;
         VERIFIED.with_borrow(|verified| {
             if verified.owner != self.id {
@@ -402,7 +403,7 @@ impl Tokens {
         })
     }
 
-    fn remember_verified(&self, token: &str, claims: &Claims) {
+    fn remember_verified(&self, token: &str, claims: &Arc<Claims>) {
         let Some(slot) = VerifiedTokens::slot(token).filter(|_| self.memory > 0) else {
             return;
         };
@@ -484,7 +485,7 @@ mod tests {
         let v = VisitorId::generate();
         let (token, claims) = t.sign(TokenKind::Waiting, &event("e"), &v, 42, 1_000, 60);
         let back = t.verify(&token, Some(&event("e")), 1_001).unwrap();
-        assert_eq!(back, claims);
+        assert_eq!(*back, claims);
         assert_eq!(back.pos, 42);
         assert_eq!(back.sub, v.as_str());
     }
@@ -527,6 +528,7 @@ mod tests {
             1_000,
             60,
         );
+        let claims = Arc::new(claims);
         assert_eq!(
             t.verify(&token, Some(&event("e")), 1_001),
             Ok(claims.clone())
@@ -635,7 +637,10 @@ mod tests {
         header.kid = Some(keys.active_kid().to_owned());
         let theirs =
             jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(&secret)).unwrap();
-        assert_eq!(t.verify(&theirs, Some(&event("e")), claims.iat), Ok(claims));
+        assert_eq!(
+            t.verify(&theirs, Some(&event("e")), claims.iat),
+            Ok(Arc::new(claims))
+        );
     }
 
     #[test]
@@ -734,7 +739,7 @@ mod tests {
         assert_eq!(header_of(&pass)["alg"], "EdDSA");
         assert_eq!(header_of(&pass)["kid"], "ed");
         assert_eq!(header_of(&waiting)["alg"], "HS256");
-        assert_eq!(t.verify(&pass, Some(&event("e")), 1_001).unwrap(), claims);
+        assert_eq!(*t.verify(&pass, Some(&event("e")), 1_001).unwrap(), claims);
         assert!(t.verify(&waiting, Some(&event("e")), 1_001).is_ok());
         assert_eq!(
             t.verify(&moved_to_the_front(&pass), None, 1_001),

@@ -14,7 +14,7 @@ use crate::drain::{DrainSettings, DrainWorker};
 use crate::startup::{
     build_sink, build_store, drain_status_server, load_keys, synced_cache, Application,
 };
-use crate::token::{Claims, Tokens};
+use crate::token::Tokens;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -248,12 +248,12 @@ fn verify(token: &str, event: Option<&str>, args: ConfigArg) -> Result<(), Strin
         .map(crate::domain::EventId::parse)
         .transpose()
         .map_err(|e| e.to_string())?;
-    let claims: Claims = Tokens::new(&keys, &config.issuer)
+    let claims = Tokens::new(&keys, &config.issuer)
         .verify(token, event.as_ref(), crate::clock::unix_s())
         .map_err(|e| format!("refused: {e}"))?;
     println!(
         "{}",
-        serde_json::to_string_pretty(&serde_json::json!({ "verified": true, "claims": claims }))
+        serde_json::to_string_pretty(&serde_json::json!({ "verified": true, "claims": *claims }))
             .unwrap_or_default()
     );
     Ok(())

@@ -176,7 +176,7 @@ pub fn verify_token(
     state: &AppState,
     token: &str,
     event: Option<&EventId>,
-) -> Result<Claims, TokenError> {
+) -> Result<Arc<Claims>, TokenError> {
     state
         .tokens
         .verify(token, event, crate::clock::unix_s())
@@ -195,7 +195,7 @@ pub fn holder(
     state: &AppState,
     event: &KnownEvent,
     token: Option<&str>,
-) -> Result<Claims, ApiError> {
+) -> Result<Arc<Claims>, ApiError> {
     let token = token.ok_or(ApiError::MissingToken)?;
     let claims = verify_token(state, token, Some(&event.id))?;
     if event.cached.has_left(claims.pos) {

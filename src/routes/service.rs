@@ -56,7 +56,7 @@ pub(super) async fn consume(
     consume_pass(&state, &event, &claims).await?;
     Ok(HttpResponse::Ok().json(Consumed {
         event,
-        visitor: claims.sub,
+        visitor: claims.sub.clone(),
         position: claims.pos,
         expires_at: rfc3339(claims.exp),
     }))
@@ -91,7 +91,7 @@ pub(super) async fn complete(
 ) -> Result<HttpResponse, ApiError> {
     let claims = match verify_token(&state, &body.token, Some(&event.id)) {
         // A pass that just ran out still names the slot to free.
-        Err(TokenError::Expired(claims)) => *claims,
+        Err(TokenError::Expired(claims)) => claims,
         other => other?,
     };
     let freed = state.store.complete(&event.id, claims.pos).await?;
@@ -171,6 +171,6 @@ pub(super) async fn verify(
         visitor: claims.sub.clone(),
         position: claims.pos,
         expires_at: rfc3339(claims.exp),
-        claims,
+        claims: Claims::clone(&claims),
     }))
 }

@@ -1,6 +1,7 @@
 //! Push updates: a Server-Sent Events stream per visitor. Every replica fans the pointer changes it
 //! learns (from Redis pub/sub, or its own store) out to the visitors connected to it.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::web::Bytes;
@@ -32,7 +33,7 @@ pub(super) struct StreamQuery {
 struct Watch {
     state: web::Data<AppState>,
     event: KnownEvent,
-    claims: Claims,
+    claims: Arc<Claims>,
     changes: Receiver<EventId>,
     keepalive: tokio::time::Interval,
     /// The last status sent, so unchanged answers are not sent again.

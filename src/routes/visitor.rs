@@ -325,7 +325,7 @@ pub async fn gate(
         .await
         .map_err(ApiError::refused)?;
     Ok(HttpResponse::NoContent()
-        .insert_header((VISITOR_HEADER, claims.sub))
+        .insert_header((VISITOR_HEADER, claims.sub.as_str()))
         .insert_header((POSITION_HEADER, claims.pos))
         .finish())
 }
@@ -334,7 +334,7 @@ async fn entering(
     state: &AppState,
     event: Result<KnownEvent, ApiError>,
     token: Option<&str>,
-) -> Result<Claims, ApiError> {
+) -> Result<Arc<Claims>, ApiError> {
     let event = event?;
     let claims = holder(state, &event, token)?;
     may_enter(state, &event.id, &event.cached, &claims, Use::Enter).await?;
