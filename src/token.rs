@@ -173,7 +173,7 @@ struct VerifiedTokens {
 }
 
 /// One token in this many is sampled to decide whether remembering pays.
-const SAMPLED_ONE_IN: u64 = 16;
+const SAMPLED_ONE_IN: u64 = 64;
 
 /// Checks of sampled tokens per decision.
 const DECISION_WINDOW: u32 = 64;
@@ -639,9 +639,9 @@ mod tests {
             .unwrap();
         assert!(t.recently_verified(unsampled).is_none());
 
-        // 400 tokens polled in turn fit the memory: their sampled ones are answered from memory,
+        // 1,000 tokens polled in turn fit the memory: their sampled ones are answered from memory,
         // and every token is remembered again.
-        let fitting: Vec<String> = (0..400).map(sign).collect();
+        let fitting: Vec<String> = (0..1_000).map(sign).collect();
         for _ in 0..10 {
             for token in &fitting {
                 t.verify(token, None, 1_001).unwrap();
