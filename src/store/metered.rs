@@ -46,10 +46,13 @@ enum Op {
     Ping,
     Restore,
     DeleteEvent,
+    CompletedSince,
+    IsDeleted,
+    Instance,
 }
 
 impl Op {
-    const ALL: [Op; 17] = [
+    const ALL: [Op; 20] = [
         Op::PutEvent,
         Op::Events,
         Op::Snapshot,
@@ -67,6 +70,9 @@ impl Op {
         Op::Ping,
         Op::Restore,
         Op::DeleteEvent,
+        Op::CompletedSince,
+        Op::IsDeleted,
+        Op::Instance,
     ];
 
     /// Whether the operation writes (a failing one says the store refuses writes).
@@ -79,6 +85,9 @@ impl Op {
                 | Op::AdmittedRange
                 | Op::Subscribe
                 | Op::Ping
+                | Op::CompletedSince
+                | Op::IsDeleted
+                | Op::Instance
         )
     }
 
@@ -102,6 +111,9 @@ impl Op {
             Op::Restore => "restore",
             Op::DeleteEvent => "delete_event",
             Op::Ping => "ping",
+            Op::CompletedSince => "completed_since",
+            Op::IsDeleted => "is_deleted",
+            Op::Instance => "instance",
         }
     }
 }
@@ -276,8 +288,11 @@ impl Store for MeteredStore {
         event: &EventId,
         since_ms: i64,
     ) -> Result<Vec<(u64, i64)>, StoreError> {
-        self.timed(Op::Snapshot, self.inner.completed_since(event, since_ms))
-            .await
+        self.timed(
+            Op::CompletedSince,
+            self.inner.completed_since(event, since_ms),
+        )
+        .await
     }
 
     async fn consume_pass(
@@ -340,7 +355,8 @@ impl Store for MeteredStore {
     }
 
     async fn is_deleted(&self, event: &EventId) -> Result<bool, StoreError> {
-        self.timed(Op::Snapshot, self.inner.is_deleted(event)).await
+        self.timed(Op::IsDeleted, self.inner.is_deleted(event))
+            .await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -348,7 +364,7 @@ impl Store for MeteredStore {
     }
 
     async fn instance(&self) -> Result<String, StoreError> {
-        self.timed(Op::Ping, self.inner.instance()).await
+        self.timed(Op::Instance, self.inner.instance()).await
     }
 }
 
