@@ -611,20 +611,23 @@ mod tests {
         ));
     }
 
+    /// A new visitor's waiting token for event `e`, issued at 1,000 for a minute.
+    fn waiting_token(t: &Tokens, position: u64) -> String {
+        t.sign(
+            TokenKind::Waiting,
+            &event("e"),
+            &VisitorId::generate(),
+            position,
+            1_000,
+            60,
+        )
+        .0
+    }
+
     #[test]
     fn a_crowd_larger_than_the_memory_is_not_remembered_until_it_fits_again() {
         let t = tokens().with_memory(1_000);
-        let sign = |position| {
-            t.sign(
-                TokenKind::Waiting,
-                &event("e"),
-                &VisitorId::generate(),
-                position,
-                1_000,
-                60,
-            )
-            .0
-        };
+        let sign = |position| waiting_token(&t, position);
         let sparse = || VERIFIED.with_borrow(|v| v.sparse);
         // 20,000 tokens, each checked once: nothing comes back, so only the sampled are remembered.
         let crowd: Vec<String> = (0..20_000).map(sign).collect();
@@ -655,17 +658,7 @@ mod tests {
     #[test]
     fn remembered_tokens_are_bounded_by_the_memory_setting() {
         let t = tokens().with_memory(100);
-        let sign = |position| {
-            t.sign(
-                TokenKind::Waiting,
-                &event("e"),
-                &VisitorId::generate(),
-                position,
-                1_000,
-                60,
-            )
-            .0
-        };
+        let sign = |position| waiting_token(&t, position);
         let first = sign(0);
         t.verify(&first, None, 1_001).unwrap();
         for position in 1..=200 {
