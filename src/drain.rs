@@ -1,7 +1,7 @@
 //! The drain worker: forwards every admitted visitor to the sink, at least once, in position order.
 //!
 //! Per event it reads the positions between its checkpoint and the admission pointer, skips those
-//! who left, delivers them, and moves the checkpoint only after the sink confirmed. Killed at any
+//! who left (as the store or its cache knows them: Redis may have lost a leave), delivers them, and moves the checkpoint only after the sink confirmed. Killed at any
 //! moment, it resends at most the unconfirmed batch. A lease per event keeps two workers from
 //! sending the same event; a worker that dies stops renewing it and another takes over.
 //!
@@ -241,7 +241,9 @@ impl DrainWorker {
             return Ok(Some(0));
         }
         let through = pointer.min(from + self.settings.chunk);
-        let batch = self.store.admitted_range(event, from, through).await?;
+        let mut batch = self.store.admitted_range(event, from, through).await?;
+        // A leave Redis lost in a failover is restored later; this replica may know of it already.
+        batch.retain(|admitted| !cached.has_left(admitted.position));
         if !batch.is_empty() {
             self.deliver_holding_lease(event, &batch).await?;
             self.sink_log.ok();

@@ -495,3 +495,52 @@ async fn one_event_failing_holds_up_no_other() {
     let _ = stop.send(true);
     handle.await.unwrap();
 }
+
+/// A leave Redis lost (a failover to a replica that missed it) is not forwarded by a drain whose
+/// cache knows of it, though the line in Redis no longer says so until the restore.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leave_redis_lost_is_not_forwarded() {
+    let prefix = format!("t{}", random_token_id());
+    let store = redis_store(&prefix).await;
+    let event = EventId::parse("forgetful").unwrap();
+    let staying = line_up(store.as_ref(), &event, 10, 4).await;
+    let (stop, stopping) = watch::channel(false);
+    let (cache, sync) = synced(store.clone(), RESYNC, stopping.clone())
+        .await
+        .unwrap();
+    assert!(cache.get(&event).unwrap().has_left(4));
+    // Redis loses the leavers: the drain reads a line in which everyone stays.
+    let mut redis = crate::helpers::raw_redis(Backend::Redis).await;
+    let _: () = redis::cmd("DEL")
+        .arg(format!("{prefix}:{{forgetful}}:leavers"))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    admit(store.as_ref(), &event, 10).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("admitted.jsonl");
+    let settings = DrainSettings {
+        lease_ttl: Duration::from_secs(2),
+        ..Default::default()
+    };
+    let worker = tokio::spawn(
+        DrainWorker::new(
+            store.clone(),
+            cache,
+            Arc::new(LogSink::file(log.clone()).unwrap()),
+            settings,
+            Arc::new(waitroom::metrics::Metrics::default()),
+        )
+        .run(stopping),
+    );
+    assert!(drained_to(store.as_ref(), &event, 10, Duration::from_secs(10)).await);
+    let forwarded: BTreeSet<String> = read_log(&log)
+        .iter()
+        .map(|message| format!("{event}:{}", message.position))
+        .collect();
+    assert_eq!(forwarded, staying);
+    let _ = stop.send(true);
+    worker.await.unwrap();
+    let _ = sync.await;
+}
