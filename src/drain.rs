@@ -73,6 +73,7 @@ pub struct DrainWorker {
     sink_log: StateLog,
     store_log: StateLog,
     metrics: Arc<Metrics>,
+    instance: std::sync::Mutex<Instance>,
 }
 
 /// What a round over the events did: how many positions the checkpoints moved, and whether any
@@ -87,6 +88,19 @@ const FAILED_EVENT_PAUSE: Duration = Duration::from_secs(1);
 
 /// Longest pause between retries while the sink or the store is failing.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// How long the drain holds off once the store turns out to be another instance (a failover): a
+/// leave the old one took may be lost, known only to the replica that answered it, which restores
+/// it at its next instance check (every `pointer_poll_ms`, at most 250 ms). Meanwhile that leaver
+/// would be forwarded.
+const RESTORE_GRACE: Duration = Duration::from_secs(2);
+
+/// The store's instance as the drain last saw it, and until when it holds off after a change.
+#[derive(Default)]
+struct Instance {
+    seen: Option<String>,
+    hold_until: Option<Instant>,
+}
 
 impl DrainWorker {
     pub fn new(
@@ -105,7 +119,30 @@ impl DrainWorker {
             holder: format!("drain-{}", &random_token_id()[..12]),
             sink_log: StateLog::new("drain sink"),
             store_log: StateLog::new("drain store"),
+            instance: std::sync::Mutex::default(),
         }
+    }
+
+    /// Whether the store is the instance it was, or has been long enough for every replica to
+    /// restore what it knows (see [`RESTORE_GRACE`]).
+    async fn store_settled(&self) -> Result<bool, StoreError> {
+        let now_instance = self.store.instance().await?;
+        let mut instance = self.instance.lock().unwrap_or_else(|e| e.into_inner());
+        if instance
+            .seen
+            .as_ref()
+            .is_some_and(|seen| *seen != now_instance)
+        {
+            tracing::warn!(
+                grace_ms = RESTORE_GRACE.as_millis() as u64,
+                "the store is another instance (a failover or a restart): the drain holds off until every replica has restored what it lost"
+            );
+            instance.hold_until = Some(Instant::now() + RESTORE_GRACE);
+        }
+        instance.seen = Some(now_instance);
+        Ok(instance
+            .hold_until
+            .is_none_or(|until| Instant::now() >= until))
     }
 
     /// Forwards until `shutdown` turns true, then gives back its leases and flushes the sink.
@@ -180,7 +217,20 @@ impl DrainWorker {
             moved: 0,
             failed: false,
         };
-        for (event, cached) in self.cache.entries() {
+        let entries = self.cache.entries();
+        if !entries.iter().any(|(_, cached)| cached.drain_behind()) {
+            return round;
+        }
+        match self.store_settled().await {
+            Ok(true) => {}
+            Ok(false) => return round,
+            Err(e) => {
+                self.note_failure(&DrainError::Store(e));
+                round.failed = true;
+                return round;
+            }
+        }
+        for (event, cached) in entries {
             if *shutdown.borrow() {
                 break;
             }

@@ -246,14 +246,17 @@ async fn a_failover_that_loses_joins_hands_no_position_out_twice() {
         lost > 0,
         "no acknowledged join was lost: the failover lost nothing to restore"
     );
-    // Operators are told: the metric and readiness details.
-    let ready = apps[0]
-        .send(apps[0].client.get(apps[0].url("/readyz")))
-        .await
-        .body;
-    assert_eq!(
-        ready["checks"]["store_data_lost"]["event"], "rush",
-        "{ready}"
+    // Operators are told: the readiness details of the replica that restored (whichever checked
+    // the store first; the other may have found nothing left to restore).
+    let mut readiness = Vec::new();
+    for app in apps.iter() {
+        readiness.push(app.send(app.client.get(app.url("/readyz"))).await.body);
+    }
+    assert!(
+        readiness
+            .iter()
+            .any(|ready| ready["checks"]["store_data_lost"]["event"] == "rush"),
+        "{readiness:?}"
     );
     println!(
         "{} joins acknowledged, {lost_window} after the promotion; {lost} positions whose joins were lost were forwarded as {LOST_VISITOR}; {} left",
