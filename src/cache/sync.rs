@@ -7,8 +7,10 @@
 //! - each tick asks the store which instance it is: another one (a failover, a restart) may have
 //!   lost writes and pushes, so every event is read again and restored where the store lost data;
 //! - every event is re-read once per sweep period, a few per tick, for a message lost otherwise;
-//! - while the push channel is down, every event is read every tick.
+//! - while the push channel is down, or when reading a pushed change failed, every event is read
+//!   at the next tick.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -68,10 +70,11 @@ async fn keep_in_sync(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let subscribed = Arc::new(subscribed);
+    let missed = Arc::new(AtomicBool::new(false));
     let listener = tokio::spawn(listen(
         store.clone(),
         cache.clone(),
-        subscribed.clone(),
+        (subscribed.clone(), missed.clone()),
         shutdown.clone(),
     ));
     let log = StateLog::new("pointer cache resync");
@@ -81,7 +84,8 @@ async fn keep_in_sync(
     loop {
         tokio::select! {
             _ = ticker.tick() => {
-                let pushed = *subscribed.borrow();
+                // A push whose read failed counts as a push lost: everything is read again.
+                let pushed = *subscribed.borrow() && !missed.swap(false, Ordering::AcqRel);
                 match checks.tick(store.as_ref(), &cache, resync, pushed).await {
                     Ok(()) => log.ok(),
                     Err(e) => log.failed(&e),
@@ -151,7 +155,7 @@ impl Checks {
 async fn listen(
     store: Arc<dyn Store>,
     cache: Arc<PointerCache>,
-    subscribed: Arc<watch::Sender<bool>>,
+    (subscribed, missed): (Arc<watch::Sender<bool>>, Arc<AtomicBool>),
     mut shutdown: watch::Receiver<bool>,
 ) {
     let log = StateLog::new("pointer push channel");
@@ -176,7 +180,8 @@ async fn listen(
                             Some(change) => {
                                 if let Some(event) = cache.apply(change) {
                                     if let Err(e) = cache.refresh(store.as_ref(), &event).await {
-                                        tracing::debug!(%event, error = %e, "settings refresh failed");
+                                        tracing::debug!(%event, error = %e, "reading a pushed change failed: read at the next tick");
+                                        missed.store(true, Ordering::Release);
                                     }
                                 }
                             }

@@ -63,7 +63,12 @@ async fn admission_ends_for_no_shows_completed_visits_and_spent_passes(backend: 
     let done_pass = pass_of(app.status("cap", &done).await);
     let staying_pass = pass_of(app.status("cap", &staying).await);
     if let Some(other) = &other {
-        assert_eq!(other.gate("cap", &done_pass).await.status.as_u16(), 204);
+        // The event and the pointer reach it by the push: within a second on a loaded machine.
+        let admitted = eventually(Duration::from_secs(5), || async {
+            other.gate("cap", &done_pass).await.status.as_u16() == 204
+        })
+        .await;
+        assert!(admitted.is_some(), "the other replica never let the pass in");
     }
 
     // The booking service is done with one visitor: neither their pass nor their waiting token
