@@ -68,7 +68,10 @@ async fn admission_ends_for_no_shows_completed_visits_and_spent_passes(backend: 
             other.gate("cap", &done_pass).await.status.as_u16() == 204
         })
         .await;
-        assert!(admitted.is_some(), "the other replica never let the pass in");
+        assert!(
+            admitted.is_some(),
+            "the other replica never let the pass in"
+        );
     }
 
     // The booking service is done with one visitor: neither their pass nor their waiting token
