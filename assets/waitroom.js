@@ -34,6 +34,11 @@
   const furthestKey = `${storageKey}:furthest`;
   let furthestAhead = Number(localStorage.getItem(furthestKey)) || null;
   let lastAnnounced = "";
+  let countdownTimer = null;
+  // Whether the last answer was a pre-queue place: the first answer after the draw brings the
+  // exchanged token.
+  let inPrequeue = false;
+  const clock = (iso) => new Date(iso).toLocaleTimeString(lang, { hour: "2-digit", minute: "2-digit" });
 
   async function call(method, path) {
     const headers = { Accept: "application/json" };
@@ -57,12 +62,14 @@
   // What a refusal means for a person, by problem type; and whether joining again can help.
   const refusals = {
     "event-closed": ["closed", false],
+    "sold-out": ["sold_out", false],
     "unknown-event": ["unknown", false],
     "store-unavailable": ["busy", true],
   };
 
   function refused(body) {
     const slug = (body.type || "").split(":").pop();
+    if (slug === "not-open-yet") return upcoming();
     const [key, canRejoin] = refusals[slug] || ["failed", true];
     gone(t(key), canRejoin);
   }
@@ -81,7 +88,54 @@
     }
   }
 
+  // Before the line (or its pre-queue) opens: a countdown, then the page joins by itself.
+  async function upcoming() {
+    stop();
+    show("place");
+    const response = await fetch(api, { headers: { Accept: "application/json" } });
+    const info = response.ok ? await response.json() : {};
+    const from = Date.parse(info.prequeue_from || info.opens_at || "") || Date.now() + 5000;
+    $("position").textContent = "–";
+    $("ahead").textContent = "–";
+    announce(t("upcoming", { time: clock(from) }));
+    clearInterval(countdownTimer);
+    const tick = () => {
+      const left = Math.max(0, Math.ceil((from - Date.now()) / 1000));
+      $("estimate").textContent = `${Math.floor(left / 60)}:${String(left % 60).padStart(2, "0")}`;
+      if (left === 0) {
+        clearInterval(countdownTimer);
+        // Spread over a second, so a crowd does not join in the same millisecond.
+        setTimeout(start, Math.random() * 1000);
+      }
+    };
+    tick();
+    countdownTimer = setInterval(tick, 1000);
+  }
+
+  function keep(newToken) {
+    token = newToken;
+    localStorage.setItem(storageKey, token);
+  }
+
   function render(place) {
+    if (place.token) keep(place.token);
+    if (place.status === "prequeue") {
+      inPrequeue = true;
+      show("place");
+      $("position").textContent = "–";
+      $("ahead").textContent = "–";
+      $("estimate").textContent = t("not_known");
+      $("progress").value = 2;
+      const count = place.in_prequeue ? ` ${t("in_prequeue", { n: number(place.in_prequeue) })}` : "";
+      announce(`${t("prequeue", { time: clock(place.draws_at) })}${count}`);
+      return;
+    }
+    if (inPrequeue && !place.token) {
+      // Drawn: the status answer exchanges the pre-queue token for one with the drawn position.
+      inPrequeue = false;
+      call("GET", `${api}/status`).then(({ body }) => body.token && keep(body.token)).catch(() => {});
+    }
+    inPrequeue = false;
     if (place.status === "admitted" && place.pass && place.target_url) return admit(place);
     if (place.status === "expired") {
       localStorage.removeItem(storageKey);
@@ -136,8 +190,7 @@
       refused(body);
       return null;
     }
-    token = body.token;
-    localStorage.setItem(storageKey, token);
+    keep(body.token);
     // Renew the token halfway through its life, so a long wait never loses the place.
     renewAt = Date.now() + (Date.parse(body.expires_at) - Date.now()) / 2;
     render(body);
@@ -154,7 +207,7 @@
         if (response.status === 410) return gone(t("left"));
         if (!response.ok) return poll(jitter(5000));
         render(body);
-        if (body.status === "waiting") poll(jitter(body.poll_after_ms || 5000));
+        if (body.status === "waiting" || body.status === "prequeue") poll(jitter(body.poll_after_ms || 5000));
       } catch (_) {
         poll(jitter(5000));
       }
@@ -184,7 +237,7 @@
 
   async function start() {
     const place = await join();
-    if (place && place.status === "waiting") follow();
+    if (place && (place.status === "waiting" || place.status === "prequeue")) follow();
   }
 
   async function brand() {

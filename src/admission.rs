@@ -17,6 +17,8 @@ pub enum VisitorStatus {
     Admitted,
     /// Their place no longer admits them; [`ExpiredReason`] says why.
     Expired,
+    /// In a pre-queue: their position is drawn at `draws_at`.
+    Prequeue,
 }
 
 /// Why a place is [`VisitorStatus::Expired`].
@@ -88,8 +90,47 @@ pub fn entry(kind: TokenKind, position: u64, admitted_through: u64, single_use: 
         (TokenKind::Pass, false) => Entry::Pass,
         (TokenKind::Waiting, true) => Entry::PassRequired,
         (TokenKind::Waiting, false) if admitted => Entry::Claim,
-        (TokenKind::Waiting, false) => Entry::NotYet,
+        (TokenKind::Waiting, false) | (TokenKind::Prequeue, _) => Entry::NotYet,
     }
+}
+
+/// How one release of `batch` visitors is shared among lanes, each given as (share in percent,
+/// visitors waiting): each lane gets its share (rounded so the shares add up to the batch: the
+/// largest remainders round up, the earlier lane first on a tie), at most as many as wait there; what
+/// a lane cannot use goes to the others, the larger share first.
+pub fn lane_shares(batch: u64, lanes: &[(u8, u64)]) -> Vec<u64> {
+    let exact: Vec<(u64, u64)> = lanes
+        .iter()
+        .map(|(share, _)| {
+            let scaled = batch * u64::from(*share);
+            (scaled / 100, scaled % 100)
+        })
+        .collect();
+    let mut target: Vec<u64> = exact.iter().map(|(whole, _)| *whole).collect();
+    let mut short = batch.saturating_sub(target.iter().sum());
+    let mut by_remainder: Vec<usize> = (0..lanes.len()).collect();
+    by_remainder.sort_by_key(|&i| std::cmp::Reverse(exact[i].1));
+    for &i in by_remainder.iter().cycle().take(lanes.len() * 2) {
+        if short == 0 {
+            break;
+        }
+        target[i] += 1;
+        short -= 1;
+    }
+    let mut given: Vec<u64> = target
+        .iter()
+        .zip(lanes)
+        .map(|(target, (_, waiting))| (*target).min(*waiting))
+        .collect();
+    let mut spare = batch.saturating_sub(given.iter().sum());
+    let mut by_share: Vec<usize> = (0..lanes.len()).collect();
+    by_share.sort_by_key(|&i| std::cmp::Reverse(lanes[i].0));
+    for i in by_share {
+        let more = spare.min(lanes[i].1 - given[i]);
+        given[i] += more;
+        spare -= more;
+    }
+    given
 }
 
 /// A poll interval that fits how far the visitor is from the front, in milliseconds.
@@ -170,6 +211,34 @@ mod tests {
             ..settings
         };
         assert_eq!(poll_after_ms(&by_hand, 3), 5_000);
+    }
+
+    #[test]
+    fn a_release_is_shared_by_the_lanes_and_a_share_nobody_uses_goes_to_the_others() {
+        // Members 30 %, public 70 %.
+        assert_eq!(lane_shares(10, &[(70, 100), (30, 100)]), vec![7, 3]);
+        assert_eq!(lane_shares(10, &[(70, 100), (30, 1)]), vec![9, 1]);
+        assert_eq!(lane_shares(10, &[(70, 2), (30, 100)]), vec![2, 8]);
+        assert_eq!(lane_shares(10, &[(70, 2), (30, 3)]), vec![2, 3]);
+        assert_eq!(lane_shares(10, &[(70, 0), (30, 0)]), vec![0, 0]);
+        // Rounding: within one visitor of the exact share, and the whole batch used.
+        assert_eq!(lane_shares(7, &[(50, 100), (50, 100)]), vec![4, 3]);
+        assert_eq!(
+            lane_shares(100, &[(34, 1_000), (33, 1_000), (33, 1_000)]),
+            vec![34, 33, 33]
+        );
+        assert_eq!(
+            lane_shares(10, &[(34, 1_000), (33, 1_000), (33, 1_000)]),
+            vec![4, 3, 3]
+        );
+        for batch in 0..200 {
+            let shares = lane_shares(batch, &[(45, u64::MAX), (35, u64::MAX), (20, u64::MAX)]);
+            assert_eq!(shares.iter().sum::<u64>(), batch);
+            for (given, percent) in shares.iter().zip([45, 35, 20]) {
+                let exact = batch as f64 * f64::from(percent) / 100.0;
+                assert!((*given as f64 - exact).abs() < 1.0, "{batch}: {shares:?}");
+            }
+        }
     }
 
     #[test]

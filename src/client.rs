@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::domain::{EventSettingsPatch, EventView};
+use crate::routes::draw::PublishedDraw;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -50,6 +51,9 @@ pub struct Joined {
     pub ahead: u64,
     pub admitted_through: u64,
     pub status: String,
+    /// The priority lane, for a place in one (not the event's first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lane: Option<String>,
 }
 
 /// A client of one replica.
@@ -176,9 +180,20 @@ impl Client {
     }
 
     /// Joins a known user: the same id always gets the same place.
-    pub async fn trusted_join(&self, event: &str, visitor: &str) -> Result<Joined, ClientError> {
-        let body = json!({ "visitor": visitor });
+    pub async fn trusted_join(
+        &self,
+        event: &str,
+        visitor: &str,
+        lane: Option<&str>,
+    ) -> Result<Joined, ClientError> {
+        let body = json!({ "visitor": visitor, "lane": lane });
         self.admin(Method::POST, &format!("/{event}/join"), Some(body))
+            .await
+    }
+
+    /// The event's pre-queue draw, as published.
+    pub async fn draw(&self, event: &str) -> Result<PublishedDraw, ClientError> {
+        self.call(Method::GET, &format!("/v1/events/{event}/draw"), None, None)
             .await
     }
 

@@ -5,6 +5,10 @@
 //! the loop when an event has visitors waiting again ([`PointerCache::releases`]), and a scan every
 //! second catches whatever it was not told (a resumed event, a freed capacity). An idle event costs
 //! nothing.
+//!
+//! Scheduled events are released from `opens_at` on; an event with a pre-queue has its order drawn
+//! first (by whichever replica comes first: the draw is the same from every one), and one past its
+//! `closes_at` is closed.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -13,8 +17,8 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::cache::{CachedEvent, PointerCache};
-use crate::domain::{EventId, EventState};
-use crate::store::{AdvanceMode, Capacity, Store};
+use crate::domain::{EventId, EventSettingsPatch, EventState};
+use crate::store::{put_event_and_lanes, AdvanceMode, Capacity, PutMode, Store};
 use crate::telemetry::StateLog;
 
 /// How often the loop looks at the clock; release intervals are at least 100 ms.
@@ -50,6 +54,78 @@ pub async fn run_releases(
     }
 }
 
+/// Moves an event's pointer over `count` visitors, or, for an event with lanes, each lane's pointer
+/// over its share of them ([`crate::admission::lane_shares`], by who waits where as this replica
+/// knows it); tells the cache of every move. Returns whether any pointer moved.
+pub async fn advance_lines(
+    store: &dyn Store,
+    cache: &PointerCache,
+    event: &EventId,
+    cached: &Arc<CachedEvent>,
+    count: u64,
+    mode: AdvanceMode,
+) -> Result<bool, crate::store::StoreError> {
+    let settings = cached.settings();
+    let lines = lines_of(cache, event, cached);
+    let counts = if settings.lanes.is_empty() {
+        vec![count]
+    } else {
+        let demand: Vec<(u8, u64)> = settings
+            .lanes
+            .iter()
+            .zip(&lines)
+            .map(|(lane, (_, line))| (lane.share, line.as_ref().map_or(0, |line| line.waiting())))
+            .collect();
+        crate::admission::lane_shares(count, &demand)
+    };
+    let capacity = Capacity::of(&settings);
+    let mut moved = false;
+    for ((id, line), count) in lines.into_iter().zip(counts) {
+        let Some(line) = line else { continue };
+        if count == 0 {
+            continue;
+        }
+        let advanced = store.advance(&id, count, mode, capacity).await?;
+        moved |= advanced.moved;
+        let manual = mode == AdvanceMode::Manual;
+        cache.observe(
+            &id,
+            &line,
+            advanced.issued,
+            advanced.admitted_through,
+            manual,
+        );
+    }
+    Ok(moved)
+}
+
+/// An event's lines: its own, then each lane's after the first (those this replica knows).
+fn lines_of(
+    cache: &PointerCache,
+    event: &EventId,
+    cached: &Arc<CachedEvent>,
+) -> Vec<(EventId, Option<Arc<CachedEvent>>)> {
+    let settings = cached.settings();
+    let mut lines = vec![(event.clone(), Some(cached.clone()))];
+    for (_, id) in settings.lane_lines(event) {
+        let line = cache.get(&id);
+        lines.push((id, line));
+    }
+    lines
+}
+
+/// How many wait in all of an event's lines.
+fn waiting_in_lines(cache: &PointerCache, event: &EventId, cached: &Arc<CachedEvent>) -> u64 {
+    // The scan asks this of every event every second: no allocation for one without lanes.
+    if cached.settings().lanes.is_empty() {
+        return cached.waiting();
+    }
+    lines_of(cache, event, cached)
+        .iter()
+        .filter_map(|(_, line)| line.as_ref().map(|line| line.waiting()))
+        .sum()
+}
+
 struct Releases {
     log: StateLog,
     /// Events to attempt, by when (unix ms).
@@ -74,14 +150,22 @@ fn now_ms() -> u64 {
 
 impl Releases {
     /// Queues `event` for its next half slot not attempted yet, if it releases and someone waits.
-    fn consider(&mut self, event: &EventId, cache: &PointerCache) {
+    fn consider(&mut self, line: &EventId, cache: &PointerCache) {
+        // A lane's line is released with its event.
+        let parent;
+        let event = if line.is_lane() {
+            parent = line.without_lane();
+            &parent
+        } else {
+            line
+        };
         let Some(cached) = cache.get(event) else {
             return;
         };
         let Some(interval_ms) = releasing(&cached) else {
             return;
         };
-        if cached.waiting() == 0 || self.queued.contains_key(event) {
+        if waiting_in_lines(cache, event, &cached) == 0 || self.queued.contains_key(event) {
             return;
         }
         let half = (interval_ms / 2).max(1);
@@ -91,6 +175,12 @@ impl Releases {
         } else {
             now
         };
+        // Nobody is released before the opening.
+        let opens = cached
+            .settings()
+            .opens_at
+            .map_or(0, |at| u64::try_from(at.timestamp_millis()).unwrap_or(0));
+        let at = at.max(opens);
         self.queued.insert(event.clone(), at);
         self.due.insert((at, event.clone()));
     }
@@ -111,10 +201,85 @@ impl Releases {
                 }
                 continue;
             }
+            if settings
+                .closes_at
+                .is_some_and(|at| at.timestamp_millis() <= crate::clock::unix_ms())
+                && settings.state != EventState::Closed
+            {
+                self.close(store, cache, &event, &settings).await;
+                continue;
+            }
+            self.draw_if_due(store, cache, &event, &cached).await;
             self.consider(&event, cache);
         }
         // Forgotten events' attempts go too.
         self.attempted.retain(|event, _| cache.get(event).is_some());
+    }
+
+    /// Closes an event whose `closes_at` passed, as an admin's close would.
+    async fn close(
+        &mut self,
+        store: &dyn Store,
+        cache: &PointerCache,
+        event: &EventId,
+        settings: &crate::domain::EventSettings,
+    ) {
+        let closing = EventSettingsPatch {
+            state: Some(EventState::Closed),
+            ..EventSettingsPatch::default()
+        };
+        let Ok(closed) = closing.apply(settings.clone()) else {
+            return;
+        };
+        let put = put_event_and_lanes(store, event, &closed, PutMode::Upsert).await;
+        match put.and(Ok(())) {
+            Ok(()) => {
+                tracing::info!(%event, "closed the event at its closes_at");
+                if let Err(e) = cache.refresh(store, event).await {
+                    self.log.failed(&e);
+                }
+            }
+            Err(e) => self.log.failed(&e),
+        }
+    }
+
+    /// Draws the pre-queue of an event that opened, if this replica has not seen it drawn. Returns
+    /// whether the event may release: it has no pre-queue, or it is drawn.
+    async fn draw_if_due(
+        &mut self,
+        store: &dyn Store,
+        cache: &PointerCache,
+        event: &EventId,
+        cached: &CachedEvent,
+    ) -> bool {
+        if !cached.prequeue_undrawn() {
+            return true;
+        }
+        let now = crate::clock::unix_ms();
+        let opened = cached
+            .settings()
+            .opens_at
+            .is_some_and(|at| at.timestamp_millis() <= now);
+        if !opened {
+            return false;
+        }
+        let drawn = match store.draw(event, now).await {
+            Ok(drawn) => drawn,
+            Err(e) => {
+                self.log.failed(&e);
+                return false;
+            }
+        };
+        if let Some(drawn) = drawn {
+            tracing::info!(%event, entries = drawn.size, "drew the pre-queue's order");
+        }
+        match cache.refresh(store, event).await {
+            Ok(()) => !cached.prequeue_undrawn(),
+            Err(e) => {
+                self.log.failed(&e);
+                false
+            }
+        }
     }
 
     /// Releases a batch of every event whose time came.
@@ -132,25 +297,19 @@ impl Releases {
             let Some(interval_ms) = releasing(&cached) else {
                 continue;
             };
+            if !self.draw_if_due(store, cache, &event, &cached).await {
+                self.consider(&event, cache);
+                continue;
+            }
             let settings = cached.settings();
             let half_slot = now / (interval_ms / 2).max(1);
             let mode = AdvanceMode::Scheduled { interval_ms };
-            match store
-                .advance(&event, settings.batch_size, mode, Capacity::of(&settings))
-                .await
-            {
-                Ok(advanced) => {
+            match advance_lines(store, cache, &event, &cached, settings.batch_size, mode).await {
+                Ok(moved) => {
                     self.log.ok();
                     self.attempted.insert(event.clone(), half_slot);
-                    cache.observe(
-                        &event,
-                        &cached,
-                        advanced.issued,
-                        advanced.admitted_through,
-                        false,
-                    );
-                    if advanced.moved {
-                        tracing::debug!(%event, admitted_through = advanced.admitted_through, "released a batch");
+                    if moved {
+                        tracing::debug!(%event, "released a batch");
                     }
                 }
                 // Not recorded as attempted: the next tick tries again.

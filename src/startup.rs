@@ -28,7 +28,8 @@ use crate::scheduler::run_releases;
 use crate::sink::{KafkaSink, LogSink, Sink, SinkError};
 use crate::store::topology::Topology;
 use crate::store::{
-    MemoryStore, MeteredStore, PutMode, RedisStore, Store, StoreError, WriteHealth,
+    put_event_and_lanes, MemoryStore, MeteredStore, PutMode, RedisStore, Store, StoreError,
+    WriteHealth,
 };
 use crate::token::Tokens;
 
@@ -184,10 +185,7 @@ impl Application {
             writes.clone(),
         ));
         for (event, settings) in config.declared_events()? {
-            if store
-                .put_event(&event, &settings, PutMode::CreateOnly)
-                .await?
-            {
+            if put_event_and_lanes(store.as_ref(), &event, &settings, PutMode::CreateOnly).await? {
                 tracing::info!(%event, "created event from configuration");
             }
         }

@@ -27,6 +27,9 @@ pub enum TokenKind {
     Waiting,
     /// A short-lived admission pass for the target site.
     Pass,
+    /// A place in a pre-queue not drawn yet: `pos` is its arrival number, which the draw turns into
+    /// a position (every replica computes which from the published seed).
+    Prequeue,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -42,6 +45,29 @@ pub struct Claims {
     pub exp: i64,
     pub jti: String,
     pub kind: TokenKind,
+    /// The arrival number a pre-queue token held, when this replica read it as the position drawn
+    /// for it (never signed: see [`Claims::drawn`]).
+    #[serde(skip)]
+    pub drawn_from: Option<u64>,
+}
+
+impl Claims {
+    /// A pre-queue token's claims read as a waiting token's at `position`, drawn for its arrival
+    /// number.
+    pub fn drawn(&self, position: u64) -> Claims {
+        Claims {
+            pos: position,
+            kind: TokenKind::Waiting,
+            drawn_from: Some(self.pos),
+            ..self.clone()
+        }
+    }
+}
+
+/// Whether a token's audience is `event` or one of its lanes' lines (`event~lane`).
+fn belongs_to(aud: &str, event: &EventId) -> bool {
+    aud.strip_prefix(event.as_str())
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('~'))
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -341,9 +367,10 @@ impl Tokens {
             exp: now.saturating_add(i64::try_from(ttl_s).unwrap_or(i64::MAX)),
             jti: random_token_id(),
             kind,
+            drawn_from: None,
         };
         let signer = match kind {
-            TokenKind::Waiting => &self.waiting,
+            TokenKind::Waiting | TokenKind::Prequeue => &self.waiting,
             TokenKind::Pass => &self.pass,
         };
         let payload = serde_json::to_vec(&claims).expect("plain claims serialise");
@@ -376,7 +403,7 @@ impl Tokens {
                 claims
             }
         };
-        if event.is_some_and(|event| claims.aud != event.as_str()) {
+        if event.is_some_and(|event| !belongs_to(&claims.aud, event)) {
             return Err(TokenError::WrongEvent);
         }
         if claims.exp <= now {

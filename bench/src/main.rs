@@ -196,6 +196,10 @@ async fn main() -> ExitCode {
         let settings = &replica_settings;
         rows.extend(scenarios::idle::idle(settings, 3, counts, window).await);
     }
+    if args.runs("draw") {
+        let entries = if args.smoke { 1_000 } else { 100_000 };
+        rows.extend(scenarios::draw::draw(&redis_url, &prefix, entries).await);
+    }
     if args.runs("drain") {
         let visitors = args.drain_visitors;
         rows.push(scenarios::drain::drain(&redis_url, &prefix, &mut redis, visitors).await);

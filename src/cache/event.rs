@@ -8,11 +8,12 @@ use std::time::Instant;
 use parking_lot::{Mutex, RwLock};
 use roaring::RoaringTreemap;
 
+use crate::domain::draw::{self, Seed};
 use crate::domain::EventSettings;
 use crate::estimate::{Estimate, RateMeter};
 use crate::limits::{Applies, Limited};
 use crate::recent::Recent;
-use crate::store::{Claim, Figures, Floor};
+use crate::store::{Claim, DrawState, Figures, Floor};
 
 /// One event as this replica knows it.
 #[derive(Debug)]
@@ -48,6 +49,40 @@ pub struct CachedEvent {
     pub(super) rate: Mutex<RateMeter>,
     /// When this replica last heard from the store about this event (resync or push).
     pub(super) synced_at: Mutex<Instant>,
+    /// The pre-queue draw, for an event with a pre-queue.
+    pub(super) draw: RwLock<Option<Arc<PrequeueDraw>>>,
+}
+
+/// An event's pre-queue draw as a replica knows it.
+#[derive(Debug)]
+pub struct PrequeueDraw {
+    pub seed: Seed,
+    pub drawn: Option<DrawnOrder>,
+    /// The published draw's JSON, once built (it never changes once drawn).
+    pub published: Mutex<Option<Arc<[u8]>>>,
+}
+
+/// A drawn pre-queue, with every arrival number's drawn position (computed here from the seed,
+/// as every replica and any auditor can).
+#[derive(Debug)]
+pub struct DrawnOrder {
+    pub size: u64,
+    pub at_ms: i64,
+    positions: Vec<u32>,
+}
+
+impl DrawnOrder {
+    /// The position a place taken as arrival number `arrival` holds: drawn within the pre-queue,
+    /// unchanged after it.
+    pub fn position_of(&self, arrival: u64) -> u64 {
+        match arrival
+            .checked_sub(1)
+            .and_then(|i| self.positions.get(i as usize))
+        {
+            Some(position) => u64::from(*position),
+            None => arrival,
+        }
+    }
 }
 
 impl CachedEvent {
@@ -70,7 +105,55 @@ impl CachedEvent {
             active: AtomicU64::new(0),
             rate: Mutex::default(),
             synced_at: Mutex::new(Instant::now()),
+            draw: RwLock::default(),
         }
+    }
+
+    pub fn draw(&self) -> Option<Arc<PrequeueDraw>> {
+        self.draw.read().clone()
+    }
+
+    /// Whether the event has a pre-queue not drawn yet (as far as this replica knows): the numbers
+    /// handed out now are arrival numbers.
+    pub fn prequeue_undrawn(&self) -> bool {
+        self.draw
+            .read()
+            .as_ref()
+            .is_some_and(|draw| draw.drawn.is_none())
+    }
+
+    /// Takes in the store's draw; returns whether it changed what this replica knew.
+    pub(super) fn apply_draw(&self, state: Option<DrawState>) -> bool {
+        let known = self.draw();
+        let same = match (&known, &state) {
+            (None, None) => true,
+            (Some(known), Some(state)) => {
+                known.seed == state.seed
+                    && known.drawn.as_ref().map(|d| (d.size, d.at_ms))
+                        == state.drawn.map(|d| (d.size, d.at_ms))
+            }
+            _ => false,
+        };
+        if same {
+            return false;
+        }
+        let draw = state.map(|state| {
+            let drawn = state.drawn.map(|drawn| DrawnOrder {
+                size: drawn.size,
+                at_ms: drawn.at_ms,
+                positions: draw::positions(&draw::order(
+                    &state.seed,
+                    u32::try_from(drawn.size).unwrap_or(u32::MAX),
+                )),
+            });
+            Arc::new(PrequeueDraw {
+                seed: state.seed,
+                drawn,
+                published: Mutex::default(),
+            })
+        });
+        *self.draw.write() = draw;
+        true
     }
 
     pub fn synced_at(&self) -> Instant {
@@ -214,12 +297,18 @@ impl CachedEvent {
 
     /// What this replica knows the store must hold at least, if `stored` holds less: the store
     /// lost writes.
-    pub(super) fn floor_over(&self, stored: &Figures) -> Option<Floor> {
+    pub(super) fn floor_over(&self, stored: &Figures, draw: Option<&DrawState>) -> Option<Floor> {
         let mine = self.figures();
+        let known_draw = self.draw();
+        let draw_lost = known_draw.as_ref().is_some_and(|known| match draw {
+            None => true,
+            Some(stored) => known.drawn.is_some() && stored.drawn.is_none(),
+        });
         let lost = mine.issued > stored.issued
             || mine.admitted_through > stored.admitted_through
             || mine.drained_through > stored.drained_through
-            || mine.left > stored.left;
+            || mine.left > stored.left
+            || draw_lost;
         lost.then(|| self.floor(mine.left > stored.left))
     }
 
@@ -236,6 +325,9 @@ impl CachedEvent {
             } else {
                 Vec::new()
             },
+            draw: self
+                .draw()
+                .map(|draw| (draw.seed, draw.drawn.as_ref().map(|drawn| drawn.size))),
         }
     }
 

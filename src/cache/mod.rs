@@ -9,6 +9,6 @@ mod pointer;
 mod sync;
 
 pub use due::Due;
-pub use event::{CachedEvent, SignedPass};
+pub use event::{CachedEvent, DrawnOrder, PrequeueDraw, SignedPass};
 pub use pointer::PointerCache;
 pub use sync::{synced, Resync};

@@ -233,7 +233,8 @@ impl PointerCache {
                 .or_insert_with(|| Arc::new(CachedEvent::new(snapshot.settings.clone())))
                 .clone()
         };
-        let settings_changed = *cached.settings() != snapshot.settings;
+        let mut settings_changed = *cached.settings() != snapshot.settings;
+        settings_changed |= cached.apply_draw(snapshot.draw);
         if settings_changed {
             cached.set_settings(Arc::new(snapshot.settings));
             // Passes carry the settings' lifetime and target: none is handed out again.
@@ -327,7 +328,9 @@ impl PointerCache {
         let known = self.get(event);
         let lost = |snapshot: &Option<Snapshot>| match (snapshot, &known) {
             (None, Some(cached)) => Some(cached.floor(true)),
-            (Some(snapshot), Some(cached)) => cached.floor_over(&snapshot.figures),
+            (Some(snapshot), Some(cached)) => {
+                cached.floor_over(&snapshot.figures, snapshot.draw.as_ref())
+            }
             (_, None) => None,
         };
         let mut floor = lost(&snapshot);
@@ -417,6 +420,7 @@ mod tests {
         Snapshot {
             restored_at: 0,
             last_completed_ms: 0,
+            draw: None,
             settings: EventSettings::default(),
             figures: Figures {
                 issued,

@@ -1,10 +1,11 @@
 //! `waitroom admin`: drives a running replica through its admin API, with [`crate::client`].
 
+use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use crate::client::Client;
-use crate::domain::{EventSettingsPatch, EventState, PageSettings};
+use crate::domain::{EventSettingsPatch, EventState, Lane, PageSettings, QueueMethod};
 
 #[derive(Debug, Args)]
 pub(super) struct AdminArgs {
@@ -43,6 +44,9 @@ enum AdminCommand {
         event: String,
         #[arg(long)]
         visitor: String,
+        /// For an event with lanes: which one (the first when left out).
+        #[arg(long)]
+        lane: Option<String>,
     },
 }
 
@@ -96,6 +100,47 @@ struct SettingsArgs {
     /// How long a closed event's data is kept, in seconds from closing.
     #[arg(long)]
     retain_closed_s: Option<u64>,
+    /// When the sale opens (RFC 3339, e.g. 2026-12-01T10:00:00Z).
+    #[arg(long)]
+    opens_at: Option<DateTime<Utc>>,
+    /// From when visitors join a pre-queue drawn at random at `--opens-at` (RFC 3339).
+    #[arg(long)]
+    prequeue_from: Option<DateTime<Utc>>,
+    /// When the event closes by itself (RFC 3339).
+    #[arg(long)]
+    closes_at: Option<DateTime<Utc>>,
+    /// How the line is formed: fifo, passthrough (a pass at once) or reject (sold out).
+    #[arg(long, value_parser = ["fifo", "passthrough", "reject"])]
+    method: Option<String>,
+    /// Priority lanes as name:share, comma-separated, the first where anonymous visitors go
+    /// (`public:70,members:30`); an empty value removes them.
+    #[arg(long, value_parser = parse_lanes)]
+    lanes: Option<Lanes>,
+}
+
+/// The lanes `--lanes` names.
+#[derive(Debug, Clone)]
+struct Lanes(Vec<Lane>);
+
+fn parse_lanes(raw: &str) -> Result<Lanes, String> {
+    if raw.is_empty() {
+        return Ok(Lanes(Vec::new()));
+    }
+    raw.split(',')
+        .map(|lane| {
+            let (name, share) = lane
+                .split_once(':')
+                .ok_or_else(|| format!("{lane:?} is not name:share"))?;
+            let share = share
+                .parse()
+                .map_err(|_| format!("{share:?} is not a share in percent"))?;
+            Ok(Lane {
+                name: name.to_owned(),
+                share,
+            })
+        })
+        .collect::<Result<_, String>>()
+        .map(Lanes)
 }
 
 fn parse_page(raw: &str) -> Result<PageSettings, String> {
@@ -123,6 +168,15 @@ impl SettingsArgs {
             retain_closed_s: self.retain_closed_s,
             rate_limits: None,
             cors_origins: None,
+            opens_at: self.opens_at.map(Some),
+            prequeue_from: self.prequeue_from.map(Some),
+            closes_at: self.closes_at.map(Some),
+            lanes: self.lanes.map(|lanes| lanes.0),
+            method: self.method.map(|m| match m.as_str() {
+                "passthrough" => QueueMethod::Passthrough,
+                "reject" => QueueMethod::Reject,
+                _ => QueueMethod::Fifo,
+            }),
         }
     }
 }
@@ -160,9 +214,16 @@ pub(super) async fn run(args: AdminArgs) -> Result<(), String> {
         }
         AdminCommand::Pause { event } => shown(&client.pause(&event).await.map_err(fail)?),
         AdminCommand::Resume { event } => shown(&client.resume(&event).await.map_err(fail)?),
-        AdminCommand::Join { event, visitor } => {
-            shown(&client.trusted_join(&event, &visitor).await.map_err(fail)?)
-        }
+        AdminCommand::Join {
+            event,
+            visitor,
+            lane,
+        } => shown(
+            &client
+                .trusted_join(&event, &visitor, lane.as_deref())
+                .await
+                .map_err(fail)?,
+        ),
     };
     println!("{answer}");
     Ok(())

@@ -2,6 +2,7 @@
 //! ([`admin`]).
 
 mod admin;
+mod audit;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -43,6 +44,9 @@ enum Command {
     Token(TokenCommand),
     /// Drive a running service through its admin API.
     Admin(admin::AdminArgs),
+    /// Check an event's pre-queue draw: the published seed matches the commitment, and every
+    /// position holds the entry the seed's permutation gives it (no credentials needed).
+    Audit(audit::AuditArgs),
     /// Print the API's OpenAPI 3.1 contract (what `docs/openapi.json` holds).
     Openapi,
 }
@@ -108,6 +112,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             config,
         }) => verify(&token, event.as_deref(), config),
         Command::Admin(args) => admin::run(args).await,
+        Command::Audit(args) => audit::run(args).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

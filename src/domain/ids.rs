@@ -68,9 +68,65 @@ impl EventId {
         Ok(Self(raw.to_owned()))
     }
 
+    /// An id as the store and the replicas' messages hold it: an event's, or one of its lanes'
+    /// (`event~lane`, which no request can name).
+    pub fn parse_stored(raw: &str) -> Result<Self, IdError> {
+        match raw.split_once(LANE_SEPARATOR) {
+            Some((event, lane)) => {
+                EventId::parse(event)?;
+                check_lane_name(lane)?;
+                Ok(Self(raw.to_owned()))
+            }
+            None => EventId::parse(raw),
+        }
+    }
+
+    /// The line of this event's lane `lane` (a name checked with the event's settings).
+    pub fn lane(&self, lane: &str) -> EventId {
+        Self(format!("{}{LANE_SEPARATOR}{lane}", self.0))
+    }
+
+    /// The event a lane's line belongs to, and the lane's name; an event's own id and `None`
+    /// otherwise.
+    pub fn split_lane(&self) -> (&str, Option<&str>) {
+        match self.0.split_once(LANE_SEPARATOR) {
+            Some((event, lane)) => (event, Some(lane)),
+            None => (&self.0, None),
+        }
+    }
+
+    /// The event itself: this id, or the event a lane's line belongs to.
+    pub fn without_lane(&self) -> EventId {
+        match self.split_lane() {
+            (event, Some(_)) => Self(event.to_owned()),
+            (_, None) => self.clone(),
+        }
+    }
+
+    /// Whether this is a lane's line rather than an event.
+    pub fn is_lane(&self) -> bool {
+        self.0.contains(LANE_SEPARATOR)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// Between an event's id and a lane's name in a lane's line id; never in an event id.
+const LANE_SEPARATOR: char = '~';
+/// Longest lane name accepted.
+pub const LANE_NAME_MAX_LEN: usize = 32;
+
+/// A lane's name: 1-32 characters of `a-z 0-9 _ -`.
+pub fn check_lane_name(raw: &str) -> Result<(), IdError> {
+    check_id(
+        "lane name",
+        raw,
+        LANE_NAME_MAX_LEN,
+        "lowercase letters, digits, '_' and '-'",
+        |c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-',
+    )
 }
 
 impl fmt::Display for EventId {
@@ -82,7 +138,7 @@ impl fmt::Display for EventId {
 impl<'de> Deserialize<'de> for EventId {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = String::deserialize(d)?;
-        EventId::parse(&raw).map_err(serde::de::Error::custom)
+        EventId::parse_stored(&raw).map_err(serde::de::Error::custom)
     }
 }
 

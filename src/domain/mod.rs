@@ -1,6 +1,7 @@
 //! The domain: ids, an event's settings, what the admin API shows of an event, and an admitted
 //! visitor as the drain forwards it. Plain validated data, parsed once at the edge; no I/O.
 
+pub mod draw;
 mod ids;
 pub mod palette;
 mod settings;
@@ -8,10 +9,12 @@ mod settings;
 use serde::{Deserialize, Serialize};
 
 pub use ids::{
-    lower_hex, random_token_id, EventId, IdError, VisitorId, EVENT_ID_MAX_LEN, VISITOR_ID_MAX_LEN,
+    check_lane_name, lower_hex, random_token_id, EventId, IdError, VisitorId, EVENT_ID_MAX_LEN,
+    LANE_NAME_MAX_LEN, VISITOR_ID_MAX_LEN,
 };
 pub use settings::{
-    EventSettings, EventSettingsPatch, EventState, PageSettings, RateLimits, SettingsError,
+    EventSettings, EventSettingsPatch, EventState, Lane, PageSettings, Phase, QueueMethod,
+    RateLimits, SettingsError,
 };
 
 /// One admitted visitor, as the drain forwards it.
@@ -45,4 +48,19 @@ pub struct EventView {
     pub drain_lag: u64,
     /// Admitted visitors holding a slot (events with `max_active`).
     pub active: u64,
+    /// For an event with lanes, each lane's line (the first is the event's own, whose figures are
+    /// the ones above).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lane_lines: Vec<LaneView>,
+}
+
+/// One lane's line, as the admin API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct LaneView {
+    pub lane: String,
+    pub share: u8,
+    pub issued: u64,
+    pub admitted_through: u64,
+    pub left: u64,
+    pub waiting: u64,
 }

@@ -3,8 +3,10 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize};
 
+use super::ids::EventId;
 use super::palette::{palette, Palette, Rgb};
 use utoipa::ToSchema;
 
@@ -78,6 +80,66 @@ pub struct EventSettings {
     /// another origin than waitroom's.
     #[serde(default)]
     pub cors_origins: Vec<String>,
+    /// When the sale opens (RFC 3339): nobody is released before, and the pre-queue is drawn then.
+    /// Unset: open at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub opens_at: Option<DateTime<Utc>>,
+    /// With `opens_at`: from when visitors may join a pre-queue, whose order is drawn at random at
+    /// `opens_at` (everyone in it has the same chance). Joins before it are refused. Unset: joins
+    /// are refused until `opens_at`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub prequeue_from: Option<DateTime<Utc>>,
+    /// When the event closes by itself (as `state: closed` does).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub closes_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub method: QueueMethod,
+    /// Priority lanes (2-8), or none. The first is the default: anonymous visitors join it; a
+    /// booking site's join (admin) names the lane.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lanes: Vec<Lane>,
+}
+
+/// A priority lane: a line of its own with a share of every release.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Lane {
+    /// 1-32 characters of `a-z 0-9 _ -`.
+    pub name: String,
+    /// Percent of every release; the lanes' shares add up to 100. A share a lane cannot use (too
+    /// few waiting) goes to the others.
+    pub share: u8,
+}
+
+/// How an event's line is formed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum QueueMethod {
+    /// First come, first served (behind a drawn pre-queue, if the event has one).
+    #[default]
+    Fifo,
+    /// No line: every join gets a pass at once (the room switched off, still in front of the site).
+    /// Switching to it lets everyone waiting in.
+    Passthrough,
+    /// No line: joins are refused as sold out; those already in line keep their places.
+    Reject,
+}
+
+/// Where an event's schedule stands at a moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    /// Before the pre-queue (or before opening, without one): joins are refused until `at`.
+    Upcoming,
+    /// In the pre-queue: joins are taken, and their order is drawn at `opens_at`.
+    Prequeue,
+    /// Open: first come, first served behind the drawn pre-queue.
+    Live,
+    /// Past `closes_at`, or closed by hand.
+    Closed,
 }
 
 fn default_claim_window_s() -> u64 {
@@ -257,6 +319,11 @@ impl Default for EventSettings {
             closed_at: None,
             rate_limits: RateLimits::default(),
             cors_origins: Vec::new(),
+            opens_at: None,
+            prequeue_from: None,
+            closes_at: None,
+            method: QueueMethod::Fifo,
+            lanes: Vec::new(),
         }
     }
 }
@@ -281,13 +348,54 @@ pub struct EventSettingsPatch {
     /// Replaces the whole rate-limit section.
     pub rate_limits: Option<RateLimits>,
     pub cors_origins: Option<Vec<String>>,
+    /// `null` removes it. Neither `opens_at` nor `prequeue_from` changes once the pre-queue opened.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub opens_at: Option<Option<DateTime<Utc>>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub prequeue_from: Option<Option<DateTime<Utc>>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub closes_at: Option<Option<DateTime<Utc>>>,
+    pub method: Option<QueueMethod>,
+    /// Replaces the whole list; `[]` removes the lanes.
+    pub lanes: Option<Vec<Lane>>,
+}
+
+/// A field that is present, `null` included (`Some(None)`), as opposed to absent (`None`).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 impl EventSettingsPatch {
     /// Applies the patch on top of `base` and validates the result.
     pub fn apply(self, base: EventSettings) -> Result<EventSettings, SettingsError> {
         let state = self.state.unwrap_or(base.state);
+        let opens_at = self.opens_at.unwrap_or(base.opens_at);
+        let prequeue_from = self.prequeue_from.unwrap_or(base.prequeue_from);
+        let started = base
+            .prequeue_from
+            .or(base.opens_at)
+            .is_some_and(|from| from.timestamp_millis() <= crate::clock::unix_ms());
+        if started && (opens_at != base.opens_at || prequeue_from != base.prequeue_from) {
+            return Err(SettingsError {
+                field: "opens_at",
+                reason: "cannot change once the event or its pre-queue has opened: visitors \
+                         joined on the published schedule"
+                    .into(),
+            });
+        }
         let settings = EventSettings {
+            opens_at,
+            prequeue_from,
+            closes_at: self.closes_at.unwrap_or(base.closes_at),
+            method: self.method.unwrap_or(base.method),
+            lanes: self.lanes.unwrap_or(base.lanes),
             closed_at: match state {
                 EventState::Closed => base.closed_at.or_else(|| Some(crate::clock::unix_s())),
                 _ => None,
@@ -364,7 +472,86 @@ impl EventSettings {
             })
     }
 
+    /// The lanes after the first (whose line is the event's own), each with its line's id.
+    pub fn lane_lines<'a>(
+        &'a self,
+        event: &'a EventId,
+    ) -> impl Iterator<Item = (&'a Lane, EventId)> + 'a {
+        self.lanes
+            .iter()
+            .skip(1)
+            .map(move |lane| (lane, event.lane(&lane.name)))
+    }
+
+    /// The settings of the line of `lane` (not the first: that one is the event's own line): the
+    /// event's, with the lane's share of every release, for its estimates (the event's release
+    /// moves every lane).
+    pub fn lane_settings(&self, lane: &Lane) -> EventSettings {
+        EventSettings {
+            batch_size: self.batch_size * u64::from(lane.share) / 100,
+            lanes: Vec::new(),
+            ..self.clone()
+        }
+    }
+
+    /// Where the schedule stands at `now_ms`.
+    pub fn phase(&self, now_ms: i64) -> Phase {
+        let passed =
+            |at: Option<DateTime<Utc>>| at.is_some_and(|at| at.timestamp_millis() <= now_ms);
+        if self.state == EventState::Closed || passed(self.closes_at) {
+            Phase::Closed
+        } else if self.opens_at.is_none() || passed(self.opens_at) {
+            Phase::Live
+        } else if passed(self.prequeue_from) {
+            Phase::Prequeue
+        } else {
+            Phase::Upcoming
+        }
+    }
+
+    /// Whether the event has a pre-queue to draw.
+    pub fn has_prequeue(&self) -> bool {
+        self.prequeue_from.is_some() && self.opens_at.is_some()
+    }
+
+    /// When joins are first taken (unix ms): the pre-queue's start, else the opening.
+    pub fn joins_from_ms(&self) -> Option<i64> {
+        self.prequeue_from
+            .or(self.opens_at)
+            .map(|at| at.timestamp_millis())
+    }
+
     pub fn validate(&self) -> Result<(), SettingsError> {
+        match (self.prequeue_from, self.opens_at) {
+            (Some(_), None) => {
+                return Err(SettingsError {
+                    field: "prequeue_from",
+                    reason: "needs `opens_at`: the pre-queue is drawn when the event opens".into(),
+                })
+            }
+            (Some(from), Some(opens)) if from >= opens => {
+                return Err(SettingsError {
+                    field: "prequeue_from",
+                    reason: "must be before `opens_at`".into(),
+                })
+            }
+            _ => {}
+        }
+        self.validate_lanes()?;
+        if self.prequeue_from.is_some() && self.method != QueueMethod::Fifo {
+            return Err(SettingsError {
+                field: "method",
+                reason: "must be fifo for an event with a pre-queue".into(),
+            });
+        }
+        if let (Some(opens), Some(closes)) = (self.opens_at, self.closes_at) {
+            if closes <= opens {
+                return Err(SettingsError {
+                    field: "closes_at",
+                    reason: "must be after `opens_at`".into(),
+                });
+            }
+        }
         within("batch_size", self.batch_size, 0, 100_000)?;
         within(
             "release_interval_ms",
@@ -406,6 +593,49 @@ impl EventSettings {
         check_origins("allowed_origins", &self.allowed_origins)?;
         check_origins("cors_origins", &self.cors_origins)?;
         self.page.validate()
+    }
+
+    fn validate_lanes(&self) -> Result<(), SettingsError> {
+        let refused = |reason: String| {
+            Err(SettingsError {
+                field: "lanes",
+                reason,
+            })
+        };
+        if self.lanes.is_empty() {
+            return Ok(());
+        }
+        if !(2..=8).contains(&self.lanes.len()) {
+            return refused(format!(
+                "lists {} lanes; an event has 2 to 8, or none",
+                self.lanes.len()
+            ));
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for lane in &self.lanes {
+            if let Err(e) = crate::domain::check_lane_name(&lane.name) {
+                return refused(e.to_string());
+            }
+            if !names.insert(lane.name.as_str()) {
+                return refused(format!("names {:?} twice", lane.name));
+            }
+            if !(1..=100).contains(&lane.share) {
+                return refused(format!(
+                    "gives {:?} a share of {}%; shares are 1 to 100",
+                    lane.name, lane.share
+                ));
+            }
+        }
+        let total: u32 = self.lanes.iter().map(|lane| u32::from(lane.share)).sum();
+        if total != 100 {
+            return refused(format!("shares add up to {total}%, not 100%"));
+        }
+        if self.prequeue_from.is_some() || self.max_active > 0 {
+            return refused(
+                "go without a pre-queue and without max_active (not supported together yet)".into(),
+            );
+        }
+        Ok(())
     }
 
     /// Where a visitor may be sent back to after the hand-over: a path on the site (`/checkout`),

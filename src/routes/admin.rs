@@ -9,18 +9,47 @@ use serde::Deserialize;
 use super::extract::{KnownEvent, PathEvent};
 use super::problem::{ApiError, Problem};
 use super::state::AppState;
-use super::visitor::{join_response, sign_join, waiting_place, JoinAnswer};
+use super::visitor::{check_joinable, join_response, joined_place, pass_at_once, JoinAnswer};
 use crate::cache::CachedEvent;
 use crate::clock::unix_ms;
-use crate::domain::{EventId, EventSettingsPatch, EventState, EventView, VisitorId};
-use crate::store::{AdvanceMode, Capacity, JoinAs, PutMode};
+use crate::domain::{
+    EventId, EventSettingsPatch, EventState, EventView, LaneView, QueueMethod, SettingsError,
+    VisitorId,
+};
+use crate::scheduler::advance_lines;
+use crate::store::{put_event_and_lanes, AdvanceMode, Capacity, JoinAs, PutMode};
+use crate::token::TokenKind;
 
 /// Most visitors one manual advance may admit.
 const MAX_ADVANCE: u64 = 100_000;
 
-fn view(event: &EventId, cached: &CachedEvent) -> EventView {
+fn view(state: &AppState, event: &EventId, cached: &CachedEvent) -> EventView {
     let figures = cached.figures();
+    let settings = cached.settings();
+    let lane_lines = settings
+        .lanes
+        .iter()
+        .enumerate()
+        .map(|(index, lane)| {
+            let line = if index == 0 {
+                None
+            } else {
+                state.cache.get(&event.lane(&lane.name))
+            };
+            let line = line.as_deref().unwrap_or(cached);
+            let figures = line.figures();
+            LaneView {
+                lane: lane.name.clone(),
+                share: lane.share,
+                issued: figures.issued,
+                admitted_through: figures.admitted_through,
+                left: figures.left,
+                waiting: line.ahead_of(figures.issued + 1),
+            }
+        })
+        .collect();
     EventView {
+        lane_lines,
         event: event.clone(),
         settings: (*cached.settings()).clone(),
         issued: figures.issued,
@@ -35,13 +64,18 @@ fn view(event: &EventId, cached: &CachedEvent) -> EventView {
     }
 }
 
-/// Re-reads the event from the store so admins see current figures, not this replica's cache.
+/// Re-reads the event (and its lanes' lines) from the store so admins see current figures, not this
+/// replica's cache.
 async fn fresh(state: &AppState, event: &EventId) -> Result<Arc<CachedEvent>, ApiError> {
     state.cache.refresh(state.store.as_ref(), event).await?;
-    state
+    let cached = state
         .cache
         .get(event)
-        .ok_or_else(|| ApiError::UnknownEvent(event.to_string()))
+        .ok_or_else(|| ApiError::UnknownEvent(event.to_string()))?;
+    for (_, line) in cached.settings().lane_lines(event) {
+        state.cache.refresh(state.store.as_ref(), &line).await?;
+    }
+    Ok(cached)
 }
 
 /// `GET /v1/admin/events`: every event with its figures.
@@ -50,7 +84,10 @@ async fn fresh(state: &AppState, event: &EventId) -> Result<Arc<CachedEvent>, Ap
 pub(super) async fn list_events(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let mut views = Vec::new();
     for event in state.store.events().await? {
-        views.push(view(&event, &*fresh(&state, &event).await?));
+        // Lanes' lines show with their event.
+        if !event.is_lane() {
+            views.push(view(&state, &event, &*fresh(&state, &event).await?));
+        }
     }
     Ok(HttpResponse::Ok().json(views))
 }
@@ -62,7 +99,7 @@ pub(super) async fn show_event(
     state: web::Data<AppState>,
     PathEvent(event): PathEvent,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(view(&event, &*fresh(&state, &event).await?)))
+    Ok(HttpResponse::Ok().json(view(&state, &event, &*fresh(&state, &event).await?)))
 }
 
 /// `DELETE /v1/admin/events/{event}`: the event and all its data, at once (closed events' data goes by
@@ -73,6 +110,12 @@ pub(super) async fn delete_event(
     state: web::Data<AppState>,
     PathEvent(event): PathEvent,
 ) -> Result<HttpResponse, ApiError> {
+    if let Some(cached) = state.cache.get(&event) {
+        for (_, line) in cached.settings().lane_lines(&event) {
+            state.store.delete_event(&line).await?;
+            state.cache.forget(&line);
+        }
+    }
     let existed = state.store.delete_event(&event).await?;
     state.cache.forget(&event);
     if existed {
@@ -90,19 +133,76 @@ async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let existing = state.store.snapshot(event).await?;
     let created = existing.is_none();
+    let issued = existing.as_ref().map_or(0, |s| s.figures.issued);
     let base = existing.map(|s| s.settings).unwrap_or_default();
+    let had_prequeue = base.has_prequeue();
+    let was_passthrough = base.method == QueueMethod::Passthrough;
+    let old_lanes: Vec<String> = base.lanes.iter().map(|lane| lane.name.clone()).collect();
     let settings = patch.apply(base)?;
-    state
-        .store
-        .put_event(event, &settings, PutMode::Upsert)
-        .await?;
+    let new_lanes: Vec<&String> = settings.lanes.iter().map(|lane| &lane.name).collect();
+    let lanes_renamed = !old_lanes.is_empty() && old_lanes.iter().collect::<Vec<_>>() != new_lanes;
+    if lanes_renamed && anyone_joined(state, event, issued, &old_lanes).await? {
+        return Err(SettingsError {
+            field: "lanes",
+            reason: "cannot be renamed, reordered or removed once visitors joined them; their \
+                     shares can change"
+                .into(),
+        }
+        .into());
+    }
+    if settings.has_prequeue() && !had_prequeue && issued > 0 {
+        return Err(SettingsError {
+            field: "prequeue_from",
+            reason: format!(
+                "cannot be added to an event whose line holds {issued} places: they joined first \
+                 come, first served"
+            ),
+        }
+        .into());
+    }
+    put_event_and_lanes(state.store.as_ref(), event, &settings, PutMode::Upsert).await?;
+    for gone in old_lanes
+        .iter()
+        .skip(1)
+        .filter(|name| !new_lanes.contains(name))
+    {
+        state.store.delete_event(&event.lane(gone)).await?;
+        state.cache.forget(&event.lane(gone));
+    }
+    if settings.method == QueueMethod::Passthrough && !was_passthrough && issued > 0 {
+        // The room is switched off: nobody waits any more.
+        let advanced = state
+            .store
+            .advance(event, issued, AdvanceMode::Manual, Capacity::UNLIMITED)
+            .await?;
+        tracing::info!(%event, admitted_through = advanced.admitted_through, "passthrough: let everyone waiting in");
+    }
     let cached = fresh(state, event).await?;
     let mut response = if created {
         HttpResponse::Created()
     } else {
         HttpResponse::Ok()
     };
-    Ok(response.json(view(event, &cached)))
+    Ok(response.json(view(state, event, &cached)))
+}
+
+/// Whether anyone joined the event's own line (`issued` places) or one of its lanes'.
+async fn anyone_joined(
+    state: &AppState,
+    event: &EventId,
+    issued: u64,
+    lanes: &[String],
+) -> Result<bool, ApiError> {
+    if issued > 0 {
+        return Ok(true);
+    }
+    for lane in lanes.iter().skip(1) {
+        let line = state.store.snapshot(&event.lane(lane)).await?;
+        if line.is_some_and(|line| line.figures.issued > 0) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// `PUT /v1/admin/events/{event}`: creates the event or changes its settings.
@@ -171,19 +271,46 @@ pub(super) async fn advance(
             body.by
         )));
     }
-    let capacity = Capacity::of(&event.cached.settings());
-    let advanced = state
-        .store
-        .advance(&event.id, body.by, AdvanceMode::Manual, capacity)
-        .await?;
-    state.cache.observe(
+    if event.cached.prequeue_undrawn() {
+        return Err(ApiError::NotDrawnYet(event.id.to_string()));
+    }
+    advance_lines(
+        state.store.as_ref(),
+        &state.cache,
         &event.id,
         &event.cached,
-        advanced.issued,
-        advanced.admitted_through,
-        true,
-    );
-    Ok(HttpResponse::Ok().json(view(&event.id, &event.cached)))
+        body.by,
+        AdvanceMode::Manual,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(view(&state, &event.id, &event.cached)))
+}
+
+/// The line of the event's lane `lane`: its own for the first lane (or none named).
+fn lane_of(
+    state: &AppState,
+    event: KnownEvent,
+    lane: Option<&str>,
+) -> Result<KnownEvent, ApiError> {
+    let Some(lane) = lane else {
+        return Ok(event);
+    };
+    let settings = event.cached.settings();
+    match settings.lanes.iter().position(|known| known.name == lane) {
+        Some(0) => Ok(event),
+        Some(_) => {
+            let id = event.id.lane(lane);
+            let cached = state
+                .cache
+                .get(&id)
+                .ok_or_else(|| ApiError::UnknownEvent(id.to_string()))?;
+            Ok(KnownEvent { id, cached })
+        }
+        None => Err(ApiError::InvalidRequest(format!(
+            "event `{}` has no lane {lane:?}",
+            event.id
+        ))),
+    }
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -192,6 +319,9 @@ pub(super) struct TrustedJoin {
     /// The booking site's id of its user: 1-128 of A-Z a-z 0-9 _ - . : @
     #[schema(value_type = String)]
     visitor: VisitorId,
+    /// For an event with lanes: which one (the first, where anonymous visitors go, when left out).
+    #[serde(default)]
+    lane: Option<String>,
 }
 
 /// `POST /v1/admin/events/{event}/join`: a booking site joins a user it knows; the same user id
@@ -204,9 +334,8 @@ pub(super) async fn trusted_join(
     event: KnownEvent,
     body: web::Json<TrustedJoin>,
 ) -> Result<HttpResponse, ApiError> {
-    if event.cached.settings().state == EventState::Closed {
-        return Err(ApiError::EventClosed(event.id.to_string()));
-    }
+    let event = lane_of(&state, event, body.lane.as_deref())?;
+    check_joinable(&event)?;
     let joined = state
         .store
         .join(
@@ -225,7 +354,17 @@ pub(super) async fn trusted_join(
             .with_label_values(&[event.id.as_str()])
             .inc();
     }
-    let place = waiting_place(&event.id, &event.cached, joined.position);
-    let answer = sign_join(&state, &event, &body.visitor, place, joined.fresh);
+    // The store says whether the place it holds for this user is an arrival number: a held place
+    // may have been drawn a moment ago, before this replica heard of it.
+    let kind = if joined.arrival {
+        TokenKind::Prequeue
+    } else {
+        TokenKind::Waiting
+    };
+    let answer = if event.cached.settings().method == QueueMethod::Passthrough {
+        pass_at_once(&state, &event, &body.visitor, joined).await?
+    } else {
+        joined_place(&state, &event, &body.visitor, kind, joined)
+    };
     Ok(join_response(&state, &event, &answer, None))
 }

@@ -17,7 +17,7 @@ const EXPOSED: &str = "retry-after, x-request-id";
 fn is_visitor_api(route: Route) -> bool {
     matches!(
         route,
-        Route::Event | Route::Join | Route::Status | Route::Leave | Route::Stream
+        Route::Event | Route::Draw | Route::Join | Route::Status | Route::Leave | Route::Stream
     )
 }
 

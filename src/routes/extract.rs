@@ -19,7 +19,7 @@ use super::table::Route;
 use crate::cache::CachedEvent;
 use crate::domain::EventId;
 use crate::limits::client_address;
-use crate::token::{Claims, TokenError};
+use crate::token::{Claims, TokenError, TokenKind};
 
 /// The event id the request's path names (`{event}`), valid but not necessarily configured: the
 /// admin API creates events.
@@ -189,19 +189,65 @@ pub fn verify_token(
         })
 }
 
-/// The claims of the presented token's holder: a genuine token of this event whose place was not
-/// given up.
+/// The presented token's holder: its claims, and the line they stand in when it is one of the
+/// event's lanes.
+pub struct Holder {
+    pub claims: Arc<Claims>,
+    pub lane: Option<KnownEvent>,
+}
+
+impl Holder {
+    /// The line the holder stands in: their lane's, or the event's own.
+    pub fn line<'a>(&'a self, event: &'a KnownEvent) -> &'a KnownEvent {
+        self.lane.as_ref().unwrap_or(event)
+    }
+}
+
+/// The presented token's holder: a genuine token of this event (or of one of its lanes) whose place
+/// was not given up.
 pub fn holder(
     state: &AppState,
     event: &KnownEvent,
     token: Option<&str>,
-) -> Result<Arc<Claims>, ApiError> {
+) -> Result<Holder, ApiError> {
     let token = token.ok_or(ApiError::MissingToken)?;
     let claims = verify_token(state, token, Some(&event.id))?;
-    if event.cached.has_left(claims.pos) {
+    let lane = lane_line(state, event, &claims)?;
+    let line = lane.as_ref().unwrap_or(event);
+    let claims = drawn(&line.cached, claims);
+    if claims.kind != TokenKind::Prequeue && line.cached.has_left(claims.pos) {
         return Err(ApiError::LeftLine);
     }
-    Ok(claims)
+    Ok(Holder { claims, lane })
+}
+
+/// The lane's line a token of `event` stands in, if it is not the event's own (its audience says).
+pub fn lane_line(
+    state: &AppState,
+    event: &KnownEvent,
+    claims: &Claims,
+) -> Result<Option<KnownEvent>, ApiError> {
+    if claims.aud.len() == event.id.as_str().len() {
+        return Ok(None);
+    }
+    let id = EventId::parse_stored(&claims.aud).map_err(|_| TokenError::Malformed)?;
+    let cached = state
+        .cache
+        .get(&id)
+        .ok_or_else(|| ApiError::UnknownEvent(id.to_string()))?;
+    Ok(Some(KnownEvent { id, cached }))
+}
+
+/// A pre-queue token read as the waiting token of the position drawn for it, once this replica
+/// knows the draw; any other token as it is.
+pub fn drawn(cached: &CachedEvent, claims: Arc<Claims>) -> Arc<Claims> {
+    if claims.kind != TokenKind::Prequeue {
+        return claims;
+    }
+    match cached.draw().as_ref().and_then(|draw| draw.drawn.as_ref()) {
+        Some(order) => Arc::new(claims.drawn(order.position_of(claims.pos))),
+        None => claims,
+    }
 }
 
 /// Whether the visitor reached waitroom over HTTPS, so its cookies must be `Secure`: always with
@@ -240,7 +286,8 @@ pub fn token_cookie(
     token: &str,
     ttl_s: u64,
 ) -> Cookie<'static> {
-    let name = format!("{}{}", state.cookie_prefix, event);
+    // One cookie per event, whichever lane the token stands in.
+    let name = format!("{}{}", state.cookie_prefix, event.split_lane().0);
     cookie(https, name, token, ttl_s)
 }
 
@@ -252,7 +299,11 @@ pub fn pass_cookie(
     pass: &str,
     ttl_s: u64,
 ) -> Cookie<'static> {
-    let name = format!("{}{}{PASS_COOKIE_SUFFIX}", state.cookie_prefix, event);
+    let name = format!(
+        "{}{}{PASS_COOKIE_SUFFIX}",
+        state.cookie_prefix,
+        event.split_lane().0
+    );
     cookie(https, name, pass, ttl_s)
 }
 

@@ -34,11 +34,13 @@ pub(super) async fn claim(
     query: web::Query<ClaimQuery>,
     https: Https,
 ) -> Result<HttpResponse, ApiError> {
-    let claims = holder(&state, &event, query.waitroom_pass.as_deref())?;
+    let held = holder(&state, &event, query.waitroom_pass.as_deref())?;
+    let claims = &held.claims;
     if claims.kind != TokenKind::Pass {
         return Err(ApiError::NotAPass);
     }
-    may_enter(&state, &event.id, &event.cached, &claims, Use::Check).await?;
+    let line = held.line(&event);
+    may_enter(&state, &line.id, &line.cached, claims, Use::Check).await?;
     let settings = event.cached.settings();
     let to = match query.to.as_deref() {
         None => "/".to_owned(),

@@ -169,7 +169,10 @@ async fn handle(state: &AppState, req: &Request, route: Route) -> Result<HttpRes
             let https = over_https(state, peer, req.headers());
             visitor::join(state, event?, token, https).await
         }
-        Route::Status => visitor::status(state, event?, token).await,
+        Route::Status => {
+            let https = over_https(state, peer, req.headers());
+            visitor::status(state, event?, token, https).await
+        }
         _ => visitor::gate(state, event, token).await,
     }
 }

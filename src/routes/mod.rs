@@ -11,6 +11,7 @@
 pub mod admin;
 pub mod auth;
 pub mod cors;
+pub mod draw;
 mod entry;
 pub mod extract;
 pub mod handover;
@@ -111,6 +112,7 @@ fn handle(route: Route, resource: Resource) -> Resource {
         Route::Page => resource.get(page::page),
         Route::Asset => resource.get(page::asset),
         Route::Event => resource.get(page::info),
+        Route::Draw => resource.get(draw::published),
         Route::Join => resource.post(visitor::join_route),
         Route::Status => resource.get(visitor::status_route),
         Route::Gate => resource.get(visitor::gate_route),

@@ -6,7 +6,7 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, handover, ops, page, service, updates, visitor};
+use super::{admin, draw, handover, ops, page, service, updates, visitor};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -17,7 +17,7 @@ use super::{admin, handover, ops, page, service, updates, visitor};
     ),
     paths(
         ops::index, ops::healthz, ops::readyz, ops::metrics, ops::jwks, ops::demo_admitted, serve,
-        page::page, page::asset, page::info,
+        page::page, page::asset, page::info, draw::published,
         visitor::join_route, visitor::status_route, visitor::gate_route, visitor::leave,
         updates::updates, handover::claim,
         service::verify, service::consume, service::complete,

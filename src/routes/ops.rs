@@ -38,6 +38,7 @@ pub(super) async fn index(state: web::Data<AppState>) -> HttpResponse {
         .cache
         .event_ids()
         .into_iter()
+        .filter(|e| !e.is_lane())
         .map(|e| IndexedEvent {
             join: format!("/v1/events/{e}/join"),
             status: format!("/v1/events/{e}/status"),

@@ -12,9 +12,10 @@ use super::state::AppState;
 use super::templates;
 use super::visitor;
 use super::visitor::JoinAnswer;
-use crate::admission::ExpiredReason;
+use crate::admission::{ExpiredReason, VisitorStatus};
+use crate::clock::{rfc3339, unix_ms};
 use crate::domain::palette::Palette;
-use crate::domain::EventState;
+use crate::domain::{EventState, Phase};
 use crate::i18n::{self, Catalogue};
 
 const SCRIPT: &str = include_str!("../../assets/waitroom.js");
@@ -153,6 +154,10 @@ async fn without_script(
             };
             let refresh_s = place.poll_after_ms.map(|ms| (ms / 1_000).clamp(2, 30));
             let sentence = match (place.status, place.reason, place.ahead) {
+                (VisitorStatus::Prequeue, ..) => words.text(
+                    "prequeue",
+                    &[("time", place.draws_at.clone().unwrap_or_default())],
+                ),
                 (_, Some(ExpiredReason::ClaimWindowPassed), _) => words.text("claim_passed", &[]),
                 (_, Some(ExpiredReason::TokenExpired), _) => words.text("expired", &[]),
                 (_, _, 0) => words.text("next", &[]),
@@ -176,6 +181,21 @@ async fn without_script(
             sentence => words.text("closed", &[]),
             ..base
         },
+        Err(ApiError::SoldOut(_)) => context! {
+            status => "closed",
+            sentence => words.text("sold_out", &[]),
+            ..base
+        },
+        Err(ApiError::NotOpenYet { from, wait, .. }) => {
+            let refresh_s = wait.as_secs().clamp(2, 30);
+            context! {
+                status => "upcoming",
+                sentence => words.text("upcoming", &[("time", from)]),
+                refresh_s,
+                reloads => words.text("nojs_reloads", &[("s", refresh_s.to_string())]),
+                ..base
+            }
+        }
         Err(e) => return Err(e),
     };
     let html = state.pages.render(templates::NO_SCRIPT, page)?;
@@ -238,6 +258,18 @@ pub(super) struct EventInfo {
     /// The colours to use: the branding's, made readable.
     palette: Palette,
     state: EventState,
+    /// Where the schedule stands: `upcoming` (joins refused until `prequeue_from`, else
+    /// `opens_at`), `prequeue`, `live` or `closed`.
+    phase: Phase,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prequeue_from: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    opens_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    closes_at: Option<String>,
+    /// The SHA-256 of the pre-queue draw's seed (`GET /v1/events/{event}/draw` has the rest).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    draw_commitment: Option<String>,
     /// The waiting page's address.
     page: String,
 }
@@ -258,6 +290,11 @@ pub(super) async fn info(KnownEvent { id: event, cached }: KnownEvent) -> HttpRe
         text_color: page.text_color.clone(),
         palette: page.palette(),
         state: settings.state,
+        phase: settings.phase(unix_ms()),
+        prequeue_from: settings.prequeue_from.map(|at| rfc3339(at.timestamp())),
+        opens_at: settings.opens_at.map(|at| rfc3339(at.timestamp())),
+        closes_at: settings.closes_at.map(|at| rfc3339(at.timestamp())),
+        draw_commitment: cached.draw().map(|draw| draw.seed.commitment()),
         page: format!("/e/{event}"),
     })
 }

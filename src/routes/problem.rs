@@ -57,6 +57,18 @@ pub enum ApiError {
     UnknownEvent(String),
     #[error("event `{0}` is closed and takes no new visitors")]
     EventClosed(String),
+    #[error("event `{event}` takes visitors from {from}; try again then")]
+    NotOpenYet {
+        event: String,
+        from: String,
+        wait: std::time::Duration,
+    },
+    #[error("event `{0}` is sold out: it takes no new visitors")]
+    SoldOut(String),
+    #[error("event `{0}` has no pre-queue, so nothing is drawn")]
+    NoPrequeue(String),
+    #[error("event `{0}`'s pre-queue is not drawn yet: nobody can be admitted before the draw")]
+    NotDrawnYet(String),
     #[error("the admin API is switched off: set `admin_token` to use it")]
     AdminDisabled,
     #[error("a valid admin bearer token is required")]
@@ -187,6 +199,10 @@ impl ApiError {
             }
             ApiError::UnknownEvent(_) => (S::NOT_FOUND, "unknown-event", "Unknown event"),
             ApiError::EventClosed(_) => (S::CONFLICT, "event-closed", "Event closed"),
+            ApiError::NotOpenYet { .. } => (S::CONFLICT, "not-open-yet", "Not open yet"),
+            ApiError::SoldOut(_) => (S::CONFLICT, "sold-out", "Sold out"),
+            ApiError::NoPrequeue(_) => (S::NOT_FOUND, "no-prequeue", "No pre-queue"),
+            ApiError::NotDrawnYet(_) => (S::CONFLICT, "not-drawn-yet", "Not drawn yet"),
             ApiError::AdminDisabled => (S::FORBIDDEN, "admin-disabled", "Admin API disabled"),
             ApiError::Unauthorized => (S::UNAUTHORIZED, "unauthorized", "Unauthorized"),
             ApiError::NotFound => (S::NOT_FOUND, "not-found", "Not found"),
@@ -255,7 +271,7 @@ impl ResponseError for ApiError {
             ApiError::StoreUnavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, STORE_RETRY_AFTER_S));
             }
-            ApiError::RateLimited(wait) => {
+            ApiError::RateLimited(wait) | ApiError::NotOpenYet { wait, .. } => {
                 response.insert_header((header::RETRY_AFTER, retry_after_s(wait)));
             }
             ApiError::StreamsFull | ApiError::TooManyStreams => {

@@ -6,7 +6,7 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::extract::{verify_token, KnownEvent};
+use super::extract::{drawn, lane_line, verify_token, KnownEvent};
 use super::problem::{ApiError, Problem};
 use super::state::AppState;
 use std::sync::Arc;
@@ -51,11 +51,11 @@ pub(super) async fn consume(
     if claims.kind != TokenKind::Pass {
         return Err(ApiError::NotAPass);
     }
-    let (event, cached) = token_event(&state, &claims)?;
+    let (event, cached, claims) = token_event(&state, claims)?;
     may_enter(&state, &event, &cached, &claims, Use::Check).await?;
     consume_pass(&state, &event, &claims).await?;
     Ok(HttpResponse::Ok().json(Consumed {
-        event,
+        event: event.without_lane(),
         visitor: claims.sub.clone(),
         position: claims.pos,
         expires_at: rfc3339(claims.exp),
@@ -94,11 +94,17 @@ pub(super) async fn complete(
         Err(TokenError::Expired(claims)) => claims,
         other => other?,
     };
+    let lane = lane_line(&state, &event, &claims)?;
+    let event = lane.unwrap_or(event);
+    let claims = drawn(&event.cached, claims);
+    if claims.kind == TokenKind::Prequeue {
+        return Err(ApiError::NotAdmitted);
+    }
     let freed = state.store.complete(&event.id, claims.pos).await?;
     // Refused here at once; other replicas are told through the store.
     event.cached.record_claim(claims.pos, Claim::Completed);
     Ok(HttpResponse::Ok().json(Completed {
-        event: event.id,
+        event: event.id.without_lane(),
         position: claims.pos,
         freed,
     }))
@@ -112,17 +118,22 @@ pub(super) struct VerifyRequest {
     event: Option<String>,
 }
 
-/// The event a genuine token belongs to, as this replica knows it, unless its holder left.
-fn token_event(state: &AppState, claims: &Claims) -> Result<(EventId, Arc<CachedEvent>), ApiError> {
-    let event = EventId::parse(&claims.aud).map_err(|_| TokenError::Malformed)?;
+/// The event a genuine token belongs to, as this replica knows it, unless its holder left; and the
+/// token's claims as the event reads them (a drawn pre-queue place at its drawn position).
+fn token_event(
+    state: &AppState,
+    claims: Arc<Claims>,
+) -> Result<(EventId, Arc<CachedEvent>, Arc<Claims>), ApiError> {
+    let event = EventId::parse_stored(&claims.aud).map_err(|_| TokenError::Malformed)?;
     let cached = state
         .cache
         .get(&event)
         .ok_or_else(|| ApiError::UnknownEvent(event.to_string()))?;
-    if cached.has_left(claims.pos) {
+    let claims = drawn(&cached, claims);
+    if claims.kind != TokenKind::Prequeue && cached.has_left(claims.pos) {
         return Err(ApiError::LeftLine);
     }
-    Ok((event, cached))
+    Ok((event, cached, claims))
 }
 
 /// What verify found: a genuine token, and whether its holder may enter now.
@@ -136,6 +147,9 @@ pub(super) struct Verdict {
     reason: Option<String>,
     kind: TokenKind,
     event: String,
+    /// The priority lane, for an event with lanes (not its first).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lane: Option<String>,
     visitor: String,
     position: u64,
     expires_at: String,
@@ -152,7 +166,7 @@ pub(super) async fn verify(
 ) -> Result<HttpResponse, ApiError> {
     let expected = body.event.as_deref().map(EventId::parse).transpose()?;
     let claims = verify_token(&state, &body.token, expected.as_ref())?;
-    let (event, cached) = token_event(&state, &claims)?;
+    let (event, cached, claims) = token_event(&state, claims)?;
     // The same rule as the gate's, without consuming anything.
     let refusal = match may_enter(&state, &event, &cached, &claims, Use::Check).await {
         Ok(()) => None,
@@ -167,7 +181,8 @@ pub(super) async fn verify(
         refusal: refusal.as_ref().map(ApiError::slug),
         reason: refusal.as_ref().map(ToString::to_string),
         kind: claims.kind,
-        event: claims.aud.clone(),
+        event: event.without_lane().to_string(),
+        lane: event.split_lane().1.map(str::to_owned),
         visitor: claims.sub.clone(),
         position: claims.pos,
         expires_at: rfc3339(claims.exp),

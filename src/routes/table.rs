@@ -21,6 +21,7 @@ pub enum Route {
     Page,
     Asset,
     Event,
+    Draw,
     Join,
     Status,
     Gate,
@@ -39,7 +40,7 @@ pub enum Route {
 }
 
 impl Route {
-    pub const ALL: [Route; 25] = [
+    pub const ALL: [Route; 26] = [
         Route::Index,
         Route::Healthz,
         Route::Readyz,
@@ -50,6 +51,7 @@ impl Route {
         Route::Page,
         Route::Asset,
         Route::Event,
+        Route::Draw,
         Route::Join,
         Route::Status,
         Route::Gate,
@@ -80,6 +82,7 @@ impl Route {
             Route::Page => "/e/{event}",
             Route::Asset => "/assets/{file}",
             Route::Event => "/v1/events/{event}",
+            Route::Draw => "/v1/events/{event}/draw",
             Route::Join => "/v1/events/{event}/join",
             Route::Status => "/v1/events/{event}/status",
             Route::Gate => "/v1/events/{event}/gate",
@@ -136,6 +139,7 @@ impl Route {
             | Route::Stream
             | Route::Page
             | Route::Event
+            | Route::Draw
             | Route::Claim => Some(Limited::Check),
             _ => None,
         }
@@ -184,6 +188,7 @@ impl Route {
                 None => Route::Event,
                 Some("join") => Route::Join,
                 Some("status") => Route::Status,
+                Some("draw") => Route::Draw,
                 Some("gate") => Route::Gate,
                 Some("leave") => Route::Leave,
                 Some("stream") => Route::Stream,

@@ -11,13 +11,13 @@ use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::broadcast::Receiver;
 
-use super::extract::{holder, KnownEvent, Presented};
+use super::extract::{drawn, holder, Holder, KnownEvent, Presented};
 use super::problem::{ApiError, Problem};
 use super::state::{AppState, StreamRefused, StreamSlot};
 use super::visitor::current_place;
 use crate::admission::{ExpiredReason, VisitorStatus};
 use crate::domain::{EventId, EventState};
-use crate::token::Claims;
+use crate::token::{Claims, TokenKind};
 
 /// A comment line this often keeps proxies from closing an idle stream.
 const KEEPALIVE: Duration = Duration::from_secs(15);
@@ -68,11 +68,14 @@ fn frame(kind: &str, data: &impl serde::Serialize) -> Bytes {
 impl Watch {
     /// The visitor's current answer, unless it is the same as the last one sent.
     async fn next_status(&mut self) -> Option<Bytes> {
-        if self.event.cached.has_left(self.claims.pos) {
+        // A pre-queue place follows its drawn position once drawn.
+        self.claims = drawn(&self.event.cached, self.claims.clone());
+        let undrawn = self.claims.kind == TokenKind::Prequeue;
+        if !undrawn && self.event.cached.has_left(self.claims.pos) {
             self.done = true;
             return Some(frame(
                 "left",
-                &serde_json::json!({ "event": self.event.id, "position": self.claims.pos }),
+                &serde_json::json!({ "event": self.event.id.without_lane(), "position": self.claims.pos }),
             ));
         }
         let mut place = current_place(&self.state, &self.event, &self.claims).await;
@@ -81,7 +84,10 @@ impl Watch {
             place.reason = Some(ExpiredReason::TokenExpired);
             place.pass = None;
         }
-        self.done = place.status != VisitorStatus::Waiting;
+        self.done = !matches!(
+            place.status,
+            VisitorStatus::Waiting | VisitorStatus::Prequeue
+        );
         let key = (
             place.status,
             place.state,
@@ -134,7 +140,8 @@ pub(super) async fn updates(
     query: web::Query<StreamQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let token = query.token.as_deref().or(presented.as_deref());
-    let claims = holder(&state, &event, token)?;
+    let Holder { claims, lane } = holder(&state, &event, token)?;
+    let event = lane.unwrap_or(event);
     let slot = state
         .streams
         .take(&event.id, claims.pos)

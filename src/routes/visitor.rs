@@ -9,15 +9,17 @@ use actix_web::{mime, web, HttpResponse, HttpResponseBuilder, ResponseError};
 use serde::Serialize;
 
 use super::entry::{decided_claim, may_enter, Use};
-use super::extract::{holder, token_cookie, Https, KnownEvent, Presented};
+use super::extract::{
+    drawn, holder, lane_line, token_cookie, Holder, Https, KnownEvent, Presented,
+};
 use super::problem::{ApiError, Problem};
 use super::state::AppState;
 use crate::admission::{self, ExpiredReason, VisitorStatus};
 use crate::cache::{CachedEvent, SignedPass};
 use crate::clock::{rfc3339, unix_ms, unix_s};
-use crate::domain::{EventId, EventState, VisitorId};
+use crate::domain::{EventId, EventState, Phase, QueueMethod, VisitorId};
 use crate::estimate::Estimate;
-use crate::store::JoinAs;
+use crate::store::{AdvanceMode, Capacity, JoinAs, Joined, PrequeueLeave};
 use crate::token::{Claims, TokenError, TokenKind};
 
 /// What a visitor holding a waiting token is told, on joining and on every status check.
@@ -25,6 +27,10 @@ use crate::token::{Claims, TokenError, TokenKind};
 pub struct Place {
     #[schema(value_type = String)]
     pub event: EventId,
+    /// The priority lane the place is in, for an event with lanes (the first lane's places say
+    /// nothing).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lane: Option<String>,
     pub status: VisitorStatus,
     pub position: u64,
     /// Visitors still waiting before this one.
@@ -50,6 +56,19 @@ pub struct Place {
     pub pass_expires_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target_url: Option<String>,
+    /// In a pre-queue: when its order is drawn (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub draws_at: Option<String>,
+    /// In a pre-queue: how many joined it so far.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub in_prequeue: Option<u64>,
+    /// A pre-queue token's exchange, once drawn: a waiting token carrying the drawn position, to
+    /// use from now on (also set as the cookie).
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "verbatim_token_option"
+    )]
+    pub token: Option<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -101,7 +120,8 @@ pub(super) fn waiting_place(event: &EventId, cached: &CachedEvent, position: u64
     let waiting = status == VisitorStatus::Waiting;
     let ahead = cached.ahead_of(position);
     Place {
-        event: event.clone(),
+        event: event.without_lane(),
+        lane: event.split_lane().1.map(str::to_owned),
         status,
         position,
         ahead,
@@ -117,33 +137,106 @@ pub(super) fn waiting_place(event: &EventId, cached: &CachedEvent, position: u64
         pass: None,
         pass_expires_at: None,
         target_url: None,
+        draws_at: None,
+        in_prequeue: None,
+        token: None,
     }
 }
 
-/// Signs a waiting token for `place`: the join's answer.
+/// What a visitor in a pre-queue not drawn yet is told: no position yet, and when it is drawn.
+fn prequeue_place(event: &EventId, cached: &CachedEvent) -> Place {
+    let settings = cached.settings();
+    Place {
+        event: event.without_lane(),
+        lane: event.split_lane().1.map(str::to_owned),
+        status: VisitorStatus::Prequeue,
+        position: 0,
+        ahead: 0,
+        admitted_through: cached.admitted_through(),
+        state: settings.state,
+        poll_after_ms: Some(5_000),
+        estimate: None,
+        reason: None,
+        pass: None,
+        pass_expires_at: None,
+        target_url: None,
+        draws_at: settings.opens_at.map(|at| rfc3339(at.timestamp())),
+        in_prequeue: Some(cached.issued()),
+        token: None,
+    }
+}
+
+/// Whether `event` takes joins now: not before its pre-queue (or its opening), not once closed.
+pub(super) fn check_joinable(event: &KnownEvent) -> Result<(), ApiError> {
+    let settings = event.cached.settings();
+    let now = unix_ms();
+    match settings.phase(now) {
+        Phase::Closed => Err(ApiError::EventClosed(event.id.to_string())),
+        Phase::Upcoming => {
+            let from = settings.joins_from_ms().unwrap_or(now);
+            Err(ApiError::NotOpenYet {
+                event: event.id.to_string(),
+                from: rfc3339(from.div_euclid(1_000)),
+                wait: std::time::Duration::from_millis(u64::try_from(from - now).unwrap_or(0)),
+            })
+        }
+        Phase::Live if settings.method == QueueMethod::Reject => {
+            Err(ApiError::SoldOut(event.id.to_string()))
+        }
+        Phase::Prequeue | Phase::Live => Ok(()),
+    }
+}
+
+/// The kind of token a join hands out now: a pre-queue token while the pre-queue is not drawn.
+fn joining_kind(cached: &CachedEvent) -> TokenKind {
+    if cached.prequeue_undrawn() {
+        TokenKind::Prequeue
+    } else {
+        TokenKind::Waiting
+    }
+}
+
+/// A waiting (or pre-queue) token for `visitor`'s `position`, with its claims.
+fn sign_place(
+    state: &AppState,
+    event: &KnownEvent,
+    visitor: &VisitorId,
+    (kind, position): (TokenKind, u64),
+) -> (String, Claims) {
+    let ttl = event.cached.settings().token_ttl_s;
+    state
+        .tokens
+        .sign(kind, &event.id, visitor, position, unix_s(), ttl)
+}
+
+impl JoinAnswer {
+    fn new(
+        visitor: &VisitorId,
+        fresh: bool,
+        (token, claims): (String, Claims),
+        place: Place,
+    ) -> Self {
+        JoinAnswer {
+            visitor: visitor.to_string(),
+            fresh,
+            token,
+            expires_at: rfc3339(claims.exp),
+            place,
+        }
+    }
+}
+
+/// Signs a waiting (or pre-queue) token for `position`, whose answer is `place`: the join's answer.
 pub(super) fn sign_join(
     state: &AppState,
     event: &KnownEvent,
     visitor: &VisitorId,
+    held: (TokenKind, u64),
     place: Place,
     fresh: bool,
 ) -> JoinAnswer {
-    let ttl = event.cached.settings().token_ttl_s;
-    let (token, claims) = state.tokens.sign(
-        TokenKind::Waiting,
-        &event.id,
-        visitor,
-        place.position,
-        unix_s(),
-        ttl,
-    );
-    JoinAnswer {
-        visitor: visitor.to_string(),
-        fresh,
-        token,
-        expires_at: rfc3339(claims.exp),
-        place,
-    }
+    let signed = sign_place(state, event, visitor, held);
+    JoinAnswer::new(visitor, fresh, signed, place)
 }
 
 /// A join's answer as JSON, with the token in the cookie too for the visitor's own join (`cookie`:
@@ -195,14 +288,14 @@ pub(super) async fn joined(
     event: &KnownEvent,
     token: Option<&str>,
 ) -> Result<JoinAnswer, ApiError> {
-    if event.cached.settings().state == EventState::Closed {
-        return Err(ApiError::EventClosed(event.id.to_string()));
-    }
+    check_joinable(event)?;
     // Refresh-proof: a visitor who holds a valid place keeps it, and no new number is drawn.
-    if let Ok(claims) = holder(state, event, token) {
+    if let Ok(held) = holder(state, event, token) {
+        let (claims, line) = (&held.claims, held.line(event));
         if let Ok(visitor) = VisitorId::parse(&claims.sub) {
-            let place = current_place(state, event, &claims).await;
-            return Ok(sign_join(state, event, &visitor, place, false));
+            let place = current_place(state, line, claims).await;
+            let kept = (claims.kind, claims.pos);
+            return Ok(sign_join(state, line, &visitor, kept, place, false));
         }
     }
     // Anonymous visitors never choose their id, so nobody can claim another's place.
@@ -223,8 +316,67 @@ pub(super) async fn joined(
         .joins
         .with_label_values(&[event.id.as_str()])
         .inc();
-    let place = waiting_place(&event.id, &event.cached, joined.position);
-    Ok(sign_join(state, event, &visitor, place, true))
+    if event.cached.settings().method == QueueMethod::Passthrough {
+        return pass_at_once(state, event, &visitor, joined).await;
+    }
+    let kind = joining_kind(&event.cached);
+    Ok(joined_place(state, event, &visitor, kind, joined))
+}
+
+/// A passthrough event's join: the pointer moves over the new place (and any before it), and the
+/// answer is what a status check with the new token says: admitted, with the pass.
+pub(super) async fn pass_at_once(
+    state: &AppState,
+    event: &KnownEvent,
+    visitor: &VisitorId,
+    joined: Joined,
+) -> Result<JoinAnswer, ApiError> {
+    let behind = joined
+        .position
+        .saturating_sub(event.cached.admitted_through());
+    if behind > 0 {
+        let advanced = state
+            .store
+            .advance(&event.id, behind, AdvanceMode::Manual, Capacity::UNLIMITED)
+            .await?;
+        state.cache.observe(
+            &event.id,
+            &event.cached,
+            advanced.issued,
+            advanced.admitted_through,
+            true,
+        );
+    }
+    let (token, claims) = sign_place(state, event, visitor, (TokenKind::Waiting, joined.position));
+    let place = current_place(state, event, &claims).await;
+    Ok(JoinAnswer::new(
+        visitor,
+        joined.fresh,
+        (token, claims),
+        place,
+    ))
+}
+
+/// The answer to a join that drew `joined` with a token of `kind`.
+pub(super) fn joined_place(
+    state: &AppState,
+    event: &KnownEvent,
+    visitor: &VisitorId,
+    kind: TokenKind,
+    joined: Joined,
+) -> JoinAnswer {
+    let place = match kind {
+        TokenKind::Prequeue => prequeue_place(&event.id, &event.cached),
+        _ => waiting_place(&event.id, &event.cached, joined.position),
+    };
+    sign_join(
+        state,
+        event,
+        visitor,
+        (kind, joined.position),
+        place,
+        joined.fresh,
+    )
 }
 
 /// `GET /v1/events/{event}/status`: where the token's holder stands, with a pass once admitted.
@@ -232,18 +384,44 @@ pub async fn status(
     state: &AppState,
     event: KnownEvent,
     token: Option<&str>,
+    https: Https,
 ) -> Result<HttpResponse, ApiError> {
-    let place = match holder(state, &event, token) {
-        Ok(claims) => current_place(state, &event, &claims).await,
-        Err(ApiError::InvalidToken(TokenError::Expired(claims))) => expired_place(
-            &event.id,
-            &event.cached,
-            claims.pos,
-            ExpiredReason::TokenExpired,
-        ),
+    let (place, exchanged) = match holder(state, &event, token) {
+        Ok(held) => {
+            let (claims, line) = (&held.claims, held.line(&event));
+            let mut place = current_place(state, line, claims).await;
+            let exchanged = exchange(state, line, claims);
+            place.token = exchanged.clone();
+            (place, exchanged)
+        }
+        Err(ApiError::InvalidToken(TokenError::Expired(claims))) => {
+            let lane = lane_line(state, &event, &claims)?;
+            let line = lane.as_ref().unwrap_or(&event);
+            let claims = drawn(&line.cached, claims);
+            let place = expired_place(
+                &line.id,
+                &line.cached,
+                claims.pos,
+                ExpiredReason::TokenExpired,
+            );
+            (place, None)
+        }
         Err(e) => return Err(e),
     };
-    Ok(json_answer(HttpResponse::Ok(), &place))
+    let mut response = HttpResponse::Ok();
+    if let Some(token) = &exchanged {
+        let ttl = event.cached.settings().token_ttl_s;
+        response.cookie(token_cookie(state, https, &event.id, token, ttl));
+    }
+    Ok(json_answer(response, &place))
+}
+
+/// A pre-queue token read as its drawn position, exchanged for a waiting token that carries it.
+fn exchange(state: &AppState, event: &KnownEvent, claims: &Claims) -> Option<String> {
+    claims.drawn_from?;
+    let visitor = VisitorId::parse(&claims.sub).ok()?;
+    let held = (TokenKind::Waiting, claims.pos);
+    Some(sign_place(state, event, &visitor, held).0)
 }
 
 pub(super) fn expired_place(
@@ -262,6 +440,11 @@ pub(super) fn expired_place(
 
 /// The answer for a valid token's holder, with the admission pass once the pointer has passed them.
 pub(super) async fn current_place(state: &AppState, event: &KnownEvent, claims: &Claims) -> Place {
+    // Every caller reads a pre-queue token at its drawn position first (`extract::drawn`): one
+    // still of that kind is not drawn yet.
+    if claims.kind == TokenKind::Prequeue {
+        return prequeue_place(&event.id, &event.cached);
+    }
     let mut place = waiting_place(&event.id, &event.cached, claims.pos);
     if place.status == VisitorStatus::Admitted {
         if let Err(reason) = hand_out_pass(state, event, claims, &mut place).await {
@@ -336,9 +519,10 @@ async fn entering(
     token: Option<&str>,
 ) -> Result<Arc<Claims>, ApiError> {
     let event = event?;
-    let claims = holder(state, &event, token)?;
-    may_enter(state, &event.id, &event.cached, &claims, Use::Enter).await?;
-    Ok(claims)
+    let held = holder(state, &event, token)?;
+    let line = held.line(&event);
+    may_enter(state, &line.id, &line.cached, &held.claims, Use::Enter).await?;
+    Ok(held.claims)
 }
 
 /// The app's routes for join, status and gate: the same functions the fast path calls.
@@ -364,8 +548,9 @@ pub(super) async fn status_route(
     state: web::Data<AppState>,
     event: KnownEvent,
     token: Presented,
+    https: Https,
 ) -> Result<HttpResponse, ApiError> {
-    status(&state, event, token.as_deref()).await
+    status(&state, event, token.as_deref(), https).await
 }
 
 #[utoipa::path(get, path = "/v1/events/{event}/gate", tag = "edge", params(("event" = String, Path, description = "The event's id: 1-64 of A-Z a-z 0-9 _ -", example = "tour")),
@@ -404,15 +589,37 @@ pub(super) async fn leave(
     token: Presented,
     https: Https,
 ) -> Result<HttpResponse, ApiError> {
-    let claims = holder(&state, &event, token.as_deref())?;
+    let Holder { mut claims, lane } = holder(&state, &event, token.as_deref())?;
+    let event = lane.unwrap_or(event);
     let visitor = VisitorId::parse(&claims.sub).map_err(|_| TokenError::Malformed)?;
+    if claims.kind == TokenKind::Prequeue {
+        match state.store.leave_prequeue(&event.id, claims.pos).await? {
+            PrequeueLeave::Recorded => {
+                return Ok(left_answer(&state, https, event, claims.pos));
+            }
+            // Drawn meanwhile: this replica learns the draw, and the drawn position is given up.
+            PrequeueLeave::AlreadyDrawn => {
+                state.cache.refresh(state.store.as_ref(), &event.id).await?;
+                claims = drawn(&event.cached, claims);
+                if claims.kind == TokenKind::Prequeue {
+                    return Err(ApiError::Internal(
+                        "the store says the pre-queue is drawn, and its snapshot does not".into(),
+                    ));
+                }
+            }
+        }
+    }
     state.store.leave(&event.id, claims.pos, &visitor).await?;
     state.cache.mark_left(&event.id, &event.cached, claims.pos);
-    Ok(HttpResponse::Ok()
-        .cookie(token_cookie(&state, https, &event.id, "", 0))
+    Ok(left_answer(&state, https, event, claims.pos))
+}
+
+fn left_answer(state: &AppState, https: Https, event: KnownEvent, position: u64) -> HttpResponse {
+    HttpResponse::Ok()
+        .cookie(token_cookie(state, https, &event.id, "", 0))
         .json(Left {
-            event: event.id,
+            event: event.id.without_lane(),
             status: "left",
-            position: claims.pos,
-        }))
+            position,
+        })
 }

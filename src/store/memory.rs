@@ -10,10 +10,12 @@ use futures_util::stream::{self, BoxStream, StreamExt};
 use tokio::sync::broadcast;
 
 use super::{
-    AdvanceMode, Advanced, Capacity, Claim, Figures, Floor, JoinAs, Joined, LeaseAction,
-    Notification, PutMode, Snapshot, Store, StoreError, LOST_VISITOR,
+    AdvanceMode, Advanced, Capacity, Claim, DrawEntries, DrawState, Drawn, Figures, Floor, JoinAs,
+    Joined, LeaseAction, Notification, PrequeueLeave, PutMode, Snapshot, Store, StoreError,
+    LOST_VISITOR,
 };
 use super::{COMPLETIONS_KEPT_MS, TOMBSTONE_MS};
+use crate::domain::draw::{self, Seed};
 use crate::domain::{Admitted, EventId, EventSettings, VisitorId};
 
 #[derive(Default)]
@@ -43,6 +45,31 @@ struct Line {
     lease: Option<(String, Instant)>,
     /// Single-use passes consumed, by `jti`, until they would have expired.
     used_passes: HashMap<String, Instant>,
+    /// The pre-queue draw (see `lua/draw.lua`).
+    draw: Option<PrequeueDraw>,
+}
+
+struct PrequeueDraw {
+    seed: Seed,
+    /// Fixed when the pre-queue closes.
+    size: Option<u64>,
+    at_ms: Option<i64>,
+    /// The pre-queue's entries in arrival order, kept at the draw.
+    arrived: Vec<(Option<VisitorId>, i64)>,
+    /// Arrival numbers given up before the draw.
+    left: BTreeSet<u64>,
+}
+
+impl PrequeueDraw {
+    fn undrawn(&self) -> bool {
+        self.at_ms.is_none()
+    }
+}
+
+fn visitor_name(visitor: &Option<VisitorId>) -> String {
+    visitor
+        .as_ref()
+        .map_or_else(|| LOST_VISITOR.to_owned(), |v| v.as_str().to_owned())
 }
 
 pub struct MemoryStore {
@@ -120,6 +147,15 @@ impl Store for MemoryStore {
                 return false;
             }
             line.settings = Some(settings.clone());
+            if settings.has_prequeue() && line.draw.is_none() {
+                line.draw = Some(PrequeueDraw {
+                    seed: Seed::generate(),
+                    size: None,
+                    at_ms: None,
+                    arrived: Vec::new(),
+                    left: BTreeSet::new(),
+                });
+            }
             true
         });
         if written {
@@ -145,6 +181,13 @@ impl Store for MemoryStore {
                 settings,
                 restored_at: line.restored_at,
                 last_completed_ms: line.completed.last().map_or(0, |(_, at)| *at),
+                draw: line.draw.as_ref().map(|draw| DrawState {
+                    seed: draw.seed,
+                    drawn: draw
+                        .size
+                        .zip(draw.at_ms)
+                        .map(|(size, at_ms)| Drawn { size, at_ms }),
+                }),
                 figures: Figures {
                     issued: line.issued,
                     admitted_through: line.admitted_through,
@@ -172,11 +215,14 @@ impl Store for MemoryStore {
     ) -> Result<Joined, StoreError> {
         let joined = self.with_line(event, |line| {
             line.raise_issued(floor, now_ms);
+            let arrival =
+                who == JoinAs::Trusted && line.draw.as_ref().is_some_and(PrequeueDraw::undrawn);
             if who == JoinAs::Trusted {
                 if let Some(&position) = line.trusted.get(visitor) {
                     return Joined {
                         position,
                         fresh: false,
+                        arrival,
                     };
                 }
             }
@@ -188,6 +234,7 @@ impl Store for MemoryStore {
             Joined {
                 position: line.issued,
                 fresh: true,
+                arrival,
             }
         });
         if joined.fresh {
@@ -225,6 +272,19 @@ impl Store for MemoryStore {
                 if line.left.insert(position) {
                     line.left_log.push(position);
                     leavers.push(position);
+                }
+            }
+            if let Some((seed, size)) = floor.draw {
+                let draw = line.draw.get_or_insert_with(|| PrequeueDraw {
+                    seed,
+                    size: None,
+                    at_ms: None,
+                    arrived: Vec::new(),
+                    left: BTreeSet::new(),
+                });
+                if draw.size.is_none() && size.is_some() {
+                    draw.size = size;
+                    restored = true;
                 }
             }
             let restored = restored || !leavers.is_empty();
@@ -265,6 +325,97 @@ impl Store for MemoryStore {
             });
         }
         Ok(added)
+    }
+
+    async fn leave_prequeue(
+        &self,
+        event: &EventId,
+        arrival: u64,
+    ) -> Result<PrequeueLeave, StoreError> {
+        Ok(self.with_line(event, |line| match &mut line.draw {
+            Some(draw) if draw.undrawn() => {
+                draw.left.insert(arrival);
+                PrequeueLeave::Recorded
+            }
+            _ => PrequeueLeave::AlreadyDrawn,
+        }))
+    }
+
+    async fn draw(&self, event: &EventId, now_ms: i64) -> Result<Option<Drawn>, StoreError> {
+        let (drawn, newly_left) = self.with_line(event, |line| {
+            let issued = line.issued;
+            let Some(prequeue) = &mut line.draw else {
+                return (None, Vec::new());
+            };
+            let size = *prequeue.size.get_or_insert(issued);
+            if let Some(at_ms) = prequeue.at_ms {
+                return (Some(Drawn { size, at_ms }), Vec::new());
+            }
+            let order = draw::order(&prequeue.seed, u32::try_from(size).unwrap_or(u32::MAX));
+            let positions = draw::positions(&order);
+            let entries = usize::try_from(size).unwrap_or(usize::MAX);
+            if prequeue.arrived.len() != entries {
+                prequeue.arrived = line.visitors[..entries].to_vec();
+            }
+            for (slot, arrival) in line.visitors.iter_mut().zip(&order) {
+                *slot = prequeue.arrived[*arrival as usize - 1].clone();
+            }
+            for held in line.trusted.values_mut() {
+                if *held <= size {
+                    *held = u64::from(positions[*held as usize - 1]);
+                }
+            }
+            let mut newly_left = Vec::new();
+            for arrival in std::mem::take(&mut prequeue.left) {
+                let Some(&position) = positions.get(arrival as usize - 1) else {
+                    continue;
+                };
+                let position = u64::from(position);
+                if line.left.insert(position) {
+                    line.left_log.push(position);
+                    newly_left.push(position);
+                }
+            }
+            prequeue.at_ms = Some(now_ms);
+            (
+                Some(Drawn {
+                    size,
+                    at_ms: now_ms,
+                }),
+                newly_left,
+            )
+        });
+        if drawn.is_some() {
+            for position in newly_left {
+                self.announce(Notification::Left {
+                    event: event.clone(),
+                    position,
+                });
+            }
+            self.announce(Notification::Settings {
+                event: event.clone(),
+            });
+        }
+        Ok(drawn)
+    }
+
+    async fn draw_entries(&self, event: &EventId) -> Result<Option<DrawEntries>, StoreError> {
+        Ok(self.with_line(event, |line| {
+            let prequeue = line.draw.as_ref()?;
+            let size = usize::try_from(prequeue.size?).unwrap_or(usize::MAX);
+            prequeue.at_ms?;
+            Some(DrawEntries {
+                arrived: prequeue
+                    .arrived
+                    .iter()
+                    .map(|(v, _)| visitor_name(v))
+                    .collect(),
+                drawn: line.visitors[..size]
+                    .iter()
+                    .map(|(v, _)| visitor_name(v))
+                    .collect(),
+            })
+        }))
     }
 
     async fn advance(

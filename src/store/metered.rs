@@ -12,8 +12,8 @@ use futures_util::stream::BoxStream;
 use prometheus::{Histogram, IntCounter};
 
 use super::{
-    AdvanceMode, Advanced, Capacity, Claim, Floor, JoinAs, Joined, LeaseAction, Notification,
-    PutMode, Snapshot, Store, StoreError,
+    AdvanceMode, Advanced, Capacity, Claim, DrawEntries, Drawn, Floor, JoinAs, Joined, LeaseAction,
+    Notification, PrequeueLeave, PutMode, Snapshot, Store, StoreError,
 };
 use crate::domain::{Admitted, EventId, EventSettings, VisitorId};
 use crate::metrics::Metrics;
@@ -49,10 +49,13 @@ enum Op {
     CompletedSince,
     IsDeleted,
     Instance,
+    LeavePrequeue,
+    Draw,
+    DrawEntries,
 }
 
 impl Op {
-    const ALL: [Op; 20] = [
+    const ALL: [Op; 23] = [
         Op::PutEvent,
         Op::Events,
         Op::Snapshot,
@@ -73,6 +76,9 @@ impl Op {
         Op::CompletedSince,
         Op::IsDeleted,
         Op::Instance,
+        Op::LeavePrequeue,
+        Op::Draw,
+        Op::DrawEntries,
     ];
 
     /// Whether the operation writes (a failing one says the store refuses writes).
@@ -88,6 +94,7 @@ impl Op {
                 | Op::CompletedSince
                 | Op::IsDeleted
                 | Op::Instance
+                | Op::DrawEntries
         )
     }
 
@@ -95,6 +102,9 @@ impl Op {
     fn label(self) -> &'static str {
         match self {
             Op::PutEvent => "put_event",
+            Op::LeavePrequeue => "leave_prequeue",
+            Op::Draw => "draw",
+            Op::DrawEntries => "draw_entries",
             Op::Events => "events",
             Op::Snapshot => "snapshot",
             Op::Join => "join",
@@ -242,6 +252,24 @@ impl Store for MeteredStore {
         visitor: &VisitorId,
     ) -> Result<bool, StoreError> {
         self.timed(Op::Leave, self.inner.leave(event, position, visitor))
+            .await
+    }
+
+    async fn leave_prequeue(
+        &self,
+        event: &EventId,
+        arrival: u64,
+    ) -> Result<PrequeueLeave, StoreError> {
+        self.timed(Op::LeavePrequeue, self.inner.leave_prequeue(event, arrival))
+            .await
+    }
+
+    async fn draw(&self, event: &EventId, now_ms: i64) -> Result<Option<Drawn>, StoreError> {
+        self.timed(Op::Draw, self.inner.draw(event, now_ms)).await
+    }
+
+    async fn draw_entries(&self, event: &EventId) -> Result<Option<DrawEntries>, StoreError> {
+        self.timed(Op::DrawEntries, self.inner.draw_entries(event))
             .await
     }
 

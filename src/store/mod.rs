@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use futures_util::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 
+use crate::domain::draw::Seed;
 use crate::domain::{Admitted, EventId, EventSettings, VisitorId};
 
 pub use self::memory::MemoryStore;
@@ -86,7 +87,7 @@ pub const COMPLETIONS_KEPT_MS: i64 = 24 * 3600 * 1000 + 60_000;
 pub const TOMBSTONE_MS: u64 = 24 * 3600 * 1000;
 
 /// Every key an event has in Redis besides its tombstone and its used-pass markers (those expire).
-pub const EVENT_KEYS: [&str; 16] = [
+pub const EVENT_KEYS: [&str; 19] = [
     "settings",
     "issued",
     "line",
@@ -103,6 +104,9 @@ pub const EVENT_KEYS: [&str; 16] = [
     "restored",
     "left",
     "completed",
+    "draw",
+    "prequeue",
+    "prequeue:left",
 ];
 
 /// What the drain forwards as the visitor of a position whose join the store lost (see
@@ -123,6 +127,9 @@ pub struct Floor {
     pub orphans: Option<(u64, u64)>,
     /// Positions known to have been given up.
     pub leavers: Vec<u64>,
+    /// The pre-queue draw's seed, and the pre-queue's size once drawn: restored, the draw is done
+    /// again with the same seed over the same entries, so every position stays as it was.
+    pub draw: Option<(Seed, Option<u64>)>,
 }
 
 /// What a replica needs to answer for an event without asking the store.
@@ -136,6 +143,39 @@ pub struct Snapshot {
     /// When the last visit was reported complete (unix ms; 0: none lately): a replica that has not
     /// read completions up to it reads them ([`Store::completed_since`]), should a push be lost.
     pub last_completed_ms: i64,
+    /// The pre-queue draw, for an event with a pre-queue.
+    pub draw: Option<DrawState>,
+}
+
+/// An event's pre-queue draw: its seed, fixed when the event got its pre-queue, and once drawn what.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DrawState {
+    pub seed: Seed,
+    pub drawn: Option<Drawn>,
+}
+
+/// A draw done: positions `1..=size` went to the pre-queue's entries in the order drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Drawn {
+    pub size: u64,
+    pub at_ms: i64,
+}
+
+/// The pre-queue's entries as drawn, for anyone to check: visitor ids (or [`LOST_VISITOR`]) in
+/// arrival order, and in drawn order (the visitor of position 1 first).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DrawEntries {
+    pub arrived: Vec<String>,
+    pub drawn: Vec<String>,
+}
+
+/// What leaving a pre-queue place found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrequeueLeave {
+    /// Recorded: the place drawn for it will be given up at the draw.
+    Recorded,
+    /// The draw came first: leave the drawn position instead.
+    AlreadyDrawn,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,6 +183,10 @@ pub struct Joined {
     pub position: u64,
     /// False when a trusted visitor got back the position they already held.
     pub fresh: bool,
+    /// The position is an arrival number in a pre-queue not drawn yet, as the store saw it (told by
+    /// trusted joins; an anonymous join's replica goes by its cache, as a new number drawn after a
+    /// draw is past the pre-queue either way).
+    pub arrival: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -227,9 +271,27 @@ pub enum AdvanceMode {
     Scheduled { interval_ms: u64 },
 }
 
+/// Stores an event's settings and its lanes' lines' ([`EventSettings::lane_settings`]; the first
+/// lane is the event's own line). The lanes first: a replica that sees the event sees its lanes.
+/// Returns whether the event's own settings were written.
+pub async fn put_event_and_lanes(
+    store: &dyn Store,
+    event: &EventId,
+    settings: &EventSettings,
+    mode: PutMode,
+) -> Result<bool, StoreError> {
+    for (lane, line) in settings.lane_lines(event) {
+        store
+            .put_event(&line, &settings.lane_settings(lane), mode)
+            .await?;
+    }
+    store.put_event(event, settings, mode).await
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Stores an event's settings. Returns whether anything was written.
+    /// Stores an event's settings. Returns whether anything was written. An event with a pre-queue
+    /// gets its draw's seed here, once: later writes keep it.
     async fn put_event(
         &self,
         event: &EventId,
@@ -270,6 +332,22 @@ pub trait Store: Send + Sync + 'static {
         position: u64,
         visitor: &VisitorId,
     ) -> Result<bool, StoreError>;
+
+    /// Gives up a pre-queue place before the draw, by its arrival number: the position it draws is
+    /// given up at the draw.
+    async fn leave_prequeue(
+        &self,
+        event: &EventId,
+        arrival: u64,
+    ) -> Result<PrequeueLeave, StoreError>;
+
+    /// Draws the pre-queue's order, once: closes the pre-queue (its entries are the positions handed
+    /// out so far; later joins come after them), shuffles them with the seed
+    /// ([`crate::domain::draw::order`]) and tells every replica. `None` for an event without a seed.
+    async fn draw(&self, event: &EventId, now_ms: i64) -> Result<Option<Drawn>, StoreError>;
+
+    /// The drawn pre-queue's entries, once drawn.
+    async fn draw_entries(&self, event: &EventId) -> Result<Option<DrawEntries>, StoreError>;
 
     /// Moves the admission pointer over the next `count` visitors who have not left; a scheduled
     /// release admits no more than `capacity` has free slots.

@@ -14,10 +14,11 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::topology::{subscribe, Conn, Topology};
 use super::{
-    AdvanceMode, Advanced, Capacity, Claim, Figures, Floor, JoinAs, Joined, LeaseAction,
-    Notification, PutMode, Snapshot, Store, StoreError, COMPLETIONS_KEPT_MS, EVENT_KEYS,
-    TOMBSTONE_MS,
+    AdvanceMode, Advanced, Capacity, Claim, DrawEntries, DrawState, Drawn, Figures, Floor, JoinAs,
+    Joined, LeaseAction, Notification, PrequeueLeave, PutMode, Snapshot, Store, StoreError,
+    COMPLETIONS_KEPT_MS, EVENT_KEYS, TOMBSTONE_MS,
 };
+use crate::domain::draw::Seed;
 use crate::domain::{Admitted, EventId, EventSettings, VisitorId};
 
 /// How long joins wait after Redis turned out to be another instance, unless told otherwise.
@@ -38,6 +39,9 @@ pub struct RedisStore {
     claim: Script,
     complete: Script,
     delete: Script,
+    draw_close: Script,
+    draw: Script,
+    leave_prequeue: Script,
     restorer: Restorer,
 }
 
@@ -95,6 +99,9 @@ impl RedisStore {
             claim: Script::new(include_str!("lua/claim.lua")),
             complete: Script::new(include_str!("lua/complete.lua")),
             delete: Script::new(include_str!("lua/delete.lua")),
+            draw_close: Script::new(include_str!("lua/draw_close.lua")),
+            draw: Script::new(include_str!("lua/draw.lua")),
+            leave_prequeue: Script::new(include_str!("lua/leave_prequeue.lua")),
             restorer,
         })
     }
@@ -129,6 +136,11 @@ impl Store for RedisStore {
         // settings (skipped) rather than settings nobody can find.
         let _: () = conn.sadd(self.events_key(), event.as_str()).await?;
         let _: () = conn.del(self.key(event, "deleted")).await?;
+        if settings.has_prequeue() {
+            let _: () = conn
+                .hset_nx(self.key(event, "draw"), "seed", Seed::generate().to_hex())
+                .await?;
+        }
         let written: bool = if mode == PutMode::CreateOnly {
             conn.set_nx(&key, json).await?
         } else {
@@ -149,7 +161,7 @@ impl Store for RedisStore {
         let raw: Vec<String> = conn.smembers(self.events_key()).await?;
         let mut events: Vec<EventId> = raw
             .iter()
-            .filter_map(|id| EventId::parse(id).ok())
+            .filter_map(|id| EventId::parse_stored(id).ok())
             .collect();
         events.sort();
         Ok(events)
@@ -185,6 +197,18 @@ impl Store for RedisStore {
         };
         let settings: EventSettings = serde_json::from_str(&settings)
             .map_err(|e| StoreError::Corrupt(format!("settings of event `{event}`: {e}")))?;
+        // Read only for an event with a pre-queue: the sweep reads every event, and most have none.
+        let draw = if settings.has_prequeue() {
+            let (seed, size, at_ms): (Option<String>, Option<u64>, Option<i64>) =
+                redis::cmd("HMGET")
+                    .arg(self.key(event, "draw"))
+                    .arg(&["seed", "size", "at"])
+                    .query_async(&mut conn)
+                    .await?;
+            draw_state(event, seed, size, at_ms)?
+        } else {
+            None
+        };
         Ok(Some(Snapshot {
             settings,
             figures: Figures {
@@ -196,6 +220,7 @@ impl Store for RedisStore {
             },
             restored_at: restored_at.unwrap_or(0),
             last_completed_ms: last_completed.first().map_or(0, |(_, at)| *at),
+            draw,
         }))
     }
 
@@ -230,6 +255,17 @@ impl Store for RedisStore {
         let json =
             serde_json::to_string(settings).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let mut restored = self.restorer.restore(event, &json, floor).await?;
+        if let Some((seed, size)) = &floor.draw {
+            // The seed first: a draw is only done with the seed its commitment published.
+            let key = self.key(event, "draw");
+            let mut conn = self.conn.clone();
+            let seeded: bool = conn.hset_nx(&key, "seed", seed.to_hex()).await?;
+            let sized: bool = match size {
+                Some(size) => conn.hset_nx(&key, "size", size).await?,
+                None => false,
+            };
+            restored |= seeded || sized;
+        }
         let mut conn = self.conn.clone();
         let indexed: u8 = conn.sadd(self.events_key(), event.as_str()).await?;
         restored |= indexed == 1;
@@ -255,6 +291,87 @@ impl Store for RedisStore {
             .invoke_async(&mut conn)
             .await?;
         Ok(added == 1)
+    }
+
+    async fn leave_prequeue(
+        &self,
+        event: &EventId,
+        arrival: u64,
+    ) -> Result<PrequeueLeave, StoreError> {
+        let answer: u8 = self
+            .leave_prequeue
+            .key(self.key(event, "draw"))
+            .key(self.key(event, "prequeue:left"))
+            .arg(arrival)
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        Ok(if answer == 2 {
+            PrequeueLeave::AlreadyDrawn
+        } else {
+            PrequeueLeave::Recorded
+        })
+    }
+
+    async fn draw(&self, event: &EventId, now_ms: i64) -> Result<Option<Drawn>, StoreError> {
+        let mut conn = self.conn.clone();
+        let closed: Option<(String, u64, i64)> = self
+            .draw_close
+            .key(self.key(event, "draw"))
+            .key(self.key(event, "issued"))
+            .invoke_async(&mut conn)
+            .await?;
+        let Some((seed, size, at_ms)) = closed else {
+            return Ok(None);
+        };
+        if at_ms == 0 {
+            let order = drawn_order(event, &seed, size)?;
+            let mut invocation = self.draw.prepare_invoke();
+            for name in [
+                "draw",
+                "line",
+                "prequeue",
+                "visitors",
+                "leavers",
+                "leavers:log",
+                "prequeue:left",
+            ] {
+                invocation.key(self.key(event, name));
+            }
+            let _: u8 = invocation
+                .arg(now_ms)
+                .arg(&self.channel)
+                .arg(event.as_str())
+                .arg(order)
+                .invoke_async(&mut conn)
+                .await?;
+        }
+        let (_, size, at_ms): (Option<String>, Option<u64>, Option<i64>) = redis::cmd("HMGET")
+            .arg(self.key(event, "draw"))
+            .arg(&["seed", "size", "at"])
+            .query_async(&mut conn)
+            .await?;
+        Ok(size.zip(at_ms).map(|(size, at_ms)| Drawn { size, at_ms }))
+    }
+
+    async fn draw_entries(&self, event: &EventId) -> Result<Option<DrawEntries>, StoreError> {
+        let mut conn = self.conn.clone();
+        let (size, at, arrived, line): (Option<u64>, Option<i64>, Vec<String>, Vec<String>) =
+            redis::pipe()
+                .hget(self.key(event, "draw"), "size")
+                .hget(self.key(event, "draw"), "at")
+                .lrange(self.key(event, "prequeue"), 0, -1)
+                .lrange(self.key(event, "line"), 0, -1)
+                .query_async(&mut conn)
+                .await?;
+        let (Some(size), Some(_)) = (size, at) else {
+            return Ok(None);
+        };
+        let visitor = |entry: &String| entry.split(' ').next().unwrap_or_default().to_owned();
+        let size = usize::try_from(size).unwrap_or(usize::MAX);
+        Ok(Some(DrawEntries {
+            arrived: arrived.iter().map(visitor).collect(),
+            drawn: line.iter().take(size).map(visitor).collect(),
+        }))
     }
 
     async fn advance(
@@ -691,6 +808,7 @@ async fn join_event(
         issued: event_key(&restorer.prefix, &event, "issued"),
         line: event_key(&restorer.prefix, &event, "line"),
         visitors: event_key(&restorer.prefix, &event, "visitors"),
+        draw: event_key(&restorer.prefix, &event, "draw"),
         event,
     };
     let (trusted, anonymous): (Vec<_>, Vec<_>) = joins
@@ -710,6 +828,7 @@ struct JoinKeys {
     issued: String,
     line: String,
     visitors: String,
+    draw: String,
 }
 
 /// A batch of anonymous joins of one event, in one MULTI/EXEC transaction: INCRBY the issued
@@ -784,6 +903,7 @@ async fn join_anonymous(restorer: &Restorer, keys: &JoinKeys, joins: Vec<Pending
         let joined = before.clone().map(|before| Joined {
             position: before + offset,
             fresh: true,
+            arrival: false,
         });
         let _ = join.reply.send(joined);
     }
@@ -846,10 +966,11 @@ async fn join_trusted(
         ..Floor::default()
     };
     restorer.restore(&keys.event, "", &floor).await?;
-    let (position, fresh): (u64, u8) = script
+    let (position, fresh, arrival): (u64, u8, u8) = script
         .key(&keys.issued)
         .key(&keys.line)
         .key(&keys.visitors)
+        .key(&keys.draw)
         .arg(join.visitor.as_str())
         .arg(join.now_ms)
         .arg(&restorer.channel)
@@ -859,5 +980,32 @@ async fn join_trusted(
     Ok(Joined {
         position,
         fresh: fresh == 1,
+        arrival: arrival == 1,
     })
+}
+
+/// An event's draw as the store holds it (`draw` hash: seed, size, at).
+fn draw_state(
+    event: &EventId,
+    seed: Option<String>,
+    size: Option<u64>,
+    at_ms: Option<i64>,
+) -> Result<Option<DrawState>, StoreError> {
+    let Some(seed) = seed else {
+        return Ok(None);
+    };
+    let seed = Seed::parse(&seed)
+        .ok_or_else(|| StoreError::Corrupt(format!("the draw seed of event `{event}`")))?;
+    Ok(Some(DrawState {
+        seed,
+        drawn: size.zip(at_ms).map(|(size, at_ms)| Drawn { size, at_ms }),
+    }))
+}
+
+/// The drawn order of a pre-queue of `size` entries, from its seed.
+fn drawn_order(event: &EventId, seed: &str, size: u64) -> Result<Vec<u32>, StoreError> {
+    let corrupt = |what: &str| StoreError::Corrupt(format!("the {what} of event `{event}`"));
+    let seed = Seed::parse(seed).ok_or_else(|| corrupt("draw seed"))?;
+    let size = u32::try_from(size).map_err(|_| corrupt("pre-queue size"))?;
+    Ok(crate::domain::draw::order(&seed, size))
 }

@@ -530,3 +530,115 @@ async fn the_page_polls_when_its_stream_is_refused() {
     );
     client.close().await.unwrap();
 }
+
+/// Waits until `#id`'s text holds `part`; returns the text.
+async fn wait_for_part(client: &Client, id: &str, part: &str, within: Duration) -> String {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        let text = text_of(client, id).await;
+        if text.contains(part) {
+            return text;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "#{id} never held {part:?} (it shows {:?})",
+        text_of(client, id).await
+    );
+}
+
+/// A scheduled sale in a real browser: a countdown before the pre-queue, the page joins it by
+/// itself, shows the draw's time, then the position drawn at opening (with the token exchanged for
+/// one carrying it), and moves on once admitted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_counts_down_joins_the_prequeue_shows_the_drawn_place_and_moves_on() {
+    let app = spawn_app(Backend::Memory).await;
+    // The browser first: its start takes seconds on a loaded machine.
+    let driver = Daemon::chromedriver();
+    let profile = tempfile::tempdir().unwrap();
+    let client = browser(&driver, profile.path()).await;
+    let at = |ms: i64| {
+        (chrono::Utc::now() + chrono::Duration::milliseconds(ms))
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    };
+    app.create_event(
+        "launch",
+        json!({
+            "target_url": app.url("/demo/admitted"),
+            "prequeue_from": at(5_000),
+            "opens_at": at(11_000),
+        }),
+    )
+    .await;
+    client.goto(&app.url("/e/launch")).await.unwrap();
+
+    // Before the pre-queue: a countdown, and no place taken.
+    wait_for_part(&client, "status", "opens at", Duration::from_secs(5)).await;
+    let countdown = text_of(&client, "estimate").await;
+    assert!(countdown.starts_with("0:0"), "countdown {countdown:?}");
+    assert_eq!(app.show("launch").await.issued, 0);
+
+    // The page joins the pre-queue by itself; others join it too.
+    wait_for_part(&client, "status", "pre-queue", Duration::from_secs(10)).await;
+    for _ in 0..4 {
+        assert_eq!(app.join("launch").await.body["status"], "prequeue");
+    }
+    assert_eq!(text_of(&client, "position").await, "–");
+    std::fs::write(
+        artifacts().join("prequeue-page.png"),
+        client.screenshot().await.unwrap(),
+    )
+    .unwrap();
+
+    // At opening: the drawn position, and the token the page keeps now carries it.
+    let drawn = Instant::now();
+    let position = loop {
+        let text = text_of(&client, "position").await;
+        if let Ok(position) = text.parse::<u64>() {
+            break position;
+        }
+        assert!(
+            drawn.elapsed() < Duration::from_secs(15),
+            "no drawn position shown (#position: {text:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!((1..=5).contains(&position), "position {position}");
+    let kept = Instant::now();
+    let claims = loop {
+        let token = client
+            .execute("return localStorage.getItem('waitroom:launch')", vec![])
+            .await
+            .unwrap();
+        let token = token.as_str().unwrap_or_default().to_owned();
+        let payload = token.split('.').nth(1).unwrap_or_default();
+        use base64::Engine;
+        let claims: serde_json::Value = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default();
+        if claims["kind"] == "waiting" || kept.elapsed() > Duration::from_secs(10) {
+            break claims;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(claims["kind"], "waiting", "the page kept {claims}");
+    assert_eq!(claims["pos"], position);
+
+    // Released: on to the site, with a pass for the drawn position.
+    app.advance("launch", 5).await;
+    let arrived =
+        wait_for_address(&client, &app.url("/demo/admitted"), Duration::from_secs(5)).await;
+    let pass = arrived
+        .query_pairs()
+        .find(|(key, _)| key == "waitroom_pass")
+        .map(|(_, value)| value.into_owned())
+        .expect("the pass travels with the visitor");
+    let verified = app
+        .verify(json!({ "token": pass, "event": "launch" }))
+        .await;
+    assert_eq!(verified.body["position"], position, "{}", verified.body);
+    assert_eq!(verified.body["admitted"], true);
+    client.close().await.unwrap();
+}

@@ -201,6 +201,35 @@ async fn admin_commands_drive_the_api() {
     let listed = admin(&app, &["event", "list"]).await;
     assert_eq!(listed.json().as_array().map(Vec::len), Some(1));
 
+    // Lanes: set as name:share, joined by name; a lane's line is not an event of its own.
+    let laned = admin(
+        &app,
+        &["event", "update", "tour", "--lanes", "public:70,members:30"],
+    )
+    .await;
+    assert!(laned.ok, "{}", laned.stderr);
+    assert_eq!(laned.json()["lanes"][1]["share"], 30);
+    let member = admin(
+        &app,
+        &["join", "tour", "--visitor", "user-2", "--lane", "members"],
+    )
+    .await;
+    assert_eq!(
+        (
+            member.json()["lane"].as_str(),
+            member.json()["position"].as_u64()
+        ),
+        (Some("members"), Some(1))
+    );
+    let listed = admin(&app, &["event", "list"]).await;
+    assert_eq!(listed.json().as_array().map(Vec::len), Some(1));
+    let bad = admin(&app, &["event", "update", "tour", "--lanes", "public"]).await;
+    assert!(
+        !bad.ok && bad.stderr.contains("name:share"),
+        "{}",
+        bad.stderr
+    );
+
     let invalid = admin(
         &app,
         &["event", "update", "tour", "--release-interval-ms", "1"],

@@ -412,6 +412,13 @@ impl TestApp {
         format!("{}{path}", self.address)
     }
 
+    /// A public JSON document (an event's info), asserting it is there.
+    pub async fn page_json(&self, path: &str) -> Value {
+        let answer = self.send(self.client.get(self.url(path))).await;
+        assert_eq!(answer.status.as_u16(), 200, "{path}: {}", answer.body);
+        answer.body
+    }
+
     /// The text of a page as a browser asks for it.
     pub async fn page_text(&self, path: &str) -> String {
         let response = self.client.get(self.url(path)).send().await.expect("sent");

@@ -26,5 +26,6 @@ mod release;
 mod replicas;
 mod resilience;
 mod scale;
+mod schedule;
 mod status;
 mod tokens;

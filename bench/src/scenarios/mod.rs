@@ -2,6 +2,7 @@
 
 pub mod cluster;
 pub mod drain;
+pub mod draw;
 pub mod events;
 pub mod flood;
 pub mod idle;

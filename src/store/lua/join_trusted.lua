@@ -5,16 +5,22 @@
 -- KEYS[1] issued counter   wr:{event}:issued   (string, last position handed out)
 -- KEYS[2] line             wr:{event}:line     (list, element i-1 = "<visitor> <joined_at_ms>" of position i)
 -- KEYS[3] trusted visitors wr:{event}:visitors (hash, visitor id -> position)
+-- KEYS[4] draw             wr:{event}:draw     (hash: seed, size, at; see draw.lua)
 -- ARGV[1] visitor id
 -- ARGV[2] joined_at, unix milliseconds
 -- ARGV[3] notification channel, ARGV[4] event id (a new number is announced to every replica)
--- Returns {position, 1 if a new number was drawn else 0}
+-- Returns {position, 1 if a new number was drawn else 0, 1 if the position is an arrival number
+-- of a pre-queue not drawn yet else 0}
+local arrival = 0
+if redis.call('HEXISTS', KEYS[4], 'seed') == 1 and redis.call('HEXISTS', KEYS[4], 'at') == 0 then
+  arrival = 1
+end
 local held = redis.call('HGET', KEYS[3], ARGV[1])
 if held then
-  return {tonumber(held), 0}
+  return {tonumber(held), 0, arrival}
 end
 local position = redis.call('INCR', KEYS[1])
 redis.call('RPUSH', KEYS[2], ARGV[1] .. ' ' .. ARGV[2])
 redis.call('HSET', KEYS[3], ARGV[1], position)
 redis.call('PUBLISH', ARGV[3], '{"kind":"issued","event":"' .. ARGV[4] .. '","issued":' .. position .. '}')
-return {position, 1}
+return {position, 1, arrival}

@@ -1,0 +1,84 @@
+//! The pre-queue draw at full size: what drawing a pre-queue of many entries costs Redis (the one
+//! script that closes it and the one that writes the drawn order, during which Redis serves nobody
+//! else) and what each replica spends to learn the order (the permutation, from the seed).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+use waitroom::domain::draw::{order, positions, Seed};
+use waitroom::domain::{EventId, EventSettings, VisitorId};
+use waitroom::store::{JoinAs, PutMode, RedisStore, Store};
+
+use crate::report::Row;
+
+pub async fn draw(redis_url: &str, prefix: &str, entries: u64) -> Vec<Row> {
+    let store: Arc<dyn Store> = Arc::new(
+        RedisStore::connect(redis_url, &format!("{prefix}draw"))
+            .await
+            .expect("the bench's Redis"),
+    );
+    let event = EventId::parse("drop").expect("an event id");
+    let now = chrono::Utc::now();
+    let settings = EventSettings {
+        batch_size: 0,
+        prequeue_from: Some(now - chrono::Duration::seconds(1)),
+        opens_at: Some(now + chrono::Duration::hours(1)),
+        ..EventSettings::default()
+    };
+    store
+        .put_event(&event, &settings, PutMode::Upsert)
+        .await
+        .expect("the event");
+    let joins = (0..entries).map(|_| {
+        let (store, event) = (store.clone(), event.clone());
+        async move {
+            let visitor = VisitorId::generate();
+            let now_ms = waitroom::clock::unix_ms();
+            store
+                .join(&event, &visitor, JoinAs::Anonymous, now_ms, 0)
+                .await
+        }
+    });
+    for joined in join_all(joins).await {
+        joined.expect("a pre-queue join");
+    }
+
+    let started = Instant::now();
+    let drawn = store
+        .draw(&event, waitroom::clock::unix_ms())
+        .await
+        .expect("the draw")
+        .expect("an event with a pre-queue");
+    let in_store = started.elapsed();
+    assert_eq!(drawn.size, entries);
+
+    let seed = Seed::generate();
+    let started = Instant::now();
+    let learnt = positions(&order(&seed, u32::try_from(entries).unwrap_or(u32::MAX)));
+    let in_replica = started.elapsed();
+    let per_replica_kb = (learnt.len() * std::mem::size_of::<u32>()) as f64 / 1024.0;
+    vec![
+        Row::figure(
+            &format!("draw of a {entries}-entry pre-queue"),
+            millis(in_store),
+            "ms",
+            "closing the pre-queue, the permutation, and the script writing the drawn order (Redis \
+             serves nobody else while that script runs), as the scheduler calls it"
+                .into(),
+        ),
+        Row::figure(
+            "a replica learns the draw",
+            millis(in_replica),
+            "ms",
+            format!(
+                "the permutation from the seed, {entries} SHA-256 steps, one thread; \
+                 {per_replica_kb:.0} KB of drawn positions kept per replica"
+            ),
+        ),
+    ]
+}
+
+fn millis(elapsed: Duration) -> f64 {
+    elapsed.as_secs_f64() * 1_000.0
+}

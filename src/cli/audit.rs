@@ -1,0 +1,67 @@
+//! `waitroom audit`: recomputes a pre-queue draw from what any replica publishes, and checks it.
+
+use clap::Args;
+
+use crate::client::Client;
+use crate::domain::draw::{audit, entry_id};
+
+#[derive(Debug, Args)]
+pub(super) struct AuditArgs {
+    /// The event whose draw to check.
+    event: String,
+    /// Base URL of a waitroom replica.
+    #[arg(long, env = "WAITROOM_URL", default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// The commitment (SHA-256 of the seed) as published before the pre-queue opened; checked
+    /// against the one served now.
+    #[arg(long)]
+    commitment: Option<String>,
+    /// A visitor id (the `sub` of a token): prints the position its entry was drawn.
+    #[arg(long)]
+    visitor: Option<String>,
+}
+
+pub(super) async fn run(args: AuditArgs) -> Result<(), String> {
+    let draw = Client::new(&args.url)
+        .draw(&args.event)
+        .await
+        .map_err(|e| e.to_string())?;
+    if let Some(earlier) = &args.commitment {
+        if !earlier.eq_ignore_ascii_case(&draw.commitment) {
+            return Err(format!(
+                "the commitment served now, {}, is not the one published earlier, {earlier}",
+                draw.commitment
+            ));
+        }
+    }
+    let (Some(seed), Some(arrived), Some(positions)) = (&draw.seed, &draw.arrived, &draw.positions)
+    else {
+        return Err(format!(
+            "event `{}` is not drawn yet (at {}); its commitment is {}",
+            args.event,
+            draw.draws_at.as_deref().unwrap_or("its opening"),
+            draw.commitment
+        ));
+    };
+    let checked = audit(seed, &draw.commitment, arrived, positions).map_err(|e| e.to_string())?;
+    println!(
+        "the draw of `{}` holds up: the seed matches the commitment {}, and all {checked} positions \
+         hold the entry its permutation gives them",
+        args.event, draw.commitment
+    );
+    if let Some(visitor) = &args.visitor {
+        let entry = entry_id(visitor);
+        match positions.iter().position(|held| *held == entry) {
+            Some(index) => println!(
+                "visitor {visitor} (entry {entry}) was drawn position {}",
+                index + 1
+            ),
+            None => {
+                return Err(format!(
+                    "visitor {visitor} (entry {entry}) is not in the pre-queue"
+                ))
+            }
+        }
+    }
+    Ok(())
+}
