@@ -126,6 +126,12 @@
       $("ahead").textContent = "–";
       $("estimate").textContent = t("not_known");
       $("progress").value = 2;
+      if (place.draw_chance !== undefined) {
+        // An event that draws at random: everyone waiting has the same chance at each release.
+        const chance = `${Math.round(place.draw_chance * 1000) / 10} %`;
+        announce(t("in_draw", { n: number(place.in_prequeue || 1), chance }));
+        return;
+      }
       const count = place.in_prequeue ? ` ${t("in_prequeue", { n: number(place.in_prequeue) })}` : "";
       announce(`${t("prequeue", { time: clock(place.draws_at) })}${count}`);
       return;

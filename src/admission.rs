@@ -148,6 +148,20 @@ pub fn poll_after_ms(settings: &EventSettings, ahead: u64) -> u64 {
 
 /// How long a signed pass is handed out again to the visitor asking twice, in seconds: a tenth of
 /// its lifetime, at most 5 seconds, so a pass handed out is never much older than a fresh one.
+/// The chance of each of the `waiting` in a random event's draw of being drawn by the next
+/// scheduled release (0 to 1): as many as the batch (and, with a capacity, the free slots with
+/// `active` holding theirs) of those waiting; none while the event does not release.
+pub fn draw_chance(settings: &EventSettings, active: u64, waiting: u64) -> f64 {
+    if settings.state != EventState::Open || waiting == 0 {
+        return 0.0;
+    }
+    let mut drawn = settings.batch_size;
+    if settings.max_active > 0 {
+        drawn = drawn.min(settings.max_active.saturating_sub(active));
+    }
+    (drawn as f64 / waiting as f64).min(1.0)
+}
+
 pub fn pass_reuse_s(settings: &EventSettings) -> i64 {
     i64::try_from(settings.pass_ttl_s / 10).map_or(5, |s| s.min(5))
 }
@@ -155,6 +169,27 @@ pub fn pass_reuse_s(settings: &EventSettings) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_chance_in_a_draw_is_the_share_of_those_waiting_the_next_release_takes() {
+        let settings = EventSettings {
+            batch_size: 50,
+            ..EventSettings::default()
+        };
+        assert_eq!(draw_chance(&settings, 0, 200), 0.25);
+        assert_eq!(draw_chance(&settings, 0, 20), 1.0, "everyone drawn");
+        let limited = EventSettings {
+            max_active: 100,
+            ..settings.clone()
+        };
+        assert_eq!(draw_chance(&limited, 90, 200), 0.05, "10 free slots");
+        assert_eq!(draw_chance(&limited, 100, 200), 0.0, "no free slot");
+        let paused = EventSettings {
+            state: EventState::Paused,
+            ..settings
+        };
+        assert_eq!(draw_chance(&paused, 0, 200), 0.0);
+    }
 
     #[test]
     fn the_pointer_admits_everyone_up_to_it() {

@@ -9,7 +9,7 @@ use tokio::sync::watch;
 
 use crate::cache::PointerCache;
 use crate::domain::{EventId, EventSettings, VisitorId};
-use crate::store::{JoinAs, PutMode, Store, StoreError};
+use crate::store::{JoinAs, Pick, PutMode, Store, StoreError};
 
 /// The demo event's name, on the embedded store.
 pub const EVENT: &str = "demo";
@@ -53,6 +53,7 @@ async fn arrive(store: &dyn Store, event: &EventId) -> Result<(), StoreError> {
             JoinAs::Anonymous,
             crate::clock::unix_ms(),
             0,
+            Pick::InOrder,
         )
         .await
         .map(|_| ())

@@ -18,7 +18,7 @@ use tokio::sync::watch;
 
 use crate::cache::{CachedEvent, PointerCache};
 use crate::domain::{EventId, EventSettingsPatch, EventState};
-use crate::store::{put_event_and_lanes, AdvanceMode, Capacity, PutMode, Store};
+use crate::store::{put_event_and_lanes, AdvanceMode, Capacity, Pick, PutMode, Store};
 use crate::telemetry::StateLog;
 
 /// How often the loop looks at the clock; release intervals are at least 100 ms.
@@ -85,7 +85,9 @@ pub async fn advance_lines(
         if count == 0 {
             continue;
         }
-        let advanced = store.advance(&id, count, mode, capacity).await?;
+        let advanced = store
+            .advance(&id, count, mode, capacity, Pick::of(&settings))
+            .await?;
         moved |= advanced.moved;
         let manual = mode == AdvanceMode::Manual;
         cache.observe(
@@ -95,6 +97,10 @@ pub async fn advance_lines(
             advanced.admitted_through,
             manual,
         );
+        if line.pool_arrived() > 0 {
+            // Whom the pool's draw let through, and how many still wait in it: known here at once.
+            cache.refresh(store, &id).await?;
+        }
     }
     Ok(moved)
 }

@@ -1,6 +1,7 @@
 //! One event as a replica knows it: settings, counters, leavers, and its memory of recent claims
 //! and passes.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -13,7 +14,7 @@ use crate::domain::EventSettings;
 use crate::estimate::{Estimate, RateMeter};
 use crate::limits::{Applies, Limited};
 use crate::recent::Recent;
-use crate::store::{Claim, DrawState, Figures, Floor};
+use crate::store::{Claim, DrawState, Figures, Floor, PoolState, Snapshot};
 
 /// One event as this replica knows it.
 #[derive(Debug)]
@@ -51,6 +52,19 @@ pub struct CachedEvent {
     pub(super) synced_at: Mutex<Instant>,
     /// The pre-queue draw, for an event with a pre-queue.
     pub(super) draw: RwLock<Option<Arc<PrequeueDraw>>>,
+    /// The pool, for an event that draws at random (or did).
+    pub(super) pool: RwLock<KnownPool>,
+}
+
+/// An event's pool (the `random` method) as a replica knows it.
+#[derive(Debug, Default)]
+pub(super) struct KnownPool {
+    arrived: u64,
+    waiting: u64,
+    /// The winners' positions by arrival number; 0 for those who left the pool.
+    won: HashMap<u64, u64>,
+    /// How many entries of the store's winners' log this replica has read.
+    won_read: u64,
 }
 
 /// An event's pre-queue draw as a replica knows it.
@@ -106,7 +120,70 @@ impl CachedEvent {
             rate: Mutex::default(),
             synced_at: Mutex::new(Instant::now()),
             draw: RwLock::default(),
+            pool: RwLock::default(),
         }
+    }
+
+    /// The position the pool's draw gave arrival number `arrival`, once this replica knows it.
+    pub fn won_position(&self, arrival: u64) -> Option<u64> {
+        self.pool
+            .read()
+            .won
+            .get(&arrival)
+            .copied()
+            .filter(|&p| p > 0)
+    }
+
+    /// Whether arrival number `arrival` left the pool (as far as this replica knows).
+    pub fn left_pool(&self, arrival: u64) -> bool {
+        self.pool.read().won.get(&arrival) == Some(&0)
+    }
+
+    /// How many wait in the pool to be drawn, as of the last read (and the joins seen here since).
+    pub fn pool_waiting(&self) -> u64 {
+        self.pool.read().waiting
+    }
+
+    /// The highest arrival number handed out, as far as this replica knows.
+    pub fn pool_arrived(&self) -> u64 {
+        self.pool.read().arrived
+    }
+
+    /// Records a join into the pool answered by the store on this replica.
+    pub fn observe_arrival(&self, arrival: u64, fresh: bool) {
+        let mut pool = self.pool.write();
+        pool.arrived = pool.arrived.max(arrival);
+        if fresh {
+            pool.waiting += 1;
+        }
+    }
+
+    /// Takes in the store's pool.
+    pub(super) fn apply_pool(&self, state: Option<PoolState>) {
+        if let Some(state) = state {
+            let mut pool = self.pool.write();
+            pool.arrived = pool.arrived.max(state.arrived);
+            pool.waiting = state.waiting;
+        }
+    }
+
+    /// How many of the store's `stored` winners this replica has read, if not all.
+    pub(super) fn winners_unread(&self, stored: u64) -> Option<u64> {
+        let read = self.pool.read().won_read;
+        (stored > read).then_some(read)
+    }
+
+    /// Reads the store's winners' log whole again at the next refresh: restored, it may hold other
+    /// entries than this replica read.
+    pub(super) fn reread_winners(&self) {
+        self.pool.write().won_read = 0;
+    }
+
+    /// Takes in winners read from the store's log, which held `read` entries before them.
+    pub(super) fn add_winners(&self, read: u64, winners: &[(u64, u64)]) {
+        let mut pool = self.pool.write();
+        pool.won.extend(winners.iter().copied());
+        pool.won_read = pool.won_read.max(read + winners.len() as u64);
     }
 
     pub fn draw(&self) -> Option<Arc<PrequeueDraw>> {
@@ -297,7 +374,12 @@ impl CachedEvent {
 
     /// What this replica knows the store must hold at least, if `stored` holds less: the store
     /// lost writes.
-    pub(super) fn floor_over(&self, stored: &Figures, draw: Option<&DrawState>) -> Option<Floor> {
+    pub(super) fn floor_over(&self, stored: &Snapshot) -> Option<Floor> {
+        let (draw, stored_arrived) = (
+            stored.draw.as_ref(),
+            stored.pool.map_or(0, |pool| pool.arrived),
+        );
+        let stored = &stored.figures;
         let mine = self.figures();
         let known_draw = self.draw();
         let draw_lost = known_draw.as_ref().is_some_and(|known| match draw {
@@ -308,6 +390,7 @@ impl CachedEvent {
             || mine.admitted_through > stored.admitted_through
             || mine.drained_through > stored.drained_through
             || mine.left > stored.left
+            || self.pool_arrived() > stored_arrived
             || draw_lost;
         lost.then(|| self.floor(mine.left > stored.left))
     }
@@ -328,6 +411,7 @@ impl CachedEvent {
             draw: self
                 .draw()
                 .map(|draw| (draw.seed, draw.drawn.as_ref().map(|drawn| drawn.size))),
+            arrived: self.pool_arrived(),
         }
     }
 
@@ -346,9 +430,9 @@ impl CachedEvent {
         self.issued.fetch_max(position, Ordering::AcqRel);
     }
 
-    /// How many visitors wait behind the pointer (those who left do not count).
+    /// How many visitors wait behind the pointer (those who left do not count), and in the pool.
     pub fn waiting(&self) -> u64 {
-        self.ahead_of(self.issued().saturating_add(1))
+        self.ahead_of(self.issued().saturating_add(1)) + self.pool_waiting()
     }
 
     /// Whether admitted visitors are still to be forwarded downstream, as far as this replica knows.

@@ -235,6 +235,7 @@ impl PointerCache {
         };
         let mut settings_changed = *cached.settings() != snapshot.settings;
         settings_changed |= cached.apply_draw(snapshot.draw);
+        cached.apply_pool(snapshot.pool);
         if settings_changed {
             cached.set_settings(Arc::new(snapshot.settings));
             // Passes carry the settings' lifetime and target: none is handed out again.
@@ -305,7 +306,7 @@ impl PointerCache {
                 }
                 None
             }
-            Notification::Settings { event } => Some(event),
+            Notification::Settings { event } | Notification::Won { event } => Some(event),
             Notification::Deleted { event } => {
                 self.forget(&event);
                 None
@@ -328,9 +329,7 @@ impl PointerCache {
         let known = self.get(event);
         let lost = |snapshot: &Option<Snapshot>| match (snapshot, &known) {
             (None, Some(cached)) => Some(cached.floor(true)),
-            (Some(snapshot), Some(cached)) => {
-                cached.floor_over(&snapshot.figures, snapshot.draw.as_ref())
-            }
+            (Some(snapshot), Some(cached)) => cached.floor_over(snapshot),
             (_, None) => None,
         };
         let mut floor = lost(&snapshot);
@@ -355,6 +354,7 @@ impl PointerCache {
         };
 
         let left_in_store = snapshot.figures.left;
+        let won = snapshot.pool.map_or(0, |pool| pool.won);
         let restored_at = snapshot.restored_at;
         let last_completed_ms = snapshot.last_completed_ms;
         let cached = self.apply_snapshot(event, snapshot);
@@ -362,6 +362,7 @@ impl PointerCache {
             // Restored entries were appended to the leavers' log, in another order than this replica
             // read it before the loss: read it whole once more.
             cached.leavers_read.store(0, Ordering::Release);
+            cached.reread_winners();
         }
         // Completions this replica has not read (pushed ones too, read once more: the safety net for
         // a lost push, so no replica lets a completed visitor's pass in).
@@ -372,6 +373,14 @@ impl PointerCache {
                 cached
                     .completions_read_ms
                     .fetch_max(at_ms, Ordering::AcqRel);
+            }
+        }
+        // The pool's winners this replica has not read yet.
+        if let Some(read) = cached.winners_unread(won) {
+            let winners = store.won_since(event, read).await?;
+            cached.add_winners(read, &winners);
+            if !winners.is_empty() {
+                self.changed(event);
             }
         }
         // Only the leavers this replica has not read yet (most came by the push already).
@@ -421,6 +430,7 @@ mod tests {
             restored_at: 0,
             last_completed_ms: 0,
             draw: None,
+            pool: None,
             settings: EventSettings::default(),
             figures: Figures {
                 issued,

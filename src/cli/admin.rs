@@ -109,8 +109,9 @@ struct SettingsArgs {
     /// When the event closes by itself (RFC 3339).
     #[arg(long)]
     closes_at: Option<DateTime<Utc>>,
-    /// How the line is formed: fifo, passthrough (a pass at once) or reject (sold out).
-    #[arg(long, value_parser = ["fifo", "passthrough", "reject"])]
+    /// How the line is formed: fifo, random (a draw at every release), passthrough (a pass at
+    /// once) or reject (sold out).
+    #[arg(long, value_parser = ["fifo", "random", "passthrough", "reject"])]
     method: Option<String>,
     /// Priority lanes as name:share, comma-separated, the first where anonymous visitors go
     /// (`public:70,members:30`); an empty value removes them.
@@ -175,6 +176,7 @@ impl SettingsArgs {
             method: self.method.map(|m| match m.as_str() {
                 "passthrough" => QueueMethod::Passthrough,
                 "reject" => QueueMethod::Reject,
+                "random" => QueueMethod::Random,
                 _ => QueueMethod::Fifo,
             }),
         }

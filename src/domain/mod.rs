@@ -42,6 +42,9 @@ pub struct EventView {
     pub left: u64,
     /// Visitors still in line.
     pub waiting: u64,
+    /// Visitors waiting in the draw, not in line yet (an event that draws at random).
+    #[serde(default)]
+    pub in_draw: u64,
     /// The drain checkpoint: admitted visitors up to here were forwarded downstream.
     pub drained_through: u64,
     /// Admitted positions not forwarded yet.

@@ -126,6 +126,10 @@ pub enum QueueMethod {
     Passthrough,
     /// No line: joins are refused as sold out; those already in line keep their places.
     Reject,
+    /// A draw at every release: everyone waiting then has the same chance of being let through,
+    /// however early they came. Those in line before switching to it are let through first;
+    /// switching away moves those still waiting in the draw to the line, in arrival order.
+    Random,
 }
 
 /// Where an event's schedule stands at a moment.
@@ -538,6 +542,12 @@ impl EventSettings {
             _ => {}
         }
         self.validate_lanes()?;
+        if !self.lanes.is_empty() && self.method == QueueMethod::Random {
+            return Err(SettingsError {
+                field: "method",
+                reason: "cannot be random for an event with lanes".into(),
+            });
+        }
         if self.prequeue_from.is_some() && self.method != QueueMethod::Fifo {
             return Err(SettingsError {
                 field: "method",

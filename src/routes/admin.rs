@@ -9,15 +9,16 @@ use serde::Deserialize;
 use super::extract::{KnownEvent, PathEvent};
 use super::problem::{ApiError, Problem};
 use super::state::AppState;
-use super::visitor::{check_joinable, join_response, joined_place, pass_at_once, JoinAnswer};
+use super::visitor::{
+    check_joinable, join_response, joined_place, pass_at_once, take_place, JoinAnswer,
+};
 use crate::cache::CachedEvent;
-use crate::clock::unix_ms;
 use crate::domain::{
     EventId, EventSettingsPatch, EventState, EventView, LaneView, QueueMethod, SettingsError,
     VisitorId,
 };
 use crate::scheduler::advance_lines;
-use crate::store::{put_event_and_lanes, AdvanceMode, Capacity, JoinAs, PutMode};
+use crate::store::{put_event_and_lanes, AdvanceMode, Capacity, JoinAs, Pick, PutMode};
 use crate::token::TokenKind;
 
 /// Most visitors one manual advance may admit.
@@ -56,6 +57,7 @@ fn view(state: &AppState, event: &EventId, cached: &CachedEvent) -> EventView {
         admitted_through: figures.admitted_through,
         left: figures.left,
         waiting: cached.ahead_of(figures.issued + 1),
+        in_draw: cached.pool_waiting(),
         drained_through: figures.drained_through,
         drain_lag: figures
             .admitted_through
@@ -134,9 +136,14 @@ async fn update(
     let existing = state.store.snapshot(event).await?;
     let created = existing.is_none();
     let issued = existing.as_ref().map_or(0, |s| s.figures.issued);
+    let in_pool = existing
+        .as_ref()
+        .and_then(|s| s.pool)
+        .map_or(0, |pool| pool.waiting);
     let base = existing.map(|s| s.settings).unwrap_or_default();
     let had_prequeue = base.has_prequeue();
     let was_passthrough = base.method == QueueMethod::Passthrough;
+    let was_random = base.method == QueueMethod::Random;
     let old_lanes: Vec<String> = base.lanes.iter().map(|lane| lane.name.clone()).collect();
     let settings = patch.apply(base)?;
     let new_lanes: Vec<&String> = settings.lanes.iter().map(|lane| &lane.name).collect();
@@ -169,11 +176,32 @@ async fn update(
         state.store.delete_event(&event.lane(gone)).await?;
         state.cache.forget(&event.lane(gone));
     }
-    if settings.method == QueueMethod::Passthrough && !was_passthrough && issued > 0 {
-        // The room is switched off: nobody waits any more.
+    if was_random && settings.method != QueueMethod::Random {
+        // Those still waiting in the draw take their places in the line now, in arrival order,
+        // before anyone who joins from here on.
+        state
+            .store
+            .advance(
+                event,
+                0,
+                AdvanceMode::Manual,
+                Capacity::UNLIMITED,
+                Pick::InOrder,
+            )
+            .await?;
+    }
+    if settings.method == QueueMethod::Passthrough && !was_passthrough && issued + in_pool > 0 {
+        // The room is switched off: nobody waits any more (the pool moves to the line first).
+        let everyone = issued + in_pool;
         let advanced = state
             .store
-            .advance(event, issued, AdvanceMode::Manual, Capacity::UNLIMITED)
+            .advance(
+                event,
+                everyone,
+                AdvanceMode::Manual,
+                Capacity::UNLIMITED,
+                Pick::InOrder,
+            )
             .await?;
         tracing::info!(%event, admitted_through = advanced.admitted_through, "passthrough: let everyone waiting in");
     }
@@ -336,24 +364,7 @@ pub(super) async fn trusted_join(
 ) -> Result<HttpResponse, ApiError> {
     let event = lane_of(&state, event, body.lane.as_deref())?;
     check_joinable(&event)?;
-    let joined = state
-        .store
-        .join(
-            &event.id,
-            &body.visitor,
-            JoinAs::Trusted,
-            unix_ms(),
-            event.cached.issued(),
-        )
-        .await?;
-    event.cached.observe_issued(joined.position);
-    if joined.fresh {
-        state
-            .metrics
-            .joins
-            .with_label_values(&[event.id.as_str()])
-            .inc();
-    }
+    let joined = take_place(&state, &event, &body.visitor, JoinAs::Trusted).await?;
     // The store says whether the place it holds for this user is an arrival number: a held place
     // may have been drawn a moment ago, before this replica heard of it.
     let kind = if joined.arrival {

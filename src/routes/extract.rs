@@ -215,7 +215,11 @@ pub fn holder(
     let lane = lane_line(state, event, &claims)?;
     let line = lane.as_ref().unwrap_or(event);
     let claims = drawn(&line.cached, claims);
-    if claims.kind != TokenKind::Prequeue && line.cached.has_left(claims.pos) {
+    let left = match claims.kind {
+        TokenKind::Prequeue => line.cached.left_pool(claims.pos),
+        _ => line.cached.has_left(claims.pos),
+    };
+    if left {
         return Err(ApiError::LeftLine);
     }
     Ok(Holder { claims, lane })
@@ -238,14 +242,22 @@ pub fn lane_line(
     Ok(Some(KnownEvent { id, cached }))
 }
 
-/// A pre-queue token read as the waiting token of the position drawn for it, once this replica
-/// knows the draw; any other token as it is.
+/// A pre-queue (or pool) token read as the waiting token of the position drawn for it, once this
+/// replica knows the draw; any other token as it is.
 pub fn drawn(cached: &CachedEvent, claims: Arc<Claims>) -> Arc<Claims> {
     if claims.kind != TokenKind::Prequeue {
         return claims;
     }
-    match cached.draw().as_ref().and_then(|draw| draw.drawn.as_ref()) {
-        Some(order) => Arc::new(claims.drawn(order.position_of(claims.pos))),
+    let position = match cached.draw() {
+        Some(draw) => draw
+            .drawn
+            .as_ref()
+            .map(|order| order.position_of(claims.pos)),
+        // No pre-queue: an arrival number in the pool of an event that draws at random.
+        None => cached.won_position(claims.pos),
+    };
+    match position {
+        Some(position) => Arc::new(claims.drawn(position)),
         None => claims,
     }
 }

@@ -154,6 +154,13 @@ async fn without_script(
             };
             let refresh_s = place.poll_after_ms.map(|ms| (ms / 1_000).clamp(2, 30));
             let sentence = match (place.status, place.reason, place.ahead) {
+                (VisitorStatus::Prequeue, ..) if place.draw_chance.is_some() => words.text(
+                    "in_draw",
+                    &[
+                        ("n", place.in_prequeue.unwrap_or(1).to_string()),
+                        ("chance", percent(place.draw_chance.unwrap_or(0.0))),
+                    ],
+                ),
                 (VisitorStatus::Prequeue, ..) => words.text(
                     "prequeue",
                     &[("time", place.draws_at.clone().unwrap_or_default())],
@@ -212,6 +219,11 @@ fn words_context(words: &Catalogue) -> Value {
 }
 
 /// Where an admitted visitor goes: the event's target with the pass (and where they were going).
+/// A chance (0 to 1) as a percentage with one decimal, as the page's script writes it.
+fn percent(chance: f64) -> String {
+    format!("{} %", (chance * 1000.0).round() / 10.0)
+}
+
 fn hand_over_address(target: &str, pass: &str, return_to: Option<&str>) -> String {
     match url::Url::parse(target) {
         Ok(mut url) => {

@@ -70,8 +70,12 @@ impl Watch {
     async fn next_status(&mut self) -> Option<Bytes> {
         // A pre-queue place follows its drawn position once drawn.
         self.claims = drawn(&self.event.cached, self.claims.clone());
-        let undrawn = self.claims.kind == TokenKind::Prequeue;
-        if !undrawn && self.event.cached.has_left(self.claims.pos) {
+        let cached = &self.event.cached;
+        let left = match self.claims.kind {
+            TokenKind::Prequeue => cached.left_pool(self.claims.pos),
+            _ => cached.has_left(self.claims.pos),
+        };
+        if left {
             self.done = true;
             return Some(frame(
                 "left",

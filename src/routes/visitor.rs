@@ -19,7 +19,7 @@ use crate::cache::{CachedEvent, SignedPass};
 use crate::clock::{rfc3339, unix_ms, unix_s};
 use crate::domain::{EventId, EventState, Phase, QueueMethod, VisitorId};
 use crate::estimate::Estimate;
-use crate::store::{AdvanceMode, Capacity, JoinAs, Joined, PrequeueLeave};
+use crate::store::{AdvanceMode, Capacity, JoinAs, Joined, Pick, PrequeueLeave};
 use crate::token::{Claims, TokenError, TokenKind};
 
 /// What a visitor holding a waiting token is told, on joining and on every status check.
@@ -56,12 +56,18 @@ pub struct Place {
     pub pass_expires_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target_url: Option<String>,
-    /// In a pre-queue: when its order is drawn (RFC 3339).
+    /// In a pre-queue: when its order is drawn (RFC 3339). In the draw of an event that draws at
+    /// random: when the next release draws.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub draws_at: Option<String>,
-    /// In a pre-queue: how many joined it so far.
+    /// In a pre-queue: how many joined it so far. In the draw of an event that draws at random: how
+    /// many wait in it to be drawn.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub in_prequeue: Option<u64>,
+    /// In the draw of an event that draws at random: the chance of being drawn by the next release,
+    /// as things stand (0 to 1; everyone waiting has the same).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub draw_chance: Option<f64>,
     /// A pre-queue token's exchange, once drawn: a waiting token carrying the drawn position, to
     /// use from now on (also set as the cookie).
     #[serde(
@@ -139,13 +145,30 @@ pub(super) fn waiting_place(event: &EventId, cached: &CachedEvent, position: u64
         target_url: None,
         draws_at: None,
         in_prequeue: None,
+        draw_chance: None,
         token: None,
     }
 }
 
-/// What a visitor in a pre-queue not drawn yet is told: no position yet, and when it is drawn.
+/// What a visitor in a pre-queue not drawn yet is told: no position yet, and when it is drawn. In
+/// the pool of an event that draws at random: when the next release draws, how many wait, and the
+/// chance of being drawn then.
 fn prequeue_place(event: &EventId, cached: &CachedEvent) -> Place {
     let settings = cached.settings();
+    let (draws_at, in_prequeue, draw_chance) = if cached.draw().is_some() {
+        let opens = settings.opens_at.map(|at| rfc3339(at.timestamp()));
+        (opens, cached.issued(), None)
+    } else {
+        let waiting = cached.pool_waiting().max(1);
+        let chance = admission::draw_chance(&settings, cached.figures().active, waiting);
+        let interval = i64::try_from(settings.release_interval_ms.max(1)).unwrap_or(i64::MAX);
+        let next = (unix_ms().div_euclid(interval) + 1) * interval;
+        (
+            (chance > 0.0).then(|| rfc3339(next.div_euclid(1_000))),
+            waiting,
+            Some(chance),
+        )
+    };
     Place {
         event: event.without_lane(),
         lane: event.split_lane().1.map(str::to_owned),
@@ -154,14 +177,20 @@ fn prequeue_place(event: &EventId, cached: &CachedEvent) -> Place {
         ahead: 0,
         admitted_through: cached.admitted_through(),
         state: settings.state,
-        poll_after_ms: Some(5_000),
+        // A pool's visitors learn at each release whether they were drawn.
+        poll_after_ms: Some(if draw_chance.is_some() {
+            settings.release_interval_ms.clamp(1_000, 5_000)
+        } else {
+            5_000
+        }),
         estimate: None,
         reason: None,
         pass: None,
         pass_expires_at: None,
         target_url: None,
-        draws_at: settings.opens_at.map(|at| rfc3339(at.timestamp())),
-        in_prequeue: Some(cached.issued()),
+        draws_at,
+        in_prequeue: Some(in_prequeue),
+        draw_chance,
         token: None,
     }
 }
@@ -187,9 +216,10 @@ pub(super) fn check_joinable(event: &KnownEvent) -> Result<(), ApiError> {
     }
 }
 
-/// The kind of token a join hands out now: a pre-queue token while the pre-queue is not drawn.
-fn joining_kind(cached: &CachedEvent) -> TokenKind {
-    if cached.prequeue_undrawn() {
+/// The kind of token a join hands out: a pre-queue token for an arrival number (while the pre-queue
+/// is not drawn, or in a pool).
+fn joining_kind(cached: &CachedEvent, joined: &Joined) -> TokenKind {
+    if joined.arrival || cached.prequeue_undrawn() {
         TokenKind::Prequeue
     } else {
         TokenKind::Waiting
@@ -300,27 +330,45 @@ pub(super) async fn joined(
     }
     // Anonymous visitors never choose their id, so nobody can claim another's place.
     let visitor = VisitorId::generate();
-    let joined = state
-        .store
-        .join(
-            &event.id,
-            &visitor,
-            JoinAs::Anonymous,
-            unix_ms(),
-            event.cached.issued(),
-        )
-        .await?;
-    event.cached.observe_issued(joined.position);
-    state
-        .metrics
-        .joins
-        .with_label_values(&[event.id.as_str()])
-        .inc();
+    let joined = take_place(state, event, &visitor, JoinAs::Anonymous).await?;
     if event.cached.settings().method == QueueMethod::Passthrough {
         return pass_at_once(state, event, &visitor, joined).await;
     }
-    let kind = joining_kind(&event.cached);
+    let kind = joining_kind(&event.cached, &joined);
     Ok(joined_place(state, event, &visitor, kind, joined))
+}
+
+/// Takes a place for `visitor` in the store: a position in the line, or an arrival number in the
+/// pool of an event that draws at random. This replica learns of it at once.
+pub(super) async fn take_place(
+    state: &AppState,
+    event: &KnownEvent,
+    visitor: &VisitorId,
+    who: JoinAs,
+) -> Result<Joined, ApiError> {
+    let pick = Pick::of(&event.cached.settings());
+    let cached = &event.cached;
+    let floor = match pick {
+        Pick::InOrder => cached.issued(),
+        Pick::AtRandom => cached.pool_arrived(),
+    };
+    let joined = state
+        .store
+        .join(&event.id, visitor, who, unix_ms(), floor, pick)
+        .await?;
+    if pick == Pick::AtRandom && joined.arrival {
+        cached.observe_arrival(joined.position, joined.fresh);
+    } else {
+        cached.observe_issued(joined.position);
+    }
+    if joined.fresh {
+        state
+            .metrics
+            .joins
+            .with_label_values(&[event.id.as_str()])
+            .inc();
+    }
+    Ok(joined)
 }
 
 /// A passthrough event's join: the pointer moves over the new place (and any before it), and the
@@ -337,7 +385,13 @@ pub(super) async fn pass_at_once(
     if behind > 0 {
         let advanced = state
             .store
-            .advance(&event.id, behind, AdvanceMode::Manual, Capacity::UNLIMITED)
+            .advance(
+                &event.id,
+                behind,
+                AdvanceMode::Manual,
+                Capacity::UNLIMITED,
+                Pick::InOrder,
+            )
             .await?;
         state.cache.observe(
             &event.id,
@@ -601,6 +655,10 @@ pub(super) async fn leave(
             PrequeueLeave::AlreadyDrawn => {
                 state.cache.refresh(state.store.as_ref(), &event.id).await?;
                 claims = drawn(&event.cached, claims);
+                if claims.kind == TokenKind::Prequeue && event.cached.draw().is_none() {
+                    // Neither in the pool nor drawn from it: given up before.
+                    return Err(ApiError::LeftLine);
+                }
                 if claims.kind == TokenKind::Prequeue {
                     return Err(ApiError::Internal(
                         "the store says the pre-queue is drawn, and its snapshot does not".into(),

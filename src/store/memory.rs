@@ -11,8 +11,8 @@ use tokio::sync::broadcast;
 
 use super::{
     AdvanceMode, Advanced, Capacity, Claim, DrawEntries, DrawState, Drawn, Figures, Floor, JoinAs,
-    Joined, LeaseAction, Notification, PrequeueLeave, PutMode, Snapshot, Store, StoreError,
-    LOST_VISITOR,
+    Joined, LeaseAction, Notification, Pick, PoolState, PrequeueLeave, PutMode, Snapshot, Store,
+    StoreError, LOST_VISITOR,
 };
 use super::{COMPLETIONS_KEPT_MS, TOMBSTONE_MS};
 use crate::domain::draw::{self, Seed};
@@ -47,6 +47,72 @@ struct Line {
     used_passes: HashMap<String, Instant>,
     /// The pre-queue draw (see `lua/draw.lua`).
     draw: Option<PrequeueDraw>,
+    /// The pool of an event that draws at random (see `lua/advance.lua`).
+    pool: Pool,
+}
+
+#[derive(Default)]
+struct Pool {
+    /// The entry of each arrival number, in order.
+    arrived: Vec<(Option<VisitorId>, i64)>,
+    /// The arrival numbers still in the pool, in any order (a pick takes one by index), and where
+    /// each one is.
+    waiting: Vec<u64>,
+    index: HashMap<u64, usize>,
+    /// Trusted visitors' arrival numbers.
+    trusted: HashMap<VisitorId, u64>,
+    /// (arrival number, position) of each winner in the order drawn, and (arrival number, 0) of
+    /// each who left the pool: the log replicas read ([`Store::won_since`]).
+    won: Vec<(u64, u64)>,
+}
+
+impl Pool {
+    fn arrive(&mut self, visitor: Option<VisitorId>, now_ms: i64) -> u64 {
+        self.arrived.push((visitor, now_ms));
+        let arrival = self.arrived.len() as u64;
+        self.index.insert(arrival, self.waiting.len());
+        self.waiting.push(arrival);
+        arrival
+    }
+
+    /// Takes `arrival` out of the pool; false if it was not in it.
+    fn remove(&mut self, arrival: u64) -> bool {
+        let Some(at) = self.index.remove(&arrival) else {
+            return false;
+        };
+        self.waiting.swap_remove(at);
+        if let Some(&moved) = self.waiting.get(at) {
+            self.index.insert(moved, at);
+        }
+        true
+    }
+
+    /// Takes `count` arrival numbers out of the pool, each one uniformly among those left.
+    fn draw(&mut self, count: u64) -> Vec<u64> {
+        let mut drawn = Vec::new();
+        while (drawn.len() as u64) < count && !self.waiting.is_empty() {
+            let arrival = self.waiting[rand::random_range(0..self.waiting.len())];
+            self.remove(arrival);
+            drawn.push(arrival);
+        }
+        drawn
+    }
+
+    /// Takes every arrival number out of the pool, in arrival order.
+    fn drain_in_order(&mut self) -> Vec<u64> {
+        self.index.clear();
+        let mut all = std::mem::take(&mut self.waiting);
+        all.sort_unstable();
+        all
+    }
+
+    fn state(&self) -> Option<PoolState> {
+        (!self.arrived.is_empty()).then_some(PoolState {
+            arrived: self.arrived.len() as u64,
+            waiting: self.waiting.len() as u64,
+            won: self.won.len() as u64,
+        })
+    }
 }
 
 struct PrequeueDraw {
@@ -102,6 +168,61 @@ impl MemoryStore {
 }
 
 impl Line {
+    /// Gives the pool's winners the line's next positions, as `lua/advance.lua` does: the
+    /// `pick` of those a release of `count` needs beyond the visitors in line, or the whole pool in
+    /// arrival order. Returns whether anyone was drawn.
+    fn draw_from_pool(&mut self, pick: Pick, count: u64) -> bool {
+        let winners = match pick {
+            Pick::InOrder => self.pool.drain_in_order(),
+            Pick::AtRandom => {
+                let (pointer, issued) = (self.admitted_through, self.issued);
+                let gone = self.left.range(pointer + 1..).count() as u64;
+                let in_line = (issued - pointer).saturating_sub(gone);
+                self.pool.draw(count.saturating_sub(in_line))
+            }
+        };
+        for &arrival in &winners {
+            let entry = self.pool.arrived[arrival as usize - 1].clone();
+            self.visitors.push(entry);
+            self.issued += 1;
+            self.pool.won.push((arrival, self.issued));
+        }
+        !winners.is_empty()
+    }
+
+    /// A join into the pool (see [`Store::join`]): a trusted visitor's place (in line or in the
+    /// pool) is kept. Arrival numbers up to `floor` the pool lost wait in it as placeholders.
+    fn join_pool(&mut self, visitor: &VisitorId, who: JoinAs, now_ms: i64, floor: u64) -> Joined {
+        if who == JoinAs::Trusted {
+            if let Some(&position) = self.trusted.get(visitor) {
+                return Joined {
+                    position,
+                    fresh: false,
+                    arrival: false,
+                };
+            }
+            if let Some(&arrival) = self.pool.trusted.get(visitor) {
+                return Joined {
+                    position: arrival,
+                    fresh: false,
+                    arrival: true,
+                };
+            }
+        }
+        while (self.pool.arrived.len() as u64) < floor {
+            self.pool.arrive(None, now_ms);
+        }
+        let arrival = self.pool.arrive(Some(visitor.clone()), now_ms);
+        if who == JoinAs::Trusted {
+            self.pool.trusted.insert(visitor.clone(), arrival);
+        }
+        Joined {
+            position: arrival,
+            fresh: true,
+            arrival: true,
+        }
+    }
+
     /// Moves the counter past `floor`, with placeholder entries for the positions in between.
     fn raise_issued(&mut self, floor: u64, now_ms: i64) -> bool {
         if self.issued >= floor {
@@ -201,6 +322,7 @@ impl Store for MemoryStore {
                             .count() as u64
                     },
                 },
+                pool: line.pool.state(),
             })
         }))
     }
@@ -212,7 +334,11 @@ impl Store for MemoryStore {
         who: JoinAs,
         now_ms: i64,
         floor: u64,
+        pick: Pick,
     ) -> Result<Joined, StoreError> {
+        if pick == Pick::AtRandom {
+            return Ok(self.with_line(event, |line| line.join_pool(visitor, who, now_ms, floor)));
+        }
         let joined = self.with_line(event, |line| {
             line.raise_issued(floor, now_ms);
             let arrival =
@@ -287,6 +413,10 @@ impl Store for MemoryStore {
                     restored = true;
                 }
             }
+            while (line.pool.arrived.len() as u64) < floor.arrived {
+                line.pool.arrive(None, now_ms);
+                restored = true;
+            }
             let restored = restored || !leavers.is_empty();
             if restored {
                 line.restored_at = u64::try_from(now_ms).unwrap_or_default() * 1_000;
@@ -332,13 +462,21 @@ impl Store for MemoryStore {
         event: &EventId,
         arrival: u64,
     ) -> Result<PrequeueLeave, StoreError> {
-        Ok(self.with_line(event, |line| match &mut line.draw {
+        let leave = self.with_line(event, |line| match &mut line.draw {
             Some(draw) if draw.undrawn() => {
                 draw.left.insert(arrival);
                 PrequeueLeave::Recorded
             }
+            None if line.pool.remove(arrival) => {
+                line.pool.won.push((arrival, 0));
+                self.announce(Notification::Won {
+                    event: event.clone(),
+                });
+                PrequeueLeave::Recorded
+            }
             _ => PrequeueLeave::AlreadyDrawn,
-        }))
+        });
+        Ok(leave)
     }
 
     async fn draw(&self, event: &EventId, now_ms: i64) -> Result<Option<Drawn>, StoreError> {
@@ -424,7 +562,9 @@ impl Store for MemoryStore {
         count: u64,
         mode: AdvanceMode,
         capacity: Capacity,
+        pick: Pick,
     ) -> Result<Advanced, StoreError> {
+        let mut won = false;
         let advanced = self.with_line(event, |line| {
             let unchanged = Advanced {
                 moved: false,
@@ -446,6 +586,7 @@ impl Store for MemoryStore {
                     count = count.min(capacity.max_active.saturating_sub(line.active.len() as u64));
                 }
             }
+            won = line.draw_from_pool(pick, count);
             let target = target_after(&line.left, line.admitted_through, line.issued, count);
             if target == line.admitted_through {
                 return unchanged;
@@ -465,6 +606,11 @@ impl Store for MemoryStore {
                 issued: line.issued,
             }
         });
+        if won {
+            self.announce(Notification::Won {
+                event: event.clone(),
+            });
+        }
         if advanced.moved {
             self.announce(Notification::Pointer {
                 event: event.clone(),
@@ -474,6 +620,13 @@ impl Store for MemoryStore {
             });
         }
         Ok(advanced)
+    }
+
+    async fn won_since(&self, event: &EventId, seen: u64) -> Result<Vec<(u64, u64)>, StoreError> {
+        Ok(self.with_line(event, |line| {
+            let seen = usize::try_from(seen).unwrap_or(usize::MAX);
+            line.pool.won.get(seen..).unwrap_or_default().to_vec()
+        }))
     }
 
     async fn leavers_since(&self, event: &EventId, seen: u64) -> Result<Vec<u64>, StoreError> {
@@ -712,7 +865,14 @@ mod tests {
             .unwrap();
         for _ in 0..10 {
             store
-                .join(&event, &VisitorId::generate(), JoinAs::Anonymous, 0, 0)
+                .join(
+                    &event,
+                    &VisitorId::generate(),
+                    JoinAs::Anonymous,
+                    0,
+                    0,
+                    Pick::InOrder,
+                )
                 .await
                 .unwrap();
         }
@@ -724,21 +884,64 @@ mod tests {
             interval_ms: 3_600_000,
         };
         let first = store
-            .advance(&event, 3, scheduled, Capacity::UNLIMITED)
+            .advance(&event, 3, scheduled, Capacity::UNLIMITED, Pick::InOrder)
             .await
             .unwrap();
         assert!(first.moved);
         assert_eq!(first.admitted_through, 4, "position 2 left, so 1, 3, 4");
         let second = store
-            .advance(&event, 3, scheduled, Capacity::UNLIMITED)
+            .advance(&event, 3, scheduled, Capacity::UNLIMITED, Pick::InOrder)
             .await
             .unwrap();
         assert!(!second.moved, "same slot");
         let manual = store
-            .advance(&event, 100, AdvanceMode::Manual, Capacity::UNLIMITED)
+            .advance(
+                &event,
+                100,
+                AdvanceMode::Manual,
+                Capacity::UNLIMITED,
+                Pick::InOrder,
+            )
             .await
             .unwrap();
         assert_eq!(manual.admitted_through, 10, "never beyond the last issued");
+    }
+
+    /// The pool's draw: each arrival number equally likely in every draw (chi-square over 2,000
+    /// draws of 10 from 100, by tenth of arrivals: p = 1e-6 at 9 degrees of freedom), never twice.
+    #[test]
+    fn the_pool_draws_each_waiting_visitor_with_the_same_chance() {
+        let mut tenths = [0u64; 10];
+        for _ in 0..2_000 {
+            let mut pool = Pool::default();
+            for _ in 0..100 {
+                pool.arrive(None, 0);
+            }
+            assert!(pool.remove(50) && !pool.remove(50));
+            let drawn = pool.draw(10);
+            let unique: BTreeSet<u64> = drawn.iter().copied().collect();
+            assert_eq!(unique.len(), 10);
+            assert!(!unique.contains(&50), "one who left is never drawn");
+            for arrival in drawn {
+                tenths[((arrival - 1) / 10) as usize] += 1;
+            }
+            assert_eq!(pool.waiting.len(), 89);
+            assert_eq!(pool.drain_in_order(), {
+                let mut rest: Vec<u64> = (1..=100)
+                    .filter(|a| *a != 50 && !unique.contains(a))
+                    .collect();
+                rest.sort_unstable();
+                rest
+            });
+        }
+        // The tenth holding the one who left has 9 of 99 waiting.
+        let expected = |tenth: usize| 20_000.0 * if tenth == 4 { 9.0 } else { 10.0 } / 99.0;
+        let chi_square: f64 = tenths
+            .iter()
+            .enumerate()
+            .map(|(tenth, &seen)| (seen as f64 - expected(tenth)).powi(2) / expected(tenth))
+            .sum();
+        assert!(chi_square < 46.0, "{tenths:?}: chi-square {chi_square:.1}");
     }
 
     #[tokio::test]
@@ -747,17 +950,17 @@ mod tests {
         let event = EventId::parse("e").unwrap();
         let user = VisitorId::parse("user-1").unwrap();
         let first = store
-            .join(&event, &user, JoinAs::Trusted, 0, 0)
+            .join(&event, &user, JoinAs::Trusted, 0, 0, Pick::InOrder)
             .await
             .unwrap();
         let again = store
-            .join(&event, &user, JoinAs::Trusted, 0, 0)
+            .join(&event, &user, JoinAs::Trusted, 0, 0, Pick::InOrder)
             .await
             .unwrap();
         assert_eq!((first.position, again.position, again.fresh), (1, 1, false));
         store.leave(&event, 1, &user).await.unwrap();
         let rejoined = store
-            .join(&event, &user, JoinAs::Trusted, 0, 0)
+            .join(&event, &user, JoinAs::Trusted, 0, 0, Pick::InOrder)
             .await
             .unwrap();
         assert_eq!(rejoined.position, 2);

@@ -13,7 +13,7 @@ use prometheus::{Histogram, IntCounter};
 
 use super::{
     AdvanceMode, Advanced, Capacity, Claim, DrawEntries, Drawn, Floor, JoinAs, Joined, LeaseAction,
-    Notification, PrequeueLeave, PutMode, Snapshot, Store, StoreError,
+    Notification, Pick, PrequeueLeave, PutMode, Snapshot, Store, StoreError,
 };
 use crate::domain::{Admitted, EventId, EventSettings, VisitorId};
 use crate::metrics::Metrics;
@@ -36,6 +36,7 @@ enum Op {
     Leave,
     Advance,
     LeaversSince,
+    WonSince,
     Claim,
     Complete,
     ConsumePass,
@@ -55,7 +56,7 @@ enum Op {
 }
 
 impl Op {
-    const ALL: [Op; 23] = [
+    const ALL: [Op; 24] = [
         Op::PutEvent,
         Op::Events,
         Op::Snapshot,
@@ -63,6 +64,7 @@ impl Op {
         Op::Leave,
         Op::Advance,
         Op::LeaversSince,
+        Op::WonSince,
         Op::Claim,
         Op::Complete,
         Op::ConsumePass,
@@ -88,6 +90,7 @@ impl Op {
             Op::Events
                 | Op::Snapshot
                 | Op::LeaversSince
+                | Op::WonSince
                 | Op::AdmittedRange
                 | Op::Subscribe
                 | Op::Ping
@@ -111,6 +114,7 @@ impl Op {
             Op::Leave => "leave",
             Op::Advance => "advance",
             Op::LeaversSince => "leavers_since",
+            Op::WonSince => "won_since",
             Op::Claim => "claim",
             Op::Complete => "complete",
             Op::ConsumePass => "consume_pass",
@@ -227,10 +231,11 @@ impl Store for MeteredStore {
         who: JoinAs,
         now_ms: i64,
         floor: u64,
+        pick: Pick,
     ) -> Result<Joined, StoreError> {
         self.timed(
             Op::Join,
-            self.inner.join(event, visitor, who, now_ms, floor),
+            self.inner.join(event, visitor, who, now_ms, floor, pick),
         )
         .await
     }
@@ -279,12 +284,18 @@ impl Store for MeteredStore {
         count: u64,
         mode: AdvanceMode,
         capacity: Capacity,
+        pick: Pick,
     ) -> Result<Advanced, StoreError> {
         self.timed(
             Op::Advance,
-            self.inner.advance(event, count, mode, capacity),
+            self.inner.advance(event, count, mode, capacity, pick),
         )
         .await
+    }
+
+    async fn won_since(&self, event: &EventId, seen: u64) -> Result<Vec<(u64, u64)>, StoreError> {
+        self.timed(Op::WonSince, self.inner.won_since(event, seen))
+            .await
     }
 
     async fn leavers_since(&self, event: &EventId, seen: u64) -> Result<Vec<u64>, StoreError> {

@@ -63,6 +63,11 @@ pub enum Notification {
     Deleted {
         event: EventId,
     },
+    /// A release drew winners from the event's pool (the `random` method): read them
+    /// ([`Store::won_since`]).
+    Won {
+        event: EventId,
+    },
 }
 
 /// An event's counters.
@@ -87,7 +92,7 @@ pub const COMPLETIONS_KEPT_MS: i64 = 24 * 3600 * 1000 + 60_000;
 pub const TOMBSTONE_MS: u64 = 24 * 3600 * 1000;
 
 /// Every key an event has in Redis besides its tombstone and its used-pass markers (those expire).
-pub const EVENT_KEYS: [&str; 19] = [
+pub const EVENT_KEYS: [&str; 23] = [
     "settings",
     "issued",
     "line",
@@ -107,6 +112,10 @@ pub const EVENT_KEYS: [&str; 19] = [
     "draw",
     "prequeue",
     "prequeue:left",
+    "pool",
+    "pool:arrived",
+    "pool:entries",
+    "pool:won",
 ];
 
 /// What the drain forwards as the visitor of a position whose join the store lost (see
@@ -130,6 +139,9 @@ pub struct Floor {
     /// The pre-queue draw's seed, and the pre-queue's size once drawn: restored, the draw is done
     /// again with the same seed over the same entries, so every position stays as it was.
     pub draw: Option<(Seed, Option<u64>)>,
+    /// The highest arrival number a pool handed out: the numbers the store lost wait in the pool
+    /// again (as `(lost)` entries; their holders' tokens name them).
+    pub arrived: u64,
 }
 
 /// What a replica needs to answer for an event without asking the store.
@@ -145,6 +157,42 @@ pub struct Snapshot {
     pub last_completed_ms: i64,
     /// The pre-queue draw, for an event with a pre-queue.
     pub draw: Option<DrawState>,
+    /// The pool, for an event that ever drew at random.
+    pub pool: Option<PoolState>,
+}
+
+/// The pool of an event that draws at random (the `random` method): everyone who joined it waits
+/// in it with an arrival number until a release draws them; the i-th drawn gets the line's next
+/// position.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolState {
+    /// Arrival numbers handed out.
+    pub arrived: u64,
+    /// Still in the pool: neither drawn nor gone.
+    pub waiting: u64,
+    /// The length of the winners' log ([`Store::won_since`]).
+    pub won: u64,
+}
+
+/// How a release picks whom it lets through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pick {
+    /// The line in order; anyone left in the pool (the event drew at random before) moves to the
+    /// line first, in arrival order.
+    InOrder,
+    /// The `random` method: joins go to the pool, and each release first draws from it, uniformly
+    /// at random, as many as it lets through beyond those already in line.
+    AtRandom,
+}
+
+impl Pick {
+    pub fn of(settings: &EventSettings) -> Self {
+        if settings.method == crate::domain::QueueMethod::Random {
+            Pick::AtRandom
+        } else {
+            Pick::InOrder
+        }
+    }
 }
 
 /// An event's pre-queue draw: its seed, fixed when the event got its pre-queue, and once drawn what.
@@ -183,9 +231,9 @@ pub struct Joined {
     pub position: u64,
     /// False when a trusted visitor got back the position they already held.
     pub fresh: bool,
-    /// The position is an arrival number in a pre-queue not drawn yet, as the store saw it (told by
-    /// trusted joins; an anonymous join's replica goes by its cache, as a new number drawn after a
-    /// draw is past the pre-queue either way).
+    /// The position is an arrival number (in a pre-queue not drawn yet, or in a pool), as the store
+    /// saw it (an anonymous pre-queue join's replica goes by its cache, as a new number drawn after
+    /// a draw is past the pre-queue either way).
     pub arrival: bool,
 }
 
@@ -306,7 +354,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Draws the next position for `visitor`, above `floor` (the highest position this replica
     /// knows was handed out: should the store have lost it, the counter is restored first, so no
-    /// position goes to two visitors). A trusted visitor gets back the position they hold.
+    /// position goes to two visitors). A trusted visitor gets back the position they hold. With
+    /// [`Pick::AtRandom`] the visitor joins the pool instead, with the next arrival number (above
+    /// `floor`, the highest this replica knows).
     async fn join(
         &self,
         event: &EventId,
@@ -314,6 +364,7 @@ pub trait Store: Send + Sync + 'static {
         who: JoinAs,
         now_ms: i64,
         floor: u64,
+        pick: Pick,
     ) -> Result<Joined, StoreError>;
 
     /// Raises the event's figures to `floor` where the store holds less, and writes `settings` if it
@@ -334,7 +385,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
 
     /// Gives up a pre-queue place before the draw, by its arrival number: the position it draws is
-    /// given up at the draw.
+    /// given up at the draw. For an event without a pre-queue, a place in the pool: it is never
+    /// drawn ([`PrequeueLeave::AlreadyDrawn`] if it was, or had been given up).
     async fn leave_prequeue(
         &self,
         event: &EventId,
@@ -350,14 +402,20 @@ pub trait Store: Send + Sync + 'static {
     async fn draw_entries(&self, event: &EventId) -> Result<Option<DrawEntries>, StoreError>;
 
     /// Moves the admission pointer over the next `count` visitors who have not left; a scheduled
-    /// release admits no more than `capacity` has free slots.
+    /// release admits no more than `capacity` has free slots. `pick` says whom the line gets from
+    /// the pool first (see [`Pick`]); winners drawn are announced ([`Notification::Won`]).
     async fn advance(
         &self,
         event: &EventId,
         count: u64,
         mode: AdvanceMode,
         capacity: Capacity,
+        pick: Pick,
     ) -> Result<Advanced, StoreError>;
+
+    /// The pool's winners as (arrival number, position), in the order drawn, with those who left
+    /// the pool as (arrival number, 0), skipping the first `seen` (those a replica has read).
+    async fn won_since(&self, event: &EventId, seen: u64) -> Result<Vec<(u64, u64)>, StoreError>;
 
     /// The positions given up, in the order they were, skipping the first `seen` (those a replica
     /// has read already): a replica reads each leaver once, however many there are.

@@ -15,8 +15,8 @@ use tokio::sync::{mpsc, oneshot};
 use super::topology::{subscribe, Conn, Topology};
 use super::{
     AdvanceMode, Advanced, Capacity, Claim, DrawEntries, DrawState, Drawn, Figures, Floor, JoinAs,
-    Joined, LeaseAction, Notification, PrequeueLeave, PutMode, Snapshot, Store, StoreError,
-    COMPLETIONS_KEPT_MS, EVENT_KEYS, TOMBSTONE_MS,
+    Joined, LeaseAction, Notification, Pick, PoolState, PrequeueLeave, PutMode, Snapshot, Store,
+    StoreError, COMPLETIONS_KEPT_MS, EVENT_KEYS, TOMBSTONE_MS,
 };
 use crate::domain::draw::Seed;
 use crate::domain::{Admitted, EventId, EventSettings, VisitorId};
@@ -42,6 +42,7 @@ pub struct RedisStore {
     draw_close: Script,
     draw: Script,
     leave_prequeue: Script,
+    join_pool: Script,
     restorer: Restorer,
 }
 
@@ -102,6 +103,7 @@ impl RedisStore {
             draw_close: Script::new(include_str!("lua/draw_close.lua")),
             draw: Script::new(include_str!("lua/draw.lua")),
             leave_prequeue: Script::new(include_str!("lua/leave_prequeue.lua")),
+            join_pool: Script::new(include_str!("lua/join_pool.lua")),
             restorer,
         })
     }
@@ -179,19 +181,30 @@ impl Store for RedisStore {
             u64,
             Option<u64>,
             Vec<(u64, i64)>,
+            Option<u64>,
         );
-        let (settings, issued, admitted, left, drained, active, restored_at, last_completed): Row =
-            redis::pipe()
-                .get(self.key(event, "settings"))
-                .get(self.key(event, "issued"))
-                .get(self.key(event, "admitted"))
-                .zcard(self.key(event, "leavers"))
-                .get(self.key(event, "drained"))
-                .zcount(self.key(event, "active"), format!("({now_ms}"), "+inf")
-                .get(self.key(event, "restored"))
-                .zrange_withscores(self.key(event, "completed"), -1, -1)
-                .query_async(&mut conn)
-                .await?;
+        let (
+            settings,
+            issued,
+            admitted,
+            left,
+            drained,
+            active,
+            restored_at,
+            last_completed,
+            arrived,
+        ): Row = redis::pipe()
+            .get(self.key(event, "settings"))
+            .get(self.key(event, "issued"))
+            .get(self.key(event, "admitted"))
+            .zcard(self.key(event, "leavers"))
+            .get(self.key(event, "drained"))
+            .zcount(self.key(event, "active"), format!("({now_ms}"), "+inf")
+            .get(self.key(event, "restored"))
+            .zrange_withscores(self.key(event, "completed"), -1, -1)
+            .get(self.key(event, "pool:arrived"))
+            .query_async(&mut conn)
+            .await?;
         let Some(settings) = settings else {
             return Ok(None);
         };
@@ -209,6 +222,22 @@ impl Store for RedisStore {
         } else {
             None
         };
+        // Read only for an event that ever drew at random.
+        let pool = match arrived {
+            Some(arrived) => {
+                let (waiting, won): (u64, u64) = redis::pipe()
+                    .scard(self.key(event, "pool"))
+                    .llen(self.key(event, "pool:won"))
+                    .query_async(&mut conn)
+                    .await?;
+                Some(PoolState {
+                    arrived,
+                    waiting,
+                    won,
+                })
+            }
+            None => None,
+        };
         Ok(Some(Snapshot {
             settings,
             figures: Figures {
@@ -221,6 +250,7 @@ impl Store for RedisStore {
             restored_at: restored_at.unwrap_or(0),
             last_completed_ms: last_completed.first().map_or(0, |(_, at)| *at),
             draw,
+            pool,
         }))
     }
 
@@ -231,6 +261,7 @@ impl Store for RedisStore {
         who: JoinAs,
         now_ms: i64,
         floor: u64,
+        pick: Pick,
     ) -> Result<Joined, StoreError> {
         let (reply, answer) = oneshot::channel();
         let pending = PendingJoin {
@@ -239,6 +270,7 @@ impl Store for RedisStore {
             who,
             now_ms,
             floor,
+            pick,
             reply,
         };
         let stopped = || StoreError::Unavailable("the join sender stopped".into());
@@ -265,6 +297,26 @@ impl Store for RedisStore {
                 None => false,
             };
             restored |= seeded || sized;
+        }
+        if floor.arrived > 0 {
+            // A join of nobody above the floor: the pool's lost numbers wait in it again.
+            let mut invocation = self.join_pool.prepare_invoke();
+            for name in [
+                "pool:arrived",
+                "pool:entries",
+                "pool",
+                "pool:visitors",
+                "visitors",
+            ] {
+                invocation.key(self.key(event, name));
+            }
+            let (_, _, _, padded): (u64, u8, u8, u8) = invocation
+                .arg(crate::clock::unix_ms())
+                .arg(floor.arrived)
+                .arg(0)
+                .invoke_async(&mut self.conn.clone())
+                .await?;
+            restored |= padded == 1;
         }
         let mut conn = self.conn.clone();
         let indexed: u8 = conn.sadd(self.events_key(), event.as_str()).await?;
@@ -302,7 +354,11 @@ impl Store for RedisStore {
             .leave_prequeue
             .key(self.key(event, "draw"))
             .key(self.key(event, "prequeue:left"))
+            .key(self.key(event, "pool"))
+            .key(self.key(event, "pool:won"))
             .arg(arrival)
+            .arg(&self.channel)
+            .arg(event.as_str())
             .invoke_async(&mut self.conn.clone())
             .await?;
         Ok(if answer == 2 {
@@ -380,6 +436,7 @@ impl Store for RedisStore {
         count: u64,
         mode: AdvanceMode,
         capacity: Capacity,
+        pick: Pick,
     ) -> Result<Advanced, StoreError> {
         let mut conn = self.conn.clone();
         let interval_ms = match mode {
@@ -394,12 +451,21 @@ impl Store for RedisStore {
             .key(self.key(event, "slot"))
             .key(self.key(event, "admissions"))
             .key(self.key(event, "active"))
+            .key(self.key(event, "pool"))
+            .key(self.key(event, "pool:entries"))
+            .key(self.key(event, "pool:won"))
+            .key(self.key(event, "line"))
             .arg(count)
             .arg(interval_ms)
             .arg(&self.channel)
             .arg(event.as_str())
             .arg(capacity.max_active)
             .arg(capacity.claim_window_ms)
+            .arg(if pick == Pick::AtRandom {
+                "random"
+            } else {
+                "order"
+            })
             .invoke_async(&mut conn)
             .await?;
         Ok(Advanced {
@@ -407,6 +473,24 @@ impl Store for RedisStore {
             admitted_through,
             issued,
         })
+    }
+
+    async fn won_since(&self, event: &EventId, seen: u64) -> Result<Vec<(u64, u64)>, StoreError> {
+        let mut conn = self.conn.clone();
+        let from = isize::try_from(seen).unwrap_or(isize::MAX);
+        let won: Vec<String> = conn.lrange(self.key(event, "pool:won"), from, -1).await?;
+        won.iter()
+            .map(|entry| {
+                entry
+                    .split_once(':')
+                    .and_then(|(arrival, position)| {
+                        Some((arrival.parse().ok()?, position.parse().ok()?))
+                    })
+                    .ok_or_else(|| {
+                        StoreError::Corrupt(format!("a winner of event `{event}` reads `{entry}`"))
+                    })
+            })
+            .collect()
     }
 
     async fn leavers_since(&self, event: &EventId, seen: u64) -> Result<Vec<u64>, StoreError> {
@@ -675,8 +759,9 @@ struct PendingJoin {
     visitor: VisitorId,
     who: JoinAs,
     now_ms: i64,
-    /// The highest position the caller knows was handed out.
+    /// The highest position (or, joining the pool, arrival number) the caller knows was handed out.
     floor: u64,
+    pick: Pick,
     reply: oneshot::Sender<Result<Joined, StoreError>>,
 }
 
@@ -777,9 +862,13 @@ impl Restorer {
 /// the next one (up to [`JOIN_BATCH`]), in arrival order, one transaction per event for anonymous
 /// visitors. A lone join waits for nothing; under load one Redis round trip serves many joins.
 /// Trusted joins (a booking site's user, who may hold a place already) take one script call each,
-/// after the anonymous joins of their batch.
+/// after the anonymous joins of their batch. Joins into a pool (the `random` method) take one
+/// script call per batch, or per trusted visitor.
 async fn send_joins(restorer: Restorer, mut pending: mpsc::UnboundedReceiver<PendingJoin>) {
-    let trusted_script = Script::new(include_str!("lua/join_trusted.lua"));
+    let scripts = JoinScripts {
+        trusted: Script::new(include_str!("lua/join_trusted.lua")),
+        pool: Script::new(include_str!("lua/join_pool.lua")),
+    };
     let mut batch = Vec::with_capacity(JOIN_BATCH);
     while pending.recv_many(&mut batch, JOIN_BATCH).await > 0 {
         // One group per event, in arrival order; the events' transactions go out together.
@@ -792,34 +881,59 @@ async fn send_joins(restorer: Restorer, mut pending: mpsc::UnboundedReceiver<Pen
         }
         let sent = groups
             .into_iter()
-            .map(|(event, joins)| join_event(&restorer, &trusted_script, event, joins));
+            .map(|(event, joins)| join_event(&restorer, &scripts, event, joins));
         futures_util::future::join_all(sent).await;
     }
 }
 
-/// One event's joins of a batch: the anonymous ones in one transaction, then the trusted ones.
+struct JoinScripts {
+    trusted: Script,
+    pool: Script,
+}
+
+/// One event's joins of a batch: the anonymous ones in one transaction, then the trusted ones; the
+/// pool's anonymous ones in one script call, then its trusted ones.
 async fn join_event(
     restorer: &Restorer,
-    trusted_script: &Script,
+    scripts: &JoinScripts,
     event: EventId,
     joins: Vec<PendingJoin>,
 ) {
+    let key = |name: &str| event_key(&restorer.prefix, &event, name);
     let keys = JoinKeys {
-        issued: event_key(&restorer.prefix, &event, "issued"),
-        line: event_key(&restorer.prefix, &event, "line"),
-        visitors: event_key(&restorer.prefix, &event, "visitors"),
-        draw: event_key(&restorer.prefix, &event, "draw"),
+        issued: key("issued"),
+        line: key("line"),
+        visitors: key("visitors"),
+        draw: key("draw"),
+        pool: [
+            key("pool:arrived"),
+            key("pool:entries"),
+            key("pool"),
+            key("pool:visitors"),
+        ],
         event,
     };
-    let (trusted, anonymous): (Vec<_>, Vec<_>) = joins
+    let (pooled, lined): (Vec<_>, Vec<_>) = joins
+        .into_iter()
+        .partition(|join| join.pick == Pick::AtRandom);
+    let (trusted, anonymous): (Vec<_>, Vec<_>) = lined
         .into_iter()
         .partition(|join| join.who == JoinAs::Trusted);
     if !anonymous.is_empty() {
         join_anonymous(restorer, &keys, anonymous).await;
     }
     for join in trusted {
-        let joined = join_trusted(restorer, trusted_script, &keys, &join).await;
+        let joined = join_trusted(restorer, &scripts.trusted, &keys, &join).await;
         let _ = join.reply.send(joined);
+    }
+    let (trusted, anonymous): (Vec<_>, Vec<_>) = pooled
+        .into_iter()
+        .partition(|join| join.who == JoinAs::Trusted);
+    if !anonymous.is_empty() {
+        join_pool(&restorer.conn, &scripts.pool, &keys, anonymous).await;
+    }
+    for join in trusted {
+        join_pool(&restorer.conn, &scripts.pool, &keys, vec![join]).await;
     }
 }
 
@@ -829,6 +943,40 @@ struct JoinKeys {
     line: String,
     visitors: String,
     draw: String,
+    /// The pool's arrivals counter, entries, set and trusted visitors (see `lua/join_pool.lua`).
+    pool: [String; 4],
+}
+
+/// Joins into the pool (`lua/join_pool.lua`): a batch of anonymous visitors, or one trusted
+/// visitor. Every caller gets its answer or the error.
+async fn join_pool(conn: &Conn, script: &Script, keys: &JoinKeys, joins: Vec<PendingJoin>) {
+    let Some(first) = joins.first() else { return };
+    let trusted = first.who == JoinAs::Trusted;
+    let floor = joins.iter().map(|join| join.floor).max().unwrap_or(0);
+    let mut invocation = script.prepare_invoke();
+    for key in &keys.pool {
+        invocation.key(key);
+    }
+    invocation
+        .key(&keys.visitors)
+        .arg(first.now_ms)
+        .arg(floor)
+        .arg(u8::from(trusted));
+    for join in &joins {
+        invocation.arg(join.visitor.as_str());
+    }
+    let answer: Result<(u64, u8, u8, u8), StoreError> = invocation
+        .invoke_async(&mut conn.clone())
+        .await
+        .map_err(StoreError::from);
+    for (offset, join) in (0..).zip(joins) {
+        let joined = answer.clone().map(|(first, fresh, arrival, _)| Joined {
+            position: first + offset,
+            fresh: fresh == 1,
+            arrival: arrival == 1,
+        });
+        let _ = join.reply.send(joined);
+    }
 }
 
 /// A batch of anonymous joins of one event, in one MULTI/EXEC transaction: INCRBY the issued

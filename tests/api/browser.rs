@@ -642,3 +642,58 @@ async fn the_page_counts_down_joins_the_prequeue_shows_the_drawn_place_and_moves
     assert_eq!(verified.body["admitted"], true);
     client.close().await.unwrap();
 }
+
+/// A random event in a real browser: the page says the visitor is in the draw, with everyone's
+/// chance at the next release, and moves on by itself once a release draws them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_shows_the_draw_and_moves_on_when_drawn() {
+    let app = spawn_app(Backend::Memory).await;
+    let driver = Daemon::chromedriver();
+    let profile = tempfile::tempdir().unwrap();
+    let client = browser(&driver, profile.path()).await;
+    app.create_event(
+        "lottery",
+        json!({
+            "target_url": app.url("/demo/admitted"),
+            "method": "random",
+            "batch_size": 0,
+        }),
+    )
+    .await;
+    for _ in 0..3 {
+        assert_eq!(app.join("lottery").await.body["status"], "prequeue");
+    }
+    client.goto(&app.url("/e/lottery")).await.unwrap();
+    // Released by hand only: no chance at a scheduled release, and the page says so.
+    let said = wait_for_part(
+        &client,
+        "status",
+        "You are in the draw",
+        Duration::from_secs(10),
+    )
+    .await;
+    assert!(
+        said.contains("Waiting: 4.") && said.contains(": 0 %"),
+        "{said}"
+    );
+    assert_eq!(text_of(&client, "position").await, "–");
+    std::fs::write(
+        artifacts().join("draw-page.png"),
+        client.screenshot().await.unwrap(),
+    )
+    .unwrap();
+
+    app.advance("lottery", 4).await;
+    let arrived =
+        wait_for_address(&client, &app.url("/demo/admitted"), Duration::from_secs(10)).await;
+    let pass = arrived
+        .query_pairs()
+        .find(|(key, _)| key == "waitroom_pass")
+        .map(|(_, value)| value.into_owned())
+        .expect("the pass travels with the visitor");
+    let verified = app
+        .verify(json!({ "token": pass, "event": "lottery" }))
+        .await;
+    assert_eq!(verified.body["admitted"], true, "{}", verified.body);
+    client.close().await.unwrap();
+}

@@ -13,7 +13,7 @@ use waitroom::config::LogTarget;
 use waitroom::domain::{random_token_id, EventId, EventSettings, VisitorId};
 use waitroom::drain::{DrainSettings, DrainWorker};
 use waitroom::sink::{AdmissionMessage, KafkaSink, LogSink, Sink};
-use waitroom::store::{AdvanceMode, Capacity, JoinAs, PutMode, Store};
+use waitroom::store::{AdvanceMode, Capacity, JoinAs, Pick, PutMode, Store};
 
 use crate::helpers::{
     config_for, eventually, redis_store, shared_redis_url, spawn_config, Backend, Daemon, KEY_B64,
@@ -78,6 +78,47 @@ async fn drain_forwards_admitted_visitors_to_the_log(backend: Backend) {
         18,
         "nothing sent twice without a failure"
     );
+}
+
+on_every_store!(drain_forwards_a_random_events_winners_as_themselves);
+
+/// A random event's winners get the line's positions in the order drawn: the drain forwards each
+/// position's own visitor, and never one who left the draw.
+async fn drain_forwards_a_random_events_winners_as_themselves(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("admitted.jsonl");
+    let mut config = config_for(backend, &format!("t{}", random_token_id()));
+    config.drain_in_serve = true;
+    config.drain_log = LogTarget::File(log.clone());
+    let app = spawn_config(config).await;
+    app.create_event("r", json!({ "method": "random", "batch_size": 0 }))
+        .await;
+    let mut joined = Vec::new();
+    for _ in 0..12 {
+        joined.push(app.join("r").await);
+    }
+    let gone = joined.remove(5);
+    app.leave("r", &gone.token()).await;
+    for by in [6, 10] {
+        let through = app.advance("r", by).await.admitted_through;
+        let drained = eventually(Duration::from_secs(5), || async {
+            app.show("r").await.drained_through == through
+        })
+        .await;
+        assert!(drained.is_some(), "{:?}", app.show("r").await);
+    }
+    let messages = read_log(&log);
+    assert_eq!(
+        messages.iter().map(|m| m.position).collect::<Vec<_>>(),
+        (1..=11).collect::<Vec<_>>()
+    );
+    for joiner in &joined {
+        let place = app.status("r", &joiner.token()).await;
+        let message = &messages[place.position() as usize - 1];
+        assert_eq!(message.visitor, joiner.body["visitor"].as_str().unwrap());
+    }
+    let gone = gone.body["visitor"].as_str().unwrap();
+    assert!(messages.iter().all(|m| m.visitor != gone));
 }
 
 /// Reads `topic` from the start until every id in `expected` has been seen and the topic stays quiet.
@@ -148,6 +189,7 @@ pub async fn line_up(
                 JoinAs::Anonymous,
                 waitroom::clock::unix_ms(),
                 0,
+                Pick::InOrder,
             )
             .await
             .unwrap();
@@ -193,7 +235,13 @@ pub fn start_worker(
 /// Admits the next `by` visitors by hand; returns the pointer.
 async fn admit(store: &dyn Store, event: &EventId, by: u64) -> u64 {
     store
-        .advance(event, by, AdvanceMode::Manual, Capacity::UNLIMITED)
+        .advance(
+            event,
+            by,
+            AdvanceMode::Manual,
+            Capacity::UNLIMITED,
+            Pick::InOrder,
+        )
         .await
         .unwrap()
         .admitted_through

@@ -154,7 +154,7 @@ async fn thousand_concurrent_joins_get_each_position_once(backend: Backend) {
 async fn batched_joins_keep_every_place_in_order() {
     use std::sync::Arc;
     use waitroom::domain::{random_token_id, EventId, EventSettings, VisitorId};
-    use waitroom::store::{JoinAs, PutMode};
+    use waitroom::store::{JoinAs, Pick, PutMode};
 
     let store = crate::helpers::redis_store(&format!("t{}", random_token_id())).await;
     let events = [
@@ -178,7 +178,10 @@ async fn batched_joins_keep_every_place_in_order() {
             (VisitorId::generate(), JoinAs::Anonymous)
         };
         joins.push(tokio::spawn(async move {
-            let joined = store.join(&event, &visitor, who, 1_000, 0).await.unwrap();
+            let joined = store
+                .join(&event, &visitor, who, 1_000, 0, Pick::InOrder)
+                .await
+                .unwrap();
             (event, visitor, who == JoinAs::Trusted, joined)
         }));
     }
@@ -217,6 +220,7 @@ async fn batched_joins_keep_every_place_in_order() {
                 drawn,
                 waitroom::store::AdvanceMode::Manual,
                 waitroom::store::Capacity::UNLIMITED,
+                Pick::InOrder,
             )
             .await
             .unwrap();

@@ -77,7 +77,7 @@ on_every_store!(leavers_are_skipped_exactly_however_they_fall);
 async fn leavers_are_skipped_exactly_however_they_fall(backend: Backend) {
     use rand::{Rng, SeedableRng};
     use std::collections::BTreeSet;
-    use waitroom::store::{AdvanceMode, Capacity};
+    use waitroom::store::{AdvanceMode, Capacity, Pick};
 
     let prefix = format!("t{}", waitroom::domain::random_token_id());
     let store: std::sync::Arc<dyn waitroom::store::Store> = match backend {
@@ -100,7 +100,13 @@ async fn leavers_are_skipped_exactly_however_they_fall(backend: Backend) {
     while pointer < 2_000 {
         let count = rng.random_range(1..=60);
         let advanced = store
-            .advance(&event, count, AdvanceMode::Manual, Capacity::UNLIMITED)
+            .advance(
+                &event,
+                count,
+                AdvanceMode::Manual,
+                Capacity::UNLIMITED,
+                Pick::InOrder,
+            )
             .await
             .unwrap();
         let mut expected = pointer;

@@ -22,6 +22,7 @@ mod ops;
 mod page;
 mod passes;
 mod properties;
+mod random;
 mod release;
 mod replicas;
 mod resilience;

@@ -2,7 +2,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use waitroom::domain::{EventId, EventSettings, VisitorId};
-use waitroom::store::{AdvanceMode, Capacity, JoinAs, PutMode};
+use waitroom::store::{AdvanceMode, Capacity, JoinAs, Pick, PutMode};
 
 use crate::helpers::{redis_store, shared_store, spawn_app, spawn_with, Backend};
 use crate::on_every_store;
@@ -50,7 +50,14 @@ async fn one_release_per_slot_however_many_callers() {
         .unwrap();
     for _ in 0..100 {
         stores[0]
-            .join(&event, &VisitorId::generate(), JoinAs::Anonymous, 0, 0)
+            .join(
+                &event,
+                &VisitorId::generate(),
+                JoinAs::Anonymous,
+                0,
+                0,
+                Pick::InOrder,
+            )
             .await
             .unwrap();
     }
@@ -64,7 +71,7 @@ async fn one_release_per_slot_however_many_callers() {
             let (store, event) = (store.clone(), event.clone());
             calls.spawn(async move {
                 store
-                    .advance(&event, 7, mode, Capacity::UNLIMITED)
+                    .advance(&event, 7, mode, Capacity::UNLIMITED, Pick::InOrder)
                     .await
                     .unwrap()
             });
@@ -104,7 +111,14 @@ async fn three_schedulers_release_one_batch_per_interval_on(backend: Backend) {
     let event = EventId::parse("tour").unwrap();
     for _ in 0..2_000 {
         store
-            .join(&event, &VisitorId::generate(), JoinAs::Anonymous, 0, 0)
+            .join(
+                &event,
+                &VisitorId::generate(),
+                JoinAs::Anonymous,
+                0,
+                0,
+                Pick::InOrder,
+            )
             .await
             .unwrap();
     }
@@ -153,7 +167,14 @@ async fn pointer_announcements_say_whether_an_admin_moved_it(backend: Backend) {
         .unwrap();
     for _ in 0..10 {
         store
-            .join(&event, &VisitorId::generate(), JoinAs::Anonymous, 0, 0)
+            .join(
+                &event,
+                &VisitorId::generate(),
+                JoinAs::Anonymous,
+                0,
+                0,
+                Pick::InOrder,
+            )
             .await
             .unwrap();
     }
@@ -163,7 +184,7 @@ async fn pointer_announcements_say_whether_an_admin_moved_it(backend: Backend) {
     };
     for mode in [AdvanceMode::Manual, scheduled] {
         store
-            .advance(&event, 2, mode, Capacity::UNLIMITED)
+            .advance(&event, 2, mode, Capacity::UNLIMITED, Pick::InOrder)
             .await
             .unwrap();
         let next = tokio::time::timeout(Duration::from_secs(2), async {

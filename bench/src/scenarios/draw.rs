@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 use waitroom::domain::draw::{order, positions, Seed};
 use waitroom::domain::{EventId, EventSettings, VisitorId};
-use waitroom::store::{JoinAs, PutMode, RedisStore, Store};
+use waitroom::store::{JoinAs, Pick, PutMode, RedisStore, Store};
 
 use crate::report::Row;
 
@@ -36,7 +36,14 @@ pub async fn draw(redis_url: &str, prefix: &str, entries: u64) -> Vec<Row> {
             let visitor = VisitorId::generate();
             let now_ms = waitroom::clock::unix_ms();
             store
-                .join(&event, &visitor, JoinAs::Anonymous, now_ms, 0)
+                .join(
+                    &event,
+                    &visitor,
+                    JoinAs::Anonymous,
+                    now_ms,
+                    0,
+                    Pick::InOrder,
+                )
                 .await
         }
     });

@@ -4,6 +4,11 @@
 -- (max_active), a scheduled release admits only as many as there are free slots; a manual advance
 -- is the admin's call and is not capped, but its visitors count as active too.
 --
+-- An event that draws at random (the `random` method) keeps those who joined in a pool (see
+-- join_pool.lua): a move first draws from it, uniformly (SPOP), as many as it lets through beyond
+-- those already in line, and gives them the line's next positions. Any other event's move first
+-- gives whoever is left in the pool (it drew at random before) the next positions, in arrival order.
+--
 -- KEYS[1] admission pointer wr:{event}:admitted (string, highest admitted position)
 -- KEYS[2] issued counter    wr:{event}:issued
 -- KEYS[3] leavers           wr:{event}:leavers  (sorted set, score = member = position; see leave.lua)
@@ -17,7 +22,12 @@
 -- ARGV[3] pub/sub channel to announce the move on
 -- ARGV[4] event id, for the announcement
 -- ARGV[5] most active visitors at once; 0 for no limit (and no tracking)
+-- KEYS[7] pool             wr:{event}:pool          (set of arrival numbers waiting to be drawn)
+-- KEYS[8] pool entries     wr:{event}:pool:entries  (list, element a-1 = "<visitor> <joined_at_ms>" of arrival a)
+-- KEYS[9] winners' log     wr:{event}:pool:won      (list of "<arrival>:<position>", in the order drawn)
+-- KEYS[10] line            wr:{event}:line          (list, element i-1 = the entry of position i)
 -- ARGV[6] claim window in ms: how long a newly admitted visitor holds a slot without collecting the pass
+-- ARGV[7] `random` to draw from the pool at random, anything else to move it to the line in order
 -- Returns {1 if the pointer moved else 0, pointer, issued}
 local issued = tonumber(redis.call('GET', KEYS[2]) or '0')
 local pointer = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -45,6 +55,36 @@ if max_active > 0 then
     end
   end
 end
+local function staying(t)
+  return (t - pointer) - redis.call('ZCOUNT', KEYS[3], pointer + 1, t)
+end
+if redis.call('SCARD', KEYS[7]) > 0 then
+  local winners
+  if ARGV[7] == 'random' then
+    winners = {}
+    local needed = wanted - staying(issued)
+    if needed > 0 then
+      winners = redis.call('SPOP', KEYS[7], needed)
+    end
+  else
+    winners = redis.call('SMEMBERS', KEYS[7])
+    redis.call('DEL', KEYS[7])
+    for i = 1, #winners do
+      winners[i] = tonumber(winners[i])
+    end
+    table.sort(winners)
+  end
+  for _, arrival in ipairs(winners) do
+    issued = issued + 1
+    local entry = redis.call('LINDEX', KEYS[8], tonumber(arrival) - 1) or ('(lost) ' .. now_ms)
+    redis.call('RPUSH', KEYS[10], entry)
+    redis.call('RPUSH', KEYS[9], arrival .. ':' .. issued)
+  end
+  if #winners > 0 then
+    redis.call('SET', KEYS[2], issued)
+    redis.call('PUBLISH', ARGV[3], '{"kind":"won","event":"' .. ARGV[4] .. '"}')
+  end
+end
 if wanted <= 0 then
   return {0, pointer, issued}
 end
@@ -55,9 +95,6 @@ else
   -- Left positions do not use up the batch: those behind them move up instead. staying(t), the
   -- visitors in (pointer, t] who did not leave, grows with t; the smallest t where it reaches the
   -- batch is found by bisection, O(log n) per step however many left.
-  local function staying(t)
-    return (t - pointer) - redis.call('ZCOUNT', KEYS[3], pointer + 1, t)
-  end
   if staying(issued) < wanted then
     target = issued
   else

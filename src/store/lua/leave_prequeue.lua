@@ -1,10 +1,22 @@
--- Give up a pre-queue place before the draw, by its arrival number; draw.lua gives up the position
--- it draws.
+-- Give up a place by its arrival number: in a pre-queue before the draw (draw.lua gives up the
+-- position it draws), or in the pool of an event that draws at random (it is never drawn).
 --
 -- KEYS[1] draw            wr:{event}:draw          (hash: seed, size, at)
 -- KEYS[2] pre-queue left  wr:{event}:prequeue:left (set of arrival numbers)
--- ARGV[1] arrival number
--- Returns 1 if recorded, 2 if the draw was done already (leave the drawn position instead)
+-- KEYS[3] pool            wr:{event}:pool          (set of arrival numbers; see join_pool.lua)
+-- KEYS[4] winners' log    wr:{event}:pool:won      (list of "<arrival>:<position>"; a leave is
+--                                                   logged with position 0, so replicas learn of it)
+-- ARGV[1] arrival number, ARGV[2] pub/sub channel, ARGV[3] event id
+-- Returns 1 if recorded, 2 if the draw came first (leave the drawn position instead), or, in a
+-- pool, if the number was not in it (drawn, or given up before)
+if redis.call('HEXISTS', KEYS[1], 'seed') == 0 then
+  if redis.call('SREM', KEYS[3], ARGV[1]) == 0 then
+    return 2
+  end
+  redis.call('RPUSH', KEYS[4], ARGV[1] .. ':0')
+  redis.call('PUBLISH', ARGV[2], '{"kind":"won","event":"' .. ARGV[3] .. '"}')
+  return 1
+end
 if redis.call('HEXISTS', KEYS[1], 'at') == 1 then
   return 2
 end

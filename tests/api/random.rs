@@ -1,0 +1,351 @@
+//! The `random` queueing method: everyone who joins waits in a pool, and each release draws whom it
+//! lets through from everyone waiting then, each with the same chance.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use waitroom::domain::random_token_id;
+
+use crate::helpers::{config_for, eventually, raw_redis, spawn_config, Answer, Backend, TestApp};
+use crate::on_every_store;
+
+on_every_store!(
+    a_random_event_lets_through_whom_each_release_draws,
+    switching_to_and_from_random_keeps_every_place
+);
+
+/// An app, and on a shared store a second replica on the same data.
+async fn app_and_other_replica(backend: Backend) -> (TestApp, Option<TestApp>) {
+    let config = config_for(backend, &format!("t{}", random_token_id()));
+    let app = spawn_config(config.clone()).await;
+    let other = match backend {
+        Backend::Memory => None,
+        _ => Some(spawn_config(config).await),
+    };
+    (app, other)
+}
+
+async fn put_settings(app: &TestApp, event: &str, settings: Value) -> Answer {
+    app.admin(
+        reqwest::Method::PUT,
+        &format!("/v1/admin/events/{event}"),
+        Some(settings),
+    )
+    .await
+}
+
+/// The claims of a token, read without checking it (the tests' own tokens).
+fn claims(token: &str) -> Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+/// Each token's status on `replica`, once at least `drawn` of them were drawn there (a replica
+/// hears of winners by the push, a moment after the release).
+async fn standings(replica: &TestApp, event: &str, tokens: &[String], drawn: usize) -> Vec<Answer> {
+    let mut answers = Vec::new();
+    for _ in 0..250 {
+        answers.clear();
+        for token in tokens {
+            answers.push(replica.status(event, token).await);
+        }
+        let placed = answers
+            .iter()
+            .filter(|answer| answer.body["status"] != "prequeue")
+            .count();
+        if placed >= drawn {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+    answers
+}
+
+/// Joins go to the pool with arrival numbers (pre-queue tokens: no position yet, the chance at the
+/// next draw instead); an admin's advance of 5 draws 5 of those waiting and gives them positions
+/// 1-5, which every replica reads from the token alone (and exchanges for a waiting token); one who
+/// left the pool is never drawn; a winner who leaves gives up the position; the scheduled release
+/// then draws everyone left, a batch per window, and every visitor ends up with a position of their
+/// own.
+async fn a_random_event_lets_through_whom_each_release_draws(backend: Backend) {
+    let (app, other) = app_and_other_replica(backend).await;
+    let reader = other.as_ref().unwrap_or(&app);
+    app.create_event("r", json!({ "method": "random", "batch_size": 0 }))
+        .await;
+    let mut tokens = Vec::new();
+    let mut arrivals = BTreeSet::new();
+    for i in 0..20 {
+        let replica = if i % 2 == 0 { &app } else { reader };
+        let joined = replica.join("r").await;
+        assert_eq!(joined.status.as_u16(), 201, "{}", joined.body);
+        assert_eq!(joined.body["status"], "prequeue", "{}", joined.body);
+        assert_eq!(joined.body["draw_chance"], 0.0, "no release: no chance");
+        let token = joined.token();
+        let held = claims(&token);
+        assert_eq!(held["kind"], "prequeue");
+        arrivals.insert(held["pos"].as_u64().unwrap());
+        tokens.push(token);
+    }
+    assert_eq!(arrivals, (1..=20).collect(), "arrival numbers, each once");
+
+    let gone = tokens.remove(3);
+    assert_eq!(app.leave("r", &gone).await.status.as_u16(), 200);
+    let view = app.advance("r", 5).await;
+    assert_eq!(
+        (view.admitted_through, view.issued, view.in_draw),
+        (5, 5, 14),
+        "5 drawn from the pool of 20, one of whom left"
+    );
+    let answers = standings(reader, "r", &tokens, 5).await;
+    let drawn: Vec<&Answer> = answers
+        .iter()
+        .filter(|answer| answer.body["status"] == "admitted")
+        .collect();
+    assert_eq!(
+        drawn.len(),
+        5,
+        "{:?}",
+        answers.iter().map(|a| &a.body).collect::<Vec<_>>()
+    );
+    let positions: BTreeSet<u64> = drawn.iter().map(|answer| answer.position()).collect();
+    assert_eq!(positions, (1..=5).collect());
+    for answer in &drawn {
+        let exchanged = answer.body["token"].as_str().expect("the token exchanged");
+        assert_eq!(claims(exchanged)["kind"], "waiting");
+        assert_eq!(claims(exchanged)["pos"], answer.body["position"]);
+        assert_eq!(app.status("r", exchanged).await.body["status"], "admitted");
+    }
+    let waiting = answers
+        .iter()
+        .find(|answer| answer.body["status"] == "prequeue")
+        .expect("some still wait in the pool");
+    assert_eq!(waiting.body["position"], 0);
+    assert_eq!(waiting.body["in_prequeue"], 14);
+    reader
+        .status("r", &gone)
+        .await
+        .assert_problem(410, "left-line");
+
+    let winner = tokens
+        .iter()
+        .zip(&answers)
+        .find(|(_, answer)| answer.body["status"] == "admitted")
+        .map(|(token, answer)| (token.clone(), answer.position()))
+        .unwrap();
+    let left = app.leave("r", &winner.0).await;
+    assert_eq!(left.body["position"], winner.1, "{}", left.body);
+
+    // The scheduled release draws the rest, 4 per window.
+    put_settings(
+        &app,
+        "r",
+        json!({ "batch_size": 4, "release_interval_ms": 200 }),
+    )
+    .await;
+    let everyone = eventually(Duration::from_secs(15), || async {
+        app.show("r").await.in_draw == 0
+    })
+    .await;
+    assert!(everyone.is_some(), "the pool was never drawn empty");
+    let answers = standings(reader, "r", &tokens, tokens.len()).await;
+    let mut positions = BTreeSet::new();
+    for (token, answer) in tokens.iter().zip(&answers) {
+        if *token == winner.0 {
+            answer.assert_problem(410, "left-line");
+            continue;
+        }
+        assert_ne!(answer.body["status"], "prequeue", "{}", answer.body);
+        assert!(positions.insert(answer.position()), "a position twice");
+    }
+    assert_eq!(positions.len(), 18);
+    assert!(positions.iter().all(|&p| (1..=19).contains(&p)));
+    let page = app.page_text("/e/r?nojs=1").await;
+    assert!(page.contains("You are in the draw"), "{page}");
+}
+
+/// fifo → random: those in line go first, then the draw; random → fifo: those still in the draw take
+/// the next places in arrival order, before anyone who joins later; random → passthrough: everyone
+/// in the draw is let in.
+async fn switching_to_and_from_random_keeps_every_place(backend: Backend) {
+    let (app, _other) = app_and_other_replica(backend).await;
+    app.create_event("s", json!({ "batch_size": 0 })).await;
+    let mut lined = Vec::new();
+    for _ in 0..3 {
+        lined.push(app.join("s").await.token());
+    }
+    put_settings(&app, "s", json!({ "method": "random" })).await;
+    let mut pooled = Vec::new();
+    for _ in 0..4 {
+        let joined = app.join("s").await;
+        assert_eq!(joined.body["status"], "prequeue", "{}", joined.body);
+        pooled.push(joined.token());
+    }
+    let view = app.advance("s", 2).await;
+    assert_eq!(
+        (view.admitted_through, view.in_draw),
+        (2, 4),
+        "the line first"
+    );
+    let view = app.advance("s", 3).await;
+    assert_eq!(
+        (view.admitted_through, view.issued, view.in_draw),
+        (5, 5, 2)
+    );
+    assert_eq!(app.status("s", &lined[2]).await.body["status"], "admitted");
+
+    put_settings(&app, "s", json!({ "method": "fifo" })).await;
+    let later = app.join("s").await;
+    assert_eq!(later.position(), 8, "{}", later.body);
+    let mut still_waiting: Vec<(u64, u64)> = Vec::new();
+    for token in &pooled {
+        let answer = app.status("s", token).await;
+        if answer.position() > 5 {
+            let arrival = claims(token)["pos"].as_u64().unwrap();
+            still_waiting.push((arrival, answer.position()));
+        }
+    }
+    still_waiting.sort();
+    assert_eq!(
+        still_waiting.iter().map(|(_, p)| *p).collect::<Vec<_>>(),
+        vec![6, 7],
+        "those left in the draw, in arrival order"
+    );
+
+    put_settings(&app, "s", json!({ "method": "random" })).await;
+    let drawn_later = app.join("s").await.token();
+    assert_eq!(app.show("s").await.in_draw, 1);
+    put_settings(&app, "s", json!({ "method": "passthrough" })).await;
+    let answer = app.status("s", &drawn_later).await;
+    assert_eq!(answer.body["status"], "admitted", "{}", answer.body);
+    assert!(answer.body["pass"].is_string());
+
+    put_settings(
+        &app,
+        "l",
+        json!({ "method": "random", "lanes": [
+        { "name": "public", "share": 50 }, { "name": "members", "share": 50 }
+    ] }),
+    )
+    .await
+    .assert_problem(400, "invalid-settings");
+}
+
+/// On real Redis (its SPOP draws): a release of 500 from a pool of 2,000 takes as many from each
+/// tenth of the arrivals as chance allows (chi-square, 9 degrees of freedom), and a second release
+/// after 500 more joined takes the newcomers in their share of the pool, no more, no less.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_release_draws_uniformly_from_everyone_waiting() {
+    let prefix = format!("t{}", random_token_id());
+    let app = spawn_config(config_for(Backend::Redis, &prefix)).await;
+    app.create_event("u", json!({ "method": "random", "batch_size": 0 }))
+        .await;
+    join_many(&app, "u", 2_000).await;
+    app.advance("u", 500).await;
+    let won = winners(&prefix, "u").await;
+    assert_eq!(won.len(), 500);
+    let mut tenths = [0u64; 10];
+    for (arrival, _) in &won {
+        tenths[((arrival - 1) / 200) as usize] += 1;
+    }
+    let chi_square: f64 = tenths
+        .iter()
+        .map(|&seen| (seen as f64 - 50.0).powi(2) / 50.0)
+        .sum();
+    println!("winners by tenth of arrivals: {tenths:?}, chi-square {chi_square:.1} at 9 df");
+    // p = 1e-6 at 9 degrees of freedom: a fair draw fails this once in a million runs.
+    assert!(chi_square < 46.0, "{tenths:?}: chi-square {chi_square:.1}");
+
+    // 1,500 left from before and 500 new: the newcomers hold a quarter of the pool.
+    join_many(&app, "u", 500).await;
+    app.advance("u", 500).await;
+    let won = winners(&prefix, "u").await;
+    let newcomers = won[500..]
+        .iter()
+        .filter(|(arrival, _)| *arrival > 2_000)
+        .count();
+    // Hypergeometric: mean 125, standard deviation 8.4; six of them either side.
+    println!("newcomers among the second release's 500: {newcomers} (125 expected)");
+    assert!(
+        (75..=175).contains(&newcomers),
+        "{newcomers} newcomers drawn"
+    );
+    let positions: Vec<u64> = won.iter().map(|(_, position)| *position).collect();
+    assert_eq!(positions, (1..=1_000).collect::<Vec<_>>());
+}
+
+async fn join_many(app: &TestApp, event: &str, count: usize) {
+    let joins = (0..count).map(|_| app.join(event));
+    for joined in futures_util::future::join_all(joins).await {
+        assert_eq!(joined.status.as_u16(), 201, "{}", joined.body);
+    }
+}
+
+/// The winners' log in Redis: (arrival number, position), in the order drawn.
+async fn winners(prefix: &str, event: &str) -> Vec<(u64, u64)> {
+    let log: Vec<String> = redis::cmd("LRANGE")
+        .arg(format!("{prefix}:{{{event}}}:pool:won"))
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut raw_redis(Backend::Redis).await)
+        .await
+        .unwrap();
+    log.iter()
+        .map(|entry| {
+            let (arrival, position) = entry.split_once(':').unwrap();
+            (arrival.parse().unwrap(), position.parse().unwrap())
+        })
+        .collect()
+}
+
+/// Redis loses the pool (as a failover can): the replica restores the arrival numbers it knew were
+/// handed out, so every visitor holding one is still drawn, and no number goes to a second visitor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_redis_lost_is_restored_and_everyone_still_drawn() {
+    let prefix = format!("t{}", random_token_id());
+    let mut config = config_for(Backend::Redis, &prefix);
+    config.resync_sweep = Duration::from_secs(1);
+    let app = spawn_config(config).await;
+    app.create_event("p", json!({ "method": "random", "batch_size": 0 }))
+        .await;
+    let mut tokens = Vec::new();
+    for _ in 0..10 {
+        tokens.push(app.join("p").await.token());
+    }
+    let key = |name: &str| format!("{prefix}:{{p}}:{name}");
+    let _: () = redis::pipe()
+        .atomic()
+        .del(key("pool"))
+        .del(key("pool:arrived"))
+        .del(key("pool:entries"))
+        .query_async(&mut raw_redis(Backend::Redis).await)
+        .await
+        .unwrap();
+    let restored = eventually(Duration::from_secs(10), || async {
+        let waiting: u64 = redis::cmd("SCARD")
+            .arg(key("pool"))
+            .query_async(&mut raw_redis(Backend::Redis).await)
+            .await
+            .unwrap();
+        waiting == 10
+    })
+    .await;
+    assert!(restored.is_some(), "the lost pool was never restored");
+    let newcomer = app.join("p").await.token();
+    assert_eq!(claims(&newcomer)["pos"], 11, "no number handed out twice");
+    tokens.push(newcomer);
+    app.advance("p", 11).await;
+    let answers = standings(&app, "p", &tokens, 11).await;
+    let positions: BTreeSet<u64> = answers.iter().map(|answer| answer.position()).collect();
+    assert_eq!(
+        positions,
+        (1..=11).collect(),
+        "every visitor drawn, each to a position of their own"
+    );
+}
