@@ -92,7 +92,7 @@ pub const COMPLETIONS_KEPT_MS: i64 = 24 * 3600 * 1000 + 60_000;
 pub const TOMBSTONE_MS: u64 = 24 * 3600 * 1000;
 
 /// Every key an event has in Redis besides its tombstone and its used-pass markers (those expire).
-pub const EVENT_KEYS: [&str; 23] = [
+pub const EVENT_KEYS: [&str; 24] = [
     "settings",
     "issued",
     "line",
@@ -116,6 +116,7 @@ pub const EVENT_KEYS: [&str; 23] = [
     "pool:arrived",
     "pool:entries",
     "pool:won",
+    "pool:visitors",
 ];
 
 /// What the drain forwards as the visitor of a position whose join the store lost (see

@@ -348,4 +348,22 @@ async fn a_pool_redis_lost_is_restored_and_everyone_still_drawn() {
         (1..=11).collect(),
         "every visitor drawn, each to a position of their own"
     );
+
+    // Deleting the event takes its pool with it, a booking site's users in it too.
+    let member = app
+        .admin(
+            reqwest::Method::POST,
+            "/v1/admin/events/p/join",
+            Some(json!({ "visitor": "member-1" })),
+        )
+        .await;
+    assert_eq!(member.body["status"], "prequeue", "{}", member.body);
+    app.admin(reqwest::Method::DELETE, "/v1/admin/events/p", None)
+        .await;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(key("*"))
+        .query_async(&mut raw_redis(Backend::Redis).await)
+        .await
+        .unwrap();
+    assert_eq!(keys, [key("deleted")], "only the tombstone is left");
 }
