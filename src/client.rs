@@ -54,6 +54,9 @@ pub struct Joined {
     /// The priority lane, for a place in one (not the event's first).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lane: Option<String>,
+    /// In the draw of an event that draws at random: the chance at the next release.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub draw_chance: Option<f64>,
 }
 
 /// A client of one replica.

@@ -230,6 +230,26 @@ async fn admin_commands_drive_the_api() {
         bad.stderr
     );
 
+    // A draw at every release: a booking site's user joins the draw, not the line.
+    let random = admin(
+        &app,
+        &[
+            "event",
+            "create",
+            "raffle",
+            "--method",
+            "random",
+            "--batch-size",
+            "0",
+        ],
+    )
+    .await;
+    assert!(random.ok, "{}", random.stderr);
+    assert_eq!(random.json()["method"], "random");
+    let drawn = admin(&app, &["join", "raffle", "--visitor", "user-3"]).await;
+    assert_eq!(drawn.json()["status"], "prequeue", "{}", drawn.stdout);
+    assert!(drawn.json()["draw_chance"].is_number());
+
     let invalid = admin(
         &app,
         &["event", "update", "tour", "--release-interval-ms", "1"],
