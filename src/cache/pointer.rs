@@ -377,7 +377,9 @@ impl PointerCache {
         }
         // The pool's winners this replica has not read yet.
         if let Some(read) = cached.winners_unread(won) {
-            let winners = store.won_since(event, read).await?;
+            let mut winners = store.won_since(event, read).await?;
+            // Those drawn after the snapshot wait for the next one, with the pointer that admits them.
+            winners.truncate(usize::try_from(won - read).unwrap_or(usize::MAX));
             cached.add_winners(read, &winners);
             if !winners.is_empty() {
                 self.changed(event);

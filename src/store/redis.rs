@@ -173,6 +173,7 @@ impl Store for RedisStore {
         let mut conn = self.conn.clone();
         let now_ms = crate::clock::unix_ms();
         type Row = (
+            u64,
             Option<String>,
             Option<u64>,
             Option<u64>,
@@ -184,6 +185,7 @@ impl Store for RedisStore {
             Option<u64>,
         );
         let (
+            won,
             settings,
             issued,
             admitted,
@@ -194,6 +196,9 @@ impl Store for RedisStore {
             last_completed,
             arrived,
         ): Row = redis::pipe()
+            // The winners' log before the pointer: a release moves both at once, so the pointer read
+            // is at least as far as the winners counted (a winner is never read as still waiting).
+            .llen(self.key(event, "pool:won"))
             .get(self.key(event, "settings"))
             .get(self.key(event, "issued"))
             .get(self.key(event, "admitted"))
@@ -225,11 +230,7 @@ impl Store for RedisStore {
         // Read only for an event that ever drew at random.
         let pool = match arrived {
             Some(arrived) => {
-                let (waiting, won): (u64, u64) = redis::pipe()
-                    .scard(self.key(event, "pool"))
-                    .llen(self.key(event, "pool:won"))
-                    .query_async(&mut conn)
-                    .await?;
+                let waiting: u64 = conn.scard(self.key(event, "pool")).await?;
                 Some(PoolState {
                     arrived,
                     waiting,

@@ -123,11 +123,7 @@ async fn the_waiting_page_moves_on_by_itself_when_it_is_your_turn() {
         "moved on to the target {:?} after the advance",
         started.elapsed()
     );
-    let pass = arrived
-        .query_pairs()
-        .find(|(key, _)| key == "waitroom_pass")
-        .map(|(_, value)| value.into_owned())
-        .expect("the pass travels with the visitor");
+    let pass = carried_pass(&arrived);
     let verified = app.verify(json!({ "token": pass, "event": "tour" })).await;
     assert_eq!(
         (
@@ -411,11 +407,7 @@ async fn without_javascript_the_page_reloads_itself_and_lets_the_visitor_through
     app.advance("plain", 4).await;
     let landed =
         wait_for_address(&client, &app.url("/demo/admitted"), Duration::from_secs(15)).await;
-    let pass = landed
-        .query_pairs()
-        .find(|(k, _)| k == "waitroom_pass")
-        .map(|(_, v)| v.into_owned())
-        .expect("the pass travels with the visitor");
+    let pass = carried_pass(&landed);
     let checked = app.verify(json!({ "token": pass, "event": "plain" })).await;
     assert_eq!(checked.body["position"], 4);
     assert_eq!(
@@ -531,6 +523,15 @@ async fn the_page_polls_when_its_stream_is_refused() {
     client.close().await.unwrap();
 }
 
+/// The admission pass the hand-over carried to the booking site's address.
+fn carried_pass(arrived: &url::Url) -> String {
+    arrived
+        .query_pairs()
+        .find(|(key, _)| key == "waitroom_pass")
+        .map(|(_, value)| value.into_owned())
+        .expect("the pass travels with the visitor")
+}
+
 /// Waits until `#id`'s text holds `part`; returns the text.
 async fn wait_for_part(client: &Client, id: &str, part: &str, within: Duration) -> String {
     let deadline = Instant::now() + within;
@@ -630,11 +631,7 @@ async fn the_page_counts_down_joins_the_prequeue_shows_the_drawn_place_and_moves
     app.advance("launch", 5).await;
     let arrived =
         wait_for_address(&client, &app.url("/demo/admitted"), Duration::from_secs(5)).await;
-    let pass = arrived
-        .query_pairs()
-        .find(|(key, _)| key == "waitroom_pass")
-        .map(|(_, value)| value.into_owned())
-        .expect("the pass travels with the visitor");
+    let pass = carried_pass(&arrived);
     let verified = app
         .verify(json!({ "token": pass, "event": "launch" }))
         .await;
@@ -686,11 +683,7 @@ async fn the_page_shows_the_draw_and_moves_on_when_drawn() {
     app.advance("lottery", 4).await;
     let arrived =
         wait_for_address(&client, &app.url("/demo/admitted"), Duration::from_secs(10)).await;
-    let pass = arrived
-        .query_pairs()
-        .find(|(key, _)| key == "waitroom_pass")
-        .map(|(_, value)| value.into_owned())
-        .expect("the pass travels with the visitor");
+    let pass = carried_pass(&arrived);
     let verified = app
         .verify(json!({ "token": pass, "event": "lottery" }))
         .await;

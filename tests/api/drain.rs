@@ -31,13 +31,24 @@ pub fn read_log(path: &std::path::Path) -> Vec<AdmissionMessage> {
         .collect()
 }
 
-async fn drain_forwards_admitted_visitors_to_the_log(backend: Backend) {
+/// An app whose drain forwards to a log file (in a directory that lives as long as the guard).
+async fn app_draining_to_log(
+    backend: Backend,
+) -> (
+    crate::helpers::TestApp,
+    tempfile::TempDir,
+    std::path::PathBuf,
+) {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("admitted.jsonl");
     let mut config = config_for(backend, &format!("t{}", random_token_id()));
     config.drain_in_serve = true;
     config.drain_log = LogTarget::File(log.clone());
-    let app = spawn_config(config).await;
+    (spawn_config(config).await, dir, log)
+}
+
+async fn drain_forwards_admitted_visitors_to_the_log(backend: Backend) {
+    let (app, _dir, log) = app_draining_to_log(backend).await;
     app.create_event("tour", json!({})).await;
     let mut joined = Vec::new();
     for _ in 0..20 {
@@ -85,12 +96,7 @@ on_every_store!(drain_forwards_a_random_events_winners_as_themselves);
 /// A random event's winners get the line's positions in the order drawn: the drain forwards each
 /// position's own visitor, and never one who left the draw.
 async fn drain_forwards_a_random_events_winners_as_themselves(backend: Backend) {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("admitted.jsonl");
-    let mut config = config_for(backend, &format!("t{}", random_token_id()));
-    config.drain_in_serve = true;
-    config.drain_log = LogTarget::File(log.clone());
-    let app = spawn_config(config).await;
+    let (app, _dir, log) = app_draining_to_log(backend).await;
     app.create_event("r", json!({ "method": "random", "batch_size": 0 }))
         .await;
     let mut joined = Vec::new();

@@ -545,3 +545,36 @@ where
     }
     None
 }
+
+/// The claims of a token, read without checking it (the tests' own tokens).
+pub fn claims(token: &str) -> Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+/// An app, and on a shared store a second replica on the same data.
+pub async fn app_and_other_replica(backend: Backend) -> (TestApp, Option<TestApp>) {
+    let config = config_for(backend, &format!("t{}", random_token_id()));
+    let app = spawn_config(config.clone()).await;
+    let other = match backend {
+        Backend::Memory => None,
+        _ => Some(spawn_config(config).await),
+    };
+    (app, other)
+}
+
+/// Changes an event's settings.
+pub async fn put_settings(app: &TestApp, event: &str, settings: Value) -> Answer {
+    app.admin(
+        reqwest::Method::PUT,
+        &format!("/v1/admin/events/{event}"),
+        Some(settings),
+    )
+    .await
+}

@@ -4,48 +4,19 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::json;
 use waitroom::domain::random_token_id;
 
-use crate::helpers::{config_for, eventually, raw_redis, spawn_config, Answer, Backend, TestApp};
+use crate::helpers::{
+    app_and_other_replica, claims, config_for, eventually, put_settings, raw_redis, spawn_config,
+    Answer, Backend, TestApp,
+};
 use crate::on_every_store;
 
 on_every_store!(
     a_random_event_lets_through_whom_each_release_draws,
     switching_to_and_from_random_keeps_every_place
 );
-
-/// An app, and on a shared store a second replica on the same data.
-async fn app_and_other_replica(backend: Backend) -> (TestApp, Option<TestApp>) {
-    let config = config_for(backend, &format!("t{}", random_token_id()));
-    let app = spawn_config(config.clone()).await;
-    let other = match backend {
-        Backend::Memory => None,
-        _ => Some(spawn_config(config).await),
-    };
-    (app, other)
-}
-
-async fn put_settings(app: &TestApp, event: &str, settings: Value) -> Answer {
-    app.admin(
-        reqwest::Method::PUT,
-        &format!("/v1/admin/events/{event}"),
-        Some(settings),
-    )
-    .await
-}
-
-/// The claims of a token, read without checking it (the tests' own tokens).
-fn claims(token: &str) -> Value {
-    use base64::Engine;
-    let payload = token.split('.').nth(1).unwrap();
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .unwrap(),
-    )
-    .unwrap()
-}
 
 /// Each token's status on `replica`, once at least `drawn` of them were drawn there (a replica
 /// hears of winners by the push, a moment after the release).

@@ -9,7 +9,10 @@ use serde_json::{json, Value};
 use waitroom::domain::draw::{audit, entry_id};
 use waitroom::domain::random_token_id;
 
-use crate::helpers::{config_for, eventually, raw_redis, spawn_config, Answer, Backend, TestApp};
+use crate::helpers::{
+    app_and_other_replica, claims, config_for, eventually, put_settings, raw_redis, spawn_config,
+    Answer, Backend, TestApp,
+};
 use crate::{on_both_stores, on_every_store};
 
 on_every_store!(a_prequeue_is_drawn_at_opening_in_an_order_anyone_can_check);
@@ -60,45 +63,12 @@ async fn drawn_when_published(
     (published, arrived, positions)
 }
 
-/// The claims of a token, read without checking it (the tests' own tokens).
-fn claims(token: &str) -> Value {
-    use base64::Engine;
-    let payload = token.split('.').nth(1).unwrap();
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .unwrap(),
-    )
-    .unwrap()
-}
-
-/// An app, and on a shared store a second replica on the same data.
-async fn app_and_other_replica(backend: Backend) -> (TestApp, Option<TestApp>) {
-    let config = config_for(backend, &format!("t{}", random_token_id()));
-    let app = spawn_config(config.clone()).await;
-    let other = match backend {
-        Backend::Memory => None,
-        _ => Some(spawn_config(config).await),
-    };
-    (app, other)
-}
-
 /// A booking site's join of `visitor`, in `lane` when given.
 async fn trusted_join(app: &TestApp, event: &str, visitor: &str, lane: Option<&str>) -> Answer {
     app.admin(
         reqwest::Method::POST,
         &format!("/v1/admin/events/{event}/join"),
         Some(json!({ "visitor": visitor, "lane": lane })),
-    )
-    .await
-}
-
-/// Changes an event's settings.
-async fn put_settings(app: &TestApp, event: &str, settings: Value) -> Answer {
-    app.admin(
-        reqwest::Method::PUT,
-        &format!("/v1/admin/events/{event}"),
-        Some(settings),
     )
     .await
 }
