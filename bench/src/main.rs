@@ -199,6 +199,7 @@ async fn main() -> ExitCode {
     if args.runs("draw") {
         let entries = if args.smoke { 1_000 } else { 100_000 };
         rows.extend(scenarios::draw::draw(&redis_url, &prefix, entries).await);
+        rows.extend(scenarios::draw::random_releases(&redis_url, &prefix, entries).await);
     }
     if args.runs("drain") {
         let visitors = args.drain_visitors;

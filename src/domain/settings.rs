@@ -74,6 +74,10 @@ pub struct EventSettings {
     /// When the event was closed (unix seconds); set by the server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub closed_at: Option<i64>,
+    /// Whether the event ever drew at random (`method: random`); set by the server. Its pool's
+    /// winners are read with it from then on: their tokens name arrival numbers.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub drew_at_random: bool,
     #[serde(default)]
     pub rate_limits: RateLimits,
     /// Origins whose pages may call this event's visitor API from the browser (CORS): apps on
@@ -321,6 +325,7 @@ impl Default for EventSettings {
             page: PageSettings::default(),
             retain_closed_s: default_retain_closed_s(),
             closed_at: None,
+            drew_at_random: false,
             rate_limits: RateLimits::default(),
             cors_origins: Vec::new(),
             opens_at: None,
@@ -399,6 +404,8 @@ impl EventSettingsPatch {
             prequeue_from,
             closes_at: self.closes_at.unwrap_or(base.closes_at),
             method: self.method.unwrap_or(base.method),
+            drew_at_random: base.drew_at_random
+                || self.method.unwrap_or(base.method) == QueueMethod::Random,
             lanes: self.lanes.unwrap_or(base.lanes),
             closed_at: match state {
                 EventState::Closed => base.closed_at.or_else(|| Some(crate::clock::unix_s())),
@@ -511,6 +518,11 @@ impl EventSettings {
         } else {
             Phase::Upcoming
         }
+    }
+
+    /// Whether the event has (or had) a pool: it draws at random, or did.
+    pub fn has_pool(&self) -> bool {
+        self.drew_at_random || self.method == QueueMethod::Random
     }
 
     /// Whether the event has a pre-queue to draw.

@@ -173,7 +173,6 @@ impl Store for RedisStore {
         let mut conn = self.conn.clone();
         let now_ms = crate::clock::unix_ms();
         type Row = (
-            u64,
             Option<String>,
             Option<u64>,
             Option<u64>,
@@ -182,23 +181,17 @@ impl Store for RedisStore {
             u64,
             Option<u64>,
             Vec<(u64, i64)>,
-            Option<u64>,
         );
         let (
-            won,
             settings,
-            issued,
-            admitted,
+            mut issued,
+            mut admitted,
             left,
             drained,
             active,
             restored_at,
             last_completed,
-            arrived,
         ): Row = redis::pipe()
-            // The winners' log before the pointer: a release moves both at once, so the pointer read
-            // is at least as far as the winners counted (a winner is never read as still waiting).
-            .llen(self.key(event, "pool:won"))
             .get(self.key(event, "settings"))
             .get(self.key(event, "issued"))
             .get(self.key(event, "admitted"))
@@ -207,7 +200,6 @@ impl Store for RedisStore {
             .zcount(self.key(event, "active"), format!("({now_ms}"), "+inf")
             .get(self.key(event, "restored"))
             .zrange_withscores(self.key(event, "completed"), -1, -1)
-            .get(self.key(event, "pool:arrived"))
             .query_async(&mut conn)
             .await?;
         let Some(settings) = settings else {
@@ -227,17 +219,32 @@ impl Store for RedisStore {
         } else {
             None
         };
-        // Read only for an event that ever drew at random.
-        let pool = match arrived {
-            Some(arrived) => {
-                let waiting: u64 = conn.scard(self.key(event, "pool")).await?;
-                Some(PoolState {
-                    arrived,
-                    waiting,
-                    won,
-                })
-            }
-            None => None,
+        // Read only for an event that ever drew at random. The winners' log before the pointer: a
+        // release moves both at once, so the pointer read is at least as far as the winners
+        // counted (a winner is never read as still waiting).
+        let pool = if settings.has_pool() {
+            let (won, pointer, last, arrived, waiting): (
+                u64,
+                Option<u64>,
+                Option<u64>,
+                Option<u64>,
+                u64,
+            ) = redis::pipe()
+                .llen(self.key(event, "pool:won"))
+                .get(self.key(event, "admitted"))
+                .get(self.key(event, "issued"))
+                .get(self.key(event, "pool:arrived"))
+                .scard(self.key(event, "pool"))
+                .query_async(&mut conn)
+                .await?;
+            (admitted, issued) = (pointer, last);
+            Some(PoolState {
+                arrived: arrived.unwrap_or(0),
+                waiting,
+                won,
+            })
+        } else {
+            None
         };
         Ok(Some(Snapshot {
             settings,

@@ -145,7 +145,8 @@ async fn a_random_event_lets_through_whom_each_release_draws(backend: Backend) {
 /// the next places in arrival order, before anyone who joins later; random → passthrough: everyone
 /// in the draw is let in.
 async fn switching_to_and_from_random_keeps_every_place(backend: Backend) {
-    let (app, _other) = app_and_other_replica(backend).await;
+    let config = config_for(backend, &format!("t{}", random_token_id()));
+    let app = spawn_config(config.clone()).await;
     app.create_event("s", json!({ "batch_size": 0 })).await;
     let mut lined = Vec::new();
     for _ in 0..3 {
@@ -188,6 +189,14 @@ async fn switching_to_and_from_random_keeps_every_place(backend: Backend) {
         vec![6, 7],
         "those left in the draw, in arrival order"
     );
+    if backend != Backend::Memory {
+        // A replica started after the switch still reads the draw's tokens at their places.
+        let late = spawn_config(config).await;
+        for token in &pooled {
+            let here = app.status("s", token).await.position();
+            assert_eq!(late.status("s", token).await.position(), here);
+        }
+    }
 
     put_settings(&app, "s", json!({ "method": "random" })).await;
     let drawn_later = app.join("s").await.token();

@@ -1,14 +1,17 @@
 //! The pre-queue draw at full size: what drawing a pre-queue of many entries costs Redis (the one
 //! script that closes it and the one that writes the drawn order, during which Redis serves nobody
-//! else) and what each replica spends to learn the order (the permutation, from the seed).
+//! else) and what each replica spends to learn the order (the permutation, from the seed). And the
+//! `random` method's releases from a pool of as many: a draw of a batch, and switching away from it
+//! (the whole pool moved to the line in arrival order, in one script).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use waitroom::domain::draw::{order, positions, Seed};
+use waitroom::domain::QueueMethod;
 use waitroom::domain::{EventId, EventSettings, VisitorId};
-use waitroom::store::{JoinAs, Pick, PutMode, RedisStore, Store};
+use waitroom::store::{AdvanceMode, Capacity, JoinAs, Pick, PutMode, RedisStore, Store};
 
 use crate::report::Row;
 
@@ -82,6 +85,84 @@ pub async fn draw(redis_url: &str, prefix: &str, entries: u64) -> Vec<Row> {
                 "the permutation from the seed, {entries} SHA-256 steps, one thread; \
                  {per_replica_kb:.0} KB of drawn positions kept per replica"
             ),
+        ),
+    ]
+}
+
+/// How many a random event's release draws in the bench.
+const RANDOM_BATCH: u64 = 1_000;
+
+pub async fn random_releases(redis_url: &str, prefix: &str, entries: u64) -> Vec<Row> {
+    let store: Arc<dyn Store> = Arc::new(
+        RedisStore::connect(redis_url, &format!("{prefix}random"))
+            .await
+            .expect("the bench's Redis"),
+    );
+    let event = EventId::parse("raffle").expect("an event id");
+    let settings = EventSettings {
+        batch_size: 0,
+        method: QueueMethod::Random,
+        ..EventSettings::default()
+    };
+    store
+        .put_event(&event, &settings, PutMode::Upsert)
+        .await
+        .expect("the event");
+    let joins = (0..entries).map(|_| {
+        let (store, event) = (store.clone(), event.clone());
+        async move {
+            let now_ms = waitroom::clock::unix_ms();
+            let visitor = VisitorId::generate();
+            store
+                .join(
+                    &event,
+                    &visitor,
+                    JoinAs::Anonymous,
+                    now_ms,
+                    0,
+                    Pick::AtRandom,
+                )
+                .await
+        }
+    });
+    for joined in join_all(joins).await {
+        joined.expect("a join into the pool");
+    }
+    let release = |count: u64, pick: Pick| {
+        let (store, event) = (store.clone(), event.clone());
+        async move {
+            let started = Instant::now();
+            let advanced = store
+                .advance(
+                    &event,
+                    count,
+                    AdvanceMode::Manual,
+                    Capacity::UNLIMITED,
+                    pick,
+                )
+                .await
+                .expect("a release");
+            (started.elapsed(), advanced.issued)
+        }
+    };
+    let (drawing, drawn) = release(RANDOM_BATCH, Pick::AtRandom).await;
+    assert_eq!(drawn, RANDOM_BATCH.min(entries));
+    let (moving, lined) = release(0, Pick::InOrder).await;
+    assert_eq!(lined, entries);
+    vec![
+        Row::figure(
+            &format!("random release of {RANDOM_BATCH} from a pool of {entries}"),
+            millis(drawing),
+            "ms",
+            "one script: SPOP of the batch, their entries onto the line, the winners' log, the              pointer"
+                .into(),
+        ),
+        Row::figure(
+            &format!("random → fifo with {} in the pool", entries - drawn),
+            millis(moving),
+            "ms",
+            "one script moving the whole pool to the line in arrival order (Redis serves nobody              else meanwhile): once, when an admin switches the method"
+                .into(),
         ),
     ]
 }
