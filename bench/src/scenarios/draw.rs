@@ -154,14 +154,14 @@ pub async fn random_releases(redis_url: &str, prefix: &str, entries: u64) -> Vec
             &format!("random release of {RANDOM_BATCH} from a pool of {entries}"),
             millis(drawing),
             "ms",
-            "one script: SPOP of the batch, their entries onto the line, the winners' log, the              pointer"
+            "one script: SPOP of the batch, their entries onto the line, the winners' log, the pointer"
                 .into(),
         ),
         Row::figure(
             &format!("random → fifo with {} in the pool", entries - drawn),
             millis(moving),
             "ms",
-            "one script moving the whole pool to the line in arrival order (Redis serves nobody              else meanwhile): once, when an admin switches the method"
+            "one script moving the whole pool to the line in arrival order (Redis serves nobody else meanwhile): once, when an admin switches the method"
                 .into(),
         ),
     ]
