@@ -647,7 +647,11 @@ pub(super) async fn leave(
     let event = lane.unwrap_or(event);
     let visitor = VisitorId::parse(&claims.sub).map_err(|_| TokenError::Malformed)?;
     if claims.kind == TokenKind::Prequeue {
-        match state.store.leave_prequeue(&event.id, claims.pos).await? {
+        match state
+            .store
+            .leave_prequeue(&event.id, claims.pos, &visitor)
+            .await?
+        {
             PrequeueLeave::Recorded => {
                 return Ok(left_answer(&state, https, event, claims.pos));
             }

@@ -461,14 +461,21 @@ impl Store for MemoryStore {
         &self,
         event: &EventId,
         arrival: u64,
+        visitor: &VisitorId,
     ) -> Result<PrequeueLeave, StoreError> {
         let leave = self.with_line(event, |line| match &mut line.draw {
             Some(draw) if draw.undrawn() => {
                 draw.left.insert(arrival);
+                if line.trusted.get(visitor) == Some(&arrival) {
+                    line.trusted.remove(visitor);
+                }
                 PrequeueLeave::Recorded
             }
             None if line.pool.remove(arrival) => {
                 line.pool.won.push((arrival, 0));
+                if line.pool.trusted.get(visitor) == Some(&arrival) {
+                    line.pool.trusted.remove(visitor);
+                }
                 self.announce(Notification::Won {
                     event: event.clone(),
                 });

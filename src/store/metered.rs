@@ -264,9 +264,13 @@ impl Store for MeteredStore {
         &self,
         event: &EventId,
         arrival: u64,
+        visitor: &VisitorId,
     ) -> Result<PrequeueLeave, StoreError> {
-        self.timed(Op::LeavePrequeue, self.inner.leave_prequeue(event, arrival))
-            .await
+        self.timed(
+            Op::LeavePrequeue,
+            self.inner.leave_prequeue(event, arrival, visitor),
+        )
+        .await
     }
 
     async fn draw(&self, event: &EventId, now_ms: i64) -> Result<Option<Drawn>, StoreError> {

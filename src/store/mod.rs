@@ -387,11 +387,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// Gives up a pre-queue place before the draw, by its arrival number: the position it draws is
     /// given up at the draw. For an event without a pre-queue, a place in the pool: it is never
-    /// drawn ([`PrequeueLeave::AlreadyDrawn`] if it was, or had been given up).
+    /// drawn ([`PrequeueLeave::AlreadyDrawn`] if it was, or had been given up). A booking site's
+    /// `visitor` who held the number may join again, with a new one.
     async fn leave_prequeue(
         &self,
         event: &EventId,
         arrival: u64,
+        visitor: &VisitorId,
     ) -> Result<PrequeueLeave, StoreError>;
 
     /// Draws the pre-queue's order, once: closes the pre-queue (its entries are the positions handed

@@ -357,6 +357,7 @@ impl Store for RedisStore {
         &self,
         event: &EventId,
         arrival: u64,
+        visitor: &VisitorId,
     ) -> Result<PrequeueLeave, StoreError> {
         let answer: u8 = self
             .leave_prequeue
@@ -364,9 +365,12 @@ impl Store for RedisStore {
             .key(self.key(event, "prequeue:left"))
             .key(self.key(event, "pool"))
             .key(self.key(event, "pool:won"))
+            .key(self.key(event, "visitors"))
+            .key(self.key(event, "pool:visitors"))
             .arg(arrival)
             .arg(&self.channel)
             .arg(event.as_str())
+            .arg(visitor.as_str())
             .invoke_async(&mut self.conn.clone())
             .await?;
         Ok(if answer == 2 {

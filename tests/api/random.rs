@@ -139,6 +139,31 @@ async fn a_random_event_lets_through_whom_each_release_draws(backend: Backend) {
     assert!(positions.iter().all(|&p| (1..=19).contains(&p)));
     let page = app.page_text("/e/r?nojs=1").await;
     assert!(page.contains("You are in the draw"), "{page}");
+
+    // A booking site's user keeps their number in the draw, and after leaving it may join again.
+    let join_member = || async {
+        app.admin(
+            reqwest::Method::POST,
+            "/v1/admin/events/r/join",
+            Some(json!({ "visitor": "member-1" })),
+        )
+        .await
+    };
+    let member = join_member().await;
+    assert_eq!(member.body["status"], "prequeue", "{}", member.body);
+    let again = join_member().await;
+    assert_eq!(
+        (
+            again.body["fresh"].as_bool(),
+            claims(&again.token())["pos"].clone()
+        ),
+        (Some(false), claims(&member.token())["pos"].clone())
+    );
+    assert_eq!(app.leave("r", &member.token()).await.status.as_u16(), 200);
+    let back = join_member().await;
+    assert_eq!(back.body["fresh"], true, "{}", back.body);
+    assert_eq!(back.body["status"], "prequeue", "{}", back.body);
+    assert_ne!(claims(&back.token())["pos"], claims(&member.token())["pos"]);
 }
 
 /// fifo → random: those in line go first, then the draw; random → fifo: those still in the draw take

@@ -18,7 +18,8 @@ use crate::{on_both_stores, on_every_store};
 on_every_store!(a_prequeue_is_drawn_at_opening_in_an_order_anyone_can_check);
 on_both_stores!(
     an_event_closes_by_itself_at_its_closes_at,
-    schedules_are_checked_and_cannot_move_once_visitors_joined_on_them
+    schedules_are_checked_and_cannot_move_once_visitors_joined_on_them,
+    a_booking_sites_user_who_left_the_prequeue_may_join_again
 );
 
 /// An RFC 3339 time `ms` milliseconds from now.
@@ -250,6 +251,34 @@ async fn waitroom_audit(app: &TestApp, args: &[&str]) -> (bool, String) {
         String::from_utf8_lossy(&output.stderr)
     );
     (output.status.success(), printed)
+}
+
+/// A booking site's user keeps their pre-queue number when joined again, and after leaving the
+/// pre-queue joins it again with a new one (not the number they gave up).
+async fn a_booking_sites_user_who_left_the_prequeue_may_join_again(backend: Backend) {
+    let (app, _other) = app_and_other_replica(backend).await;
+    let prequeue_from = in_ms(200);
+    app.create_event(
+        "rejoin",
+        json!({ "prequeue_from": prequeue_from, "opens_at": in_ms(60_000) }),
+    )
+    .await;
+    until(&prequeue_from).await;
+    let member = trusted_join(&app, "rejoin", "member-1", None).await;
+    assert_eq!(member.body["status"], "prequeue", "{}", member.body);
+    let again = trusted_join(&app, "rejoin", "member-1", None).await;
+    assert_eq!(again.body["fresh"], false);
+    assert_eq!(
+        claims(&again.token())["pos"],
+        claims(&member.token())["pos"]
+    );
+    assert_eq!(
+        app.leave("rejoin", &member.token()).await.status.as_u16(),
+        200
+    );
+    let back = trusted_join(&app, "rejoin", "member-1", None).await;
+    assert_eq!(back.body["fresh"], true, "{}", back.body);
+    assert_ne!(claims(&back.token())["pos"], claims(&member.token())["pos"]);
 }
 
 async fn an_event_closes_by_itself_at_its_closes_at(backend: Backend) {
