@@ -85,9 +85,8 @@ pub async fn advance_lines(
         if count == 0 {
             continue;
         }
-        let advanced = store
-            .advance(&id, count, mode, capacity, Pick::of(&settings))
-            .await?;
+        let pick = Pick::of(&settings);
+        let advanced = store.advance(&id, count, mode, capacity, pick).await?;
         moved |= advanced.moved;
         let manual = mode == AdvanceMode::Manual;
         cache.observe(
@@ -97,7 +96,7 @@ pub async fn advance_lines(
             advanced.admitted_through,
             manual,
         );
-        if line.pool_arrived() > 0 {
+        if pick == Pick::AtRandom {
             // Whom the pool's draw let through, and how many still wait in it: known here at once.
             cache.refresh(store, &id).await?;
         }
