@@ -16,12 +16,6 @@ use waitroom::store::{AdvanceMode, Capacity, JoinAs, Pick, PutMode, RedisStore, 
 use crate::report::Row;
 
 pub async fn draw(redis_url: &str, prefix: &str, entries: u64) -> Vec<Row> {
-    let store: Arc<dyn Store> = Arc::new(
-        RedisStore::connect(redis_url, &format!("{prefix}draw"))
-            .await
-            .expect("the bench's Redis"),
-    );
-    let event = EventId::parse("drop").expect("an event id");
     let now = chrono::Utc::now();
     let settings = EventSettings {
         batch_size: 0,
@@ -29,30 +23,7 @@ pub async fn draw(redis_url: &str, prefix: &str, entries: u64) -> Vec<Row> {
         opens_at: Some(now + chrono::Duration::hours(1)),
         ..EventSettings::default()
     };
-    store
-        .put_event(&event, &settings, PutMode::Upsert)
-        .await
-        .expect("the event");
-    let joins = (0..entries).map(|_| {
-        let (store, event) = (store.clone(), event.clone());
-        async move {
-            let visitor = VisitorId::generate();
-            let now_ms = waitroom::clock::unix_ms();
-            store
-                .join(
-                    &event,
-                    &visitor,
-                    JoinAs::Anonymous,
-                    now_ms,
-                    0,
-                    Pick::InOrder,
-                )
-                .await
-        }
-    });
-    for joined in join_all(joins).await {
-        joined.expect("a pre-queue join");
-    }
+    let (store, event) = joined_by(redis_url, &format!("{prefix}draw"), &settings, entries).await;
 
     let started = Instant::now();
     let drawn = store
@@ -93,41 +64,13 @@ pub async fn draw(redis_url: &str, prefix: &str, entries: u64) -> Vec<Row> {
 const RANDOM_BATCH: u64 = 1_000;
 
 pub async fn random_releases(redis_url: &str, prefix: &str, entries: u64) -> Vec<Row> {
-    let store: Arc<dyn Store> = Arc::new(
-        RedisStore::connect(redis_url, &format!("{prefix}random"))
-            .await
-            .expect("the bench's Redis"),
-    );
-    let event = EventId::parse("raffle").expect("an event id");
     let settings = EventSettings {
         batch_size: 0,
         method: QueueMethod::Random,
         ..EventSettings::default()
     };
-    store
-        .put_event(&event, &settings, PutMode::Upsert)
-        .await
-        .expect("the event");
-    let joins = (0..entries).map(|_| {
-        let (store, event) = (store.clone(), event.clone());
-        async move {
-            let now_ms = waitroom::clock::unix_ms();
-            let visitor = VisitorId::generate();
-            store
-                .join(
-                    &event,
-                    &visitor,
-                    JoinAs::Anonymous,
-                    now_ms,
-                    0,
-                    Pick::AtRandom,
-                )
-                .await
-        }
-    });
-    for joined in join_all(joins).await {
-        joined.expect("a join into the pool");
-    }
+    let prefix = format!("{prefix}random");
+    let (store, event) = joined_by(redis_url, &prefix, &settings, entries).await;
     let release = |count: u64, pick: Pick| {
         let (store, event) = (store.clone(), event.clone());
         async move {
@@ -165,6 +108,41 @@ pub async fn random_releases(redis_url: &str, prefix: &str, entries: u64) -> Vec
                 .into(),
         ),
     ]
+}
+
+/// A Redis store under `prefix` with an event of `settings` that `entries` anonymous visitors
+/// joined (its pre-queue or its pool, as the settings say), all at once.
+async fn joined_by(
+    redis_url: &str,
+    prefix: &str,
+    settings: &EventSettings,
+    entries: u64,
+) -> (Arc<dyn Store>, EventId) {
+    let store: Arc<dyn Store> = Arc::new(
+        RedisStore::connect(redis_url, prefix)
+            .await
+            .expect("the bench's Redis"),
+    );
+    let event = EventId::parse("drop").expect("an event id");
+    store
+        .put_event(&event, settings, PutMode::Upsert)
+        .await
+        .expect("the event");
+    let pick = Pick::of(settings);
+    let joins = (0..entries).map(|_| {
+        let (store, event) = (store.clone(), event.clone());
+        async move {
+            let now_ms = waitroom::clock::unix_ms();
+            let visitor = VisitorId::generate();
+            store
+                .join(&event, &visitor, JoinAs::Anonymous, now_ms, 0, pick)
+                .await
+        }
+    });
+    for joined in join_all(joins).await {
+        joined.expect("a join");
+    }
+    (store, event)
 }
 
 fn millis(elapsed: Duration) -> f64 {
