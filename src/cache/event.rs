@@ -15,6 +15,7 @@ use crate::estimate::{Estimate, RateMeter};
 use crate::limits::{Applies, Limited};
 use crate::recent::Recent;
 use crate::store::{Claim, DrawState, Figures, Floor, PoolState, Snapshot};
+use crate::token::{Claims, TokenKind};
 
 /// One event as this replica knows it.
 #[derive(Debug)]
@@ -134,9 +135,13 @@ impl CachedEvent {
             .filter(|&p| p > 0)
     }
 
-    /// Whether arrival number `arrival` left the pool (as far as this replica knows).
-    pub fn left_pool(&self, arrival: u64) -> bool {
-        self.pool.read().won.get(&arrival) == Some(&0)
+    /// Whether the holder of `claims` (read at their drawn position, if drawn) gave their place up,
+    /// as far as this replica knows: a position in the line, or an arrival number in the pool.
+    pub fn gave_up(&self, claims: &Claims) -> bool {
+        match claims.kind {
+            TokenKind::Prequeue => self.pool.read().won.get(&claims.pos) == Some(&0),
+            _ => self.has_left(claims.pos),
+        }
     }
 
     /// How many wait in the pool to be drawn, as of the last read (and the joins seen here since).

@@ -9,9 +9,7 @@ use serde::Deserialize;
 use super::extract::{KnownEvent, PathEvent};
 use super::problem::{ApiError, Problem};
 use super::state::AppState;
-use super::visitor::{
-    check_joinable, join_response, joined_place, pass_at_once, take_place, JoinAnswer,
-};
+use super::visitor::{check_joinable, join_answer, join_response, take_place, JoinAnswer};
 use crate::cache::CachedEvent;
 use crate::domain::{
     EventId, EventSettingsPatch, EventState, EventView, LaneView, QueueMethod, SettingsError,
@@ -372,10 +370,6 @@ pub(super) async fn trusted_join(
     } else {
         TokenKind::Waiting
     };
-    let answer = if event.cached.settings().method == QueueMethod::Passthrough {
-        pass_at_once(&state, &event, &body.visitor, joined).await?
-    } else {
-        joined_place(&state, &event, &body.visitor, kind, joined)
-    };
+    let answer = join_answer(&state, &event, &body.visitor, kind, joined).await?;
     Ok(join_response(&state, &event, &answer, None))
 }

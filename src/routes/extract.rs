@@ -212,21 +212,28 @@ pub fn holder(
 ) -> Result<Holder, ApiError> {
     let token = token.ok_or(ApiError::MissingToken)?;
     let claims = verify_token(state, token, Some(&event.id))?;
+    let held = placed(state, event, claims)?;
+    if held.line(event).cached.gave_up(&held.claims) {
+        return Err(ApiError::LeftLine);
+    }
+    Ok(held)
+}
+
+/// Where the holder of `claims` (a token of `event`, verified or just expired) stands: their lane's
+/// line, and their claims read there (a drawn pre-queue or pool place at its drawn position).
+pub fn placed(
+    state: &AppState,
+    event: &KnownEvent,
+    claims: Arc<Claims>,
+) -> Result<Holder, ApiError> {
     let lane = lane_line(state, event, &claims)?;
     let line = lane.as_ref().unwrap_or(event);
     let claims = drawn(&line.cached, claims);
-    let left = match claims.kind {
-        TokenKind::Prequeue => line.cached.left_pool(claims.pos),
-        _ => line.cached.has_left(claims.pos),
-    };
-    if left {
-        return Err(ApiError::LeftLine);
-    }
     Ok(Holder { claims, lane })
 }
 
 /// The lane's line a token of `event` stands in, if it is not the event's own (its audience says).
-pub fn lane_line(
+fn lane_line(
     state: &AppState,
     event: &KnownEvent,
     claims: &Claims,

@@ -6,7 +6,7 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::extract::{drawn, lane_line, verify_token, KnownEvent};
+use super::extract::{drawn, placed, verify_token, Holder, KnownEvent};
 use super::problem::{ApiError, Problem};
 use super::state::AppState;
 use std::sync::Arc;
@@ -94,9 +94,8 @@ pub(super) async fn complete(
         Err(TokenError::Expired(claims)) => claims,
         other => other?,
     };
-    let lane = lane_line(&state, &event, &claims)?;
+    let Holder { claims, lane } = placed(&state, &event, claims)?;
     let event = lane.unwrap_or(event);
-    let claims = drawn(&event.cached, claims);
     if claims.kind == TokenKind::Prequeue {
         return Err(ApiError::NotAdmitted);
     }
@@ -130,7 +129,7 @@ fn token_event(
         .get(&event)
         .ok_or_else(|| ApiError::UnknownEvent(event.to_string()))?;
     let claims = drawn(&cached, claims);
-    if claims.kind != TokenKind::Prequeue && cached.has_left(claims.pos) {
+    if cached.gave_up(&claims) {
         return Err(ApiError::LeftLine);
     }
     Ok((event, cached, claims))

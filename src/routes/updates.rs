@@ -17,7 +17,7 @@ use super::state::{AppState, StreamRefused, StreamSlot};
 use super::visitor::current_place;
 use crate::admission::{ExpiredReason, VisitorStatus};
 use crate::domain::{EventId, EventState};
-use crate::token::{Claims, TokenKind};
+use crate::token::Claims;
 
 /// A comment line this often keeps proxies from closing an idle stream.
 const KEEPALIVE: Duration = Duration::from_secs(15);
@@ -70,12 +70,7 @@ impl Watch {
     async fn next_status(&mut self) -> Option<Bytes> {
         // A pre-queue place follows its drawn position once drawn.
         self.claims = drawn(&self.event.cached, self.claims.clone());
-        let cached = &self.event.cached;
-        let left = match self.claims.kind {
-            TokenKind::Prequeue => cached.left_pool(self.claims.pos),
-            _ => cached.has_left(self.claims.pos),
-        };
-        if left {
+        if self.event.cached.gave_up(&self.claims) {
             self.done = true;
             return Some(frame(
                 "left",

@@ -9,9 +9,7 @@ use actix_web::{mime, web, HttpResponse, HttpResponseBuilder, ResponseError};
 use serde::Serialize;
 
 use super::entry::{decided_claim, may_enter, Use};
-use super::extract::{
-    drawn, holder, lane_line, token_cookie, Holder, Https, KnownEvent, Presented,
-};
+use super::extract::{drawn, holder, placed, token_cookie, Holder, Https, KnownEvent, Presented};
 use super::problem::{ApiError, Problem};
 use super::state::AppState;
 use crate::admission::{self, ExpiredReason, VisitorStatus};
@@ -331,11 +329,23 @@ pub(super) async fn joined(
     // Anonymous visitors never choose their id, so nobody can claim another's place.
     let visitor = VisitorId::generate();
     let joined = take_place(state, event, &visitor, JoinAs::Anonymous).await?;
-    if event.cached.settings().method == QueueMethod::Passthrough {
-        return pass_at_once(state, event, &visitor, joined).await;
-    }
     let kind = joining_kind(&event.cached, &joined);
-    Ok(joined_place(state, event, &visitor, kind, joined))
+    join_answer(state, event, &visitor, kind, joined).await
+}
+
+/// The answer to a join that took `joined`, with a token of `kind`: on a passthrough event, the
+/// pass at once.
+pub(super) async fn join_answer(
+    state: &AppState,
+    event: &KnownEvent,
+    visitor: &VisitorId,
+    kind: TokenKind,
+    joined: Joined,
+) -> Result<JoinAnswer, ApiError> {
+    if event.cached.settings().method == QueueMethod::Passthrough {
+        return pass_at_once(state, event, visitor, joined).await;
+    }
+    Ok(joined_place(state, event, visitor, kind, joined))
 }
 
 /// Takes a place for `visitor` in the store: a position in the line, or an arrival number in the
@@ -373,7 +383,7 @@ pub(super) async fn take_place(
 
 /// A passthrough event's join: the pointer moves over the new place (and any before it), and the
 /// answer is what a status check with the new token says: admitted, with the pass.
-pub(super) async fn pass_at_once(
+async fn pass_at_once(
     state: &AppState,
     event: &KnownEvent,
     visitor: &VisitorId,
@@ -412,7 +422,7 @@ pub(super) async fn pass_at_once(
 }
 
 /// The answer to a join that drew `joined` with a token of `kind`.
-pub(super) fn joined_place(
+fn joined_place(
     state: &AppState,
     event: &KnownEvent,
     visitor: &VisitorId,
@@ -449,13 +459,12 @@ pub async fn status(
             (place, exchanged)
         }
         Err(ApiError::InvalidToken(TokenError::Expired(claims))) => {
-            let lane = lane_line(state, &event, &claims)?;
-            let line = lane.as_ref().unwrap_or(&event);
-            let claims = drawn(&line.cached, claims);
+            let held = placed(state, &event, claims)?;
+            let line = held.line(&event);
             let place = expired_place(
                 &line.id,
                 &line.cached,
-                claims.pos,
+                held.claims.pos,
                 ExpiredReason::TokenExpired,
             );
             (place, None)

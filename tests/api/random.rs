@@ -103,6 +103,11 @@ async fn a_random_event_lets_through_whom_each_release_draws(backend: Backend) {
         .status("r", &gone)
         .await
         .assert_problem(410, "left-line");
+    // The booking service's verify says so too.
+    reader
+        .verify(json!({ "token": gone, "event": "r" }))
+        .await
+        .assert_problem(410, "left-line");
 
     let winner = tokens
         .iter()
