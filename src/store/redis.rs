@@ -309,13 +309,7 @@ impl Store for RedisStore {
         if floor.arrived > 0 {
             // A join of nobody above the floor: the pool's lost numbers wait in it again.
             let mut invocation = self.join_pool.prepare_invoke();
-            for name in [
-                "pool:arrived",
-                "pool:entries",
-                "pool",
-                "pool:visitors",
-                "visitors",
-            ] {
+            for name in JOIN_POOL_KEYS {
                 invocation.key(self.key(event, name));
             }
             let (_, _, _, padded): (u64, u8, u8, u8) = invocation
@@ -423,22 +417,33 @@ impl Store for RedisStore {
 
     async fn draw_entries(&self, event: &EventId) -> Result<Option<DrawEntries>, StoreError> {
         let mut conn = self.conn.clone();
-        let (size, at, arrived, line): (Option<u64>, Option<i64>, Vec<String>, Vec<String>) =
-            redis::pipe()
-                .hget(self.key(event, "draw"), "size")
-                .hget(self.key(event, "draw"), "at")
-                .lrange(self.key(event, "prequeue"), 0, -1)
-                .lrange(self.key(event, "line"), 0, -1)
-                .query_async(&mut conn)
-                .await?;
+        let (size, at): (Option<u64>, Option<i64>) = redis::cmd("HMGET")
+            .arg(self.key(event, "draw"))
+            .arg(&["size", "at"])
+            .query_async(&mut conn)
+            .await?;
         let (Some(size), Some(_)) = (size, at) else {
             return Ok(None);
         };
+        // The line's first `size` entries only: those who joined after the opening may be millions.
+        let (arrived, line): (Vec<String>, Vec<String>) = match size.checked_sub(1) {
+            None => (Vec::new(), Vec::new()),
+            Some(last) => {
+                redis::pipe()
+                    .lrange(self.key(event, "prequeue"), 0, -1)
+                    .lrange(
+                        self.key(event, "line"),
+                        0,
+                        isize::try_from(last).unwrap_or(isize::MAX),
+                    )
+                    .query_async(&mut conn)
+                    .await?
+            }
+        };
         let visitor = |entry: &String| entry.split(' ').next().unwrap_or_default().to_owned();
-        let size = usize::try_from(size).unwrap_or(usize::MAX);
         Ok(Some(DrawEntries {
             arrived: arrived.iter().map(visitor).collect(),
-            drawn: line.iter().take(size).map(visitor).collect(),
+            drawn: line.iter().map(visitor).collect(),
         }))
     }
 
@@ -917,12 +922,7 @@ async fn join_event(
         line: key("line"),
         visitors: key("visitors"),
         draw: key("draw"),
-        pool: [
-            key("pool:arrived"),
-            key("pool:entries"),
-            key("pool"),
-            key("pool:visitors"),
-        ],
+        pool: JOIN_POOL_KEYS.map(key),
         event,
     };
     let (pooled, lined): (Vec<_>, Vec<_>) = joins
@@ -955,9 +955,19 @@ struct JoinKeys {
     line: String,
     visitors: String,
     draw: String,
-    /// The pool's arrivals counter, entries, set and trusted visitors (see `lua/join_pool.lua`).
-    pool: [String; 4],
+    /// `lua/join_pool.lua`'s keys ([`JOIN_POOL_KEYS`]).
+    pool: [String; 5],
 }
+
+/// The keys of `lua/join_pool.lua`, in its order: the pool's arrivals counter, entries, set and
+/// trusted visitors, and the line's trusted visitors.
+const JOIN_POOL_KEYS: [&str; 5] = [
+    "pool:arrived",
+    "pool:entries",
+    "pool",
+    "pool:visitors",
+    "visitors",
+];
 
 /// Joins into the pool (`lua/join_pool.lua`): a batch of anonymous visitors, or one trusted
 /// visitor. Every caller gets its answer or the error.
@@ -970,7 +980,6 @@ async fn join_pool(conn: &Conn, script: &Script, keys: &JoinKeys, joins: Vec<Pen
         invocation.key(key);
     }
     invocation
-        .key(&keys.visitors)
         .arg(first.now_ms)
         .arg(floor)
         .arg(u8::from(trusted));
