@@ -9,7 +9,7 @@ use waitroom::domain::random_token_id;
 use waitroom_testkit::RedisCluster;
 
 use crate::helpers::{
-    config_for, eventually, shared_cluster_urls, spawn_config, Backend, UNLIMITED,
+    config_for, eventually, shared_cluster_urls, spawn_config, three_replicas, Backend, UNLIMITED,
 };
 
 const EVENTS: usize = 12;
@@ -19,11 +19,7 @@ const JOINS_PER_EVENT: u64 = 40;
 async fn three_replicas_spread_events_over_the_shards_and_hand_out_each_position_once() {
     let prefix = format!("t{}", random_token_id());
     let config = config_for(Backend::Cluster, &prefix);
-    let replicas = [
-        spawn_config(config.clone()).await,
-        spawn_config(config.clone()).await,
-        spawn_config(config).await,
-    ];
+    let replicas = three_replicas(config).await;
     for n in 0..EVENTS {
         replicas[0]
             .create_event(

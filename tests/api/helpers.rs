@@ -578,3 +578,12 @@ pub async fn put_settings(app: &TestApp, event: &str, settings: Value) -> Answer
     )
     .await
 }
+
+/// Three replicas on the same data, as `config` says.
+pub async fn three_replicas(config: Config) -> [TestApp; 3] {
+    [
+        spawn_config(config.clone()).await,
+        spawn_config(config.clone()).await,
+        spawn_config(config).await,
+    ]
+}

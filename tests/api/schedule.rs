@@ -11,7 +11,7 @@ use waitroom::domain::random_token_id;
 
 use crate::helpers::{
     app_and_other_replica, claims, config_for, eventually, put_settings, raw_redis, spawn_config,
-    Answer, Backend, TestApp,
+    three_replicas, Answer, Backend, TestApp,
 };
 use crate::{on_both_stores, on_every_store};
 
@@ -366,11 +366,7 @@ async fn a_prequeue_of_ten_thousand_is_drawn_uniformly_and_audits_clean() {
     const ENTRIES: usize = 10_000;
     let prefix = format!("t{}", random_token_id());
     let config = config_for(Backend::Redis, &prefix);
-    let replicas = [
-        spawn_config(config.clone()).await,
-        spawn_config(config.clone()).await,
-        spawn_config(config).await,
-    ];
+    let replicas = three_replicas(config).await;
     let (prequeue_from, opens_at) = (in_ms(1_000), in_ms(20_000));
     replicas[0]
         .create_event(
@@ -703,11 +699,7 @@ async fn a_hundred_thousand_joins_through_three_replicas_keep_first_come_first_s
     const AT_ONCE: usize = 64;
     let prefix = format!("t{}", random_token_id());
     let config = config_for(Backend::Redis, &prefix);
-    let replicas = [
-        spawn_config(config.clone()).await,
-        spawn_config(config.clone()).await,
-        spawn_config(config).await,
-    ];
+    let replicas = three_replicas(config).await;
     replicas[0].create_event("rush", json!({})).await;
     let clock = std::time::Instant::now();
     let next = std::sync::atomic::AtomicUsize::new(0);
