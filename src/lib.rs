@@ -14,17 +14,20 @@
 //! 4. [`telemetry`] (logging), [`token`] (the token format) and [`metrics`] (Prometheus).
 //! 5. [`store`]: the store trait, with its Redis (one server or a cluster) and embedded
 //!    implementations (Lua in `store/lua/`).
-//! 6. [`cache`] (each replica's copy of every event, kept fresh by push, with a slow sweep),
-//!    [`admission`] (the rules: where a place stands, who gets a pass, who may enter) and [`sink`]
-//!    (Kafka or a JSON-lines log).
-//! 7. [`scheduler`] (batch release, safe with many replicas), [`drain`] (forwarding every admitted
+//! 6. [`cache`] (each replica's copy of every event, kept fresh by push, with a slow sweep, and the
+//!    event's [`domain::EventPolicy`] derived with its settings) and [`sink`] (Kafka or a JSON-lines
+//!    log).
+//! 7. [`admission`]: the rules (where a place stands, who gets a pass, who may enter) and every
+//!    per-mode behaviour, one file per way of entering ([`domain::Intake`]): joins, where a token
+//!    stands, releases, switching. Nothing above branches on a mode.
+//! 8. [`scheduler`] (batch release, safe with many replicas), [`drain`] (forwarding every admitted
 //!    visitor to the sink, at least once) and [`demo`] (the embedded default's demo line).
-//! 8. [`routes`]: the HTTP API: one route table, the layers every request goes through (CORS, rate
+//! 9. [`routes`]: the HTTP API: one route table, the layers every request goes through (CORS, rate
 //!    limits, request ids, metrics), extractors, the one "may enter now" rule, thin handlers, the
 //!    fast path, `application/problem+json` errors and the OpenAPI contract generated from it all.
-//! 9. [`startup`] (wiring, on a listener the caller chooses) and [`client`] (a typed client of the
-//!    admin API and of the live-update stream).
-//! 10. [`cli`]: the `waitroom` command.
+//! 10. [`startup`] (wiring, on a listener the caller chooses) and [`client`] (a typed client of the
+//!     admin API and of the live-update stream).
+//! 11. [`cli`]: the `waitroom` command.
 
 pub mod admission;
 pub mod cache;

@@ -16,9 +16,10 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::admission;
 use crate::cache::{CachedEvent, PointerCache};
 use crate::domain::{EventId, EventSettingsPatch, EventState};
-use crate::store::{put_event_and_lanes, AdvanceMode, Capacity, Pick, PutMode, Store};
+use crate::store::{put_event_and_lanes, AdvanceMode, PutMode, Store};
 use crate::telemetry::StateLog;
 
 /// How often the loop looks at the clock; release intervals are at least 100 ms.
@@ -52,83 +53,6 @@ pub async fn run_releases(
             _ = shutdown.changed() => return,
         }
     }
-}
-
-/// Moves an event's pointer over `count` visitors, or, for an event with lanes, each lane's pointer
-/// over its share of them ([`crate::admission::lane_shares`], by who waits where as this replica
-/// knows it); tells the cache of every move. Returns whether any pointer moved.
-pub async fn advance_lines(
-    store: &dyn Store,
-    cache: &PointerCache,
-    event: &EventId,
-    cached: &Arc<CachedEvent>,
-    count: u64,
-    mode: AdvanceMode,
-) -> Result<bool, crate::store::StoreError> {
-    let settings = cached.settings();
-    let lines = lines_of(cache, event, cached);
-    let counts = if settings.lanes.is_empty() {
-        vec![count]
-    } else {
-        let demand: Vec<(u8, u64)> = settings
-            .lanes
-            .iter()
-            .zip(&lines)
-            .map(|(lane, (_, line))| (lane.share, line.as_ref().map_or(0, |line| line.waiting())))
-            .collect();
-        crate::admission::lane_shares(count, &demand)
-    };
-    let capacity = Capacity::of(&settings);
-    let mut moved = false;
-    for ((id, line), count) in lines.into_iter().zip(counts) {
-        let Some(line) = line else { continue };
-        if count == 0 {
-            continue;
-        }
-        let pick = Pick::of(&settings);
-        let advanced = store.advance(&id, count, mode, capacity, pick).await?;
-        moved |= advanced.moved;
-        let manual = mode == AdvanceMode::Manual;
-        cache.observe(
-            &id,
-            &line,
-            advanced.issued,
-            advanced.admitted_through,
-            manual,
-        );
-        if pick == Pick::AtRandom {
-            // Whom the pool's draw let through, and how many still wait in it: known here at once.
-            cache.refresh(store, &id).await?;
-        }
-    }
-    Ok(moved)
-}
-
-/// An event's lines: its own, then each lane's after the first (those this replica knows).
-fn lines_of(
-    cache: &PointerCache,
-    event: &EventId,
-    cached: &Arc<CachedEvent>,
-) -> Vec<(EventId, Option<Arc<CachedEvent>>)> {
-    let settings = cached.settings();
-    let mut lines = vec![(event.clone(), Some(cached.clone()))];
-    for (_, id) in settings.lane_lines(event) {
-        let line = cache.get(&id);
-        lines.push((id, line));
-    }
-    lines
-}
-
-/// How many wait in all of an event's lines.
-fn waiting_in_lines(cache: &PointerCache, event: &EventId, cached: &Arc<CachedEvent>) -> u64 {
-    // The scan asks this of every event every second: no allocation for one without lanes.
-    if cached.settings().lanes.is_empty() {
-        return cached.waiting();
-    }
-    lines_of(cache, event, cached)
-        .iter()
-        .filter_map(|(_, line)| line.as_ref().map(|line| line.waiting()))
-        .sum()
 }
 
 struct Releases {
@@ -170,7 +94,9 @@ impl Releases {
         let Some(interval_ms) = releasing(&cached) else {
             return;
         };
-        if waiting_in_lines(cache, event, &cached) == 0 || self.queued.contains_key(event) {
+        if admission::waiting_in_lines(cache, event, &cached) == 0
+            || self.queued.contains_key(event)
+        {
             return;
         }
         let half = (interval_ms / 2).max(1);
@@ -214,7 +140,7 @@ impl Releases {
                 self.close(store, cache, &event, &settings).await;
                 continue;
             }
-            self.draw_if_due(store, cache, &event, &cached).await;
+            self.prepare(store, cache, &event, &cached).await;
             self.consider(&event, cache);
         }
         // Forgotten events' attempts go too.
@@ -248,38 +174,18 @@ impl Releases {
         }
     }
 
-    /// Draws the pre-queue of an event that opened, if this replica has not seen it drawn. Returns
-    /// whether the event may release: it has no pre-queue, or it is drawn.
-    async fn draw_if_due(
+    /// Readies `event`'s release as its intake says (a pre-queue is drawn once the event opened).
+    /// Returns whether the event may release now.
+    async fn prepare(
         &mut self,
         store: &dyn Store,
         cache: &PointerCache,
         event: &EventId,
         cached: &CachedEvent,
     ) -> bool {
-        if !cached.prequeue_undrawn() {
-            return true;
-        }
-        let now = crate::clock::unix_ms();
-        let opened = cached
-            .settings()
-            .opens_at
-            .is_some_and(|at| at.timestamp_millis() <= now);
-        if !opened {
-            return false;
-        }
-        let drawn = match store.draw(event, now).await {
-            Ok(drawn) => drawn,
-            Err(e) => {
-                self.log.failed(&e);
-                return false;
-            }
-        };
-        if let Some(drawn) = drawn {
-            tracing::info!(%event, entries = drawn.size, "drew the pre-queue's order");
-        }
-        match cache.refresh(store, event).await {
-            Ok(()) => !cached.prequeue_undrawn(),
+        let intake = admission::intake_of(&cached.policy());
+        match intake.prepare_release(store, cache, (event, cached)).await {
+            Ok(ready) => ready,
             Err(e) => {
                 self.log.failed(&e);
                 false
@@ -302,14 +208,15 @@ impl Releases {
             let Some(interval_ms) = releasing(&cached) else {
                 continue;
             };
-            if !self.draw_if_due(store, cache, &event, &cached).await {
+            if !self.prepare(store, cache, &event, &cached).await {
                 self.consider(&event, cache);
                 continue;
             }
             let settings = cached.settings();
             let half_slot = now / (interval_ms / 2).max(1);
             let mode = AdvanceMode::Scheduled { interval_ms };
-            match advance_lines(store, cache, &event, &cached, settings.batch_size, mode).await {
+            match admission::release(store, cache, &event, &cached, settings.batch_size, mode).await
+            {
                 Ok(moved) => {
                     self.log.ok();
                     self.attempted.insert(event.clone(), half_slot);

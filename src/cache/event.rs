@@ -10,7 +10,7 @@ use parking_lot::{Mutex, RwLock};
 use roaring::RoaringTreemap;
 
 use crate::domain::draw::{self, Seed};
-use crate::domain::EventSettings;
+use crate::domain::{EventPolicy, EventSettings};
 use crate::estimate::{Estimate, RateMeter};
 use crate::limits::{Applies, Limited};
 use crate::recent::Recent;
@@ -21,6 +21,8 @@ use crate::token::{Claims, TokenKind};
 #[derive(Debug)]
 pub struct CachedEvent {
     pub(super) settings: RwLock<Arc<EventSettings>>,
+    /// What the settings decide about entering the event, derived with them.
+    policy: RwLock<Arc<EventPolicy>>,
     pub(super) issued: AtomicU64,
     pub(super) admitted_through: AtomicU64,
     pub(super) drained_through: AtomicU64,
@@ -106,6 +108,7 @@ impl CachedEvent {
         Self {
             limits_on: AtomicBool::new(derived.limits_on),
             claims_kept_s: AtomicI64::new(derived.claims_kept_s),
+            policy: RwLock::new(Arc::new(EventPolicy::of(&settings))),
             settings: RwLock::new(Arc::new(settings)),
             issued: AtomicU64::new(0),
             admitted_through: AtomicU64::new(0),
@@ -301,6 +304,7 @@ impl CachedEvent {
         self.limits_on.store(derived.limits_on, Ordering::Relaxed);
         self.claims_kept_s
             .store(derived.claims_kept_s, Ordering::Relaxed);
+        *self.policy.write() = Arc::new(EventPolicy::of(&settings));
         *self.settings.write() = settings;
     }
 
@@ -329,6 +333,11 @@ impl CachedEvent {
 
     pub fn settings(&self) -> Arc<EventSettings> {
         self.settings.read().clone()
+    }
+
+    /// What the settings decide about entering the event (see [`EventPolicy`]).
+    pub fn policy(&self) -> Arc<EventPolicy> {
+        self.policy.read().clone()
     }
 
     pub fn admitted_through(&self) -> u64 {

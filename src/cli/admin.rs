@@ -82,8 +82,9 @@ struct SettingsArgs {
     pass_ttl_s: Option<u64>,
     #[arg(long)]
     target_url: Option<String>,
-    #[arg(long, value_parser = ["open", "paused", "closed"])]
-    state: Option<String>,
+    /// open, paused (joins taken, nobody released) or closed.
+    #[arg(long, value_parser = named::<EventState>)]
+    state: Option<EventState>,
     #[arg(long)]
     max_active: Option<u64>,
     #[arg(long)]
@@ -111,8 +112,8 @@ struct SettingsArgs {
     closes_at: Option<DateTime<Utc>>,
     /// How the line is formed: fifo, random (a draw at every release), passthrough (a pass at
     /// once) or reject (sold out).
-    #[arg(long, value_parser = ["fifo", "random", "passthrough", "reject"])]
-    method: Option<String>,
+    #[arg(long, value_parser = named::<QueueMethod>)]
+    method: Option<QueueMethod>,
     /// Priority lanes as name:share, comma-separated, the first where anonymous visitors go
     /// (`public:70,members:30`); an empty value removes them.
     #[arg(long, value_parser = parse_lanes)]
@@ -144,6 +145,11 @@ fn parse_lanes(raw: &str) -> Result<Lanes, String> {
         .map(Lanes)
 }
 
+/// A setting's value by the name the admin API gives it (`random`, `paused`).
+fn named<T: serde::de::DeserializeOwned>(raw: &str) -> Result<T, String> {
+    serde_json::from_value(serde_json::Value::String(raw.to_owned())).map_err(|e| e.to_string())
+}
+
 fn parse_page(raw: &str) -> Result<PageSettings, String> {
     serde_json::from_str(raw).map_err(|e| format!("not page settings: {e}"))
 }
@@ -156,11 +162,7 @@ impl SettingsArgs {
             token_ttl_s: self.token_ttl_s,
             pass_ttl_s: self.pass_ttl_s,
             target_url: self.target_url,
-            state: self.state.map(|s| match s.as_str() {
-                "paused" => EventState::Paused,
-                "closed" => EventState::Closed,
-                _ => EventState::Open,
-            }),
+            state: self.state,
             max_active: self.max_active,
             claim_window_s: self.claim_window_s,
             single_use_passes: self.single_use_passes,
@@ -173,12 +175,7 @@ impl SettingsArgs {
             prequeue_from: self.prequeue_from.map(Some),
             closes_at: self.closes_at.map(Some),
             lanes: self.lanes.map(|lanes| lanes.0),
-            method: self.method.map(|m| match m.as_str() {
-                "passthrough" => QueueMethod::Passthrough,
-                "reject" => QueueMethod::Reject,
-                "random" => QueueMethod::Random,
-                _ => QueueMethod::Fifo,
-            }),
+            method: self.method,
         }
     }
 }

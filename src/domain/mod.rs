@@ -4,6 +4,7 @@
 pub mod draw;
 mod ids;
 pub mod palette;
+mod policy;
 mod settings;
 
 use serde::{Deserialize, Serialize};
@@ -12,6 +13,7 @@ pub use ids::{
     check_lane_name, lower_hex, random_token_id, EventId, IdError, VisitorId, EVENT_ID_MAX_LEN,
     LANE_NAME_MAX_LEN, VISITOR_ID_MAX_LEN,
 };
+pub use policy::{Capacity, EventPolicy, Intake, Pick};
 pub use settings::{
     EventSettings, EventSettingsPatch, EventState, Lane, PageSettings, Phase, QueueMethod,
     RateLimits, SettingsError,

@@ -10,13 +10,13 @@ use super::extract::{KnownEvent, PathEvent};
 use super::problem::{ApiError, Problem};
 use super::state::AppState;
 use super::visitor::{check_joinable, join_answer, join_response, take_place, JoinAnswer};
+use crate::admission::{self, Held};
 use crate::cache::CachedEvent;
 use crate::domain::{
-    EventId, EventSettingsPatch, EventState, EventView, LaneView, QueueMethod, SettingsError,
+    EventId, EventPolicy, EventSettingsPatch, EventState, EventView, LaneView, SettingsError,
     VisitorId,
 };
-use crate::scheduler::advance_lines;
-use crate::store::{put_event_and_lanes, AdvanceMode, Capacity, JoinAs, Pick, PutMode};
+use crate::store::{put_event_and_lanes, AdvanceMode, JoinAs, PutMode};
 use crate::token::TokenKind;
 
 /// Most visitors one manual advance may admit.
@@ -133,20 +133,20 @@ async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let existing = state.store.snapshot(event).await?;
     let created = existing.is_none();
-    let issued = existing.as_ref().map_or(0, |s| s.figures.issued);
-    let in_pool = existing
-        .as_ref()
-        .and_then(|s| s.pool)
-        .map_or(0, |pool| pool.waiting);
+    let held = Held {
+        issued: existing.as_ref().map_or(0, |s| s.figures.issued),
+        in_pool: existing
+            .as_ref()
+            .and_then(|s| s.pool)
+            .map_or(0, |pool| pool.waiting),
+    };
     let base = existing.map(|s| s.settings).unwrap_or_default();
-    let had_prequeue = base.has_prequeue();
-    let was_passthrough = base.method == QueueMethod::Passthrough;
-    let was_random = base.method == QueueMethod::Random;
+    let before = EventPolicy::of(&base);
     let old_lanes: Vec<String> = base.lanes.iter().map(|lane| lane.name.clone()).collect();
     let settings = patch.apply(base)?;
     let new_lanes: Vec<&String> = settings.lanes.iter().map(|lane| &lane.name).collect();
     let lanes_renamed = !old_lanes.is_empty() && old_lanes.iter().collect::<Vec<_>>() != new_lanes;
-    if lanes_renamed && anyone_joined(state, event, issued, &old_lanes).await? {
+    if lanes_renamed && anyone_joined(state, event, held.issued, &old_lanes).await? {
         return Err(SettingsError {
             field: "lanes",
             reason: "cannot be renamed, reordered or removed once visitors joined them; their \
@@ -155,16 +155,7 @@ async fn update(
         }
         .into());
     }
-    if settings.has_prequeue() && !had_prequeue && issued > 0 {
-        return Err(SettingsError {
-            field: "prequeue_from",
-            reason: format!(
-                "cannot be added to an event whose line holds {issued} places: they joined first \
-                 come, first served"
-            ),
-        }
-        .into());
-    }
+    let plan = admission::switching(&before, &EventPolicy::of(&settings), held)?;
     put_event_and_lanes(state.store.as_ref(), event, &settings, PutMode::Upsert).await?;
     for gone in old_lanes
         .iter()
@@ -174,35 +165,7 @@ async fn update(
         state.store.delete_event(&event.lane(gone)).await?;
         state.cache.forget(&event.lane(gone));
     }
-    if was_random && settings.method != QueueMethod::Random {
-        // Those still waiting in the draw take their places in the line now, in arrival order,
-        // before anyone who joins from here on.
-        state
-            .store
-            .advance(
-                event,
-                0,
-                AdvanceMode::Manual,
-                Capacity::UNLIMITED,
-                Pick::InOrder,
-            )
-            .await?;
-    }
-    if settings.method == QueueMethod::Passthrough && !was_passthrough && issued + in_pool > 0 {
-        // The room is switched off: nobody waits any more (the pool moves to the line first).
-        let everyone = issued + in_pool;
-        let advanced = state
-            .store
-            .advance(
-                event,
-                everyone,
-                AdvanceMode::Manual,
-                Capacity::UNLIMITED,
-                Pick::InOrder,
-            )
-            .await?;
-        tracing::info!(%event, admitted_through = advanced.admitted_through, "passthrough: let everyone waiting in");
-    }
+    admission::carry_out(state.store.as_ref(), event, &plan).await?;
     let cached = fresh(state, event).await?;
     let mut response = if created {
         HttpResponse::Created()
@@ -297,10 +260,10 @@ pub(super) async fn advance(
             body.by
         )));
     }
-    if event.cached.prequeue_undrawn() {
+    if !admission::intake_of(&event.cached.policy()).releasable(&event.cached) {
         return Err(ApiError::NotDrawnYet(event.id.to_string()));
     }
-    advance_lines(
+    admission::release(
         state.store.as_ref(),
         &state.cache,
         &event.id,

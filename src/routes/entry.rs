@@ -8,7 +8,7 @@ use crate::admission::{self, Entry, ExpiredReason};
 use crate::cache::CachedEvent;
 use crate::clock::{unix_ms, unix_s};
 use crate::domain::EventId;
-use crate::store::{Capacity, Claim};
+use crate::store::Claim;
 use crate::token::{Claims, TokenKind};
 
 /// The store's decision on `position`'s claim: asked once per replica (the store decides it
@@ -23,7 +23,7 @@ pub(super) async fn decided_claim(
     if let Some(claim) = cached.claim_here(position, unix_s()) {
         return claim;
     }
-    let settings = cached.settings();
+    let policy = cached.policy();
     let now_ms = unix_ms();
     match state
         .store
@@ -31,8 +31,8 @@ pub(super) async fn decided_claim(
             event,
             position,
             now_ms,
-            settings.pass_ttl_s * 1_000,
-            Capacity::of(&settings),
+            policy.pass_ttl_s * 1_000,
+            policy.capacity,
         )
         .await
     {
@@ -72,12 +72,12 @@ pub(super) async fn may_enter(
     claims: &Claims,
     use_: Use,
 ) -> Result<(), ApiError> {
-    let settings = cached.settings();
+    let policy = cached.policy();
     let entry = admission::entry(
         claims.kind,
         claims.pos,
         cached.admitted_through(),
-        settings.single_use_passes,
+        policy.single_use_passes,
     );
     if claims.kind == TokenKind::Pass && cached.is_completed(claims.pos) {
         return Err(ApiError::AdmissionEnded(ExpiredReason::Completed));
@@ -88,7 +88,7 @@ pub(super) async fn may_enter(
         Entry::ConsumePass => Ok(()),
         Entry::Claim => {
             let claim = decided_claim(state, event, cached, claims.pos).await;
-            admission::admission_ends(claim, settings.pass_ttl_s, unix_s())
+            admission::admission_ends(claim, policy.pass_ttl_s, unix_s())
                 .map(drop)
                 .map_err(ApiError::AdmissionEnded)
         }

@@ -19,7 +19,7 @@ use super::table::Route;
 use crate::cache::CachedEvent;
 use crate::domain::EventId;
 use crate::limits::client_address;
-use crate::token::{Claims, TokenError, TokenKind};
+use crate::token::{Claims, TokenError};
 
 /// The event id the request's path names (`{event}`), valid but not necessarily configured: the
 /// admin API creates events.
@@ -228,7 +228,7 @@ pub fn placed(
 ) -> Result<Holder, ApiError> {
     let lane = lane_line(state, event, &claims)?;
     let line = lane.as_ref().unwrap_or(event);
-    let claims = drawn(&line.cached, claims);
+    let claims = crate::admission::at_drawn_place(&line.cached, claims);
     Ok(Holder { claims, lane })
 }
 
@@ -247,26 +247,6 @@ fn lane_line(
         .get(&id)
         .ok_or_else(|| ApiError::UnknownEvent(id.to_string()))?;
     Ok(Some(KnownEvent { id, cached }))
-}
-
-/// A pre-queue (or pool) token read as the waiting token of the position drawn for it, once this
-/// replica knows the draw; any other token as it is.
-pub fn drawn(cached: &CachedEvent, claims: Arc<Claims>) -> Arc<Claims> {
-    if claims.kind != TokenKind::Prequeue {
-        return claims;
-    }
-    let position = match cached.draw() {
-        Some(draw) => draw
-            .drawn
-            .as_ref()
-            .map(|order| order.position_of(claims.pos)),
-        // No pre-queue: an arrival number in the pool of an event that draws at random.
-        None => cached.won_position(claims.pos),
-    };
-    match position {
-        Some(position) => Arc::new(claims.drawn(position)),
-        None => claims,
-    }
 }
 
 /// Whether the visitor reached waitroom over HTTPS, so its cookies must be `Secure`: always with

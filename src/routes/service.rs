@@ -6,7 +6,7 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::extract::{drawn, placed, verify_token, Holder, KnownEvent};
+use super::extract::{placed, verify_token, Holder, KnownEvent};
 use super::problem::{ApiError, Problem};
 use super::state::AppState;
 use std::sync::Arc;
@@ -128,7 +128,7 @@ fn token_event(
         .cache
         .get(&event)
         .ok_or_else(|| ApiError::UnknownEvent(event.to_string()))?;
-    let claims = drawn(&cached, claims);
+    let claims = crate::admission::at_drawn_place(&cached, claims);
     if cached.gave_up(&claims) {
         return Err(ApiError::LeftLine);
     }

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::broadcast::Receiver;
 
-use super::extract::{drawn, holder, Holder, KnownEvent, Presented};
+use super::extract::{holder, Holder, KnownEvent, Presented};
 use super::problem::{ApiError, Problem};
 use super::state::{AppState, StreamRefused, StreamSlot};
 use super::visitor::current_place;
@@ -69,7 +69,7 @@ impl Watch {
     /// The visitor's current answer, unless it is the same as the last one sent.
     async fn next_status(&mut self) -> Option<Bytes> {
         // A pre-queue place follows its drawn position once drawn.
-        self.claims = drawn(&self.event.cached, self.claims.clone());
+        self.claims = crate::admission::at_drawn_place(&self.event.cached, self.claims.clone());
         if self.event.cached.gave_up(&self.claims) {
             self.done = true;
             return Some(frame(

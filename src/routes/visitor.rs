@@ -9,15 +9,15 @@ use actix_web::{mime, web, HttpResponse, HttpResponseBuilder, ResponseError};
 use serde::Serialize;
 
 use super::entry::{decided_claim, may_enter, Use};
-use super::extract::{drawn, holder, placed, token_cookie, Holder, Https, KnownEvent, Presented};
+use super::extract::{holder, placed, token_cookie, Holder, Https, KnownEvent, Presented};
 use super::problem::{ApiError, Problem};
 use super::state::AppState;
 use crate::admission::{self, ExpiredReason, VisitorStatus};
 use crate::cache::{CachedEvent, SignedPass};
 use crate::clock::{rfc3339, unix_ms, unix_s};
-use crate::domain::{EventId, EventState, Phase, QueueMethod, VisitorId};
+use crate::domain::{EventId, EventState, Phase, VisitorId};
 use crate::estimate::Estimate;
-use crate::store::{AdvanceMode, Capacity, JoinAs, Joined, Pick, PrequeueLeave};
+use crate::store::{JoinAs, Joined, PrequeueLeave};
 use crate::token::{Claims, TokenError, TokenKind};
 
 /// What a visitor holding a waiting token is told, on joining and on every status check.
@@ -148,25 +148,10 @@ pub(super) fn waiting_place(event: &EventId, cached: &CachedEvent, position: u64
     }
 }
 
-/// What a visitor in a pre-queue not drawn yet is told: no position yet, and when it is drawn. In
-/// the pool of an event that draws at random: when the next release draws, how many wait, and the
-/// chance of being drawn then.
+/// What the holder of an arrival number not drawn yet is told (in a pre-queue, or in the pool of an
+/// event that draws at random): no position yet, and when the draw that may give them one happens.
 fn prequeue_place(event: &EventId, cached: &CachedEvent) -> Place {
-    let settings = cached.settings();
-    let (draws_at, in_prequeue, draw_chance) = if cached.draw().is_some() {
-        let opens = settings.opens_at.map(|at| rfc3339(at.timestamp()));
-        (opens, cached.issued(), None)
-    } else {
-        let waiting = cached.pool_waiting().max(1);
-        let chance = admission::draw_chance(&settings, cached.figures().active, waiting);
-        let interval = i64::try_from(settings.release_interval_ms.max(1)).unwrap_or(i64::MAX);
-        let next = (unix_ms().div_euclid(interval) + 1) * interval;
-        (
-            (chance > 0.0).then(|| rfc3339(next.div_euclid(1_000))),
-            waiting,
-            Some(chance),
-        )
-    };
+    let undrawn = admission::undrawn(cached, unix_ms());
     Place {
         event: event.without_lane(),
         lane: event.split_lane().1.map(str::to_owned),
@@ -174,21 +159,16 @@ fn prequeue_place(event: &EventId, cached: &CachedEvent) -> Place {
         position: 0,
         ahead: 0,
         admitted_through: cached.admitted_through(),
-        state: settings.state,
-        // A pool's visitors learn at each release whether they were drawn.
-        poll_after_ms: Some(if draw_chance.is_some() {
-            settings.release_interval_ms.clamp(1_000, 5_000)
-        } else {
-            5_000
-        }),
+        state: cached.settings().state,
+        poll_after_ms: Some(undrawn.poll_after_ms),
         estimate: None,
         reason: None,
         pass: None,
         pass_expires_at: None,
         target_url: None,
-        draws_at,
-        in_prequeue: Some(in_prequeue),
-        draw_chance,
+        draws_at: undrawn.draws_at_s.map(rfc3339),
+        in_prequeue: Some(undrawn.waiting),
+        draw_chance: undrawn.chance,
         token: None,
     }
 }
@@ -207,20 +187,10 @@ pub(super) fn check_joinable(event: &KnownEvent) -> Result<(), ApiError> {
                 wait: std::time::Duration::from_millis(u64::try_from(from - now).unwrap_or(0)),
             })
         }
-        Phase::Live if settings.method == QueueMethod::Reject => {
+        Phase::Live if !admission::intake_of(&event.cached.policy()).takes_joins() => {
             Err(ApiError::SoldOut(event.id.to_string()))
         }
         Phase::Prequeue | Phase::Live => Ok(()),
-    }
-}
-
-/// The kind of token a join hands out: a pre-queue token for an arrival number (while the pre-queue
-/// is not drawn, or in a pool).
-fn joining_kind(cached: &CachedEvent, joined: &Joined) -> TokenKind {
-    if joined.arrival || cached.prequeue_undrawn() {
-        TokenKind::Prequeue
-    } else {
-        TokenKind::Waiting
     }
 }
 
@@ -329,12 +299,12 @@ pub(super) async fn joined(
     // Anonymous visitors never choose their id, so nobody can claim another's place.
     let visitor = VisitorId::generate();
     let joined = take_place(state, event, &visitor, JoinAs::Anonymous).await?;
-    let kind = joining_kind(&event.cached, &joined);
+    let kind = admission::joining_kind(&event.cached, &joined);
     join_answer(state, event, &visitor, kind, joined).await
 }
 
-/// The answer to a join that took `joined`, with a token of `kind`: on a passthrough event, the
-/// pass at once.
+/// The answer to a join that took `joined`, with a token of `kind`; for one the event's intake let
+/// in at once, what a status check with the new token says: admitted, with the pass.
 pub(super) async fn join_answer(
     state: &AppState,
     event: &KnownEvent,
@@ -342,35 +312,29 @@ pub(super) async fn join_answer(
     kind: TokenKind,
     joined: Joined,
 ) -> Result<JoinAnswer, ApiError> {
-    if event.cached.settings().method == QueueMethod::Passthrough {
-        return pass_at_once(state, event, visitor, joined).await;
+    let intake = admission::intake_of(&event.cached.policy());
+    let line = (&event.id, event.cached.as_ref());
+    if intake
+        .after_join(state.store.as_ref(), &state.cache, line, &joined)
+        .await?
+    {
+        let signed = sign_place(state, event, visitor, (kind, joined.position));
+        let place = current_place(state, event, &signed.1).await;
+        return Ok(JoinAnswer::new(visitor, joined.fresh, signed, place));
     }
     Ok(joined_place(state, event, visitor, kind, joined))
 }
 
-/// Takes a place for `visitor` in the store: a position in the line, or an arrival number in the
-/// pool of an event that draws at random. This replica learns of it at once.
+/// Takes a place for `visitor` where the event's intake puts it (see [`admission::take_place`]),
+/// counted as a join when it is a new one.
 pub(super) async fn take_place(
     state: &AppState,
     event: &KnownEvent,
     visitor: &VisitorId,
     who: JoinAs,
 ) -> Result<Joined, ApiError> {
-    let pick = Pick::of(&event.cached.settings());
-    let cached = &event.cached;
-    let floor = match pick {
-        Pick::InOrder => cached.issued(),
-        Pick::AtRandom => cached.pool_arrived(),
-    };
-    let joined = state
-        .store
-        .join(&event.id, visitor, who, unix_ms(), floor, pick)
-        .await?;
-    if pick == Pick::AtRandom && joined.arrival {
-        cached.observe_arrival(joined.position, joined.fresh);
-    } else {
-        cached.observe_issued(joined.position);
-    }
+    let line = (&event.id, event.cached.as_ref());
+    let joined = admission::take_place(state.store.as_ref(), line, visitor, who, unix_ms()).await?;
     if joined.fresh {
         state
             .metrics
@@ -379,46 +343,6 @@ pub(super) async fn take_place(
             .inc();
     }
     Ok(joined)
-}
-
-/// A passthrough event's join: the pointer moves over the new place (and any before it), and the
-/// answer is what a status check with the new token says: admitted, with the pass.
-async fn pass_at_once(
-    state: &AppState,
-    event: &KnownEvent,
-    visitor: &VisitorId,
-    joined: Joined,
-) -> Result<JoinAnswer, ApiError> {
-    let behind = joined
-        .position
-        .saturating_sub(event.cached.admitted_through());
-    if behind > 0 {
-        let advanced = state
-            .store
-            .advance(
-                &event.id,
-                behind,
-                AdvanceMode::Manual,
-                Capacity::UNLIMITED,
-                Pick::InOrder,
-            )
-            .await?;
-        state.cache.observe(
-            &event.id,
-            &event.cached,
-            advanced.issued,
-            advanced.admitted_through,
-            true,
-        );
-    }
-    let (token, claims) = sign_place(state, event, visitor, (TokenKind::Waiting, joined.position));
-    let place = current_place(state, event, &claims).await;
-    Ok(JoinAnswer::new(
-        visitor,
-        joined.fresh,
-        (token, claims),
-        place,
-    ))
 }
 
 /// The answer to a join that drew `joined` with a token of `kind`.
@@ -503,7 +427,7 @@ pub(super) fn expired_place(
 
 /// The answer for a valid token's holder, with the admission pass once the pointer has passed them.
 pub(super) async fn current_place(state: &AppState, event: &KnownEvent, claims: &Claims) -> Place {
-    // Every caller reads a pre-queue token at its drawn position first (`extract::drawn`): one
+    // Every caller reads a pre-queue token at its drawn position first (`admission::at_drawn_place`): one
     // still of that kind is not drawn yet.
     if claims.kind == TokenKind::Prequeue {
         return prequeue_place(&event.id, &event.cached);
@@ -667,7 +591,7 @@ pub(super) async fn leave(
             // Drawn meanwhile: this replica learns the draw, and the drawn position is given up.
             PrequeueLeave::AlreadyDrawn => {
                 state.cache.refresh(state.store.as_ref(), &event.id).await?;
-                claims = drawn(&event.cached, claims);
+                claims = admission::at_drawn_place(&event.cached, claims);
                 if claims.kind == TokenKind::Prequeue && event.cached.draw().is_none() {
                     // Neither in the pool nor drawn from it: given up before.
                     return Err(ApiError::LeftLine);

@@ -121,7 +121,7 @@ impl Sink for KafkaSink {
         let producer = self.producer();
         let mut deliveries = Vec::with_capacity(messages.len());
         for (topic, message, payload) in &messages {
-            let headers = OwnedHeaders::new()
+            let mut headers = OwnedHeaders::new()
                 .insert(Header {
                     key: "event",
                     value: Some(message.event.as_str()),
@@ -130,6 +130,12 @@ impl Sink for KafkaSink {
                     key: "message-id",
                     value: Some(message.id.as_str()),
                 });
+            if let Some(lane) = &message.lane {
+                headers = headers.insert(Header {
+                    key: "lane",
+                    value: Some(lane.as_str()),
+                });
+            }
             let mut record = FutureRecord::to(topic)
                 .key(message.visitor.as_str())
                 .payload(payload.as_slice())

@@ -23,9 +23,13 @@ pub enum SinkError {
 /// The message every sink writes for one admitted visitor.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AdmissionMessage {
-    /// `<event>:<position>`: stable across re-sends, for consumers to deduplicate on.
+    /// `<event>:<position>`, or `<event>:<lane>:<position>` for a lane's place: stable across
+    /// re-sends, for consumers to deduplicate on.
     pub id: String,
     pub event: String,
+    /// The priority lane the visitor waited in, for an event with lanes (not the first lane's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lane: Option<String>,
     pub visitor: String,
     pub position: u64,
     /// RFC 3339, milliseconds, UTC.
@@ -41,9 +45,14 @@ fn rfc3339_ms(unix_ms: i64) -> String {
 
 impl From<&Admitted> for AdmissionMessage {
     fn from(visitor: &Admitted) -> Self {
+        let (event, lane) = visitor.event.split_lane();
         Self {
-            id: format!("{}:{}", visitor.event, visitor.position),
-            event: visitor.event.to_string(),
+            id: match lane {
+                Some(lane) => format!("{event}:{lane}:{}", visitor.position),
+                None => format!("{event}:{}", visitor.position),
+            },
+            event: event.to_owned(),
+            lane: lane.map(str::to_owned),
             visitor: visitor.visitor.clone(),
             position: visitor.position,
             joined_at: rfc3339_ms(visitor.joined_at_ms),

@@ -16,6 +16,7 @@ use crate::domain::{Admitted, EventId, EventSettings, VisitorId};
 pub use self::memory::MemoryStore;
 pub use self::metered::{MeteredStore, WriteHealth};
 pub use self::redis::RedisStore;
+pub use crate::domain::{Capacity, Pick};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -175,27 +176,6 @@ pub struct PoolState {
     pub won: u64,
 }
 
-/// How a release picks whom it lets through.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pick {
-    /// The line in order; anyone left in the pool (the event drew at random before) moves to the
-    /// line first, in arrival order.
-    InOrder,
-    /// The `random` method: joins go to the pool, and each release first draws from it, uniformly
-    /// at random, as many as it lets through beyond those already in line.
-    AtRandom,
-}
-
-impl Pick {
-    pub fn of(settings: &EventSettings) -> Self {
-        if settings.method == crate::domain::QueueMethod::Random {
-            Pick::AtRandom
-        } else {
-            Pick::InOrder
-        }
-    }
-}
-
 /// An event's pre-queue draw: its seed, fixed when the event got its pre-queue, and once drawn what.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DrawState {
@@ -244,32 +224,6 @@ pub struct Advanced {
     pub moved: bool,
     pub admitted_through: u64,
     pub issued: u64,
-}
-
-/// An event's capacity limit, as the release and the claim need it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Capacity {
-    /// 0: no limit, and no tracking of active visitors.
-    pub max_active: u64,
-    pub claim_window_ms: u64,
-}
-
-impl Capacity {
-    pub const UNLIMITED: Capacity = Capacity {
-        max_active: 0,
-        claim_window_ms: 0,
-    };
-
-    pub fn of(settings: &EventSettings) -> Self {
-        Self {
-            max_active: settings.max_active,
-            claim_window_ms: settings.claim_window_s * 1_000,
-        }
-    }
-
-    pub fn is_limited(&self) -> bool {
-        self.max_active > 0
-    }
 }
 
 /// What collecting an admission pass found: decided once per position, atomically, by the store.

@@ -598,3 +598,65 @@ async fn a_leave_redis_lost_is_not_forwarded() {
     worker.await.unwrap();
     let _ = sync.await;
 }
+
+/// An event with lanes drained to a real broker with a topic per event: every admitted visitor is
+/// read back from the event's own topic (`admitted.<event>`: a lane's line never makes a topic of
+/// its own), with the lane they waited in as a field of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lanes_drain_to_the_events_own_topic_with_each_visitors_lane() {
+    let broker = Daemon::kafka();
+    broker.create_topic("admitted.tix", 3).unwrap();
+    let mut config = config_for(Backend::Redis, &format!("t{}", random_token_id()));
+    config.drain_in_serve = true;
+    config.kafka_brokers = Some(broker.kafka_brokers());
+    config.kafka_topic = "admitted".into();
+    config.kafka_topic_per_event = true;
+    let app = spawn_config(config).await;
+    app.create_event(
+        "tix",
+        json!({ "batch_size": 0, "lanes": [{ "name": "public", "share": 70 }, { "name": "members", "share": 30 }] }),
+    )
+    .await;
+    // visitor id -> the lane the message must name (none for the first lane's line).
+    let mut lanes: BTreeMap<String, Option<String>> = BTreeMap::new();
+    for n in 0..14 {
+        let anonymous = app.join("tix").await;
+        lanes.insert(anonymous.body["visitor"].as_str().unwrap().to_owned(), None);
+        if n % 2 == 0 {
+            let member = format!("member-{n}");
+            let joined = app
+                .admin(
+                    reqwest::Method::POST,
+                    "/v1/admin/events/tix/join",
+                    Some(json!({ "visitor": member, "lane": "members" })),
+                )
+                .await;
+            assert_eq!(joined.body["lane"], "members", "{:?}", joined.body);
+            lanes.insert(member, Some("members".to_owned()));
+        }
+    }
+    assert_eq!(lanes.len(), 21);
+    let expected: BTreeSet<String> = {
+        let view = app.advance("tix", 21).await;
+        let public = view.lane_lines[0].admitted_through;
+        let members = view.lane_lines[1].admitted_through;
+        assert_eq!((public, members), (14, 7), "{view:?}");
+        (1..=public)
+            .map(|p| format!("tix:{p}"))
+            .chain((1..=members).map(|p| format!("tix:members:{p}")))
+            .collect()
+    };
+    let messages = read_topic(&broker.kafka_brokers(), "admitted.tix", &expected);
+    let ids: BTreeSet<String> = messages.iter().map(|m| m.id.clone()).collect();
+    assert_eq!(ids, expected, "every admitted visitor, once per place");
+    for message in &messages {
+        assert_eq!(message.event, "tix", "{message:?}");
+        assert_eq!(
+            lanes.get(&message.visitor),
+            Some(&message.lane),
+            "forwarded with their own lane: {message:?}"
+        );
+    }
+    let forwarded: BTreeSet<&String> = messages.iter().map(|m| &m.visitor).collect();
+    assert_eq!(forwarded.len(), lanes.len(), "every visitor forwarded");
+}

@@ -13,7 +13,8 @@ const LAYERS: &[&[&str]] = &[
     &["config", "keys", "estimate", "limits"],
     &["telemetry", "token", "metrics"],
     &["store"],
-    &["cache", "admission", "sink"],
+    &["cache", "sink"],
+    &["admission"],
     &["scheduler", "drain", "demo"],
     &["routes"],
     &["startup", "client"],
@@ -187,4 +188,66 @@ fn the_checker_sees_what_it_must() {
         names_after(text, "super::"),
         ["a", "b"].map(String::from).into()
     );
+}
+
+/// What deciding on a way of entering an event looks like in code: naming an intake or a queueing
+/// method, or asking the settings or the cache which one holds.
+const MODE_CHECKS: &[&str] = &[
+    "Intake::",
+    "QueueMethod::",
+    ".has_prequeue()",
+    ".has_pool()",
+    ".prequeue_undrawn()",
+    "Pick::AtRandom",
+    ".method ==",
+    ".method !=",
+];
+
+/// Where deciding on a mode belongs: the admission rules (one file per intake), the domain that
+/// defines the modes and derives the policy, and the store that keeps each intake's data.
+const MODE_HOMES: &[&str] = &["admission", "domain", "store"];
+
+/// The places in `text` that decide on a mode.
+fn mode_checks(text: &str) -> Vec<&'static str> {
+    MODE_CHECKS
+        .iter()
+        .filter(|check| text.contains(*check))
+        .copied()
+        .collect()
+}
+
+#[test]
+fn nothing_outside_admission_branches_on_a_mode() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&src, &mut files);
+    let mut problems = Vec::new();
+    for file in &files {
+        let relative = file.strip_prefix(&src).unwrap();
+        let module = relative.iter().next().unwrap().to_string_lossy();
+        let module = module.trim_end_matches(".rs");
+        if MODE_HOMES.contains(&module) {
+            continue;
+        }
+        for check in mode_checks(&code(file)) {
+            problems.push(format!(
+                "{}: `{check}` decides on a mode outside admission/: ask the event's policy",
+                relative.display()
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn the_mode_checker_sees_what_it_must() {
+    assert_eq!(
+        mode_checks("if settings.method == QueueMethod::Reject {"),
+        ["QueueMethod::", ".method =="]
+    );
+    assert_eq!(
+        mode_checks("if cached.prequeue_undrawn() {"),
+        [".prequeue_undrawn()"]
+    );
+    assert!(mode_checks("let policy = cached.policy();").is_empty());
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 use waitroom::domain::draw::{order, positions, Seed};
 use waitroom::domain::QueueMethod;
-use waitroom::domain::{EventId, EventSettings, VisitorId};
+use waitroom::domain::{EventId, EventPolicy, EventSettings, VisitorId};
 use waitroom::store::{AdvanceMode, Capacity, JoinAs, Pick, PutMode, RedisStore, Store};
 
 use crate::report::Row;
@@ -128,7 +128,7 @@ async fn joined_by(
         .put_event(&event, settings, PutMode::Upsert)
         .await
         .expect("the event");
-    let pick = Pick::of(settings);
+    let pick = EventPolicy::of(settings).pick();
     let joins = (0..entries).map(|_| {
         let (store, event) = (store.clone(), event.clone());
         async move {

@@ -1,11 +1,206 @@
-//! The admission rules, pure: where a place stands, when its holder gets a pass, who may enter, and
-//! how often a waiting visitor should ask. Every route that decides any of these asks here.
+//! Admission: the rules of who stands where and who may enter, and every per-mode behaviour, one
+//! file per way of entering an event ([`Intake`]): whether a join may happen, where it takes its
+//! place, where a token stands, what a release does, and what switching from another intake does.
+//! Handlers, the scheduler and the drain ask here (through the event's [`EventPolicy`]) and branch
+//! on no mode themselves; a new intake is a new file implementing [`IntakeRules`].
+//!
+//! The rest of this file holds the rules every intake shares, pure: where a place stands, when its
+//! holder gets a pass, who may enter, and how often a waiting visitor should ask.
 
+mod line;
+mod passthrough;
+mod pool;
+mod prequeue;
+mod release;
+mod sold_out;
+mod switch;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
 use serde::Serialize;
 
-use crate::domain::{EventSettings, EventState};
-use crate::store::Claim;
-use crate::token::TokenKind;
+use crate::cache::{CachedEvent, PointerCache};
+use crate::domain::{EventId, EventPolicy, EventSettings, EventState, Intake, VisitorId};
+use crate::store::{Claim, JoinAs, Joined, Store, StoreError};
+use crate::token::{Claims, TokenKind};
+
+pub use release::{release, waiting_in_lines};
+pub use switch::{carry_out, switching, Held, Switch};
+
+/// What one way of entering an event does; every method has the plain line's behaviour unless an
+/// intake says otherwise.
+#[async_trait]
+pub trait IntakeRules: Sync {
+    /// Whether a join is taken while the schedule takes them; false: the event is sold out.
+    fn takes_joins(&self) -> bool {
+        true
+    }
+
+    /// The number a join must draw above: what this replica knows was handed out.
+    fn floor(&self, cached: &CachedEvent) -> u64 {
+        cached.issued()
+    }
+
+    /// Takes in a join the store answered on this replica.
+    fn observe_join(&self, cached: &CachedEvent, joined: &Joined) {
+        cached.observe_issued(joined.position);
+    }
+
+    /// The kind of token an anonymous join hands out for a place the store gave in the line.
+    fn joining_kind(&self, _cached: &CachedEvent) -> TokenKind {
+        TokenKind::Waiting
+    }
+
+    /// What follows a join at once; true when it let the visitor in (their answer is then the
+    /// pass, as a status check would give it).
+    async fn after_join(
+        &self,
+        _store: &dyn Store,
+        _cache: &PointerCache,
+        _line: (&EventId, &CachedEvent),
+        _joined: &Joined,
+    ) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+
+    /// For an intake whose tokens carry arrival numbers: the position drawn for `arrival`, once this
+    /// replica knows it.
+    fn drawn_position(&self, _cached: &CachedEvent, _arrival: u64) -> Option<u64> {
+        None
+    }
+
+    /// For an intake whose tokens carry arrival numbers: what the holder of one not drawn yet is
+    /// told.
+    fn undrawn(&self, cached: &CachedEvent, now_ms: i64) -> Undrawn {
+        let _ = now_ms;
+        Undrawn {
+            draws_at_s: None,
+            waiting: cached.issued(),
+            chance: None,
+            poll_after_ms: 5_000,
+        }
+    }
+
+    /// Whether the line may be moved now (an admin's advance included).
+    fn releasable(&self, _cached: &CachedEvent) -> bool {
+        true
+    }
+
+    /// Readies a release: true when the line may move now. A pre-queue is drawn first.
+    async fn prepare_release(
+        &self,
+        _store: &dyn Store,
+        _cache: &PointerCache,
+        _line: (&EventId, &CachedEvent),
+    ) -> Result<bool, StoreError> {
+        Ok(true)
+    }
+
+    /// What a replica learns after its release moved a line (a pool's draw: whom it let through).
+    async fn after_release(
+        &self,
+        _store: &dyn Store,
+        _cache: &PointerCache,
+        _line: &EventId,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// What switching to this intake from `from` takes, for an event holding `held` places; an
+    /// error for a switch that would break promises made to those who joined.
+    fn on_enter(
+        &self,
+        _from: Intake,
+        _held: Held,
+    ) -> Result<Vec<Switch>, crate::domain::SettingsError> {
+        Ok(Vec::new())
+    }
+
+    /// What leaving this intake for another takes.
+    fn on_leave(&self, _held: Held) -> Vec<Switch> {
+        Vec::new()
+    }
+}
+
+/// What the holder of an arrival number not drawn yet is told.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Undrawn {
+    /// When the draw that may give them a place happens (unix seconds), if it is known.
+    pub draws_at_s: Option<i64>,
+    /// How many wait to be drawn.
+    pub waiting: u64,
+    /// The chance of being drawn then (0 to 1), for a draw at every release.
+    pub chance: Option<f64>,
+    pub poll_after_ms: u64,
+}
+
+/// The rules of `intake`: the one place that maps an intake to its file.
+pub fn rules(intake: Intake) -> &'static dyn IntakeRules {
+    match intake {
+        Intake::Line => &line::Line,
+        Intake::Prequeue { .. } => &prequeue::Prequeue,
+        Intake::Pool => &pool::Pool,
+        Intake::Passthrough => &passthrough::Passthrough,
+        Intake::SoldOut => &sold_out::SoldOut,
+    }
+}
+
+/// The rules of the event's own intake.
+pub fn intake_of(policy: &EventPolicy) -> &'static dyn IntakeRules {
+    rules(policy.intake)
+}
+
+/// A token as the holder of the place it carries: a token with an arrival number (a pre-queue's or
+/// a pool's) read as the waiting token of the position drawn for it, once this replica knows the
+/// draw; any other token as it is.
+pub fn at_drawn_place(cached: &CachedEvent, claims: Arc<Claims>) -> Arc<Claims> {
+    if claims.kind != TokenKind::Prequeue {
+        return claims;
+    }
+    let Some(arrivals) = cached.policy().arrivals else {
+        return claims;
+    };
+    match rules(arrivals).drawn_position(cached, claims.pos) {
+        Some(position) => Arc::new(claims.drawn(position)),
+        None => claims,
+    }
+}
+
+/// What the holder of an arrival number of `cached`'s event not drawn yet is told.
+pub fn undrawn(cached: &CachedEvent, now_ms: i64) -> Undrawn {
+    let policy = cached.policy();
+    rules(policy.arrivals.unwrap_or(policy.intake)).undrawn(cached, now_ms)
+}
+
+/// Takes a place for `visitor` in the store, where the event's intake puts it (the line, or the
+/// pool); this replica learns of it at once.
+pub async fn take_place(
+    store: &dyn Store,
+    (id, cached): (&EventId, &CachedEvent),
+    visitor: &VisitorId,
+    who: JoinAs,
+    now_ms: i64,
+) -> Result<Joined, StoreError> {
+    let policy = cached.policy();
+    let intake = rules(policy.intake);
+    let floor = intake.floor(cached);
+    let joined = store
+        .join(id, visitor, who, now_ms, floor, policy.pick())
+        .await?;
+    intake.observe_join(cached, &joined);
+    Ok(joined)
+}
+
+/// The kind of token an anonymous join that took `joined` hands out: an arrival number's as the
+/// store gave it, else as the intake says (a pre-queue not drawn yet, as this replica knows it).
+pub fn joining_kind(cached: &CachedEvent, joined: &Joined) -> TokenKind {
+    if joined.arrival {
+        TokenKind::Prequeue
+    } else {
+        rules(cached.policy().intake).joining_kind(cached)
+    }
+}
 
 /// Where a visitor stands, as their answers say it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]

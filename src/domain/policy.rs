@@ -1,0 +1,178 @@
+//! An event's policy: how people enter it, how many may be in at once, how a release is shared, as
+//! plain data derived once from its settings whenever they change. What each way of entering does
+//! lives in `admission/`, one file per [`Intake`]; everything else asks the policy and branches on
+//! no mode itself.
+
+use chrono::{DateTime, Utc};
+
+use super::settings::{EventSettings, QueueMethod};
+
+/// How people enter an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Intake {
+    /// First come, first served.
+    Line,
+    /// A pre-queue until `opens_at`, whose order is drawn then at random; a line from then on.
+    Prequeue { opens_at: DateTime<Utc> },
+    /// Joins wait in a pool; each release draws from it at random.
+    Pool,
+    /// No line: every join is let in at once.
+    Passthrough,
+    /// No new places: joins are refused as sold out; those in line keep theirs.
+    SoldOut,
+}
+
+/// How a release picks whom it lets through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pick {
+    /// The line in order; anyone left in the pool (the event drew at random before) moves to the
+    /// line first, in arrival order.
+    InOrder,
+    /// Joins go to the pool, and each release first draws from it, uniformly at random, as many as
+    /// it lets through beyond those already in line.
+    AtRandom,
+}
+
+/// An event's capacity limit, as the release and the claim need it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capacity {
+    /// 0: no limit, and no tracking of active visitors.
+    pub max_active: u64,
+    pub claim_window_ms: u64,
+}
+
+impl Capacity {
+    pub const UNLIMITED: Capacity = Capacity {
+        max_active: 0,
+        claim_window_ms: 0,
+    };
+
+    pub fn of(settings: &EventSettings) -> Self {
+        Self {
+            max_active: settings.max_active,
+            claim_window_ms: settings.claim_window_s * 1_000,
+        }
+    }
+
+    pub fn is_limited(&self) -> bool {
+        self.max_active > 0
+    }
+}
+
+/// What an event's settings decide about entering it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventPolicy {
+    pub intake: Intake,
+    /// Whose arrival numbers the event's tokens may carry, to be read at the place drawn for them:
+    /// the pre-queue's, or the pool's of an event that draws at random (or did: its winners hold
+    /// tokens with arrival numbers after it switched away).
+    pub arrivals: Option<Intake>,
+    pub capacity: Capacity,
+    /// How long an admission lasts from its first collection, in seconds.
+    pub pass_ttl_s: u64,
+    /// Each pass lets one person in once.
+    pub single_use_passes: bool,
+    /// Each lane's share of every release, in the lanes' order (empty: one line).
+    pub lane_shares: Vec<u8>,
+}
+
+impl EventPolicy {
+    pub fn of(settings: &EventSettings) -> Self {
+        let intake = match (settings.method, settings.opens_at) {
+            (QueueMethod::Passthrough, _) => Intake::Passthrough,
+            (QueueMethod::Reject, _) => Intake::SoldOut,
+            (QueueMethod::Random, _) => Intake::Pool,
+            (QueueMethod::Fifo, Some(opens_at)) if settings.prequeue_from.is_some() => {
+                Intake::Prequeue { opens_at }
+            }
+            (QueueMethod::Fifo, _) => Intake::Line,
+        };
+        let arrivals = match intake {
+            Intake::Prequeue { .. } | Intake::Pool => Some(intake),
+            _ if settings.drew_at_random => Some(Intake::Pool),
+            _ => None,
+        };
+        Self {
+            intake,
+            arrivals,
+            capacity: Capacity::of(settings),
+            pass_ttl_s: settings.pass_ttl_s,
+            single_use_passes: settings.single_use_passes,
+            lane_shares: settings.lanes.iter().map(|lane| lane.share).collect(),
+        }
+    }
+
+    /// How a release (and a join) picks: from the pool for the pool's intake, else in order.
+    pub fn pick(&self) -> Pick {
+        match self.intake {
+            Intake::Pool => Pick::AtRandom,
+            _ => Pick::InOrder,
+        }
+    }
+
+    /// Whether the event has lanes: several lines sharing each release.
+    pub fn has_lanes(&self) -> bool {
+        !self.lane_shares.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Lane;
+
+    #[test]
+    fn the_settings_decide_one_intake() {
+        let intake = |settings: EventSettings| EventPolicy::of(&settings).intake;
+        let opens_at = "2030-01-01T10:00:00Z".parse().unwrap();
+        let base = EventSettings::default();
+        assert_eq!(intake(base.clone()), Intake::Line);
+        let scheduled = EventSettings {
+            opens_at: Some(opens_at),
+            ..base.clone()
+        };
+        assert_eq!(intake(scheduled.clone()), Intake::Line, "no pre-queue");
+        let prequeue = EventSettings {
+            prequeue_from: Some("2029-12-31T10:00:00Z".parse().unwrap()),
+            ..scheduled
+        };
+        assert_eq!(intake(prequeue), Intake::Prequeue { opens_at });
+        for (method, expected) in [
+            (QueueMethod::Random, Intake::Pool),
+            (QueueMethod::Passthrough, Intake::Passthrough),
+            (QueueMethod::Reject, Intake::SoldOut),
+        ] {
+            let settings = EventSettings {
+                method,
+                ..base.clone()
+            };
+            assert_eq!(intake(settings), expected);
+        }
+    }
+
+    #[test]
+    fn a_pools_tokens_are_read_after_switching_away_and_lanes_share_releases() {
+        let was_random = EventSettings {
+            drew_at_random: true,
+            lanes: vec![
+                Lane {
+                    name: "members".into(),
+                    share: 30,
+                },
+                Lane {
+                    name: "public".into(),
+                    share: 70,
+                },
+            ],
+            ..EventSettings::default()
+        };
+        let policy = EventPolicy::of(&was_random);
+        assert_eq!(policy.intake, Intake::Line);
+        assert_eq!(policy.arrivals, Some(Intake::Pool));
+        assert_eq!(policy.pick(), Pick::InOrder);
+        assert_eq!(policy.lane_shares, vec![30, 70]);
+        assert!(EventPolicy::of(&EventSettings::default())
+            .arrivals
+            .is_none());
+    }
+}
