@@ -165,6 +165,11 @@ impl Client {
             .await
     }
 
+    /// Deletes the event and all its data, on every replica.
+    pub async fn delete_event(&self, event: &str) -> Result<(), ClientError> {
+        self.admin(Method::DELETE, &format!("/{event}"), None).await
+    }
+
     /// Admits the next `by` visitors now.
     pub async fn advance(&self, event: &str, by: u64) -> Result<EventView, ClientError> {
         let body = json!({ "by": by });
@@ -248,7 +253,13 @@ async fn read_answer<T: DeserializeOwned>(response: Response) -> Result<T, Clien
         reason: e.to_string(),
     })?;
     if status.is_success() {
-        return serde_json::from_str(&text).map_err(|e| ClientError::Unreadable {
+        // No content reads as JSON `null` (a deletion answers nothing).
+        let text = if text.is_empty() {
+            "null"
+        } else {
+            text.as_str()
+        };
+        return serde_json::from_str(text).map_err(|e| ClientError::Unreadable {
             status,
             reason: e.to_string(),
         });

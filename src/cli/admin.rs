@@ -5,7 +5,9 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use crate::client::Client;
-use crate::domain::{EventSettingsPatch, EventState, Lane, PageSettings, QueueMethod};
+use crate::domain::{
+    EventSettingsPatch, EventState, Lane, OutagePolicy, PageSettings, QueueMethod, RateLimits,
+};
 
 #[derive(Debug, Args)]
 pub(super) struct AdminArgs {
@@ -52,10 +54,12 @@ enum AdminCommand {
 
 #[derive(Debug, Subcommand)]
 enum EventCommand {
+    /// Every event with its figures.
     List,
-    Show {
-        event: String,
-    },
+    /// One event's settings and figures.
+    Show { event: String },
+    /// Delete an event and all its data, on every replica (its tokens are refused from then on).
+    Delete { event: String },
     /// Create an event (fails if it exists).
     Create {
         event: String,
@@ -70,23 +74,34 @@ enum EventCommand {
     },
 }
 
+/// Every setting of an event, each a flag (`settings_args_reach_every_setting` checks that none is
+/// missing and each says what it does); a flag left out leaves the setting as it is.
 #[derive(Debug, Args)]
 struct SettingsArgs {
+    /// Visitors released per interval; 0 releases by hand only.
     #[arg(long)]
     batch_size: Option<u64>,
+    /// How often a batch is released, in milliseconds (100 to 3,600,000).
     #[arg(long)]
     release_interval_ms: Option<u64>,
+    /// Lifetime of a waiting token, in seconds: a visitor who does not come back within it loses
+    /// the place.
     #[arg(long)]
     token_ttl_s: Option<u64>,
+    /// How long an admission lasts from its first collection, in seconds.
     #[arg(long)]
     pass_ttl_s: Option<u64>,
+    /// Where admitted visitors go (an http or https URL).
     #[arg(long)]
     target_url: Option<String>,
     /// open, paused (joins taken, nobody released) or closed.
     #[arg(long, value_parser = named::<EventState>)]
     state: Option<EventState>,
+    /// Most admitted visitors active at once; 0 for no limit.
     #[arg(long)]
     max_active: Option<u64>,
+    /// With --max-active: seconds an admitted visitor has to collect the pass before the slot goes
+    /// to someone else.
     #[arg(long)]
     claim_window_s: Option<u64>,
     /// Whether each pass lets one person in once.
@@ -95,12 +110,21 @@ struct SettingsArgs {
     /// Origins a visitor may be sent back to after the hand-over, comma-separated.
     #[arg(long, value_delimiter = ',')]
     allowed_origins: Option<Vec<String>>,
-    /// The waiting page's branding, as JSON: {"title", "message", "logo_url", "accent_color", ...}.
-    #[arg(long, value_parser = parse_page)]
+    /// The waiting page's branding and texts, as JSON: {"title", "message", "logo_url",
+    /// "accent_color", "language", "texts": {"de": {"hint": "…"}}, ...} (replaces the whole section).
+    #[arg(long, value_parser = parse_json::<PageSettings>)]
     page: Option<PageSettings>,
     /// How long a closed event's data is kept, in seconds from closing.
     #[arg(long)]
     retain_closed_s: Option<u64>,
+    /// Per-client rate limits as JSON: {"joins_per_minute", "join_burst", "checks_per_second",
+    /// "check_burst"}; 0 switches one off (replaces the whole section).
+    #[arg(long, value_parser = parse_json::<RateLimits>)]
+    rate_limits: Option<RateLimits>,
+    /// Origins whose pages may call the event's visitor API from the browser (CORS),
+    /// comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    cors_origins: Option<Vec<String>>,
     /// When the sale opens (RFC 3339, e.g. 2026-12-01T10:00:00Z).
     #[arg(long)]
     opens_at: Option<DateTime<Utc>>,
@@ -118,6 +142,10 @@ struct SettingsArgs {
     /// (`public:70,members:30`); an empty value removes them.
     #[arg(long, value_parser = parse_lanes)]
     lanes: Option<Lanes>,
+    /// While the store cannot be asked whether a pass is an admitted visitor's: hold (refused,
+    /// retried shortly; capacity holds) or let-through (a pass for the claim window only).
+    #[arg(long, value_parser = named::<OutagePolicy>)]
+    outage: Option<OutagePolicy>,
 }
 
 /// The lanes `--lanes` names.
@@ -150,8 +178,9 @@ fn named<T: serde::de::DeserializeOwned>(raw: &str) -> Result<T, String> {
     serde_json::from_value(serde_json::Value::String(raw.to_owned())).map_err(|e| e.to_string())
 }
 
-fn parse_page(raw: &str) -> Result<PageSettings, String> {
-    serde_json::from_str(raw).map_err(|e| format!("not page settings: {e}"))
+/// A settings section given as JSON.
+fn parse_json<T: serde::de::DeserializeOwned>(raw: &str) -> Result<T, String> {
+    serde_json::from_str(raw).map_err(|e| format!("not valid here: {e}"))
 }
 
 impl SettingsArgs {
@@ -169,13 +198,14 @@ impl SettingsArgs {
             allowed_origins: self.allowed_origins,
             page: self.page,
             retain_closed_s: self.retain_closed_s,
-            rate_limits: None,
-            cors_origins: None,
+            rate_limits: self.rate_limits,
+            cors_origins: self.cors_origins,
             opens_at: self.opens_at.map(Some),
             prequeue_from: self.prequeue_from.map(Some),
             closes_at: self.closes_at.map(Some),
             lanes: self.lanes.map(|lanes| lanes.0),
             method: self.method,
+            outage: self.outage,
         }
     }
 }
@@ -191,6 +221,10 @@ pub(super) async fn run(args: AdminArgs) -> Result<(), String> {
         AdminCommand::Event(EventCommand::List) => shown(&client.events().await.map_err(fail)?),
         AdminCommand::Event(EventCommand::Show { event }) => {
             shown(&client.event(&event).await.map_err(fail)?)
+        }
+        AdminCommand::Event(EventCommand::Delete { event }) => {
+            client.delete_event(&event).await.map_err(fail)?;
+            format!("deleted `{event}`")
         }
         AdminCommand::Event(EventCommand::Create { event, settings }) => {
             if client.exists(&event).await.map_err(fail)? {
@@ -226,4 +260,63 @@ pub(super) async fn run(args: AdminArgs) -> Result<(), String> {
     };
     println!("{answer}");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+    use serde_json::json;
+
+    #[derive(Debug, clap::Parser)]
+    struct WithSettings {
+        #[command(flatten)]
+        settings: SettingsArgs,
+    }
+
+    /// Every setting the admin API takes has a flag of its name, with help text.
+    #[test]
+    fn settings_args_reach_every_setting() {
+        let command = WithSettings::command();
+        let patch = serde_json::to_value(EventSettingsPatch::default()).unwrap();
+        let settings = patch.as_object().unwrap();
+        assert!(settings.len() >= 19, "{settings:?}");
+        for name in settings.keys() {
+            let flag = name.replace('_', "-");
+            let arg = command
+                .get_arguments()
+                .find(|arg| arg.get_long() == Some(flag.as_str()))
+                .unwrap_or_else(|| panic!("no --{flag} for the setting `{name}`"));
+            assert!(arg.get_help().is_some(), "--{flag} has no help text");
+        }
+        let flags = command
+            .get_arguments()
+            .filter(|arg| arg.get_long().is_some_and(|long| long != "help"));
+        assert_eq!(flags.count(), settings.len(), "a flag for no setting");
+    }
+
+    #[test]
+    fn settings_flags_become_the_patch() {
+        let parsed = <WithSettings as clap::Parser>::try_parse_from([
+            "x",
+            "--method",
+            "random",
+            "--state",
+            "paused",
+            "--rate-limits",
+            r#"{"joins_per_minute": 5, "join_burst": 2, "checks_per_second": 0, "check_burst": 0}"#,
+            "--cors-origins",
+            "https://app.example,https://m.example",
+        ])
+        .unwrap();
+        let patch = parsed.settings.into_patch();
+        let sent = serde_json::to_value(&patch).unwrap();
+        assert_eq!(
+            (&sent["method"], &sent["state"]),
+            (&json!("random"), &json!("paused"))
+        );
+        assert_eq!(patch.rate_limits.map(|l| l.joins_per_minute), Some(5));
+        assert_eq!(patch.cors_origins.map(|o| o.len()), Some(2));
+        assert!(<WithSettings as clap::Parser>::try_parse_from(["x", "--method", "lifo"]).is_err());
+    }
 }
