@@ -48,7 +48,7 @@ pub enum KeyError {
     NoActiveKey { kids: String },
     #[error("`active_key` is `{kid}`, but no key with that id is loaded")]
     UnknownActiveKey { kid: String },
-    #[error("key file {file} can be read by other users (mode {mode:o}): `chmod 600` it (640 for a group the server runs in); only dev_mode loads it as it is")]
+    #[error("key file {file} can be read by other users or changed by its group (mode {mode:o}): `chmod 600` it (640 for a group the server runs in); only dev_mode loads it as it is")]
     OpenToOthers { file: String, mode: u32 },
 }
 
@@ -294,12 +294,13 @@ impl KeySet {
     }
 }
 
-/// The file's mode if users other than its owner and group may read or change it.
+/// The file's mode if users other than its owner may change it, or others than its owner and group
+/// read it: a key someone else can replace signs tokens that are not the operator's.
 #[cfg(unix)]
 fn open_to_others(path: &Path) -> Option<u32> {
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
-    (mode & 0o007 != 0).then_some(mode)
+    (mode & 0o027 != 0).then_some(mode)
 }
 
 #[cfg(not(unix))]

@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::settings::{EventSettings, QueueMethod};
+use super::settings::{EventSettings, OutagePolicy, QueueMethod};
 
 /// How people enter an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +74,8 @@ pub struct EventPolicy {
     pub single_use_passes: bool,
     /// Each lane's share of every release, in the lanes' order (empty: one line).
     pub lane_shares: Vec<u8>,
+    /// What a claim the store cannot decide gets.
+    pub outage: OutagePolicy,
 }
 
 impl EventPolicy {
@@ -99,6 +101,7 @@ impl EventPolicy {
             pass_ttl_s: settings.pass_ttl_s,
             single_use_passes: settings.single_use_passes,
             lane_shares: settings.lanes.iter().map(|lane| lane.share).collect(),
+            outage: settings.outage,
         }
     }
 

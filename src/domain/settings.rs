@@ -105,6 +105,23 @@ pub struct EventSettings {
     /// booking site's join (admin) names the lane.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lanes: Vec<Lane>,
+    /// What happens to an admitted visitor's first collection of the pass while the store cannot
+    /// be asked whether it is theirs: hold (refused, try again shortly: `max_active` and the claim
+    /// window hold) or let through (a pass for the claim window only, asked of the store again
+    /// after: for a booking service that can take the extra load).
+    #[serde(default)]
+    pub outage: OutagePolicy,
+}
+
+/// What an event does with a claim the store cannot decide (see [`EventSettings::outage`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum OutagePolicy {
+    /// Refused with 503 and Retry-After until the store answers.
+    #[default]
+    Hold,
+    /// A pass for the claim window only, re-checked with the store after.
+    LetThrough,
 }
 
 /// A priority lane: a line of its own with a share of every release.
@@ -333,6 +350,7 @@ impl Default for EventSettings {
             closes_at: None,
             method: QueueMethod::Fifo,
             lanes: Vec::new(),
+            outage: OutagePolicy::Hold,
         }
     }
 }
@@ -370,6 +388,7 @@ pub struct EventSettingsPatch {
     pub method: Option<QueueMethod>,
     /// Replaces the whole list; `[]` removes the lanes.
     pub lanes: Option<Vec<Lane>>,
+    pub outage: Option<OutagePolicy>,
 }
 
 /// A field that is present, `null` included (`Some(None)`), as opposed to absent (`None`).
@@ -407,6 +426,7 @@ impl EventSettingsPatch {
             drew_at_random: base.drew_at_random
                 || self.method.unwrap_or(base.method) == QueueMethod::Random,
             lanes: self.lanes.unwrap_or(base.lanes),
+            outage: self.outage.unwrap_or(base.outage),
             closed_at: match state {
                 EventState::Closed => base.closed_at.or_else(|| Some(crate::clock::unix_s())),
                 _ => None,
@@ -661,21 +681,33 @@ impl EventSettings {
     }
 
     /// Where a visitor may be sent back to after the hand-over: a path on the site (`/checkout`),
-    /// or an absolute URL on `target_url`'s origin or one of `allowed_origins`. None for anything
-    /// else, so the hand-over is never an open redirect.
+    /// or an absolute URL on `target_url`'s origin or one of `allowed_origins`, as the WHATWG URL
+    /// parser (the browsers' own) reads it; None for anything else, so the hand-over is never an
+    /// open redirect. The address comes back as the parser writes it (percent-encoded).
     pub fn return_address(&self, to: &str) -> Option<String> {
-        let is_path = to.starts_with('/') && !to.starts_with("//") && !to.contains('\\');
-        if is_path {
-            return Some(to.to_owned());
+        // Browsers drop tabs and line breaks from an address before reading it (`/\t/evil.example`
+        // would become `//evil.example`): an address they would rewrite is refused, not guessed at.
+        if to.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return None;
         }
-        let url = url::Url::parse(to).ok()?;
+        let target = url::Url::parse(&self.target_url).ok()?;
+        let is_path = to.starts_with('/');
+        let url = if is_path {
+            target.join(to).ok()?
+        } else {
+            url::Url::parse(to).ok()?
+        };
         let origin = url.origin().ascii_serialization();
-        let target = url::Url::parse(&self.target_url)
-            .ok()
-            .map(|t| t.origin().ascii_serialization());
-        let allowed =
-            target.as_deref() == Some(origin.as_str()) || self.allowed_origins.contains(&origin);
-        (allowed && matches!(url.scheme(), "http" | "https")).then(|| url.to_string())
+        let allowed = origin == target.origin().ascii_serialization()
+            || self.allowed_origins.contains(&origin);
+        if !allowed || !matches!(url.scheme(), "http" | "https") {
+            return None;
+        }
+        Some(if is_path {
+            url[url::Position::BeforePath..].to_owned()
+        } else {
+            url.to_string()
+        })
     }
 }
 
@@ -704,6 +736,13 @@ mod tests {
         for refused in [
             "//evil.example/",
             "/\\evil.example/",
+            "/\t/evil.example/",
+            "/\n/evil.example/",
+            "/\r\n/evil.example/",
+            "/ /evil.example/",
+            "/checkout\u{0}",
+            "/\u{3000}/evil.example/",
+            "\\/evil.example/",
             "https://evil.example/",
             "https://tickets.example.com.evil.example/",
             "javascript:alert(1)",
@@ -712,11 +751,53 @@ mod tests {
         ] {
             assert_eq!(back(refused), None, "{refused}");
         }
+        assert_eq!(
+            back("/%2F/evil.example/").as_deref(),
+            Some("/%2F/evil.example/"),
+            "an encoded slash is a path on the site"
+        );
+        assert_eq!(
+            back("/caf\u{e9}?q=\"x\"").as_deref(),
+            Some("/caf%C3%A9?q=%22x%22"),
+            "written as the parser writes it"
+        );
         let bad = EventSettings {
             allowed_origins: vec!["https://shop.example.com/path".into()],
             ..EventSettings::default()
         };
         assert_eq!(bad.validate().unwrap_err().field, "allowed_origins");
+    }
+
+    proptest::proptest! {
+        /// Whatever a visitor sends as `to`, the address handed back is a valid header value that a
+        /// browser reads as a place on an allowed origin.
+        #[test]
+        fn any_return_address_stays_on_an_allowed_origin(
+            to in proptest::prop_oneof![
+                proptest::string::string_regex("[/\\\\\t\r\n \\x00%.:a-z]{0,24}").unwrap(),
+                ".*",
+                proptest::string::string_regex("(https?|javascript)://[a-z.]{0,20}/.{0,8}").unwrap(),
+            ]
+        ) {
+            let settings = EventSettings {
+                target_url: "https://tickets.example.com/_waitroom/claim".into(),
+                allowed_origins: vec!["https://shop.example.com".into()],
+                ..EventSettings::default()
+            };
+            if let Some(back) = settings.return_address(&to) {
+                proptest::prop_assert!(
+                    actix_http::header::HeaderValue::from_str(&back).is_ok(),
+                    "{back:?}"
+                );
+                proptest::prop_assert!(back.bytes().all(|b| b.is_ascii_graphic()), "{back:?}");
+                let read = url::Url::parse(&settings.target_url).unwrap().join(&back).unwrap();
+                let origin = read.origin().ascii_serialization();
+                proptest::prop_assert!(
+                    origin == "https://tickets.example.com" || origin == "https://shop.example.com",
+                    "{to:?} -> {back:?} -> {origin}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -7,21 +7,45 @@ use super::state::AppState;
 use crate::admission::{self, Entry, ExpiredReason};
 use crate::cache::CachedEvent;
 use crate::clock::{unix_ms, unix_s};
-use crate::domain::EventId;
+use crate::domain::{EventId, OutagePolicy};
 use crate::store::Claim;
 use crate::token::{Claims, TokenKind};
 
+/// A claim as decided for this request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Decided {
+    pub claim: Claim,
+    /// With the store away and the event letting people through: the pass lasts no longer than
+    /// this many seconds (the claim window), and the store is asked again after.
+    pub at_most_s: Option<u64>,
+}
+
+impl Decided {
+    /// When the admission stops letting its holder in (unix seconds), as decided.
+    pub fn ends(&self, pass_ttl_s: u64, now_s: i64) -> Result<i64, ExpiredReason> {
+        let ends = admission::admission_ends(self.claim, pass_ttl_s, now_s)?;
+        Ok(self.at_most_s.map_or(ends, |cap| {
+            ends.min(now_s.saturating_add(i64::try_from(cap).unwrap_or(i64::MAX)))
+        }))
+    }
+}
+
 /// The store's decision on `position`'s claim: asked once per replica (the store decides it
-/// atomically, so parallel first requests all get one answer), then remembered. With the store away
-/// the pass is handed out all the same, from now, and the store is asked again next time.
+/// atomically, so parallel first requests all get one answer), then remembered. With the store
+/// away the event's outage rule decides: `hold` refuses (503: try again shortly), so no late no-show
+/// and no visitor beyond `max_active` gets a pass the store would not have given; `let-through`
+/// hands out a pass for the claim window only, and asks the store again next time.
 pub(super) async fn decided_claim(
     state: &AppState,
     event: &EventId,
     cached: &CachedEvent,
     position: u64,
-) -> Claim {
+) -> Result<Decided, ApiError> {
     if let Some(claim) = cached.claim_here(position, unix_s()) {
-        return claim;
+        return Ok(Decided {
+            claim,
+            at_most_s: None,
+        });
     }
     let policy = cached.policy();
     let now_ms = unix_ms();
@@ -45,12 +69,21 @@ pub(super) async fn decided_claim(
                     .with_label_values(&[event.as_str()])
                     .inc();
             }
-            claim
+            Ok(Decided {
+                claim,
+                at_most_s: None,
+            })
         }
-        Err(e) => {
-            tracing::warn!(%event, position, error = %e, "could not record a claimed pass");
-            Claim::Granted { at_ms: now_ms }
-        }
+        Err(e) => match policy.outage {
+            OutagePolicy::Hold => Err(e.into()),
+            OutagePolicy::LetThrough => {
+                tracing::warn!(%event, position, error = %e, "could not record a claimed pass: let through for the claim window");
+                Ok(Decided {
+                    claim: Claim::Granted { at_ms: now_ms },
+                    at_most_s: Some(policy.capacity.claim_window_ms.div_ceil(1_000).max(1)),
+                })
+            }
+        },
     }
 }
 
@@ -87,8 +120,9 @@ pub(super) async fn may_enter(
         Entry::ConsumePass if use_ == Use::Enter => consume_pass(state, event, claims).await,
         Entry::ConsumePass => Ok(()),
         Entry::Claim => {
-            let claim = decided_claim(state, event, cached, claims.pos).await;
-            admission::admission_ends(claim, policy.pass_ttl_s, unix_s())
+            let decided = decided_claim(state, event, cached, claims.pos).await?;
+            decided
+                .ends(policy.pass_ttl_s, unix_s())
                 .map(drop)
                 .map_err(ApiError::AdmissionEnded)
         }
@@ -97,7 +131,8 @@ pub(super) async fn may_enter(
     }
 }
 
-/// Marks a genuine pass used: [`ApiError::PassUsed`] if it was already.
+/// Marks the admission a genuine pass stands for used (its position in its line: every pass handed
+/// out for one admission shares it): [`ApiError::PassUsed`] if it was already.
 pub(super) async fn consume_pass(
     state: &AppState,
     event: &EventId,
@@ -105,7 +140,7 @@ pub(super) async fn consume_pass(
 ) -> Result<(), ApiError> {
     let left_ms = claims.exp.saturating_mul(1_000).saturating_sub(unix_ms());
     let ttl_ms = u64::try_from(left_ms).unwrap_or(0).max(1);
-    let first = state.store.consume_pass(event, &claims.jti, ttl_ms).await?;
+    let first = state.store.consume_pass(event, claims.pos, ttl_ms).await?;
     state
         .metrics
         .passes_consumed

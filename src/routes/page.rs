@@ -78,7 +78,7 @@ pub(super) async fn page(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     if wants_json(&req) {
-        return visitor::join(&state, event?, token.as_deref(), https).await;
+        return visitor::join(&state, event?, token.as_deref(), (https, req.headers())).await;
     }
     let accepted = req
         .headers()

@@ -63,6 +63,10 @@ pub enum ApiError {
         from: String,
         wait: std::time::Duration,
     },
+    #[error(
+        "joins are taken from this waiting room's own pages and the event's allowed origins only"
+    )]
+    ForeignOrigin,
     #[error("event `{0}` is sold out: it takes no new visitors")]
     SoldOut(String),
     #[error("event `{0}` has no pre-queue, so nothing is drawn")]
@@ -201,6 +205,7 @@ impl ApiError {
             ApiError::EventClosed(_) => (S::CONFLICT, "event-closed", "Event closed"),
             ApiError::NotOpenYet { .. } => (S::CONFLICT, "not-open-yet", "Not open yet"),
             ApiError::SoldOut(_) => (S::CONFLICT, "sold-out", "Sold out"),
+            ApiError::ForeignOrigin => (S::FORBIDDEN, "foreign-origin", "Join from another site"),
             ApiError::NoPrequeue(_) => (S::NOT_FOUND, "no-prequeue", "No pre-queue"),
             ApiError::NotDrawnYet(_) => (S::CONFLICT, "not-drawn-yet", "Not drawn yet"),
             ApiError::AdminDisabled => (S::FORBIDDEN, "admin-disabled", "Admin API disabled"),

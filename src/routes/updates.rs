@@ -77,7 +77,10 @@ impl Watch {
                 &serde_json::json!({ "event": self.event.id.without_lane(), "position": self.claims.pos }),
             ));
         }
-        let mut place = current_place(&self.state, &self.event, &self.claims).await;
+        // A pass the store cannot decide now is not announced; the next look tries again.
+        let mut place = current_place(&self.state, &self.event, &self.claims)
+            .await
+            .ok()?;
         if self.claims.exp <= crate::clock::unix_s() {
             place.status = VisitorStatus::Expired;
             place.reason = Some(ExpiredReason::TokenExpired);

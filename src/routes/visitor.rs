@@ -4,10 +4,11 @@
 
 use std::sync::Arc;
 
-use actix_web::http::header::HeaderName;
-use actix_web::{mime, web, HttpResponse, HttpResponseBuilder, ResponseError};
+use actix_web::http::header::{HeaderMap, HeaderName};
+use actix_web::{mime, web, HttpRequest, HttpResponse, HttpResponseBuilder, ResponseError};
 use serde::Serialize;
 
+use super::cors;
 use super::entry::{decided_claim, may_enter, Use};
 use super::extract::{holder, placed, token_cookie, Holder, Https, KnownEvent, Presented};
 use super::problem::{ApiError, Problem};
@@ -273,8 +274,9 @@ pub async fn join(
     state: &AppState,
     event: KnownEvent,
     token: Option<&str>,
-    https: Https,
+    (https, headers): (Https, &HeaderMap),
 ) -> Result<HttpResponse, ApiError> {
+    cors::join_allowed(&event.cached, headers)?;
     let answer = joined(state, &event, token).await?;
     Ok(join_response(state, &event, &answer, Some(https)))
 }
@@ -291,7 +293,7 @@ pub(super) async fn joined(
     if let Ok(held) = holder(state, event, token) {
         let (claims, line) = (&held.claims, held.line(event));
         if let Ok(visitor) = VisitorId::parse(&claims.sub) {
-            let place = current_place(state, line, claims).await;
+            let place = current_place(state, line, claims).await?;
             let kept = (claims.kind, claims.pos);
             return Ok(sign_join(state, line, &visitor, kept, place, false));
         }
@@ -319,7 +321,7 @@ pub(super) async fn join_answer(
         .await?
     {
         let signed = sign_place(state, event, visitor, (kind, joined.position));
-        let place = current_place(state, event, &signed.1).await;
+        let place = current_place(state, event, &signed.1).await?;
         return Ok(JoinAnswer::new(visitor, joined.fresh, signed, place));
     }
     Ok(joined_place(state, event, visitor, kind, joined))
@@ -377,7 +379,7 @@ pub async fn status(
     let (place, exchanged) = match holder(state, &event, token) {
         Ok(held) => {
             let (claims, line) = (&held.claims, held.line(&event));
-            let mut place = current_place(state, line, claims).await;
+            let mut place = current_place(state, line, claims).await?;
             let exchanged = exchange(state, line, claims);
             place.token = exchanged.clone();
             (place, exchanged)
@@ -425,20 +427,25 @@ pub(super) fn expired_place(
     place
 }
 
-/// The answer for a valid token's holder, with the admission pass once the pointer has passed them.
-pub(super) async fn current_place(state: &AppState, event: &KnownEvent, claims: &Claims) -> Place {
-    // Every caller reads a pre-queue token at its drawn position first (`admission::at_drawn_place`): one
-    // still of that kind is not drawn yet.
+/// The answer for a valid token's holder, with the admission pass once the pointer has passed them;
+/// an error only when the pass cannot be decided now (the store away, on an event that holds).
+pub(super) async fn current_place(
+    state: &AppState,
+    event: &KnownEvent,
+    claims: &Claims,
+) -> Result<Place, ApiError> {
+    // Every caller reads a pre-queue token at its drawn position first
+    // (`admission::at_drawn_place`): one still of that kind is not drawn yet.
     if claims.kind == TokenKind::Prequeue {
-        return prequeue_place(&event.id, &event.cached);
+        return Ok(prequeue_place(&event.id, &event.cached));
     }
     let mut place = waiting_place(&event.id, &event.cached, claims.pos);
     if place.status == VisitorStatus::Admitted {
-        if let Err(reason) = hand_out_pass(state, event, claims, &mut place).await {
-            return expired_place(&event.id, &event.cached, claims.pos, reason);
+        if let Err(reason) = hand_out_pass(state, event, claims, &mut place).await? {
+            return Ok(expired_place(&event.id, &event.cached, claims.pos, reason));
         }
     }
-    place
+    Ok(place)
 }
 
 /// Adds an admission pass to an admitted visitor's answer: one that expires when the admission
@@ -448,12 +455,15 @@ async fn hand_out_pass(
     event: &KnownEvent,
     claims: &Claims,
     place: &mut Place,
-) -> Result<(), ExpiredReason> {
+) -> Result<Result<(), ExpiredReason>, ApiError> {
     let (id, cached) = (&event.id, &event.cached);
     let settings = cached.settings();
     let now = unix_s();
-    let claim = decided_claim(state, id, cached, claims.pos).await;
-    let ends = admission::admission_ends(claim, settings.pass_ttl_s, now)?;
+    let decided = decided_claim(state, id, cached, claims.pos).await?;
+    let ends = match decided.ends(settings.pass_ttl_s, now) {
+        Ok(ends) => ends,
+        Err(reason) => return Ok(Err(reason)),
+    };
     let reuse_s = admission::pass_reuse_s(&settings);
     let pass = match cached.recent_pass(claims.pos, now, reuse_s) {
         Some(pass) => pass,
@@ -476,7 +486,7 @@ async fn hand_out_pass(
     place.pass = Some(pass.token.clone());
     place.pass_expires_at = Some(pass.expires_at.clone());
     place.target_url = Some(settings.target_url.clone());
-    Ok(())
+    Ok(Ok(()))
 }
 
 const VISITOR_HEADER: HeaderName = HeaderName::from_static("x-waitroom-visitor");
@@ -524,8 +534,9 @@ pub(super) async fn join_route(
     event: KnownEvent,
     token: Presented,
     https: Https,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    join(&state, event, token.as_deref(), https).await
+    join(&state, event, token.as_deref(), (https, req.headers())).await
 }
 
 #[utoipa::path(get, path = "/v1/events/{event}/status", tag = "visitors", params(("event" = String, Path, description = "The event's id: 1-64 of A-Z a-z 0-9 _ -", example = "tour")),

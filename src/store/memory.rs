@@ -43,8 +43,8 @@ struct Line {
     drained_through: u64,
     /// Drain lease holder and when the lease runs out.
     lease: Option<(String, Instant)>,
-    /// Single-use passes consumed, by `jti`, until they would have expired.
-    used_passes: HashMap<String, Instant>,
+    /// Single-use passes consumed, by position (one admission, whichever of its passes), until they would have expired.
+    used_passes: HashMap<u64, Instant>,
     /// The pre-queue draw (see `lua/draw.lua`).
     draw: Option<PrequeueDraw>,
     /// The pool of an event that draws at random (see `lua/advance.lua`).
@@ -713,17 +713,17 @@ impl Store for MemoryStore {
     async fn consume_pass(
         &self,
         event: &EventId,
-        jti: &str,
+        position: u64,
         ttl_ms: u64,
     ) -> Result<bool, StoreError> {
         let now = Instant::now();
         Ok(self.with_line(event, |line| {
             line.used_passes.retain(|_, until| *until > now);
-            if line.used_passes.contains_key(jti) {
+            if line.used_passes.contains_key(&position) {
                 return false;
             }
             line.used_passes
-                .insert(jti.to_owned(), now + Duration::from_millis(ttl_ms));
+                .insert(position, now + Duration::from_millis(ttl_ms));
             true
         }))
     }

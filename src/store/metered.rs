@@ -341,11 +341,14 @@ impl Store for MeteredStore {
     async fn consume_pass(
         &self,
         event: &EventId,
-        jti: &str,
+        position: u64,
         ttl_ms: u64,
     ) -> Result<bool, StoreError> {
-        self.timed(Op::ConsumePass, self.inner.consume_pass(event, jti, ttl_ms))
-            .await
+        self.timed(
+            Op::ConsumePass,
+            self.inner.consume_pass(event, position, ttl_ms),
+        )
+        .await
     }
 
     async fn admitted_range(

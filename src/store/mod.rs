@@ -401,12 +401,13 @@ pub trait Store: Send + Sync + 'static {
         since_ms: i64,
     ) -> Result<Vec<(u64, i64)>, StoreError>;
 
-    /// Marks the pass `jti` of `event` used, for `ttl_ms` (what is left of its lifetime). Returns
-    /// true only for the first call: one admission lets one person in.
+    /// Marks the admission of `position` in `event`'s line used, for `ttl_ms` (what is left of its
+    /// passes' lifetime). Returns true only for the first call: one admission lets one person in,
+    /// whichever of the passes handed out for it comes first.
     async fn consume_pass(
         &self,
         event: &EventId,
-        jti: &str,
+        position: u64,
         ttl_ms: u64,
     ) -> Result<bool, StoreError>;
 

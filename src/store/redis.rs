@@ -574,14 +574,14 @@ impl Store for RedisStore {
     async fn consume_pass(
         &self,
         event: &EventId,
-        jti: &str,
+        position: u64,
         ttl_ms: u64,
     ) -> Result<bool, StoreError> {
         let mut conn = self.conn.clone();
         // SET NX: atomic, so of any number of concurrent calls exactly one is first; the key goes
-        // when the pass would have expired anyway.
+        // when the admission's passes would have expired anyway.
         let first: Option<String> = redis::cmd("SET")
-            .arg(self.key(event, &format!("used:{jti}")))
+            .arg(self.key(event, &format!("used:{position}")))
             .arg(1)
             .arg("NX")
             .arg("PX")

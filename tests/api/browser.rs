@@ -690,3 +690,121 @@ async fn the_page_shows_the_draw_and_moves_on_when_drawn() {
     assert_eq!(verified.body["admitted"], true, "{}", verified.body);
     client.close().await.unwrap();
 }
+
+/// Serves `html` to every request on a port of its own: a page of another site than waitroom's.
+async fn third_party_site(html: String) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let html = html.clone();
+            tokio::spawn(async move {
+                let mut request = [0u8; 4096];
+                let _ = socket.read(&mut request).await;
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{html}",
+                    html.len()
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    port
+}
+
+/// A hostile page (on `localhost`, another site than waitroom's `127.0.0.1`) makes each of its
+/// viewers' browsers try to join: by script (30 `no-cors` posts, which need no preflight) and by a
+/// form. Not one place is taken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_of_another_site_takes_no_places_in_a_real_browser() {
+    let app = spawn_app(Backend::Memory).await;
+    app.create_event("tour", json!({ "batch_size": 0 })).await;
+    let join = app.url("/v1/events/tour/join");
+    let evil = third_party_site(format!(
+        r#"<!doctype html><html><body><iframe name="sink"></iframe>
+<form id="f" method="post" action="{join}" target="sink"></form>
+<script>
+const posts = [];
+for (let i = 0; i < 30; i++) {{
+  posts.push(fetch("{join}", {{ method: "POST", mode: "no-cors", credentials: "include" }}).catch(() => null));
+}}
+Promise.all(posts).then(() => {{ document.getElementById("f").submit(); document.title = "sent"; }});
+</script></body></html>"#
+    ))
+    .await;
+    let driver = Daemon::chromedriver();
+    let profile = tempfile::tempdir().unwrap();
+    let client = browser(&driver, profile.path()).await;
+    client
+        .goto(&format!("http://localhost:{evil}/"))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while client.title().await.unwrap_or_default() != "sent" && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(client.title().await.unwrap(), "sent", "the page ran");
+    // The form's post lands after the title is set.
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert_eq!(
+        app.show("tour").await.issued,
+        0,
+        "no place for a hostile page"
+    );
+
+    // The waiting room's own page still joins.
+    client.goto(&app.url("/e/tour")).await.unwrap();
+    wait_for_text(&client, "position", "1", Duration::from_secs(10)).await;
+    assert_eq!(app.show("tour").await.issued, 1);
+    client.close().await.unwrap();
+}
+
+/// Browsers drop tabs and line breaks from an address (`/<tab>/evil.example/` becomes
+/// `//evil.example/`): the hand-over refuses such a `to` rather than sending the visitor off-site.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hand_over_never_leaves_the_site_in_a_real_browser() {
+    let app = spawn_app(Backend::Memory).await;
+    app.create_event(
+        "handover",
+        json!({ "target_url": app.url("/v1/events/handover/claim") }),
+    )
+    .await;
+    let (_, pass) = app.admitted_visitor("handover").await;
+    let driver = Daemon::chromedriver();
+    let profile = tempfile::tempdir().unwrap();
+    let client = browser(&driver, profile.path()).await;
+    let origin = app.url("");
+    for to in [
+        "%2F%09%2Fevil.example%2F",
+        "%2F%0A%2Fevil.example%2F",
+        "%2F%0D%0A%2Fevil.example%2F",
+        "%2F%5Cevil.example%2F",
+        "%5C%2Fevil.example%2F",
+        "%2F%2Fevil.example%2F",
+        "%09%2F%2Fevil.example%2F",
+        "https%3A%2F%2Fevil.example%2F",
+    ] {
+        let claim = format!("/v1/events/handover/claim?waitroom_pass={pass}&to={to}");
+        client.goto(&app.url(&claim)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let at = client.current_url().await.unwrap();
+        assert!(
+            at.as_str().starts_with(&origin),
+            "to={to} sent the browser to {at}"
+        );
+        let answered = app.send(reqwest::Client::new().get(app.url(&claim))).await;
+        answered.assert_problem(400, "invalid-request");
+    }
+    // A path on the site still works, percent-encoded as the browser would read it.
+    let claim =
+        format!("/v1/events/handover/claim?waitroom_pass={pass}&to=%2Fdemo%2Fadmitted%3Fx%3D1");
+    client.goto(&app.url(&claim)).await.unwrap();
+    wait_for_address(
+        &client,
+        &app.url("/demo/admitted?x=1"),
+        Duration::from_secs(5),
+    )
+    .await;
+    client.close().await.unwrap();
+}

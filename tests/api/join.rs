@@ -347,3 +347,61 @@ async fn cookies_are_secure_over_https() {
         );
     }
 }
+
+/// A join a browser sends from a page of another site is refused (403 `foreign-origin`) and takes
+/// no place; from waitroom's own pages (the host the request came to, or the one a proxy forwards),
+/// from the event's `cors_origins`, or without `Origin` (apps, servers) it is taken. The same
+/// through the fast path and the router.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_join_from_another_sites_page_takes_no_place() {
+    for fast_path in [true, false] {
+        let mut config = crate::helpers::base_config();
+        config.fast_path = fast_path;
+        let app = crate::helpers::spawn_config(config).await;
+        app.create_event("tour", json!({ "cors_origins": ["https://app.example"] }))
+            .await;
+        let own = app.url("").trim_end_matches('/').to_owned();
+        let join_from = |headers: &[(&'static str, &str)]| {
+            let mut request = app.client.post(app.url("/v1/events/tour/join"));
+            for (name, value) in headers {
+                request = request.header(*name, *value);
+            }
+            app.send(request)
+        };
+        for foreign in [
+            "https://evil.example",
+            "null",
+            "https://app.example.evil.example",
+            "http://localhost:1",
+            "not a url",
+        ] {
+            join_from(&[("origin", foreign)])
+                .await
+                .assert_problem(403, "foreign-origin");
+        }
+        join_from(&[
+            ("origin", "https://evil.example"),
+            ("x-forwarded-host", "queue.example"),
+        ])
+        .await
+        .assert_problem(403, "foreign-origin");
+        let taken = [
+            join_from(&[("origin", &own)]).await,
+            join_from(&[("origin", "https://app.example")]).await,
+            join_from(&[]).await,
+            join_from(&[
+                ("origin", "https://queue.example"),
+                ("x-forwarded-host", "queue.example"),
+            ])
+            .await,
+        ];
+        for answer in &taken {
+            assert_eq!(answer.status.as_u16(), 201, "{}", answer.body);
+        }
+        assert_eq!(
+            app.show("tour").await.issued,
+            4,
+            "no place for a refused join"
+        );
+    }
+}

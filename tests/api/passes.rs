@@ -270,6 +270,39 @@ async fn a_pass_is_consumed_once_however_many_ask(backend: Backend) {
     assert_eq!(completed.status.as_u16(), 200, "{}", completed.body);
 }
 
+/// One admission of a single-use event: its holder asks for the pass every second for a minute (a
+/// new pass, with a new id, every five seconds) and hands each one on. Exactly one person gets in:
+/// one 204 from the gate or one 200 from consume, over every pass of the admission.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_admission_lets_one_person_in_however_many_passes_it_hands_out() {
+    let (app, _) = single_use_app(Backend::Redis, true).await;
+    let holder = app.join("tour").await;
+    app.advance("tour", 1).await;
+    let (mut passes, mut let_in) = (std::collections::BTreeSet::new(), Vec::new());
+    for second in 0..60 {
+        let status = app.status("tour", &holder.token()).await;
+        let pass = status.body["pass"].as_str().expect("a pass").to_owned();
+        passes.insert(
+            crate::helpers::claims(&pass)["jti"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+        let in_ = if second % 2 == 0 {
+            app.gate("tour", &pass).await.status.as_u16() == 204
+        } else {
+            let consumed = consume(&app, SERVICE_TOKEN, json!({ "pass": pass })).await;
+            consumed.status.as_u16() == 200
+        };
+        if in_ {
+            let_in.push(second);
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+    assert!(passes.len() >= 10, "new passes were handed out: {passes:?}");
+    assert_eq!(let_in, vec![0], "one person in, with the first pass");
+}
+
 async fn the_gate_lets_a_single_use_pass_in_once(backend: Backend) {
     let (app, passes) = single_use_app(backend, true).await;
     assert_eq!(app.gate("tour", &passes[0]).await.status.as_u16(), 204);

@@ -24,6 +24,9 @@ pub async fn an_outage_degrades_but_loses_nothing(
     let first = app.join("tour").await;
     let second = app.join("tour").await;
     app.advance("tour", 1).await;
+    // The first collects the pass before the outage: the store decided their claim.
+    let collected = app.status("tour", &first.token()).await;
+    assert!(collected.body["pass"].is_string(), "{}", collected.body);
 
     away();
     // Status and gate answer from the cached pointer, without Redis.
@@ -33,7 +36,7 @@ pub async fn an_outage_degrades_but_loses_nothing(
         (200, Some("waiting"))
     );
     assert_eq!(app.gate("tour", &first.token()).await.status.as_u16(), 204);
-    // An admitted visitor still gets a pass even though the claim cannot be recorded.
+    // An admitted visitor whose claim this replica knows still gets the pass.
     let admitted = app.status("tour", &first.token()).await;
     assert_eq!(admitted.body["status"], "admitted", "{}", admitted.body);
     assert!(admitted.body["pass"].is_string());
@@ -61,6 +64,84 @@ pub async fn an_outage_degrades_but_loses_nothing(
         ),
         (Some(2), Some(0))
     );
+}
+
+/// A claim the store cannot decide: on an event that holds (the default), a late no-show asking
+/// during a Redis outage gets no pass (503 with Retry-After, the gate 401), and once Redis is back
+/// the store refuses them as late: never more passes than `max_active`. An event that lets people
+/// through hands out a pass for the claim window only, and asks the store again after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_the_store_cannot_decide_gives_no_pass_beyond_capacity() {
+    let redis = Daemon::redis();
+    let mut config = config_for(Backend::Redis, "claims");
+    config.redis_url = Some(redis.redis_url().as_str().into());
+    let app = spawn_config(config).await;
+    // Released by the scheduler, which keeps to the capacity (an admin's advance may exceed it).
+    let held = json!({ "max_active": 1, "claim_window_s": 5, "batch_size": 0, "release_interval_ms": 500 });
+    app.create_event("cap", held).await;
+    let late = app.join("cap").await;
+    let next = app.join("cap").await;
+    app.admin(
+        reqwest::Method::PUT,
+        "/v1/admin/events/cap",
+        Some(json!({ "batch_size": 1 })),
+    )
+    .await;
+    let admitted = |through: u64| {
+        let app = &app;
+        async move {
+            crate::helpers::eventually(Duration::from_secs(12), || async {
+                app.show("cap").await.admitted_through == through
+            })
+            .await
+            .is_some()
+        }
+    };
+    assert!(admitted(1).await, "the first slot to the first in line");
+    assert_eq!(app.show("cap").await.admitted_through, 1, "one slot");
+    // The late one lets the claim window pass: the slot goes to the next.
+    assert!(admitted(2).await, "the slot freed by the late one");
+    let holder = app.status("cap", &next.token()).await;
+    assert!(holder.body["pass"].is_string(), "{}", holder.body);
+
+    redis.freeze();
+    let refused = app.status("cap", &late.token()).await;
+    refused.assert_problem(503, "store-unavailable");
+    assert_eq!(refused.headers["retry-after"], "2");
+    app.gate("cap", &late.token())
+        .await
+        .assert_problem(401, "store-unavailable");
+    redis.thaw();
+    let after = crate::helpers::eventually(Duration::from_secs(15), || async {
+        app.status("cap", &late.token()).await.status.as_u16() == 200
+    })
+    .await;
+    assert!(after.is_some(), "status answers again once Redis is back");
+    let late_status = app.status("cap", &late.token()).await;
+    assert_eq!(
+        late_status.body["status"], "expired",
+        "{}",
+        late_status.body
+    );
+    assert_eq!(late_status.body["reason"], "claim-window-passed");
+    assert!(late_status.body.get("pass").is_none());
+    assert_eq!(app.show("cap").await.active, 1, "one pass for one slot");
+
+    // Letting people through: a pass for the claim window only while Redis is away.
+    app.create_event(
+        "open",
+        json!({ "outage": "let-through", "batch_size": 0, "claim_window_s": 5 }),
+    )
+    .await;
+    let visitor = app.join("open").await;
+    app.advance("open", 1).await;
+    redis.freeze();
+    let through = app.status("open", &visitor.token()).await;
+    redis.thaw();
+    assert_eq!(through.status.as_u16(), 200, "{}", through.body);
+    let pass = crate::helpers::claims(through.body["pass"].as_str().expect("a pass"));
+    let lifetime = pass["exp"].as_i64().unwrap() - pass["iat"].as_i64().unwrap();
+    assert!((1..=5).contains(&lifetime), "a claim window's pass: {pass}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -96,7 +177,8 @@ async fn the_development_key_is_refused_wherever_it_is_loaded() {
         .is_ephemeral());
 }
 
-/// A key file others may read is refused as ssh refuses one: the process does not start.
+/// A key file others may read, or its group change, is refused as ssh refuses one: the process
+/// does not start.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn key_files_open_to_other_users_are_refused() {
     use std::os::unix::fs::PermissionsExt;
@@ -115,6 +197,16 @@ async fn key_files_open_to_other_users_are_refused() {
         refused.contains("mode 644") && refused.contains("chmod 600"),
         "{refused}"
     );
+    for changeable in [0o660, 0o620, 0o602] {
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(changeable)).unwrap();
+        let refused = waitroom::startup::load_keys(&config)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            refused.contains(&format!("mode {changeable:o}")),
+            "{refused}"
+        );
+    }
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o640)).unwrap();
     assert!(
         waitroom::startup::load_keys(&config).is_ok(),
