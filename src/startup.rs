@@ -29,7 +29,7 @@ use crate::sink::{KafkaSink, LogSink, Sink, SinkError};
 use crate::store::topology::Topology;
 use crate::store::{
     put_event_and_lanes, MemoryStore, MeteredStore, PutMode, RedisStore, Store, StoreError,
-    WriteHealth,
+    StoreProbe, WriteHealth,
 };
 use crate::token::Tokens;
 
@@ -136,14 +136,18 @@ fn redis_topology(config: &Config, url: &str) -> Topology {
 /// Connects to the store the configuration names.
 pub async fn build_store(config: &Config) -> Result<Arc<dyn Store>, StartError> {
     Ok(match &config.redis_url {
-        Some(url) => Arc::new(
-            RedisStore::open(
+        Some(url) => {
+            let store = RedisStore::open(
                 redis_topology(config, url.expose()),
                 &config.redis_prefix,
                 config.pointer_poll * 3,
             )
-            .await?,
-        ),
+            .await?;
+            for warning in store.durability_warnings().await {
+                tracing::warn!("{warning}");
+            }
+            Arc::new(store)
+        }
         None => {
             tracing::info!("no redis_url: using the embedded in-process store");
             Arc::new(MemoryStore::default())
@@ -200,6 +204,12 @@ impl Application {
             sync,
             tokio::spawn(run_releases(store.clone(), cache.clone(), stopping.clone())),
         ];
+        let store_probe = Arc::new(StoreProbe::default());
+        if config.redis_url.is_some() {
+            tasks.push(tokio::spawn(
+                store_probe.clone().run(store.clone(), stopping.clone()),
+            ));
+        }
         if demo {
             tasks.push(tokio::spawn(demo::keep_arriving(
                 store.clone(),
@@ -232,6 +242,7 @@ impl Application {
             metrics,
             ready: ready.clone(),
             uses_redis: config.redis_url.is_some(),
+            store_probe,
             writes,
             ready_stale_after: config.ready_stale_after,
             limiters: Limiters::default(),

@@ -128,6 +128,12 @@ async fn serve(args: ConfigArg) -> Result<(), String> {
     crate::telemetry::init(config.log_format);
     warn_unknown_keys(&config);
     let listen = config.listen;
+    let store = match (&config.redis_url, config.demo_event) {
+        (Some(_), _) => "on Redis",
+        (None, true) => "on the embedded store, with a demo line",
+        (None, false) => "on the embedded store",
+    };
+    let demo = config.redis_url.is_none() && config.demo_event;
     let app = Application::build(config)
         .await
         .map_err(|e| e.to_string())?;
@@ -136,10 +142,12 @@ async fn serve(args: ConfigArg) -> Result<(), String> {
     } else {
         listen.ip().to_string()
     };
-    tracing::info!(
-        "waitroom is serving on http://{host}:{port}/ (on the embedded store, open http://{host}:{port}/e/demo to join the demo line)",
-        port = app.port()
-    );
+    let port = app.port();
+    if demo {
+        tracing::info!("waitroom is serving on http://{host}:{port}/ ({store}: open http://{host}:{port}/e/demo to join it)");
+    } else {
+        tracing::info!("waitroom is serving on http://{host}:{port}/ ({store})");
+    }
     app.run(stop_signal()).await.map_err(|e| e.to_string())
 }
 

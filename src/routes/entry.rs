@@ -116,9 +116,16 @@ pub(super) async fn may_enter(
         return Err(ApiError::AdmissionEnded(ExpiredReason::Completed));
     }
     match entry {
+        // Asked whether it would let in (verify): not once its admission was used, on any event.
+        Entry::Pass | Entry::ConsumePass if use_ == Use::Check => {
+            if state.store.pass_used(event, claims.pos).await? {
+                Err(ApiError::PassUsed)
+            } else {
+                Ok(())
+            }
+        }
         Entry::Pass => Ok(()),
-        Entry::ConsumePass if use_ == Use::Enter => consume_pass(state, event, claims).await,
-        Entry::ConsumePass => Ok(()),
+        Entry::ConsumePass => consume_pass(state, event, claims).await,
         Entry::Claim => {
             let decided = decided_claim(state, event, cached, claims.pos).await?;
             decided

@@ -72,7 +72,8 @@ pub(super) struct Readiness {
 }
 
 /// `GET /readyz`: whether this replica can serve visitors: not shutting down, the pointer cache
-/// synced, and synced lately. The store being away or refusing writes does not make it unready
+/// synced, and synced lately. Whether the store answers comes from a background ping once a second
+/// ([`crate::store::StoreProbe`]), never from the request. The store being away or refusing writes does not make it unready
 /// (status and gate answer from the cache, and every replica shares the store, so taking them all out
 /// of the load balancer would only turn a degraded service into none): the details say so.
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses(
@@ -83,7 +84,7 @@ pub(super) async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let cache = state.cache.is_warm();
     let since_sync = state.cache.since_synced();
     let fresh = since_sync.is_some_and(|age| age < state.ready_stale_after);
-    let store = !state.uses_redis || store_reachable(state.store.as_ref()).await;
+    let store = !state.uses_redis || state.store_probe.reachable();
     let writes = state.writes.failing();
     let ready = serving && cache && fresh;
     let mut degraded = Vec::new();

@@ -141,7 +141,7 @@ pub(super) struct Verdict {
     /// Always true: a token that is not genuine gets a problem instead.
     valid: bool,
     admitted: bool,
-    /// Why not: `not-admitted`, `not-a-pass`, `admission-ended`.
+    /// Why not: `not-admitted`, `not-a-pass`, `admission-ended`, `pass-used` (the gate's refusal).
     refusal: Option<&'static str>,
     reason: Option<String>,
     kind: TokenKind,
@@ -169,9 +169,12 @@ pub(super) async fn verify(
     // The same rule as the gate's, without consuming anything.
     let refusal = match may_enter(&state, &event, &cached, &claims, Use::Check).await {
         Ok(()) => None,
-        Err(e @ (ApiError::NotAdmitted | ApiError::NotAPass | ApiError::AdmissionEnded(_))) => {
-            Some(e)
-        }
+        Err(
+            e @ (ApiError::NotAdmitted
+            | ApiError::NotAPass
+            | ApiError::AdmissionEnded(_)
+            | ApiError::PassUsed),
+        ) => Some(e),
         Err(e) => return Err(e),
     };
     Ok(HttpResponse::Ok().json(Verdict {

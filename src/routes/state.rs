@@ -14,7 +14,7 @@ use crate::config::SecretString;
 use crate::domain::EventId;
 use crate::limits::Limiters;
 use crate::metrics::Metrics;
-use crate::store::{Store, WriteHealth};
+use crate::store::{Store, StoreProbe, WriteHealth};
 use crate::token::Tokens;
 
 pub struct AppState {
@@ -31,6 +31,8 @@ pub struct AppState {
     pub ready: Arc<AtomicBool>,
     /// Whether readiness checks reaching Redis.
     pub uses_redis: bool,
+    /// Whether Redis answered the last of the background pings readiness reads.
+    pub store_probe: Arc<StoreProbe>,
     /// Whether the store took the last write.
     pub writes: Arc<WriteHealth>,
     /// Readiness turns false after this long without a full resync.

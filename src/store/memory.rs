@@ -728,6 +728,15 @@ impl Store for MemoryStore {
         }))
     }
 
+    async fn pass_used(&self, event: &EventId, position: u64) -> Result<bool, StoreError> {
+        let now = Instant::now();
+        Ok(self.with_line(event, |line| {
+            line.used_passes
+                .get(&position)
+                .is_some_and(|until| *until > now)
+        }))
+    }
+
     async fn admitted_range(
         &self,
         event: &EventId,

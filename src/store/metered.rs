@@ -40,6 +40,7 @@ enum Op {
     Claim,
     Complete,
     ConsumePass,
+    PassUsed,
     AdmittedRange,
     DrainLease,
     SetDrained,
@@ -56,7 +57,7 @@ enum Op {
 }
 
 impl Op {
-    const ALL: [Op; 24] = [
+    const ALL: [Op; 25] = [
         Op::PutEvent,
         Op::Events,
         Op::Snapshot,
@@ -68,6 +69,7 @@ impl Op {
         Op::Claim,
         Op::Complete,
         Op::ConsumePass,
+        Op::PassUsed,
         Op::AdmittedRange,
         Op::DrainLease,
         Op::SetDrained,
@@ -98,6 +100,7 @@ impl Op {
                 | Op::IsDeleted
                 | Op::Instance
                 | Op::DrawEntries
+                | Op::PassUsed
         )
     }
 
@@ -118,6 +121,7 @@ impl Op {
             Op::Claim => "claim",
             Op::Complete => "complete",
             Op::ConsumePass => "consume_pass",
+            Op::PassUsed => "pass_used",
             Op::AdmittedRange => "admitted_range",
             Op::DrainLease => "drain_lease",
             Op::SetDrained => "set_drained",
@@ -163,6 +167,54 @@ impl MeteredStore {
             self.writes.record(result.as_ref().err());
         }
         result
+    }
+}
+
+/// How often [`StoreProbe`] pings the store, and how long it waits for the answer.
+const PROBE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Whether the store answered its last ping, from one probe a second whatever the request rate:
+/// readiness reads it rather than pinging per request (a client polling `/readyz` would otherwise
+/// drive the store's load, and wait a second per request while it stalls).
+#[derive(Debug)]
+pub struct StoreProbe {
+    reachable: std::sync::atomic::AtomicBool,
+}
+
+impl Default for StoreProbe {
+    fn default() -> Self {
+        Self {
+            reachable: std::sync::atomic::AtomicBool::new(true),
+        }
+    }
+}
+
+impl StoreProbe {
+    /// Whether the store answered the last ping in time.
+    pub fn reachable(&self) -> bool {
+        self.reachable.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Pings `store` once a second until `shutdown`.
+    pub async fn run(
+        self: std::sync::Arc<Self>,
+        store: std::sync::Arc<dyn Store>,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
+        let mut every = tokio::time::interval(PROBE_EVERY);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = every.tick() => {
+                    let answered = tokio::time::timeout(PROBE_EVERY, store.ping()).await;
+                    self.reachable.store(
+                        matches!(answered, Ok(Ok(()))),
+                        std::sync::atomic::Ordering::Release,
+                    );
+                }
+                _ = shutdown.changed() => return,
+            }
+        }
     }
 }
 
@@ -349,6 +401,11 @@ impl Store for MeteredStore {
             self.inner.consume_pass(event, position, ttl_ms),
         )
         .await
+    }
+
+    async fn pass_used(&self, event: &EventId, position: u64) -> Result<bool, StoreError> {
+        self.timed(Op::PassUsed, self.inner.pass_used(event, position))
+            .await
     }
 
     async fn admitted_range(

@@ -14,7 +14,7 @@ use crate::domain::draw::Seed;
 use crate::domain::{Admitted, EventId, EventSettings, VisitorId};
 
 pub use self::memory::MemoryStore;
-pub use self::metered::{MeteredStore, WriteHealth};
+pub use self::metered::{MeteredStore, StoreProbe, WriteHealth};
 pub use self::redis::RedisStore;
 pub use crate::domain::{Capacity, Pick};
 
@@ -410,6 +410,9 @@ pub trait Store: Send + Sync + 'static {
         position: u64,
         ttl_ms: u64,
     ) -> Result<bool, StoreError>;
+
+    /// Whether the admission of `position` in `event`'s line was used ([`Store::consume_pass`]).
+    async fn pass_used(&self, event: &EventId, position: u64) -> Result<bool, StoreError>;
 
     /// The admitted visitors at positions `after + 1 ..= through` who did not leave, in order.
     async fn admitted_range(

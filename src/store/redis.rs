@@ -52,7 +52,49 @@ impl From<redis::RedisError> for StoreError {
     }
 }
 
+/// What in a primary's `INFO persistence memory` puts the line at risk: an eviction policy other than
+/// `noeviction` (Redis would silently drop keys under memory pressure: places, claims, the marks of
+/// used passes) and AOF off (a restart loses everything since the last snapshot).
+pub fn durability_warnings(info: &str) -> Vec<String> {
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|line| line.trim().strip_prefix(name)?.strip_prefix(':'))
+            .map(str::trim)
+    };
+    let mut warnings = Vec::new();
+    if let Some(policy) = field("maxmemory_policy").filter(|p| *p != "noeviction") {
+        warnings.push(format!(
+            "Redis evicts keys under memory pressure (maxmemory-policy {policy}): places, claims and \
+             used passes could vanish silently; set maxmemory-policy noeviction"
+        ));
+    }
+    if field("aof_enabled") == Some("0") {
+        warnings.push(
+            "Redis has AOF off (appendonly no): a restart loses what changed since its last \
+             snapshot; set appendonly yes"
+                .to_owned(),
+        );
+    }
+    warnings
+}
+
 impl RedisStore {
+    /// What in the primaries' configuration puts the line at risk ([`durability_warnings`]); empty
+    /// where Redis does not say (a managed Redis may refuse `INFO`).
+    pub async fn durability_warnings(&self) -> Vec<String> {
+        let infos = self
+            .conn
+            .info_of_primaries(&["persistence", "memory"])
+            .await
+            .unwrap_or_default();
+        let mut warnings: Vec<String> = infos
+            .iter()
+            .flat_map(|info| durability_warnings(info))
+            .collect();
+        warnings.dedup();
+        warnings
+    }
+
     /// Connects to the server at `url`; keys start with `prefix` (tests use a random one each).
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, StoreError> {
         Self::open(Topology::Single(url.to_owned()), prefix, DEFAULT_SETTLE).await
@@ -589,6 +631,15 @@ impl Store for RedisStore {
             .query_async(&mut conn)
             .await?;
         Ok(first.is_some())
+    }
+
+    async fn pass_used(&self, event: &EventId, position: u64) -> Result<bool, StoreError> {
+        let mut conn = self.conn.clone();
+        let used: bool = redis::cmd("EXISTS")
+            .arg(self.key(event, &format!("used:{position}")))
+            .query_async(&mut conn)
+            .await?;
+        Ok(used)
     }
 
     async fn admitted_range(
@@ -1177,4 +1228,25 @@ fn drawn_order(event: &EventId, seed: &str, size: u64) -> Result<Vec<u32>, Store
     let seed = Seed::parse(seed).ok_or_else(|| corrupt("draw seed"))?;
     let size = u32::try_from(size).map_err(|_| corrupt("pre-queue size"))?;
     Ok(crate::domain::draw::order(&seed, size))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::durability_warnings;
+
+    #[test]
+    fn eviction_and_no_aof_are_warned_of() {
+        let risky =
+            "# Persistence\r\naof_enabled:0\r\n# Memory\r\nmaxmemory_policy:allkeys-lru\r\n";
+        let warned = durability_warnings(risky);
+        assert_eq!(warned.len(), 2, "{warned:?}");
+        assert!(warned[0].contains("allkeys-lru") && warned[0].contains("noeviction"));
+        assert!(warned[1].contains("appendonly yes"));
+        let safe = "aof_enabled:1\r\nmaxmemory_policy:noeviction\r\n";
+        assert!(durability_warnings(safe).is_empty());
+        assert!(
+            durability_warnings("").is_empty(),
+            "nothing said, nothing warned"
+        );
+    }
 }

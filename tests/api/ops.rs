@@ -158,6 +158,13 @@ async fn readiness_says_what_the_store_does_and_requests_carry_an_id() {
     // Redis away: still ready (answers come from the cache), degraded; unready only once this
     // replica's cache has gone stale.
     redis.freeze();
+    // Readiness reads a background ping, once a second: it says so within a couple of seconds.
+    let said = eventually(Duration::from_secs(4), || async {
+        let ready = app.send(app.client.get(app.url("/readyz"))).await;
+        ready.body["checks"]["store"] == false
+    })
+    .await;
+    assert!(said.is_some(), "readiness never said the store is away");
     let away = app.send(app.client.get(app.url("/readyz"))).await;
     assert_eq!(away.status.as_u16(), 200, "{}", away.body);
     assert_eq!(away.body["checks"]["store"], false);

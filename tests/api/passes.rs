@@ -317,16 +317,33 @@ async fn the_gate_lets_a_single_use_pass_in_once(backend: Backend) {
     app.gate("tour", &admitted_waiting.token())
         .await
         .assert_problem(401, "not-a-pass");
-    // A pass the gate consumed cannot be consumed again by the booking service.
+    // A pass the gate consumed cannot be consumed again by the booking service, and verify says
+    // what the gate says.
     consume(&app, SERVICE_TOKEN, json!({ "pass": passes[0] }))
         .await
         .assert_problem(409, "pass-used");
+    let verdict = app
+        .verify(json!({ "token": passes[0], "event": "tour" }))
+        .await;
+    assert_eq!(
+        (&verdict.body["admitted"], &verdict.body["refusal"]),
+        (&json!(false), &json!("pass-used")),
+        "{}",
+        verdict.body
+    );
+    let unused = app.verify(json!({ "token": passes[1] })).await;
+    assert_eq!(unused.body["admitted"], true, "{}", unused.body);
 
     // Without the setting, passes stay reusable until they expire.
     let (reusable, passes) = single_use_app(backend, false).await;
     for _ in 0..3 {
         assert_eq!(reusable.gate("tour", &passes[0]).await.status.as_u16(), 204);
     }
+    // One the booking service consumed all the same is used for verify too.
+    let consumed = consume(&reusable, SERVICE_TOKEN, json!({ "pass": passes[1] })).await;
+    assert_eq!(consumed.status.as_u16(), 200, "{}", consumed.body);
+    let verdict = reusable.verify(json!({ "token": passes[1] })).await;
+    assert_eq!(verdict.body["refusal"], "pass-used", "{}", verdict.body);
 }
 
 on_both_stores!(the_hand_over_sets_the_pass_on_the_sites_domain);

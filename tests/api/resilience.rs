@@ -213,3 +213,56 @@ async fn key_files_open_to_other_users_are_refused() {
         "group-readable is allowed"
     );
 }
+
+/// A Redis that would evict keys or lose a restart's worth of changes is named at start, with what
+/// to set; one set up as the README says is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_warns_at_start_of_a_redis_that_evicts_or_keeps_no_aof() {
+    let redis = Daemon::redis();
+    let mut admin = redis::Client::open(redis.redis_url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let set = |key: &str, value: &str| {
+        let mut cmd = redis::cmd("CONFIG");
+        cmd.arg("SET").arg(key).arg(value);
+        cmd
+    };
+    let _: () = set("maxmemory-policy", "allkeys-lru")
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    let env = [
+        ("WAITROOM_REDIS_URL", redis.redis_url()),
+        ("RUST_LOG", "info".to_owned()),
+    ];
+    let risky = crate::helpers::ServeProcess::start(&env).await;
+    let log = risky.process.log_text();
+    assert!(
+        log.contains("(on Redis)"),
+        "the banner names the store: {log}"
+    );
+    assert!(!log.contains("/e/demo"), "no demo line on Redis: {log}");
+    assert!(
+        log.contains("maxmemory-policy allkeys-lru") && log.contains("noeviction"),
+        "{log}"
+    );
+    assert!(log.contains("appendonly yes"), "{log}");
+    drop(risky);
+
+    let _: () = set("maxmemory-policy", "noeviction")
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    let _: () = set("appendonly", "yes")
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    let safe = crate::helpers::ServeProcess::start(&env).await;
+    let log = safe.process.log_text();
+    assert!(
+        !log.contains("noeviction") && !log.contains("appendonly"),
+        "{log}"
+    );
+}

@@ -135,3 +135,37 @@ async fn a_change_whose_push_was_lost_is_read_by_the_sweep() {
         "waiting"
     );
 }
+
+/// Readiness polled as fast as one client can: Redis sees at most about one `PING` a second from the
+/// replica (its background probe), not one per request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_polled_hard_costs_redis_one_ping_a_second() {
+    let server = Daemon::redis();
+    let mut config = base_config();
+    config.redis_url = Some(server.redis_url().as_str().into());
+    config.redis_prefix = format!("t{}", random_token_id());
+    let app = spawn_config(config).await;
+    let mut redis = redis::Client::open(server.redis_url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let pings = |commands: &std::collections::BTreeMap<String, u64>| {
+        commands.get("ping").copied().unwrap_or(0)
+    };
+    let before = pings(&commands_run(&mut redis).await);
+    let started = std::time::Instant::now();
+    let mut answered = 0;
+    while started.elapsed() < Duration::from_secs(3) {
+        let ready = app.send(app.client.get(app.url("/readyz"))).await;
+        assert_eq!(ready.status.as_u16(), 200, "{}", ready.body);
+        answered += 1;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let sent = pings(&commands_run(&mut redis).await) - before;
+    assert!(answered > 100, "only {answered} readiness checks");
+    assert!(
+        (sent as f64) <= seconds + 2.0,
+        "{sent} pings for {answered} readiness checks in {seconds:.1} s"
+    );
+}
