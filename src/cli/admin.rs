@@ -6,7 +6,8 @@ use serde::Serialize;
 
 use crate::client::Client;
 use crate::domain::{
-    EventSettingsPatch, EventState, Lane, OutagePolicy, PageSettings, QueueMethod, RateLimits,
+    parse_time, EventSettingsPatch, EventState, Lane, OutagePolicy, PageSettings, QueueMethod,
+    RateLimits,
 };
 
 #[derive(Debug, Args)]
@@ -125,14 +126,15 @@ struct SettingsArgs {
     /// comma-separated.
     #[arg(long, value_delimiter = ',')]
     cors_origins: Option<Vec<String>>,
-    /// When the sale opens (RFC 3339, e.g. 2026-12-01T10:00:00Z).
-    #[arg(long)]
+    /// When the sale opens (RFC 3339 with its zone, e.g. 2026-12-11T10:00:00Z or
+    /// 2026-12-11T11:00:00+01:00); a time in the past is refused: leave it out to open now.
+    #[arg(long, value_parser = parse_time)]
     opens_at: Option<DateTime<Utc>>,
     /// From when visitors join a pre-queue drawn at random at `--opens-at` (RFC 3339).
-    #[arg(long)]
+    #[arg(long, value_parser = parse_time)]
     prequeue_from: Option<DateTime<Utc>>,
     /// When the event closes by itself (RFC 3339).
-    #[arg(long)]
+    #[arg(long, value_parser = parse_time)]
     closes_at: Option<DateTime<Utc>>,
     /// How the line is formed: fifo, random (a draw at every release), passthrough (a pass at
     /// once) or reject (sold out).

@@ -15,8 +15,8 @@ pub use ids::{
 };
 pub use policy::{Capacity, EventPolicy, Intake, Pick};
 pub use settings::{
-    EventSettings, EventSettingsPatch, EventState, Lane, OutagePolicy, PageSettings, Phase,
-    QueueMethod, RateLimits, SettingsError,
+    parse_time, EventSettings, EventSettingsPatch, EventState, Lane, OutagePolicy, PageSettings,
+    Phase, QueueMethod, RateLimits, SettingsError,
 };
 
 /// One admitted visitor, as the drain forwards it.

@@ -376,13 +376,13 @@ pub struct EventSettingsPatch {
     pub rate_limits: Option<RateLimits>,
     pub cors_origins: Option<Vec<String>>,
     /// `null` removes it. Neither `opens_at` nor `prequeue_from` changes once the pre-queue opened.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "present_time")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub opens_at: Option<Option<DateTime<Utc>>>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "present_time")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub prequeue_from: Option<Option<DateTime<Utc>>>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "present_time")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub closes_at: Option<Option<DateTime<Utc>>>,
     pub method: Option<QueueMethod>,
@@ -391,16 +391,54 @@ pub struct EventSettingsPatch {
     pub outage: Option<OutagePolicy>,
 }
 
-/// A field that is present, `null` included (`Some(None)`), as opposed to absent (`None`).
-fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+/// A time field that is present, `null` included (`Some(None)`), as opposed to absent (`None`), read as RFC 3339 with a zone: a local time would
+/// open the sale in whichever zone the server runs in, so it is refused with the format to use.
+fn present_time<'de, D>(deserializer: D) -> Result<Option<Option<DateTime<Utc>>>, D::Error>
 where
     D: Deserializer<'de>,
-    T: Deserialize<'de>,
 {
-    Option::<T>::deserialize(deserializer).map(Some)
+    match Option::<String>::deserialize(deserializer)? {
+        None => Ok(Some(None)),
+        Some(raw) => parse_time(&raw)
+            .map(|at| Some(Some(at)))
+            .map_err(serde::de::Error::custom),
+    }
+}
+
+/// A time as settings take it: RFC 3339 with its zone (`Z` or an offset).
+pub fn parse_time(raw: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(raw.trim())
+        .map(|at| at.with_timezone(&Utc))
+        .map_err(|e| {
+            format!(
+                "{raw:?} is not a time with its zone ({e}): write RFC 3339, e.g. \
+                 2026-12-11T10:00:00Z or 2026-12-11T11:00:00+01:00"
+            )
+        })
 }
 
 impl EventSettingsPatch {
+    /// The schedule times this patch sets that are already past at `now_ms` (more than a minute
+    /// ago), by field: a wrong year would otherwise open the sale at once. Leaving a time out (or
+    /// `null`) opens at once on purpose.
+    /// Times the event already holds (`base`) are not asked again.
+    pub fn past_times(&self, base: &EventSettings, now_ms: i64) -> Option<SettingsError> {
+        let past = |field: &'static str, at: &Option<Option<DateTime<Utc>>>, held| {
+            let at = (*at)??;
+            let new = Some(at) != held;
+            (new && at.timestamp_millis() < now_ms - 60_000).then(|| SettingsError {
+                field,
+                reason: format!(
+                    "is {}, in the past: the sale would open at once; leave it out (or null) to open \
+                     now, or give the time it should open",
+                    at.to_rfc3339()
+                ),
+            })
+        };
+        past("opens_at", &self.opens_at, base.opens_at)
+            .or_else(|| past("prequeue_from", &self.prequeue_from, base.prequeue_from))
+    }
+
     /// Applies the patch on top of `base` and validates the result.
     pub fn apply(self, base: EventSettings) -> Result<EventSettings, SettingsError> {
         let state = self.state.unwrap_or(base.state);

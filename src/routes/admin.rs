@@ -141,6 +141,9 @@ async fn update(
             .map_or(0, |pool| pool.waiting),
     };
     let base = existing.map(|s| s.settings).unwrap_or_default();
+    if let Some(past) = patch.past_times(&base, crate::clock::unix_ms()) {
+        return Err(past.into());
+    }
     let before = EventPolicy::of(&base);
     let old_lanes: Vec<String> = base.lanes.iter().map(|lane| lane.name.clone()).collect();
     let settings = patch.apply(base)?;

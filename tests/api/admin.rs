@@ -215,3 +215,56 @@ async fn closed_events_data_goes_after_its_lifetime() {
         "the closed event's data outlived its lifetime"
     );
 }
+
+/// A schedule that cannot surprise: an opening in the past (a wrong year) is refused, naming the
+/// field, rather than opening the sale at once; a time without its zone is refused with the format
+/// to use; a time with an offset is taken, and shown in UTC.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schedule_times_in_the_past_or_without_a_zone_are_refused() {
+    let app = crate::helpers::spawn_app(crate::helpers::Backend::Memory).await;
+    app.create_event("sale", serde_json::json!({})).await;
+    let past = crate::helpers::put_settings(
+        &app,
+        "sale",
+        serde_json::json!({ "opens_at": "2025-12-11T10:00:00Z" }),
+    )
+    .await;
+    past.assert_problem(400, "invalid-settings");
+    let detail = past.body["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("opens_at") && detail.contains("in the past"),
+        "{detail}"
+    );
+    let local = crate::helpers::put_settings(
+        &app,
+        "sale",
+        serde_json::json!({ "opens_at": "2031-12-11T10:00:00" }),
+    )
+    .await;
+    assert_eq!(local.status.as_u16(), 400, "{}", local.body);
+    let detail = local.body["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("2031-12-11T10:00:00Z"),
+        "the format to use: {detail}"
+    );
+    let zoned = crate::helpers::put_settings(
+        &app,
+        "sale",
+        serde_json::json!({ "opens_at": "2031-12-11T11:00:00+01:00" }),
+    )
+    .await;
+    assert_eq!(zoned.status.as_u16(), 200, "{}", zoned.body);
+    assert_eq!(zoned.body["opens_at"], "2031-12-11T10:00:00Z");
+    // Unchanged when sent again; opened at once on purpose by removing it.
+    let again = crate::helpers::put_settings(
+        &app,
+        "sale",
+        serde_json::json!({ "opens_at": "2031-12-11T10:00:00Z", "batch_size": 5 }),
+    )
+    .await;
+    assert_eq!(again.status.as_u16(), 200, "{}", again.body);
+    let now =
+        crate::helpers::put_settings(&app, "sale", serde_json::json!({ "opens_at": null })).await;
+    assert_eq!(now.status.as_u16(), 200, "{}", now.body);
+    assert!(now.body.get("opens_at").is_none());
+}
