@@ -106,7 +106,7 @@ impl Limiters {
             self.sweep();
         }
         limiter
-            .check_key(&client)
+            .check_key(&limit_key(client))
             .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
     }
 
@@ -133,20 +133,23 @@ impl Limiters {
 
 /// The client's address: the peer's, unless the peer is a trusted proxy, then the last address in
 /// `X-Forwarded-For` that is not one (proxies append the address they saw, so only the part
-/// trusted proxies wrote can be believed; anything a client sends ahead of it is ignored).
+/// trusted proxies wrote can be believed; anything a client sends ahead of it is ignored). The
+/// header's lines (`forwarded_for`, in the order they came) are read as one list, as RFC 9110 says;
+/// a hop may carry a port (`203.0.113.5:41234`, `[2001:db8::1]:41234`).
 pub fn client_address(
     peer: Option<IpAddr>,
-    forwarded_for: Option<&str>,
+    forwarded_for: &[&str],
     trusted: &[IpNet],
 ) -> Option<IpAddr> {
-    let peer = peer?;
+    let peer = peer?.to_canonical();
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
     if !is_trusted(&peer) {
         return Some(peer);
     }
     let mut client = peer;
-    for hop in forwarded_for.unwrap_or_default().rsplit(',') {
-        let Ok(ip) = hop.trim().parse::<IpAddr>() else {
+    let hops = forwarded_for.iter().rev().flat_map(|line| line.rsplit(','));
+    for hop in hops {
+        let Some(ip) = hop_address(hop.trim()) else {
             // Garbage: stop believing the header at the last good address.
             break;
         };
@@ -156,6 +159,28 @@ pub fn client_address(
         }
     }
     Some(client)
+}
+
+/// One `X-Forwarded-For` hop's address: bare, with a port, or an IPv6 one in brackets.
+fn hop_address(hop: &str) -> Option<IpAddr> {
+    let ip = hop
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| hop.parse::<std::net::SocketAddr>().ok().map(|at| at.ip()))
+        .or_else(|| hop.strip_prefix('[')?.strip_suffix(']')?.parse().ok())?;
+    Some(ip.to_canonical())
+}
+
+/// What a client's limits are counted by: its IPv4 address, or its IPv6 /64 (one subscriber's
+/// network: a client changes the rest of its address at will).
+pub fn limit_key(client: IpAddr) -> IpAddr {
+    match client.to_canonical() {
+        IpAddr::V6(v6) => {
+            let network = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(network.into())
+        }
+        v4 => v4,
+    }
 }
 
 #[cfg(test)]
@@ -175,25 +200,86 @@ mod tests {
         let peer = Some(ip("10.1.2.3"));
         // Untrusted peer: its own address, whatever it claims.
         assert_eq!(
-            client_address(Some(ip("198.51.100.9")), Some("1.2.3.4"), &trusted),
+            client_address(Some(ip("198.51.100.9")), &["1.2.3.4"], &trusted),
             Some(ip("198.51.100.9"))
         );
         // Trusted: the nearest untrusted hop; a client's forged prefix is ignored.
         assert_eq!(
-            client_address(peer, Some("6.6.6.6, 203.0.113.5, 10.9.9.9"), &trusted),
+            client_address(peer, &["6.6.6.6, 203.0.113.5, 10.9.9.9"], &trusted),
             Some(ip("203.0.113.5"))
         );
         // Only trusted hops, or no header: the furthest one known.
         assert_eq!(
-            client_address(peer, Some("10.4.4.4"), &trusted),
+            client_address(peer, &["10.4.4.4"], &trusted),
             Some(ip("10.4.4.4"))
         );
-        assert_eq!(client_address(peer, None, &trusted), peer);
+        assert_eq!(client_address(peer, &[], &trusted), peer);
         // Garbage stops the walk at the last address believed.
         assert_eq!(
-            client_address(peer, Some("203.0.113.5, nonsense"), &trusted),
+            client_address(peer, &["203.0.113.5, nonsense"], &trusted),
             peer
         );
+        // Several header lines are one list in order: a forged first line is not believed.
+        assert_eq!(
+            client_address(peer, &["6.6.6.6", "203.0.113.5", "10.9.9.9"], &trusted),
+            Some(ip("203.0.113.5"))
+        );
+        assert_eq!(
+            client_address(peer, &["6.6.6.6", "203.0.113.5, 10.9.9.9"], &trusted),
+            Some(ip("203.0.113.5"))
+        );
+        // Hops with ports, IPv6 in brackets, IPv4-mapped IPv6.
+        for (hop, client) in [
+            ("203.0.113.5:41234", "203.0.113.5"),
+            ("[2001:db8::7]:41234", "2001:db8::7"),
+            ("[2001:db8::7]", "2001:db8::7"),
+            ("::ffff:203.0.113.5", "203.0.113.5"),
+        ] {
+            assert_eq!(
+                client_address(peer, &[hop], &trusted),
+                Some(ip(client)),
+                "{hop}"
+            );
+        }
+        assert_eq!(
+            client_address(Some(ip("::ffff:10.1.2.3")), &["203.0.113.5"], &trusted),
+            Some(ip("203.0.113.5")),
+            "a trusted proxy seen through an IPv4-mapped address"
+        );
+    }
+
+    #[test]
+    fn ipv6_clients_are_limited_by_their_64() {
+        assert_eq!(
+            limit_key(ip("2001:db8:1:2:aaaa:bbbb:cccc:dddd")),
+            ip("2001:db8:1:2::")
+        );
+        assert_eq!(limit_key(ip("203.0.113.5")), ip("203.0.113.5"));
+        let limiters = Limiters::default();
+        let event = EventId::parse("e").unwrap();
+        let limits = RateLimits {
+            joins_per_minute: 60,
+            join_burst: 2,
+            ..RateLimits::default()
+        };
+        let rotating =
+            |n: u16| IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 1, 2, 0, 0, 0, n));
+        assert!(limiters
+            .check(&event, &limits, Limited::Join, rotating(1))
+            .is_ok());
+        assert!(limiters
+            .check(&event, &limits, Limited::Join, rotating(2))
+            .is_ok());
+        assert!(
+            limiters
+                .check(&event, &limits, Limited::Join, rotating(3))
+                .is_err(),
+            "a new address in the same /64 is the same client"
+        );
+        let elsewhere = IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 1, 3, 0, 0, 0, 1));
+        assert!(limiters
+            .check(&event, &limits, Limited::Join, elsewhere)
+            .is_ok());
     }
 
     #[test]

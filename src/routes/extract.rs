@@ -92,10 +92,12 @@ pub fn within_limits(
         return Ok(());
     }
     let limits = event.cached.settings().rate_limits;
-    let forwarded = headers
-        .get(X_FORWARDED_FOR)
-        .and_then(|value| value.to_str().ok());
-    let Some(client) = client_address(peer, forwarded, &state.trusted_proxies) else {
+    // Every line of the header, in order: a proxy may add its own line after the client's.
+    let forwarded: Vec<&str> = headers
+        .get_all(X_FORWARDED_FOR)
+        .filter_map(|value| value.to_str().ok())
+        .collect();
+    let Some(client) = client_address(peer, &forwarded, &state.trusted_proxies) else {
         return Ok(());
     };
     state

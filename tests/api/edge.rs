@@ -2,7 +2,7 @@
 //! booking site, and the JavaScript verifier in `deploy/edge-js/` run with node against passes of a
 //! real waitroom.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -434,4 +434,63 @@ async fn the_example_booking_service_verifies_consumes_and_completes() {
         .unwrap();
     assert_eq!(done.status().as_u16(), 200);
     assert_eq!(app.show("tour").await.active, 0, "the slot is free again");
+}
+
+/// Through the shipped nginx configuration with `trusted_proxies` naming nginx: 300 visitors, each
+/// from an address of their own, all join although a join's limit is a burst of 5 per address; one
+/// client that rotates forged `X-Forwarded-For` addresses (its own and several header lines) is
+/// limited as the one client it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_nginx_each_visitor_is_limited_by_their_own_address() {
+    let mut config = config_for(Backend::Memory, "unused");
+    config.trusted_proxies = "127.0.0.1/32".into();
+    let app = spawn_config(config).await;
+    app.create_event(
+        "summer-tour",
+        json!({ "rate_limits": { "joins_per_minute": 5, "join_burst": 5, "checks_per_second": 50, "check_burst": 100 } }),
+    )
+    .await;
+    let waitroom = app.address.trim_start_matches("http://").to_owned();
+    let edge = Edge::start("cross-origin.conf", &waitroom, &["queue.example.com"]);
+    let join_url = edge.url("queue.example.com", "/v1/events/summer-tour/join");
+    let from = |n: u32| {
+        // 127.0.0.2 upwards: loopback addresses other than nginx's own.
+        let address =
+            std::net::Ipv4Addr::from(u32::from(std::net::Ipv4Addr::new(127, 0, 0, 2)) + n);
+        reqwest::Client::builder()
+            .local_address(IpAddr::V4(address))
+            .resolve(
+                "queue.example.com",
+                SocketAddr::from(([127, 0, 0, 1], edge.port)),
+            )
+            .build()
+            .unwrap()
+    };
+    let mut created = 0;
+    for n in 0..300 {
+        let answer = from(n).post(&join_url).send().await.unwrap();
+        assert_eq!(answer.status().as_u16(), 201, "visitor {n}");
+        created += 1;
+    }
+    assert_eq!(created, 300);
+
+    let rotating = from(400);
+    let mut statuses = Vec::new();
+    for n in 0..20 {
+        let answer = rotating
+            .post(&join_url)
+            .header("x-forwarded-for", format!("198.51.100.{n}"))
+            .header("x-forwarded-for", format!("203.0.113.{n}, 192.0.2.{n}"))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(answer.status().as_u16());
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        5,
+        "one client's burst, whatever it forges: {statuses:?}"
+    );
+    assert!(statuses[5..].iter().all(|s| *s == 429), "{statuses:?}");
+    assert_eq!(app.show("summer-tour").await.issued, 305);
 }
