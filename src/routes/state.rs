@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 
 use super::templates::Pages;
 use crate::cache::PointerCache;
@@ -60,8 +60,8 @@ pub struct StreamSlots {
     open: Mutex<OpenStreams>,
 }
 
-/// Streams open in all, and per place in line.
-type OpenStreams = (u64, HashMap<(EventId, u64), u64>);
+/// Streams open in all, and per place in line (with the place's poke: see [`StreamSlots::poke`]).
+type OpenStreams = (u64, HashMap<(EventId, u64), (u64, Arc<Notify>)>);
 
 /// Why a stream was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,7 +92,7 @@ impl StreamSlots {
         if *total >= self.limit {
             return Err(StreamRefused::Full);
         }
-        let held = places.entry((event.clone(), position)).or_default();
+        let (held, poke) = places.entry((event.clone(), position)).or_default();
         if *held >= self.per_place {
             return Err(StreamRefused::PlaceFull);
         }
@@ -101,7 +101,18 @@ impl StreamSlots {
         Ok(StreamSlot {
             slots: self.clone(),
             place: (event.clone(), position),
+            poke: poke.clone(),
         })
+    }
+
+    /// Asks every open stream of a place to write at once. A server learns that a visitor closed a
+    /// stream only when it writes to it (actix-web does not read the connection meanwhile): a page
+    /// reloaded a few times would otherwise find its place's slots held by streams nobody reads until
+    /// their next keep-alive.
+    pub fn poke(&self, event: &EventId, position: u64) {
+        if let Some((_, poke)) = self.open.lock().1.get(&(event.clone(), position)) {
+            poke.notify_waiters();
+        }
     }
 }
 
@@ -110,6 +121,14 @@ impl StreamSlots {
 pub struct StreamSlot {
     slots: Arc<StreamSlots>,
     place: (EventId, u64),
+    poke: Arc<Notify>,
+}
+
+impl StreamSlot {
+    /// Resolves when the stream is asked to write at once ([`StreamSlots::poke`]).
+    pub async fn poked(&self) {
+        self.poke.notified().await;
+    }
 }
 
 impl Drop for StreamSlot {
@@ -117,7 +136,7 @@ impl Drop for StreamSlot {
         let mut open = self.slots.open.lock();
         let (total, places) = &mut *open;
         *total = total.saturating_sub(1);
-        if let Some(held) = places.get_mut(&self.place) {
+        if let Some((held, _)) = places.get_mut(&self.place) {
             *held -= 1;
             if *held == 0 {
                 places.remove(&self.place);

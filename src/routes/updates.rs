@@ -23,6 +23,9 @@ use crate::token::Claims;
 const KEEPALIVE: Duration = Duration::from_secs(15);
 /// What browsers wait before reconnecting a dropped stream.
 const RETRY_MS: u64 = 2_000;
+/// How long a refused stream waits after each poke of its place's open streams (see
+/// [`super::state::StreamSlots::poke`]): about a round trip to a visitor.
+const POKE_WAIT: Duration = Duration::from_millis(100);
 
 #[derive(Debug, Deserialize)]
 pub(super) struct StreamQuery {
@@ -41,7 +44,7 @@ struct Watch {
     done: bool,
     closing: tokio::sync::watch::Receiver<bool>,
     _connected: Connected,
-    _slot: StreamSlot,
+    slot: StreamSlot,
 }
 
 /// Counts open streams for the metrics, for as long as it lives.
@@ -120,6 +123,9 @@ impl Watch {
                     Err(RecvError::Closed) => return None,
                 },
                 _ = self.keepalive.tick() => return Some(Bytes::from_static(b": keepalive\n\n")),
+                // Another stream for this place was refused: a write tells whether this one is
+                // still read (a closed one then frees its slot).
+                _ = self.slot.poked() => return Some(Bytes::from_static(b": still there?\n\n")),
                 // This replica is stopping: the browser reconnects (to another replica) shortly.
                 _ = self.closing.changed() => {
                     self.done = true;
@@ -144,24 +150,33 @@ pub(super) async fn updates(
     let token = query.token.as_deref().or(presented.as_deref());
     let Holder { claims, lane } = holder(&state, &event, token)?;
     let event = lane.unwrap_or(event);
-    let slot = state
-        .streams
-        .take(&event.id, claims.pos)
-        .map_err(|refused| {
-            let reason = match refused {
-                StreamRefused::Full => "replica-full",
-                StreamRefused::PlaceFull => "place-full",
-            };
-            state
-                .metrics
-                .streams_refused
-                .with_label_values(&[reason])
-                .inc();
-            match refused {
-                StreamRefused::Full => ApiError::StreamsFull,
-                StreamRefused::PlaceFull => ApiError::TooManyStreams,
+    let slot = match state.streams.take(&event.id, claims.pos) {
+        // Perhaps the place's streams are a reloaded page's, closed but not yet written to: two
+        // writes find out (the first may still be taken by the closed connection's socket).
+        Err(StreamRefused::PlaceFull) => {
+            for _ in 0..2 {
+                state.streams.poke(&event.id, claims.pos);
+                tokio::time::sleep(POKE_WAIT).await;
             }
-        })?;
+            state.streams.take(&event.id, claims.pos)
+        }
+        taken => taken,
+    };
+    let slot = slot.map_err(|refused| {
+        let reason = match refused {
+            StreamRefused::Full => "replica-full",
+            StreamRefused::PlaceFull => "place-full",
+        };
+        state
+            .metrics
+            .streams_refused
+            .with_label_values(&[reason])
+            .inc();
+        match refused {
+            StreamRefused::Full => ApiError::StreamsFull,
+            StreamRefused::PlaceFull => ApiError::TooManyStreams,
+        }
+    })?;
     let mut keepalive = tokio::time::interval(KEEPALIVE);
     keepalive.reset();
     let mut watch = Watch {
@@ -174,7 +189,7 @@ pub(super) async fn updates(
         done: false,
         closing: state.closing.clone(),
         _connected: Connected::new(&state.metrics.sse_connections),
-        _slot: slot,
+        slot,
     };
     let first = watch.next_status().await;
     let opening = Bytes::from(format!("retry: {RETRY_MS}\n\n"));

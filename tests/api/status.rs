@@ -368,3 +368,39 @@ async fn apps_on_other_origins_get_cors_for_the_visitor_api_only() {
         assert_eq!(refused.headers["x-content-type-options"], "nosniff");
     }
 }
+
+/// A page reloaded again and again: each reload closes its stream and opens a new one. The closed
+/// ones are found out at once (their place's open streams are asked to write when a new one is
+/// refused), so every reload gets its stream, while the cap still holds for tabs really open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reloaded_page_gets_its_stream_every_time() {
+    let app = crate::helpers::spawn_app(crate::helpers::Backend::Memory).await;
+    app.create_event("tour", serde_json::json!({})).await;
+    let visitor = app.join("tour").await.token();
+    let stream_url = app.url("/v1/events/tour/stream");
+    for reload in 0..8 {
+        // A client of its own, so dropping it closes the connection (a tab reloaded).
+        let tab = reqwest::Client::new();
+        let mut stream = tab
+            .get(&stream_url)
+            .bearer_auth(&visitor)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(stream.status().as_u16(), 200, "reload {reload}");
+        let first = stream.chunk().await.unwrap();
+        assert!(first.is_some_and(|bytes| !bytes.is_empty()));
+        drop((stream, tab));
+    }
+    // Three tabs really open hold the place's three streams; a fourth is refused.
+    let tabs: Vec<_> = futures_util::future::join_all(
+        (0..3).map(|_| app.client.get(&stream_url).bearer_auth(&visitor).send()),
+    )
+    .await;
+    assert!(tabs
+        .iter()
+        .all(|tab| tab.as_ref().unwrap().status().as_u16() == 200));
+    app.send(app.client.get(&stream_url).bearer_auth(&visitor))
+        .await
+        .assert_problem(429, "too-many-streams");
+}
