@@ -50,6 +50,8 @@ pub enum KeyError {
     UnknownActiveKey { kid: String },
     #[error("key file {file} can be read by other users or changed by its group (mode {mode:o}): `chmod 600` it (640 for a group the server runs in); only dev_mode loads it as it is")]
     OpenToOthers { file: String, mode: u32 },
+    #[error("key directory {dir} lets other users add files (mode {mode:o}): a key file someone drops there would sign tokens; `chmod 700` it (750 for a group the server runs in) or mount it read-only; only dev_mode loads it as it is")]
+    DirOpenToOthers { dir: String, mode: u32 },
 }
 
 /// A secret that never shows itself in logs or debug output.
@@ -124,6 +126,8 @@ pub struct KeySet {
     ephemeral: bool,
     /// Key files other users may read, refused outside dev mode.
     exposed: Vec<(String, u32)>,
+    /// The key directory, if others may add files to it; refused outside dev mode.
+    open_dir: Option<(String, u32)>,
 }
 
 impl KeySet {
@@ -138,6 +142,7 @@ impl KeySet {
             active: kid,
             ephemeral: true,
             exposed: Vec::new(),
+            open_dir: None,
         }
     }
 
@@ -181,6 +186,7 @@ impl KeySet {
         }
         let mut set = Self::from_keys(keys, active)?;
         set.exposed = exposed;
+        set.open_dir = writable_by_others(dir).map(|mode| (shown, mode));
         Ok(set)
     }
 
@@ -229,6 +235,7 @@ impl KeySet {
             active,
             ephemeral: false,
             exposed: Vec::new(),
+            open_dir: None,
         })
     }
 
@@ -286,6 +293,12 @@ impl KeySet {
 
     /// The first key file other users may read, if any.
     pub fn exposed_file(&self) -> Option<KeyError> {
+        if let Some((dir, mode)) = &self.open_dir {
+            return Some(KeyError::DirOpenToOthers {
+                dir: dir.clone(),
+                mode: *mode,
+            });
+        }
         let (file, mode) = self.exposed.first()?;
         Some(KeyError::OpenToOthers {
             file: file.clone(),
@@ -305,6 +318,32 @@ fn open_to_others(path: &Path) -> Option<u32> {
 
 #[cfg(not(unix))]
 fn open_to_others(_: &Path) -> Option<u32> {
+    None
+}
+
+/// The directory's mode if users other than its owner and group may add files to it, unless it is
+/// mounted read-only (as Kubernetes mounts a secret: mode 1777 on a read-only file system).
+#[cfg(unix)]
+fn writable_by_others(dir: &Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir).ok()?.permissions().mode() & 0o7777;
+    (mode & 0o002 != 0 && !read_only_mount(dir)).then_some(mode)
+}
+
+#[cfg(unix)]
+fn read_only_mount(dir: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(path) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: `path` is a valid NUL-terminated string and `stat` a properly sized out-parameter.
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    let answered = unsafe { libc::statvfs(path.as_ptr(), &mut stat) } == 0;
+    answered && stat.f_flag & libc::ST_RDONLY != 0
+}
+
+#[cfg(not(unix))]
+fn writable_by_others(_: &Path) -> Option<u32> {
     None
 }
 

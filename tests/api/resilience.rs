@@ -212,6 +212,19 @@ async fn key_files_open_to_other_users_are_refused() {
         waitroom::startup::load_keys(&config).is_ok(),
         "group-readable is allowed"
     );
+    // A directory anyone may add a key file to, sticky or not (like /tmp), is refused too.
+    for open in [0o777, 0o1777, 0o773] {
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(open)).unwrap();
+        let refused = waitroom::startup::load_keys(&config)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            refused.contains("key directory") && refused.contains(&format!("mode {open:o}")),
+            "{refused}"
+        );
+    }
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o750)).unwrap();
+    assert!(waitroom::startup::load_keys(&config).is_ok());
 }
 
 /// A Redis that would evict keys or lose a restart's worth of changes is named at start, with what
