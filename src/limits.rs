@@ -171,6 +171,19 @@ fn hop_address(hop: &str) -> Option<IpAddr> {
     Some(ip.to_canonical())
 }
 
+/// Whether an address is on a private network (loopback, RFC 1918, link-local, IPv6 unique local):
+/// where a proxy in front of waitroom usually is.
+pub fn is_private(ip: IpAddr) -> bool {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => v4.is_loopback() || v4.is_private() || v4.is_link_local(),
+        IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || (v6.segments()[0] & 0xfe00) == 0xfc00
+                || (v6.segments()[0] & 0xffc0) == 0xfe80
+        }
+    }
+}
+
 /// What a client's limits are counted by: its IPv4 address, or its IPv6 /64 (one subscriber's
 /// network: a client changes the rest of its address at will).
 pub fn limit_key(client: IpAddr) -> IpAddr {
@@ -246,6 +259,25 @@ mod tests {
             Some(ip("203.0.113.5")),
             "a trusted proxy seen through an IPv4-mapped address"
         );
+    }
+
+    #[test]
+    fn proxies_are_usually_on_private_networks() {
+        for private in [
+            "10.1.2.3",
+            "192.168.0.1",
+            "172.16.5.4",
+            "127.0.0.1",
+            "fd00::1",
+            "fe80::1",
+            "::1",
+            "::ffff:10.0.0.1",
+        ] {
+            assert!(is_private(ip(private)), "{private}");
+        }
+        for public in ["203.0.113.5", "2001:db8::1", "8.8.8.8"] {
+            assert!(!is_private(ip(public)), "{public}");
+        }
     }
 
     #[test]

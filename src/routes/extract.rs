@@ -97,6 +97,9 @@ pub fn within_limits(
         .get_all(X_FORWARDED_FOR)
         .filter_map(|value| value.to_str().ok())
         .collect();
+    if state.trusted_proxies.is_empty() && !forwarded.is_empty() {
+        warn_of_an_untrusted_proxy(peer);
+    }
     let Some(client) = client_address(peer, &forwarded, &state.trusted_proxies) else {
         return Ok(());
     };
@@ -111,6 +114,22 @@ pub fn within_limits(
                 .inc();
             ApiError::RateLimited(wait)
         })
+}
+
+/// Says once, when a proxy on a private network forwards visitors while no proxy is trusted: every
+/// visitor behind it then counts as its one address for the rate limits.
+fn warn_of_an_untrusted_proxy(peer: Option<IpAddr>) {
+    static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if peer.is_some_and(crate::limits::is_private)
+        && !SAID.swap(true, std::sync::atomic::Ordering::Relaxed)
+    {
+        tracing::warn!(
+            peer = ?peer,
+            "requests arrive through a proxy on a private network with X-Forwarded-For, but no proxy \
+             is trusted: every visitor behind it counts as its one address for the rate limits; set \
+             trusted_proxies (the chart's config.trustedProxies) to its addresses"
+        );
+    }
 }
 
 /// The token a request presents for the path's event: `Authorization: Bearer` first, then the

@@ -227,6 +227,10 @@ fn non_default_values_render_every_optional_object() {
     );
     assert_eq!(config["data"]["WAITROOM_DRAIN_IN_SERVE"], "true");
     assert_eq!(config["data"]["WAITROOM_ACTIVE_KEY"], "2026-11");
+    assert_eq!(
+        config["data"]["WAITROOM_TRUSTED_PROXIES"],
+        "10.0.0.0/8,fd00::/8"
+    );
     assert!(config["data"]["waitroom.toml"]
         .as_str()
         .unwrap()
@@ -388,4 +392,39 @@ fn the_schema_refuses_bad_values() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains("schema"), "{bad}: {stderr}");
     }
+}
+
+/// Behind an Ingress with no trusted proxies every visitor would be the controller's one address:
+/// the install notes say so, and say what to set; with `config.trustedProxies` they do not.
+#[test]
+fn the_install_notes_warn_of_an_ingress_without_trusted_proxies() {
+    let notes = |extra: &[&str]| {
+        let chart = chart();
+        let mut args = vec![
+            "install",
+            "release",
+            chart.to_str().unwrap(),
+            "--dry-run=client",
+            "--set",
+            "ingress.enabled=true",
+            "--set",
+            "redis.url=redis://redis:6379/0",
+        ];
+        args.extend_from_slice(extra);
+        let output = helm(&args);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let untrusted = notes(&[]);
+    assert!(
+        untrusted.contains("config.trustedProxies is empty")
+            && untrusted.contains("--set config.trustedProxies="),
+        "{untrusted}"
+    );
+    let trusted = notes(&["--set", "config.trustedProxies=10.0.0.0/8"]);
+    assert!(!trusted.contains("trustedProxies is empty"), "{trusted}");
 }

@@ -405,3 +405,24 @@ async fn a_join_from_another_sites_page_takes_no_place() {
         );
     }
 }
+
+/// A replica behind a proxy nobody told it to trust says so once, naming the setting: otherwise every
+/// visitor would count as the proxy's address for the rate limits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_forwarding_visitors_untrusted_is_warned_of_once() {
+    let serve = crate::helpers::ServeProcess::start(&[]).await;
+    let app = &serve.app;
+    for n in 0..3 {
+        let joined = app
+            .send(
+                app.client
+                    .post(app.url("/v1/events/demo/join"))
+                    .header("x-forwarded-for", format!("203.0.113.{n}")),
+            )
+            .await;
+        assert_eq!(joined.status.as_u16(), 201, "{}", joined.body);
+    }
+    let log = serve.process.log_text();
+    assert_eq!(log.matches("no proxy is trusted").count(), 1, "{log}");
+    assert!(log.contains("trusted_proxies"), "{log}");
+}
