@@ -121,6 +121,11 @@ pub struct Config {
     pub kafka_brokers: Option<String>,
     pub kafka_topic: String,
     pub kafka_topic_per_event: bool,
+    /// Create a missing topic before the first delivery to it, with these partitions and replication
+    /// factor (-1: the broker's default).
+    pub kafka_create_topics: bool,
+    pub kafka_topic_partitions: u64,
+    pub kafka_topic_replication: i64,
     #[serde(default)]
     pub kafka_producer: BTreeMap<String, String>,
     pub drain_in_serve: bool,
@@ -275,6 +280,19 @@ impl Config {
         name_like("redis_prefix", &self.redis_prefix, "_-.")?;
         name_like("cookie_prefix", &self.cookie_prefix, "_-")?;
         name_like("kafka_topic", &self.kafka_topic, "._-")?;
+        within(
+            "kafka_topic_partitions",
+            self.kafka_topic_partitions,
+            1,
+            10_000,
+        )?;
+        if !(self.kafka_topic_replication == -1 || (1..=32).contains(&self.kafka_topic_replication))
+        {
+            return Err(invalid(
+                "kafka_topic_replication",
+                "must be -1 (the broker's default) or 1 to 32",
+            ));
+        }
         if self.kafka_topic.len() > 200 {
             return Err(invalid(
                 "kafka_topic",

@@ -97,12 +97,22 @@ pub fn load_keys(config: &Config) -> Result<KeySet, StartError> {
 /// The sink the configuration names: Kafka when brokers are set, else the JSON-lines log.
 pub fn build_sink(config: &Config) -> Result<Arc<dyn Sink>, StartError> {
     Ok(match &config.kafka_brokers {
-        Some(brokers) => Arc::new(KafkaSink::new(
-            brokers,
-            &config.kafka_topic,
-            config.kafka_topic_per_event,
-            &config.kafka_producer,
-        )?),
+        Some(brokers) => {
+            let sink = KafkaSink::new(
+                brokers,
+                &config.kafka_topic,
+                config.kafka_topic_per_event,
+                &config.kafka_producer,
+            )?;
+            Arc::new(if config.kafka_create_topics {
+                sink.creating_topics(
+                    i32::try_from(config.kafka_topic_partitions).unwrap_or(i32::MAX),
+                    i32::try_from(config.kafka_topic_replication).unwrap_or(-1),
+                )
+            } else {
+                sink
+            })
+        }
         None => match &config.drain_log {
             LogTarget::Stdout => Arc::new(LogSink::stdout()),
             LogTarget::File(path) => Arc::new(LogSink::file(path.clone())?),

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
@@ -24,6 +26,11 @@ pub struct KafkaSink {
     brokers: String,
     topic: String,
     topic_per_event: bool,
+    /// Partitions and replication factor of the topics this sink creates when missing; `None`: it
+    /// creates none.
+    creates: Option<(i32, i32)>,
+    /// Topics known to exist (created here, or found existing).
+    ensured: parking_lot::Mutex<std::collections::BTreeSet<String>>,
 }
 
 /// The producer settings waitroom relies on; `overrides` (from configuration) may change any of them.
@@ -63,7 +70,79 @@ impl KafkaSink {
             brokers: brokers.to_owned(),
             topic: topic.to_owned(),
             topic_per_event,
+            creates: None,
+            ensured: parking_lot::Mutex::default(),
         })
+    }
+
+    /// Creates each topic it delivers to when missing, with `partitions` and `replication` (-1: the
+    /// broker's default), before the first delivery to it.
+    pub fn creating_topics(mut self, partitions: i32, replication: i32) -> Self {
+        self.creates = Some((partitions, replication));
+        self
+    }
+
+    /// Creates those of `topics` not known to exist (an existing one is fine), if this sink creates
+    /// topics. A topic that could not be created is named in the error.
+    async fn ensure_topics(
+        &self,
+        topics: &std::collections::BTreeSet<&str>,
+    ) -> Result<(), SinkError> {
+        let Some((partitions, replication)) = self.creates else {
+            return Ok(());
+        };
+        let missing: Vec<NewTopic> = {
+            let ensured = self.ensured.lock();
+            topics
+                .iter()
+                .filter(|topic| !ensured.contains(**topic))
+                .map(|topic| NewTopic::new(topic, partitions, TopicReplication::Fixed(replication)))
+                .collect()
+        };
+        if missing.is_empty() {
+            return Ok(());
+        }
+        // An admin client of the producer's connection settings (the rest are the producer's own).
+        let mut config = ClientConfig::new();
+        for (key, value) in self
+            .config
+            .config_map()
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+        {
+            if key == "bootstrap.servers"
+                || key.starts_with("security.")
+                || key.starts_with("sasl.")
+                || key.starts_with("ssl.")
+            {
+                config.set(&key, &value);
+            }
+        }
+        let admin: AdminClient<DefaultClientContext> = config
+            .create()
+            .map_err(|e| SinkError::Config(e.to_string()))?;
+        let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+        let created = admin
+            .create_topics(&missing, &options)
+            .await
+            .map_err(|e| SinkError::Delivery(format!("creating topic {}: {e}", missing[0].name)))?;
+        for outcome in created {
+            match outcome {
+                Ok(topic) => {
+                    tracing::info!(%topic, partitions, replication, "created the Kafka topic");
+                    self.ensured.lock().insert(topic);
+                }
+                Err((topic, RDKafkaErrorCode::TopicAlreadyExists)) => {
+                    self.ensured.lock().insert(topic);
+                }
+                Err((topic, code)) => {
+                    return Err(SinkError::Delivery(format!(
+                        "could not create topic {topic}: {code}"
+                    )))
+                }
+            }
+        }
+        Ok(())
     }
 
     fn producer(&self) -> FutureProducer {
@@ -116,6 +195,8 @@ impl Sink for KafkaSink {
                 (self.topic_for(&message.event), message, payload)
             })
             .collect();
+        let topics = messages.iter().map(|(topic, ..)| topic.as_str()).collect();
+        self.ensure_topics(&topics).await?;
         // Enqueue everything in order first, then wait for all confirmations: one round of
         // broker round trips per batch rather than one per visitor.
         let producer = self.producer();
@@ -143,30 +224,32 @@ impl Sink for KafkaSink {
             loop {
                 match producer.send_result(record) {
                     Ok(delivery) => {
-                        deliveries.push(delivery);
+                        deliveries.push((topic, delivery));
                         break;
                     }
                     Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                         record = back;
                         tokio::time::sleep(Duration::from_millis(5)).await;
                     }
-                    Err((e, _)) => return Err(SinkError::Delivery(e.to_string())),
+                    Err((e, _)) => {
+                        return Err(SinkError::Delivery(format!("to topic {topic}: {e}")))
+                    }
                 }
             }
         }
-        let mut failure: Option<KafkaError> = None;
-        for delivery in deliveries {
+        let mut failure: Option<(&String, KafkaError)> = None;
+        for (topic, delivery) in deliveries {
             match delivery.await {
                 Ok(Ok(_)) => {}
-                Ok(Err((e, _))) => failure = failure.or(Some(e)),
-                Err(_) => failure = failure.or(Some(KafkaError::Canceled)),
+                Ok(Err((e, _))) => failure = failure.or(Some((topic, e))),
+                Err(_) => failure = failure.or(Some((topic, KafkaError::Canceled))),
             }
         }
         match failure {
             None => Ok(()),
-            Some(e) => {
+            Some((topic, e)) => {
                 self.renew_producer_if_refused(&producer, &e);
-                Err(SinkError::Delivery(e.to_string()))
+                Err(SinkError::Delivery(format!("to topic {topic}: {e}")))
             }
         }
     }

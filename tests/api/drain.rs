@@ -660,3 +660,34 @@ async fn lanes_drain_to_the_events_own_topic_with_each_visitors_lane() {
     let forwarded: BTreeSet<&String> = messages.iter().map(|m| &m.visitor).collect();
     assert_eq!(forwarded.len(), lanes.len(), "every visitor forwarded");
 }
+
+/// A topic nobody created: the drain creates it before its first delivery, with the partitions the
+/// configuration names, and every admitted visitor arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_drain_creates_a_missing_topic() {
+    let broker = Daemon::kafka();
+    let mut config = config_for(Backend::Memory, "unused");
+    config.drain_in_serve = true;
+    config.kafka_brokers = Some(broker.kafka_brokers());
+    config.kafka_topic = "never.created".into();
+    config.kafka_topic_partitions = 2;
+    config.kafka_topic_replication = 1;
+    let app = spawn_config(config).await;
+    app.create_event("fresh", json!({ "batch_size": 0 })).await;
+    let mut expected = BTreeSet::new();
+    for _ in 0..10 {
+        expected.insert(format!("fresh:{}", app.join("fresh").await.position()));
+    }
+    app.advance("fresh", 10).await;
+    let messages = read_topic(&broker.kafka_brokers(), "never.created", &expected);
+    let ids: BTreeSet<String> = messages.iter().map(|m| m.id.clone()).collect();
+    assert_eq!(ids, expected);
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", broker.kafka_brokers())
+        .create()
+        .unwrap();
+    let metadata = consumer
+        .fetch_metadata(Some("never.created"), Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(metadata.topics()[0].partitions().len(), 2, "as configured");
+}
