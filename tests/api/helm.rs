@@ -18,16 +18,10 @@ fn helm(args: &[&str]) -> std::process::Output {
         .expect("helm must be installed: run scripts/test.sh")
 }
 
-/// Renders the chart; returns every object.
-fn render(extra: &[&str]) -> Vec<Value> {
+/// `helm <verb> release <chart> <extra…>`'s output; the command must succeed.
+fn run_on_chart(verb: &str, extra: &[&str]) -> String {
     let chart = chart();
-    let mut args = vec![
-        "template",
-        "release",
-        chart.to_str().unwrap(),
-        "--namespace",
-        "queue",
-    ];
+    let mut args = vec![verb, "release", chart.to_str().unwrap()];
     args.extend_from_slice(extra);
     let output = helm(&args);
     assert!(
@@ -35,7 +29,14 @@ fn render(extra: &[&str]) -> Vec<Value> {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let text = String::from_utf8(output.stdout).unwrap();
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// Renders the chart; returns every object.
+fn render(extra: &[&str]) -> Vec<Value> {
+    let mut args = vec!["--namespace", "queue"];
+    args.extend_from_slice(extra);
+    let text = run_on_chart("template", &args);
     serde_norway::Deserializer::from_str(&text)
         .map(|doc| Value::deserialize(doc).expect("valid YAML"))
         .filter(|doc| !doc.is_null())
@@ -399,11 +400,7 @@ fn the_schema_refuses_bad_values() {
 #[test]
 fn the_install_notes_warn_of_an_ingress_without_trusted_proxies() {
     let notes = |extra: &[&str]| {
-        let chart = chart();
         let mut args = vec![
-            "install",
-            "release",
-            chart.to_str().unwrap(),
             "--dry-run=client",
             "--set",
             "ingress.enabled=true",
@@ -411,13 +408,7 @@ fn the_install_notes_warn_of_an_ingress_without_trusted_proxies() {
             "redis.url=redis://redis:6379/0",
         ];
         args.extend_from_slice(extra);
-        let output = helm(&args);
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout).into_owned()
+        run_on_chart("install", &args)
     };
     let untrusted = notes(&[]);
     assert!(
