@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
+use rdkafka::client::ClientContext;
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
@@ -20,8 +20,10 @@ use crate::domain::Admitted;
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct KafkaSink {
+    /// Shared by every client of this sink (see [`QuietContext`]).
+    context: QuietContext,
     /// Replaced by a fresh one when the broker no longer accepts this producer's identity.
-    producer: RwLock<FutureProducer>,
+    producer: RwLock<FutureProducer<QuietContext>>,
     config: ClientConfig,
     brokers: String,
     topic: String,
@@ -31,6 +33,69 @@ pub struct KafkaSink {
     creates: Option<(i32, i32)>,
     /// Topics known to exist (created here, or found existing).
     ensured: parking_lot::Mutex<std::collections::BTreeSet<String>>,
+}
+
+/// How long a report of librdkafka's is held back when it repeats the last one.
+const REPEAT_AFTER: Duration = Duration::from_secs(60);
+
+/// librdkafka's own log and error reports, through `tracing`, once per kind: a broker that stays
+/// away is said once (again a minute later, with how many were held back), not twice a second; the
+/// drain's own line says when deliveries fail and recover. Clones share what was said, so the
+/// producer and the admin client of one sink say each kind once between them.
+#[derive(Clone, Default)]
+pub struct QuietContext {
+    said: std::sync::Arc<parking_lot::Mutex<std::collections::HashMap<String, Said>>>,
+}
+
+struct Said {
+    at: std::time::Instant,
+    held_back: u64,
+}
+
+impl QuietContext {
+    /// Says a report of kind `key` with `say` (given how many of its kind were held back since it
+    /// was last said), unless that kind was said within [`REPEAT_AFTER`].
+    fn say(&self, key: String, say: impl FnOnce(u64)) {
+        let mut said = self.said.lock();
+        let held_back = match said.get_mut(&key) {
+            Some(last) if last.at.elapsed() < REPEAT_AFTER => {
+                last.held_back += 1;
+                return;
+            }
+            Some(last) => last.held_back,
+            None => 0,
+        };
+        say(held_back);
+        said.insert(
+            key,
+            Said {
+                at: std::time::Instant::now(),
+                held_back: 0,
+            },
+        );
+    }
+}
+
+impl ClientContext for QuietContext {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        use RDKafkaLogLevel::{Alert, Critical, Emerg, Error, Warning};
+        if !matches!(level, Emerg | Alert | Critical | Error | Warning) {
+            tracing::debug!(facility, "kafka: {message}");
+            return;
+        }
+        self.say(format!("log {facility}"), |held_back| {
+            tracing::warn!(facility, held_back, "kafka: {message}");
+        });
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.say(
+            format!("error {:?}", error.rdkafka_error_code()),
+            |held_back| {
+                tracing::error!(held_back, "kafka: {error}: {reason}");
+            },
+        );
+    }
 }
 
 /// The producer settings waitroom relies on; `overrides` (from configuration) may change any of them.
@@ -61,10 +126,12 @@ impl KafkaSink {
         overrides: &BTreeMap<String, String>,
     ) -> Result<Self, SinkError> {
         let config = producer_config(brokers, overrides);
+        let context = QuietContext::default();
         let producer = config
-            .create()
+            .create_with_context(context.clone())
             .map_err(|e| SinkError::Config(e.to_string()))?;
         Ok(Self {
+            context,
             producer: RwLock::new(producer),
             config,
             brokers: brokers.to_owned(),
@@ -118,10 +185,12 @@ impl KafkaSink {
                 config.set(&key, &value);
             }
         }
-        let admin: AdminClient<DefaultClientContext> = config
-            .create()
+        let admin: AdminClient<QuietContext> = config
+            .create_with_context(self.context.clone())
             .map_err(|e| SinkError::Config(e.to_string()))?;
-        let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+        let options = AdminOptions::new()
+            .operation_timeout(Some(Duration::from_secs(10)))
+            .request_timeout(Some(Duration::from_secs(10)));
         let created = admin
             .create_topics(&missing, &options)
             .await
@@ -145,14 +214,18 @@ impl KafkaSink {
         Ok(())
     }
 
-    fn producer(&self) -> FutureProducer {
+    fn producer(&self) -> FutureProducer<QuietContext> {
         self.producer.read().clone()
     }
 
     /// After message timeouts the idempotent producer bumps its epoch; a broker may answer that by
     /// fencing it (or lose track of its sequence numbers), and then refuses it for good. A new
     /// producer with a new id starts clean; the worker resends the failed batch with it.
-    fn renew_producer_if_refused(&self, producer: &FutureProducer, error: &KafkaError) {
+    fn renew_producer_if_refused(
+        &self,
+        producer: &FutureProducer<QuietContext>,
+        error: &KafkaError,
+    ) {
         let refused = matches!(
             error.rdkafka_error_code(),
             Some(
@@ -166,7 +239,7 @@ impl KafkaSink {
         if !refused {
             return;
         }
-        match self.config.create::<FutureProducer>() {
+        match self.config.create_with_context(self.context.clone()) {
             Ok(fresh) => {
                 tracing::warn!(%error, "the broker refused the producer; continuing with a new one");
                 *self.producer.write() = fresh;

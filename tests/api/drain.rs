@@ -691,3 +691,39 @@ async fn the_drain_creates_a_missing_topic() {
         .unwrap();
     assert_eq!(metadata.topics()[0].partitions().len(), 2, "as configured");
 }
+
+/// Brokers that cannot be reached: librdkafka's reports reach the log once per kind, not twice a
+/// second, and the drain says once that deliveries fail, naming the topic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_broker_is_logged_once_not_twice_a_second() {
+    let closed = waitroom_testkit::free_port();
+    let serve = crate::helpers::ServeProcess::start(&[
+        ("WAITROOM_KAFKA_BROKERS", format!("127.0.0.1:{closed}")),
+        (
+            "WAITROOM_KAFKA_PRODUCER__MESSAGE.TIMEOUT.MS",
+            "2000".to_owned(),
+        ),
+    ])
+    .await;
+    let app = &serve.app;
+    app.create_event("drop", json!({ "batch_size": 0 })).await;
+    for _ in 0..5 {
+        app.join("drop").await;
+    }
+    app.advance("drop", 5).await;
+    // The first delivery fails once creating the topic times out (10 s).
+    let said = eventually(Duration::from_secs(30), || async {
+        serve.process.log_text().contains("waitroom.admitted")
+    })
+    .await;
+    let log = serve.process.log_text();
+    assert!(
+        said.is_some(),
+        "the failing deliveries name the topic:\n{log}"
+    );
+    let kafka_lines = log.lines().filter(|line| line.contains("kafka: ")).count();
+    assert!(
+        (1..=4).contains(&kafka_lines),
+        "{kafka_lines} lines from librdkafka in {said:?}:\n{log}"
+    );
+}
