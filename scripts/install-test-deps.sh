@@ -60,3 +60,17 @@ if [ ! -x "$tools/schemathesis/bin/schemathesis" ] \
     "schemathesis==$SCHEMATHESIS_VERSION" "hypothesis==$HYPOTHESIS_VERSION"
 fi
 "$tools/schemathesis/bin/schemathesis" --version
+
+# kafka-python (with lz4: waitroom's producer compresses with it), for the README's recipe that reads the admitted visitors' topic
+# (examples/read-admitted.py, run by the suite against the test broker), in a virtualenv of its own.
+KAFKA_PYTHON_VERSION=3.0.12
+LZ4_VERSION=4.4.5
+if [ ! -x "$tools/kafka/bin/python" ] \
+  || ! "$tools/kafka/bin/pip" show kafka-python 2>/dev/null | grep -q "^Version: $KAFKA_PYTHON_VERSION$" \
+  || ! "$tools/kafka/bin/pip" show lz4 2>/dev/null | grep -q "^Version: $LZ4_VERSION$"; then
+  echo "installing kafka-python $KAFKA_PYTHON_VERSION"
+  rm -rf "$tools/kafka"
+  python3 -m venv "$tools/kafka"
+  "$tools/kafka/bin/pip" install --quiet --disable-pip-version-check \
+    "kafka-python==$KAFKA_PYTHON_VERSION" "lz4==$LZ4_VERSION"
+fi

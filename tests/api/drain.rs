@@ -659,6 +659,35 @@ async fn lanes_drain_to_the_events_own_topic_with_each_visitors_lane() {
     }
     let forwarded: BTreeSet<&String> = messages.iter().map(|m| &m.visitor).collect();
     assert_eq!(forwarded.len(), lanes.len(), "every visitor forwarded");
+
+    // The README's recipe reads the same from the broker.
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let read = tokio::process::Command::new(repo.join(".tools/kafka/bin/python"))
+        .arg(repo.join("examples/read-admitted.py"))
+        .args([broker.kafka_brokers().as_str(), "admitted.tix"])
+        .output()
+        .await
+        .expect("kafka-python: scripts/install-test-deps.sh installs it");
+    let stdout = String::from_utf8_lossy(&read.stdout);
+    assert!(
+        read.status.success(),
+        "{}",
+        String::from_utf8_lossy(&read.stderr)
+    );
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON line"))
+        .collect();
+    let read_ids: BTreeSet<String> = lines
+        .iter()
+        .map(|line| line["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(read_ids, expected, "{stdout}");
+    for line in &lines {
+        assert_eq!(line["key"], line["visitor"], "{line}");
+        assert_eq!(line["headers"]["message-id"], line["id"], "{line}");
+        assert_eq!(line["headers"].get("lane"), line.get("lane"), "{line}");
+    }
 }
 
 /// A topic nobody created: the drain creates it before its first delivery, with the partitions the
