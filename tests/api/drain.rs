@@ -708,6 +708,12 @@ async fn the_drain_creates_a_missing_topic() {
         expected.insert(format!("fresh:{}", app.join("fresh").await.position()));
     }
     app.advance("fresh", 10).await;
+    // Read once delivered: subscribing to a topic before it exists is a consumer error.
+    let drained = eventually(Duration::from_secs(30), || async {
+        app.show("fresh").await.drained_through == 10
+    })
+    .await;
+    assert!(drained.is_some(), "{:?}", app.show("fresh").await);
     let messages = read_topic(&broker.kafka_brokers(), "never.created", &expected);
     let ids: BTreeSet<String> = messages.iter().map(|m| m.id.clone()).collect();
     assert_eq!(ids, expected);
