@@ -11,8 +11,8 @@ use super::problem::{ApiError, Problem};
 use super::state::AppState;
 use super::templates;
 use super::visitor;
-use super::visitor::JoinAnswer;
-use crate::admission::{ExpiredReason, VisitorStatus};
+use super::visitor::{JoinAnswer, Standing};
+use crate::admission::ExpiredReason;
 use crate::clock::{rfc3339, unix_ms};
 use crate::domain::palette::Palette;
 use crate::domain::{EventState, Phase};
@@ -148,34 +148,56 @@ async fn without_script(
         Ok(answer) => {
             response.cookie(visitor::visitor_cookie(state, https, event, &answer));
             let place = &answer.place;
-            let continue_url = match (&place.pass, &place.target_url) {
-                (Some(pass), Some(target)) => Some(hand_over_address(target, pass, return_to)),
+            let continue_url = match &place.standing {
+                Standing::Admitted {
+                    pass, target_url, ..
+                } => Some(hand_over_address(target_url, pass, return_to)),
                 _ => None,
             };
-            let refresh_s = place.poll_after_ms.map(|ms| (ms / 1_000).clamp(2, 30));
-            let sentence = match (place.status, place.reason, place.ahead) {
-                (VisitorStatus::Prequeue, ..) if place.draw_chance.is_some() => words.text(
+            let refresh_s = place
+                .standing
+                .poll_after_ms()
+                .map(|ms| (ms / 1_000).clamp(2, 30));
+            let sentence = match &place.standing {
+                Standing::Prequeue {
+                    in_prequeue,
+                    draw_chance: Some(draw_chance),
+                    ..
+                } => words.text(
                     "in_draw",
                     &[
-                        ("n", place.in_prequeue.unwrap_or(1).to_string()),
-                        ("chance", percent(place.draw_chance.unwrap_or(0.0))),
+                        ("n", in_prequeue.to_string()),
+                        ("chance", percent(*draw_chance)),
                     ],
                 ),
-                (VisitorStatus::Prequeue, ..) => words.text(
+                Standing::Prequeue { draws_at, .. } => words.text(
                     "prequeue",
-                    &[("time", place.draws_at.clone().unwrap_or_default())],
+                    &[("time", draws_at.clone().unwrap_or_default())],
                 ),
-                (_, Some(ExpiredReason::ClaimWindowPassed), _) => words.text("claim_passed", &[]),
-                (_, Some(ExpiredReason::TokenExpired), _) => words.text("expired", &[]),
-                (_, _, 0) => words.text("next", &[]),
-                (_, _, 1) => words.text("ahead_one", &[]),
-                (_, _, ahead) => words.text("ahead_many", &[("n", ahead.to_string())]),
+                Standing::Expired {
+                    reason: ExpiredReason::ClaimWindowPassed,
+                } => words.text("claim_passed", &[]),
+                Standing::Expired {
+                    reason: ExpiredReason::TokenExpired,
+                } => words.text("expired", &[]),
+                _ => match place.ahead {
+                    0 => words.text("next", &[]),
+                    1 => words.text("ahead_one", &[]),
+                    ahead => words.text("ahead_many", &[("n", ahead.to_string())]),
+                },
+            };
+            let estimate = match &place.standing {
+                Standing::Waiting {
+                    estimate: Some(estimate),
+                    ..
+                } => Some(words.wait(estimate.wait_s)),
+                _ => None,
             };
             context! {
-                status => Value::from(Serde(place.status)),
+                status => Value::from(Serde(place.standing.status())),
                 position => place.position,
                 ahead => place.ahead,
-                estimate => place.estimate.as_ref().map(|e| words.wait(e.wait_s)),
+                estimate,
                 refresh_s,
                 reloads => refresh_s.map(|s| words.text("nojs_reloads", &[("s", s.to_string())])),
                 continue_url,

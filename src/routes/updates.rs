@@ -14,7 +14,7 @@ use tokio::sync::broadcast::Receiver;
 use super::extract::{holder, Holder, KnownEvent, Presented};
 use super::problem::{ApiError, Problem};
 use super::state::{AppState, StreamRefused, StreamSlot};
-use super::visitor::current_place;
+use super::visitor::{current_place, Standing};
 use crate::admission::{ExpiredReason, VisitorStatus};
 use crate::domain::{EventId, EventState};
 use crate::token::Claims;
@@ -85,16 +85,13 @@ impl Watch {
             .await
             .ok()?;
         if self.claims.exp <= crate::clock::unix_s() {
-            place.status = VisitorStatus::Expired;
-            place.reason = Some(ExpiredReason::TokenExpired);
-            place.pass = None;
+            place.standing = Standing::Expired {
+                reason: ExpiredReason::TokenExpired,
+            };
         }
-        self.done = !matches!(
-            place.status,
-            VisitorStatus::Waiting | VisitorStatus::Prequeue
-        );
+        self.done = place.standing.poll_after_ms().is_none();
         let key = (
-            place.status,
+            place.standing.status(),
             place.state,
             place.ahead,
             place.admitted_through,

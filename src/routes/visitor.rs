@@ -21,7 +21,8 @@ use crate::estimate::Estimate;
 use crate::store::{JoinAs, Joined, PrequeueLeave};
 use crate::token::{Claims, TokenError, TokenKind};
 
-/// What a visitor holding a waiting token is told, on joining and on every status check.
+/// What a visitor holding a waiting token is told, on joining and on every status check: where
+/// they are, and what follows from it ([`Standing`], flattened under its `status`).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Place {
     #[schema(value_type = String)]
@@ -30,43 +31,14 @@ pub struct Place {
     /// nothing).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lane: Option<String>,
-    pub status: VisitorStatus,
+    #[serde(flatten)]
+    pub standing: Standing,
     pub position: u64,
     /// Visitors still waiting before this one.
     pub ahead: u64,
     pub admitted_through: u64,
     /// The event's state: a paused line does not move.
     pub state: EventState,
-    /// When to ask again, if push updates are not used.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub poll_after_ms: Option<u64>,
-    /// How long the wait will likely be; absent while the line does not move on its own.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub estimate: Option<Estimate>,
-    /// Why the place is `expired`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<ExpiredReason>,
-    #[serde(
-        skip_serializing_if = "Option::is_none",
-        serialize_with = "verbatim_token_option"
-    )]
-    pub pass: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pass_expires_at: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub target_url: Option<String>,
-    /// In a pre-queue: when its order is drawn (RFC 3339). In the draw of an event that draws at
-    /// random: when the next release draws.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub draws_at: Option<String>,
-    /// In a pre-queue: how many joined it so far. In the draw of an event that draws at random: how
-    /// many wait in it to be drawn.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub in_prequeue: Option<u64>,
-    /// In the draw of an event that draws at random: the chance of being drawn by the next release,
-    /// as things stand (0 to 1; everyone waiting has the same).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub draw_chance: Option<f64>,
     /// A pre-queue token's exchange, once drawn: a waiting token carrying the drawn position, to
     /// use from now on (also set as the cookie).
     #[serde(
@@ -74,6 +46,64 @@ pub struct Place {
         serialize_with = "verbatim_token_option"
     )]
     pub token: Option<String>,
+}
+
+/// Where a place stands, with what only that standing has to say.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(tag = "status", rename_all = "lowercase")]
+pub enum Standing {
+    /// The pointer has not reached them yet.
+    Waiting {
+        /// When to ask again, if push updates are not used.
+        poll_after_ms: u64,
+        /// How long the wait will likely be; absent while the line does not move on its own.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        estimate: Option<Estimate>,
+    },
+    /// The pointer passed them: the pass to enter with.
+    Admitted {
+        #[serde(serialize_with = "verbatim_token")]
+        pass: String,
+        pass_expires_at: String,
+        target_url: String,
+    },
+    /// Their place no longer admits them.
+    Expired { reason: ExpiredReason },
+    /// Not placed yet: in a pre-queue, whose order is drawn at `draws_at`; or in the pool of an
+    /// event that draws at random, drawn from at each release.
+    Prequeue {
+        poll_after_ms: u64,
+        /// When the pre-queue's order is drawn, or the next release draws (RFC 3339).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        draws_at: Option<String>,
+        /// How many wait to be drawn.
+        in_prequeue: u64,
+        /// In the draw of an event that draws at random: the chance of being drawn by the next
+        /// release, as things stand (0 to 1; everyone waiting has the same).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        draw_chance: Option<f64>,
+    },
+}
+
+impl Standing {
+    pub fn status(&self) -> VisitorStatus {
+        match self {
+            Standing::Waiting { .. } => VisitorStatus::Waiting,
+            Standing::Admitted { .. } => VisitorStatus::Admitted,
+            Standing::Expired { .. } => VisitorStatus::Expired,
+            Standing::Prequeue { .. } => VisitorStatus::Prequeue,
+        }
+    }
+
+    /// When to ask again, while there is something to wait for.
+    pub fn poll_after_ms(&self) -> Option<u64> {
+        match self {
+            Standing::Waiting { poll_after_ms, .. } | Standing::Prequeue { poll_after_ms, .. } => {
+                Some(*poll_after_ms)
+            }
+            Standing::Admitted { .. } | Standing::Expired { .. } => None,
+        }
+    }
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -118,60 +148,41 @@ fn json_answer(mut response: HttpResponseBuilder, value: &impl Serialize) -> Htt
     }
 }
 
-pub(super) fn waiting_place(event: &EventId, cached: &CachedEvent, position: u64) -> Place {
-    let settings = cached.settings();
-    let admitted_through = cached.admitted_through();
-    let status = admission::standing(position, admitted_through);
-    let waiting = status == VisitorStatus::Waiting;
-    let ahead = cached.ahead_of(position);
+/// A place at `position` in `event`, standing as `standing` says.
+fn place_at(event: &EventId, cached: &CachedEvent, position: u64, standing: Standing) -> Place {
     Place {
         event: event.without_lane(),
         lane: event.split_lane().1.map(str::to_owned),
-        status,
+        standing,
         position,
-        ahead,
-        admitted_through,
-        state: settings.state,
-        poll_after_ms: waiting.then(|| admission::poll_after_ms(&settings, ahead)),
-        estimate: if waiting {
-            cached.estimate(ahead)
-        } else {
-            None
-        },
-        reason: None,
-        pass: None,
-        pass_expires_at: None,
-        target_url: None,
-        draws_at: None,
-        in_prequeue: None,
-        draw_chance: None,
+        ahead: cached.ahead_of(position),
+        admitted_through: cached.admitted_through(),
+        state: cached.settings().state,
         token: None,
     }
+}
+
+/// A place the pointer has not reached yet.
+fn waiting_place(event: &EventId, cached: &CachedEvent, position: u64) -> Place {
+    let ahead = cached.ahead_of(position);
+    let standing = Standing::Waiting {
+        poll_after_ms: admission::poll_after_ms(&cached.settings(), ahead),
+        estimate: cached.estimate(ahead),
+    };
+    place_at(event, cached, position, standing)
 }
 
 /// What the holder of an arrival number not drawn yet is told (in a pre-queue, or in the pool of an
 /// event that draws at random): no position yet, and when the draw that may give them one happens.
 fn prequeue_place(event: &EventId, cached: &CachedEvent) -> Place {
     let undrawn = admission::undrawn(cached, unix_ms());
-    Place {
-        event: event.without_lane(),
-        lane: event.split_lane().1.map(str::to_owned),
-        status: VisitorStatus::Prequeue,
-        position: 0,
-        ahead: 0,
-        admitted_through: cached.admitted_through(),
-        state: cached.settings().state,
-        poll_after_ms: Some(undrawn.poll_after_ms),
-        estimate: None,
-        reason: None,
-        pass: None,
-        pass_expires_at: None,
-        target_url: None,
+    let standing = Standing::Prequeue {
+        poll_after_ms: undrawn.poll_after_ms,
         draws_at: undrawn.draws_at_s.map(rfc3339),
-        in_prequeue: Some(undrawn.waiting),
+        in_prequeue: undrawn.waiting,
         draw_chance: undrawn.chance,
-        token: None,
-    }
+    };
+    place_at(event, cached, 0, standing)
 }
 
 /// Whether `event` takes joins now: not before its pre-queue (or its opening), not once closed.
@@ -324,7 +335,7 @@ pub(super) async fn join_answer(
         let place = current_place(state, event, &signed.1).await?;
         return Ok(JoinAnswer::new(visitor, joined.fresh, signed, place));
     }
-    Ok(joined_place(state, event, visitor, kind, joined))
+    joined_place(state, event, visitor, kind, joined).await
 }
 
 /// Takes a place for `visitor` where the event's intake puts it (see [`admission::take_place`]),
@@ -348,25 +359,17 @@ pub(super) async fn take_place(
 }
 
 /// The answer to a join that drew `joined` with a token of `kind`.
-fn joined_place(
+async fn joined_place(
     state: &AppState,
     event: &KnownEvent,
     visitor: &VisitorId,
     kind: TokenKind,
     joined: Joined,
-) -> JoinAnswer {
-    let place = match kind {
-        TokenKind::Prequeue => prequeue_place(&event.id, &event.cached),
-        _ => waiting_place(&event.id, &event.cached, joined.position),
-    };
-    sign_join(
-        state,
-        event,
-        visitor,
-        (kind, joined.position),
-        place,
-        joined.fresh,
-    )
+) -> Result<JoinAnswer, ApiError> {
+    let held = (kind, joined.position);
+    let signed = sign_place(state, event, visitor, held);
+    let place = current_place(state, event, &signed.1).await?;
+    Ok(JoinAnswer::new(visitor, joined.fresh, signed, place))
 }
 
 /// `GET /v1/events/{event}/status`: where the token's holder stands, with a pass once admitted.
@@ -419,12 +422,7 @@ pub(super) fn expired_place(
     position: u64,
     reason: ExpiredReason,
 ) -> Place {
-    let mut place = waiting_place(event, cached, position);
-    place.status = VisitorStatus::Expired;
-    place.reason = Some(reason);
-    place.poll_after_ms = None;
-    place.estimate = None;
-    place
+    place_at(event, cached, position, Standing::Expired { reason })
 }
 
 /// The answer for a valid token's holder, with the admission pass once the pointer has passed them;
@@ -439,23 +437,24 @@ pub(super) async fn current_place(
     if claims.kind == TokenKind::Prequeue {
         return Ok(prequeue_place(&event.id, &event.cached));
     }
-    let mut place = waiting_place(&event.id, &event.cached, claims.pos);
-    if place.status == VisitorStatus::Admitted {
-        if let Err(reason) = hand_out_pass(state, event, claims, &mut place).await? {
-            return Ok(expired_place(&event.id, &event.cached, claims.pos, reason));
-        }
+    let (id, cached) = (&event.id, &event.cached);
+    if admission::standing(claims.pos, cached.admitted_through()) != VisitorStatus::Admitted {
+        return Ok(waiting_place(id, cached, claims.pos));
     }
-    Ok(place)
+    let standing = match hand_out_pass(state, event, claims).await? {
+        Ok(pass) => pass,
+        Err(reason) => Standing::Expired { reason },
+    };
+    Ok(place_at(id, cached, claims.pos, standing))
 }
 
-/// Adds an admission pass to an admitted visitor's answer: one that expires when the admission
-/// ends, a pass lifetime after the first claim, however often it is asked for.
+/// An admitted visitor's admission pass: one that expires when the admission ends, a pass lifetime
+/// after the first claim, however often it is asked for.
 async fn hand_out_pass(
     state: &AppState,
     event: &KnownEvent,
     claims: &Claims,
-    place: &mut Place,
-) -> Result<Result<(), ExpiredReason>, ApiError> {
+) -> Result<Result<Standing, ExpiredReason>, ApiError> {
     let (id, cached) = (&event.id, &event.cached);
     let settings = cached.settings();
     let now = unix_s();
@@ -483,10 +482,11 @@ async fn hand_out_pass(
             pass
         }
     };
-    place.pass = Some(pass.token.clone());
-    place.pass_expires_at = Some(pass.expires_at.clone());
-    place.target_url = Some(settings.target_url.clone());
-    Ok(Ok(()))
+    Ok(Ok(Standing::Admitted {
+        pass: pass.token.clone(),
+        pass_expires_at: pass.expires_at.clone(),
+        target_url: settings.target_url.clone(),
+    }))
 }
 
 const VISITOR_HEADER: HeaderName = HeaderName::from_static("x-waitroom-visitor");
