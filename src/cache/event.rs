@@ -68,6 +68,8 @@ pub(super) struct KnownPool {
     won: HashMap<u64, u64>,
     /// How many entries of the store's winners' log this replica has read.
     won_read: u64,
+    /// The seed the releases draw with.
+    seed: Option<Seed>,
 }
 
 /// An event's pre-queue draw as a replica knows it.
@@ -172,7 +174,13 @@ impl CachedEvent {
             let mut pool = self.pool.write();
             pool.arrived = pool.arrived.max(state.arrived);
             pool.waiting = state.waiting;
+            pool.seed = state.seed.or(pool.seed);
         }
+    }
+
+    /// The seed the pool's releases draw with, once the event draws at random.
+    pub fn pool_seed(&self) -> Option<Seed> {
+        self.pool.read().seed
     }
 
     /// How many of the store's `stored` winners this replica has read, if not all.

@@ -1,7 +1,8 @@
 //! `GET /v1/events/{event}/draw`: the pre-queue draw, published for anyone to check. Before the
 //! draw: the seed's SHA-256 (the commitment) and when it is drawn; after: the seed, the entries in
 //! arrival order and in drawn order (`waitroom audit` and `docs/FAIRNESS.md` check one against the
-//! other).
+//! other). For an event that draws at random at each release: the commitment of the seed the
+//! releases draw with, and the seed once the event closed.
 
 use std::sync::Arc;
 
@@ -14,7 +15,9 @@ use super::problem::{ApiError, Problem};
 use super::state::AppState;
 use crate::cache::PrequeueDraw;
 use crate::clock::rfc3339;
-use crate::domain::draw::entry_id;
+use crate::clock::unix_ms;
+use crate::domain::draw::{entry_id, Seed};
+use crate::domain::Phase;
 
 /// An event's pre-queue draw, as published.
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
@@ -29,7 +32,8 @@ pub struct PublishedDraw {
     pub drawn: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub drawn_at: Option<String>,
-    /// The seed, 64 hex digits.
+    /// The seed, 64 hex digits: once drawn (a pre-queue), once closed (the releases' seed of an
+    /// event that draws at random).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seed: Option<String>,
     /// The entries in arrival order: the first 16 bytes of the SHA-256 of each visitor id, hex
@@ -48,10 +52,13 @@ pub(super) async fn published(
     state: web::Data<AppState>,
     event: KnownEvent,
 ) -> Result<HttpResponse, ApiError> {
-    let draw = event
-        .cached
-        .draw()
-        .ok_or_else(|| ApiError::NoPrequeue(event.id.to_string()))?;
+    let Some(draw) = event.cached.draw() else {
+        let seed = event
+            .cached
+            .pool_seed()
+            .ok_or_else(|| ApiError::NoPrequeue(event.id.to_string()))?;
+        return Ok(HttpResponse::Ok().json(release_seed(&event, seed)));
+    };
     let body = match &draw.drawn {
         // Drawn once for good: built once per replica, however many ask.
         Some(_) => {
@@ -80,6 +87,22 @@ pub(super) async fn published(
     Ok(HttpResponse::Ok()
         .content_type("application/json")
         .body(body))
+}
+
+/// The releases' seed of an event that draws at random: committed to while it runs, revealed once
+/// it closed (when no release can draw any more).
+fn release_seed(event: &KnownEvent, seed: Seed) -> PublishedDraw {
+    let closed = event.cached.settings().phase(unix_ms()) == Phase::Closed;
+    PublishedDraw {
+        event: event.id.to_string(),
+        commitment: seed.commitment(),
+        draws_at: None,
+        drawn: false,
+        drawn_at: None,
+        seed: closed.then(|| seed.to_hex()),
+        arrived: None,
+        positions: None,
+    }
 }
 
 fn draws_at(event: &KnownEvent) -> Option<String> {

@@ -55,62 +55,64 @@ struct Line {
 struct Pool {
     /// The entry of each arrival number, in order.
     arrived: Vec<(Option<VisitorId>, i64)>,
-    /// The arrival numbers still in the pool, in any order (a pick takes one by index), and where
-    /// each one is.
+    /// The arrival numbers still in the pool, ascending (as a release ranks them).
     waiting: Vec<u64>,
-    index: HashMap<u64, usize>,
     /// Trusted visitors' arrival numbers.
     trusted: HashMap<VisitorId, u64>,
     /// (arrival number, position) of each winner in the order drawn, and (arrival number, 0) of
     /// each who left the pool: the log replicas read ([`Store::won_since`]).
     won: Vec<(u64, u64)>,
+    /// The seed every release draws with, fixed with the first arrival.
+    seed: Option<Seed>,
+    /// Releases that drew from the pool.
+    releases: u64,
 }
 
 impl Pool {
     fn arrive(&mut self, visitor: Option<VisitorId>, now_ms: i64) -> u64 {
+        self.seed.get_or_insert_with(Seed::generate);
         self.arrived.push((visitor, now_ms));
         let arrival = self.arrived.len() as u64;
-        self.index.insert(arrival, self.waiting.len());
+        // Arrival numbers only grow: the pool stays sorted.
         self.waiting.push(arrival);
         arrival
     }
 
     /// Takes `arrival` out of the pool; false if it was not in it.
     fn remove(&mut self, arrival: u64) -> bool {
-        let Some(at) = self.index.remove(&arrival) else {
-            return false;
-        };
-        self.waiting.swap_remove(at);
-        if let Some(&moved) = self.waiting.get(at) {
-            self.index.insert(moved, at);
+        match self.waiting.binary_search(&arrival) {
+            Ok(at) => {
+                self.waiting.remove(at);
+                true
+            }
+            Err(_) => false,
         }
-        true
     }
 
-    /// Takes `count` arrival numbers out of the pool, each one uniformly among those left.
+    /// The next release's winners, up to `count`: [`draw::release_picks`] over the sorted pool.
     fn draw(&mut self, count: u64) -> Vec<u64> {
-        let mut drawn = Vec::new();
-        while (drawn.len() as u64) < count && !self.waiting.is_empty() {
-            let arrival = self.waiting[rand::random_range(0..self.waiting.len())];
-            self.remove(arrival);
-            drawn.push(arrival);
+        let Some(seed) = self.seed else {
+            return Vec::new();
+        };
+        if count == 0 || self.waiting.is_empty() {
+            return Vec::new();
         }
-        drawn
+        self.releases += 1;
+        let picks = draw::release_picks(&seed, self.releases, self.waiting.len() as u64, count);
+        draw::take_picks(&mut self.waiting, &picks)
     }
 
     /// Takes every arrival number out of the pool, in arrival order.
     fn drain_in_order(&mut self) -> Vec<u64> {
-        self.index.clear();
-        let mut all = std::mem::take(&mut self.waiting);
-        all.sort_unstable();
-        all
+        std::mem::take(&mut self.waiting)
     }
 
     fn state(&self) -> Option<PoolState> {
-        (!self.arrived.is_empty()).then_some(PoolState {
+        (!self.arrived.is_empty() || self.seed.is_some()).then_some(PoolState {
             arrived: self.arrived.len() as u64,
             waiting: self.waiting.len() as u64,
             won: self.won.len() as u64,
+            seed: self.seed,
         })
     }
 }
@@ -268,6 +270,9 @@ impl Store for MemoryStore {
                 return false;
             }
             line.settings = Some(settings.clone());
+            if settings.has_pool() {
+                line.pool.seed.get_or_insert_with(Seed::generate);
+            }
             if settings.has_prequeue() && line.draw.is_none() {
                 line.draw = Some(PrequeueDraw {
                     seed: Seed::generate(),

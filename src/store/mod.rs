@@ -93,7 +93,7 @@ pub const COMPLETIONS_KEPT_MS: i64 = 24 * 3600 * 1000 + 60_000;
 pub const TOMBSTONE_MS: u64 = 24 * 3600 * 1000;
 
 /// Every key an event has in Redis besides its tombstone and its used-pass markers (those expire).
-pub const EVENT_KEYS: [&str; 24] = [
+pub const EVENT_KEYS: [&str; 26] = [
     "settings",
     "issued",
     "line",
@@ -118,6 +118,8 @@ pub const EVENT_KEYS: [&str; 24] = [
     "pool:entries",
     "pool:won",
     "pool:visitors",
+    "pool:seed",
+    "pool:releases",
 ];
 
 /// What the drain forwards as the visitor of a position whose join the store lost (see
@@ -174,6 +176,9 @@ pub struct PoolState {
     pub waiting: u64,
     /// The length of the winners' log ([`Store::won_since`]).
     pub won: u64,
+    /// The seed every release draws with ([`crate::domain::draw::release_picks`]): fixed when the
+    /// event first draws at random, its commitment published from then on, itself once it closed.
+    pub seed: Option<Seed>,
 }
 
 /// An event's pre-queue draw: its seed, fixed when the event got its pre-queue, and once drawn what.

@@ -18,13 +18,26 @@ use super::{
     Joined, LeaseAction, Notification, Pick, PoolState, PrequeueLeave, PutMode, Snapshot, Store,
     StoreError, COMPLETIONS_KEPT_MS, EVENT_KEYS, TOMBSTONE_MS,
 };
-use crate::domain::draw::Seed;
+use crate::domain::draw::{self, Seed};
 use crate::domain::{Admitted, EventId, EventSettings, VisitorId};
 
 /// How long joins wait after Redis turned out to be another instance, unless told otherwise.
 const DEFAULT_SETTLE: Duration = Duration::from_millis(750);
 /// Most joins sent to Redis in one transaction.
 const JOIN_BATCH: usize = 256;
+/// How often a release that draws at random reads the pool again when it changed under the draw
+/// (a leave between the read and the script): each try is a leave away from succeeding.
+const ADVANCE_ATTEMPTS: usize = 5;
+
+/// A pool's next release as drawn from the pool read ([`RedisStore::pool_draw`]).
+struct PoolDraw {
+    /// Releases that drew from the pool before.
+    releases: u64,
+    /// The highest arrival number handed out, and how many of those waited in the pool, when read.
+    arrived: u64,
+    waiting: u64,
+    picks: Vec<u64>,
+}
 
 pub struct RedisStore {
     topology: Topology,
@@ -154,6 +167,33 @@ impl RedisStore {
         event_key(&self.prefix, event, name)
     }
 
+    /// Reads the pool at one instant (a seed is fixed first, should the store have none) and draws
+    /// its next release of up to `count` ([`crate::domain::draw::release_picks`]).
+    async fn pool_draw(&self, event: &EventId, count: u64) -> Result<PoolDraw, StoreError> {
+        let mut conn = self.conn.clone();
+        let seed_key = self.key(event, "pool:seed");
+        let (seed, arrived, waiting, releases): (String, Option<u64>, u64, Option<u64>) =
+            redis::pipe()
+                .atomic()
+                .set_nx(&seed_key, Seed::generate().to_hex())
+                .ignore()
+                .get(&seed_key)
+                .get(self.key(event, "pool:arrived"))
+                .zcard(self.key(event, "pool"))
+                .get(self.key(event, "pool:releases"))
+                .query_async(&mut conn)
+                .await?;
+        let seed = Seed::parse(&seed)
+            .ok_or_else(|| StoreError::Corrupt(format!("the pool seed of event `{event}`")))?;
+        let releases = releases.unwrap_or(0);
+        Ok(PoolDraw {
+            releases,
+            arrived: arrived.unwrap_or(0),
+            waiting,
+            picks: draw::release_picks(&seed, releases + 1, waiting, count),
+        })
+    }
+
     /// The set of event ids; a key of its own (no event to hash-tag by), only ever touched alone.
     fn events_key(&self) -> String {
         format!("{}:events", self.prefix)
@@ -183,6 +223,11 @@ impl Store for RedisStore {
         if settings.has_prequeue() {
             let _: () = conn
                 .hset_nx(self.key(event, "draw"), "seed", Seed::generate().to_hex())
+                .await?;
+        }
+        if settings.has_pool() {
+            let _: () = conn
+                .set_nx(self.key(event, "pool:seed"), Seed::generate().to_hex())
                 .await?;
         }
         let written: bool = if mode == PutMode::CreateOnly {
@@ -265,18 +310,20 @@ impl Store for RedisStore {
         // release moves both at once, so the pointer read is at least as far as the winners
         // counted (a winner is never read as still waiting).
         let pool = if settings.has_pool() {
-            let (won, pointer, last, arrived, waiting): (
+            let (won, pointer, last, arrived, waiting, seed): (
                 u64,
                 Option<u64>,
                 Option<u64>,
                 Option<u64>,
                 u64,
+                Option<String>,
             ) = redis::pipe()
                 .llen(self.key(event, "pool:won"))
                 .get(self.key(event, "admitted"))
                 .get(self.key(event, "issued"))
                 .get(self.key(event, "pool:arrived"))
-                .scard(self.key(event, "pool"))
+                .zcard(self.key(event, "pool"))
+                .get(self.key(event, "pool:seed"))
                 .query_async(&mut conn)
                 .await?;
             (admitted, issued) = (pointer, last);
@@ -284,6 +331,7 @@ impl Store for RedisStore {
                 arrived: arrived.unwrap_or(0),
                 waiting,
                 won,
+                seed: seed.as_deref().and_then(Seed::parse),
             })
         } else {
             None
@@ -502,36 +550,54 @@ impl Store for RedisStore {
             AdvanceMode::Manual => 0,
             AdvanceMode::Scheduled { interval_ms } => interval_ms.max(1),
         };
-        let (moved, admitted_through, issued): (u8, u64, u64) = self
-            .advance
-            .key(self.key(event, "admitted"))
-            .key(self.key(event, "issued"))
-            .key(self.key(event, "leavers"))
-            .key(self.key(event, "slot"))
-            .key(self.key(event, "admissions"))
-            .key(self.key(event, "active"))
-            .key(self.key(event, "pool"))
-            .key(self.key(event, "pool:entries"))
-            .key(self.key(event, "pool:won"))
-            .key(self.key(event, "line"))
-            .arg(count)
-            .arg(interval_ms)
-            .arg(&self.channel)
-            .arg(event.as_str())
-            .arg(capacity.max_active)
-            .arg(capacity.claim_window_ms)
-            .arg(if pick == Pick::AtRandom {
-                "random"
-            } else {
-                "order"
-            })
-            .invoke_async(&mut conn)
-            .await?;
-        Ok(Advanced {
-            moved: moved == 1,
-            admitted_through,
-            issued,
-        })
+        // An event that draws at random: the draw is computed here from the pool as read, and
+        // done by the script unless the pool changed meanwhile (then read again).
+        for _ in 0..ADVANCE_ATTEMPTS {
+            let pool = match pick {
+                Pick::AtRandom => Some(self.pool_draw(event, count).await?),
+                Pick::InOrder => None,
+            };
+            let mut invocation = self.advance.prepare_invoke();
+            invocation
+                .key(self.key(event, "admitted"))
+                .key(self.key(event, "issued"))
+                .key(self.key(event, "leavers"))
+                .key(self.key(event, "slot"))
+                .key(self.key(event, "admissions"))
+                .key(self.key(event, "active"))
+                .key(self.key(event, "pool"))
+                .key(self.key(event, "pool:entries"))
+                .key(self.key(event, "pool:won"))
+                .key(self.key(event, "line"))
+                .key(self.key(event, "pool:releases"))
+                .arg(count)
+                .arg(interval_ms)
+                .arg(&self.channel)
+                .arg(event.as_str())
+                .arg(capacity.max_active)
+                .arg(capacity.claim_window_ms);
+            match &pool {
+                Some(draw) => invocation
+                    .arg("random")
+                    .arg(draw.releases)
+                    .arg(draw.arrived)
+                    .arg(draw.waiting)
+                    .arg(&draw.picks),
+                None => invocation.arg("order"),
+            };
+            let (moved, admitted_through, issued): (i8, u64, u64) =
+                invocation.invoke_async(&mut conn).await?;
+            if moved >= 0 {
+                return Ok(Advanced {
+                    moved: moved == 1,
+                    admitted_through,
+                    issued,
+                });
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "the pool of `{event}` changed under {ADVANCE_ATTEMPTS} releases in a row"
+        )))
     }
 
     async fn won_since(&self, event: &EventId, seen: u64) -> Result<Vec<(u64, u64)>, StoreError> {

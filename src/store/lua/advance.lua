@@ -5,8 +5,12 @@
 -- is the admin's call and is not capped, but its visitors count as active too.
 --
 -- An event that draws at random (the `random` method) keeps those who joined in a pool (see
--- join_pool.lua): a move first draws from it, uniformly (SPOP), as many as it lets through beyond
--- those already in line, and gives them the line's next positions. Any other event's move first
+-- join_pool.lua): a move first draws from it as many as it lets through beyond those already in
+-- line, and gives them the line's next positions. The caller computed the draw from the pool's seed
+-- (domain::draw::release_picks, which Lua cannot: it has no SHA-256) for the pool as it read it:
+-- the t-th winner is the member at rank ARGV[10 + t] (from 0) among those left, so the script
+-- refuses (returns -1 and changes nothing) if that pool changed meanwhile: another release, or a
+-- leave. Joins since do not matter: their arrival numbers rank after. Any other event's move first
 -- gives whoever is left in the pool (it drew at random before) the next positions, in arrival order.
 --
 -- KEYS[1] admission pointer wr:{event}:admitted (string, highest admitted position)
@@ -22,25 +26,41 @@
 -- ARGV[3] pub/sub channel to announce the move on
 -- ARGV[4] event id, for the announcement
 -- ARGV[5] most active visitors at once; 0 for no limit (and no tracking)
--- KEYS[7] pool             wr:{event}:pool          (set of arrival numbers waiting to be drawn)
+-- KEYS[7] pool             wr:{event}:pool          (sorted set of arrival numbers waiting to be drawn)
 -- KEYS[8] pool entries     wr:{event}:pool:entries  (list, element a-1 = "<visitor> <joined_at_ms>" of arrival a)
 -- KEYS[9] winners' log     wr:{event}:pool:won      (list of "<arrival>:<position>", in the order drawn)
 -- KEYS[10] line            wr:{event}:line          (list, element i-1 = the entry of position i)
 -- ARGV[6] claim window in ms: how long a newly admitted visitor holds a slot without collecting the pass
+-- KEYS[11] releases        wr:{event}:pool:releases (string, how many releases drew from the pool)
 -- ARGV[7] `random` to draw from the pool at random, anything else to move it to the line in order
--- Returns {1 if the pointer moved else 0, pointer, issued}
+-- ARGV[8] random: the releases counted when the pool was read (this one is the next)
+-- ARGV[9] random: the highest arrival number then; ARGV[10]: how many of those waited in the pool
+-- ARGV[11..] random: the picks, ranks in the pool as it shrinks (at least as many as are needed)
+-- Returns {1 if the pointer moved else 0 (-1: the pool changed since it was read), pointer, issued}
 local issued = tonumber(redis.call('GET', KEYS[2]) or '0')
 local pointer = tonumber(redis.call('GET', KEYS[1]) or '0')
 local interval = tonumber(ARGV[2])
 -- Redis's clock, so replicas with skewed clocks still release once per slot.
 local now = redis.call('TIME')
 local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local random = ARGV[7] == 'random'
+-- Whether the pool the caller drew for is not the pool now.
+local function pool_changed()
+  return random and (tonumber(redis.call('GET', KEYS[11]) or '0') ~= tonumber(ARGV[8]) or
+    redis.call('ZCOUNT', KEYS[7], '-inf', ARGV[9]) ~= tonumber(ARGV[10]))
+end
+local slot
 if interval > 0 then
   -- Slot starts are stored in ms rather than as slot numbers so a changed interval keeps working.
-  local slot = now_ms - (now_ms % interval)
+  slot = now_ms - (now_ms % interval)
   if tonumber(redis.call('GET', KEYS[4]) or '-1') >= slot then
     return {0, pointer, issued}
   end
+end
+if pool_changed() then
+  return {-1, pointer, issued}
+end
+if slot then
   redis.call('SET', KEYS[4], slot)
 end
 local wanted = tonumber(ARGV[1])
@@ -58,21 +78,22 @@ end
 local function staying(t)
   return (t - pointer) - redis.call('ZCOUNT', KEYS[3], pointer + 1, t)
 end
-if redis.call('SCARD', KEYS[7]) > 0 then
-  local winners
-  if ARGV[7] == 'random' then
-    winners = {}
-    local needed = wanted - staying(issued)
+if redis.call('ZCARD', KEYS[7]) > 0 then
+  local winners = {}
+  if random then
+    local needed = math.min(wanted - staying(issued), tonumber(ARGV[10]), #ARGV - 10)
+    for t = 1, needed do
+      local rank = ARGV[10 + t]
+      local arrival = redis.call('ZRANGE', KEYS[7], rank, rank)[1]
+      redis.call('ZREM', KEYS[7], arrival)
+      winners[t] = arrival
+    end
     if needed > 0 then
-      winners = redis.call('SPOP', KEYS[7], needed)
+      redis.call('INCR', KEYS[11])
     end
   else
-    winners = redis.call('SMEMBERS', KEYS[7])
+    winners = redis.call('ZRANGE', KEYS[7], 0, -1)
     redis.call('DEL', KEYS[7])
-    for i = 1, #winners do
-      winners[i] = tonumber(winners[i])
-    end
-    table.sort(winners)
   end
   for _, arrival in ipairs(winners) do
     issued = issued + 1

@@ -4,7 +4,8 @@
 --
 -- KEYS[1] arrivals         wr:{event}:pool:arrived  (string, last arrival number handed out)
 -- KEYS[2] entries          wr:{event}:pool:entries  (list, element a-1 = "<visitor> <joined_at_ms>" of arrival a)
--- KEYS[3] pool             wr:{event}:pool          (set of the arrival numbers waiting to be drawn)
+-- KEYS[3] pool             wr:{event}:pool          (sorted set of the arrival numbers waiting to be
+--                                                    drawn, score = member = arrival number)
 -- KEYS[4] trusted in pool  wr:{event}:pool:visitors (hash, visitor id -> arrival number)
 -- KEYS[5] trusted in line  wr:{event}:visitors      (hash, visitor id -> position; see join_trusted.lua)
 -- ARGV[1] joined_at, unix ms
@@ -34,13 +35,14 @@ local function pool_all(first, last)
   local numbers = {}
   for arrival = first, last do
     numbers[#numbers + 1] = arrival
+    numbers[#numbers + 1] = arrival
     if #numbers == 1000 then
-      redis.call('SADD', KEYS[3], unpack(numbers))
+      redis.call('ZADD', KEYS[3], unpack(numbers))
       numbers = {}
     end
   end
   if #numbers > 0 then
-    redis.call('SADD', KEYS[3], unpack(numbers))
+    redis.call('ZADD', KEYS[3], unpack(numbers))
   end
 end
 local arrived = tonumber(redis.call('GET', KEYS[1]) or '0')

@@ -3,7 +3,7 @@
 --
 -- KEYS[1] draw            wr:{event}:draw          (hash: seed, size, at)
 -- KEYS[2] pre-queue left  wr:{event}:prequeue:left (set of arrival numbers)
--- KEYS[3] pool            wr:{event}:pool          (set of arrival numbers; see join_pool.lua)
+-- KEYS[3] pool            wr:{event}:pool          (sorted set of arrival numbers; see join_pool.lua)
 -- KEYS[4] winners' log    wr:{event}:pool:won      (list of "<arrival>:<position>"; a leave is
 --                                                   logged with position 0, so replicas learn of it)
 -- KEYS[5] trusted in line  wr:{event}:visitors      (hash, visitor id -> position, an arrival number
@@ -14,7 +14,7 @@
 -- Returns 1 if recorded, 2 if the draw came first (leave the drawn position instead), or, in a
 -- pool, if the number was not in it (drawn, or given up before)
 if redis.call('HEXISTS', KEYS[1], 'seed') == 0 then
-  if redis.call('SREM', KEYS[3], ARGV[1]) == 0 then
+  if redis.call('ZREM', KEYS[3], ARGV[1]) == 0 then
     return 2
   end
   redis.call('RPUSH', KEYS[4], ARGV[1] .. ':0')
