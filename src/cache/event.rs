@@ -87,6 +87,8 @@ pub struct PrequeueDraw {
 pub struct DrawnOrder {
     pub size: u64,
     pub at_ms: i64,
+    /// The seed the order was drawn with (see [`crate::store::Drawn`]).
+    pub order_seed: Seed,
     positions: Vec<u32>,
 }
 
@@ -222,8 +224,11 @@ impl CachedEvent {
             (None, None) => true,
             (Some(known), Some(state)) => {
                 known.seed == state.seed
-                    && known.drawn.as_ref().map(|d| (d.size, d.at_ms))
-                        == state.drawn.map(|d| (d.size, d.at_ms))
+                    && known
+                        .drawn
+                        .as_ref()
+                        .map(|d| (d.size, d.at_ms, d.order_seed))
+                        == state.drawn.map(|d| (d.size, d.at_ms, d.order_seed))
             }
             _ => false,
         };
@@ -234,8 +239,9 @@ impl CachedEvent {
             let drawn = state.drawn.map(|drawn| DrawnOrder {
                 size: drawn.size,
                 at_ms: drawn.at_ms,
+                order_seed: drawn.order_seed,
                 positions: draw::positions(&draw::order(
-                    &state.seed,
+                    &drawn.order_seed,
                     u32::try_from(drawn.size).unwrap_or(u32::MAX),
                 )),
             });
@@ -430,9 +436,10 @@ impl CachedEvent {
             } else {
                 Vec::new()
             },
-            draw: self
-                .draw()
-                .map(|draw| (draw.seed, draw.drawn.as_ref().map(|drawn| drawn.size))),
+            draw: self.draw().map(|draw| {
+                let drawn = draw.drawn.as_ref();
+                (draw.seed, drawn.map(|drawn| (drawn.size, drawn.order_seed)))
+            }),
             arrived: self.pool_arrived(),
         }
     }

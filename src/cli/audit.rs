@@ -3,7 +3,7 @@
 use clap::Args;
 
 use crate::client::Client;
-use crate::domain::draw::{audit, entry_id};
+use crate::domain::draw::{audit, entry_id, Seed};
 
 #[derive(Debug, Args)]
 pub(super) struct AuditArgs {
@@ -50,7 +50,8 @@ pub(super) async fn run(args: AuditArgs) -> Result<(), String> {
         args.event, draw.commitment
     );
     if let Some(visitor) = &args.visitor {
-        let entry = entry_id(visitor);
+        let seed = Seed::parse(seed).ok_or("the published seed is not 64 hex digits")?;
+        let entry = entry_id(&seed, visitor);
         match positions.iter().position(|held| *held == entry) {
             Some(index) => println!(
                 "visitor {visitor} (entry {entry}) was drawn position {}",

@@ -8,6 +8,7 @@
 
 use std::fmt;
 
+use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
 /// The draw's secret until it is drawn: 32 random bytes.
@@ -120,11 +121,39 @@ pub fn positions(order: &[u32]) -> Vec<u32> {
     positions
 }
 
-/// What the published entry lists show of a visitor: the first 16 bytes of the SHA-256 of their id,
-/// hex. A booking site's user ids may be names or e-mail addresses; this reveals none of them, and
-/// a visitor who knows their id finds their own entry.
-pub fn entry_id(visitor: &str) -> String {
-    hex(&Sha256::digest(visitor.as_bytes())[..16])
+/// What the published entry lists show of a visitor: the first 16 bytes of HMAC-SHA256 keyed with the
+/// seed over their id, hex. A booking site's user ids may be names or e-mail addresses, easy to guess:
+/// without the seed, kept secret until the draw, no entry can be tried against a guess before it, and
+/// after it a guess must be tried against each entry with the seed (a plain hash would reveal a known
+/// user at a glance). A visitor who knows their id finds their own entry. What the store lost is
+/// [`LOST_ENTRY`], as it is.
+pub fn entry_id(seed: &Seed, visitor: &str) -> String {
+    if visitor == LOST_ENTRY {
+        return visitor.to_owned();
+    }
+    let mut mac = Hmac::<Sha256>::new_from_slice(&seed.0).expect("HMAC takes any key length");
+    mac.update(visitor.as_bytes());
+    hex(&mac.finalize().into_bytes()[..16])
+}
+
+/// The entry of a place whose visitor the store lost (`crate::store::LOST_VISITOR`).
+pub const LOST_ENTRY: &str = "(lost)";
+
+impl Seed {
+    /// The seed the order is drawn with: SHA-256(seed ‖ SHA-256 of the entries in arrival order, each
+    /// followed by a newline). The entries are only known once the pre-queue closes, so whoever reads
+    /// the seed early (from the store) still cannot know the order before then.
+    pub fn mixed(&self, entries: &[String]) -> Seed {
+        let mut all = Sha256::new();
+        for entry in entries {
+            all.update(entry.as_bytes());
+            all.update(b"\n");
+        }
+        let mut mixed = Sha256::new();
+        mixed.update(self.0);
+        mixed.update(all.finalize());
+        Seed(mixed.finalize().into())
+    }
 }
 
 /// Why a published draw does not hold up.
@@ -145,7 +174,8 @@ pub enum AuditError {
 }
 
 /// Checks a published draw: the seed matches its commitment, and position `d` holds the entry the
-/// seed's permutation gives it, for every `d`. Returns how many positions were checked.
+/// permutation of the seed mixed with the entries ([`Seed::mixed`]) gives it, for every `d`. Returns
+/// how many positions were checked.
 pub fn audit(
     seed: &str,
     commitment: &str,
@@ -166,7 +196,7 @@ pub fn audit(
             drawn: positions.len(),
         });
     }
-    let drawn = order(&seed, arrived.len() as u32);
+    let drawn = order(&seed.mixed(arrived), arrived.len() as u32);
     let wrong: Vec<usize> = drawn
         .iter()
         .zip(positions)
@@ -250,7 +280,7 @@ mod tests {
     fn an_audit_passes_an_honest_draw_and_names_what_is_wrong_with_another() {
         let s = seed(3);
         let arrived: Vec<String> = (1..=50).map(|n| format!("entry-{n}")).collect();
-        let honest: Vec<String> = order(&s, 50)
+        let honest: Vec<String> = order(&s.mixed(&arrived), 50)
             .iter()
             .map(|arrival| arrived[*arrival as usize - 1].clone())
             .collect();
@@ -282,11 +312,29 @@ mod tests {
 
     #[test]
     fn entries_hide_the_visitor_id_but_its_holder_finds_it() {
-        let entry = entry_id("alice@example.com");
+        let entry = entry_id(&seed(1), "alice@example.com");
         assert_eq!(entry.len(), 32);
         assert!(!entry.contains("alice"));
-        assert_eq!(entry, entry_id("alice@example.com"));
-        assert_ne!(entry, entry_id("bob@example.com"));
+        assert_eq!(entry, entry_id(&seed(1), "alice@example.com"));
+        assert_ne!(entry, entry_id(&seed(1), "bob@example.com"));
+        // Keyed: without the seed, a guessed id says nothing (not the plain SHA-256 of the id).
+        assert_ne!(entry, entry_id(&seed(2), "alice@example.com"));
+        assert_ne!(entry, hex(&Sha256::digest(b"alice@example.com")[..16]));
+        assert_eq!(entry_id(&seed(1), LOST_ENTRY), LOST_ENTRY);
+    }
+
+    #[test]
+    fn the_order_depends_on_every_entry_not_only_the_seed() {
+        let entries: Vec<String> = (1..=20).map(|n| format!("entry-{n}")).collect();
+        let mut one_more = entries.clone();
+        one_more[19] = "entry-late".into();
+        let s = seed(5);
+        assert_ne!(
+            order(&s.mixed(&entries), 20),
+            order(&s.mixed(&one_more), 20)
+        );
+        assert_ne!(order(&s.mixed(&entries), 20), order(&s, 20));
+        assert_eq!(s.mixed(&entries), s.mixed(&entries.clone()));
     }
 
     /// Each release's picks are fixed by the seed and the release number, within bounds, and take

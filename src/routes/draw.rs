@@ -36,8 +36,9 @@ pub struct PublishedDraw {
     /// event that draws at random).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seed: Option<String>,
-    /// The entries in arrival order: the first 16 bytes of the SHA-256 of each visitor id, hex
-    /// (`(lost)` for a place the store lost).
+    /// The entries in arrival order: the first 16 bytes of HMAC-SHA256 keyed with the seed over each
+    /// visitor id, hex (`(lost)` for a place the store lost). The order is drawn with the seed mixed
+    /// with these (docs/FAIRNESS.md).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub arrived: Option<Vec<String>>,
     /// The same entries in drawn order: the holder of position 1 first.
@@ -126,14 +127,8 @@ async fn drawn_body(
         .ok_or_else(|| ApiError::Internal("the store holds no drawn pre-queue".into()))?;
     let ids = |visitors: Vec<String>| -> Vec<String> {
         visitors
-            .into_iter()
-            .map(|visitor| {
-                if visitor == crate::store::LOST_VISITOR {
-                    visitor
-                } else {
-                    entry_id(&visitor)
-                }
-            })
+            .iter()
+            .map(|visitor| entry_id(&draw.seed, visitor))
             .collect()
     };
     to_json(&PublishedDraw {

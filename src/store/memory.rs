@@ -122,6 +122,8 @@ struct PrequeueDraw {
     /// Fixed when the pre-queue closes.
     size: Option<u64>,
     at_ms: Option<i64>,
+    /// The seed the order is drawn with: mixed from the entries at the draw, or restored.
+    order_seed: Option<Seed>,
     /// The pre-queue's entries in arrival order, kept at the draw.
     arrived: Vec<(Option<VisitorId>, i64)>,
     /// Arrival numbers given up before the draw.
@@ -278,6 +280,7 @@ impl Store for MemoryStore {
                     seed: Seed::generate(),
                     size: None,
                     at_ms: None,
+                    order_seed: None,
                     arrived: Vec::new(),
                     left: BTreeSet::new(),
                 });
@@ -309,10 +312,13 @@ impl Store for MemoryStore {
                 last_completed_ms: line.completed.last().map_or(0, |(_, at)| *at),
                 draw: line.draw.as_ref().map(|draw| DrawState {
                     seed: draw.seed,
-                    drawn: draw
-                        .size
-                        .zip(draw.at_ms)
-                        .map(|(size, at_ms)| Drawn { size, at_ms }),
+                    drawn: draw.size.zip(draw.at_ms).zip(draw.order_seed).map(
+                        |((size, at_ms), order_seed)| Drawn {
+                            size,
+                            at_ms,
+                            order_seed,
+                        },
+                    ),
                 }),
                 figures: Figures {
                     issued: line.issued,
@@ -405,16 +411,18 @@ impl Store for MemoryStore {
                     leavers.push(position);
                 }
             }
-            if let Some((seed, size)) = floor.draw {
+            if let Some((seed, drawn)) = floor.draw {
                 let draw = line.draw.get_or_insert_with(|| PrequeueDraw {
                     seed,
                     size: None,
                     at_ms: None,
+                    order_seed: None,
                     arrived: Vec::new(),
                     left: BTreeSet::new(),
                 });
-                if draw.size.is_none() && size.is_some() {
-                    draw.size = size;
+                if let (None, Some((size, order_seed))) = (draw.size, drawn) {
+                    draw.size = Some(size);
+                    draw.order_seed = Some(order_seed);
                     restored = true;
                 }
             }
@@ -498,15 +506,31 @@ impl Store for MemoryStore {
                 return (None, Vec::new());
             };
             let size = *prequeue.size.get_or_insert(issued);
-            if let Some(at_ms) = prequeue.at_ms {
-                return (Some(Drawn { size, at_ms }), Vec::new());
-            }
-            let order = draw::order(&prequeue.seed, u32::try_from(size).unwrap_or(u32::MAX));
-            let positions = draw::positions(&order);
             let entries = usize::try_from(size).unwrap_or(usize::MAX);
             if prequeue.arrived.len() != entries {
                 prequeue.arrived = line.visitors[..entries].to_vec();
             }
+            let order_seed = *prequeue.order_seed.get_or_insert_with(|| {
+                let published: Vec<String> = prequeue
+                    .arrived
+                    .iter()
+                    .map(|(visitor, _)| {
+                        let visitor = visitor.as_ref().map_or(LOST_VISITOR, VisitorId::as_str);
+                        draw::entry_id(&prequeue.seed, visitor)
+                    })
+                    .collect();
+                prequeue.seed.mixed(&published)
+            });
+            if let Some(at_ms) = prequeue.at_ms {
+                let drawn = Drawn {
+                    size,
+                    at_ms,
+                    order_seed,
+                };
+                return (Some(drawn), Vec::new());
+            }
+            let order = draw::order(&order_seed, u32::try_from(size).unwrap_or(u32::MAX));
+            let positions = draw::positions(&order);
             for (slot, arrival) in line.visitors.iter_mut().zip(&order) {
                 *slot = prequeue.arrived[*arrival as usize - 1].clone();
             }
@@ -531,6 +555,7 @@ impl Store for MemoryStore {
                 Some(Drawn {
                     size,
                     at_ms: now_ms,
+                    order_seed,
                 }),
                 newly_left,
             )

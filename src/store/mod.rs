@@ -125,7 +125,7 @@ pub const EVENT_KEYS: [&str; 26] = [
 /// What the drain forwards as the visitor of a position whose join the store lost (see
 /// `lua/restore.lua`): the position was handed out, and its holder's token names them. Never a
 /// valid visitor id, so never mistaken for one.
-pub const LOST_VISITOR: &str = "(lost)";
+pub const LOST_VISITOR: &str = crate::domain::draw::LOST_ENTRY;
 
 /// What a replica knows an event's figures were, to restore when the store comes back with less
 /// (see `lua/restore.lua`). Nothing is lowered by restoring.
@@ -140,9 +140,10 @@ pub struct Floor {
     pub orphans: Option<(u64, u64)>,
     /// Positions known to have been given up.
     pub leavers: Vec<u64>,
-    /// The pre-queue draw's seed, and the pre-queue's size once drawn: restored, the draw is done
-    /// again with the same seed over the same entries, so every position stays as it was.
-    pub draw: Option<(Seed, Option<u64>)>,
+    /// The pre-queue draw's seed, and once drawn the pre-queue's size and the seed its order was
+    /// drawn with: restored, the draw is done again with the same order, so every position stays
+    /// as it was (even if entries were lost, which would mix in differently).
+    pub draw: Option<(Seed, Option<(u64, Seed)>)>,
     /// The highest arrival number a pool handed out: the numbers the store lost wait in the pool
     /// again (as `(lost)` entries; their holders' tokens name them).
     pub arrived: u64,
@@ -188,11 +189,13 @@ pub struct DrawState {
     pub drawn: Option<Drawn>,
 }
 
-/// A draw done: positions `1..=size` went to the pre-queue's entries in the order drawn.
+/// A draw done: positions `1..=size` went to the pre-queue's entries in the order drawn, the
+/// permutation of `order_seed` (the seed mixed with the entries: [`Seed::mixed`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Drawn {
     pub size: u64,
     pub at_ms: i64,
+    pub order_seed: Seed,
 }
 
 /// The pre-queue's entries as drawn, for anyone to check: visitor ids (or [`LOST_VISITOR`]) in

@@ -167,6 +167,35 @@ impl RedisStore {
         event_key(&self.prefix, event, name)
     }
 
+    /// A closed pre-queue's `size` entries in arrival order, as published ([`draw::entry_id`]): read
+    /// from the copy kept at the draw if there is a whole one (a draw done again after a loss), else
+    /// from the line, which is in arrival order until drawn.
+    async fn published_entries(
+        &self,
+        event: &EventId,
+        seed: &Seed,
+        size: u64,
+    ) -> Result<Vec<String>, StoreError> {
+        let Some(last) = size.checked_sub(1) else {
+            return Ok(Vec::new());
+        };
+        let last = isize::try_from(last).unwrap_or(isize::MAX);
+        let (copy, line): (Vec<String>, Vec<String>) = redis::pipe()
+            .lrange(self.key(event, "prequeue"), 0, -1)
+            .lrange(self.key(event, "line"), 0, last)
+            .query_async(&mut self.conn.clone())
+            .await?;
+        let entries = if copy.len() as u64 == size {
+            copy
+        } else {
+            line
+        };
+        Ok(entries
+            .iter()
+            .map(|entry| draw::entry_id(seed, entry.split(' ').next().unwrap_or_default()))
+            .collect())
+    }
+
     /// Reads the pool at one instant (a seed is fixed first, should the store have none) and draws
     /// its next release of up to `count` ([`crate::domain::draw::release_picks`]).
     async fn pool_draw(&self, event: &EventId, count: u64) -> Result<PoolDraw, StoreError> {
@@ -296,13 +325,12 @@ impl Store for RedisStore {
             .map_err(|e| StoreError::Corrupt(format!("settings of event `{event}`: {e}")))?;
         // Read only for an event with a pre-queue: the sweep reads every event, and most have none.
         let draw = if settings.has_prequeue() {
-            let (seed, size, at_ms): (Option<String>, Option<u64>, Option<i64>) =
-                redis::cmd("HMGET")
-                    .arg(self.key(event, "draw"))
-                    .arg(&["seed", "size", "at"])
-                    .query_async(&mut conn)
-                    .await?;
-            draw_state(event, seed, size, at_ms)?
+            let stored: StoredDraw = redis::cmd("HMGET")
+                .arg(self.key(event, "draw"))
+                .arg(&["seed", "size", "at", "order"])
+                .query_async(&mut conn)
+                .await?;
+            draw_state(event, stored)?
         } else {
             None
         };
@@ -385,13 +413,17 @@ impl Store for RedisStore {
         let json =
             serde_json::to_string(settings).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let mut restored = self.restorer.restore(event, &json, floor).await?;
-        if let Some((seed, size)) = &floor.draw {
+        if let Some((seed, drawn)) = &floor.draw {
             // The seed first: a draw is only done with the seed its commitment published.
             let key = self.key(event, "draw");
             let mut conn = self.conn.clone();
             let seeded: bool = conn.hset_nx(&key, "seed", seed.to_hex()).await?;
-            let sized: bool = match size {
-                Some(size) => conn.hset_nx(&key, "size", size).await?,
+            let sized: bool = match drawn {
+                Some((size, order_seed)) => {
+                    // The order seed first: a draw done again finds it with the size.
+                    let _: bool = conn.hset_nx(&key, "order", order_seed.to_hex()).await?;
+                    conn.hset_nx(&key, "size", size).await?
+                }
                 None => false,
             };
             restored |= seeded || sized;
@@ -466,17 +498,25 @@ impl Store for RedisStore {
 
     async fn draw(&self, event: &EventId, now_ms: i64) -> Result<Option<Drawn>, StoreError> {
         let mut conn = self.conn.clone();
-        let closed: Option<(String, u64, i64)> = self
+        let closed: Option<(String, u64, i64, String)> = self
             .draw_close
             .key(self.key(event, "draw"))
             .key(self.key(event, "issued"))
             .invoke_async(&mut conn)
             .await?;
-        let Some((seed, size, at_ms)) = closed else {
+        let Some((seed, size, at_ms, order_seed)) = closed else {
             return Ok(None);
         };
         if at_ms == 0 {
-            let order = drawn_order(event, &seed, size)?;
+            let seed = parse_seed(event, "draw seed", &seed)?;
+            // Drawn again after a loss: with the order seed the replicas restored, if they knew it.
+            let order_seed = match order_seed.as_str() {
+                "" => seed.mixed(&self.published_entries(event, &seed, size).await?),
+                known => parse_seed(event, "draw's order seed", known)?,
+            };
+            let size_u32 = u32::try_from(size)
+                .map_err(|_| StoreError::Corrupt(format!("the pre-queue size of `{event}`")))?;
+            let order = draw::order(&order_seed, size_u32);
             let mut invocation = self.draw.prepare_invoke();
             for name in [
                 "draw",
@@ -493,16 +533,17 @@ impl Store for RedisStore {
                 .arg(now_ms)
                 .arg(&self.channel)
                 .arg(event.as_str())
+                .arg(order_seed.to_hex())
                 .arg(order)
                 .invoke_async(&mut conn)
                 .await?;
         }
-        let (_, size, at_ms): (Option<String>, Option<u64>, Option<i64>) = redis::cmd("HMGET")
+        let stored: StoredDraw = redis::cmd("HMGET")
             .arg(self.key(event, "draw"))
-            .arg(&["seed", "size", "at"])
+            .arg(&["seed", "size", "at", "order"])
             .query_async(&mut conn)
             .await?;
-        Ok(size.zip(at_ms).map(|(size, at_ms)| Drawn { size, at_ms }))
+        Ok(draw_state(event, stored)?.and_then(|state| state.drawn))
     }
 
     async fn draw_entries(&self, event: &EventId) -> Result<Option<DrawEntries>, StoreError> {
@@ -1270,30 +1311,31 @@ async fn join_trusted(
     })
 }
 
-/// An event's draw as the store holds it (`draw` hash: seed, size, at).
+/// The `draw` hash's seed, size, at (unix ms drawn) and order (the seed the order was drawn with).
+type StoredDraw = (Option<String>, Option<u64>, Option<i64>, Option<String>);
+
+/// An event's draw as the store holds it.
 fn draw_state(
     event: &EventId,
-    seed: Option<String>,
-    size: Option<u64>,
-    at_ms: Option<i64>,
+    (seed, size, at_ms, order_seed): StoredDraw,
 ) -> Result<Option<DrawState>, StoreError> {
     let Some(seed) = seed else {
         return Ok(None);
     };
-    let seed = Seed::parse(&seed)
-        .ok_or_else(|| StoreError::Corrupt(format!("the draw seed of event `{event}`")))?;
-    Ok(Some(DrawState {
-        seed,
-        drawn: size.zip(at_ms).map(|(size, at_ms)| Drawn { size, at_ms }),
-    }))
+    let seed = parse_seed(event, "draw seed", &seed)?;
+    let drawn = match (size, at_ms, order_seed) {
+        (Some(size), Some(at_ms), Some(order_seed)) => Some(Drawn {
+            size,
+            at_ms,
+            order_seed: parse_seed(event, "draw's order seed", &order_seed)?,
+        }),
+        _ => None,
+    };
+    Ok(Some(DrawState { seed, drawn }))
 }
 
-/// The drawn order of a pre-queue of `size` entries, from its seed.
-fn drawn_order(event: &EventId, seed: &str, size: u64) -> Result<Vec<u32>, StoreError> {
-    let corrupt = |what: &str| StoreError::Corrupt(format!("the {what} of event `{event}`"));
-    let seed = Seed::parse(seed).ok_or_else(|| corrupt("draw seed"))?;
-    let size = u32::try_from(size).map_err(|_| corrupt("pre-queue size"))?;
-    Ok(crate::domain::draw::order(&seed, size))
+fn parse_seed(event: &EventId, what: &str, hex: &str) -> Result<Seed, StoreError> {
+    Seed::parse(hex).ok_or_else(|| StoreError::Corrupt(format!("the {what} of event `{event}`")))
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::{SecondsFormat, Utc};
 use serde_json::{json, Value};
-use waitroom::domain::draw::{audit, entry_id};
+use waitroom::domain::draw::{audit, entry_id, Seed};
 use waitroom::domain::random_token_id;
 
 use crate::helpers::{
@@ -141,6 +141,7 @@ async fn a_prequeue_is_drawn_at_opening_in_an_order_anyone_can_check(backend: Ba
     until(&opens_at).await;
     let (published, arrived, positions) = drawn_when_published(&app, &app, "drop").await;
     assert_eq!(published["commitment"], commitment.as_str());
+    let seed = Seed::parse(published["seed"].as_str().unwrap()).unwrap();
     assert_eq!(
         audit(
             published["seed"].as_str().unwrap(),
@@ -153,14 +154,14 @@ async fn a_prequeue_is_drawn_at_opening_in_an_order_anyone_can_check(backend: Ba
     // Arrival order is published as it was: the first to join is the first entry.
     assert_eq!(
         arrived[0],
-        entry_id(waiting[0].body["visitor"].as_str().unwrap())
+        entry_id(&seed, waiting[0].body["visitor"].as_str().unwrap())
     );
 
     // Every pre-queue token now stands at the position drawn for its entry, and its status answer
     // exchanges it for a waiting token that carries it.
     let mut seen = BTreeSet::new();
     for joined in &waiting {
-        let entry = entry_id(joined.body["visitor"].as_str().unwrap());
+        let entry = entry_id(&seed, joined.body["visitor"].as_str().unwrap());
         let expected = positions.iter().position(|held| *held == entry).unwrap() as u64 + 1;
         let status = app.status("drop", &joined.token()).await;
         assert_eq!(status.body["status"], "waiting", "{}", status.body);
@@ -182,7 +183,7 @@ async fn a_prequeue_is_drawn_at_opening_in_an_order_anyone_can_check(backend: Ba
             assert!(agreed.is_some(), "the other replica reads another position");
         }
     }
-    let member_entry = entry_id("member-7");
+    let member_entry = entry_id(&seed, "member-7");
     let member_position = positions.iter().position(|h| *h == member_entry).unwrap() as u64 + 1;
     let member_again = trusted_join(&app, "drop", "member-7", None).await;
     assert_eq!(member_again.position(), member_position);
@@ -190,7 +191,7 @@ async fn a_prequeue_is_drawn_at_opening_in_an_order_anyone_can_check(backend: Ba
     seen.insert(member_position);
 
     // The place given up in the pre-queue is given up at its drawn position.
-    let leaver_entry = entry_id(leaver.body["visitor"].as_str().unwrap());
+    let leaver_entry = entry_id(&seed, leaver.body["visitor"].as_str().unwrap());
     let leaver_position = positions.iter().position(|h| *h == leaver_entry).unwrap() as u64 + 1;
     seen.insert(leaver_position);
     assert_eq!(seen, (1..=31).collect::<BTreeSet<u64>>());
@@ -211,7 +212,7 @@ async fn a_prequeue_is_drawn_at_opening_in_an_order_anyone_can_check(backend: Ba
     app.advance("drop", 3).await;
     let first = waiting
         .iter()
-        .find(|joined| positions[0] == entry_id(joined.body["visitor"].as_str().unwrap()))
+        .find(|joined| positions[0] == entry_id(&seed, joined.body["visitor"].as_str().unwrap()))
         .map(|joined| joined.token());
     if let Some(first) = first {
         let admitted = app.status("drop", &first).await;
@@ -396,6 +397,7 @@ async fn a_prequeue_of_ten_thousand_is_drawn_uniformly_and_audits_clean() {
     let (published, arrived, positions) =
         drawn_when_published(&replicas[2], &replicas[1], "big").await;
     let commitment = published["commitment"].as_str().unwrap();
+    let seed = Seed::parse(published["seed"].as_str().unwrap()).unwrap();
     assert_eq!(
         audit(
             published["seed"].as_str().unwrap(),
@@ -450,7 +452,7 @@ async fn a_prequeue_of_ten_thousand_is_drawn_uniformly_and_audits_clean() {
 
     // Every replica reads a sample of tokens at the position published for their entry.
     for token in tokens.iter().step_by(997) {
-        let entry = entry_id(claims(token)["sub"].as_str().unwrap());
+        let entry = entry_id(&seed, claims(token)["sub"].as_str().unwrap());
         let published = drawn_at[&entry] as u64 + 1;
         for replica in &replicas {
             assert_eq!(replica.status("big", token).await.position(), published);
@@ -819,7 +821,13 @@ async fn a_draw_redis_lost_is_drawn_again_the_same() {
     assert_eq!(&before[12..], &[13, 14, 15]);
 
     // The whole draw is lost: its record, the arrival order's copy, the line back in arrival order.
-    let mut line = arrived_entries(&mut redis, &key("line"), &arrived).await;
+    let mut line = arrived_entries(
+        &mut redis,
+        &Seed::parse(&seed).unwrap(),
+        &key("line"),
+        &arrived,
+    )
+    .await;
     let later: Vec<String> = redis::cmd("LRANGE")
         .arg(key("line"))
         .arg(12)
@@ -879,6 +887,7 @@ async fn stored_within(within: Duration, key: &str, field: &str) -> bool {
 /// them in drawn order now).
 async fn arrived_entries(
     redis: &mut waitroom::store::topology::Conn,
+    seed: &Seed,
     line: &str,
     arrived: &[String],
 ) -> Vec<String> {
@@ -894,9 +903,64 @@ async fn arrived_entries(
         .map(|entry| {
             entries
                 .iter()
-                .find(|held| entry_id(held.split(' ').next().unwrap()) == *entry)
+                .find(|held| entry_id(seed, held.split(' ').next().unwrap()) == *entry)
                 .unwrap()
                 .clone()
         })
         .collect()
+}
+
+/// What reading Redis before the opening tells (issue 23): the seed alone no longer gives the order
+/// (it is mixed with every entry, known only at the close), and the published entries are keyed with
+/// the seed, so a booking-site user id cannot be recognised by hashing a guess.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reading_the_seed_early_tells_neither_the_order_nor_who_is_who() {
+    use sha2::{Digest, Sha256};
+    use waitroom::domain::draw::order;
+    let prefix = format!("t{}", random_token_id());
+    let app = spawn_config(config_for(Backend::Redis, &prefix)).await;
+    let (prequeue_from, opens_at) = (in_ms(800), in_ms(4_000));
+    app.create_event(
+        "peek",
+        json!({ "prequeue_from": prequeue_from, "opens_at": opens_at }),
+    )
+    .await;
+    until(&prequeue_from).await;
+    for i in 0..20 {
+        let joined = trusted_join(&app, "peek", &format!("user{i}@example.com"), None).await;
+        assert_eq!(joined.body["status"], "prequeue", "{}", joined.body);
+    }
+    // The attacker's read, before the opening: the stored seed, and the order it alone gives.
+    let stored: String = redis::cmd("HGET")
+        .arg(format!("{prefix}:{{peek}}:draw"))
+        .arg("seed")
+        .query_async(&mut raw_redis(Backend::Redis).await)
+        .await
+        .unwrap();
+    let predicted = order(&Seed::parse(&stored).unwrap(), 20);
+    until(&opens_at).await;
+    let (published, arrived, positions) = drawn_when_published(&app, &app, "peek").await;
+    let seed = Seed::parse(published["seed"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        seed.to_hex(),
+        stored,
+        "the seed committed to is the one drawn with"
+    );
+    let drawn: Vec<usize> = positions
+        .iter()
+        .map(|held| arrived.iter().position(|entry| entry == held).unwrap() + 1)
+        .collect();
+    let predicted: Vec<usize> = predicted.iter().map(|&a| a as usize).collect();
+    assert_ne!(drawn, predicted, "the stored seed alone foretold the order");
+    let agreeing = drawn.iter().zip(&predicted).filter(|(d, p)| d == p).count();
+    println!("positions the seed alone foretold: {agreeing} of 20");
+    for (i, entry) in arrived.iter().enumerate() {
+        let user = format!("user{i}@example.com");
+        let plain: String = Sha256::digest(user.as_bytes())[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_ne!(*entry, plain, "a guessed id hashes to its entry");
+        assert_eq!(*entry, entry_id(&seed, &user), "its holder finds it");
+    }
 }
