@@ -93,9 +93,11 @@ pub const COMPLETIONS_KEPT_MS: i64 = 24 * 3600 * 1000 + 60_000;
 pub const TOMBSTONE_MS: u64 = 24 * 3600 * 1000;
 
 /// Every key an event has in Redis besides its tombstone and its used-pass markers (those expire).
-pub const EVENT_KEYS: [&str; 26] = [
+pub const EVENT_KEYS: [&str; 28] = [
     "settings",
     "issued",
+    "issued:shadow",
+    "settle",
     "line",
     "visitors",
     "admitted",

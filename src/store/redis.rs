@@ -611,6 +611,8 @@ impl Store for RedisStore {
                 .key(self.key(event, "pool:won"))
                 .key(self.key(event, "line"))
                 .key(self.key(event, "pool:releases"))
+                .key(self.key(event, "issued:shadow"))
+                .key(self.key(event, "settle"))
                 .arg(count)
                 .arg(interval_ms)
                 .arg(&self.channel)
@@ -977,6 +979,55 @@ impl Restorer {
         moved
     }
 
+    /// Makes good what Redis lost of `event` before anyone draws again: the first replica to notice
+    /// (`loss`, what it saw) marks the event settling for [`Restorer::settle`] and tells every
+    /// replica to compare what it knows with Redis (each restores what Redis lacks, the highest
+    /// position it knows was handed out among it); this replica restores its own `floor` (and
+    /// makes `orphans`, the line positions its own draw just wrote, placeholders); every replica's
+    /// draws wait until the mark is gone. `loss` is `None` for a replica that only found the mark.
+    async fn settle(
+        &self,
+        event: &EventId,
+        loss: Option<&str>,
+        floor: u64,
+        orphans: Option<(u64, u64)>,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let mark = event_key(&self.prefix, event, "settle");
+        if let Some(loss) = loss {
+            let settle_ms = u64::try_from(self.settle.as_millis()).unwrap_or(u64::MAX);
+            let first: bool = redis::cmd("SET")
+                .arg(&mark)
+                .arg(1)
+                .arg("PX")
+                .arg(settle_ms.max(1))
+                .arg("NX")
+                .query_async(&mut conn)
+                .await?;
+            if first {
+                tracing::error!(%event, settle_ms, "{loss}: Redis lost writes; every replica restores what it knows before any position is drawn again");
+                let message = serde_json::to_string(&Notification::Settings {
+                    event: event.clone(),
+                })
+                .unwrap_or_default();
+                let _: () = conn.publish(&self.channel, message).await?;
+            }
+        }
+        let restore = Floor {
+            issued: floor,
+            orphans,
+            ..Floor::default()
+        };
+        self.restore(event, "", &restore).await?;
+        loop {
+            let left_ms: i64 = conn.pttl(&mark).await?;
+            if left_ms <= 0 {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(left_ms.unsigned_abs())).await;
+        }
+    }
+
     /// `INFO replication` of the primary holding `event`'s keys (the key routes it in a cluster).
     async fn instance_info(&self, event: &EventId) -> Result<String, StoreError> {
         let (_, info): (Option<u64>, String) = redis::pipe()
@@ -1010,6 +1061,7 @@ impl Restorer {
                 "leavers:log",
                 "settings",
                 "restored",
+                "issued:shadow",
             ] {
                 invocation.key(event_key(&self.prefix, event, name));
             }
@@ -1077,6 +1129,9 @@ async fn join_event(
     let key = |name: &str| event_key(&restorer.prefix, &event, name);
     let keys = JoinKeys {
         issued: key("issued"),
+        shadow: key("issued:shadow"),
+        settings: key("settings"),
+        settle: key("settle"),
         line: key("line"),
         visitors: key("visitors"),
         draw: key("draw"),
@@ -1110,6 +1165,11 @@ async fn join_event(
 struct JoinKeys {
     event: EventId,
     issued: String,
+    /// The second count every draw moves with `issued` (see `lua/restore.lua`).
+    shadow: String,
+    settings: String,
+    /// Present while replicas restore what they know after a loss: nobody draws meanwhile.
+    settle: String,
     line: String,
     visitors: String,
     draw: String,
@@ -1177,41 +1237,58 @@ async fn join_anonymous(restorer: &Restorer, keys: &JoinKeys, joins: Vec<Pending
     let floor = joins.iter().map(|join| join.floor).max().unwrap_or(0);
     let mut before = Err(StoreError::Unavailable("not drawn".into()));
     for _ in 0..3 {
-        let answer: Result<(u64, u64, String), StoreError> = redis::pipe()
+        let answer: Result<(u64, u64, u64, bool, bool, String), StoreError> = redis::pipe()
             .atomic()
             .incr(&keys.issued, count)
             .rpush(&keys.line, &entries)
+            .incr(&keys.shadow, count)
+            .exists(&keys.settings)
+            .exists(&keys.settle)
             .cmd("INFO")
             .arg("replication")
             .query_async(&mut restorer.conn.clone())
             .await
             .map_err(StoreError::from);
-        let moved = answer
-            .as_ref()
-            .is_ok_and(|(_, _, info)| restorer.moved_to(info));
-        before = answer.and_then(|(last, _, _)| {
-            last.checked_sub(count)
-                .ok_or_else(|| StoreError::Corrupt(format!("the issued counter reads {last}")))
-        });
-        match before {
-            Ok(drawn_after) if drawn_after < floor || moved => {
-                if moved {
-                    tracing::warn!(event = %keys.event, settle_ms = restorer.settle.as_millis() as u64, "Redis is another instance than before (a failover or a restart): joins wait until every replica restored what it knew");
-                    tokio::time::sleep(restorer.settle).await;
-                } else {
-                    tracing::error!(event = %keys.event, counter = drawn_after, handed_out = floor, "Redis lost joins: restoring the counter before handing out any position again");
-                }
-                let restore = Floor {
-                    issued: floor,
-                    orphans: Some((drawn_after + 1, drawn_after + count)),
-                    ..Floor::default()
-                };
-                if let Err(e) = restorer.restore(&keys.event, "", &restore).await {
-                    before = Err(e);
-                    break;
-                }
+        let (last, length, shadow, kept, settling, info) = match answer {
+            Ok(answer) => answer,
+            Err(e) => {
+                before = Err(e);
+                break;
             }
-            _ => break,
+        };
+        let Some(drawn_after) = last.checked_sub(count) else {
+            before = Err(StoreError::Corrupt(format!(
+                "the issued counter reads {last}"
+            )));
+            break;
+        };
+        // What Redis may have lost since the last draw: its instance (a failover, a restart), the
+        // event's keys (settings gone), the counter or the line (they no longer agree with each
+        // other or with the shadow count), or positions this replica knows were handed out.
+        let loss = if restorer.moved_to(&info) {
+            Some("Redis is another instance than before (a failover or a restart)")
+        } else if !kept {
+            Some("the event's keys are gone from Redis")
+        } else if last != length || last != shadow {
+            Some("the line's counter, its shadow and the line disagree")
+        } else if drawn_after < floor {
+            Some("the line's counter is below positions handed out")
+        } else {
+            None
+        };
+        if loss.is_none() && !settling {
+            before = Ok(drawn_after);
+            break;
+        }
+        // The positions just drawn are never answered: their entries (at the line's end) become
+        // placeholders, and the batch is drawn again once every replica restored what it knew.
+        let orphans = (length + 1 - count.min(length), length);
+        if let Err(e) = restorer
+            .settle(&keys.event, loss, floor, Some(orphans))
+            .await
+        {
+            before = Err(e);
+            break;
         }
     }
     let before = before.and_then(|before| {
@@ -1285,30 +1362,53 @@ async fn join_trusted(
     keys: &JoinKeys,
     join: &PendingJoin,
 ) -> Result<Joined, StoreError> {
-    if restorer.moved_to(&restorer.instance_info(&keys.event).await?) {
-        tokio::time::sleep(restorer.settle).await;
+    let moved = restorer.moved_to(&restorer.instance_info(&keys.event).await?);
+    let mut loss =
+        moved.then_some("Redis is another instance than before (a failover or a restart)");
+    for _ in 0..3 {
+        let floor = Floor {
+            issued: join.floor,
+            ..Floor::default()
+        };
+        match loss {
+            Some(_) => restorer.settle(&keys.event, loss, join.floor, None).await?,
+            None => {
+                restorer.restore(&keys.event, "", &floor).await?;
+            }
+        }
+        let (position, fresh, arrival, refused): (u64, u8, u8, u8) = script
+            .key(&keys.issued)
+            .key(&keys.line)
+            .key(&keys.visitors)
+            .key(&keys.draw)
+            .key(&keys.shadow)
+            .key(&keys.settings)
+            .key(&keys.settle)
+            .arg(join.visitor.as_str())
+            .arg(join.now_ms)
+            .arg(&restorer.channel)
+            .arg(keys.event.as_str())
+            .invoke_async(&mut restorer.conn.clone())
+            .await?;
+        loss = match refused {
+            0 => {
+                return Ok(Joined {
+                    position,
+                    fresh: fresh == 1,
+                    arrival: arrival == 1,
+                })
+            }
+            1 => Some("the line's counter, its shadow and the line disagree"),
+            _ => None,
+        };
+        if loss.is_none() {
+            // Another replica is settling: wait for it.
+            restorer.settle(&keys.event, None, join.floor, None).await?;
+        }
     }
-    let floor = Floor {
-        issued: join.floor,
-        ..Floor::default()
-    };
-    restorer.restore(&keys.event, "", &floor).await?;
-    let (position, fresh, arrival): (u64, u8, u8) = script
-        .key(&keys.issued)
-        .key(&keys.line)
-        .key(&keys.visitors)
-        .key(&keys.draw)
-        .arg(join.visitor.as_str())
-        .arg(join.now_ms)
-        .arg(&restorer.channel)
-        .arg(keys.event.as_str())
-        .invoke_async(&mut restorer.conn.clone())
-        .await?;
-    Ok(Joined {
-        position,
-        fresh: fresh == 1,
-        arrival: arrival == 1,
-    })
+    Err(StoreError::Unavailable(
+        "Redis kept losing writes: no position could be drawn".into(),
+    ))
 }
 
 /// The `draw` hash's seed, size, at (unix ms drawn) and order (the seed the order was drawn with).

@@ -122,9 +122,24 @@ impl Daemon {
     }
 
     pub fn redis() -> Self {
-        Self::installed(
+        Self::redis_on_port(free_port())
+    }
+
+    /// A redis-server on `port` (restarted on the address it had, empty).
+    pub fn redis_on_port(port: u16) -> Self {
+        Self::spawn_on_port(port, "redis-server", &redis_args(port, ""), &[], None)
+    }
+
+    /// A redis-server replicating `primary`.
+    pub fn redis_replica_of(primary: std::net::SocketAddr) -> Self {
+        let port = free_port();
+        let replica_of = format!("--replicaof 127.0.0.1 {}", primary.port());
+        Self::spawn_on_port(
+            port,
             "redis-server",
-            "--port {port} --bind 127.0.0.1 --save '' --appendonly no --loglevel warning",
+            &redis_args(port, &replica_of),
+            &[],
+            None,
         )
     }
 
@@ -257,6 +272,19 @@ impl Daemon {
     pub fn thaw(&self) {
         self.signal("CONT");
     }
+}
+
+/// A throwaway redis-server's arguments: no persistence, and a directory of its own, emptied, so a
+/// snapshot a replica's sync writes is never loaded by another server (nor one left in the working
+/// directory by anything else).
+fn redis_args(port: u16, extra: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("waitroom-redis-{}-{port}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a directory for redis-server");
+    format!(
+        "--port {port} --bind 127.0.0.1 --save '' --appendonly no --loglevel warning --dir {} {extra}",
+        dir.display()
+    )
 }
 
 impl Drop for Daemon {

@@ -32,6 +32,10 @@
 -- KEYS[10] line            wr:{event}:line          (list, element i-1 = the entry of position i)
 -- ARGV[6] claim window in ms: how long a newly admitted visitor holds a slot without collecting the pass
 -- KEYS[11] releases        wr:{event}:pool:releases (string, how many releases drew from the pool)
+-- KEYS[12] shadow counter  wr:{event}:issued:shadow (moved with the issued counter: see restore.lua)
+-- KEYS[13] settle mark     wr:{event}:settle (present while replicas restore after a loss: the pool's
+--                                             winners get no positions meanwhile, nor while the
+--                                             counter, its shadow and the line disagree)
 -- ARGV[7] `random` to draw from the pool at random, anything else to move it to the line in order
 -- ARGV[8] random: the releases counted when the pool was read (this one is the next)
 -- ARGV[9] random: the highest arrival number then; ARGV[10]: how many of those waited in the pool
@@ -78,7 +82,9 @@ end
 local function staying(t)
   return (t - pointer) - redis.call('ZCOUNT', KEYS[3], pointer + 1, t)
 end
-if redis.call('ZCARD', KEYS[7]) > 0 then
+local counted = redis.call('EXISTS', KEYS[13]) == 0 and
+  tonumber(redis.call('GET', KEYS[12]) or '0') == issued and redis.call('LLEN', KEYS[10]) == issued
+if counted and redis.call('ZCARD', KEYS[7]) > 0 then
   local winners = {}
   if random then
     local needed = math.min(wanted - staying(issued), tonumber(ARGV[10]), #ARGV - 10)
@@ -103,6 +109,7 @@ if redis.call('ZCARD', KEYS[7]) > 0 then
   end
   if #winners > 0 then
     redis.call('SET', KEYS[2], issued)
+    redis.call('INCRBY', KEYS[12], #winners)
     redis.call('PUBLISH', ARGV[3], '{"kind":"won","event":"' .. ARGV[4] .. '"}')
   end
 end
