@@ -111,6 +111,7 @@ fn admission_ended(reason: ExpiredReason) -> &'static str {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
+            StoreError::Redis(e) => ApiError::StoreUnavailable(e.to_string()),
             StoreError::Unavailable(reason) => ApiError::StoreUnavailable(reason),
             StoreError::Corrupt(reason) => ApiError::Internal(reason),
         }

@@ -20,6 +20,10 @@ pub use crate::domain::{Capacity, Pick};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
+    /// Redis refused a command or could not be reached: its error kept as the source (shared, as a
+    /// batch's error goes to every join in it).
+    #[error("the store is unreachable: {0}")]
+    Redis(#[source] std::sync::Arc<::redis::RedisError>),
     #[error("the store is unreachable: {0}")]
     Unavailable(String),
     #[error("the store holds data this version cannot read: {0}")]

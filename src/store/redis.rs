@@ -61,7 +61,7 @@ pub struct RedisStore {
 
 impl From<redis::RedisError> for StoreError {
     fn from(e: redis::RedisError) -> Self {
-        StoreError::Unavailable(e.to_string())
+        StoreError::Redis(Arc::new(e))
     }
 }
 
@@ -1441,6 +1441,19 @@ fn parse_seed(event: &EventId, what: &str, hex: &str) -> Result<Seed, StoreError
 #[cfg(test)]
 mod tests {
     use super::durability_warnings;
+    use crate::store::StoreError;
+
+    #[test]
+    fn a_redis_error_is_kept_as_the_source() {
+        let refused = redis::RedisError::from((redis::ErrorKind::Io, "connection refused"));
+        let error = StoreError::from(refused);
+        let source = std::error::Error::source(&error).expect("the Redis error as the source");
+        assert!(
+            source.to_string().contains("connection refused"),
+            "{source}"
+        );
+        assert!(error.to_string().starts_with("the store is unreachable: "));
+    }
 
     #[test]
     fn eviction_and_no_aof_are_warned_of() {
