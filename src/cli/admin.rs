@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
+use super::error::CliError;
 use crate::client::Client;
 use crate::domain::{
     parse_time, EventSettingsPatch, EventState, Lane, OutagePolicy, PageSettings, QueueMethod,
@@ -216,39 +217,36 @@ fn shown(answer: &impl Serialize) -> String {
     serde_json::to_string_pretty(answer).unwrap_or_default()
 }
 
-pub(super) async fn run(args: AdminArgs) -> Result<(), String> {
+pub(super) async fn run(args: AdminArgs) -> Result<(), CliError> {
     let client = Client::new(&args.url).with_admin_token(&args.token);
-    let fail = |e: crate::client::ClientError| e.to_string();
     let answer = match args.command {
-        AdminCommand::Event(EventCommand::List) => shown(&client.events().await.map_err(fail)?),
-        AdminCommand::Event(EventCommand::Show { event }) => {
-            shown(&client.event(&event).await.map_err(fail)?)
-        }
+        AdminCommand::Event(EventCommand::List) => shown(&client.events().await?),
+        AdminCommand::Event(EventCommand::Show { event }) => shown(&client.event(&event).await?),
         AdminCommand::Event(EventCommand::Delete { event }) => {
-            client.delete_event(&event).await.map_err(fail)?;
+            client.delete_event(&event).await?;
             format!("deleted `{event}`")
         }
         AdminCommand::Event(EventCommand::Create { event, settings }) => {
-            if client.exists(&event).await.map_err(fail)? {
-                return Err(format!(
+            if client.exists(&event).await? {
+                return Err(CliError::Usage(format!(
                     "event `{event}` exists already; use `event update`"
-                ));
+                )));
             }
             let patch = settings.into_patch();
-            shown(&client.put_event(&event, &patch).await.map_err(fail)?)
+            shown(&client.put_event(&event, &patch).await?)
         }
         AdminCommand::Event(EventCommand::Update { event, settings }) => {
-            if !client.exists(&event).await.map_err(fail)? {
-                return Err(format!("no event `{event}`; use `event create`"));
+            if !client.exists(&event).await? {
+                return Err(CliError::Usage(format!(
+                    "no event `{event}`; use `event create`"
+                )));
             }
             let patch = settings.into_patch();
-            shown(&client.put_event(&event, &patch).await.map_err(fail)?)
+            shown(&client.put_event(&event, &patch).await?)
         }
-        AdminCommand::Advance { event, by } => {
-            shown(&client.advance(&event, by).await.map_err(fail)?)
-        }
-        AdminCommand::Pause { event } => shown(&client.pause(&event).await.map_err(fail)?),
-        AdminCommand::Resume { event } => shown(&client.resume(&event).await.map_err(fail)?),
+        AdminCommand::Advance { event, by } => shown(&client.advance(&event, by).await?),
+        AdminCommand::Pause { event } => shown(&client.pause(&event).await?),
+        AdminCommand::Resume { event } => shown(&client.resume(&event).await?),
         AdminCommand::Join {
             event,
             visitor,
@@ -256,8 +254,7 @@ pub(super) async fn run(args: AdminArgs) -> Result<(), String> {
         } => shown(
             &client
                 .trusted_join(&event, &visitor, lane.as_deref())
-                .await
-                .map_err(fail)?,
+                .await?,
         ),
     };
     println!("{answer}");

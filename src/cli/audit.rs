@@ -2,8 +2,9 @@
 
 use clap::Args;
 
+use super::error::CliError;
 use crate::client::Client;
-use crate::domain::draw::{audit, entry_id, Seed};
+use crate::domain::draw::{audit, entry_id, AuditError, Seed};
 
 #[derive(Debug, Args)]
 pub(super) struct AuditArgs {
@@ -21,36 +22,33 @@ pub(super) struct AuditArgs {
     visitor: Option<String>,
 }
 
-pub(super) async fn run(args: AuditArgs) -> Result<(), String> {
-    let draw = Client::new(&args.url)
-        .draw(&args.event)
-        .await
-        .map_err(|e| e.to_string())?;
+pub(super) async fn run(args: AuditArgs) -> Result<(), CliError> {
+    let draw = Client::new(&args.url).draw(&args.event).await?;
     if let Some(earlier) = &args.commitment {
         if !earlier.eq_ignore_ascii_case(&draw.commitment) {
-            return Err(format!(
+            return Err(CliError::Usage(format!(
                 "the commitment served now, {}, is not the one published earlier, {earlier}",
                 draw.commitment
-            ));
+            )));
         }
     }
     let (Some(seed), Some(arrived), Some(positions)) = (&draw.seed, &draw.arrived, &draw.positions)
     else {
-        return Err(format!(
+        return Err(CliError::Usage(format!(
             "event `{}` is not drawn yet (at {}); its commitment is {}",
             args.event,
             draw.draws_at.as_deref().unwrap_or("its opening"),
             draw.commitment
-        ));
+        )));
     };
-    let checked = audit(seed, &draw.commitment, arrived, positions).map_err(|e| e.to_string())?;
+    let checked = audit(seed, &draw.commitment, arrived, positions)?;
     println!(
         "the draw of `{}` holds up: the seed matches the commitment {}, and all {checked} positions \
          hold the entry its permutation gives them",
         args.event, draw.commitment
     );
     if let Some(visitor) = &args.visitor {
-        let seed = Seed::parse(seed).ok_or("the published seed is not 64 hex digits")?;
+        let seed = Seed::parse(seed).ok_or(AuditError::BadSeed)?;
         let entry = entry_id(&seed, visitor);
         match positions.iter().position(|held| *held == entry) {
             Some(index) => println!(
@@ -58,9 +56,9 @@ pub(super) async fn run(args: AuditArgs) -> Result<(), String> {
                 index + 1
             ),
             None => {
-                return Err(format!(
+                return Err(CliError::Usage(format!(
                     "visitor {visitor} (entry {entry}) is not in the pre-queue"
-                ))
+                )))
             }
         }
     }

@@ -3,6 +3,9 @@
 
 mod admin;
 mod audit;
+mod error;
+
+pub use self::error::CliError;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,7 +16,7 @@ use serde_json::Value;
 use crate::config::Config;
 use crate::drain::{DrainSettings, DrainWorker};
 use crate::startup::{
-    build_sink, build_store, drain_status_server, load_keys, synced_cache, Application,
+    build_sink, build_store, drain_status_server, load_keys, synced_cache, Application, StartError,
 };
 use crate::token::Tokens;
 
@@ -116,15 +119,15 @@ pub async fn run(cli: Cli) -> ExitCode {
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("error: {message}");
+        Err(error) => {
+            eprintln!("error: {}", error.explained());
             ExitCode::FAILURE
         }
     }
 }
 
-async fn serve(args: ConfigArg) -> Result<(), String> {
-    let config = Config::load(args.config.as_deref()).map_err(|e| e.to_string())?;
+async fn serve(args: ConfigArg) -> Result<(), CliError> {
+    let config = Config::load(args.config.as_deref())?;
     crate::telemetry::init(config.log_format);
     warn_unknown_keys(&config);
     let listen = config.listen;
@@ -134,9 +137,7 @@ async fn serve(args: ConfigArg) -> Result<(), String> {
         (None, false) => "on the embedded store",
     };
     let demo = config.redis_url.is_none() && config.demo_event;
-    let app = Application::build(config)
-        .await
-        .map_err(|e| e.to_string())?;
+    let app = Application::build(config).await?;
     let host = if listen.ip().is_unspecified() {
         "127.0.0.1".to_owned()
     } else {
@@ -148,40 +149,40 @@ async fn serve(args: ConfigArg) -> Result<(), String> {
     } else {
         tracing::info!("waitroom is serving on http://{host}:{port}/ ({store})");
     }
-    app.run(stop_signal()).await.map_err(|e| e.to_string())
+    app.run(stop_signal())
+        .await
+        .map_err(|e| StartError::Io(e).into())
 }
 
-async fn drain(args: ConfigArg) -> Result<(), String> {
-    let config = Config::load(args.config.as_deref()).map_err(|e| e.to_string())?;
+async fn drain(args: ConfigArg) -> Result<(), CliError> {
+    let config = Config::load(args.config.as_deref())?;
     crate::telemetry::init(config.log_format);
     warn_unknown_keys(&config);
     if config.redis_url.is_none() {
-        return Err("the drain worker needs the shared store: set redis_url (on the embedded store the drain runs inside serve)".into());
+        return Err(CliError::Usage("the drain worker needs the shared store: set redis_url (on the embedded store the drain runs inside serve)".into()));
     }
     let metrics = std::sync::Arc::new(crate::metrics::Metrics::default());
     let store: std::sync::Arc<dyn crate::store::Store> =
         std::sync::Arc::new(crate::store::MeteredStore::new(
-            build_store(&config).await.map_err(|e| e.to_string())?,
+            build_store(&config).await?,
             metrics.clone(),
             std::sync::Arc::default(),
         ));
-    let sink = build_sink(&config).map_err(|e| e.to_string())?;
+    let sink = build_sink(&config)?;
     let listen = config.drain_listen;
-    let status = drain_status_server(listen, store.clone(), metrics.clone())
-        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let status =
+        drain_status_server(listen, store.clone(), metrics.clone()).map_err(StartError::Io)?;
     let status_handle = status.handle();
     let status = tokio::spawn(status);
     tracing::info!("drain worker status on http://{listen}/ (healthz, readyz, metrics)");
     let (stop, stopping) = tokio::sync::watch::channel(false);
-    let (cache, sync) = synced_cache(store.clone(), &config, stopping.clone())
-        .await
-        .map_err(|e| e.to_string())?;
+    let (cache, sync) = synced_cache(store.clone(), &config, stopping.clone()).await?;
     let settings = DrainSettings::from_config(&config);
     let worker = DrainWorker::new(store, cache, sink, settings, metrics);
     let worker = tokio::spawn(worker.run(stopping));
     stop_signal().await;
     let _ = stop.send(true);
-    let stopped = worker.await.map_err(|e| e.to_string());
+    let stopped = worker.await.map_err(CliError::Stopped);
     let _ = sync.await;
     status_handle.stop(true).await;
     let _ = status.await;
@@ -211,31 +212,37 @@ async fn stop_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-fn generate_key(kid: &str, dir: &std::path::Path, kind: KeyKind) -> Result<(), String> {
-    crate::keys::check_kid(kid).map_err(|e| e.to_string())?;
+fn generate_key(kid: &str, dir: &std::path::Path, kind: KeyKind) -> Result<(), CliError> {
+    crate::keys::check_kid(kid)?;
     let (contents, extension) = match kind {
         KeyKind::Hs256 => (crate::keys::generate_key_file_contents(), "key"),
         KeyKind::Ed25519 => (crate::keys::generate_ed25519_pem(), "pem"),
     };
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let file_error = |doing, path: &std::path::Path| {
+        let path = path.to_owned();
+        move |source| CliError::File {
+            doing,
+            path,
+            source,
+        }
+    };
+    std::fs::create_dir_all(dir).map_err(file_error("create", dir))?;
     let path = dir.join(format!("{kid}.{extension}"));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(&path)
-        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    let mut file = options.open(&path).map_err(file_error("create", &path))?;
     std::io::Write::write_all(&mut file, contents.as_bytes())
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        .map_err(file_error("write", &path))?;
     println!("{}", path.display());
     Ok(())
 }
 
-fn inspect(token: &str) -> Result<(), String> {
-    let header = jsonwebtoken::decode_header(token).map_err(|e| format!("not a JWT: {e}"))?;
-    let claims: Value = jsonwebtoken::dangerous::insecure_decode_claims(token)
-        .map_err(|e| format!("unreadable claims: {e}"))?;
+fn inspect(token: &str) -> Result<(), CliError> {
+    let header = jsonwebtoken::decode_header(token).map_err(CliError::NotAToken)?;
+    let claims: Value =
+        jsonwebtoken::dangerous::insecure_decode_claims(token).map_err(CliError::NotAToken)?;
     let shown = serde_json::json!({
         "verified": false,
         "header": { "alg": format!("{:?}", header.alg), "kid": header.kid, "typ": header.typ },
@@ -248,22 +255,19 @@ fn inspect(token: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn verify(token: &str, event: Option<&str>, args: ConfigArg) -> Result<(), String> {
-    let config = Config::load(args.config.as_deref()).map_err(|e| e.to_string())?;
+fn verify(token: &str, event: Option<&str>, args: ConfigArg) -> Result<(), CliError> {
+    let config = Config::load(args.config.as_deref())?;
     if config.keys_dir.is_none() && config.signing_keys.is_empty() {
-        return Err(
+        return Err(CliError::Usage(
             "no keys configured (set keys_dir or signing_keys): an ephemeral key verifies nothing"
                 .into(),
-        );
+        ));
     }
-    let keys = load_keys(&config).map_err(|e| e.to_string())?;
-    let event = event
-        .map(crate::domain::EventId::parse)
-        .transpose()
-        .map_err(|e| e.to_string())?;
+    let keys = load_keys(&config)?;
+    let event = event.map(crate::domain::EventId::parse).transpose()?;
     let claims = Tokens::new(&keys, &config.issuer)
         .verify(token, event.as_ref(), crate::clock::unix_s())
-        .map_err(|e| format!("refused: {e}"))?;
+        .map_err(CliError::Refused)?;
     println!(
         "{}",
         serde_json::to_string_pretty(&serde_json::json!({ "verified": true, "claims": *claims }))
