@@ -165,6 +165,17 @@ pub async fn build_store(config: &Config) -> Result<Arc<dyn Store>, StartError> 
     })
 }
 
+/// The store both `serve` and `drain` run on: the configured one, timed and counted into `metrics`,
+/// with the health of its writes (for readiness).
+pub async fn metered_store(
+    config: &Config,
+    metrics: &Arc<Metrics>,
+) -> Result<(Arc<dyn Store>, Arc<WriteHealth>), StartError> {
+    let writes = Arc::new(WriteHealth::default());
+    let store = MeteredStore::new(build_store(config).await?, metrics.clone(), writes.clone());
+    Ok((Arc::new(store), writes))
+}
+
 impl Application {
     pub async fn build(config: Config) -> Result<Self, StartError> {
         let listener = TcpListener::bind(config.listen)?;
@@ -192,12 +203,7 @@ impl Application {
         let port = listener.local_addr()?.port();
 
         let metrics = Arc::new(Metrics::default());
-        let writes = Arc::new(WriteHealth::default());
-        let store: Arc<dyn Store> = Arc::new(MeteredStore::new(
-            build_store(&config).await?,
-            metrics.clone(),
-            writes.clone(),
-        ));
+        let (store, writes) = metered_store(&config, &metrics).await?;
         for (event, settings) in config.declared_events()? {
             if put_event_and_lanes(store.as_ref(), &event, &settings, PutMode::CreateOnly).await? {
                 tracing::info!(%event, "created event from configuration");

@@ -24,10 +24,13 @@ pub async fn fill(
         let _: () = redis.rpush(&line, entries).await.expect("RPUSH");
         written += chunk;
     }
-    let _: () = redis
-        .incr(format!("{prefix}:{{{event}}}:issued"), count)
-        .await
-        .expect("INCRBY");
+    // The counter and its shadow, as every join moves them (see `store/lua/restore.lua`).
+    for counter in ["issued", "issued:shadow"] {
+        let _: () = redis
+            .incr(format!("{prefix}:{{{event}}}:{counter}"), count)
+            .await
+            .expect("INCRBY");
+    }
 }
 
 pub async fn info_field(

@@ -16,7 +16,8 @@ use serde_json::Value;
 use crate::config::Config;
 use crate::drain::{DrainSettings, DrainWorker};
 use crate::startup::{
-    build_sink, build_store, drain_status_server, load_keys, synced_cache, Application, StartError,
+    build_sink, drain_status_server, load_keys, metered_store, synced_cache, Application,
+    StartError,
 };
 use crate::token::Tokens;
 
@@ -162,12 +163,7 @@ async fn drain(args: ConfigArg) -> Result<(), CliError> {
         return Err(CliError::Usage("the drain worker needs the shared store: set redis_url (on the embedded store the drain runs inside serve)".into()));
     }
     let metrics = std::sync::Arc::new(crate::metrics::Metrics::default());
-    let store: std::sync::Arc<dyn crate::store::Store> =
-        std::sync::Arc::new(crate::store::MeteredStore::new(
-            build_store(&config).await?,
-            metrics.clone(),
-            std::sync::Arc::default(),
-        ));
+    let (store, _) = metered_store(&config, &metrics).await?;
     let sink = build_sink(&config)?;
     let listen = config.drain_listen;
     let status =

@@ -9,9 +9,10 @@ use async_trait::async_trait;
 use futures_util::stream::{self, BoxStream, StreamExt};
 use tokio::sync::broadcast;
 
+use super::{AdminStore, DrainStore, LineStore, ReleaseStore, SyncStore};
 use super::{
     AdvanceMode, Advanced, Capacity, Claim, DrawEntries, DrawState, Drawn, Figures, Floor, JoinAs,
-    Joined, LeaseAction, Notification, Pick, PoolState, PrequeueLeave, PutMode, Snapshot, Store,
+    Joined, LeaseAction, Notification, Pick, PoolState, PrequeueLeave, PutMode, Snapshot,
     StoreError, LOST_VISITOR,
 };
 use super::{COMPLETIONS_KEPT_MS, TOMBSTONE_MS};
@@ -259,7 +260,7 @@ fn now_ms() -> u64 {
 }
 
 #[async_trait]
-impl Store for MemoryStore {
+impl AdminStore for MemoryStore {
     async fn put_event(
         &self,
         event: &EventId,
@@ -295,49 +296,25 @@ impl Store for MemoryStore {
         Ok(written)
     }
 
-    async fn events(&self) -> Result<Vec<EventId>, StoreError> {
-        let lines = self.lines.lock();
-        Ok(lines
-            .iter()
-            .filter(|(_, line)| line.settings.is_some())
-            .map(|(id, _)| id.clone())
-            .collect())
+    async fn delete_event(&self, event: &EventId) -> Result<bool, StoreError> {
+        let existed = self
+            .lines
+            .lock()
+            .remove(event)
+            .is_some_and(|line| line.settings.is_some());
+        self.deleted.lock().insert(
+            event.clone(),
+            Instant::now() + Duration::from_millis(TOMBSTONE_MS),
+        );
+        self.announce(Notification::Deleted {
+            event: event.clone(),
+        });
+        Ok(existed)
     }
+}
 
-    async fn snapshot(&self, event: &EventId) -> Result<Option<Snapshot>, StoreError> {
-        Ok(self.with_line(event, |line| {
-            line.settings.clone().map(|settings| Snapshot {
-                settings,
-                restored_at: line.restored_at,
-                last_completed_ms: line.completed.last().map_or(0, |(_, at)| *at),
-                draw: line.draw.as_ref().map(|draw| DrawState {
-                    seed: draw.seed,
-                    drawn: draw.size.zip(draw.at_ms).zip(draw.order_seed).map(
-                        |((size, at_ms), order_seed)| Drawn {
-                            size,
-                            at_ms,
-                            order_seed,
-                        },
-                    ),
-                }),
-                figures: Figures {
-                    issued: line.issued,
-                    admitted_through: line.admitted_through,
-                    left: line.left.len() as u64,
-                    drained_through: line.drained_through,
-                    active: {
-                        let now = now_ms();
-                        line.active
-                            .values()
-                            .filter(|free_at| **free_at > now)
-                            .count() as u64
-                    },
-                },
-                pool: line.pool.state(),
-            })
-        }))
-    }
-
+#[async_trait]
+impl LineStore for MemoryStore {
     async fn join(
         &self,
         event: &EventId,
@@ -381,6 +358,186 @@ impl Store for MemoryStore {
             });
         }
         Ok(joined)
+    }
+
+    async fn leave(
+        &self,
+        event: &EventId,
+        position: u64,
+        visitor: &VisitorId,
+    ) -> Result<bool, StoreError> {
+        let added = self.with_line(event, |line| {
+            if line.trusted.get(visitor) == Some(&position) {
+                line.trusted.remove(visitor);
+            }
+            let added = line.left.insert(position);
+            if added {
+                line.left_log.push(position);
+            }
+            added
+        });
+        if added {
+            self.announce(Notification::Left {
+                event: event.clone(),
+                position,
+            });
+        }
+        Ok(added)
+    }
+
+    async fn leave_prequeue(
+        &self,
+        event: &EventId,
+        arrival: u64,
+        visitor: &VisitorId,
+    ) -> Result<PrequeueLeave, StoreError> {
+        let leave = self.with_line(event, |line| match &mut line.draw {
+            Some(draw) if draw.undrawn() => {
+                draw.left.insert(arrival);
+                if line.trusted.get(visitor) == Some(&arrival) {
+                    line.trusted.remove(visitor);
+                }
+                PrequeueLeave::Recorded
+            }
+            None if line.pool.remove(arrival) => {
+                line.pool.won.push((arrival, 0));
+                if line.pool.trusted.get(visitor) == Some(&arrival) {
+                    line.pool.trusted.remove(visitor);
+                }
+                self.announce(Notification::Won {
+                    event: event.clone(),
+                });
+                PrequeueLeave::Recorded
+            }
+            _ => PrequeueLeave::AlreadyDrawn,
+        });
+        Ok(leave)
+    }
+
+    async fn claim(
+        &self,
+        event: &EventId,
+        position: u64,
+        now_ms: i64,
+        pass_ttl_ms: u64,
+        capacity: Capacity,
+    ) -> Result<Claim, StoreError> {
+        Ok(
+            self.with_line(event, |line| match line.claims.get(&position) {
+                Some(decided) => *decided,
+                None => {
+                    if capacity.is_limited() {
+                        let now = now_ms.max(0) as u64;
+                        match line.active.get_mut(&position) {
+                            Some(free_at) if *free_at > now => *free_at = now + pass_ttl_ms,
+                            _ => {
+                                line.active.remove(&position);
+                                line.claims.insert(position, Claim::TooLate);
+                                return Claim::TooLate;
+                            }
+                        }
+                    }
+                    let granted = Claim::Granted { at_ms: now_ms };
+                    line.claims.insert(position, granted);
+                    granted
+                }
+            }),
+        )
+    }
+
+    async fn complete(&self, event: &EventId, position: u64) -> Result<bool, StoreError> {
+        let now = crate::clock::unix_ms();
+        let (held, newly) = self.with_line(event, |line| {
+            let held = line.active.remove(&position).is_some();
+            let before = line.claims.insert(position, Claim::Completed);
+            let newly = before != Some(Claim::Completed);
+            if newly {
+                line.completed
+                    .retain(|(_, at)| *at > now - COMPLETIONS_KEPT_MS);
+                line.completed.push((position, now));
+            }
+            (held, newly)
+        });
+        if newly {
+            self.announce(Notification::Completed {
+                event: event.clone(),
+                position,
+            });
+        }
+        Ok(held)
+    }
+
+    async fn consume_pass(
+        &self,
+        event: &EventId,
+        position: u64,
+        ttl_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let now = Instant::now();
+        Ok(self.with_line(event, |line| {
+            line.used_passes.retain(|_, until| *until > now);
+            if line.used_passes.contains_key(&position) {
+                return false;
+            }
+            line.used_passes
+                .insert(position, now + Duration::from_millis(ttl_ms));
+            true
+        }))
+    }
+
+    async fn pass_used(&self, event: &EventId, position: u64) -> Result<bool, StoreError> {
+        let now = Instant::now();
+        Ok(self.with_line(event, |line| {
+            line.used_passes
+                .get(&position)
+                .is_some_and(|until| *until > now)
+        }))
+    }
+}
+
+#[async_trait]
+impl SyncStore for MemoryStore {
+    async fn events(&self) -> Result<Vec<EventId>, StoreError> {
+        let lines = self.lines.lock();
+        Ok(lines
+            .iter()
+            .filter(|(_, line)| line.settings.is_some())
+            .map(|(id, _)| id.clone())
+            .collect())
+    }
+
+    async fn snapshot(&self, event: &EventId) -> Result<Option<Snapshot>, StoreError> {
+        Ok(self.with_line(event, |line| {
+            line.settings.clone().map(|settings| Snapshot {
+                settings,
+                restored_at: line.restored_at,
+                last_completed_ms: line.completed.last().map_or(0, |(_, at)| *at),
+                draw: line.draw.as_ref().map(|draw| DrawState {
+                    seed: draw.seed,
+                    drawn: draw.size.zip(draw.at_ms).zip(draw.order_seed).map(
+                        |((size, at_ms), order_seed)| Drawn {
+                            size,
+                            at_ms,
+                            order_seed,
+                        },
+                    ),
+                }),
+                figures: Figures {
+                    issued: line.issued,
+                    admitted_through: line.admitted_through,
+                    left: line.left.len() as u64,
+                    drained_through: line.drained_through,
+                    active: {
+                        let now = now_ms();
+                        line.active
+                            .values()
+                            .filter(|free_at| **free_at > now)
+                            .count() as u64
+                    },
+                },
+                pool: line.pool.state(),
+            })
+        }))
     }
 
     async fn restore(
@@ -445,58 +602,146 @@ impl Store for MemoryStore {
         Ok(restored)
     }
 
-    async fn leave(
-        &self,
-        event: &EventId,
-        position: u64,
-        visitor: &VisitorId,
-    ) -> Result<bool, StoreError> {
-        let added = self.with_line(event, |line| {
-            if line.trusted.get(visitor) == Some(&position) {
-                line.trusted.remove(visitor);
-            }
-            let added = line.left.insert(position);
-            if added {
-                line.left_log.push(position);
-            }
-            added
-        });
-        if added {
-            self.announce(Notification::Left {
-                event: event.clone(),
-                position,
-            });
-        }
-        Ok(added)
+    async fn won_since(&self, event: &EventId, seen: u64) -> Result<Vec<(u64, u64)>, StoreError> {
+        Ok(self.with_line(event, |line| {
+            let seen = usize::try_from(seen).unwrap_or(usize::MAX);
+            line.pool.won.get(seen..).unwrap_or_default().to_vec()
+        }))
     }
 
-    async fn leave_prequeue(
+    async fn leavers_since(&self, event: &EventId, seen: u64) -> Result<Vec<u64>, StoreError> {
+        Ok(self.with_line(event, |line| {
+            let from = usize::try_from(seen).unwrap_or(usize::MAX);
+            line.left_log.get(from..).unwrap_or_default().to_vec()
+        }))
+    }
+
+    async fn completed_since(
         &self,
         event: &EventId,
-        arrival: u64,
-        visitor: &VisitorId,
-    ) -> Result<PrequeueLeave, StoreError> {
-        let leave = self.with_line(event, |line| match &mut line.draw {
-            Some(draw) if draw.undrawn() => {
-                draw.left.insert(arrival);
-                if line.trusted.get(visitor) == Some(&arrival) {
-                    line.trusted.remove(visitor);
+        since_ms: i64,
+    ) -> Result<Vec<(u64, i64)>, StoreError> {
+        Ok(self.with_line(event, |line| {
+            line.completed
+                .iter()
+                .filter(|(_, at)| *at > since_ms)
+                .copied()
+                .collect()
+        }))
+    }
+
+    async fn notifications(&self) -> Result<BoxStream<'static, Notification>, StoreError> {
+        let receiver = self.changes.subscribe();
+        Ok(stream::unfold(receiver, |mut receiver| async move {
+            // A slow listener that missed some sees the stream end: subscribing again reads every
+            // event anew, as after a lost Redis connection.
+            let notification = receiver.recv().await.ok()?;
+            Some((notification, receiver))
+        })
+        .boxed())
+    }
+
+    async fn draw_entries(&self, event: &EventId) -> Result<Option<DrawEntries>, StoreError> {
+        Ok(self.with_line(event, |line| {
+            let prequeue = line.draw.as_ref()?;
+            let size = usize::try_from(prequeue.size?).unwrap_or(usize::MAX);
+            prequeue.at_ms?;
+            Some(DrawEntries {
+                arrived: prequeue
+                    .arrived
+                    .iter()
+                    .map(|(v, _)| visitor_name(v))
+                    .collect(),
+                drawn: line.visitors[..size]
+                    .iter()
+                    .map(|(v, _)| visitor_name(v))
+                    .collect(),
+            })
+        }))
+    }
+
+    async fn is_deleted(&self, event: &EventId) -> Result<bool, StoreError> {
+        let mut deleted = self.deleted.lock();
+        let now = Instant::now();
+        deleted.retain(|_, until| *until > now);
+        Ok(deleted.contains_key(event))
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn instance(&self) -> Result<String, StoreError> {
+        Ok("memory".into())
+    }
+}
+
+#[async_trait]
+impl ReleaseStore for MemoryStore {
+    async fn advance(
+        &self,
+        event: &EventId,
+        count: u64,
+        mode: AdvanceMode,
+        capacity: Capacity,
+        pick: Pick,
+    ) -> Result<Advanced, StoreError> {
+        let mut won = false;
+        let advanced = self.with_line(event, |line| {
+            let unchanged = Advanced {
+                moved: false,
+                admitted_through: line.admitted_through,
+                issued: line.issued,
+            };
+            let now = now_ms();
+            if let AdvanceMode::Scheduled { interval_ms } = mode {
+                let slot = now - now % interval_ms.max(1);
+                if line.last_slot_ms.is_some_and(|last| last >= slot) {
+                    return unchanged;
                 }
-                PrequeueLeave::Recorded
+                line.last_slot_ms = Some(slot);
             }
-            None if line.pool.remove(arrival) => {
-                line.pool.won.push((arrival, 0));
-                if line.pool.trusted.get(visitor) == Some(&arrival) {
-                    line.pool.trusted.remove(visitor);
+            let mut count = count;
+            if capacity.is_limited() {
+                line.active.retain(|_, free_at| *free_at > now);
+                if let AdvanceMode::Scheduled { .. } = mode {
+                    count = count.min(capacity.max_active.saturating_sub(line.active.len() as u64));
                 }
-                self.announce(Notification::Won {
-                    event: event.clone(),
-                });
-                PrequeueLeave::Recorded
             }
-            _ => PrequeueLeave::AlreadyDrawn,
+            won = line.draw_from_pool(pick, count);
+            let target = target_after(&line.left, line.admitted_through, line.issued, count);
+            if target == line.admitted_through {
+                return unchanged;
+            }
+            if capacity.is_limited() {
+                for position in line.admitted_through + 1..=target {
+                    if !line.left.contains(&position) {
+                        line.active.insert(position, now + capacity.claim_window_ms);
+                    }
+                }
+            }
+            line.admitted_through = target;
+            line.admissions.insert(target, now as i64);
+            Advanced {
+                moved: true,
+                admitted_through: target,
+                issued: line.issued,
+            }
         });
-        Ok(leave)
+        if won {
+            self.announce(Notification::Won {
+                event: event.clone(),
+            });
+        }
+        if advanced.moved {
+            self.announce(Notification::Pointer {
+                event: event.clone(),
+                admitted_through: advanced.admitted_through,
+                issued: advanced.issued,
+                manual: mode == AdvanceMode::Manual,
+            });
+        }
+        Ok(advanced)
     }
 
     async fn draw(&self, event: &EventId, now_ms: i64) -> Result<Option<Drawn>, StoreError> {
@@ -573,200 +818,10 @@ impl Store for MemoryStore {
         }
         Ok(drawn)
     }
+}
 
-    async fn draw_entries(&self, event: &EventId) -> Result<Option<DrawEntries>, StoreError> {
-        Ok(self.with_line(event, |line| {
-            let prequeue = line.draw.as_ref()?;
-            let size = usize::try_from(prequeue.size?).unwrap_or(usize::MAX);
-            prequeue.at_ms?;
-            Some(DrawEntries {
-                arrived: prequeue
-                    .arrived
-                    .iter()
-                    .map(|(v, _)| visitor_name(v))
-                    .collect(),
-                drawn: line.visitors[..size]
-                    .iter()
-                    .map(|(v, _)| visitor_name(v))
-                    .collect(),
-            })
-        }))
-    }
-
-    async fn advance(
-        &self,
-        event: &EventId,
-        count: u64,
-        mode: AdvanceMode,
-        capacity: Capacity,
-        pick: Pick,
-    ) -> Result<Advanced, StoreError> {
-        let mut won = false;
-        let advanced = self.with_line(event, |line| {
-            let unchanged = Advanced {
-                moved: false,
-                admitted_through: line.admitted_through,
-                issued: line.issued,
-            };
-            let now = now_ms();
-            if let AdvanceMode::Scheduled { interval_ms } = mode {
-                let slot = now - now % interval_ms.max(1);
-                if line.last_slot_ms.is_some_and(|last| last >= slot) {
-                    return unchanged;
-                }
-                line.last_slot_ms = Some(slot);
-            }
-            let mut count = count;
-            if capacity.is_limited() {
-                line.active.retain(|_, free_at| *free_at > now);
-                if let AdvanceMode::Scheduled { .. } = mode {
-                    count = count.min(capacity.max_active.saturating_sub(line.active.len() as u64));
-                }
-            }
-            won = line.draw_from_pool(pick, count);
-            let target = target_after(&line.left, line.admitted_through, line.issued, count);
-            if target == line.admitted_through {
-                return unchanged;
-            }
-            if capacity.is_limited() {
-                for position in line.admitted_through + 1..=target {
-                    if !line.left.contains(&position) {
-                        line.active.insert(position, now + capacity.claim_window_ms);
-                    }
-                }
-            }
-            line.admitted_through = target;
-            line.admissions.insert(target, now as i64);
-            Advanced {
-                moved: true,
-                admitted_through: target,
-                issued: line.issued,
-            }
-        });
-        if won {
-            self.announce(Notification::Won {
-                event: event.clone(),
-            });
-        }
-        if advanced.moved {
-            self.announce(Notification::Pointer {
-                event: event.clone(),
-                admitted_through: advanced.admitted_through,
-                issued: advanced.issued,
-                manual: mode == AdvanceMode::Manual,
-            });
-        }
-        Ok(advanced)
-    }
-
-    async fn won_since(&self, event: &EventId, seen: u64) -> Result<Vec<(u64, u64)>, StoreError> {
-        Ok(self.with_line(event, |line| {
-            let seen = usize::try_from(seen).unwrap_or(usize::MAX);
-            line.pool.won.get(seen..).unwrap_or_default().to_vec()
-        }))
-    }
-
-    async fn leavers_since(&self, event: &EventId, seen: u64) -> Result<Vec<u64>, StoreError> {
-        Ok(self.with_line(event, |line| {
-            let from = usize::try_from(seen).unwrap_or(usize::MAX);
-            line.left_log.get(from..).unwrap_or_default().to_vec()
-        }))
-    }
-
-    async fn claim(
-        &self,
-        event: &EventId,
-        position: u64,
-        now_ms: i64,
-        pass_ttl_ms: u64,
-        capacity: Capacity,
-    ) -> Result<Claim, StoreError> {
-        Ok(
-            self.with_line(event, |line| match line.claims.get(&position) {
-                Some(decided) => *decided,
-                None => {
-                    if capacity.is_limited() {
-                        let now = now_ms.max(0) as u64;
-                        match line.active.get_mut(&position) {
-                            Some(free_at) if *free_at > now => *free_at = now + pass_ttl_ms,
-                            _ => {
-                                line.active.remove(&position);
-                                line.claims.insert(position, Claim::TooLate);
-                                return Claim::TooLate;
-                            }
-                        }
-                    }
-                    let granted = Claim::Granted { at_ms: now_ms };
-                    line.claims.insert(position, granted);
-                    granted
-                }
-            }),
-        )
-    }
-
-    async fn complete(&self, event: &EventId, position: u64) -> Result<bool, StoreError> {
-        let now = crate::clock::unix_ms();
-        let (held, newly) = self.with_line(event, |line| {
-            let held = line.active.remove(&position).is_some();
-            let before = line.claims.insert(position, Claim::Completed);
-            let newly = before != Some(Claim::Completed);
-            if newly {
-                line.completed
-                    .retain(|(_, at)| *at > now - COMPLETIONS_KEPT_MS);
-                line.completed.push((position, now));
-            }
-            (held, newly)
-        });
-        if newly {
-            self.announce(Notification::Completed {
-                event: event.clone(),
-                position,
-            });
-        }
-        Ok(held)
-    }
-
-    async fn completed_since(
-        &self,
-        event: &EventId,
-        since_ms: i64,
-    ) -> Result<Vec<(u64, i64)>, StoreError> {
-        Ok(self.with_line(event, |line| {
-            line.completed
-                .iter()
-                .filter(|(_, at)| *at > since_ms)
-                .copied()
-                .collect()
-        }))
-    }
-
-    async fn consume_pass(
-        &self,
-        event: &EventId,
-        position: u64,
-        ttl_ms: u64,
-    ) -> Result<bool, StoreError> {
-        let now = Instant::now();
-        Ok(self.with_line(event, |line| {
-            line.used_passes.retain(|_, until| *until > now);
-            if line.used_passes.contains_key(&position) {
-                return false;
-            }
-            line.used_passes
-                .insert(position, now + Duration::from_millis(ttl_ms));
-            true
-        }))
-    }
-
-    async fn pass_used(&self, event: &EventId, position: u64) -> Result<bool, StoreError> {
-        let now = Instant::now();
-        Ok(self.with_line(event, |line| {
-            line.used_passes
-                .get(&position)
-                .is_some_and(|until| *until > now)
-        }))
-    }
-
+#[async_trait]
+impl DrainStore for MemoryStore {
     async fn admitted_range(
         &self,
         event: &EventId,
@@ -852,48 +907,6 @@ impl Store for MemoryStore {
             });
         }
         Ok(holds)
-    }
-
-    async fn notifications(&self) -> Result<BoxStream<'static, Notification>, StoreError> {
-        let receiver = self.changes.subscribe();
-        Ok(stream::unfold(receiver, |mut receiver| async move {
-            // A slow listener that missed some sees the stream end: subscribing again reads every
-            // event anew, as after a lost Redis connection.
-            let notification = receiver.recv().await.ok()?;
-            Some((notification, receiver))
-        })
-        .boxed())
-    }
-
-    async fn delete_event(&self, event: &EventId) -> Result<bool, StoreError> {
-        let existed = self
-            .lines
-            .lock()
-            .remove(event)
-            .is_some_and(|line| line.settings.is_some());
-        self.deleted.lock().insert(
-            event.clone(),
-            Instant::now() + Duration::from_millis(TOMBSTONE_MS),
-        );
-        self.announce(Notification::Deleted {
-            event: event.clone(),
-        });
-        Ok(existed)
-    }
-
-    async fn is_deleted(&self, event: &EventId) -> Result<bool, StoreError> {
-        let mut deleted = self.deleted.lock();
-        let now = Instant::now();
-        deleted.retain(|_, until| *until > now);
-        Ok(deleted.contains_key(event))
-    }
-
-    async fn instance(&self) -> Result<String, StoreError> {
-        Ok("memory".into())
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        Ok(())
     }
 }
 

@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use futures_util::stream::BoxStream;
 use prometheus::{Histogram, IntCounter};
 
+use super::{AdminStore, DrainStore, LineStore, ReleaseStore, SyncStore};
 use super::{
     AdvanceMode, Advanced, Capacity, Claim, DrawEntries, Drawn, Floor, JoinAs, Joined, LeaseAction,
     Notification, Pick, PrequeueLeave, PutMode, Snapshot, Store, StoreError,
@@ -26,113 +27,107 @@ pub struct MeteredStore {
     writes: Arc<WriteHealth>,
 }
 
-/// The store's operations, indexing [`MeteredStore::ops`].
-#[derive(Clone, Copy)]
-enum Op {
-    PutEvent,
-    Events,
-    Snapshot,
-    Join,
-    Leave,
-    Advance,
-    LeaversSince,
-    WonSince,
-    Claim,
-    Complete,
-    ConsumePass,
-    PassUsed,
-    AdmittedRange,
-    DrainLease,
-    SetDrained,
-    Subscribe,
-    Ping,
-    Restore,
-    DeleteEvent,
-    CompletedSince,
-    IsDeleted,
-    Instance,
-    LeavePrequeue,
-    Draw,
-    DrawEntries,
+/// The metered store: for each operation of each part of [`Store`] (read, or write: a failing write
+/// says the store refuses writes), an [`Op`] naming its metrics and a method that times the inner
+/// store's. A new operation is one line here.
+macro_rules! metered {
+    ($($part:ident {
+        $($kind:ident $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*
+    })*) => {
+        /// The store's operations, indexing [`MeteredStore::ops`]; the `op` label is the name.
+        #[allow(non_camel_case_types)]
+        #[derive(Clone, Copy, Debug)]
+        enum Op {
+            $($($name,)*)*
+        }
+
+        impl Op {
+            const ALL: &'static [Op] = &[$($(Op::$name,)*)*];
+
+            /// Whether the operation writes (a failing one says the store refuses writes).
+            fn writes(self) -> bool {
+                match self {
+                    $($(Op::$name => metered!(@writes $kind),)*)*
+                }
+            }
+
+            /// The `op` label.
+            fn label(self) -> &'static str {
+                match self {
+                    $($(Op::$name => stringify!($name),)*)*
+                }
+            }
+        }
+
+        $(
+            #[async_trait]
+            impl $part for MeteredStore {
+                $(
+                    async fn $name(&self, $($arg: $ty),*) -> Result<$ret, StoreError> {
+                        self.timed(Op::$name, self.inner.$name($($arg),*)).await
+                    }
+                )*
+            }
+        )*
+    };
+    (@writes read) => { false };
+    (@writes write) => { true };
 }
 
-impl Op {
-    const ALL: [Op; 25] = [
-        Op::PutEvent,
-        Op::Events,
-        Op::Snapshot,
-        Op::Join,
-        Op::Leave,
-        Op::Advance,
-        Op::LeaversSince,
-        Op::WonSince,
-        Op::Claim,
-        Op::Complete,
-        Op::ConsumePass,
-        Op::PassUsed,
-        Op::AdmittedRange,
-        Op::DrainLease,
-        Op::SetDrained,
-        Op::Subscribe,
-        Op::Ping,
-        Op::Restore,
-        Op::DeleteEvent,
-        Op::CompletedSince,
-        Op::IsDeleted,
-        Op::Instance,
-        Op::LeavePrequeue,
-        Op::Draw,
-        Op::DrawEntries,
-    ];
-
-    /// Whether the operation writes (a failing one says the store refuses writes).
-    fn writes(self) -> bool {
-        !matches!(
-            self,
-            Op::Events
-                | Op::Snapshot
-                | Op::LeaversSince
-                | Op::WonSince
-                | Op::AdmittedRange
-                | Op::Subscribe
-                | Op::Ping
-                | Op::CompletedSince
-                | Op::IsDeleted
-                | Op::Instance
-                | Op::DrawEntries
-                | Op::PassUsed
-        )
+metered! {
+    AdminStore {
+        write put_event(event: &EventId, settings: &EventSettings, mode: PutMode) -> bool;
+        write delete_event(event: &EventId) -> bool;
     }
-
-    /// The `op` label.
-    fn label(self) -> &'static str {
-        match self {
-            Op::PutEvent => "put_event",
-            Op::LeavePrequeue => "leave_prequeue",
-            Op::Draw => "draw",
-            Op::DrawEntries => "draw_entries",
-            Op::Events => "events",
-            Op::Snapshot => "snapshot",
-            Op::Join => "join",
-            Op::Leave => "leave",
-            Op::Advance => "advance",
-            Op::LeaversSince => "leavers_since",
-            Op::WonSince => "won_since",
-            Op::Claim => "claim",
-            Op::Complete => "complete",
-            Op::ConsumePass => "consume_pass",
-            Op::PassUsed => "pass_used",
-            Op::AdmittedRange => "admitted_range",
-            Op::DrainLease => "drain_lease",
-            Op::SetDrained => "set_drained",
-            Op::Subscribe => "subscribe",
-            Op::Restore => "restore",
-            Op::DeleteEvent => "delete_event",
-            Op::Ping => "ping",
-            Op::CompletedSince => "completed_since",
-            Op::IsDeleted => "is_deleted",
-            Op::Instance => "instance",
-        }
+    LineStore {
+        write join(
+            event: &EventId,
+            visitor: &VisitorId,
+            who: JoinAs,
+            now_ms: i64,
+            floor: u64,
+            pick: Pick
+        ) -> Joined;
+        write leave(event: &EventId, position: u64, visitor: &VisitorId) -> bool;
+        write leave_prequeue(event: &EventId, arrival: u64, visitor: &VisitorId) -> PrequeueLeave;
+        write claim(
+            event: &EventId,
+            position: u64,
+            now_ms: i64,
+            pass_ttl_ms: u64,
+            capacity: Capacity
+        ) -> Claim;
+        write complete(event: &EventId, position: u64) -> bool;
+        write consume_pass(event: &EventId, position: u64, ttl_ms: u64) -> bool;
+        read pass_used(event: &EventId, position: u64) -> bool;
+    }
+    SyncStore {
+        read events() -> Vec<EventId>;
+        read snapshot(event: &EventId) -> Option<Snapshot>;
+        write restore(event: &EventId, settings: &EventSettings, floor: &Floor) -> bool;
+        read won_since(event: &EventId, seen: u64) -> Vec<(u64, u64)>;
+        read leavers_since(event: &EventId, seen: u64) -> Vec<u64>;
+        read completed_since(event: &EventId, since_ms: i64) -> Vec<(u64, i64)>;
+        read notifications() -> BoxStream<'static, Notification>;
+        read draw_entries(event: &EventId) -> Option<DrawEntries>;
+        read is_deleted(event: &EventId) -> bool;
+        read ping() -> ();
+        read instance() -> String;
+    }
+    ReleaseStore {
+        write advance(
+            event: &EventId,
+            count: u64,
+            mode: AdvanceMode,
+            capacity: Capacity,
+            pick: Pick
+        ) -> Advanced;
+        write draw(event: &EventId, now_ms: i64) -> Option<Drawn>;
+    }
+    DrainStore {
+        read admitted_range(event: &EventId, after: u64, through: u64) -> Vec<Admitted>;
+        write drain_lease(event: &EventId, holder: &str, ttl_ms: u64, action: LeaseAction) -> bool;
+        write set_drained(event: &EventId, through: u64, holder: &str) -> bool;
     }
 }
 
@@ -253,221 +248,6 @@ impl WriteHealth {
     /// The writes failing since the last that succeeded, if the last failed.
     pub fn failing(&self) -> Option<WritesFailing> {
         self.failing.lock().clone()
-    }
-}
-
-#[async_trait]
-impl Store for MeteredStore {
-    async fn put_event(
-        &self,
-        event: &EventId,
-        settings: &EventSettings,
-        mode: PutMode,
-    ) -> Result<bool, StoreError> {
-        self.timed(Op::PutEvent, self.inner.put_event(event, settings, mode))
-            .await
-    }
-
-    async fn events(&self) -> Result<Vec<EventId>, StoreError> {
-        self.timed(Op::Events, self.inner.events()).await
-    }
-
-    async fn snapshot(&self, event: &EventId) -> Result<Option<Snapshot>, StoreError> {
-        self.timed(Op::Snapshot, self.inner.snapshot(event)).await
-    }
-
-    async fn join(
-        &self,
-        event: &EventId,
-        visitor: &VisitorId,
-        who: JoinAs,
-        now_ms: i64,
-        floor: u64,
-        pick: Pick,
-    ) -> Result<Joined, StoreError> {
-        self.timed(
-            Op::Join,
-            self.inner.join(event, visitor, who, now_ms, floor, pick),
-        )
-        .await
-    }
-
-    async fn restore(
-        &self,
-        event: &EventId,
-        settings: &EventSettings,
-        floor: &Floor,
-    ) -> Result<bool, StoreError> {
-        self.timed(Op::Restore, self.inner.restore(event, settings, floor))
-            .await
-    }
-
-    async fn leave(
-        &self,
-        event: &EventId,
-        position: u64,
-        visitor: &VisitorId,
-    ) -> Result<bool, StoreError> {
-        self.timed(Op::Leave, self.inner.leave(event, position, visitor))
-            .await
-    }
-
-    async fn leave_prequeue(
-        &self,
-        event: &EventId,
-        arrival: u64,
-        visitor: &VisitorId,
-    ) -> Result<PrequeueLeave, StoreError> {
-        self.timed(
-            Op::LeavePrequeue,
-            self.inner.leave_prequeue(event, arrival, visitor),
-        )
-        .await
-    }
-
-    async fn draw(&self, event: &EventId, now_ms: i64) -> Result<Option<Drawn>, StoreError> {
-        self.timed(Op::Draw, self.inner.draw(event, now_ms)).await
-    }
-
-    async fn draw_entries(&self, event: &EventId) -> Result<Option<DrawEntries>, StoreError> {
-        self.timed(Op::DrawEntries, self.inner.draw_entries(event))
-            .await
-    }
-
-    async fn advance(
-        &self,
-        event: &EventId,
-        count: u64,
-        mode: AdvanceMode,
-        capacity: Capacity,
-        pick: Pick,
-    ) -> Result<Advanced, StoreError> {
-        self.timed(
-            Op::Advance,
-            self.inner.advance(event, count, mode, capacity, pick),
-        )
-        .await
-    }
-
-    async fn won_since(&self, event: &EventId, seen: u64) -> Result<Vec<(u64, u64)>, StoreError> {
-        self.timed(Op::WonSince, self.inner.won_since(event, seen))
-            .await
-    }
-
-    async fn leavers_since(&self, event: &EventId, seen: u64) -> Result<Vec<u64>, StoreError> {
-        self.timed(Op::LeaversSince, self.inner.leavers_since(event, seen))
-            .await
-    }
-
-    async fn claim(
-        &self,
-        event: &EventId,
-        position: u64,
-        now_ms: i64,
-        pass_ttl_ms: u64,
-        capacity: Capacity,
-    ) -> Result<Claim, StoreError> {
-        let claim = self
-            .inner
-            .claim(event, position, now_ms, pass_ttl_ms, capacity);
-        self.timed(Op::Claim, claim).await
-    }
-
-    async fn complete(&self, event: &EventId, position: u64) -> Result<bool, StoreError> {
-        self.timed(Op::Complete, self.inner.complete(event, position))
-            .await
-    }
-
-    async fn completed_since(
-        &self,
-        event: &EventId,
-        since_ms: i64,
-    ) -> Result<Vec<(u64, i64)>, StoreError> {
-        self.timed(
-            Op::CompletedSince,
-            self.inner.completed_since(event, since_ms),
-        )
-        .await
-    }
-
-    async fn consume_pass(
-        &self,
-        event: &EventId,
-        position: u64,
-        ttl_ms: u64,
-    ) -> Result<bool, StoreError> {
-        self.timed(
-            Op::ConsumePass,
-            self.inner.consume_pass(event, position, ttl_ms),
-        )
-        .await
-    }
-
-    async fn pass_used(&self, event: &EventId, position: u64) -> Result<bool, StoreError> {
-        self.timed(Op::PassUsed, self.inner.pass_used(event, position))
-            .await
-    }
-
-    async fn admitted_range(
-        &self,
-        event: &EventId,
-        after: u64,
-        through: u64,
-    ) -> Result<Vec<Admitted>, StoreError> {
-        self.timed(
-            Op::AdmittedRange,
-            self.inner.admitted_range(event, after, through),
-        )
-        .await
-    }
-
-    async fn drain_lease(
-        &self,
-        event: &EventId,
-        holder: &str,
-        ttl_ms: u64,
-        action: LeaseAction,
-    ) -> Result<bool, StoreError> {
-        self.timed(
-            Op::DrainLease,
-            self.inner.drain_lease(event, holder, ttl_ms, action),
-        )
-        .await
-    }
-
-    async fn set_drained(
-        &self,
-        event: &EventId,
-        through: u64,
-        holder: &str,
-    ) -> Result<bool, StoreError> {
-        self.timed(
-            Op::SetDrained,
-            self.inner.set_drained(event, through, holder),
-        )
-        .await
-    }
-
-    async fn notifications(&self) -> Result<BoxStream<'static, Notification>, StoreError> {
-        self.timed(Op::Subscribe, self.inner.notifications()).await
-    }
-
-    async fn delete_event(&self, event: &EventId) -> Result<bool, StoreError> {
-        self.timed(Op::DeleteEvent, self.inner.delete_event(event))
-            .await
-    }
-
-    async fn is_deleted(&self, event: &EventId) -> Result<bool, StoreError> {
-        self.timed(Op::IsDeleted, self.inner.is_deleted(event))
-            .await
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        self.timed(Op::Ping, self.inner.ping()).await
-    }
-
-    async fn instance(&self) -> Result<String, StoreError> {
-        self.timed(Op::Instance, self.inner.instance()).await
     }
 }
 

@@ -305,8 +305,15 @@ pub async fn put_event_and_lanes(
     store.put_event(event, settings, mode).await
 }
 
+/// Everything a store does, in the parts each user needs ([`AdminStore`], [`LineStore`],
+/// [`SyncStore`], [`ReleaseStore`], [`DrainStore`]): one per backend, in memory or in Redis.
+pub trait Store: AdminStore + LineStore + SyncStore + ReleaseStore + DrainStore {}
+
+impl<T: AdminStore + LineStore + SyncStore + ReleaseStore + DrainStore> Store for T {}
+
+/// Creating and deleting events: the admin API's side.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait AdminStore: Send + Sync + 'static {
     /// Stores an event's settings. Returns whether anything was written. An event with a pre-queue
     /// gets its draw's seed here, once: later writes keep it.
     async fn put_event(
@@ -316,11 +323,15 @@ pub trait Store: Send + Sync + 'static {
         mode: PutMode,
     ) -> Result<bool, StoreError>;
 
-    async fn events(&self) -> Result<Vec<EventId>, StoreError>;
+    /// Deletes the event and all its data, and tells every replica; a tombstone keeps replicas
+    /// from restoring it from memory ([`Store::restore`]) until `put_event` creates it again.
+    /// Returns whether there was anything to delete.
+    async fn delete_event(&self, event: &EventId) -> Result<bool, StoreError>;
+}
 
-    /// The event's settings and figures, or `None` for an unknown event.
-    async fn snapshot(&self, event: &EventId) -> Result<Option<Snapshot>, StoreError>;
-
+/// The visitor path: places taken and given up, admissions claimed, completed and used.
+#[async_trait]
+pub trait LineStore: Send + Sync + 'static {
     /// Draws the next position for `visitor`, above `floor` (the highest position this replica
     /// knows was handed out: should the store have lost it, the counter is restored first, so no
     /// position goes to two visitors). A trusted visitor gets back the position they hold. With
@@ -335,15 +346,6 @@ pub trait Store: Send + Sync + 'static {
         floor: u64,
         pick: Pick,
     ) -> Result<Joined, StoreError>;
-
-    /// Raises the event's figures to `floor` where the store holds less, and writes `settings` if it
-    /// holds none. Returns whether anything was restored: the store had lost data.
-    async fn restore(
-        &self,
-        event: &EventId,
-        settings: &EventSettings,
-        floor: &Floor,
-    ) -> Result<bool, StoreError>;
 
     /// Gives up `position`. Returns false if it had been given up already.
     async fn leave(
@@ -364,34 +366,6 @@ pub trait Store: Send + Sync + 'static {
         visitor: &VisitorId,
     ) -> Result<PrequeueLeave, StoreError>;
 
-    /// Draws the pre-queue's order, once: closes the pre-queue (its entries are the positions handed
-    /// out so far; later joins come after them), shuffles them with the seed
-    /// ([`crate::domain::draw::order`]) and tells every replica. `None` for an event without a seed.
-    async fn draw(&self, event: &EventId, now_ms: i64) -> Result<Option<Drawn>, StoreError>;
-
-    /// The drawn pre-queue's entries, once drawn.
-    async fn draw_entries(&self, event: &EventId) -> Result<Option<DrawEntries>, StoreError>;
-
-    /// Moves the admission pointer over the next `count` visitors who have not left; a scheduled
-    /// release admits no more than `capacity` has free slots. `pick` says whom the line gets from
-    /// the pool first (see [`Pick`]); winners drawn are announced ([`Notification::Won`]).
-    async fn advance(
-        &self,
-        event: &EventId,
-        count: u64,
-        mode: AdvanceMode,
-        capacity: Capacity,
-        pick: Pick,
-    ) -> Result<Advanced, StoreError>;
-
-    /// The pool's winners as (arrival number, position), in the order drawn, with those who left
-    /// the pool as (arrival number, 0), skipping the first `seen` (those a replica has read).
-    async fn won_since(&self, event: &EventId, seen: u64) -> Result<Vec<(u64, u64)>, StoreError>;
-
-    /// The positions given up, in the order they were, skipping the first `seen` (those a replica
-    /// has read already): a replica reads each leaver once, however many there are.
-    async fn leavers_since(&self, event: &EventId, seen: u64) -> Result<Vec<u64>, StoreError>;
-
     /// Records that the visitor at `position` collects their admission pass; with a capacity, the
     /// slot is held until the pass expires (`pass_ttl_ms`).
     async fn claim(
@@ -407,14 +381,6 @@ pub trait Store: Send + Sync + 'static {
     /// position admits nobody again (every replica is told). Returns whether the visitor held a slot.
     async fn complete(&self, event: &EventId, position: u64) -> Result<bool, StoreError>;
 
-    /// The visits reported complete after `since_ms` (unix ms), with when, oldest first; the store
-    /// keeps them for [`COMPLETIONS_KEPT_MS`], longer than any pass lives.
-    async fn completed_since(
-        &self,
-        event: &EventId,
-        since_ms: i64,
-    ) -> Result<Vec<(u64, i64)>, StoreError>;
-
     /// Marks the admission of `position` in `event`'s line used, for `ttl_ms` (what is left of its
     /// passes' lifetime). Returns true only for the first call: one admission lets one person in,
     /// whichever of the passes handed out for it comes first.
@@ -427,7 +393,81 @@ pub trait Store: Send + Sync + 'static {
 
     /// Whether the admission of `position` in `event`'s line was used ([`Store::consume_pass`]).
     async fn pass_used(&self, event: &EventId, position: u64) -> Result<bool, StoreError>;
+}
 
+/// What replicas read to answer without asking the store, and restore when it lost data.
+#[async_trait]
+pub trait SyncStore: Send + Sync + 'static {
+    async fn events(&self) -> Result<Vec<EventId>, StoreError>;
+
+    /// The event's settings and figures, or `None` for an unknown event.
+    async fn snapshot(&self, event: &EventId) -> Result<Option<Snapshot>, StoreError>;
+
+    /// Raises the event's figures to `floor` where the store holds less, and writes `settings` if it
+    /// holds none. Returns whether anything was restored: the store had lost data.
+    async fn restore(
+        &self,
+        event: &EventId,
+        settings: &EventSettings,
+        floor: &Floor,
+    ) -> Result<bool, StoreError>;
+
+    /// The pool's winners as (arrival number, position), in the order drawn, with those who left
+    /// the pool as (arrival number, 0), skipping the first `seen` (those a replica has read).
+    async fn won_since(&self, event: &EventId, seen: u64) -> Result<Vec<(u64, u64)>, StoreError>;
+
+    /// The positions given up, in the order they were, skipping the first `seen` (those a replica
+    /// has read already): a replica reads each leaver once, however many there are.
+    async fn leavers_since(&self, event: &EventId, seen: u64) -> Result<Vec<u64>, StoreError>;
+
+    /// The visits reported complete after `since_ms` (unix ms), with when, oldest first; the store
+    /// keeps them for [`COMPLETIONS_KEPT_MS`], longer than any pass lives.
+    async fn completed_since(
+        &self,
+        event: &EventId,
+        since_ms: i64,
+    ) -> Result<Vec<(u64, i64)>, StoreError>;
+
+    /// Every change from any replica, from now on.
+    async fn notifications(&self) -> Result<BoxStream<'static, Notification>, StoreError>;
+
+    /// The drawn pre-queue's entries, once drawn.
+    async fn draw_entries(&self, event: &EventId) -> Result<Option<DrawEntries>, StoreError>;
+
+    /// Whether the event was deleted lately (its tombstone is there).
+    async fn is_deleted(&self, event: &EventId) -> Result<bool, StoreError>;
+
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Names the store's instance: another name than before means a failover or a restart, which
+    /// may have lost writes and pushed changes, so every replica reads every event again.
+    async fn instance(&self) -> Result<String, StoreError>;
+}
+
+/// The scheduler's side: releases and the pre-queue's draw.
+#[async_trait]
+pub trait ReleaseStore: Send + Sync + 'static {
+    /// Moves the admission pointer over the next `count` visitors who have not left; a scheduled
+    /// release admits no more than `capacity` has free slots. `pick` says whom the line gets from
+    /// the pool first (see [`Pick`]); winners drawn are announced ([`Notification::Won`]).
+    async fn advance(
+        &self,
+        event: &EventId,
+        count: u64,
+        mode: AdvanceMode,
+        capacity: Capacity,
+        pick: Pick,
+    ) -> Result<Advanced, StoreError>;
+
+    /// Draws the pre-queue's order, once: closes the pre-queue (its entries are the positions handed
+    /// out so far; later joins come after them), shuffles them with the seed
+    /// ([`crate::domain::draw::order`]) and tells every replica. `None` for an event without a seed.
+    async fn draw(&self, event: &EventId, now_ms: i64) -> Result<Option<Drawn>, StoreError>;
+}
+
+/// The drain's side: what was admitted, the lease, the checkpoint.
+#[async_trait]
+pub trait DrainStore: Send + Sync + 'static {
     /// The admitted visitors at positions `after + 1 ..= through` who did not leave, in order.
     async fn admitted_range(
         &self,
@@ -452,21 +492,4 @@ pub trait Store: Send + Sync + 'static {
         through: u64,
         holder: &str,
     ) -> Result<bool, StoreError>;
-
-    /// Every change from any replica, from now on.
-    async fn notifications(&self) -> Result<BoxStream<'static, Notification>, StoreError>;
-
-    /// Deletes the event and all its data, and tells every replica; a tombstone keeps replicas
-    /// from restoring it from memory ([`Store::restore`]) until `put_event` creates it again.
-    /// Returns whether there was anything to delete.
-    async fn delete_event(&self, event: &EventId) -> Result<bool, StoreError>;
-
-    /// Whether the event was deleted lately (its tombstone is there).
-    async fn is_deleted(&self, event: &EventId) -> Result<bool, StoreError>;
-
-    async fn ping(&self) -> Result<(), StoreError>;
-
-    /// Names the store's instance: another name than before means a failover or a restart, which
-    /// may have lost writes and pushed changes, so every replica reads every event again.
-    async fn instance(&self) -> Result<String, StoreError>;
 }

@@ -13,9 +13,10 @@ use redis::{AsyncCommands, Script};
 use tokio::sync::{mpsc, oneshot};
 
 use super::topology::{subscribe, Conn, Topology};
+use super::{AdminStore, DrainStore, LineStore, ReleaseStore, SyncStore};
 use super::{
     AdvanceMode, Advanced, Capacity, Claim, DrawEntries, DrawState, Drawn, Figures, Floor, JoinAs,
-    Joined, LeaseAction, Notification, Pick, PoolState, PrequeueLeave, PutMode, Snapshot, Store,
+    Joined, LeaseAction, Notification, Pick, PoolState, PrequeueLeave, PutMode, Snapshot,
     StoreError, COMPLETIONS_KEPT_MS, EVENT_KEYS, TOMBSTONE_MS,
 };
 use crate::domain::draw::{self, Seed};
@@ -234,7 +235,7 @@ impl RedisStore {
 }
 
 #[async_trait]
-impl Store for RedisStore {
+impl AdminStore for RedisStore {
     async fn put_event(
         &self,
         event: &EventId,
@@ -274,6 +275,174 @@ impl Store for RedisStore {
         Ok(written)
     }
 
+    async fn delete_event(&self, event: &EventId) -> Result<bool, StoreError> {
+        let mut conn = self.conn.clone();
+        let mut invocation = self.delete.prepare_invoke();
+        invocation.key(self.key(event, "deleted"));
+        for name in EVENT_KEYS {
+            invocation.key(self.key(event, name));
+        }
+        let deleted: u64 = invocation
+            .arg(crate::clock::unix_ms())
+            .arg(TOMBSTONE_MS)
+            .arg(&self.channel)
+            .arg(event.as_str())
+            .invoke_async(&mut conn)
+            .await?;
+        // After the data: a crash in between leaves an indexed event without settings (skipped).
+        let unindexed: u8 = conn.srem(self.events_key(), event.as_str()).await?;
+        Ok(deleted > 0 || unindexed == 1)
+    }
+}
+
+#[async_trait]
+impl LineStore for RedisStore {
+    async fn join(
+        &self,
+        event: &EventId,
+        visitor: &VisitorId,
+        who: JoinAs,
+        now_ms: i64,
+        floor: u64,
+        pick: Pick,
+    ) -> Result<Joined, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let pending = PendingJoin {
+            event: event.clone(),
+            visitor: visitor.clone(),
+            who,
+            now_ms,
+            floor,
+            pick,
+            reply,
+        };
+        let stopped = || StoreError::Unavailable("the join sender stopped".into());
+        self.joins.send(pending).map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    async fn leave(
+        &self,
+        event: &EventId,
+        position: u64,
+        visitor: &VisitorId,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.conn.clone();
+        let added: u8 = self
+            .leave
+            .key(self.key(event, "leavers"))
+            .key(self.key(event, "leavers:log"))
+            .key(self.key(event, "visitors"))
+            .arg(position)
+            .arg(visitor.as_str())
+            .arg(&self.channel)
+            .arg(event.as_str())
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(added == 1)
+    }
+
+    async fn leave_prequeue(
+        &self,
+        event: &EventId,
+        arrival: u64,
+        visitor: &VisitorId,
+    ) -> Result<PrequeueLeave, StoreError> {
+        let answer: u8 = self
+            .leave_prequeue
+            .key(self.key(event, "draw"))
+            .key(self.key(event, "prequeue:left"))
+            .key(self.key(event, "pool"))
+            .key(self.key(event, "pool:won"))
+            .key(self.key(event, "visitors"))
+            .key(self.key(event, "pool:visitors"))
+            .arg(arrival)
+            .arg(&self.channel)
+            .arg(event.as_str())
+            .arg(visitor.as_str())
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        Ok(if answer == 2 {
+            PrequeueLeave::AlreadyDrawn
+        } else {
+            PrequeueLeave::Recorded
+        })
+    }
+
+    async fn claim(
+        &self,
+        event: &EventId,
+        position: u64,
+        now_ms: i64,
+        pass_ttl_ms: u64,
+        capacity: Capacity,
+    ) -> Result<Claim, StoreError> {
+        let mut conn = self.conn.clone();
+        let (outcome, at_ms): (u8, i64) = self
+            .claim
+            .key(self.key(event, "claims"))
+            .key(self.key(event, "active"))
+            .arg(position)
+            .arg(now_ms)
+            .arg(pass_ttl_ms)
+            .arg(if capacity.is_limited() { "1" } else { "0" })
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(match outcome {
+            1 => Claim::Granted { at_ms },
+            2 => Claim::TooLate,
+            _ => Claim::Completed,
+        })
+    }
+
+    async fn complete(&self, event: &EventId, position: u64) -> Result<bool, StoreError> {
+        let mut conn = self.conn.clone();
+        let held: u8 = self
+            .complete
+            .key(self.key(event, "claims"))
+            .key(self.key(event, "active"))
+            .key(self.key(event, "completed"))
+            .arg(position)
+            .arg(&self.channel)
+            .arg(event.as_str())
+            .arg(COMPLETIONS_KEPT_MS)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(held == 1)
+    }
+
+    async fn consume_pass(
+        &self,
+        event: &EventId,
+        position: u64,
+        ttl_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.conn.clone();
+        // SET NX: atomic, so of any number of concurrent calls exactly one is first; the key goes
+        // when the admission's passes would have expired anyway.
+        let first: Option<String> = redis::cmd("SET")
+            .arg(self.key(event, &format!("used:{position}")))
+            .arg(1)
+            .arg("NX")
+            .arg("PX")
+            .arg(ttl_ms.max(1))
+            .query_async(&mut conn)
+            .await?;
+        Ok(first.is_some())
+    }
+
+    async fn pass_used(&self, event: &EventId, position: u64) -> Result<bool, StoreError> {
+        let mut conn = self.conn.clone();
+        let used: bool = redis::cmd("EXISTS")
+            .arg(self.key(event, &format!("used:{position}")))
+            .query_async(&mut conn)
+            .await?;
+        Ok(used)
+    }
+}
+
+#[async_trait]
+impl SyncStore for RedisStore {
     async fn events(&self) -> Result<Vec<EventId>, StoreError> {
         let mut conn = self.conn.clone();
         let raw: Vec<String> = conn.smembers(self.events_key()).await?;
@@ -380,30 +549,6 @@ impl Store for RedisStore {
         }))
     }
 
-    async fn join(
-        &self,
-        event: &EventId,
-        visitor: &VisitorId,
-        who: JoinAs,
-        now_ms: i64,
-        floor: u64,
-        pick: Pick,
-    ) -> Result<Joined, StoreError> {
-        let (reply, answer) = oneshot::channel();
-        let pending = PendingJoin {
-            event: event.clone(),
-            visitor: visitor.clone(),
-            who,
-            now_ms,
-            floor,
-            pick,
-            reply,
-        };
-        let stopped = || StoreError::Unavailable("the join sender stopped".into());
-        self.joins.send(pending).map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
-    }
-
     async fn restore(
         &self,
         event: &EventId,
@@ -448,102 +593,52 @@ impl Store for RedisStore {
         Ok(restored)
     }
 
-    async fn leave(
-        &self,
-        event: &EventId,
-        position: u64,
-        visitor: &VisitorId,
-    ) -> Result<bool, StoreError> {
+    async fn won_since(&self, event: &EventId, seen: u64) -> Result<Vec<(u64, u64)>, StoreError> {
         let mut conn = self.conn.clone();
-        let added: u8 = self
-            .leave
-            .key(self.key(event, "leavers"))
-            .key(self.key(event, "leavers:log"))
-            .key(self.key(event, "visitors"))
-            .arg(position)
-            .arg(visitor.as_str())
-            .arg(&self.channel)
-            .arg(event.as_str())
-            .invoke_async(&mut conn)
-            .await?;
-        Ok(added == 1)
+        let from = isize::try_from(seen).unwrap_or(isize::MAX);
+        let won: Vec<String> = conn.lrange(self.key(event, "pool:won"), from, -1).await?;
+        won.iter()
+            .map(|entry| {
+                entry
+                    .split_once(':')
+                    .and_then(|(arrival, position)| {
+                        Some((arrival.parse().ok()?, position.parse().ok()?))
+                    })
+                    .ok_or_else(|| {
+                        StoreError::Corrupt(format!("a winner of event `{event}` reads `{entry}`"))
+                    })
+            })
+            .collect()
     }
 
-    async fn leave_prequeue(
-        &self,
-        event: &EventId,
-        arrival: u64,
-        visitor: &VisitorId,
-    ) -> Result<PrequeueLeave, StoreError> {
-        let answer: u8 = self
-            .leave_prequeue
-            .key(self.key(event, "draw"))
-            .key(self.key(event, "prequeue:left"))
-            .key(self.key(event, "pool"))
-            .key(self.key(event, "pool:won"))
-            .key(self.key(event, "visitors"))
-            .key(self.key(event, "pool:visitors"))
-            .arg(arrival)
-            .arg(&self.channel)
-            .arg(event.as_str())
-            .arg(visitor.as_str())
-            .invoke_async(&mut self.conn.clone())
-            .await?;
-        Ok(if answer == 2 {
-            PrequeueLeave::AlreadyDrawn
-        } else {
-            PrequeueLeave::Recorded
-        })
+    async fn leavers_since(&self, event: &EventId, seen: u64) -> Result<Vec<u64>, StoreError> {
+        let mut conn = self.conn.clone();
+        let from = isize::try_from(seen).unwrap_or(isize::MAX);
+        Ok(conn
+            .lrange(self.key(event, "leavers:log"), from, -1)
+            .await?)
     }
 
-    async fn draw(&self, event: &EventId, now_ms: i64) -> Result<Option<Drawn>, StoreError> {
+    async fn completed_since(
+        &self,
+        event: &EventId,
+        since_ms: i64,
+    ) -> Result<Vec<(u64, i64)>, StoreError> {
         let mut conn = self.conn.clone();
-        let closed: Option<(String, u64, i64, String)> = self
-            .draw_close
-            .key(self.key(event, "draw"))
-            .key(self.key(event, "issued"))
-            .invoke_async(&mut conn)
-            .await?;
-        let Some((seed, size, at_ms, order_seed)) = closed else {
-            return Ok(None);
-        };
-        if at_ms == 0 {
-            let seed = parse_seed(event, "draw seed", &seed)?;
-            // Drawn again after a loss: with the order seed the replicas restored, if they knew it.
-            let order_seed = match order_seed.as_str() {
-                "" => seed.mixed(&self.published_entries(event, &seed, size).await?),
-                known => parse_seed(event, "draw's order seed", known)?,
-            };
-            let size_u32 = u32::try_from(size)
-                .map_err(|_| StoreError::Corrupt(format!("the pre-queue size of `{event}`")))?;
-            let order = draw::order(&order_seed, size_u32);
-            let mut invocation = self.draw.prepare_invoke();
-            for name in [
-                "draw",
-                "line",
-                "prequeue",
-                "visitors",
-                "leavers",
-                "leavers:log",
-                "prequeue:left",
-            ] {
-                invocation.key(self.key(event, name));
-            }
-            let _: u8 = invocation
-                .arg(now_ms)
-                .arg(&self.channel)
-                .arg(event.as_str())
-                .arg(order_seed.to_hex())
-                .arg(order)
-                .invoke_async(&mut conn)
-                .await?;
-        }
-        let stored: StoredDraw = redis::cmd("HMGET")
-            .arg(self.key(event, "draw"))
-            .arg(&["seed", "size", "at", "order"])
-            .query_async(&mut conn)
-            .await?;
-        Ok(draw_state(event, stored)?.and_then(|state| state.drawn))
+        Ok(conn
+            .zrangebyscore_withscores(self.key(event, "completed"), format!("({since_ms}"), "+inf")
+            .await?)
+    }
+
+    async fn notifications(&self) -> Result<BoxStream<'static, Notification>, StoreError> {
+        let pubsub = subscribe(&self.topology, self.channel.clone()).await?;
+        Ok(pubsub
+            .into_on_message()
+            .filter_map(|message| async move {
+                let payload: String = message.get_payload().ok()?;
+                serde_json::from_str(&payload).ok()
+            })
+            .boxed())
     }
 
     async fn draw_entries(&self, event: &EventId) -> Result<Option<DrawEntries>, StoreError> {
@@ -578,6 +673,30 @@ impl Store for RedisStore {
         }))
     }
 
+    async fn is_deleted(&self, event: &EventId) -> Result<bool, StoreError> {
+        let mut conn = self.conn.clone();
+        Ok(conn.exists(self.key(event, "deleted")).await?)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let _: String = redis::cmd("PING").query_async(&mut conn).await?;
+        Ok(())
+    }
+
+    async fn instance(&self) -> Result<String, StoreError> {
+        let infos = self
+            .conn
+            .info_of_primaries(&["server", "replication"])
+            .await?;
+        let mut names: Vec<String> = infos.iter().map(|info| instance_name(info)).collect();
+        names.sort();
+        Ok(names.join(" "))
+    }
+}
+
+#[async_trait]
+impl ReleaseStore for RedisStore {
     async fn advance(
         &self,
         event: &EventId,
@@ -643,114 +762,59 @@ impl Store for RedisStore {
         )))
     }
 
-    async fn won_since(&self, event: &EventId, seen: u64) -> Result<Vec<(u64, u64)>, StoreError> {
+    async fn draw(&self, event: &EventId, now_ms: i64) -> Result<Option<Drawn>, StoreError> {
         let mut conn = self.conn.clone();
-        let from = isize::try_from(seen).unwrap_or(isize::MAX);
-        let won: Vec<String> = conn.lrange(self.key(event, "pool:won"), from, -1).await?;
-        won.iter()
-            .map(|entry| {
-                entry
-                    .split_once(':')
-                    .and_then(|(arrival, position)| {
-                        Some((arrival.parse().ok()?, position.parse().ok()?))
-                    })
-                    .ok_or_else(|| {
-                        StoreError::Corrupt(format!("a winner of event `{event}` reads `{entry}`"))
-                    })
-            })
-            .collect()
-    }
-
-    async fn leavers_since(&self, event: &EventId, seen: u64) -> Result<Vec<u64>, StoreError> {
-        let mut conn = self.conn.clone();
-        let from = isize::try_from(seen).unwrap_or(isize::MAX);
-        Ok(conn
-            .lrange(self.key(event, "leavers:log"), from, -1)
-            .await?)
-    }
-
-    async fn claim(
-        &self,
-        event: &EventId,
-        position: u64,
-        now_ms: i64,
-        pass_ttl_ms: u64,
-        capacity: Capacity,
-    ) -> Result<Claim, StoreError> {
-        let mut conn = self.conn.clone();
-        let (outcome, at_ms): (u8, i64) = self
-            .claim
-            .key(self.key(event, "claims"))
-            .key(self.key(event, "active"))
-            .arg(position)
-            .arg(now_ms)
-            .arg(pass_ttl_ms)
-            .arg(if capacity.is_limited() { "1" } else { "0" })
+        let closed: Option<(String, u64, i64, String)> = self
+            .draw_close
+            .key(self.key(event, "draw"))
+            .key(self.key(event, "issued"))
             .invoke_async(&mut conn)
             .await?;
-        Ok(match outcome {
-            1 => Claim::Granted { at_ms },
-            2 => Claim::TooLate,
-            _ => Claim::Completed,
-        })
-    }
-
-    async fn complete(&self, event: &EventId, position: u64) -> Result<bool, StoreError> {
-        let mut conn = self.conn.clone();
-        let held: u8 = self
-            .complete
-            .key(self.key(event, "claims"))
-            .key(self.key(event, "active"))
-            .key(self.key(event, "completed"))
-            .arg(position)
-            .arg(&self.channel)
-            .arg(event.as_str())
-            .arg(COMPLETIONS_KEPT_MS)
-            .invoke_async(&mut conn)
-            .await?;
-        Ok(held == 1)
-    }
-
-    async fn completed_since(
-        &self,
-        event: &EventId,
-        since_ms: i64,
-    ) -> Result<Vec<(u64, i64)>, StoreError> {
-        let mut conn = self.conn.clone();
-        Ok(conn
-            .zrangebyscore_withscores(self.key(event, "completed"), format!("({since_ms}"), "+inf")
-            .await?)
-    }
-
-    async fn consume_pass(
-        &self,
-        event: &EventId,
-        position: u64,
-        ttl_ms: u64,
-    ) -> Result<bool, StoreError> {
-        let mut conn = self.conn.clone();
-        // SET NX: atomic, so of any number of concurrent calls exactly one is first; the key goes
-        // when the admission's passes would have expired anyway.
-        let first: Option<String> = redis::cmd("SET")
-            .arg(self.key(event, &format!("used:{position}")))
-            .arg(1)
-            .arg("NX")
-            .arg("PX")
-            .arg(ttl_ms.max(1))
+        let Some((seed, size, at_ms, order_seed)) = closed else {
+            return Ok(None);
+        };
+        if at_ms == 0 {
+            let seed = parse_seed(event, "draw seed", &seed)?;
+            // Drawn again after a loss: with the order seed the replicas restored, if they knew it.
+            let order_seed = match order_seed.as_str() {
+                "" => seed.mixed(&self.published_entries(event, &seed, size).await?),
+                known => parse_seed(event, "draw's order seed", known)?,
+            };
+            let size_u32 = u32::try_from(size)
+                .map_err(|_| StoreError::Corrupt(format!("the pre-queue size of `{event}`")))?;
+            let order = draw::order(&order_seed, size_u32);
+            let mut invocation = self.draw.prepare_invoke();
+            for name in [
+                "draw",
+                "line",
+                "prequeue",
+                "visitors",
+                "leavers",
+                "leavers:log",
+                "prequeue:left",
+            ] {
+                invocation.key(self.key(event, name));
+            }
+            let _: u8 = invocation
+                .arg(now_ms)
+                .arg(&self.channel)
+                .arg(event.as_str())
+                .arg(order_seed.to_hex())
+                .arg(order)
+                .invoke_async(&mut conn)
+                .await?;
+        }
+        let stored: StoredDraw = redis::cmd("HMGET")
+            .arg(self.key(event, "draw"))
+            .arg(&["seed", "size", "at", "order"])
             .query_async(&mut conn)
             .await?;
-        Ok(first.is_some())
+        Ok(draw_state(event, stored)?.and_then(|state| state.drawn))
     }
+}
 
-    async fn pass_used(&self, event: &EventId, position: u64) -> Result<bool, StoreError> {
-        let mut conn = self.conn.clone();
-        let used: bool = redis::cmd("EXISTS")
-            .arg(self.key(event, &format!("used:{position}")))
-            .query_async(&mut conn)
-            .await?;
-        Ok(used)
-    }
-
+#[async_trait]
+impl DrainStore for RedisStore {
     async fn admitted_range(
         &self,
         event: &EventId,
@@ -857,57 +921,6 @@ impl Store for RedisStore {
             .invoke_async(&mut conn)
             .await?;
         Ok(moved == 1)
-    }
-
-    async fn notifications(&self) -> Result<BoxStream<'static, Notification>, StoreError> {
-        let pubsub = subscribe(&self.topology, self.channel.clone()).await?;
-        Ok(pubsub
-            .into_on_message()
-            .filter_map(|message| async move {
-                let payload: String = message.get_payload().ok()?;
-                serde_json::from_str(&payload).ok()
-            })
-            .boxed())
-    }
-
-    async fn delete_event(&self, event: &EventId) -> Result<bool, StoreError> {
-        let mut conn = self.conn.clone();
-        let mut invocation = self.delete.prepare_invoke();
-        invocation.key(self.key(event, "deleted"));
-        for name in EVENT_KEYS {
-            invocation.key(self.key(event, name));
-        }
-        let deleted: u64 = invocation
-            .arg(crate::clock::unix_ms())
-            .arg(TOMBSTONE_MS)
-            .arg(&self.channel)
-            .arg(event.as_str())
-            .invoke_async(&mut conn)
-            .await?;
-        // After the data: a crash in between leaves an indexed event without settings (skipped).
-        let unindexed: u8 = conn.srem(self.events_key(), event.as_str()).await?;
-        Ok(deleted > 0 || unindexed == 1)
-    }
-
-    async fn is_deleted(&self, event: &EventId) -> Result<bool, StoreError> {
-        let mut conn = self.conn.clone();
-        Ok(conn.exists(self.key(event, "deleted")).await?)
-    }
-
-    async fn instance(&self) -> Result<String, StoreError> {
-        let infos = self
-            .conn
-            .info_of_primaries(&["server", "replication"])
-            .await?;
-        let mut names: Vec<String> = infos.iter().map(|info| instance_name(info)).collect();
-        names.sort();
-        Ok(names.join(" "))
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        let mut conn = self.conn.clone();
-        let _: String = redis::cmd("PING").query_async(&mut conn).await?;
-        Ok(())
     }
 }
 

@@ -566,8 +566,8 @@ async fn the_page_counts_down_joins_the_prequeue_shows_the_drawn_place_and_moves
         "launch",
         json!({
             "target_url": app.url("/demo/admitted"),
-            "prequeue_from": at(5_000),
-            "opens_at": at(11_000),
+            "prequeue_from": at(8_000),
+            "opens_at": at(14_000),
         }),
     )
     .await;

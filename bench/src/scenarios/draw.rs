@@ -44,8 +44,9 @@ pub async fn draw(redis_url: &str, prefix: &str, entries: u64) -> Vec<Row> {
             &format!("draw of a {entries}-entry pre-queue"),
             millis(in_store),
             "ms",
-            "closing the pre-queue, the permutation, and the script writing the drawn order (Redis \
-             serves nobody else while that script runs), as the scheduler calls it"
+            "closing the pre-queue, reading its entries to mix into the seed, the permutation, and \
+             the script writing the drawn order (Redis serves nobody else while that script runs), \
+             as the scheduler calls it"
                 .into(),
         ),
         Row::figure(
@@ -97,7 +98,7 @@ pub async fn random_releases(redis_url: &str, prefix: &str, entries: u64) -> Vec
             &format!("random release of {RANDOM_BATCH} from a pool of {entries}"),
             millis(drawing),
             "ms",
-            "one script: SPOP of the batch, their entries onto the line, the winners' log, the pointer"
+            "the pool read at one instant, the picks computed from its seed, one script taking them by rank, their entries onto the line, the winners' log, the pointer"
                 .into(),
         ),
         Row::figure(
