@@ -163,6 +163,50 @@ async fn replicas(
     [apps[0].clone(), apps[1].clone()]
 }
 
+/// Two replicas on the Redis at `redis` (see [`replicas`]) and the crowd joining `events` through
+/// them, under a key prefix of its own.
+struct Rush {
+    prefix: String,
+    apps: [Arc<TestApp>; 2],
+    dir: tempfile::TempDir,
+    crowd: Arc<Mutex<Crowd>>,
+    stop: Arc<AtomicBool>,
+    clients: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Rush {
+    async fn start(redis: SocketAddr, events: &[&'static str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let prefix = format!("t{}", random_token_id());
+        let apps = replicas(redis, &prefix, dir.path(), events).await;
+        let crowd = Arc::new(Mutex::new(Crowd::default()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let clients = rush(apps.clone(), events, crowd.clone(), stop.clone());
+        Self {
+            prefix,
+            apps,
+            dir,
+            crowd,
+            stop,
+            clients,
+        }
+    }
+
+    /// How many joins were acknowledged so far.
+    fn acknowledged(&self) -> usize {
+        self.crowd.lock().joined.len()
+    }
+
+    /// Stops the crowd: what it was told.
+    async fn stop(&mut self) -> Crowd {
+        self.stop.store(true, Ordering::Relaxed);
+        for client in self.clients.drain(..) {
+            client.await.unwrap();
+        }
+        std::mem::take(&mut *self.crowd.lock())
+    }
+}
+
 /// Checks what the crowd was told against Redis and the drain once the rush is over: no position
 /// of any event held by two visitors; after admitting everyone, every visitor who stayed forwarded
 /// under their own id (or as lost, when Redis lost their join), no leaver forwarded, leavers refused.
@@ -268,13 +312,8 @@ async fn replica_of(primary: SocketAddr) -> Daemon {
 async fn a_failover_that_loses_joins_hands_no_position_out_twice() {
     let mut primary = Daemon::redis();
     let proxy = Switch::to(primary.address()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let prefix = format!("t{}", random_token_id());
     let events = ["rush"];
-    let apps = replicas(proxy.address, &prefix, dir.path(), &events).await;
-    let crowd = Arc::new(Mutex::new(Crowd::default()));
-    let stop = Arc::new(AtomicBool::new(false));
-    let clients = rush(apps.clone(), &events, crowd.clone(), stop.clone());
+    let mut rush = Rush::start(proxy.address, &events).await;
     let mut abandoned = Vec::new();
     let mut lost_windows = Vec::new();
     for _ in 0..INCIDENTS {
@@ -283,27 +322,24 @@ async fn a_failover_that_loses_joins_hands_no_position_out_twice() {
         // Promoted while the primary still answers: what the primary acknowledges from now on, the
         // new primary never sees.
         redis_command(replica.address(), &["REPLICAOF", "NO", "ONE"]).await;
-        let promoted_at = crowd.lock().joined.len();
+        let promoted_at = rush.acknowledged();
         tokio::time::sleep(Duration::from_millis(400)).await;
         primary.signal("STOP");
-        lost_windows.push(crowd.lock().joined.len() - promoted_at);
+        lost_windows.push(rush.acknowledged() - promoted_at);
         proxy.switch(replica.address());
         abandoned.push(std::mem::replace(&mut primary, replica));
     }
     tokio::time::sleep(Duration::from_millis(1_000)).await;
-    stop.store(true, Ordering::Relaxed);
-    for client in clients {
-        client.await.unwrap();
-    }
+    let crowd = rush.stop().await;
     for old in &abandoned {
         old.signal("CONT");
     }
-    let crowd = std::mem::take(&mut *crowd.lock());
+    let apps = &rush.apps;
     assert!(
         lost_windows.iter().all(|&window| window > 5),
         "joins acknowledged by the old primaries: {lost_windows:?}"
     );
-    let lost = everyone_kept_their_own_place(&apps, dir.path(), &events, &crowd).await;
+    let lost = everyone_kept_their_own_place(apps, rush.dir.path(), &events, &crowd).await;
     assert!(
         lost > 0,
         "no acknowledged join was lost: the failovers lost nothing to restore"
@@ -343,13 +379,9 @@ enum InPlace {
 /// Ten losses in place in one rush, alternating between two events, 500 ms apart.
 async fn losses_in_place(loss: InPlace) {
     let redis = Daemon::redis();
-    let dir = tempfile::tempdir().unwrap();
-    let prefix = format!("t{}", random_token_id());
     let events = ["in-place-a", "in-place-b"];
-    let apps = replicas(redis.address(), &prefix, dir.path(), &events).await;
-    let crowd = Arc::new(Mutex::new(Crowd::default()));
-    let stop = Arc::new(AtomicBool::new(false));
-    let clients = rush(apps.clone(), &events, crowd.clone(), stop.clone());
+    let mut rush = Rush::start(redis.address(), &events).await;
+    let prefix = rush.prefix.clone();
     let mut rewound = Vec::new();
     for incident in 0..INCIDENTS {
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -383,16 +415,12 @@ async fn losses_in_place(loss: InPlace) {
         }
     }
     tokio::time::sleep(Duration::from_millis(1_000)).await;
-    stop.store(true, Ordering::Relaxed);
-    for client in clients {
-        client.await.unwrap();
-    }
-    let crowd = std::mem::take(&mut *crowd.lock());
+    let crowd = rush.stop().await;
     assert!(
         rewound.iter().all(|&at| at > 25),
         "the rush had not reached 25 joins at an incident: {rewound:?}"
     );
-    let lost = everyone_kept_their_own_place(&apps, dir.path(), &events, &crowd).await;
+    let lost = everyone_kept_their_own_place(&rush.apps, rush.dir.path(), &events, &crowd).await;
     println!(
         "{loss:?}: {} joins acknowledged over {INCIDENTS} incidents at {rewound:?}; {lost} forwarded as {LOST_VISITOR}; {} left",
         crowd.joined.len(),
@@ -420,23 +448,16 @@ async fn a_counter_and_line_wound_back_together_hand_no_position_out_twice() {
 async fn restarts_without_persistence_hand_no_position_out_twice() {
     let mut redis = Daemon::redis();
     let port = redis.address().port();
-    let dir = tempfile::tempdir().unwrap();
-    let prefix = format!("t{}", random_token_id());
     let events = ["restart-a", "restart-b"];
-    let apps = replicas(redis.address(), &prefix, dir.path(), &events).await;
-    let crowd = Arc::new(Mutex::new(Crowd::default()));
-    let stop = Arc::new(AtomicBool::new(false));
-    let clients = rush(apps.clone(), &events, crowd.clone(), stop.clone());
+    let mut rush = Rush::start(redis.address(), &events).await;
     for _ in 0..INCIDENTS {
         tokio::time::sleep(Duration::from_millis(700)).await;
         drop(redis);
         redis = Daemon::redis_on_port(port);
     }
     tokio::time::sleep(Duration::from_millis(1_500)).await;
-    stop.store(true, Ordering::Relaxed);
-    for client in clients {
-        client.await.unwrap();
-    }
+    let crowd = rush.stop().await;
+    let apps = &rush.apps;
     let back = eventually(Duration::from_secs(30), || async {
         let mut answered = true;
         for app in apps.iter() {
@@ -460,8 +481,7 @@ async fn restarts_without_persistence_hand_no_position_out_twice() {
         }
     }
     assert!(back.is_some(), "the replicas never found Redis again");
-    let crowd = std::mem::take(&mut *crowd.lock());
-    let lost = everyone_kept_their_own_place(&apps, dir.path(), &events, &crowd).await;
+    let lost = everyone_kept_their_own_place(apps, rush.dir.path(), &events, &crowd).await;
     assert!(lost > 0, "the restarts lost nothing to restore");
     println!(
         "{} joins acknowledged over {INCIDENTS} restarts; {lost} forwarded as {LOST_VISITOR}; {} left",
