@@ -405,16 +405,49 @@ where
     }
 }
 
-/// A time as settings take it: RFC 3339 with its zone (`Z` or an offset).
+/// A time as settings take it: RFC 3339 with its zone (`Z` or an offset), a wall-clock time followed
+/// by the zone's IANA name (`2026-12-11 10:00 Europe/Berlin`: the offset that zone has then, summer
+/// time included), or `now`. A time with no zone is refused: it would open the sale in whichever
+/// zone the server runs in.
 pub fn parse_time(raw: &str) -> Result<DateTime<Utc>, String> {
-    DateTime::parse_from_rfc3339(raw.trim())
-        .map(|at| at.with_timezone(&Utc))
-        .map_err(|e| {
-            format!(
-                "{raw:?} is not a time with its zone ({e}): write RFC 3339, e.g. \
-                 2026-12-11T10:00:00Z or 2026-12-11T11:00:00+01:00"
-            )
-        })
+    let raw = raw.trim();
+    if raw.eq_ignore_ascii_case("now") {
+        return Ok(Utc::now());
+    }
+    if let Ok(at) = DateTime::parse_from_rfc3339(raw) {
+        return Ok(at.with_timezone(&Utc));
+    }
+    let refused = |why: String| {
+        format!(
+            "{raw:?} {why}: write RFC 3339 with the offset (2026-12-11T10:00:00Z, \
+             2026-12-11T11:00:00+01:00), the time and its zone's name (2026-12-11 11:00 \
+             Europe/Berlin), or now"
+        )
+    };
+    let Some((wall, zone)) = raw.rsplit_once(' ') else {
+        return Err(refused("is not a time with its zone".into()));
+    };
+    let zone: chrono_tz::Tz = zone
+        .parse()
+        .map_err(|_| refused(format!("names no time zone known as {zone:?}")))?;
+    let wall = [
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M",
+    ]
+    .iter()
+    .find_map(|format| chrono::NaiveDateTime::parse_from_str(wall.trim(), format).ok())
+    .ok_or_else(|| refused("is not a date and time".into()))?;
+    match wall.and_local_timezone(zone) {
+        chrono::LocalResult::Single(at) => Ok(at.with_timezone(&Utc)),
+        chrono::LocalResult::Ambiguous(..) => Err(refused(format!(
+            "happens twice in {zone} (the clocks go back then): give the offset"
+        ))),
+        chrono::LocalResult::None => Err(refused(format!(
+            "does not happen in {zone} (the clocks go forward then)"
+        ))),
+    }
 }
 
 impl EventSettingsPatch {

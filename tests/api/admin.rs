@@ -267,4 +267,39 @@ async fn schedule_times_in_the_past_or_without_a_zone_are_refused() {
         crate::helpers::put_settings(&app, "sale", serde_json::json!({ "opens_at": null })).await;
     assert_eq!(now.status.as_u16(), 200, "{}", now.body);
     assert!(now.body.get("opens_at").is_none());
+
+    // A wall-clock time with its zone's name: that zone's offset then, summer time included.
+    for (given, utc) in [
+        ("2031-12-11 11:00 Europe/Berlin", "2031-12-11T10:00:00Z"),
+        ("2031-07-11T11:00:00 Europe/Berlin", "2031-07-11T09:00:00Z"),
+        ("2031-07-11 08:30 America/New_York", "2031-07-11T12:30:00Z"),
+    ] {
+        let zoned =
+            crate::helpers::put_settings(&app, "sale", serde_json::json!({ "opens_at": given }))
+                .await;
+        assert_eq!(zoned.status.as_u16(), 200, "{given}: {}", zoned.body);
+        assert_eq!(zoned.body["opens_at"], utc, "{given}");
+    }
+    for (given, said) in [
+        ("2031-12-11 11:00 Europe/Atlantis", "no time zone"),
+        ("2031-03-30 02:30 Europe/Berlin", "does not happen"),
+        ("2031-10-26 02:30 Europe/Berlin", "happens twice"),
+    ] {
+        let refused =
+            crate::helpers::put_settings(&app, "sale", serde_json::json!({ "opens_at": given }))
+                .await;
+        assert_eq!(refused.status.as_u16(), 400, "{given}: {}", refused.body);
+        let detail = refused.body["detail"].as_str().unwrap_or_default();
+        assert!(
+            detail.contains(said) && detail.contains("Europe/Berlin"),
+            "{given}: {detail}"
+        );
+    }
+    // `now` opens now on purpose: the one past-or-present time taken.
+    let at_once =
+        crate::helpers::put_settings(&app, "sale", serde_json::json!({ "opens_at": "now" })).await;
+    assert_eq!(at_once.status.as_u16(), 200, "{}", at_once.body);
+    let opened =
+        chrono::DateTime::parse_from_rfc3339(at_once.body["opens_at"].as_str().unwrap()).unwrap();
+    assert!((chrono::Utc::now() - opened.to_utc()).num_seconds().abs() < 5);
 }
