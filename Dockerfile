@@ -13,10 +13,13 @@ RUN mkdir -p src bench/src testkit/src \
     && echo 'fn main() {}' > bench/src/main.rs && touch testkit/src/lib.rs \
     && cargo build --release --locked -p waitroom \
     && rm -rf src
+COPY build.rs build.rs
 COPY src src
 COPY config config
 COPY keys keys
 COPY assets assets
+# The commit `waitroom --version` names (the context has no .git): --build-arg WAITROOM_REVISION=...
+ARG WAITROOM_REVISION=""
 RUN touch src/main.rs src/lib.rs && cargo build --release --locked -p waitroom --bin waitroom
 
 FROM debian:bookworm-slim

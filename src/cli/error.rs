@@ -35,6 +35,12 @@ pub enum CliError {
     NotAToken(#[source] jsonwebtoken::errors::Error),
     #[error("refused")]
     Refused(#[source] TokenError),
+    #[error("cannot reach {url}")]
+    Unreachable {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
     #[error("the drain worker stopped unexpectedly")]
     Stopped(#[source] tokio::task::JoinError),
     /// What was asked cannot be done as asked: the sentence says why and what to do.

@@ -24,7 +24,7 @@ use crate::token::Tokens;
 #[derive(Debug, Parser)]
 #[command(
     name = "waitroom",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("WAITROOM_REVISION"), ")"),
     about = "A self-hosted virtual waiting room"
 )]
 pub struct Cli {
@@ -53,6 +53,12 @@ enum Command {
     Audit(audit::AuditArgs),
     /// Print the API's OpenAPI 3.1 contract (what `docs/openapi.json` holds).
     Openapi,
+    /// Ask each URL (GET) and succeed only if every one answers 2xx: the chart's `helm test`, or a
+    /// container health check in an image without a shell.
+    Probe {
+        #[arg(required = true)]
+        urls: Vec<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -117,6 +123,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         }) => verify(&token, event.as_deref(), config),
         Command::Admin(args) => admin::run(args).await,
         Command::Audit(args) => audit::run(args).await,
+        Command::Probe { urls } => probe(&urls).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -206,6 +213,32 @@ async fn stop_signal() {
         }
     }
     let _ = tokio::signal::ctrl_c().await;
+}
+
+async fn probe(urls: &[String]) -> Result<(), CliError> {
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()
+        .map_err(|source| CliError::Unreachable {
+            url: String::new(),
+            source,
+        })?;
+    for url in urls {
+        let answer = client
+            .get(url)
+            .send()
+            .await
+            .map_err(|source| CliError::Unreachable {
+                url: url.clone(),
+                source,
+            })?;
+        let status = answer.status();
+        if !status.is_success() {
+            return Err(CliError::Usage(format!("{url} answered {status}")));
+        }
+        println!("{url}: {status}");
+    }
+    Ok(())
 }
 
 fn generate_key(kid: &str, dir: &std::path::Path, kind: KeyKind) -> Result<(), CliError> {

@@ -326,3 +326,54 @@ async fn serve_warns_about_unknown_configuration_keys() {
     assert_eq!(warned.len(), 1, "{logs}");
     assert!(warned[0].contains("cookie_secur"), "{logs}");
 }
+
+/// `waitroom probe` (the chart's `helm test`): every URL must answer 2xx; one that does not, or
+/// cannot be reached, fails the command and says which.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_succeeds_only_when_every_url_answers() {
+    let app = spawn_app(Backend::Memory).await;
+    let (ready, health) = (app.url("/readyz"), app.url("/healthz"));
+    let fine = waitroom(&["probe", &ready, &health], &[]).await;
+    assert!(fine.ok, "{}", fine.stderr);
+    assert!(fine.stdout.contains("200"), "{}", fine.stdout);
+    let missing = app.url("/v1/events/nothing-here");
+    let refused = waitroom(&["probe", &ready, &missing], &[]).await;
+    assert!(!refused.ok);
+    assert!(
+        refused.stderr.contains(&missing) && refused.stderr.contains("404"),
+        "{}",
+        refused.stderr
+    );
+    let away = waitroom(&["probe", "http://127.0.0.1:1/readyz"], &[]).await;
+    assert!(
+        !away.ok
+            && away
+                .stderr
+                .contains("cannot reach http://127.0.0.1:1/readyz"),
+        "{}",
+        away.stderr
+    );
+}
+
+/// `waitroom --version` names the commit it was built from.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn version_names_the_commit() {
+    let said = waitroom(&["--version"], &[]).await;
+    assert!(said.ok, "{}", said.stderr);
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned());
+    let expected = match head {
+        Some(commit) => format!("({commit})"),
+        None => "(unknown)".to_owned(),
+    };
+    assert!(
+        said.stdout.starts_with("waitroom ") && said.stdout.contains(&expected),
+        "{} (expected {expected})",
+        said.stdout
+    );
+}

@@ -40,7 +40,8 @@ fn the_dockerfile_build_stage_builds_from_what_it_copies() {
     for instruction in build {
         let (verb, rest) = instruction.split_once(' ').unwrap();
         match verb {
-            "WORKDIR" => {}
+            // A build argument's default; the replay builds without one (the revision is unknown).
+            "WORKDIR" | "ARG" => {}
             "COPY" => {
                 let parts: Vec<&str> = rest.split_whitespace().collect();
                 let (sources, destination) = parts.split_at(parts.len() - 1);
@@ -86,5 +87,66 @@ fn the_dockerfile_build_stage_builds_from_what_it_copies() {
         .output()
         .unwrap();
     assert!(version.status.success());
-    assert!(String::from_utf8_lossy(&version.stdout).starts_with("waitroom "));
+    let said = String::from_utf8_lossy(&version.stdout);
+    assert!(said.starts_with("waitroom "), "{said}");
+    assert!(
+        said.contains("(unknown)"),
+        "no revision without .git: {said}"
+    );
+}
+
+/// The release workflow (it cannot run here): a version tag builds the binary and the image from
+/// the Dockerfile, passes the revision to both, and labels the image with its source, revision and
+/// version (OCI), under the repository the chart's default image names.
+#[test]
+fn the_release_workflow_builds_and_labels_what_the_chart_pulls() {
+    use serde_norway::Value;
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(repo.join(".github/workflows/release.yml")).unwrap();
+    let workflow: Value = serde_norway::from_str(&text).expect("valid YAML");
+    assert_eq!(workflow["on"]["push"]["tags"][0], "v*.*.*");
+    let steps = |job: &str| {
+        workflow["jobs"][job]["steps"]
+            .as_sequence()
+            .unwrap()
+            .clone()
+    };
+    let binary = steps("binary");
+    assert!(binary.iter().any(|step| {
+        step["env"]["WAITROOM_REVISION"] == "${{ github.sha }}"
+            && step["run"]
+                .as_str()
+                .is_some_and(|run| run.contains("waitroom --version"))
+    }));
+    let image = steps("image");
+    let meta = image
+        .iter()
+        .find(|step| step["id"] == "meta")
+        .expect("the labels' step");
+    assert!(meta["uses"]
+        .as_str()
+        .unwrap()
+        .starts_with("docker/metadata-action@"));
+    assert_eq!(
+        meta["with"]["images"],
+        "ghcr.io/${{ github.repository_owner }}/waitroom"
+    );
+    let build = image
+        .iter()
+        .find(|step| {
+            step["uses"]
+                .as_str()
+                .is_some_and(|uses| uses.starts_with("docker/build-push-action@"))
+        })
+        .expect("the image build");
+    assert_eq!(build["with"]["labels"], "${{ steps.meta.outputs.labels }}");
+    assert_eq!(
+        build["with"]["build-args"],
+        "WAITROOM_REVISION=${{ github.sha }}"
+    );
+    // The Dockerfile takes that argument, and the chart pulls from where the workflow pushes.
+    let dockerfile = std::fs::read_to_string(repo.join("Dockerfile")).unwrap();
+    assert!(dockerfile.contains("ARG WAITROOM_REVISION"));
+    let values = std::fs::read_to_string(repo.join("helm/waitroom/values.yaml")).unwrap();
+    assert!(values.contains("repository: ghcr.io/waitroom/waitroom"));
 }

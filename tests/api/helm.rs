@@ -105,10 +105,12 @@ fn default_values_render_a_hardened_api_and_drain_worker() {
             "ConfigMap",
             "Deployment",
             "Deployment",
+            "Pod",
             "PodDisruptionBudget",
             "Secret",
             "Service",
-            "Service"
+            "Service",
+            "ServiceAccount"
         ]
     );
     let api = find(&objects, "Deployment", "release-waitroom").expect("the API deployment");
@@ -119,6 +121,32 @@ fn default_values_render_a_hardened_api_and_drain_worker() {
     assert_eq!(container["image"], "ghcr.io/waitroom/waitroom:0.1.0");
     assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/healthz");
     assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
+    // A slow start is not killed by liveness: a minute to answer /healthz first.
+    let startup = &container["startupProbe"];
+    assert_eq!(startup["httpGet"]["path"], "/healthz");
+    let patience =
+        startup["periodSeconds"].as_u64().unwrap() * startup["failureThreshold"].as_u64().unwrap();
+    assert!(patience >= 60, "{startup:?}");
+    // No Kubernetes API token in the pods: waitroom never calls it.
+    let account = find(&objects, "ServiceAccount", "release-waitroom").expect("its own account");
+    assert_eq!(account["automountServiceAccountToken"], false);
+    assert_eq!(pod["serviceAccountName"], "release-waitroom");
+    assert_eq!(pod["automountServiceAccountToken"], false);
+    // Replicas spread over nodes, counted among the API's own pods.
+    let spread = &pod["topologySpreadConstraints"][0];
+    assert_eq!(spread["topologyKey"], "kubernetes.io/hostname");
+    assert_eq!(
+        spread["labelSelector"]["matchLabels"]["app.kubernetes.io/component"],
+        "api"
+    );
+    // `helm test`: a pod of the same image probes both ports through the Service.
+    let test = find(&objects, "Pod", "release-waitroom-test").expect("the helm test");
+    assert_eq!(test["metadata"]["annotations"]["helm.sh/hook"], "test");
+    let probe = &test["spec"]["containers"][0];
+    assert_eq!(probe["args"][0], "probe");
+    assert_eq!(probe["args"][1], "http://release-waitroom:80/readyz");
+    assert_eq!(probe["args"][2], "http://release-waitroom:9091/metrics");
+    assert_eq!(test["spec"]["automountServiceAccountToken"], false);
     assert_eq!(
         pod["volumes"][0]["secret"]["defaultMode"], 0o440,
         "keys not readable by others"
@@ -188,9 +216,25 @@ fn non_default_values_render_every_optional_object() {
         "Ingress",
         "ServiceMonitor",
         "PrometheusRule",
+        "NetworkPolicy",
     ] {
         assert!(kinds(&objects).iter().any(|k| k == kind), "no {kind}");
     }
+    // The internal port only from the peers named; http from anywhere; an existing account used.
+    let policy = find(&objects, "NetworkPolicy", "release-waitroom").unwrap();
+    let rules = policy["spec"]["ingress"].as_sequence().unwrap();
+    assert_eq!(rules.len(), 2, "{rules:?}");
+    assert!(rules[0].get("from").is_none(), "http from anywhere");
+    assert_eq!(rules[1]["ports"][0]["port"], "internal");
+    assert_eq!(
+        rules[1]["from"][0]["namespaceSelector"]["matchLabels"]["name"],
+        "monitoring"
+    );
+    assert!(find(&objects, "ServiceAccount", "release-waitroom").is_none());
+    let pod =
+        &find(&objects, "Deployment", "release-waitroom").unwrap()["spec"]["template"]["spec"];
+    assert_eq!(pod["serviceAccountName"], "waitroom-runner");
+    assert!(pod.get("topologySpreadConstraints").is_none());
     assert!(find(&objects, "Deployment", "release-waitroom-drain").is_none());
     assert!(
         find(&objects, "Secret", "release-waitroom-secrets").is_none(),
@@ -418,4 +462,27 @@ fn the_install_notes_warn_of_an_ingress_without_trusted_proxies() {
     );
     let trusted = notes(&["--set", "config.trustedProxies=10.0.0.0/8"]);
     assert!(!trusted.contains("trustedProxies is empty"), "{trusted}");
+}
+
+/// The chart's README lists every value with its default and comment, as values.yaml says now.
+#[test]
+fn the_chart_readme_is_generated_from_the_current_values() {
+    let output = Command::new("python3")
+        .arg(chart().join("../../scripts/chart-readme.py"))
+        .arg("--check")
+        .output()
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let readme = std::fs::read_to_string(chart().join("README.md")).unwrap();
+    for value in [
+        "`networkPolicy.internalFrom`",
+        "`serviceAccount.create`",
+        "`startupProbe.failureThreshold`",
+    ] {
+        assert!(readme.contains(value), "{value} missing");
+    }
 }

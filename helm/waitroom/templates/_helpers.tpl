@@ -101,3 +101,11 @@ seccompProfile:
   readOnly: true
 {{- end }}
 {{- end -}}
+
+{{- define "waitroom.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- .Values.serviceAccount.name | default (include "waitroom.fullname" .) -}}
+{{- else -}}
+{{- .Values.serviceAccount.name | default "default" -}}
+{{- end -}}
+{{- end -}}
