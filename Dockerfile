@@ -18,8 +18,8 @@ COPY src src
 COPY config config
 COPY keys keys
 COPY assets assets
-# The commit `waitroom --version` names (the context has no .git): --build-arg WAITROOM_REVISION=...
-ARG WAITROOM_REVISION=""
+# The commit `waitroom --version` names (the context has no .git): --build-arg BUILD_REVISION=...
+ARG BUILD_REVISION=""
 RUN touch src/main.rs src/lib.rs && cargo build --release --locked -p waitroom --bin waitroom
 
 FROM debian:bookworm-slim

@@ -61,6 +61,17 @@ if [ ! -x "$tools/schemathesis/bin/schemathesis" ] \
 fi
 "$tools/schemathesis/bin/schemathesis" --version
 
+# PyJWT, a JWT library other than the project's, to check passes as a booking service would
+# (tests/api/passes.rs), in a virtualenv of its own.
+PYJWT_VERSION=2.10.1
+if [ ! -x "$tools/pyjwt/bin/python" ] \
+  || ! "$tools/pyjwt/bin/pip" show PyJWT 2>/dev/null | grep -q "^Version: $PYJWT_VERSION$"; then
+  echo "installing PyJWT $PYJWT_VERSION"
+  rm -rf "$tools/pyjwt"
+  python3 -m venv "$tools/pyjwt"
+  "$tools/pyjwt/bin/pip" install --quiet --disable-pip-version-check "PyJWT==$PYJWT_VERSION"
+fi
+
 # kafka-python (with lz4: waitroom's producer compresses with it), for the README's recipe that reads the admitted visitors' topic
 # (examples/read-admitted.py, run by the suite against the test broker), in a virtualenv of its own.
 KAFKA_PYTHON_VERSION=3.0.12

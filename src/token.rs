@@ -37,6 +37,9 @@ pub struct Claims {
     pub iss: String,
     /// The event the token belongs to.
     pub aud: String,
+    /// The priority lane the place is in, for an event with lanes (absent: the event's own line).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lane: Option<String>,
     /// The visitor.
     pub sub: String,
     /// The visitor's position in the event's line, starting at 1.
@@ -52,6 +55,20 @@ pub struct Claims {
 }
 
 impl Claims {
+    /// The line the token's place is in: its event's, or its lane's. (Tokens signed before lanes
+    /// had a claim of their own name the lane's line in `aud`, `event~lane`.)
+    pub fn line(&self) -> Result<EventId, TokenError> {
+        let event = EventId::parse_stored(&self.aud).map_err(|_| TokenError::Malformed)?;
+        match &self.lane {
+            None => Ok(event),
+            Some(_) if event.is_lane() => Err(TokenError::Malformed),
+            Some(lane) => {
+                crate::domain::check_lane_name(lane).map_err(|_| TokenError::Malformed)?;
+                Ok(event.lane(lane))
+            }
+        }
+    }
+
     /// A pre-queue token's claims read as a waiting token's at `position`, drawn for its arrival
     /// number.
     pub fn drawn(&self, position: u64) -> Claims {
@@ -358,9 +375,11 @@ impl Tokens {
         now: i64,
         ttl_s: u64,
     ) -> (String, Claims) {
+        let (aud, lane) = event.split_lane();
         let claims = Claims {
             iss: self.issuer.clone(),
-            aud: event.as_str().to_owned(),
+            aud: aud.to_owned(),
+            lane: lane.map(str::to_owned),
             sub: visitor.as_str().to_owned(),
             pos: position,
             iat: now,

@@ -24,7 +24,7 @@ use crate::token::Tokens;
 #[derive(Debug, Parser)]
 #[command(
     name = "waitroom",
-    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("WAITROOM_REVISION"), ")"),
+    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("BUILD_REVISION"), ")"),
     about = "A self-hosted virtual waiting room"
 )]
 pub struct Cli {

@@ -253,16 +253,17 @@ pub fn placed(
     Ok(Holder { claims, lane })
 }
 
-/// The lane's line a token of `event` stands in, if it is not the event's own (its audience says).
+/// The lane's line a token of `event` stands in, if it is not the event's own (see
+/// [`Claims::line`]).
 fn lane_line(
     state: &AppState,
     event: &KnownEvent,
     claims: &Claims,
 ) -> Result<Option<KnownEvent>, ApiError> {
-    if claims.aud.len() == event.id.as_str().len() {
+    if claims.lane.is_none() && claims.aud.len() == event.id.as_str().len() {
         return Ok(None);
     }
-    let id = EventId::parse_stored(&claims.aud).map_err(|_| TokenError::Malformed)?;
+    let id = claims.line()?;
     let cached = state
         .cache
         .get(&id)

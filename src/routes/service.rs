@@ -123,7 +123,7 @@ fn token_event(
     state: &AppState,
     claims: Arc<Claims>,
 ) -> Result<(EventId, Arc<CachedEvent>, Arc<Claims>), ApiError> {
-    let event = EventId::parse_stored(&claims.aud).map_err(|_| TokenError::Malformed)?;
+    let event = claims.line()?;
     let cached = state
         .cache
         .get(&event)

@@ -113,7 +113,7 @@ fn the_release_workflow_builds_and_labels_what_the_chart_pulls() {
     };
     let binary = steps("binary");
     assert!(binary.iter().any(|step| {
-        step["env"]["WAITROOM_REVISION"] == "${{ github.sha }}"
+        step["env"]["BUILD_REVISION"] == "${{ github.sha }}"
             && step["run"]
                 .as_str()
                 .is_some_and(|run| run.contains("waitroom --version"))
@@ -142,11 +142,11 @@ fn the_release_workflow_builds_and_labels_what_the_chart_pulls() {
     assert_eq!(build["with"]["labels"], "${{ steps.meta.outputs.labels }}");
     assert_eq!(
         build["with"]["build-args"],
-        "WAITROOM_REVISION=${{ github.sha }}"
+        "BUILD_REVISION=${{ github.sha }}"
     );
     // The Dockerfile takes that argument, and the chart pulls from where the workflow pushes.
     let dockerfile = std::fs::read_to_string(repo.join("Dockerfile")).unwrap();
-    assert!(dockerfile.contains("ARG WAITROOM_REVISION"));
+    assert!(dockerfile.contains("ARG BUILD_REVISION"));
     let values = std::fs::read_to_string(repo.join("helm/waitroom/values.yaml")).unwrap();
     assert!(values.contains("repository: ghcr.io/waitroom/waitroom"));
 }

@@ -437,3 +437,68 @@ async fn the_hand_over_sets_the_pass_on_the_sites_domain(backend: Backend) {
         .await
         .assert_problem(401, "invalid-token");
 }
+
+/// A lane's pass is checked as docs/EDGE.md says, by a JWT library that is not the project's
+/// (PyJWT, as a Python booking service would): `aud` is the event, the lane has its own claim.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lane_pass_names_its_event_as_audience_for_any_jwt_library() {
+    let app = crate::helpers::spawn_app(Backend::Memory).await;
+    app.create_event(
+        "tour",
+        json!({ "batch_size": 0, "lanes": [
+            { "name": "public", "share": 50 }, { "name": "members", "share": 50 }
+        ] }),
+    )
+    .await;
+    let member = app
+        .admin(
+            reqwest::Method::POST,
+            "/v1/admin/events/tour/join",
+            Some(json!({ "visitor": "member-7", "lane": "members" })),
+        )
+        .await;
+    assert_eq!(member.status.as_u16(), 201, "{}", member.body);
+    app.join("tour").await;
+    app.advance("tour", 2).await;
+    let admitted = app.status("tour", &member.token()).await;
+    assert_eq!(admitted.body["status"], "admitted", "{}", admitted.body);
+    assert_eq!(admitted.body["lane"], "members");
+    let pass = admitted.body["pass"].as_str().unwrap().to_owned();
+    let script = r#"
+import base64, json, sys, jwt
+key = base64.b64decode(sys.argv[2])
+claims = jwt.decode(sys.argv[1], key, algorithms=["HS256"], audience="tour", issuer="waitroom")
+try:
+    jwt.decode(sys.argv[1], key, algorithms=["HS256"], audience="tour~members", issuer="waitroom")
+    sys.exit("a lane's line as audience was accepted")
+except jwt.InvalidAudienceError:
+    pass
+print(json.dumps(claims))
+"#;
+    let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/pyjwt/bin/python");
+    let checked = tokio::process::Command::new(python)
+        .args(["-c", script, &pass, crate::helpers::KEY_B64])
+        .output()
+        .await
+        .expect("PyJWT, installed by scripts/install-test-deps.sh");
+    assert!(
+        checked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    let claims: Value = serde_json::from_slice(&checked.stdout).unwrap();
+    assert_eq!(claims["aud"], "tour");
+    assert_eq!(claims["lane"], "members");
+    assert_eq!(claims["kind"], "pass");
+    assert_eq!(claims["sub"], "member-7");
+    // The project's own verify and gate read the lane from the claim.
+    let verified = app
+        .send(
+            app.client
+                .post(app.url("/v1/verify"))
+                .json(&json!({ "token": pass, "event": "tour" })),
+        )
+        .await;
+    assert_eq!(verified.body["admitted"], true, "{}", verified.body);
+    assert_eq!(verified.body["lane"], "members", "{}", verified.body);
+}
