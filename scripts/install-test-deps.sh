@@ -19,6 +19,9 @@ command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 # The edge kit's tests: real nginx in front of a stub site, the JavaScript verifier under node.
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 command -v node >/dev/null 2>&1 || missing+=(nodejs npm)
+# The alerts: promtool checks and unit-tests the chart's rules, a real prometheus scrapes a real
+# waitroom and evaluates them (the package starts no server here).
+command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 # The API fuzzer (schemathesis) lives in a virtualenv of its own.
 python3 -m venv --help >/dev/null 2>&1 || missing+=(python3 python3-venv)
 

@@ -43,7 +43,9 @@ struct EventGauges {
     release_rate: prometheus::GaugeVec,
     pointer_age: prometheus::GaugeVec,
     paused: prometheus::IntGaugeVec,
-    data_losses: prometheus::IntGaugeVec,
+    releasing: prometheus::IntGaugeVec,
+    /// A count (since this replica started), set from the reading at each scrape.
+    data_losses: IntCounterVec,
     /// Every event this replica knows, and those left out of the per-event series.
     known: IntGauge,
     unlisted: IntGauge,
@@ -181,10 +183,11 @@ impl Default for Metrics {
                 ),
                 waiting: event_gauge(r, "waiting", "Visitors still in line."),
                 left: event_gauge(r, "left", "Visitors who gave up their place."),
-                data_losses: event_gauge(
+                data_losses: counter(
                     r,
-                    "store_data_losses",
+                    "store_data_losses_total",
                     "Times this replica found the store holding less than it knew (lost writes: a failover, a restore, a flushed key) and restored it. Alert on any.",
+                    &["event"],
                 ),
                 active: event_gauge(
                     r,
@@ -207,6 +210,11 @@ impl Default for Metrics {
                     "Time since this replica last synced the event's pointer.",
                 ),
                 paused: event_gauge(r, "paused", "1 while the event is paused or closed."),
+                releasing: event_gauge(
+                    r,
+                    "releasing",
+                    "1 while the event releases on its schedule (open, past its opening, batch_size above 0): a line that does not move then is stalled.",
+                ),
                 known: plain_gauge(r, "events", "Events this replica knows."),
                 unlisted: plain_gauge(
                     r,
@@ -266,6 +274,8 @@ pub struct EventReading {
     pub data_losses: u64,
     /// Paused or closed: the line does not move.
     pub stopped: bool,
+    /// Released on its schedule now: open, live, with a batch size.
+    pub releasing: bool,
 }
 
 impl Metrics {
@@ -283,10 +293,11 @@ impl Metrics {
             &g.active,
             &g.drain_lag,
             &g.paused,
-            &g.data_losses,
+            &g.releasing,
         ] {
             vec.reset();
         }
+        g.data_losses.reset();
         g.release_rate.reset();
         g.pointer_age.reset();
         g.known.set(gauge(events.len() as u64));
@@ -328,9 +339,12 @@ impl Metrics {
             g.paused
                 .with_label_values(&label)
                 .set(i64::from(reading.stopped));
+            g.releasing
+                .with_label_values(&label)
+                .set(i64::from(reading.releasing));
             g.data_losses
                 .with_label_values(&label)
-                .set(gauge(reading.data_losses));
+                .inc_by(reading.data_losses);
         }
         let mut out = Vec::new();
         // Encoding into memory cannot fail for well-formed metrics.

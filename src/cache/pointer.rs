@@ -167,6 +167,12 @@ impl PointerCache {
                         .as_secs_f64(),
                     data_losses: cached.data_losses.load(Ordering::Acquire),
                     stopped: cached.settings().state != EventState::Open,
+                    releasing: {
+                        let settings = cached.settings();
+                        settings.state == EventState::Open
+                            && settings.batch_size > 0
+                            && settings.phase(crate::clock::unix_ms()) == crate::domain::Phase::Live
+                    },
                 })
             })
             .collect()

@@ -486,3 +486,45 @@ fn the_chart_readme_is_generated_from_the_current_values() {
         assert!(readme.contains(value), "{value} missing");
     }
 }
+
+/// The chart's alert rules with the default thresholds, as a plain rules file in `dir`.
+pub(crate) fn alert_rules_in(dir: &std::path::Path) -> PathBuf {
+    let objects = render(&["--set", "metrics.prometheusRule.enabled=true"]);
+    let rule = objects
+        .iter()
+        .find(|o| o["kind"].as_str() == Some("PrometheusRule"))
+        .expect("the PrometheusRule");
+    let path = dir.join("rules.yml");
+    std::fs::write(&path, serde_norway::to_string(&rule["spec"]).unwrap()).unwrap();
+    path
+}
+
+/// promtool checks the rules and runs their unit tests (tests/fixtures/alerts-test.yml): every
+/// alert fires when it should, and the release alert stays quiet in a pre-queue, a paused event
+/// and one released by hand.
+#[test]
+fn the_alert_rules_pass_promtool_and_their_unit_tests() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = alert_rules_in(dir.path());
+    let unit_tests = dir.path().join("alerts-test.yml");
+    std::fs::copy(
+        chart().join("../../tests/fixtures/alerts-test.yml"),
+        &unit_tests,
+    )
+    .unwrap();
+    for args in [
+        vec!["check", "rules", rules.to_str().unwrap()],
+        vec!["test", "rules", unit_tests.to_str().unwrap()],
+    ] {
+        let output = Command::new("promtool")
+            .args(&args)
+            .output()
+            .expect("promtool, installed by scripts/install-test-deps.sh");
+        assert!(
+            output.status.success(),
+            "promtool {args:?}:\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}

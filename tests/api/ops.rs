@@ -501,3 +501,112 @@ async fn per_event_series_are_bounded_to_the_busiest_events() {
     );
     assert!(!text.contains(r#"waitroom_waiting{event="busy"}"#));
 }
+
+/// A real Prometheus scrapes a real `waitroom serve` every second and evaluates the chart's rules:
+/// when Redis loses an event's line in place, the data-loss alert fires within seconds, and the
+/// release alert stays quiet (the event is released by hand).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_fires_the_data_loss_alert_from_a_real_scrape() {
+    let prefix = format!("t{}", waitroom::domain::random_token_id());
+    let serve = ServeProcess::start(&[
+        ("WAITROOM_REDIS_URL", crate::helpers::shared_redis_url()),
+        ("WAITROOM_REDIS_PREFIX", prefix.clone()),
+        ("WAITROOM_POINTER_POLL_MS", "100".into()),
+        ("WAITROOM_RESYNC_SWEEP_S", "1".into()),
+    ])
+    .await;
+    let app = &serve.app;
+    app.create_event("tour", json!({ "batch_size": 0 })).await;
+    for _ in 0..3 {
+        app.join("tour").await;
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let rules = crate::helm::alert_rules_in(dir.path());
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global: {{ scrape_interval: 1s, evaluation_interval: 1s }}\n\
+             rule_files: [{rules}]\n\
+             scrape_configs:\n  - job_name: waitroom\n    static_configs:\n      - targets: ['{target}']\n",
+            rules = rules.display(),
+            target = serve.process.address(),
+        ),
+    )
+    .unwrap();
+    let prometheus = Daemon::spawn(
+        "prometheus",
+        &format!(
+            "--config.file={} --storage.tsdb.path={} --web.listen-address=127.0.0.1:{{port}}",
+            config.display(),
+            dir.path().join("data").display()
+        ),
+        &[],
+        Some(dir.path().join("prometheus.log")),
+    );
+    let api = format!("http://{}/api/v1", prometheus.address());
+    let client = reqwest::Client::new();
+    let query = |expr: &'static str| {
+        let (client, api) = (client.clone(), api.clone());
+        async move {
+            let url =
+                url::Url::parse_with_params(&format!("{api}/query"), [("query", expr)]).ok()?;
+            let answer: serde_json::Value = client.get(url).send().await.ok()?.json().await.ok()?;
+            answer["data"]["result"].as_array().cloned()
+        }
+    };
+    // Scraped, with the event's loss counter at 0, before anything is lost.
+    let scraped = eventually(Duration::from_secs(20), || async {
+        query(r#"waitroom_store_data_losses_total{event="tour"}"#)
+            .await
+            .is_some_and(|found| found.len() == 1)
+    })
+    .await;
+    assert!(scraped.is_some(), "{}", prometheus.log_text());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // Redis loses the line in place; the next join finds out, and the replica restores it.
+    let key = |name: &str| format!("{prefix}:{{tour}}:{name}");
+    let _: () = redis::pipe()
+        .del(key("issued"))
+        .del(key("line"))
+        .query_async(&mut crate::helpers::raw_redis(Backend::Redis).await)
+        .await
+        .unwrap();
+    app.join("tour").await;
+
+    let alerts = || async {
+        let answer: serde_json::Value = client
+            .get(format!("{api}/alerts"))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        answer["data"]["alerts"].as_array().cloned()
+    };
+    let fired = eventually(Duration::from_secs(30), || async {
+        alerts().await.is_some_and(|alerts| {
+            alerts.iter().any(|alert| {
+                alert["labels"]["alertname"] == "WaitroomStoreDataLoss"
+                    && alert["labels"]["event"] == "tour"
+                    && alert["state"] == "firing"
+            })
+        })
+    })
+    .await;
+    assert!(
+        fired.is_some(),
+        "alerts: {:?}\nwaitroom: {}",
+        alerts().await,
+        serve.process.log_text()
+    );
+    let all = alerts().await.unwrap_or_default();
+    assert!(
+        all.iter()
+            .all(|alert| alert["labels"]["alertname"] != "WaitroomReleaseStalled"),
+        "{all:?}"
+    );
+}
