@@ -313,6 +313,12 @@ impl PointerCache {
                 None
             }
             Notification::Settings { event } | Notification::Won { event } => Some(event),
+            Notification::Lost { event } => {
+                if let Some(cached) = self.get(&event) {
+                    self.record_data_loss(&event, &cached, &cached.floor(false), None);
+                }
+                Some(event)
+            }
             Notification::Deleted { event } => {
                 self.forget(&event);
                 None

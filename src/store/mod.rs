@@ -73,6 +73,11 @@ pub enum Notification {
     Won {
         event: EventId,
     },
+    /// A draw found the store had lost the event's writes: every replica restores what it knows
+    /// (it reads the event again) and counts the loss.
+    Lost {
+        event: EventId,
+    },
 }
 
 /// An event's counters.

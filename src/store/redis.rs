@@ -1019,7 +1019,7 @@ impl Restorer {
                 .await?;
             if first {
                 tracing::error!(%event, settle_ms, "{loss}: Redis lost writes; every replica restores what it knows before any position is drawn again");
-                let message = serde_json::to_string(&Notification::Settings {
+                let message = serde_json::to_string(&Notification::Lost {
                     event: event.clone(),
                 })
                 .unwrap_or_default();

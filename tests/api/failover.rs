@@ -443,7 +443,8 @@ async fn a_counter_and_line_wound_back_together_hand_no_position_out_twice() {
     losses_in_place(InPlace::LineRewound).await;
 }
 
-/// Ten restarts without persistence in one rush: Redis comes back empty on the same address.
+/// Ten restarts without persistence in one rush: Redis crashes and comes back empty on the same
+/// address.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn restarts_without_persistence_hand_no_position_out_twice() {
     let mut redis = Daemon::redis();
@@ -452,6 +453,15 @@ async fn restarts_without_persistence_hand_no_position_out_twice() {
     let mut rush = Rush::start(redis.address(), &events).await;
     for _ in 0..INCIDENTS {
         tokio::time::sleep(Duration::from_millis(700)).await;
+        // Killed (a crash), and gone from its port before the new one binds it: a server still
+        // shutting down would take the new one's port, and then leave nothing listening.
+        redis.signal("KILL");
+        let address = redis.address();
+        let gone = eventually(Duration::from_secs(10), || async {
+            tokio::net::TcpStream::connect(address).await.is_err()
+        })
+        .await;
+        assert!(gone.is_some(), "the killed redis-server still listens");
         drop(redis);
         redis = Daemon::redis_on_port(port);
     }
