@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::cache::PointerCache;
-use crate::domain::{EventId, EventSettings, VisitorId};
+use crate::domain::{EventId, EventSettings, LineId, VisitorId};
 use crate::store::{JoinAs, Pick, PutMode, Store, StoreError};
 
 /// The demo event's name, on the embedded store.
@@ -19,8 +19,8 @@ pub const CROWD: u64 = 60;
 const BATCH: u64 = 5;
 const INTERVAL_MS: u64 = 2_000;
 
-fn event() -> EventId {
-    EventId::parse(EVENT).expect("the demo's id is valid")
+fn event() -> LineId {
+    LineId::from(EventId::parse(EVENT).expect("the demo's id is valid"))
 }
 
 /// Creates the demo event with [`CROWD`] visitors in line, unless it exists.
@@ -44,7 +44,7 @@ pub async fn seed(store: &dyn Store, port: u16) -> Result<(), StoreError> {
     Ok(())
 }
 
-async fn arrive(store: &dyn Store, event: &EventId) -> Result<(), StoreError> {
+async fn arrive(store: &dyn Store, event: &LineId) -> Result<(), StoreError> {
     let visitor = VisitorId::generate();
     store
         .join(

@@ -17,7 +17,7 @@ use tokio::sync::watch;
 
 use crate::cache::{CachedEvent, PointerCache};
 use crate::config::Config;
-use crate::domain::{random_token_id, Admitted, EventId};
+use crate::domain::{random_token_id, Admitted, LineId};
 use crate::metrics::Metrics;
 use crate::sink::{Sink, SinkError};
 use crate::store::{LeaseAction, Store, StoreError};
@@ -207,8 +207,8 @@ impl DrainWorker {
     /// not restored yet, say) holds up no other.
     async fn round(
         &self,
-        held: &mut BTreeSet<EventId>,
-        elsewhere: &mut HashMap<EventId, Instant>,
+        held: &mut BTreeSet<LineId>,
+        elsewhere: &mut HashMap<LineId, Instant>,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Round {
         let now = Instant::now();
@@ -254,7 +254,7 @@ impl DrainWorker {
         round
     }
 
-    async fn take_lease(&self, event: &EventId) -> Result<bool, StoreError> {
+    async fn take_lease(&self, event: &LineId) -> Result<bool, StoreError> {
         let ttl_ms = self.settings.lease_ttl.as_millis() as u64;
         self.store
             .drain_lease(event, &self.holder, ttl_ms, LeaseAction::Take)
@@ -265,9 +265,9 @@ impl DrainWorker {
     /// Returns how many positions the checkpoint moved, or `None` if another worker holds the lease.
     async fn drain_event(
         &self,
-        event: &EventId,
+        event: &LineId,
         cached: &CachedEvent,
-        held: &mut BTreeSet<EventId>,
+        held: &mut BTreeSet<LineId>,
     ) -> Result<Option<u64>, DrainError> {
         if !self.take_lease(event).await? {
             if held.remove(event) {
@@ -299,7 +299,7 @@ impl DrainWorker {
             self.sink_log.ok();
             self.metrics
                 .delivered
-                .with_label_values(&[event.as_str()])
+                .with_label_values(&crate::metrics::line_labels(event))
                 .inc_by(batch.len() as u64);
         }
         if !self.store.set_drained(event, through, &self.holder).await? {
@@ -312,7 +312,7 @@ impl DrainWorker {
         Ok(Some(through - from))
     }
 
-    async fn give_back(&self, event: &EventId, held: &mut BTreeSet<EventId>) {
+    async fn give_back(&self, event: &LineId, held: &mut BTreeSet<LineId>) {
         if held.remove(event) {
             let _ = self
                 .store
@@ -324,7 +324,7 @@ impl DrainWorker {
     /// Delivers while renewing the lease, so a slow broker does not let another worker take over.
     async fn deliver_holding_lease(
         &self,
-        event: &EventId,
+        event: &LineId,
         batch: &[Admitted],
     ) -> Result<(), DrainError> {
         let delivery = self.sink.deliver(batch);

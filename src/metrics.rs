@@ -5,6 +5,8 @@
 use std::cell::RefCell;
 
 use actix_web::http::StatusCode;
+
+use crate::domain::{LaneName, LineId};
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry,
     TextEncoder,
@@ -14,6 +16,18 @@ use prometheus::{
 const LATENCY_BUCKETS: &[f64] = &[
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 ];
+
+/// The labels of a per-line series: the event, and the lane (empty for the event's own line), so
+/// `sum by (event)` adds an event's lanes up.
+const LINE_LABELS: &[&str] = &["event", "lane"];
+
+/// The values of [`LINE_LABELS`] for `line`.
+pub fn line_labels(line: &LineId) -> [&str; 2] {
+    [
+        line.event().as_str(),
+        line.lane().map_or("", LaneName::as_str),
+    ]
+}
 
 pub struct Metrics {
     registry: Registry,
@@ -78,7 +92,7 @@ fn histogram(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> Hi
 
 fn event_gauge(registry: &Registry, name: &str, help: &str) -> prometheus::IntGaugeVec {
     let metric =
-        prometheus::IntGaugeVec::new(Opts::new(name, help), &["event"]).expect("a valid gauge");
+        prometheus::IntGaugeVec::new(Opts::new(name, help), LINE_LABELS).expect("a valid gauge");
     registry
         .register(Box::new(metric.clone()))
         .expect("registered once");
@@ -87,7 +101,7 @@ fn event_gauge(registry: &Registry, name: &str, help: &str) -> prometheus::IntGa
 
 fn event_float_gauge(registry: &Registry, name: &str, help: &str) -> prometheus::GaugeVec {
     let metric =
-        prometheus::GaugeVec::new(Opts::new(name, help), &["event"]).expect("a valid gauge");
+        prometheus::GaugeVec::new(Opts::new(name, help), LINE_LABELS).expect("a valid gauge");
     registry
         .register(Box::new(metric.clone()))
         .expect("registered once");
@@ -111,13 +125,13 @@ impl Default for Metrics {
                 r,
                 "joins_total",
                 "New places drawn (refreshes of a held place not counted).",
-                &["event"],
+                LINE_LABELS,
             ),
             no_shows: counter(
                 r,
                 "no_shows_total",
                 "Admitted visitors who came after their claim window.",
-                &["event"],
+                LINE_LABELS,
             ),
             request_duration: histogram(
                 r,
@@ -159,7 +173,7 @@ impl Default for Metrics {
                 r,
                 "drain_delivered_total",
                 "Admitted visitors delivered to the sink.",
-                &["event"],
+                LINE_LABELS,
             ),
             rate_limited: counter(
                 r,
@@ -187,7 +201,7 @@ impl Default for Metrics {
                     r,
                     "store_data_losses_total",
                     "Times this replica found the store holding less than it knew (lost writes: a failover, a restore, a flushed key) and restored it. Alert on any.",
-                    &["event"],
+                    LINE_LABELS,
                 ),
                 active: event_gauge(
                     r,
@@ -261,7 +275,7 @@ impl RequestTimers {
 /// One event's figures as a replica knows them, read when `/metrics` is scraped.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventReading {
-    pub event: String,
+    pub line: LineId,
     pub issued: u64,
     pub admitted_through: u64,
     pub waiting: u64,
@@ -308,12 +322,12 @@ impl Metrics {
             chosen.sort_by(|a, b| {
                 (b.data_losses > 0, b.waiting)
                     .cmp(&(a.data_losses > 0, a.waiting))
-                    .then_with(|| a.event.cmp(&b.event))
+                    .then_with(|| a.line.cmp(&b.line))
             });
             chosen.truncate(listed);
         }
         for reading in chosen {
-            let label = [reading.event.as_str()];
+            let label = line_labels(&reading.line);
             g.issued
                 .with_label_values(&label)
                 .set(gauge(reading.issued));

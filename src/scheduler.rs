@@ -18,7 +18,7 @@ use tokio::sync::watch;
 
 use crate::admission;
 use crate::cache::{CachedEvent, PointerCache};
-use crate::domain::{EventId, EventSettingsPatch, EventState};
+use crate::domain::{EventSettingsPatch, EventState, LineId};
 use crate::store::{put_event_and_lanes, AdvanceMode, PutMode, Store};
 use crate::telemetry::StateLog;
 
@@ -58,12 +58,12 @@ pub async fn run_releases(
 struct Releases {
     log: StateLog,
     /// Events to attempt, by when (unix ms).
-    due: BTreeSet<(u64, EventId)>,
+    due: BTreeSet<(u64, LineId)>,
     /// When each queued event is due.
-    queued: HashMap<EventId, u64>,
+    queued: HashMap<LineId, u64>,
     /// Per event, the half-slot last attempted. Attempting twice per slot means that a replica whose
     /// clock is off from Redis's still lands an attempt in every slot of Redis's clock.
-    attempted: HashMap<EventId, u64>,
+    attempted: HashMap<LineId, u64>,
 }
 
 /// An event's release interval, if it releases on a schedule now.
@@ -79,15 +79,9 @@ fn now_ms() -> u64 {
 
 impl Releases {
     /// Queues `event` for its next half slot not attempted yet, if it releases and someone waits.
-    fn consider(&mut self, line: &EventId, cache: &PointerCache) {
+    fn consider(&mut self, line: &LineId, cache: &PointerCache) {
         // A lane's line is released with its event.
-        let parent;
-        let event = if line.is_lane() {
-            parent = line.without_lane();
-            &parent
-        } else {
-            line
-        };
+        let event = &LineId::from(line.event());
         let Some(cached) = cache.get(event) else {
             return;
         };
@@ -152,7 +146,7 @@ impl Releases {
         &mut self,
         store: &dyn Store,
         cache: &PointerCache,
-        event: &EventId,
+        event: &LineId,
         settings: &crate::domain::EventSettings,
     ) {
         let closing = EventSettingsPatch {
@@ -162,7 +156,7 @@ impl Releases {
         let Ok(closed) = closing.apply(settings.clone()) else {
             return;
         };
-        let put = put_event_and_lanes(store, event, &closed, PutMode::Upsert).await;
+        let put = put_event_and_lanes(store, event.event(), &closed, PutMode::Upsert).await;
         match put.and(Ok(())) {
             Ok(()) => {
                 tracing::info!(%event, "closed the event at its closes_at");
@@ -180,7 +174,7 @@ impl Releases {
         &mut self,
         store: &dyn Store,
         cache: &PointerCache,
-        event: &EventId,
+        event: &LineId,
         cached: &CachedEvent,
     ) -> bool {
         let intake = admission::intake_of(&cached.policy());

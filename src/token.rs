@@ -15,7 +15,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use crate::domain::{random_token_id, EventId, VisitorId};
+use crate::domain::{random_token_id, EventId, LaneName, LineId, VisitorId};
 use crate::keys::{Key, KeySet};
 use crate::recent::Recent;
 
@@ -57,14 +57,14 @@ pub struct Claims {
 impl Claims {
     /// The line the token's place is in: its event's, or its lane's. (Tokens signed before lanes
     /// had a claim of their own name the lane's line in `aud`, `event~lane`.)
-    pub fn line(&self) -> Result<EventId, TokenError> {
-        let event = EventId::parse_stored(&self.aud).map_err(|_| TokenError::Malformed)?;
+    pub fn line(&self) -> Result<LineId, TokenError> {
+        let line = LineId::parse_wire(&self.aud).map_err(|_| TokenError::Malformed)?;
         match &self.lane {
-            None => Ok(event),
-            Some(_) if event.is_lane() => Err(TokenError::Malformed),
+            None => Ok(line),
+            Some(_) if line.is_lane() => Err(TokenError::Malformed),
             Some(lane) => {
-                crate::domain::check_lane_name(lane).map_err(|_| TokenError::Malformed)?;
-                Ok(event.lane(lane))
+                let lane = LaneName::parse(lane).map_err(|_| TokenError::Malformed)?;
+                Ok(LineId::of_lane(line.event().clone(), lane))
             }
         }
     }
@@ -365,21 +365,20 @@ impl Tokens {
         &self.jwks
     }
 
-    /// Signs a token of `kind` for `visitor`'s `position` in `event`, valid `ttl_s` seconds from `now`.
+    /// Signs a token of `kind` for `visitor`'s `position` in `line`, valid `ttl_s` seconds from `now`.
     pub fn sign(
         &self,
         kind: TokenKind,
-        event: &EventId,
+        line: &LineId,
         visitor: &VisitorId,
         position: u64,
         now: i64,
         ttl_s: u64,
     ) -> (String, Claims) {
-        let (aud, lane) = event.split_lane();
         let claims = Claims {
             iss: self.issuer.clone(),
-            aud: aud.to_owned(),
-            lane: lane.map(str::to_owned),
+            aud: line.event().as_str().to_owned(),
+            lane: line.lane().map(|lane| lane.as_str().to_owned()),
             sub: visitor.as_str().to_owned(),
             pos: position,
             iat: now,
@@ -571,6 +570,10 @@ mod tests {
         EventId::parse(name).unwrap()
     }
 
+    fn line(name: &str) -> LineId {
+        LineId::from(event(name))
+    }
+
     /// A token at position 1 with its payload changed to position 0, the signature kept.
     fn moved_to_the_front(token: &str) -> String {
         let parts: Vec<&str> = token.split('.').collect();
@@ -583,7 +586,7 @@ mod tests {
     fn round_trip_keeps_the_place() {
         let t = tokens();
         let v = VisitorId::generate();
-        let (token, claims) = t.sign(TokenKind::Waiting, &event("e"), &v, 42, 1_000, 60);
+        let (token, claims) = t.sign(TokenKind::Waiting, &line("e"), &v, 42, 1_000, 60);
         let back = t.verify(&token, Some(&event("e")), 1_001).unwrap();
         assert_eq!(*back, claims);
         assert_eq!(back.pos, 42);
@@ -594,7 +597,7 @@ mod tests {
     fn foreign_forged_and_expired_tokens_are_refused() {
         let t = tokens();
         let v = VisitorId::generate();
-        let (token, _) = t.sign(TokenKind::Waiting, &event("e"), &v, 1, 1_000, 60);
+        let (token, _) = t.sign(TokenKind::Waiting, &line("e"), &v, 1, 1_000, 60);
         assert_eq!(
             t.verify(&token, Some(&event("other")), 1_001),
             Err(TokenError::WrongEvent)
@@ -622,7 +625,7 @@ mod tests {
         let t = tokens();
         let (token, claims) = t.sign(
             TokenKind::Waiting,
-            &event("e"),
+            &line("e"),
             &VisitorId::generate(),
             1,
             1_000,
@@ -661,7 +664,7 @@ mod tests {
     fn waiting_token(t: &Tokens, position: u64) -> String {
         t.sign(
             TokenKind::Waiting,
-            &event("e"),
+            &line("e"),
             &VisitorId::generate(),
             position,
             1_000,
@@ -739,7 +742,7 @@ mod tests {
         let token = forgetful
             .sign(
                 TokenKind::Waiting,
-                &event("e"),
+                &line("e"),
                 &VisitorId::generate(),
                 1,
                 1_000,
@@ -770,7 +773,7 @@ mod tests {
         let secret = keys.active_secret().expose().to_owned();
         let (token, claims) = t.sign(
             TokenKind::Pass,
-            &event("e"),
+            &line("e"),
             &VisitorId::generate(),
             7,
             chrono::Utc::now().timestamp(),
@@ -801,7 +804,7 @@ mod tests {
         let t = Tokens::new(&keys, "waitroom-test");
         let (token, _) = t.sign(
             TokenKind::Waiting,
-            &event("e"),
+            &line("e"),
             &VisitorId::generate(),
             1,
             1_000,
@@ -848,7 +851,7 @@ mod tests {
         let foreign = Tokens::new(&keys, "someone-else");
         let (theirs, _) = foreign.sign(
             TokenKind::Pass,
-            &event("e"),
+            &line("e"),
             &VisitorId::generate(),
             1,
             1_000,
@@ -886,8 +889,8 @@ mod tests {
     fn ed25519_passes_verify_here_and_with_the_published_keys_alone() {
         let (t, _dir) = with_ed25519_passes();
         let v = VisitorId::generate();
-        let (pass, claims) = t.sign(TokenKind::Pass, &event("e"), &v, 1, 1_000, 60);
-        let (waiting, _) = t.sign(TokenKind::Waiting, &event("e"), &v, 1, 1_000, 60);
+        let (pass, claims) = t.sign(TokenKind::Pass, &line("e"), &v, 1, 1_000, 60);
+        let (waiting, _) = t.sign(TokenKind::Waiting, &line("e"), &v, 1, 1_000, 60);
         assert_eq!(header_of(&pass)["alg"], "EdDSA");
         assert_eq!(header_of(&pass)["kid"], "ed");
         assert_eq!(header_of(&waiting)["alg"], "HS256");
@@ -921,7 +924,7 @@ mod tests {
         let (t, _dir) = with_ed25519_passes();
         let (pass, _) = t.sign(
             TokenKind::Pass,
-            &event("e"),
+            &line("e"),
             &VisitorId::generate(),
             3,
             1_000,

@@ -21,7 +21,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 
 use crate::cache::{CachedEvent, PointerCache};
-use crate::domain::{EventId, EventPolicy, EventSettings, EventState, Intake, VisitorId};
+use crate::domain::{EventPolicy, EventSettings, EventState, Intake, LineId, VisitorId};
 use crate::store::{Claim, JoinAs, Joined, Store, StoreError};
 use crate::token::{Claims, TokenKind};
 
@@ -58,7 +58,7 @@ pub trait IntakeRules: Sync {
         &self,
         _store: &dyn Store,
         _cache: &PointerCache,
-        _line: (&EventId, &CachedEvent),
+        _line: (&LineId, &CachedEvent),
         _joined: &Joined,
     ) -> Result<bool, StoreError> {
         Ok(false)
@@ -92,7 +92,7 @@ pub trait IntakeRules: Sync {
         &self,
         _store: &dyn Store,
         _cache: &PointerCache,
-        _line: (&EventId, &CachedEvent),
+        _line: (&LineId, &CachedEvent),
     ) -> Result<bool, StoreError> {
         Ok(true)
     }
@@ -102,7 +102,7 @@ pub trait IntakeRules: Sync {
         &self,
         _store: &dyn Store,
         _cache: &PointerCache,
-        _line: &EventId,
+        _line: &LineId,
     ) -> Result<(), StoreError> {
         Ok(())
     }
@@ -177,7 +177,7 @@ pub fn undrawn(cached: &CachedEvent, now_ms: i64) -> Undrawn {
 /// pool); this replica learns of it at once.
 pub async fn take_place(
     store: &dyn Store,
-    (id, cached): (&EventId, &CachedEvent),
+    (id, cached): (&LineId, &CachedEvent),
     visitor: &VisitorId,
     who: JoinAs,
     now_ms: i64,

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 
 use super::{Held, IntakeRules, Switch};
 use crate::cache::{CachedEvent, PointerCache};
-use crate::domain::{Capacity, EventId, Intake, Pick, SettingsError};
+use crate::domain::{Capacity, Intake, LineId, Pick, SettingsError};
 use crate::store::{AdvanceMode, Joined, Store, StoreError};
 
 pub(super) struct Passthrough;
@@ -17,7 +17,7 @@ impl IntakeRules for Passthrough {
         &self,
         store: &dyn Store,
         cache: &PointerCache,
-        (id, cached): (&EventId, &CachedEvent),
+        (id, cached): (&LineId, &CachedEvent),
         joined: &Joined,
     ) -> Result<bool, StoreError> {
         let behind = joined.position.saturating_sub(cached.admitted_through());

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 
 use super::{draw_chance, Held, IntakeRules, Switch, Undrawn};
 use crate::cache::{CachedEvent, PointerCache};
-use crate::domain::EventId;
+use crate::domain::LineId;
 use crate::store::{Joined, Store, StoreError};
 
 pub(super) struct Pool;
@@ -51,7 +51,7 @@ impl IntakeRules for Pool {
         &self,
         store: &dyn Store,
         cache: &PointerCache,
-        line: &EventId,
+        line: &LineId,
     ) -> Result<(), StoreError> {
         cache.refresh(store, line).await
     }

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use super::{Held, IntakeRules, Undrawn};
 use crate::cache::{CachedEvent, PointerCache};
 use crate::clock::unix_ms;
-use crate::domain::{EventId, Intake, SettingsError};
+use crate::domain::{Intake, LineId, SettingsError};
 use crate::store::{Store, StoreError};
 use crate::token::TokenKind;
 
@@ -50,7 +50,7 @@ impl IntakeRules for Prequeue {
         &self,
         store: &dyn Store,
         cache: &PointerCache,
-        (id, cached): (&EventId, &CachedEvent),
+        (id, cached): (&LineId, &CachedEvent),
     ) -> Result<bool, StoreError> {
         if !cached.prequeue_undrawn() {
             return Ok(true);

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::{lane_shares, rules};
 use crate::cache::{CachedEvent, PointerCache};
-use crate::domain::EventId;
+use crate::domain::LineId;
 use crate::store::{AdvanceMode, Store, StoreError};
 
 /// Moves `event`'s lines over `count` visitors and tells the cache of every move. Returns whether
@@ -14,7 +14,7 @@ use crate::store::{AdvanceMode, Store, StoreError};
 pub async fn release(
     store: &dyn Store,
     cache: &PointerCache,
-    event: &EventId,
+    event: &LineId,
     cached: &Arc<CachedEvent>,
     count: u64,
     mode: AdvanceMode,
@@ -59,12 +59,12 @@ pub async fn release(
 /// An event's lines: its own, then each lane's after the first (those this replica knows).
 fn lines_of(
     cache: &PointerCache,
-    event: &EventId,
+    event: &LineId,
     cached: &Arc<CachedEvent>,
-) -> Vec<(EventId, Option<Arc<CachedEvent>>)> {
+) -> Vec<(LineId, Option<Arc<CachedEvent>>)> {
     let settings = cached.settings();
     let mut lines = vec![(event.clone(), Some(cached.clone()))];
-    for (_, id) in settings.lane_lines(event) {
+    for (_, id) in settings.lane_lines(event.event()) {
         let line = cache.get(&id);
         lines.push((id, line));
     }
@@ -72,7 +72,7 @@ fn lines_of(
 }
 
 /// How many wait in all of an event's lines.
-pub fn waiting_in_lines(cache: &PointerCache, event: &EventId, cached: &Arc<CachedEvent>) -> u64 {
+pub fn waiting_in_lines(cache: &PointerCache, event: &LineId, cached: &Arc<CachedEvent>) -> u64 {
     // The scheduler's scan asks this of every event every second: no allocation for one without
     // lanes.
     if !cached.policy().has_lanes() {

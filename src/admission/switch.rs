@@ -2,7 +2,7 @@
 //! checked before the new settings are stored and carried out after.
 
 use super::rules;
-use crate::domain::{Capacity, EventId, EventPolicy, Pick, SettingsError};
+use crate::domain::{Capacity, EventPolicy, LineId, Pick, SettingsError};
 use crate::store::{AdvanceMode, Store, StoreError};
 
 /// The places an event holds when its settings change.
@@ -41,7 +41,7 @@ pub fn switching(
 /// Carries out a switch's plan on `event`'s line.
 pub async fn carry_out(
     store: &dyn Store,
-    event: &EventId,
+    event: &LineId,
     plan: &[Switch],
 ) -> Result<(), StoreError> {
     for step in plan {

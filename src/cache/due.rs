@@ -6,16 +6,16 @@ use std::collections::HashSet;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
-use crate::domain::EventId;
+use crate::domain::LineId;
 
 #[derive(Debug, Default)]
 pub struct Due {
-    events: Mutex<HashSet<EventId>>,
+    events: Mutex<HashSet<LineId>>,
     wake: Notify,
 }
 
 impl Due {
-    pub fn add(&self, event: &EventId) {
+    pub fn add(&self, event: &LineId) {
         let added = self.events.lock().insert(event.clone());
         if added {
             self.wake.notify_one();
@@ -23,7 +23,7 @@ impl Due {
     }
 
     /// The events added since the last call.
-    pub fn take(&self) -> HashSet<EventId> {
+    pub fn take(&self) -> HashSet<LineId> {
         std::mem::take(&mut *self.events.lock())
     }
 

@@ -11,19 +11,19 @@ use tokio::sync::{broadcast, Notify};
 
 use super::due::Due;
 use super::event::CachedEvent;
-use crate::domain::{EventId, EventState};
+use crate::domain::{EventState, LineId};
 use crate::metrics::EventReading;
 use crate::recent::Recent;
 use crate::store::{Figures, Floor, Notification, Snapshot, Store};
 
 #[derive(Debug)]
 pub struct PointerCache {
-    events: RwLock<HashMap<EventId, Arc<CachedEvent>>>,
+    events: RwLock<HashMap<LineId, Arc<CachedEvent>>>,
     /// True once a full sync with the store succeeded.
     warm: AtomicBool,
     /// Announces every event whose visitors' answers may have changed (pointer, leavers, settings),
     /// to the push streams connected to this replica.
-    changes: broadcast::Sender<EventId>,
+    changes: broadcast::Sender<LineId>,
     last_data_loss: Mutex<Option<DataLoss>>,
     /// When this replica last knew itself in step with the store: every event read, or the push
     /// channel up and the store the same instance (see [`crate::cache::Resync`]).
@@ -38,7 +38,7 @@ pub struct PointerCache {
 /// When and how the store was last found holding less than this replica knew.
 #[derive(Debug, Clone, Serialize)]
 pub struct DataLoss {
-    pub event: EventId,
+    pub event: LineId,
     pub at: String,
     /// What the store held (nothing at all: `None`).
     pub stored: Option<Figures>,
@@ -62,11 +62,11 @@ impl Default for PointerCache {
 
 impl PointerCache {
     /// Changes from now on; see [`PointerCache::changes`].
-    pub fn subscribe(&self) -> broadcast::Receiver<EventId> {
+    pub fn subscribe(&self) -> broadcast::Receiver<LineId> {
         self.changes.subscribe()
     }
 
-    fn changed(&self, event: &EventId) {
+    fn changed(&self, event: &LineId) {
         // Nobody listening is fine.
         let _ = self.changes.send(event.clone());
     }
@@ -75,7 +75,7 @@ impl PointerCache {
     /// `manual`: an admin's advance, which moves the pointer but not the measured pace.
     pub fn observe(
         &self,
-        event: &EventId,
+        event: &LineId,
         cached: &CachedEvent,
         issued: u64,
         admitted_through: u64,
@@ -90,7 +90,7 @@ impl PointerCache {
 
     /// Takes in how far the line reaches; the scheduler hears of an event that has someone waiting
     /// again.
-    fn observe_issued(&self, event: &EventId, cached: &CachedEvent, issued: u64) {
+    fn observe_issued(&self, event: &LineId, cached: &CachedEvent, issued: u64) {
         let waited = cached.waiting() > 0;
         cached.observe_issued(issued);
         if !waited && cached.waiting() > 0 {
@@ -99,31 +99,31 @@ impl PointerCache {
     }
 
     /// Records a place given up through this replica.
-    pub fn mark_left(&self, event: &EventId, cached: &CachedEvent, position: u64) {
+    pub fn mark_left(&self, event: &LineId, cached: &CachedEvent, position: u64) {
         if cached.mark_left(position) {
             self.changed(event);
         }
     }
 
     /// Drops a deleted event: its tokens are refused as for an unknown event from now on.
-    pub fn forget(&self, event: &EventId) {
+    pub fn forget(&self, event: &LineId) {
         if self.events.write().remove(event).is_some() {
             self.changed(event);
         }
     }
 
-    pub fn get(&self, event: &EventId) -> Option<Arc<CachedEvent>> {
+    pub fn get(&self, event: &LineId) -> Option<Arc<CachedEvent>> {
         self.events.read().get(event).cloned()
     }
 
-    pub fn event_ids(&self) -> Vec<EventId> {
-        let mut ids: Vec<EventId> = self.events.read().keys().cloned().collect();
+    pub fn event_ids(&self) -> Vec<LineId> {
+        let mut ids: Vec<LineId> = self.events.read().keys().cloned().collect();
         ids.sort();
         ids
     }
 
     /// Every event, unordered: for scans that look at each once.
-    pub fn entries(&self) -> Vec<(EventId, Arc<CachedEvent>)> {
+    pub fn entries(&self) -> Vec<(LineId, Arc<CachedEvent>)> {
         self.events
             .read()
             .iter()
@@ -149,7 +149,7 @@ impl PointerCache {
                 let cached = self.get(&event)?;
                 let figures = cached.figures();
                 Some(EventReading {
-                    event: event.to_string(),
+                    line: event.clone(),
                     issued: figures.issued,
                     admitted_through: figures.admitted_through,
                     waiting: cached.ahead_of(figures.issued + 1),
@@ -180,7 +180,7 @@ impl PointerCache {
 
     fn record_data_loss(
         &self,
-        event: &EventId,
+        event: &LineId,
         cached: &CachedEvent,
         floor: &Floor,
         stored: Option<&Snapshot>,
@@ -231,7 +231,7 @@ impl PointerCache {
     }
 
     /// Takes in a snapshot read from the store; returns the cached event.
-    pub fn apply_snapshot(&self, event: &EventId, snapshot: Snapshot) -> Arc<CachedEvent> {
+    pub fn apply_snapshot(&self, event: &LineId, snapshot: Snapshot) -> Arc<CachedEvent> {
         let cached = {
             let mut events = self.events.write();
             events
@@ -271,7 +271,7 @@ impl PointerCache {
     }
 
     /// Takes in a pushed change. Returns the event whose settings must be re-read, if any.
-    pub fn apply(&self, notification: Notification) -> Option<EventId> {
+    pub fn apply(&self, notification: Notification) -> Option<LineId> {
         match notification {
             Notification::Pointer {
                 event,
@@ -331,7 +331,7 @@ impl PointerCache {
     pub async fn refresh(
         &self,
         store: &dyn Store,
-        event: &EventId,
+        event: &LineId,
     ) -> Result<(), crate::store::StoreError> {
         let mut snapshot = store.snapshot(event).await?;
         if snapshot.is_none() && self.get(event).is_some() && store.is_deleted(event).await? {
@@ -413,7 +413,7 @@ impl PointerCache {
     pub async fn all_events(
         &self,
         store: &dyn Store,
-    ) -> Result<Vec<EventId>, crate::store::StoreError> {
+    ) -> Result<Vec<LineId>, crate::store::StoreError> {
         let mut events = store.events().await?;
         events.extend(self.event_ids());
         events.sort();
@@ -435,7 +435,7 @@ impl PointerCache {
 mod tests {
     use super::*;
     use crate::cache::event::{SignedPass, CLAIMS_KEPT_S};
-    use crate::domain::EventSettings;
+    use crate::domain::{EventId, EventSettings};
     use crate::store::Claim;
     use crate::store::Figures;
 
@@ -467,7 +467,7 @@ mod tests {
     #[test]
     fn passes_are_handed_out_again_only_within_the_reuse_time() {
         let cache = PointerCache::default();
-        let event = EventId::parse("e").unwrap();
+        let event = LineId::from(EventId::parse("e").unwrap());
         let cached = cache.apply_snapshot(&event, snapshot(100, 10));
         let recent = |position, now| {
             cached
@@ -499,7 +499,7 @@ mod tests {
     #[test]
     fn claims_are_remembered_for_minutes_then_asked_of_the_store_again() {
         let cache = PointerCache::default();
-        let event = EventId::parse("e").unwrap();
+        let event = LineId::from(EventId::parse("e").unwrap());
         let mut short_passes = snapshot(100, 10);
         short_passes.settings.pass_ttl_s = 60;
         let cached = cache.apply_snapshot(&event, short_passes);
@@ -529,7 +529,7 @@ mod tests {
     #[test]
     fn claims_outlive_the_passes_they_granted() {
         let cache = PointerCache::default();
-        let event = EventId::parse("e").unwrap();
+        let event = LineId::from(EventId::parse("e").unwrap());
         let mut long_passes = snapshot(100, 10);
         long_passes.settings.pass_ttl_s = 4 * CLAIMS_KEPT_S as u64;
         let cached = cache.apply_snapshot(&event, long_passes);
@@ -541,7 +541,7 @@ mod tests {
     #[test]
     fn pointer_never_moves_back_and_leavers_are_not_counted_ahead() {
         let cache = PointerCache::default();
-        let event = EventId::parse("e").unwrap();
+        let event = LineId::from(EventId::parse("e").unwrap());
         cache.apply_snapshot(&event, snapshot(100, 10));
         cache.apply(Notification::Pointer {
             event: event.clone(),

@@ -18,7 +18,7 @@ use futures_util::StreamExt;
 use tokio::sync::watch;
 
 use super::pointer::PointerCache;
-use crate::domain::EventId;
+use crate::domain::LineId;
 use crate::store::{Store, StoreError};
 use crate::telemetry::StateLog;
 
@@ -103,7 +103,7 @@ struct Checks {
     /// The store's instance as last seen.
     instance: Option<String>,
     /// The events this sweep has still to re-read.
-    sweep: Vec<EventId>,
+    sweep: Vec<LineId>,
     /// How many events this tick may re-read, fractions carried over to the next.
     credit: f64,
 }

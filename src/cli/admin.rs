@@ -7,8 +7,8 @@ use serde::Serialize;
 use super::error::CliError;
 use crate::client::Client;
 use crate::domain::{
-    parse_time, EventSettingsPatch, EventState, Lane, OutagePolicy, PageSettings, QueueMethod,
-    RateLimits,
+    parse_time, EventSettingsPatch, EventState, Lane, LaneName, OutagePolicy, PageSettings,
+    QueueMethod, RateLimits,
 };
 
 #[derive(Debug, Args)]
@@ -168,7 +168,7 @@ fn parse_lanes(raw: &str) -> Result<Lanes, String> {
                 .parse()
                 .map_err(|_| format!("{share:?} is not a share in percent"))?;
             Ok(Lane {
-                name: name.to_owned(),
+                name: LaneName::parse(name).map_err(|e| e.to_string())?,
                 share,
             })
         })

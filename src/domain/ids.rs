@@ -68,44 +68,29 @@ impl EventId {
         Ok(Self(raw.to_owned()))
     }
 
-    /// An id as the store and the replicas' messages hold it: an event's, or one of its lanes'
-    /// (`event~lane`, which no request can name).
-    pub fn parse_stored(raw: &str) -> Result<Self, IdError> {
-        match raw.split_once(LANE_SEPARATOR) {
-            Some((event, lane)) => {
-                EventId::parse(event)?;
-                check_lane_name(lane)?;
-                Ok(Self(raw.to_owned()))
-            }
-            None => EventId::parse(raw),
-        }
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
+}
 
-    /// The line of this event's lane `lane` (a name checked with the event's settings).
-    pub fn lane(&self, lane: &str) -> EventId {
-        Self(format!("{}{LANE_SEPARATOR}{lane}", self.0))
-    }
+/// Longest lane name accepted.
+pub const LANE_NAME_MAX_LEN: usize = 32;
 
-    /// The event a lane's line belongs to, and the lane's name; an event's own id and `None`
-    /// otherwise.
-    pub fn split_lane(&self) -> (&str, Option<&str>) {
-        match self.0.split_once(LANE_SEPARATOR) {
-            Some((event, lane)) => (event, Some(lane)),
-            None => (&self.0, None),
-        }
-    }
+/// A priority lane's name: 1-32 characters of `a-z 0-9 _ -`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct LaneName(String);
 
-    /// The event itself: this id, or the event a lane's line belongs to.
-    pub fn without_lane(&self) -> EventId {
-        match self.split_lane() {
-            (event, Some(_)) => Self(event.to_owned()),
-            (_, None) => self.clone(),
-        }
-    }
-
-    /// Whether this is a lane's line rather than an event.
-    pub fn is_lane(&self) -> bool {
-        self.0.contains(LANE_SEPARATOR)
+impl LaneName {
+    pub fn parse(raw: &str) -> Result<Self, IdError> {
+        check_id(
+            "lane name",
+            raw,
+            LANE_NAME_MAX_LEN,
+            "lowercase letters, digits, '_' and '-'",
+            |c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-',
+        )?;
+        Ok(Self(raw.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -113,20 +98,109 @@ impl EventId {
     }
 }
 
-/// Between an event's id and a lane's name in a lane's line id; never in an event id.
-const LANE_SEPARATOR: char = '~';
-/// Longest lane name accepted.
-pub const LANE_NAME_MAX_LEN: usize = 32;
+impl fmt::Display for LaneName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
 
-/// A lane's name: 1-32 characters of `a-z 0-9 _ -`.
-pub fn check_lane_name(raw: &str) -> Result<(), IdError> {
-    check_id(
-        "lane name",
-        raw,
-        LANE_NAME_MAX_LEN,
-        "lowercase letters, digits, '_' and '-'",
-        |c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-',
-    )
+impl<'de> Deserialize<'de> for LaneName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        LaneName::parse(&raw).map_err(serde::de::Error::custom)
+    }
+}
+
+/// One line of people: an event's own, or the line of one of its priority lanes after the first
+/// (the first lane's line is the event's own). The store, the pointer cache, the scheduler and the
+/// drain work on lines; visitors and admins name events.
+///
+/// Only where a line must be one string does it have the form `event~lane`: in its Redis keys and
+/// the messages replicas exchange through Redis ([`LineId::wire`], [`LineId::parse_wire`]). `~`
+/// is in no event id or lane name, so the form is unambiguous.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LineId {
+    event: EventId,
+    lane: Option<LaneName>,
+}
+
+/// Between an event's id and a lane's name in a line's wire form.
+const LANE_SEPARATOR: char = '~';
+
+impl LineId {
+    /// The line of `lane` of `event` (a lane after the first).
+    pub fn of_lane(event: EventId, lane: LaneName) -> Self {
+        Self {
+            event,
+            lane: Some(lane),
+        }
+    }
+
+    pub fn event(&self) -> &EventId {
+        &self.event
+    }
+
+    /// The lane, for a lane's line; `None` for the event's own line.
+    pub fn lane(&self) -> Option<&LaneName> {
+        self.lane.as_ref()
+    }
+
+    pub fn is_lane(&self) -> bool {
+        self.lane.is_some()
+    }
+
+    /// The line's one-string form, for Redis keys and replica messages: `event` or `event~lane`.
+    pub fn wire(&self) -> String {
+        match &self.lane {
+            Some(lane) => format!("{}{LANE_SEPARATOR}{lane}", self.event),
+            None => self.event.0.clone(),
+        }
+    }
+
+    /// Reads [`LineId::wire`]'s form back.
+    pub fn parse_wire(raw: &str) -> Result<Self, IdError> {
+        Ok(match raw.split_once(LANE_SEPARATOR) {
+            Some((event, lane)) => Self::of_lane(EventId::parse(event)?, LaneName::parse(lane)?),
+            None => Self::from(EventId::parse(raw)?),
+        })
+    }
+}
+
+impl From<EventId> for LineId {
+    /// The event's own line.
+    fn from(event: EventId) -> Self {
+        Self { event, lane: None }
+    }
+}
+
+impl From<&EventId> for LineId {
+    fn from(event: &EventId) -> Self {
+        Self::from(event.clone())
+    }
+}
+
+/// For logs: `event`, or `event (lane members)`.
+impl fmt::Display for LineId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.lane {
+            Some(lane) => write!(f, "{} (lane {lane})", self.event),
+            None => f.write_str(self.event.as_str()),
+        }
+    }
+}
+
+/// Replica messages carry a line in its wire form, which replicas of earlier versions also read.
+impl Serialize for LineId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.wire())
+    }
+}
+
+impl<'de> Deserialize<'de> for LineId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        LineId::parse_wire(&raw).map_err(serde::de::Error::custom)
+    }
 }
 
 impl fmt::Display for EventId {
@@ -138,7 +212,7 @@ impl fmt::Display for EventId {
 impl<'de> Deserialize<'de> for EventId {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = String::deserialize(d)?;
-        EventId::parse_stored(&raw).map_err(serde::de::Error::custom)
+        EventId::parse(&raw).map_err(serde::de::Error::custom)
     }
 }
 
@@ -239,6 +313,27 @@ mod tests {
             Err(IdError::BadCharacter { found: '{', .. })
         ));
         assert!(EventId::parse("ünï").is_err());
+    }
+
+    #[test]
+    fn lines_read_back_from_their_wire_form() {
+        let event = EventId::parse("tix").unwrap();
+        let own = LineId::from(&event);
+        let members = LineId::of_lane(event.clone(), LaneName::parse("members").unwrap());
+        assert_eq!(
+            (own.wire(), members.wire()),
+            ("tix".into(), "tix~members".into())
+        );
+        assert_eq!(LineId::parse_wire("tix").unwrap(), own);
+        assert_eq!(LineId::parse_wire("tix~members").unwrap(), members);
+        assert_eq!(members.event(), &event);
+        assert_eq!(members.to_string(), "tix (lane members)");
+        for bad in ["tix~", "~members", "tix~Members", "tix~a~b", "t{x}~members"] {
+            assert!(LineId::parse_wire(bad).is_err(), "{bad}");
+        }
+        assert!(EventId::parse("tix~members").is_err());
+        let json = serde_json::to_string(&members).unwrap();
+        assert_eq!(serde_json::from_str::<LineId>(&json).unwrap(), members);
     }
 
     #[test]

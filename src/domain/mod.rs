@@ -10,7 +10,7 @@ mod settings;
 use serde::{Deserialize, Serialize};
 
 pub use ids::{
-    check_lane_name, lower_hex, random_token_id, EventId, IdError, VisitorId, EVENT_ID_MAX_LEN,
+    lower_hex, random_token_id, EventId, IdError, LaneName, LineId, VisitorId, EVENT_ID_MAX_LEN,
     LANE_NAME_MAX_LEN, VISITOR_ID_MAX_LEN,
 };
 pub use policy::{Capacity, EventPolicy, Intake, Pick};
@@ -22,7 +22,7 @@ pub use settings::{
 /// One admitted visitor, as the drain forwards it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Admitted {
-    pub event: EventId,
+    pub line: LineId,
     pub position: u64,
     pub visitor: String,
     pub joined_at_ms: i64,

@@ -122,7 +122,7 @@ impl EventPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Lane;
+    use crate::domain::{Lane, LaneName};
 
     #[test]
     fn the_settings_decide_one_intake() {
@@ -159,11 +159,11 @@ mod tests {
             drew_at_random: true,
             lanes: vec![
                 Lane {
-                    name: "members".into(),
+                    name: LaneName::parse("members").unwrap(),
                     share: 30,
                 },
                 Lane {
-                    name: "public".into(),
+                    name: LaneName::parse("public").unwrap(),
                     share: 70,
                 },
             ],

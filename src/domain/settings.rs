@@ -6,7 +6,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::ids::EventId;
+use super::ids::{EventId, LaneName, LineId};
 use super::palette::{palette, Palette, Rgb};
 use utoipa::ToSchema;
 
@@ -129,7 +129,8 @@ pub enum OutagePolicy {
 #[serde(deny_unknown_fields)]
 pub struct Lane {
     /// 1-32 characters of `a-z 0-9 _ -`.
-    pub name: String,
+    #[schema(value_type = String)]
+    pub name: LaneName,
     /// Percent of every release; the lanes' shares add up to 100. A share a lane cannot use (too
     /// few waiting) goes to the others.
     pub share: u8,
@@ -578,11 +579,11 @@ impl EventSettings {
     pub fn lane_lines<'a>(
         &'a self,
         event: &'a EventId,
-    ) -> impl Iterator<Item = (&'a Lane, EventId)> + 'a {
+    ) -> impl Iterator<Item = (&'a Lane, LineId)> + 'a {
         self.lanes
             .iter()
             .skip(1)
-            .map(move |lane| (lane, event.lane(&lane.name)))
+            .map(move |lane| (lane, LineId::of_lane(event.clone(), lane.name.clone())))
     }
 
     /// The settings of the line of `lane` (not the first: that one is the event's own line): the
@@ -726,9 +727,6 @@ impl EventSettings {
         }
         let mut names = std::collections::BTreeSet::new();
         for lane in &self.lanes {
-            if let Err(e) = crate::domain::check_lane_name(&lane.name) {
-                return refused(e.to_string());
-            }
             if !names.insert(lane.name.as_str()) {
                 return refused(format!("names {:?} twice", lane.name));
             }

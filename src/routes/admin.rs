@@ -13,8 +13,8 @@ use super::visitor::{check_joinable, join_answer, join_response, take_place, Joi
 use crate::admission::{self, Held};
 use crate::cache::CachedEvent;
 use crate::domain::{
-    EventId, EventPolicy, EventSettingsPatch, EventState, EventView, LaneView, SettingsError,
-    VisitorId,
+    EventId, EventPolicy, EventSettingsPatch, EventState, EventView, LaneName, LaneView, LineId,
+    SettingsError, VisitorId,
 };
 use crate::store::{put_event_and_lanes, AdvanceMode, JoinAs, PutMode};
 use crate::token::TokenKind;
@@ -33,12 +33,14 @@ fn view(state: &AppState, event: &EventId, cached: &CachedEvent) -> EventView {
             let line = if index == 0 {
                 None
             } else {
-                state.cache.get(&event.lane(&lane.name))
+                state
+                    .cache
+                    .get(&LineId::of_lane(event.clone(), lane.name.clone()))
             };
             let line = line.as_deref().unwrap_or(cached);
             let figures = line.figures();
             LaneView {
-                lane: lane.name.clone(),
+                lane: lane.name.to_string(),
                 share: lane.share,
                 issued: figures.issued,
                 admitted_through: figures.admitted_through,
@@ -67,10 +69,11 @@ fn view(state: &AppState, event: &EventId, cached: &CachedEvent) -> EventView {
 /// Re-reads the event (and its lanes' lines) from the store so admins see current figures, not this
 /// replica's cache.
 async fn fresh(state: &AppState, event: &EventId) -> Result<Arc<CachedEvent>, ApiError> {
-    state.cache.refresh(state.store.as_ref(), event).await?;
+    let own = LineId::from(event);
+    state.cache.refresh(state.store.as_ref(), &own).await?;
     let cached = state
         .cache
-        .get(event)
+        .get(&own)
         .ok_or_else(|| ApiError::UnknownEvent(event.to_string()))?;
     for (_, line) in cached.settings().lane_lines(event) {
         state.cache.refresh(state.store.as_ref(), &line).await?;
@@ -83,10 +86,11 @@ async fn fresh(state: &AppState, event: &EventId) -> Result<Arc<CachedEvent>, Ap
     responses((status = 200, description = "Every event with its figures", body = Vec<EventView>), (status = "default", description = "A problem document", body = Problem, content_type = "application/problem+json")))]
 pub(super) async fn list_events(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let mut views = Vec::new();
-    for event in state.store.events().await? {
+    for line in state.store.events().await? {
         // Lanes' lines show with their event.
-        if !event.is_lane() {
-            views.push(view(&state, &event, &*fresh(&state, &event).await?));
+        if !line.is_lane() {
+            let event = line.event();
+            views.push(view(&state, event, &*fresh(&state, event).await?));
         }
     }
     Ok(HttpResponse::Ok().json(views))
@@ -110,14 +114,15 @@ pub(super) async fn delete_event(
     state: web::Data<AppState>,
     PathEvent(event): PathEvent,
 ) -> Result<HttpResponse, ApiError> {
-    if let Some(cached) = state.cache.get(&event) {
+    let own = LineId::from(&event);
+    if let Some(cached) = state.cache.get(&own) {
         for (_, line) in cached.settings().lane_lines(&event) {
             state.store.delete_event(&line).await?;
             state.cache.forget(&line);
         }
     }
-    let existed = state.store.delete_event(&event).await?;
-    state.cache.forget(&event);
+    let existed = state.store.delete_event(&own).await?;
+    state.cache.forget(&own);
     if existed {
         Ok(HttpResponse::NoContent().finish())
     } else {
@@ -131,7 +136,8 @@ async fn update(
     event: &EventId,
     patch: EventSettingsPatch,
 ) -> Result<HttpResponse, ApiError> {
-    let existing = state.store.snapshot(event).await?;
+    let own = LineId::from(event);
+    let existing = state.store.snapshot(&own).await?;
     let created = existing.is_none();
     let held = Held {
         issued: existing.as_ref().map_or(0, |s| s.figures.issued),
@@ -145,9 +151,9 @@ async fn update(
         return Err(past.into());
     }
     let before = EventPolicy::of(&base);
-    let old_lanes: Vec<String> = base.lanes.iter().map(|lane| lane.name.clone()).collect();
+    let old_lanes: Vec<LaneName> = base.lanes.iter().map(|lane| lane.name.clone()).collect();
     let settings = patch.apply(base)?;
-    let new_lanes: Vec<&String> = settings.lanes.iter().map(|lane| &lane.name).collect();
+    let new_lanes: Vec<&LaneName> = settings.lanes.iter().map(|lane| &lane.name).collect();
     let lanes_renamed = !old_lanes.is_empty() && old_lanes.iter().collect::<Vec<_>>() != new_lanes;
     if lanes_renamed && anyone_joined(state, event, held.issued, &old_lanes).await? {
         return Err(SettingsError {
@@ -165,10 +171,11 @@ async fn update(
         .skip(1)
         .filter(|name| !new_lanes.contains(name))
     {
-        state.store.delete_event(&event.lane(gone)).await?;
-        state.cache.forget(&event.lane(gone));
+        let line = LineId::of_lane(event.clone(), gone.clone());
+        state.store.delete_event(&line).await?;
+        state.cache.forget(&line);
     }
-    admission::carry_out(state.store.as_ref(), event, &plan).await?;
+    admission::carry_out(state.store.as_ref(), &own, &plan).await?;
     let cached = fresh(state, event).await?;
     let mut response = if created {
         HttpResponse::Created()
@@ -183,13 +190,14 @@ async fn anyone_joined(
     state: &AppState,
     event: &EventId,
     issued: u64,
-    lanes: &[String],
+    lanes: &[LaneName],
 ) -> Result<bool, ApiError> {
     if issued > 0 {
         return Ok(true);
     }
     for lane in lanes.iter().skip(1) {
-        let line = state.store.snapshot(&event.lane(lane)).await?;
+        let line = LineId::of_lane(event.clone(), lane.clone());
+        let line = state.store.snapshot(&line).await?;
         if line.is_some_and(|line| line.figures.issued > 0) {
             return Ok(true);
         }
@@ -218,7 +226,7 @@ async fn set_state(
         state: Some(to),
         ..Default::default()
     };
-    update(state, &event.id, patch).await
+    update(state, event.id(), patch).await
 }
 
 /// `POST /v1/admin/events/{event}/pause`: stops releasing; visitors can still join.
@@ -264,18 +272,18 @@ pub(super) async fn advance(
         )));
     }
     if !admission::intake_of(&event.cached.policy()).releasable(&event.cached) {
-        return Err(ApiError::NotDrawnYet(event.id.to_string()));
+        return Err(ApiError::NotDrawnYet(event.id().to_string()));
     }
     admission::release(
         state.store.as_ref(),
         &state.cache,
-        &event.id,
+        &event.line,
         &event.cached,
         body.by,
         AdvanceMode::Manual,
     )
     .await?;
-    Ok(HttpResponse::Ok().json(view(&state, &event.id, &event.cached)))
+    Ok(HttpResponse::Ok().json(view(&state, event.id(), &event.cached)))
 }
 
 /// The line of the event's lane `lane`: its own for the first lane (or none named).
@@ -288,19 +296,23 @@ fn lane_of(
         return Ok(event);
     };
     let settings = event.cached.settings();
-    match settings.lanes.iter().position(|known| known.name == lane) {
+    match settings
+        .lanes
+        .iter()
+        .position(|known| known.name.as_str() == lane)
+    {
         Some(0) => Ok(event),
-        Some(_) => {
-            let id = event.id.lane(lane);
+        Some(index) => {
+            let line = LineId::of_lane(event.id().clone(), settings.lanes[index].name.clone());
             let cached = state
                 .cache
-                .get(&id)
-                .ok_or_else(|| ApiError::UnknownEvent(id.to_string()))?;
-            Ok(KnownEvent { id, cached })
+                .get(&line)
+                .ok_or_else(|| ApiError::UnknownEvent(line.to_string()))?;
+            Ok(KnownEvent { line, cached })
         }
         None => Err(ApiError::InvalidRequest(format!(
             "event `{}` has no lane {lane:?}",
-            event.id
+            event.id()
         ))),
     }
 }

@@ -11,7 +11,7 @@ use super::problem::ApiError;
 use super::state::AppState;
 use super::table::Route;
 use crate::cache::CachedEvent;
-use crate::domain::EventId;
+use crate::domain::{EventId, LineId};
 
 /// Headers a cross-origin script may read from an answer.
 const EXPOSED: &str = "retry-after, x-request-id";
@@ -33,7 +33,9 @@ pub fn allowed_origin(
     route.filter(|route| is_visitor_api(*route))?;
     let origin = headers.get(header::ORIGIN)?;
     let event = path.strip_prefix("/v1/events/")?.split('/').next()?;
-    let cached = state.cache.get(&EventId::parse(event).ok()?)?;
+    let cached = state
+        .cache
+        .get(&LineId::from(EventId::parse(event).ok()?))?;
     let allowed = cached
         .settings()
         .cors_origins

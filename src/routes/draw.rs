@@ -57,7 +57,7 @@ pub(super) async fn published(
         let seed = event
             .cached
             .pool_seed()
-            .ok_or_else(|| ApiError::NoPrequeue(event.id.to_string()))?;
+            .ok_or_else(|| ApiError::NoPrequeue(event.line.to_string()))?;
         return Ok(HttpResponse::Ok().json(release_seed(&event, seed)));
     };
     let body = match &draw.drawn {
@@ -75,7 +75,7 @@ pub(super) async fn published(
             Bytes::from_owner(body)
         }
         None => Bytes::from(to_json(&PublishedDraw {
-            event: event.id.to_string(),
+            event: event.line.to_string(),
             commitment: draw.seed.commitment(),
             draws_at: draws_at(&event),
             drawn: false,
@@ -95,7 +95,7 @@ pub(super) async fn published(
 fn release_seed(event: &KnownEvent, seed: Seed) -> PublishedDraw {
     let closed = event.cached.settings().phase(unix_ms()) == Phase::Closed;
     PublishedDraw {
-        event: event.id.to_string(),
+        event: event.line.to_string(),
         commitment: seed.commitment(),
         draws_at: None,
         drawn: false,
@@ -122,7 +122,7 @@ async fn drawn_body(
     let drawn = draw.drawn.as_ref().expect("called for a drawn pre-queue");
     let entries = state
         .store
-        .draw_entries(&event.id)
+        .draw_entries(&event.line)
         .await?
         .ok_or_else(|| ApiError::Internal("the store holds no drawn pre-queue".into()))?;
     let ids = |visitors: Vec<String>| -> Vec<String> {
@@ -132,7 +132,7 @@ async fn drawn_body(
             .collect()
     };
     to_json(&PublishedDraw {
-        event: event.id.to_string(),
+        event: event.line.to_string(),
         commitment: draw.seed.commitment(),
         draws_at: draws_at(event),
         drawn: true,

@@ -7,7 +7,7 @@ use super::state::AppState;
 use crate::admission::{self, Entry, ExpiredReason};
 use crate::cache::CachedEvent;
 use crate::clock::{unix_ms, unix_s};
-use crate::domain::{EventId, OutagePolicy};
+use crate::domain::{LineId, OutagePolicy};
 use crate::store::Claim;
 use crate::token::{Claims, TokenKind};
 
@@ -37,7 +37,7 @@ impl Decided {
 /// hands out a pass for the claim window only, and asks the store again next time.
 pub(super) async fn decided_claim(
     state: &AppState,
-    event: &EventId,
+    event: &LineId,
     cached: &CachedEvent,
     position: u64,
 ) -> Result<Decided, ApiError> {
@@ -66,7 +66,7 @@ pub(super) async fn decided_claim(
                 state
                     .metrics
                     .no_shows
-                    .with_label_values(&[event.as_str()])
+                    .with_label_values(&crate::metrics::line_labels(event))
                     .inc();
             }
             Ok(Decided {
@@ -100,7 +100,7 @@ pub(super) enum Use {
 /// whose holder did not leave.
 pub(super) async fn may_enter(
     state: &AppState,
-    event: &EventId,
+    event: &LineId,
     cached: &CachedEvent,
     claims: &Claims,
     use_: Use,
@@ -142,7 +142,7 @@ pub(super) async fn may_enter(
 /// out for one admission shares it): [`ApiError::PassUsed`] if it was already.
 pub(super) async fn consume_pass(
     state: &AppState,
-    event: &EventId,
+    event: &LineId,
     claims: &Claims,
 ) -> Result<(), ApiError> {
     let left_ms = claims.exp.saturating_mul(1_000).saturating_sub(unix_ms());

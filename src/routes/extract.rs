@@ -17,7 +17,7 @@ use super::problem::ApiError;
 use super::state::AppState;
 use super::table::Route;
 use crate::cache::CachedEvent;
-use crate::domain::EventId;
+use crate::domain::{EventId, LineId};
 use crate::limits::client_address;
 use crate::token::{Claims, TokenError};
 
@@ -35,21 +35,27 @@ impl FromRequest for PathEvent {
     }
 }
 
-/// An event the request's path names (`{event}`), configured on this replica.
+/// An event the request's path names (`{event}`), configured on this replica: its own line, or
+/// (once a token says so, [`Holder::line`]) one of its lanes'.
 pub struct KnownEvent {
-    pub id: EventId,
+    pub line: LineId,
     pub cached: Arc<CachedEvent>,
 }
 
 impl KnownEvent {
     /// The event `raw` names, or 400 for a malformed id and 404 for one nobody configured.
     pub fn find(state: &AppState, raw: &str) -> Result<Self, ApiError> {
-        let id = EventId::parse(raw)?;
+        let line = LineId::from(EventId::parse(raw)?);
         let cached = state
             .cache
-            .get(&id)
-            .ok_or_else(|| ApiError::UnknownEvent(id.to_string()))?;
-        Ok(Self { id, cached })
+            .get(&line)
+            .ok_or_else(|| ApiError::UnknownEvent(line.event().to_string()))?;
+        Ok(Self { line, cached })
+    }
+
+    /// The event's id.
+    pub fn id(&self) -> &EventId {
+        self.line.event()
     }
 }
 
@@ -105,7 +111,7 @@ pub fn within_limits(
     };
     state
         .limiters
-        .check(&event.id, &limits, kind, client)
+        .check(event.id(), &limits, kind, client)
         .map_err(|wait| {
             state
                 .metrics
@@ -232,7 +238,7 @@ pub fn holder(
     token: Option<&str>,
 ) -> Result<Holder, ApiError> {
     let token = token.ok_or(ApiError::MissingToken)?;
-    let claims = verify_token(state, token, Some(&event.id))?;
+    let claims = verify_token(state, token, Some(event.id()))?;
     let held = placed(state, event, claims)?;
     if held.line(event).cached.gave_up(&held.claims) {
         return Err(ApiError::LeftLine);
@@ -253,22 +259,29 @@ pub fn placed(
     Ok(Holder { claims, lane })
 }
 
-/// The lane's line a token of `event` stands in, if it is not the event's own (see
-/// [`Claims::line`]).
+/// The lane's line a token of `event` stands in, if it is not the event's own.
 fn lane_line(
     state: &AppState,
     event: &KnownEvent,
     claims: &Claims,
 ) -> Result<Option<KnownEvent>, ApiError> {
-    if claims.lane.is_none() && claims.aud.len() == event.id.as_str().len() {
+    // Most tokens are of the event's own line: known without building its id.
+    if claims.lane.is_none() && claims.aud.len() == event.id().as_str().len() {
         return Ok(None);
     }
-    let id = claims.line()?;
+    token_line(state, claims).map(Some)
+}
+
+/// The line a genuine token's place is in, as this replica knows it: its event's, or its lane's
+/// ([`Claims::line`]). Every route that reads a token finds its line here: the visitor's routes and
+/// the gate ([`holder`]), and the booking service's.
+pub fn token_line(state: &AppState, claims: &Claims) -> Result<KnownEvent, ApiError> {
+    let line = claims.line()?;
     let cached = state
         .cache
-        .get(&id)
-        .ok_or_else(|| ApiError::UnknownEvent(id.to_string()))?;
-    Ok(Some(KnownEvent { id, cached }))
+        .get(&line)
+        .ok_or_else(|| ApiError::UnknownEvent(line.to_string()))?;
+    Ok(KnownEvent { line, cached })
 }
 
 /// Whether the visitor reached waitroom over HTTPS, so its cookies must be `Secure`: always with
@@ -308,7 +321,7 @@ pub fn token_cookie(
     ttl_s: u64,
 ) -> Cookie<'static> {
     // One cookie per event, whichever lane the token stands in.
-    let name = format!("{}{}", state.cookie_prefix, event.split_lane().0);
+    let name = format!("{}{event}", state.cookie_prefix);
     cookie(https, name, token, ttl_s)
 }
 
@@ -320,11 +333,7 @@ pub fn pass_cookie(
     pass: &str,
     ttl_s: u64,
 ) -> Cookie<'static> {
-    let name = format!(
-        "{}{}{PASS_COOKIE_SUFFIX}",
-        state.cookie_prefix,
-        event.split_lane().0
-    );
+    let name = format!("{}{event}{PASS_COOKIE_SUFFIX}", state.cookie_prefix);
     cookie(https, name, pass, ttl_s)
 }
 

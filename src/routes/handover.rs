@@ -40,7 +40,7 @@ pub(super) async fn claim(
         return Err(ApiError::NotAPass);
     }
     let line = held.line(&event);
-    may_enter(&state, &line.id, &line.cached, claims, Use::Check).await?;
+    may_enter(&state, &line.line, &line.cached, claims, Use::Check).await?;
     let settings = event.cached.settings();
     let to = match query.to.as_deref() {
         None => "/".to_owned(),
@@ -56,7 +56,7 @@ pub(super) async fn claim(
         .cookie(pass_cookie(
             &state,
             https,
-            &event.id,
+            event.id(),
             query.waitroom_pass.as_deref().unwrap_or_default(),
             ttl_s,
         ))

@@ -110,8 +110,8 @@ pub(super) async fn page(
     let html = state.pages.render(
         templates::WAITING,
         context! {
-            event => event.id.as_str(),
-            nojs_url => format!("/e/{}?{}", event.id, nojs_query.finish()),
+            event => event.id().as_str(),
+            nojs_url => format!("/e/{}?{}", event.line, nojs_query.finish()),
             messages_json => words.script_json(),
             ..words_context(&words)
         },
@@ -133,11 +133,11 @@ async fn without_script(
         .page
         .title
         .clone()
-        .unwrap_or_else(|| event.id.to_string());
+        .unwrap_or_else(|| event.line.to_string());
     let nonce = crate::domain::random_token_id();
     let mut response = HttpResponse::Ok();
     let base = context! {
-        event => event.id.as_str(),
+        event => event.id().as_str(),
         title,
         message => settings.page.message.clone(),
         palette => Value::from(Serde(settings.page.palette())),
@@ -311,7 +311,12 @@ pub(super) struct EventInfo {
 /// `GET /v1/events/{event}`: what anyone may know of an event, for the page and for apps.
 #[utoipa::path(get, path = "/v1/events/{event}", tag = "visitors", params(("event" = String, Path, description = "The event's id: 1-64 of A-Z a-z 0-9 _ -", example = "tour")),
     responses((status = 200, description = "The event's public information", body = EventInfo), (status = "default", description = "A problem document", body = Problem, content_type = "application/problem+json")))]
-pub(super) async fn info(KnownEvent { id: event, cached }: KnownEvent) -> HttpResponse {
+pub(super) async fn info(
+    KnownEvent {
+        line: event,
+        cached,
+    }: KnownEvent,
+) -> HttpResponse {
     let settings = cached.settings();
     let page = &settings.page;
     HttpResponse::Ok().json(EventInfo {

@@ -6,7 +6,7 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::extract::{placed, verify_token, Holder, KnownEvent};
+use super::extract::{placed, token_line, verify_token, Holder, KnownEvent};
 use super::problem::{ApiError, Problem};
 use super::state::AppState;
 use std::sync::Arc;
@@ -14,7 +14,7 @@ use std::sync::Arc;
 use super::entry::{consume_pass, may_enter, Use};
 use crate::cache::CachedEvent;
 use crate::clock::rfc3339;
-use crate::domain::EventId;
+use crate::domain::{EventId, LineId};
 use crate::store::Claim;
 use crate::token::{Claims, TokenError, TokenKind};
 
@@ -55,7 +55,7 @@ pub(super) async fn consume(
     may_enter(&state, &event, &cached, &claims, Use::Check).await?;
     consume_pass(&state, &event, &claims).await?;
     Ok(HttpResponse::Ok().json(Consumed {
-        event: event.without_lane(),
+        event: event.event().clone(),
         visitor: claims.sub.clone(),
         position: claims.pos,
         expires_at: rfc3339(claims.exp),
@@ -89,7 +89,7 @@ pub(super) async fn complete(
     event: KnownEvent,
     body: web::Json<CompleteRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let claims = match verify_token(&state, &body.token, Some(&event.id)) {
+    let claims = match verify_token(&state, &body.token, Some(event.id())) {
         // A pass that just ran out still names the slot to free.
         Err(TokenError::Expired(claims)) => claims,
         other => other?,
@@ -99,11 +99,11 @@ pub(super) async fn complete(
     if claims.kind == TokenKind::Prequeue {
         return Err(ApiError::NotAdmitted);
     }
-    let freed = state.store.complete(&event.id, claims.pos).await?;
+    let freed = state.store.complete(&event.line, claims.pos).await?;
     // Refused here at once; other replicas are told through the store.
     event.cached.record_claim(claims.pos, Claim::Completed);
     Ok(HttpResponse::Ok().json(Completed {
-        event: event.id.without_lane(),
+        event: event.id().clone(),
         position: claims.pos,
         freed,
     }))
@@ -122,17 +122,13 @@ pub(super) struct VerifyRequest {
 fn token_event(
     state: &AppState,
     claims: Arc<Claims>,
-) -> Result<(EventId, Arc<CachedEvent>, Arc<Claims>), ApiError> {
-    let event = claims.line()?;
-    let cached = state
-        .cache
-        .get(&event)
-        .ok_or_else(|| ApiError::UnknownEvent(event.to_string()))?;
+) -> Result<(LineId, Arc<CachedEvent>, Arc<Claims>), ApiError> {
+    let KnownEvent { line, cached } = token_line(state, &claims)?;
     let claims = crate::admission::at_drawn_place(&cached, claims);
     if cached.gave_up(&claims) {
         return Err(ApiError::LeftLine);
     }
-    Ok((event, cached, claims))
+    Ok((line, cached, claims))
 }
 
 /// What verify found: a genuine token, and whether its holder may enter now.
@@ -183,8 +179,8 @@ pub(super) async fn verify(
         refusal: refusal.as_ref().map(ApiError::slug),
         reason: refusal.as_ref().map(ToString::to_string),
         kind: claims.kind,
-        event: event.without_lane().to_string(),
-        lane: event.split_lane().1.map(str::to_owned),
+        event: event.event().to_string(),
+        lane: event.lane().map(|lane| lane.as_str().to_owned()),
         visitor: claims.sub.clone(),
         position: claims.pos,
         expires_at: rfc3339(claims.exp),

@@ -11,7 +11,7 @@ use tokio::sync::{watch, Notify};
 use super::templates::Pages;
 use crate::cache::PointerCache;
 use crate::config::SecretString;
-use crate::domain::EventId;
+use crate::domain::LineId;
 use crate::limits::Limiters;
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreProbe, WriteHealth};
@@ -61,7 +61,7 @@ pub struct StreamSlots {
 }
 
 /// Streams open in all, and per place in line (with the place's poke: see [`StreamSlots::poke`]).
-type OpenStreams = (u64, HashMap<(EventId, u64), (u64, Arc<Notify>)>);
+type OpenStreams = (u64, HashMap<(LineId, u64), (u64, Arc<Notify>)>);
 
 /// Why a stream was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,7 +84,7 @@ impl StreamSlots {
     /// A slot for a stream of `position` in `event`, given back when the slot is dropped.
     pub fn take(
         self: &Arc<Self>,
-        event: &EventId,
+        event: &LineId,
         position: u64,
     ) -> Result<StreamSlot, StreamRefused> {
         let mut open = self.open.lock();
@@ -109,7 +109,7 @@ impl StreamSlots {
     /// stream only when it writes to it (actix-web does not read the connection meanwhile): a page
     /// reloaded a few times would otherwise find its place's slots held by streams nobody reads until
     /// their next keep-alive.
-    pub fn poke(&self, event: &EventId, position: u64) {
+    pub fn poke(&self, event: &LineId, position: u64) {
         if let Some((_, poke)) = self.open.lock().1.get(&(event.clone(), position)) {
             poke.notify_waiters();
         }
@@ -120,7 +120,7 @@ impl StreamSlots {
 #[derive(Debug)]
 pub struct StreamSlot {
     slots: Arc<StreamSlots>,
-    place: (EventId, u64),
+    place: (LineId, u64),
     poke: Arc<Notify>,
 }
 

@@ -16,7 +16,7 @@ use super::problem::{ApiError, Problem};
 use super::state::{AppState, StreamRefused, StreamSlot};
 use super::visitor::{current_place, Standing};
 use crate::admission::{ExpiredReason, VisitorStatus};
-use crate::domain::{EventId, EventState};
+use crate::domain::{EventState, LineId};
 use crate::token::Claims;
 
 /// A comment line this often keeps proxies from closing an idle stream.
@@ -37,7 +37,7 @@ struct Watch {
     state: web::Data<AppState>,
     event: KnownEvent,
     claims: Arc<Claims>,
-    changes: Receiver<EventId>,
+    changes: Receiver<LineId>,
     keepalive: tokio::time::Interval,
     /// The last status sent, so unchanged answers are not sent again.
     last: Option<(VisitorStatus, EventState, u64, u64)>,
@@ -77,7 +77,7 @@ impl Watch {
             self.done = true;
             return Some(frame(
                 "left",
-                &serde_json::json!({ "event": self.event.id.without_lane(), "position": self.claims.pos }),
+                &serde_json::json!({ "event": self.event.id(), "position": self.claims.pos }),
             ));
         }
         // A pass the store cannot decide now is not announced; the next look tries again.
@@ -110,7 +110,7 @@ impl Watch {
             }
             tokio::select! {
                 change = self.changes.recv() => match change {
-                    Ok(event) if event != self.event.id => continue,
+                    Ok(event) if event != self.event.line => continue,
                     // A missed change is caught up by looking again.
                     Ok(_) | Err(RecvError::Lagged(_)) => {
                         if let Some(frame) = self.next_status().await {
@@ -147,15 +147,15 @@ pub(super) async fn updates(
     let token = query.token.as_deref().or(presented.as_deref());
     let Holder { claims, lane } = holder(&state, &event, token)?;
     let event = lane.unwrap_or(event);
-    let slot = match state.streams.take(&event.id, claims.pos) {
+    let slot = match state.streams.take(&event.line, claims.pos) {
         // Perhaps the place's streams are a reloaded page's, closed but not yet written to: two
         // writes find out (the first may still be taken by the closed connection's socket).
         Err(StreamRefused::PlaceFull) => {
             for _ in 0..2 {
-                state.streams.poke(&event.id, claims.pos);
+                state.streams.poke(&event.line, claims.pos);
                 tokio::time::sleep(POKE_WAIT).await;
             }
-            state.streams.take(&event.id, claims.pos)
+            state.streams.take(&event.line, claims.pos)
         }
         taken => taken,
     };

@@ -16,7 +16,7 @@ use super::state::AppState;
 use crate::admission::{self, ExpiredReason, VisitorStatus};
 use crate::cache::{CachedEvent, SignedPass};
 use crate::clock::{rfc3339, unix_ms, unix_s};
-use crate::domain::{EventId, EventState, Phase, VisitorId};
+use crate::domain::{EventId, EventState, LineId, Phase, VisitorId};
 use crate::estimate::Estimate;
 use crate::store::{JoinAs, Joined, PrequeueLeave};
 use crate::token::{Claims, TokenError, TokenKind};
@@ -149,10 +149,10 @@ fn json_answer(mut response: HttpResponseBuilder, value: &impl Serialize) -> Htt
 }
 
 /// A place at `position` in `event`, standing as `standing` says.
-fn place_at(event: &EventId, cached: &CachedEvent, position: u64, standing: Standing) -> Place {
+fn place_at(event: &LineId, cached: &CachedEvent, position: u64, standing: Standing) -> Place {
     Place {
-        event: event.without_lane(),
-        lane: event.split_lane().1.map(str::to_owned),
+        event: event.event().clone(),
+        lane: event.lane().map(|lane| lane.as_str().to_owned()),
         standing,
         position,
         ahead: cached.ahead_of(position),
@@ -163,7 +163,7 @@ fn place_at(event: &EventId, cached: &CachedEvent, position: u64, standing: Stan
 }
 
 /// A place the pointer has not reached yet.
-fn waiting_place(event: &EventId, cached: &CachedEvent, position: u64) -> Place {
+fn waiting_place(event: &LineId, cached: &CachedEvent, position: u64) -> Place {
     let ahead = cached.ahead_of(position);
     let standing = Standing::Waiting {
         poll_after_ms: admission::poll_after_ms(&cached.settings(), ahead),
@@ -174,7 +174,7 @@ fn waiting_place(event: &EventId, cached: &CachedEvent, position: u64) -> Place 
 
 /// What the holder of an arrival number not drawn yet is told (in a pre-queue, or in the pool of an
 /// event that draws at random): no position yet, and when the draw that may give them one happens.
-fn prequeue_place(event: &EventId, cached: &CachedEvent) -> Place {
+fn prequeue_place(event: &LineId, cached: &CachedEvent) -> Place {
     let undrawn = admission::undrawn(cached, unix_ms());
     let standing = Standing::Prequeue {
         poll_after_ms: undrawn.poll_after_ms,
@@ -190,17 +190,17 @@ pub(super) fn check_joinable(event: &KnownEvent) -> Result<(), ApiError> {
     let settings = event.cached.settings();
     let now = unix_ms();
     match settings.phase(now) {
-        Phase::Closed => Err(ApiError::EventClosed(event.id.to_string())),
+        Phase::Closed => Err(ApiError::EventClosed(event.line.to_string())),
         Phase::Upcoming => {
             let from = settings.joins_from_ms().unwrap_or(now);
             Err(ApiError::NotOpenYet {
-                event: event.id.to_string(),
+                event: event.line.to_string(),
                 from: rfc3339(from.div_euclid(1_000)),
                 wait: std::time::Duration::from_millis(u64::try_from(from - now).unwrap_or(0)),
             })
         }
         Phase::Live if !admission::intake_of(&event.cached.policy()).takes_joins() => {
-            Err(ApiError::SoldOut(event.id.to_string()))
+            Err(ApiError::SoldOut(event.line.to_string()))
         }
         Phase::Prequeue | Phase::Live => Ok(()),
     }
@@ -216,7 +216,7 @@ fn sign_place(
     let ttl = event.cached.settings().token_ttl_s;
     state
         .tokens
-        .sign(kind, &event.id, visitor, position, unix_s(), ttl)
+        .sign(kind, &event.line, visitor, position, unix_s(), ttl)
 }
 
 impl JoinAnswer {
@@ -276,7 +276,7 @@ pub(super) fn visitor_cookie(
     answer: &JoinAnswer,
 ) -> actix_web::cookie::Cookie<'static> {
     let ttl = event.cached.settings().token_ttl_s;
-    token_cookie(state, https, &event.id, &answer.token, ttl)
+    token_cookie(state, https, event.id(), &answer.token, ttl)
 }
 
 /// `POST /v1/events/{event}/join`: joins the line, or keeps the place of a visitor who already
@@ -326,7 +326,7 @@ pub(super) async fn join_answer(
     joined: Joined,
 ) -> Result<JoinAnswer, ApiError> {
     let intake = admission::intake_of(&event.cached.policy());
-    let line = (&event.id, event.cached.as_ref());
+    let line = (&event.line, event.cached.as_ref());
     if intake
         .after_join(state.store.as_ref(), &state.cache, line, &joined)
         .await?
@@ -346,13 +346,13 @@ pub(super) async fn take_place(
     visitor: &VisitorId,
     who: JoinAs,
 ) -> Result<Joined, ApiError> {
-    let line = (&event.id, event.cached.as_ref());
+    let line = (&event.line, event.cached.as_ref());
     let joined = admission::take_place(state.store.as_ref(), line, visitor, who, unix_ms()).await?;
     if joined.fresh {
         state
             .metrics
             .joins
-            .with_label_values(&[event.id.as_str()])
+            .with_label_values(&crate::metrics::line_labels(&event.line))
             .inc();
     }
     Ok(joined)
@@ -391,7 +391,7 @@ pub async fn status(
             let held = placed(state, &event, claims)?;
             let line = held.line(&event);
             let place = expired_place(
-                &line.id,
+                &line.line,
                 &line.cached,
                 held.claims.pos,
                 ExpiredReason::TokenExpired,
@@ -403,7 +403,7 @@ pub async fn status(
     let mut response = HttpResponse::Ok();
     if let Some(token) = &exchanged {
         let ttl = event.cached.settings().token_ttl_s;
-        response.cookie(token_cookie(state, https, &event.id, token, ttl));
+        response.cookie(token_cookie(state, https, event.id(), token, ttl));
     }
     Ok(json_answer(response, &place))
 }
@@ -417,7 +417,7 @@ fn exchange(state: &AppState, event: &KnownEvent, claims: &Claims) -> Option<Str
 }
 
 pub(super) fn expired_place(
-    event: &EventId,
+    event: &LineId,
     cached: &CachedEvent,
     position: u64,
     reason: ExpiredReason,
@@ -435,9 +435,9 @@ pub(super) async fn current_place(
     // Every caller reads a pre-queue token at its drawn position first
     // (`admission::at_drawn_place`): one still of that kind is not drawn yet.
     if claims.kind == TokenKind::Prequeue {
-        return Ok(prequeue_place(&event.id, &event.cached));
+        return Ok(prequeue_place(&event.line, &event.cached));
     }
-    let (id, cached) = (&event.id, &event.cached);
+    let (id, cached) = (&event.line, &event.cached);
     if admission::standing(claims.pos, cached.admitted_through()) != VisitorStatus::Admitted {
         return Ok(waiting_place(id, cached, claims.pos));
     }
@@ -455,7 +455,7 @@ async fn hand_out_pass(
     event: &KnownEvent,
     claims: &Claims,
 ) -> Result<Result<Standing, ExpiredReason>, ApiError> {
-    let (id, cached) = (&event.id, &event.cached);
+    let (id, cached) = (&event.line, &event.cached);
     let settings = cached.settings();
     let now = unix_s();
     let decided = decided_claim(state, id, cached, claims.pos).await?;
@@ -518,7 +518,7 @@ async fn entering(
     let event = event?;
     let held = holder(state, &event, token)?;
     let line = held.line(&event);
-    may_enter(state, &line.id, &line.cached, &held.claims, Use::Enter).await?;
+    may_enter(state, &line.line, &line.cached, &held.claims, Use::Enter).await?;
     Ok(held.claims)
 }
 
@@ -593,7 +593,7 @@ pub(super) async fn leave(
     if claims.kind == TokenKind::Prequeue {
         match state
             .store
-            .leave_prequeue(&event.id, claims.pos, &visitor)
+            .leave_prequeue(&event.line, claims.pos, &visitor)
             .await?
         {
             PrequeueLeave::Recorded => {
@@ -601,7 +601,10 @@ pub(super) async fn leave(
             }
             // Drawn meanwhile: this replica learns the draw, and the drawn position is given up.
             PrequeueLeave::AlreadyDrawn => {
-                state.cache.refresh(state.store.as_ref(), &event.id).await?;
+                state
+                    .cache
+                    .refresh(state.store.as_ref(), &event.line)
+                    .await?;
                 claims = admission::at_drawn_place(&event.cached, claims);
                 if claims.kind == TokenKind::Prequeue && event.cached.draw().is_none() {
                     // Neither in the pool nor drawn from it: given up before.
@@ -615,16 +618,18 @@ pub(super) async fn leave(
             }
         }
     }
-    state.store.leave(&event.id, claims.pos, &visitor).await?;
-    state.cache.mark_left(&event.id, &event.cached, claims.pos);
+    state.store.leave(&event.line, claims.pos, &visitor).await?;
+    state
+        .cache
+        .mark_left(&event.line, &event.cached, claims.pos);
     Ok(left_answer(&state, https, event, claims.pos))
 }
 
 fn left_answer(state: &AppState, https: Https, event: KnownEvent, position: u64) -> HttpResponse {
     HttpResponse::Ok()
-        .cookie(token_cookie(state, https, &event.id, "", 0))
+        .cookie(token_cookie(state, https, event.id(), "", 0))
         .json(Left {
-            event: event.id.without_lane(),
+            event: event.id().clone(),
             status: "left",
             position,
         })

@@ -45,14 +45,15 @@ fn rfc3339_ms(unix_ms: i64) -> String {
 
 impl From<&Admitted> for AdmissionMessage {
     fn from(visitor: &Admitted) -> Self {
-        let (event, lane) = visitor.event.split_lane();
+        let event = visitor.line.event();
+        let lane = visitor.line.lane();
         Self {
             id: match lane {
                 Some(lane) => format!("{event}:{lane}:{}", visitor.position),
                 None => format!("{event}:{}", visitor.position),
             },
-            event: event.to_owned(),
-            lane: lane.map(str::to_owned),
+            event: event.to_string(),
+            lane: lane.map(|lane| lane.as_str().to_owned()),
             visitor: visitor.visitor.clone(),
             position: visitor.position,
             joined_at: rfc3339_ms(visitor.joined_at_ms),

@@ -17,7 +17,7 @@ use super::{
 };
 use super::{COMPLETIONS_KEPT_MS, TOMBSTONE_MS};
 use crate::domain::draw::{self, Seed};
-use crate::domain::{Admitted, EventId, EventSettings, VisitorId};
+use crate::domain::{Admitted, EventSettings, LineId, VisitorId};
 
 #[derive(Default)]
 struct Line {
@@ -144,9 +144,9 @@ fn visitor_name(visitor: &Option<VisitorId>) -> String {
 }
 
 pub struct MemoryStore {
-    lines: Mutex<BTreeMap<EventId, Line>>,
+    lines: Mutex<BTreeMap<LineId, Line>>,
     /// Events deleted lately, and until when their tombstone stays.
-    deleted: Mutex<HashMap<EventId, Instant>>,
+    deleted: Mutex<HashMap<LineId, Instant>>,
     changes: broadcast::Sender<Notification>,
 }
 
@@ -161,7 +161,7 @@ impl Default for MemoryStore {
 }
 
 impl MemoryStore {
-    fn with_line<T>(&self, event: &EventId, f: impl FnOnce(&mut Line) -> T) -> T {
+    fn with_line<T>(&self, event: &LineId, f: impl FnOnce(&mut Line) -> T) -> T {
         let mut lines = self.lines.lock();
         f(lines.entry(event.clone()).or_default())
     }
@@ -263,7 +263,7 @@ fn now_ms() -> u64 {
 impl AdminStore for MemoryStore {
     async fn put_event(
         &self,
-        event: &EventId,
+        event: &LineId,
         settings: &EventSettings,
         mode: PutMode,
     ) -> Result<bool, StoreError> {
@@ -296,7 +296,7 @@ impl AdminStore for MemoryStore {
         Ok(written)
     }
 
-    async fn delete_event(&self, event: &EventId) -> Result<bool, StoreError> {
+    async fn delete_event(&self, event: &LineId) -> Result<bool, StoreError> {
         let existed = self
             .lines
             .lock()
@@ -317,7 +317,7 @@ impl AdminStore for MemoryStore {
 impl LineStore for MemoryStore {
     async fn join(
         &self,
-        event: &EventId,
+        event: &LineId,
         visitor: &VisitorId,
         who: JoinAs,
         now_ms: i64,
@@ -362,7 +362,7 @@ impl LineStore for MemoryStore {
 
     async fn leave(
         &self,
-        event: &EventId,
+        event: &LineId,
         position: u64,
         visitor: &VisitorId,
     ) -> Result<bool, StoreError> {
@@ -387,7 +387,7 @@ impl LineStore for MemoryStore {
 
     async fn leave_prequeue(
         &self,
-        event: &EventId,
+        event: &LineId,
         arrival: u64,
         visitor: &VisitorId,
     ) -> Result<PrequeueLeave, StoreError> {
@@ -416,7 +416,7 @@ impl LineStore for MemoryStore {
 
     async fn claim(
         &self,
-        event: &EventId,
+        event: &LineId,
         position: u64,
         now_ms: i64,
         pass_ttl_ms: u64,
@@ -445,7 +445,7 @@ impl LineStore for MemoryStore {
         )
     }
 
-    async fn complete(&self, event: &EventId, position: u64) -> Result<bool, StoreError> {
+    async fn complete(&self, event: &LineId, position: u64) -> Result<bool, StoreError> {
         let now = crate::clock::unix_ms();
         let (held, newly) = self.with_line(event, |line| {
             let held = line.active.remove(&position).is_some();
@@ -469,7 +469,7 @@ impl LineStore for MemoryStore {
 
     async fn consume_pass(
         &self,
-        event: &EventId,
+        event: &LineId,
         position: u64,
         ttl_ms: u64,
     ) -> Result<bool, StoreError> {
@@ -485,7 +485,7 @@ impl LineStore for MemoryStore {
         }))
     }
 
-    async fn pass_used(&self, event: &EventId, position: u64) -> Result<bool, StoreError> {
+    async fn pass_used(&self, event: &LineId, position: u64) -> Result<bool, StoreError> {
         let now = Instant::now();
         Ok(self.with_line(event, |line| {
             line.used_passes
@@ -497,7 +497,7 @@ impl LineStore for MemoryStore {
 
 #[async_trait]
 impl SyncStore for MemoryStore {
-    async fn events(&self) -> Result<Vec<EventId>, StoreError> {
+    async fn events(&self) -> Result<Vec<LineId>, StoreError> {
         let lines = self.lines.lock();
         Ok(lines
             .iter()
@@ -506,7 +506,7 @@ impl SyncStore for MemoryStore {
             .collect())
     }
 
-    async fn snapshot(&self, event: &EventId) -> Result<Option<Snapshot>, StoreError> {
+    async fn snapshot(&self, event: &LineId) -> Result<Option<Snapshot>, StoreError> {
         Ok(self.with_line(event, |line| {
             line.settings.clone().map(|settings| Snapshot {
                 settings,
@@ -542,7 +542,7 @@ impl SyncStore for MemoryStore {
 
     async fn restore(
         &self,
-        event: &EventId,
+        event: &LineId,
         settings: &EventSettings,
         floor: &Floor,
     ) -> Result<bool, StoreError> {
@@ -602,14 +602,14 @@ impl SyncStore for MemoryStore {
         Ok(restored)
     }
 
-    async fn won_since(&self, event: &EventId, seen: u64) -> Result<Vec<(u64, u64)>, StoreError> {
+    async fn won_since(&self, event: &LineId, seen: u64) -> Result<Vec<(u64, u64)>, StoreError> {
         Ok(self.with_line(event, |line| {
             let seen = usize::try_from(seen).unwrap_or(usize::MAX);
             line.pool.won.get(seen..).unwrap_or_default().to_vec()
         }))
     }
 
-    async fn leavers_since(&self, event: &EventId, seen: u64) -> Result<Vec<u64>, StoreError> {
+    async fn leavers_since(&self, event: &LineId, seen: u64) -> Result<Vec<u64>, StoreError> {
         Ok(self.with_line(event, |line| {
             let from = usize::try_from(seen).unwrap_or(usize::MAX);
             line.left_log.get(from..).unwrap_or_default().to_vec()
@@ -618,7 +618,7 @@ impl SyncStore for MemoryStore {
 
     async fn completed_since(
         &self,
-        event: &EventId,
+        event: &LineId,
         since_ms: i64,
     ) -> Result<Vec<(u64, i64)>, StoreError> {
         Ok(self.with_line(event, |line| {
@@ -641,7 +641,7 @@ impl SyncStore for MemoryStore {
         .boxed())
     }
 
-    async fn draw_entries(&self, event: &EventId) -> Result<Option<DrawEntries>, StoreError> {
+    async fn draw_entries(&self, event: &LineId) -> Result<Option<DrawEntries>, StoreError> {
         Ok(self.with_line(event, |line| {
             let prequeue = line.draw.as_ref()?;
             let size = usize::try_from(prequeue.size?).unwrap_or(usize::MAX);
@@ -660,7 +660,7 @@ impl SyncStore for MemoryStore {
         }))
     }
 
-    async fn is_deleted(&self, event: &EventId) -> Result<bool, StoreError> {
+    async fn is_deleted(&self, event: &LineId) -> Result<bool, StoreError> {
         let mut deleted = self.deleted.lock();
         let now = Instant::now();
         deleted.retain(|_, until| *until > now);
@@ -680,7 +680,7 @@ impl SyncStore for MemoryStore {
 impl ReleaseStore for MemoryStore {
     async fn advance(
         &self,
-        event: &EventId,
+        event: &LineId,
         count: u64,
         mode: AdvanceMode,
         capacity: Capacity,
@@ -744,7 +744,7 @@ impl ReleaseStore for MemoryStore {
         Ok(advanced)
     }
 
-    async fn draw(&self, event: &EventId, now_ms: i64) -> Result<Option<Drawn>, StoreError> {
+    async fn draw(&self, event: &LineId, now_ms: i64) -> Result<Option<Drawn>, StoreError> {
         let (drawn, newly_left) = self.with_line(event, |line| {
             let issued = line.issued;
             let Some(prequeue) = &mut line.draw else {
@@ -824,7 +824,7 @@ impl ReleaseStore for MemoryStore {
 impl DrainStore for MemoryStore {
     async fn admitted_range(
         &self,
-        event: &EventId,
+        event: &LineId,
         after: u64,
         through: u64,
     ) -> Result<Vec<Admitted>, StoreError> {
@@ -841,7 +841,7 @@ impl DrainStore for MemoryStore {
                         .map(|(_, at)| *at)
                         .unwrap_or(*joined_at_ms);
                     Some(Admitted {
-                        event: event.clone(),
+                        line: event.clone(),
                         position,
                         visitor: visitor
                             .as_ref()
@@ -856,7 +856,7 @@ impl DrainStore for MemoryStore {
 
     async fn drain_lease(
         &self,
-        event: &EventId,
+        event: &LineId,
         holder: &str,
         ttl_ms: u64,
         action: LeaseAction,
@@ -886,7 +886,7 @@ impl DrainStore for MemoryStore {
 
     async fn set_drained(
         &self,
-        event: &EventId,
+        event: &LineId,
         through: u64,
         holder: &str,
     ) -> Result<bool, StoreError> {
@@ -913,11 +913,12 @@ impl DrainStore for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::EventId;
 
     #[tokio::test]
     async fn release_skips_leavers_and_happens_once_per_slot() {
         let store = MemoryStore::default();
-        let event = EventId::parse("e").unwrap();
+        let event = LineId::from(EventId::parse("e").unwrap());
         store
             .put_event(&event, &EventSettings::default(), PutMode::Upsert)
             .await
@@ -1006,7 +1007,7 @@ mod tests {
     #[tokio::test]
     async fn trusted_visitors_keep_their_number_until_they_leave() {
         let store = MemoryStore::default();
-        let event = EventId::parse("e").unwrap();
+        let event = LineId::from(EventId::parse("e").unwrap());
         let user = VisitorId::parse("user-1").unwrap();
         let first = store
             .join(&event, &user, JoinAs::Trusted, 0, 0, Pick::InOrder)

@@ -16,7 +16,7 @@ use super::{
     AdvanceMode, Advanced, Capacity, Claim, DrawEntries, Drawn, Floor, JoinAs, Joined, LeaseAction,
     Notification, Pick, PrequeueLeave, PutMode, Snapshot, Store, StoreError,
 };
-use crate::domain::{Admitted, EventId, EventSettings, VisitorId};
+use crate::domain::{Admitted, EventSettings, LineId, VisitorId};
 use crate::metrics::Metrics;
 
 pub struct MeteredStore {
@@ -76,58 +76,58 @@ macro_rules! metered {
 
 metered! {
     AdminStore {
-        write put_event(event: &EventId, settings: &EventSettings, mode: PutMode) -> bool;
-        write delete_event(event: &EventId) -> bool;
+        write put_event(event: &LineId, settings: &EventSettings, mode: PutMode) -> bool;
+        write delete_event(event: &LineId) -> bool;
     }
     LineStore {
         write join(
-            event: &EventId,
+            event: &LineId,
             visitor: &VisitorId,
             who: JoinAs,
             now_ms: i64,
             floor: u64,
             pick: Pick
         ) -> Joined;
-        write leave(event: &EventId, position: u64, visitor: &VisitorId) -> bool;
-        write leave_prequeue(event: &EventId, arrival: u64, visitor: &VisitorId) -> PrequeueLeave;
+        write leave(event: &LineId, position: u64, visitor: &VisitorId) -> bool;
+        write leave_prequeue(event: &LineId, arrival: u64, visitor: &VisitorId) -> PrequeueLeave;
         write claim(
-            event: &EventId,
+            event: &LineId,
             position: u64,
             now_ms: i64,
             pass_ttl_ms: u64,
             capacity: Capacity
         ) -> Claim;
-        write complete(event: &EventId, position: u64) -> bool;
-        write consume_pass(event: &EventId, position: u64, ttl_ms: u64) -> bool;
-        read pass_used(event: &EventId, position: u64) -> bool;
+        write complete(event: &LineId, position: u64) -> bool;
+        write consume_pass(event: &LineId, position: u64, ttl_ms: u64) -> bool;
+        read pass_used(event: &LineId, position: u64) -> bool;
     }
     SyncStore {
-        read events() -> Vec<EventId>;
-        read snapshot(event: &EventId) -> Option<Snapshot>;
-        write restore(event: &EventId, settings: &EventSettings, floor: &Floor) -> bool;
-        read won_since(event: &EventId, seen: u64) -> Vec<(u64, u64)>;
-        read leavers_since(event: &EventId, seen: u64) -> Vec<u64>;
-        read completed_since(event: &EventId, since_ms: i64) -> Vec<(u64, i64)>;
+        read events() -> Vec<LineId>;
+        read snapshot(event: &LineId) -> Option<Snapshot>;
+        write restore(event: &LineId, settings: &EventSettings, floor: &Floor) -> bool;
+        read won_since(event: &LineId, seen: u64) -> Vec<(u64, u64)>;
+        read leavers_since(event: &LineId, seen: u64) -> Vec<u64>;
+        read completed_since(event: &LineId, since_ms: i64) -> Vec<(u64, i64)>;
         read notifications() -> BoxStream<'static, Notification>;
-        read draw_entries(event: &EventId) -> Option<DrawEntries>;
-        read is_deleted(event: &EventId) -> bool;
+        read draw_entries(event: &LineId) -> Option<DrawEntries>;
+        read is_deleted(event: &LineId) -> bool;
         read ping() -> ();
         read instance() -> String;
     }
     ReleaseStore {
         write advance(
-            event: &EventId,
+            event: &LineId,
             count: u64,
             mode: AdvanceMode,
             capacity: Capacity,
             pick: Pick
         ) -> Advanced;
-        write draw(event: &EventId, now_ms: i64) -> Option<Drawn>;
+        write draw(event: &LineId, now_ms: i64) -> Option<Drawn>;
     }
     DrainStore {
-        read admitted_range(event: &EventId, after: u64, through: u64) -> Vec<Admitted>;
-        write drain_lease(event: &EventId, holder: &str, ttl_ms: u64, action: LeaseAction) -> bool;
-        write set_drained(event: &EventId, through: u64, holder: &str) -> bool;
+        read admitted_range(event: &LineId, after: u64, through: u64) -> Vec<Admitted>;
+        write drain_lease(event: &LineId, holder: &str, ttl_ms: u64, action: LeaseAction) -> bool;
+        write set_drained(event: &LineId, through: u64, holder: &str) -> bool;
     }
 }
 

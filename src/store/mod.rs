@@ -11,7 +11,7 @@ use futures_util::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::draw::Seed;
-use crate::domain::{Admitted, EventId, EventSettings, VisitorId};
+use crate::domain::{Admitted, EventId, EventSettings, LineId, VisitorId};
 
 pub use self::memory::MemoryStore;
 pub use self::metered::{MeteredStore, StoreProbe, WriteHealth};
@@ -35,7 +35,7 @@ pub enum StoreError {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Notification {
     Pointer {
-        event: EventId,
+        event: LineId,
         admitted_through: u64,
         issued: u64,
         /// An admin's advance rather than the scheduled release: it says nothing about the pace.
@@ -44,39 +44,39 @@ pub enum Notification {
     },
     /// Positions were handed out: the last is `issued`.
     Issued {
-        event: EventId,
+        event: LineId,
         issued: u64,
     },
     Left {
-        event: EventId,
+        event: LineId,
         position: u64,
     },
     /// The drain forwarded every admitted visitor through `through`.
     Drained {
-        event: EventId,
+        event: LineId,
         through: u64,
     },
     /// The booking service is done with the visitor at `position`: their pass no longer admits.
     Completed {
-        event: EventId,
+        event: LineId,
         position: u64,
     },
     Settings {
-        event: EventId,
+        event: LineId,
     },
     /// The event and its data are gone.
     Deleted {
-        event: EventId,
+        event: LineId,
     },
     /// A release drew winners from the event's pool (the `random` method): read them
     /// ([`Store::won_since`]).
     Won {
-        event: EventId,
+        event: LineId,
     },
     /// A draw found the store had lost the event's writes: every replica restores what it knows
     /// (it reads the event again) and counts the loss.
     Lost {
-        event: EventId,
+        event: LineId,
     },
 }
 
@@ -307,7 +307,7 @@ pub async fn put_event_and_lanes(
             .put_event(&line, &settings.lane_settings(lane), mode)
             .await?;
     }
-    store.put_event(event, settings, mode).await
+    store.put_event(&LineId::from(event), settings, mode).await
 }
 
 /// Everything a store does, in the parts each user needs ([`AdminStore`], [`LineStore`],
@@ -323,7 +323,7 @@ pub trait AdminStore: Send + Sync + 'static {
     /// gets its draw's seed here, once: later writes keep it.
     async fn put_event(
         &self,
-        event: &EventId,
+        line: &LineId,
         settings: &EventSettings,
         mode: PutMode,
     ) -> Result<bool, StoreError>;
@@ -331,7 +331,7 @@ pub trait AdminStore: Send + Sync + 'static {
     /// Deletes the event and all its data, and tells every replica; a tombstone keeps replicas
     /// from restoring it from memory ([`Store::restore`]) until `put_event` creates it again.
     /// Returns whether there was anything to delete.
-    async fn delete_event(&self, event: &EventId) -> Result<bool, StoreError>;
+    async fn delete_event(&self, line: &LineId) -> Result<bool, StoreError>;
 }
 
 /// The visitor path: places taken and given up, admissions claimed, completed and used.
@@ -344,7 +344,7 @@ pub trait LineStore: Send + Sync + 'static {
     /// `floor`, the highest this replica knows).
     async fn join(
         &self,
-        event: &EventId,
+        line: &LineId,
         visitor: &VisitorId,
         who: JoinAs,
         now_ms: i64,
@@ -355,7 +355,7 @@ pub trait LineStore: Send + Sync + 'static {
     /// Gives up `position`. Returns false if it had been given up already.
     async fn leave(
         &self,
-        event: &EventId,
+        line: &LineId,
         position: u64,
         visitor: &VisitorId,
     ) -> Result<bool, StoreError>;
@@ -366,7 +366,7 @@ pub trait LineStore: Send + Sync + 'static {
     /// `visitor` who held the number may join again, with a new one.
     async fn leave_prequeue(
         &self,
-        event: &EventId,
+        line: &LineId,
         arrival: u64,
         visitor: &VisitorId,
     ) -> Result<PrequeueLeave, StoreError>;
@@ -375,7 +375,7 @@ pub trait LineStore: Send + Sync + 'static {
     /// slot is held until the pass expires (`pass_ttl_ms`).
     async fn claim(
         &self,
-        event: &EventId,
+        line: &LineId,
         position: u64,
         now_ms: i64,
         pass_ttl_ms: u64,
@@ -384,52 +384,52 @@ pub trait LineStore: Send + Sync + 'static {
 
     /// The booking service is done with the visitor at `position`: the slot is free, and the
     /// position admits nobody again (every replica is told). Returns whether the visitor held a slot.
-    async fn complete(&self, event: &EventId, position: u64) -> Result<bool, StoreError>;
+    async fn complete(&self, line: &LineId, position: u64) -> Result<bool, StoreError>;
 
     /// Marks the admission of `position` in `event`'s line used, for `ttl_ms` (what is left of its
     /// passes' lifetime). Returns true only for the first call: one admission lets one person in,
     /// whichever of the passes handed out for it comes first.
     async fn consume_pass(
         &self,
-        event: &EventId,
+        line: &LineId,
         position: u64,
         ttl_ms: u64,
     ) -> Result<bool, StoreError>;
 
     /// Whether the admission of `position` in `event`'s line was used ([`Store::consume_pass`]).
-    async fn pass_used(&self, event: &EventId, position: u64) -> Result<bool, StoreError>;
+    async fn pass_used(&self, line: &LineId, position: u64) -> Result<bool, StoreError>;
 }
 
 /// What replicas read to answer without asking the store, and restore when it lost data.
 #[async_trait]
 pub trait SyncStore: Send + Sync + 'static {
-    async fn events(&self) -> Result<Vec<EventId>, StoreError>;
+    async fn events(&self) -> Result<Vec<LineId>, StoreError>;
 
     /// The event's settings and figures, or `None` for an unknown event.
-    async fn snapshot(&self, event: &EventId) -> Result<Option<Snapshot>, StoreError>;
+    async fn snapshot(&self, line: &LineId) -> Result<Option<Snapshot>, StoreError>;
 
     /// Raises the event's figures to `floor` where the store holds less, and writes `settings` if it
     /// holds none. Returns whether anything was restored: the store had lost data.
     async fn restore(
         &self,
-        event: &EventId,
+        line: &LineId,
         settings: &EventSettings,
         floor: &Floor,
     ) -> Result<bool, StoreError>;
 
     /// The pool's winners as (arrival number, position), in the order drawn, with those who left
     /// the pool as (arrival number, 0), skipping the first `seen` (those a replica has read).
-    async fn won_since(&self, event: &EventId, seen: u64) -> Result<Vec<(u64, u64)>, StoreError>;
+    async fn won_since(&self, line: &LineId, seen: u64) -> Result<Vec<(u64, u64)>, StoreError>;
 
     /// The positions given up, in the order they were, skipping the first `seen` (those a replica
     /// has read already): a replica reads each leaver once, however many there are.
-    async fn leavers_since(&self, event: &EventId, seen: u64) -> Result<Vec<u64>, StoreError>;
+    async fn leavers_since(&self, line: &LineId, seen: u64) -> Result<Vec<u64>, StoreError>;
 
     /// The visits reported complete after `since_ms` (unix ms), with when, oldest first; the store
     /// keeps them for [`COMPLETIONS_KEPT_MS`], longer than any pass lives.
     async fn completed_since(
         &self,
-        event: &EventId,
+        line: &LineId,
         since_ms: i64,
     ) -> Result<Vec<(u64, i64)>, StoreError>;
 
@@ -437,10 +437,10 @@ pub trait SyncStore: Send + Sync + 'static {
     async fn notifications(&self) -> Result<BoxStream<'static, Notification>, StoreError>;
 
     /// The drawn pre-queue's entries, once drawn.
-    async fn draw_entries(&self, event: &EventId) -> Result<Option<DrawEntries>, StoreError>;
+    async fn draw_entries(&self, line: &LineId) -> Result<Option<DrawEntries>, StoreError>;
 
     /// Whether the event was deleted lately (its tombstone is there).
-    async fn is_deleted(&self, event: &EventId) -> Result<bool, StoreError>;
+    async fn is_deleted(&self, line: &LineId) -> Result<bool, StoreError>;
 
     async fn ping(&self) -> Result<(), StoreError>;
 
@@ -457,7 +457,7 @@ pub trait ReleaseStore: Send + Sync + 'static {
     /// the pool first (see [`Pick`]); winners drawn are announced ([`Notification::Won`]).
     async fn advance(
         &self,
-        event: &EventId,
+        line: &LineId,
         count: u64,
         mode: AdvanceMode,
         capacity: Capacity,
@@ -467,7 +467,7 @@ pub trait ReleaseStore: Send + Sync + 'static {
     /// Draws the pre-queue's order, once: closes the pre-queue (its entries are the positions handed
     /// out so far; later joins come after them), shuffles them with the seed
     /// ([`crate::domain::draw::order`]) and tells every replica. `None` for an event without a seed.
-    async fn draw(&self, event: &EventId, now_ms: i64) -> Result<Option<Drawn>, StoreError>;
+    async fn draw(&self, line: &LineId, now_ms: i64) -> Result<Option<Drawn>, StoreError>;
 }
 
 /// The drain's side: what was admitted, the lease, the checkpoint.
@@ -476,7 +476,7 @@ pub trait DrainStore: Send + Sync + 'static {
     /// The admitted visitors at positions `after + 1 ..= through` who did not leave, in order.
     async fn admitted_range(
         &self,
-        event: &EventId,
+        line: &LineId,
         after: u64,
         through: u64,
     ) -> Result<Vec<Admitted>, StoreError>;
@@ -484,7 +484,7 @@ pub trait DrainStore: Send + Sync + 'static {
     /// Takes, renews or gives back the event's drain lease. Returns whether `holder` holds it.
     async fn drain_lease(
         &self,
-        event: &EventId,
+        line: &LineId,
         holder: &str,
         ttl_ms: u64,
         action: LeaseAction,
@@ -493,7 +493,7 @@ pub trait DrainStore: Send + Sync + 'static {
     /// Moves the drain checkpoint forward to `through`, if `holder` still holds the lease.
     async fn set_drained(
         &self,
-        event: &EventId,
+        line: &LineId,
         through: u64,
         holder: &str,
     ) -> Result<bool, StoreError>;

@@ -20,7 +20,7 @@ use super::{
     StoreError, COMPLETIONS_KEPT_MS, EVENT_KEYS, TOMBSTONE_MS,
 };
 use crate::domain::draw::{self, Seed};
-use crate::domain::{Admitted, EventId, EventSettings, VisitorId};
+use crate::domain::{Admitted, EventSettings, LineId, VisitorId};
 
 /// How long joins wait after Redis turned out to be another instance, unless told otherwise.
 const DEFAULT_SETTLE: Duration = Duration::from_millis(750);
@@ -164,7 +164,7 @@ impl RedisStore {
         })
     }
 
-    fn key(&self, event: &EventId, name: &str) -> String {
+    fn key(&self, event: &LineId, name: &str) -> String {
         event_key(&self.prefix, event, name)
     }
 
@@ -173,7 +173,7 @@ impl RedisStore {
     /// from the line, which is in arrival order until drawn.
     async fn published_entries(
         &self,
-        event: &EventId,
+        event: &LineId,
         seed: &Seed,
         size: u64,
     ) -> Result<Vec<String>, StoreError> {
@@ -199,7 +199,7 @@ impl RedisStore {
 
     /// Reads the pool at one instant (a seed is fixed first, should the store have none) and draws
     /// its next release of up to `count` ([`crate::domain::draw::release_picks`]).
-    async fn pool_draw(&self, event: &EventId, count: u64) -> Result<PoolDraw, StoreError> {
+    async fn pool_draw(&self, event: &LineId, count: u64) -> Result<PoolDraw, StoreError> {
         let mut conn = self.conn.clone();
         let seed_key = self.key(event, "pool:seed");
         let (seed, arrived, waiting, releases): (String, Option<u64>, u64, Option<u64>) =
@@ -238,7 +238,7 @@ impl RedisStore {
 impl AdminStore for RedisStore {
     async fn put_event(
         &self,
-        event: &EventId,
+        event: &LineId,
         settings: &EventSettings,
         mode: PutMode,
     ) -> Result<bool, StoreError> {
@@ -248,7 +248,7 @@ impl AdminStore for RedisStore {
         let key = self.key(event, "settings");
         // The id goes into the index first, so a crash in between leaves an indexed event without
         // settings (skipped) rather than settings nobody can find.
-        let _: () = conn.sadd(self.events_key(), event.as_str()).await?;
+        let _: () = conn.sadd(self.events_key(), event.wire()).await?;
         let _: () = conn.del(self.key(event, "deleted")).await?;
         if settings.has_prequeue() {
             let _: () = conn
@@ -275,7 +275,7 @@ impl AdminStore for RedisStore {
         Ok(written)
     }
 
-    async fn delete_event(&self, event: &EventId) -> Result<bool, StoreError> {
+    async fn delete_event(&self, event: &LineId) -> Result<bool, StoreError> {
         let mut conn = self.conn.clone();
         let mut invocation = self.delete.prepare_invoke();
         invocation.key(self.key(event, "deleted"));
@@ -286,11 +286,11 @@ impl AdminStore for RedisStore {
             .arg(crate::clock::unix_ms())
             .arg(TOMBSTONE_MS)
             .arg(&self.channel)
-            .arg(event.as_str())
+            .arg(event.wire())
             .invoke_async(&mut conn)
             .await?;
         // After the data: a crash in between leaves an indexed event without settings (skipped).
-        let unindexed: u8 = conn.srem(self.events_key(), event.as_str()).await?;
+        let unindexed: u8 = conn.srem(self.events_key(), event.wire()).await?;
         Ok(deleted > 0 || unindexed == 1)
     }
 }
@@ -299,7 +299,7 @@ impl AdminStore for RedisStore {
 impl LineStore for RedisStore {
     async fn join(
         &self,
-        event: &EventId,
+        event: &LineId,
         visitor: &VisitorId,
         who: JoinAs,
         now_ms: i64,
@@ -323,7 +323,7 @@ impl LineStore for RedisStore {
 
     async fn leave(
         &self,
-        event: &EventId,
+        event: &LineId,
         position: u64,
         visitor: &VisitorId,
     ) -> Result<bool, StoreError> {
@@ -336,7 +336,7 @@ impl LineStore for RedisStore {
             .arg(position)
             .arg(visitor.as_str())
             .arg(&self.channel)
-            .arg(event.as_str())
+            .arg(event.wire())
             .invoke_async(&mut conn)
             .await?;
         Ok(added == 1)
@@ -344,7 +344,7 @@ impl LineStore for RedisStore {
 
     async fn leave_prequeue(
         &self,
-        event: &EventId,
+        event: &LineId,
         arrival: u64,
         visitor: &VisitorId,
     ) -> Result<PrequeueLeave, StoreError> {
@@ -358,7 +358,7 @@ impl LineStore for RedisStore {
             .key(self.key(event, "pool:visitors"))
             .arg(arrival)
             .arg(&self.channel)
-            .arg(event.as_str())
+            .arg(event.wire())
             .arg(visitor.as_str())
             .invoke_async(&mut self.conn.clone())
             .await?;
@@ -371,7 +371,7 @@ impl LineStore for RedisStore {
 
     async fn claim(
         &self,
-        event: &EventId,
+        event: &LineId,
         position: u64,
         now_ms: i64,
         pass_ttl_ms: u64,
@@ -395,7 +395,7 @@ impl LineStore for RedisStore {
         })
     }
 
-    async fn complete(&self, event: &EventId, position: u64) -> Result<bool, StoreError> {
+    async fn complete(&self, event: &LineId, position: u64) -> Result<bool, StoreError> {
         let mut conn = self.conn.clone();
         let held: u8 = self
             .complete
@@ -404,7 +404,7 @@ impl LineStore for RedisStore {
             .key(self.key(event, "completed"))
             .arg(position)
             .arg(&self.channel)
-            .arg(event.as_str())
+            .arg(event.wire())
             .arg(COMPLETIONS_KEPT_MS)
             .invoke_async(&mut conn)
             .await?;
@@ -413,7 +413,7 @@ impl LineStore for RedisStore {
 
     async fn consume_pass(
         &self,
-        event: &EventId,
+        event: &LineId,
         position: u64,
         ttl_ms: u64,
     ) -> Result<bool, StoreError> {
@@ -431,7 +431,7 @@ impl LineStore for RedisStore {
         Ok(first.is_some())
     }
 
-    async fn pass_used(&self, event: &EventId, position: u64) -> Result<bool, StoreError> {
+    async fn pass_used(&self, event: &LineId, position: u64) -> Result<bool, StoreError> {
         let mut conn = self.conn.clone();
         let used: bool = redis::cmd("EXISTS")
             .arg(self.key(event, &format!("used:{position}")))
@@ -443,18 +443,18 @@ impl LineStore for RedisStore {
 
 #[async_trait]
 impl SyncStore for RedisStore {
-    async fn events(&self) -> Result<Vec<EventId>, StoreError> {
+    async fn events(&self) -> Result<Vec<LineId>, StoreError> {
         let mut conn = self.conn.clone();
         let raw: Vec<String> = conn.smembers(self.events_key()).await?;
-        let mut events: Vec<EventId> = raw
+        let mut events: Vec<LineId> = raw
             .iter()
-            .filter_map(|id| EventId::parse_stored(id).ok())
+            .filter_map(|id| LineId::parse_wire(id).ok())
             .collect();
         events.sort();
         Ok(events)
     }
 
-    async fn snapshot(&self, event: &EventId) -> Result<Option<Snapshot>, StoreError> {
+    async fn snapshot(&self, event: &LineId) -> Result<Option<Snapshot>, StoreError> {
         let mut conn = self.conn.clone();
         let now_ms = crate::clock::unix_ms();
         type Row = (
@@ -551,7 +551,7 @@ impl SyncStore for RedisStore {
 
     async fn restore(
         &self,
-        event: &EventId,
+        event: &LineId,
         settings: &EventSettings,
         floor: &Floor,
     ) -> Result<bool, StoreError> {
@@ -588,12 +588,12 @@ impl SyncStore for RedisStore {
             restored |= padded == 1;
         }
         let mut conn = self.conn.clone();
-        let indexed: u8 = conn.sadd(self.events_key(), event.as_str()).await?;
+        let indexed: u8 = conn.sadd(self.events_key(), event.wire()).await?;
         restored |= indexed == 1;
         Ok(restored)
     }
 
-    async fn won_since(&self, event: &EventId, seen: u64) -> Result<Vec<(u64, u64)>, StoreError> {
+    async fn won_since(&self, event: &LineId, seen: u64) -> Result<Vec<(u64, u64)>, StoreError> {
         let mut conn = self.conn.clone();
         let from = isize::try_from(seen).unwrap_or(isize::MAX);
         let won: Vec<String> = conn.lrange(self.key(event, "pool:won"), from, -1).await?;
@@ -611,7 +611,7 @@ impl SyncStore for RedisStore {
             .collect()
     }
 
-    async fn leavers_since(&self, event: &EventId, seen: u64) -> Result<Vec<u64>, StoreError> {
+    async fn leavers_since(&self, event: &LineId, seen: u64) -> Result<Vec<u64>, StoreError> {
         let mut conn = self.conn.clone();
         let from = isize::try_from(seen).unwrap_or(isize::MAX);
         Ok(conn
@@ -621,7 +621,7 @@ impl SyncStore for RedisStore {
 
     async fn completed_since(
         &self,
-        event: &EventId,
+        event: &LineId,
         since_ms: i64,
     ) -> Result<Vec<(u64, i64)>, StoreError> {
         let mut conn = self.conn.clone();
@@ -641,7 +641,7 @@ impl SyncStore for RedisStore {
             .boxed())
     }
 
-    async fn draw_entries(&self, event: &EventId) -> Result<Option<DrawEntries>, StoreError> {
+    async fn draw_entries(&self, event: &LineId) -> Result<Option<DrawEntries>, StoreError> {
         let mut conn = self.conn.clone();
         let (size, at): (Option<u64>, Option<i64>) = redis::cmd("HMGET")
             .arg(self.key(event, "draw"))
@@ -673,7 +673,7 @@ impl SyncStore for RedisStore {
         }))
     }
 
-    async fn is_deleted(&self, event: &EventId) -> Result<bool, StoreError> {
+    async fn is_deleted(&self, event: &LineId) -> Result<bool, StoreError> {
         let mut conn = self.conn.clone();
         Ok(conn.exists(self.key(event, "deleted")).await?)
     }
@@ -699,7 +699,7 @@ impl SyncStore for RedisStore {
 impl ReleaseStore for RedisStore {
     async fn advance(
         &self,
-        event: &EventId,
+        event: &LineId,
         count: u64,
         mode: AdvanceMode,
         capacity: Capacity,
@@ -735,7 +735,7 @@ impl ReleaseStore for RedisStore {
                 .arg(count)
                 .arg(interval_ms)
                 .arg(&self.channel)
-                .arg(event.as_str())
+                .arg(event.wire())
                 .arg(capacity.max_active)
                 .arg(capacity.claim_window_ms);
             match &pool {
@@ -762,7 +762,7 @@ impl ReleaseStore for RedisStore {
         )))
     }
 
-    async fn draw(&self, event: &EventId, now_ms: i64) -> Result<Option<Drawn>, StoreError> {
+    async fn draw(&self, event: &LineId, now_ms: i64) -> Result<Option<Drawn>, StoreError> {
         let mut conn = self.conn.clone();
         let closed: Option<(String, u64, i64, String)> = self
             .draw_close
@@ -798,7 +798,7 @@ impl ReleaseStore for RedisStore {
             let _: u8 = invocation
                 .arg(now_ms)
                 .arg(&self.channel)
-                .arg(event.as_str())
+                .arg(event.wire())
                 .arg(order_seed.to_hex())
                 .arg(order)
                 .invoke_async(&mut conn)
@@ -817,7 +817,7 @@ impl ReleaseStore for RedisStore {
 impl DrainStore for RedisStore {
     async fn admitted_range(
         &self,
-        event: &EventId,
+        event: &LineId,
         after: u64,
         through: u64,
     ) -> Result<Vec<Admitted>, StoreError> {
@@ -871,7 +871,7 @@ impl DrainStore for RedisStore {
             })?;
             let joined_at_ms = joined.parse().unwrap_or_default();
             admitted.push(Admitted {
-                event: event.clone(),
+                line: event.clone(),
                 position: *position,
                 visitor: visitor.to_owned(),
                 joined_at_ms,
@@ -883,7 +883,7 @@ impl DrainStore for RedisStore {
 
     async fn drain_lease(
         &self,
-        event: &EventId,
+        event: &LineId,
         holder: &str,
         ttl_ms: u64,
         action: LeaseAction,
@@ -905,7 +905,7 @@ impl DrainStore for RedisStore {
 
     async fn set_drained(
         &self,
-        event: &EventId,
+        event: &LineId,
         through: u64,
         holder: &str,
     ) -> Result<bool, StoreError> {
@@ -917,7 +917,7 @@ impl DrainStore for RedisStore {
             .arg(through)
             .arg(holder)
             .arg(&self.channel)
-            .arg(event.as_str())
+            .arg(event.wire())
             .invoke_async(&mut conn)
             .await?;
         Ok(moved == 1)
@@ -938,14 +938,15 @@ fn info_field<'a>(info: &'a str, name: &str) -> Option<&'a str> {
         .map(str::trim)
 }
 
-/// `<prefix>:{event}:<name>`: hash-tagged by event, so an event's keys share a Redis Cluster slot.
-fn event_key(prefix: &str, event: &EventId, name: &str) -> String {
-    format!("{prefix}:{{{event}}}:{name}")
+/// `<prefix>:{line}:<name>` (the line's wire form, `event` or `event~lane`): hash-tagged by
+/// line, so a line's keys share a Redis Cluster slot.
+fn event_key(prefix: &str, event: &LineId, name: &str) -> String {
+    format!("{prefix}:{{{}}}:{name}", event.wire())
 }
 
 /// A join waiting for its place in the next batch.
 struct PendingJoin {
-    event: EventId,
+    event: LineId,
     visitor: VisitorId,
     who: JoinAs,
     now_ms: i64,
@@ -969,7 +970,7 @@ struct Restorer {
     /// Where joins are announced.
     channel: String,
     /// How far each event's line reaches after a batch, for [`announce_joins`].
-    issued: mpsc::UnboundedSender<(EventId, u64)>,
+    issued: mpsc::UnboundedSender<(LineId, u64)>,
     script: Script,
     /// The replication ids of the primaries joins went to (one server's, or a cluster's).
     instances: Arc<parking_lot::Mutex<std::collections::HashSet<String>>>,
@@ -1000,7 +1001,7 @@ impl Restorer {
     /// draws wait until the mark is gone. `loss` is `None` for a replica that only found the mark.
     async fn settle(
         &self,
-        event: &EventId,
+        event: &LineId,
         loss: Option<&str>,
         floor: u64,
         orphans: Option<(u64, u64)>,
@@ -1042,7 +1043,7 @@ impl Restorer {
     }
 
     /// `INFO replication` of the primary holding `event`'s keys (the key routes it in a cluster).
-    async fn instance_info(&self, event: &EventId) -> Result<String, StoreError> {
+    async fn instance_info(&self, event: &LineId) -> Result<String, StoreError> {
         let (_, info): (Option<u64>, String) = redis::pipe()
             .get(event_key(&self.prefix, event, "issued"))
             .cmd("INFO")
@@ -1054,7 +1055,7 @@ impl Restorer {
 
     async fn restore(
         &self,
-        event: &EventId,
+        event: &LineId,
         settings_json: &str,
         floor: &Floor,
     ) -> Result<bool, StoreError> {
@@ -1112,7 +1113,7 @@ async fn send_joins(restorer: Restorer, mut pending: mpsc::UnboundedReceiver<Pen
     let mut batch = Vec::with_capacity(JOIN_BATCH);
     while pending.recv_many(&mut batch, JOIN_BATCH).await > 0 {
         // One group per event, in arrival order; the events' transactions go out together.
-        let mut groups: Vec<(EventId, Vec<PendingJoin>)> = Vec::new();
+        let mut groups: Vec<(LineId, Vec<PendingJoin>)> = Vec::new();
         for join in batch.drain(..) {
             match groups.iter_mut().find(|(event, _)| *event == join.event) {
                 Some((_, joins)) => joins.push(join),
@@ -1136,7 +1137,7 @@ struct JoinScripts {
 async fn join_event(
     restorer: &Restorer,
     scripts: &JoinScripts,
-    event: EventId,
+    event: LineId,
     joins: Vec<PendingJoin>,
 ) {
     let key = |name: &str| event_key(&restorer.prefix, &event, name);
@@ -1176,7 +1177,7 @@ async fn join_event(
 }
 
 struct JoinKeys {
-    event: EventId,
+    event: LineId,
     issued: String,
     /// The second count every draw moves with `issued` (see `lua/restore.lua`).
     shadow: String,
@@ -1336,9 +1337,9 @@ const ANNOUNCE_EVERY: Duration = Duration::from_millis(100);
 async fn announce_joins(
     conn: Conn,
     channel: String,
-    mut reaches: mpsc::UnboundedReceiver<(EventId, u64)>,
+    mut reaches: mpsc::UnboundedReceiver<(LineId, u64)>,
 ) {
-    let mut pending: std::collections::HashMap<EventId, u64> = std::collections::HashMap::new();
+    let mut pending: std::collections::HashMap<LineId, u64> = std::collections::HashMap::new();
     let mut ticker = tokio::time::interval(ANNOUNCE_EVERY);
     // After a quiet spell the first joins go out at once, the rest at most every interval.
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -1400,7 +1401,7 @@ async fn join_trusted(
             .arg(join.visitor.as_str())
             .arg(join.now_ms)
             .arg(&restorer.channel)
-            .arg(keys.event.as_str())
+            .arg(keys.event.wire())
             .invoke_async(&mut restorer.conn.clone())
             .await?;
         loss = match refused {
@@ -1429,7 +1430,7 @@ type StoredDraw = (Option<String>, Option<u64>, Option<i64>, Option<String>);
 
 /// An event's draw as the store holds it.
 fn draw_state(
-    event: &EventId,
+    event: &LineId,
     (seed, size, at_ms, order_seed): StoredDraw,
 ) -> Result<Option<DrawState>, StoreError> {
     let Some(seed) = seed else {
@@ -1447,7 +1448,7 @@ fn draw_state(
     Ok(Some(DrawState { seed, drawn }))
 }
 
-fn parse_seed(event: &EventId, what: &str, hex: &str) -> Result<Seed, StoreError> {
+fn parse_seed(event: &LineId, what: &str, hex: &str) -> Result<Seed, StoreError> {
     Seed::parse(hex).ok_or_else(|| StoreError::Corrupt(format!("the {what} of event `{event}`")))
 }
 

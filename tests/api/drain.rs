@@ -10,7 +10,7 @@ use serde_json::json;
 use tokio::sync::watch;
 use waitroom::cache::{synced, Resync};
 use waitroom::config::LogTarget;
-use waitroom::domain::{random_token_id, EventId, EventSettings, VisitorId};
+use waitroom::domain::{random_token_id, EventId, EventSettings, LineId, VisitorId};
 use waitroom::drain::{DrainSettings, DrainWorker};
 use waitroom::sink::{AdmissionMessage, KafkaSink, LogSink, Sink};
 use waitroom::store::{AdvanceMode, Capacity, JoinAs, Pick, PutMode, Store};
@@ -173,7 +173,7 @@ pub fn read_topic(
 /// Returns the ids of those who stay.
 pub async fn line_up(
     store: &dyn Store,
-    event: &EventId,
+    event: &LineId,
     count: u64,
     leave_every: u64,
 ) -> BTreeSet<String> {
@@ -239,7 +239,7 @@ pub fn start_worker(
 }
 
 /// Admits the next `by` visitors by hand; returns the pointer.
-async fn admit(store: &dyn Store, event: &EventId, by: u64) -> u64 {
+async fn admit(store: &dyn Store, event: &LineId, by: u64) -> u64 {
     store
         .advance(
             event,
@@ -254,7 +254,7 @@ async fn admit(store: &dyn Store, event: &EventId, by: u64) -> u64 {
 }
 
 /// Whether the drain checkpoint reached `through` within `within`.
-async fn drained_to(store: &dyn Store, event: &EventId, through: u64, within: Duration) -> bool {
+async fn drained_to(store: &dyn Store, event: &LineId, through: u64, within: Duration) -> bool {
     eventually(within, || async {
         drained_through(store, event).await == through
     })
@@ -262,7 +262,7 @@ async fn drained_to(store: &dyn Store, event: &EventId, through: u64, within: Du
     .is_some()
 }
 
-pub async fn drained_through(store: &dyn Store, event: &EventId) -> u64 {
+pub async fn drained_through(store: &dyn Store, event: &LineId) -> u64 {
     store
         .snapshot(event)
         .await
@@ -278,7 +278,7 @@ async fn kafka_drain_survives_broker_errors_and_outages() {
     let topic = "waitroom.admitted";
     mock.create_topic(topic, 3, 1).unwrap();
     let store = redis_store(&format!("t{}", random_token_id())).await;
-    let event = EventId::parse("drop").unwrap();
+    let event = LineId::from(EventId::parse("drop").unwrap());
     let staying = line_up(store.as_ref(), &event, 600, 25).await;
 
     let overrides = BTreeMap::from([("message.timeout.ms".to_owned(), "1500".to_owned())]);
@@ -327,7 +327,7 @@ async fn kafka_drain_survives_broker_errors_and_outages() {
 async fn two_workers_never_both_send_and_one_takes_over() {
     let prefix = format!("t{}", random_token_id());
     let store = redis_store(&prefix).await;
-    let event = EventId::parse("drop").unwrap();
+    let event = LineId::from(EventId::parse("drop").unwrap());
     let staying = line_up(store.as_ref(), &event, 400, 1_000).await;
     let dir = tempfile::tempdir().unwrap();
     let (log_a, log_b) = (dir.path().join("a.jsonl"), dir.path().join("b.jsonl"));
@@ -382,7 +382,7 @@ async fn drain_processes_killed_twice_lose_nothing() {
     broker.create_topic("admitted", 3).unwrap();
     let prefix = format!("t{}", random_token_id());
     let store = redis_store(&prefix).await;
-    let event = EventId::parse("drop").unwrap();
+    let event = LineId::from(EventId::parse("drop").unwrap());
     let staying = line_up(store.as_ref(), &event, 10_000, 97).await;
 
     let dir = tempfile::tempdir().unwrap();
@@ -480,7 +480,7 @@ async fn a_real_broker_outage_loses_nothing() {
     let broker = Daemon::kafka();
     broker.create_topic("admitted", 3).unwrap();
     let store = redis_store(&format!("t{}", random_token_id())).await;
-    let event = EventId::parse("drop").unwrap();
+    let event = LineId::from(EventId::parse("drop").unwrap());
     let staying = line_up(store.as_ref(), &event, 2_000, 41).await;
     let overrides = BTreeMap::from([("message.timeout.ms".to_owned(), "1500".to_owned())]);
     let sink =
@@ -522,7 +522,7 @@ async fn one_event_failing_holds_up_no_other() {
     // Many broken events, so that the healthy one is not first in any order.
     let mut redis = crate::helpers::raw_redis(crate::helpers::Backend::Redis).await;
     for n in 0..8 {
-        let broken = EventId::parse(&format!("broken{n}")).unwrap();
+        let broken = LineId::from(EventId::parse(&format!("broken{n}")).unwrap());
         line_up(store.as_ref(), &broken, 0, u64::MAX).await;
         let _: () = redis::cmd("SET")
             .arg(format!("{prefix}:{{broken{n}}}:admitted"))
@@ -531,7 +531,7 @@ async fn one_event_failing_holds_up_no_other() {
             .await
             .unwrap();
     }
-    let healthy = EventId::parse("healthy").unwrap();
+    let healthy = LineId::from(EventId::parse("healthy").unwrap());
     line_up(store.as_ref(), &healthy, 30, u64::MAX).await;
     admit(store.as_ref(), &healthy, 30).await;
     let dir = tempfile::tempdir().unwrap();
@@ -556,7 +556,7 @@ async fn one_event_failing_holds_up_no_other() {
 async fn a_leave_redis_lost_is_not_forwarded() {
     let prefix = format!("t{}", random_token_id());
     let store = redis_store(&prefix).await;
-    let event = EventId::parse("forgetful").unwrap();
+    let event = LineId::from(EventId::parse("forgetful").unwrap());
     let staying = line_up(store.as_ref(), &event, 10, 4).await;
     let (stop, stopping) = watch::channel(false);
     let (cache, sync) = synced(store.clone(), RESYNC, stopping.clone())

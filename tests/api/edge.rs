@@ -299,7 +299,14 @@ async fn the_javascript_verifier_checks_passes_against_the_jwks() {
     let sign = |event: &str, kind: TokenKind, issued_at: i64| {
         let event = EventId::parse(event).unwrap();
         signer
-            .sign(kind, &event, &VisitorId::generate(), 1, issued_at, 60)
+            .sign(
+                kind,
+                &event.clone().into(),
+                &VisitorId::generate(),
+                1,
+                issued_at,
+                60,
+            )
             .0
     };
     let jwks = app.url("/.well-known/jwks.json");

@@ -334,7 +334,7 @@ pub fn sign_token(
     Tokens::new(&keys, ISSUER)
         .sign(
             kind,
-            &EventId::parse(event).unwrap(),
+            &EventId::parse(event).unwrap().into(),
             &VisitorId::generate(),
             position,
             issued_at,

@@ -153,13 +153,13 @@ async fn thousand_concurrent_joins_get_each_position_once(backend: Backend) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batched_joins_keep_every_place_in_order() {
     use std::sync::Arc;
-    use waitroom::domain::{random_token_id, EventId, EventSettings, VisitorId};
+    use waitroom::domain::{random_token_id, EventId, EventSettings, LineId, VisitorId};
     use waitroom::store::{JoinAs, Pick, PutMode};
 
     let store = crate::helpers::redis_store(&format!("t{}", random_token_id())).await;
     let events = [
-        EventId::parse("one").unwrap(),
-        EventId::parse("two").unwrap(),
+        LineId::from(EventId::parse("one").unwrap()),
+        LineId::from(EventId::parse("two").unwrap()),
     ];
     for event in &events {
         store

@@ -251,3 +251,33 @@ fn the_mode_checker_sees_what_it_must() {
     );
     assert!(mode_checks("let policy = cached.policy();").is_empty());
 }
+
+/// Where a line's one-string form (`event~lane`) may be spelled out: the type that writes and reads
+/// it, and the tokens signed before lanes had a claim of their own (their `aud` is that form).
+const WIRE_FORM_HOMES: &[&str] = &["domain/ids.rs", "token.rs"];
+
+/// What handling a line's wire form by hand looks like: its separator in a string or a char.
+fn wire_form_uses(text: &str) -> bool {
+    text.contains("'~'") || text.contains("\"~\"") || text.contains("~{") || text.contains("}~")
+}
+
+#[test]
+fn only_the_line_id_spells_out_a_lanes_wire_form() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&src, &mut files);
+    let problems: Vec<String> = files
+        .iter()
+        .filter_map(|file| {
+            let relative = file.strip_prefix(&src).unwrap();
+            let named = relative.to_string_lossy();
+            (!WIRE_FORM_HOMES.contains(&named.as_ref()) && wire_form_uses(&code(file))).then(|| {
+                format!("{named}: builds or splits `event~lane` by hand: use LineId (event, lane)")
+            })
+        })
+        .collect();
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert!(wire_form_uses(r#"format!("{event}~{lane}")"#));
+    assert!(wire_form_uses("raw.split_once('~')"));
+    assert!(!wire_form_uses("LineId::of_lane(event, lane)"));
+}

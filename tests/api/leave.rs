@@ -84,7 +84,7 @@ async fn leavers_are_skipped_exactly_however_they_fall(backend: Backend) {
         Backend::Redis | Backend::Cluster => crate::helpers::shared_store(backend, &prefix).await,
         Backend::Memory => std::sync::Arc::new(waitroom::store::MemoryStore::default()),
     };
-    let event = waitroom::domain::EventId::parse("runs").unwrap();
+    let event = waitroom::domain::LineId::from(waitroom::domain::EventId::parse("runs").unwrap());
     crate::drain::line_up(store.as_ref(), &event, 2_000, u64::MAX).await;
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     let mut left = BTreeSet::new();

@@ -8,7 +8,7 @@ use crate::on_both_stores;
 on_both_stores!(metrics_follow_a_scripted_flow);
 
 /// The value of one sample in a Prometheus text exposition.
-fn sample(text: &str, series: &str) -> Option<f64> {
+pub fn sample(text: &str, series: &str) -> Option<f64> {
     text.lines().find_map(|line| {
         line.strip_prefix(series)?
             .strip_prefix(' ')?
@@ -18,7 +18,7 @@ fn sample(text: &str, series: &str) -> Option<f64> {
     })
 }
 
-async fn scrape(app: &crate::helpers::TestApp) -> String {
+pub async fn scrape(app: &crate::helpers::TestApp) -> String {
     let response = app.client.get(app.url("/metrics")).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 200);
     assert!(response.headers()["content-type"]
@@ -59,20 +59,23 @@ async fn metrics_follow_a_scripted_flow(backend: Backend) {
     let value =
         |series: &str| sample(&text, series).unwrap_or_else(|| panic!("no {series} in\n{text}"));
     assert_eq!(
-        value(r#"waitroom_joins_total{event="tour"}"#),
+        value(r#"waitroom_joins_total{event="tour",lane=""}"#),
         5.0,
         "the refresh drew no number"
     );
-    assert_eq!(value(r#"waitroom_issued{event="tour"}"#), 5.0);
-    assert_eq!(value(r#"waitroom_admitted_through{event="tour"}"#), 4.0);
-    assert_eq!(value(r#"waitroom_left{event="tour"}"#), 1.0);
-    assert_eq!(value(r#"waitroom_waiting{event="tour"}"#), 1.0);
+    assert_eq!(value(r#"waitroom_issued{event="tour",lane=""}"#), 5.0);
     assert_eq!(
-        value(r#"waitroom_drain_delivered_total{event="tour"}"#),
+        value(r#"waitroom_admitted_through{event="tour",lane=""}"#),
+        4.0
+    );
+    assert_eq!(value(r#"waitroom_left{event="tour",lane=""}"#), 1.0);
+    assert_eq!(value(r#"waitroom_waiting{event="tour",lane=""}"#), 1.0);
+    assert_eq!(
+        value(r#"waitroom_drain_delivered_total{event="tour",lane=""}"#),
         3.0
     );
-    assert_eq!(value(r#"waitroom_drain_lag{event="tour"}"#), 0.0);
-    assert_eq!(value(r#"waitroom_paused{event="tour"}"#), 0.0);
+    assert_eq!(value(r#"waitroom_drain_lag{event="tour",lane=""}"#), 0.0);
+    assert_eq!(value(r#"waitroom_paused{event="tour",lane=""}"#), 0.0);
     assert_eq!(
         value(r#"waitroom_token_rejections_total{reason="malformed"}"#),
         1.0
@@ -86,7 +89,7 @@ async fn metrics_follow_a_scripted_flow(backend: Backend) {
         5.0
     );
     assert_eq!(value("waitroom_sse_connections"), 1.0);
-    assert!(value(r#"waitroom_pointer_age_seconds{event="tour"}"#) < 5.0);
+    assert!(value(r#"waitroom_pointer_age_seconds{event="tour",lane=""}"#) < 5.0);
     assert_eq!(
         value(
             r#"waitroom_request_duration_seconds_count{route="/v1/events/{event}/join",status="201"}"#
@@ -473,11 +476,11 @@ async fn per_event_series_are_bounded_to_the_busiest_events() {
     assert_eq!(sample(&text, "waitroom_events"), Some(4.0));
     assert_eq!(sample(&text, "waitroom_events_unlisted"), Some(2.0));
     assert_eq!(
-        sample(&text, r#"waitroom_waiting{event="busier"}"#),
+        sample(&text, r#"waitroom_waiting{event="busier",lane=""}"#),
         Some(5.0)
     );
     assert_eq!(
-        sample(&text, r#"waitroom_waiting{event="busy"}"#),
+        sample(&text, r#"waitroom_waiting{event="busy",lane=""}"#),
         Some(3.0)
     );
     for unlisted in ["few", "quiet"] {
@@ -496,10 +499,10 @@ async fn per_event_series_are_bounded_to_the_busiest_events() {
     }
     let text = scrape(&app).await;
     assert_eq!(
-        sample(&text, r#"waitroom_waiting{event="quiet"}"#),
+        sample(&text, r#"waitroom_waiting{event="quiet",lane=""}"#),
         Some(9.0)
     );
-    assert!(!text.contains(r#"waitroom_waiting{event="busy"}"#));
+    assert!(!text.contains(r#"waitroom_waiting{event="busy",lane=""}"#));
 }
 
 /// A real Prometheus scrapes a real `waitroom serve` every second and evaluates the chart's rules:

@@ -389,7 +389,7 @@ async fn a_pool_redis_lost_is_restored_and_everyone_still_drawn() {
 /// Every release is also the one the published procedure computes from the pool's seed.
 async fn every_visitor_has_the_same_chance_at_every_release(backend: Backend) {
     use waitroom::domain::draw::{release_picks, take_picks};
-    use waitroom::domain::{EventId, EventSettings, QueueMethod, VisitorId};
+    use waitroom::domain::{EventId, EventSettings, LineId, QueueMethod, VisitorId};
     use waitroom::store::{AdvanceMode, Capacity, JoinAs, Pick, PutMode, Store};
     const POOL: u64 = 2_000;
     const RELEASED: u64 = 500;
@@ -406,7 +406,7 @@ async fn every_visitor_has_the_same_chance_at_every_release(backend: Backend) {
     };
     let mut wins = vec![0u32; POOL as usize];
     for release in 0..RELEASES {
-        let event = EventId::parse(&format!("fair-{release}")).unwrap();
+        let event = LineId::from(EventId::parse(&format!("fair-{release}")).unwrap());
         store
             .put_event(&event, &settings, PutMode::Upsert)
             .await

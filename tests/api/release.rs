@@ -1,7 +1,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use waitroom::domain::{EventId, EventSettings, VisitorId};
+use waitroom::domain::{EventId, EventSettings, LineId, VisitorId};
 use waitroom::store::{AdvanceMode, Capacity, JoinAs, Pick, PutMode};
 
 use crate::helpers::{redis_store, shared_store, spawn_app, spawn_with, Backend};
@@ -39,7 +39,7 @@ async fn the_scheduler_releases_batches_on_its_own(backend: Backend) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_release_per_slot_however_many_callers() {
     let prefix = format!("t{}", waitroom::domain::random_token_id());
-    let event = EventId::parse("race").unwrap();
+    let event = LineId::from(EventId::parse("race").unwrap());
     let mut stores = Vec::new();
     for _ in 0..3 {
         stores.push(redis_store(&prefix).await);
@@ -108,7 +108,7 @@ async fn three_schedulers_release_one_batch_per_interval_on(backend: Backend) {
     let first = &replicas[0];
     first.create_event("tour", json!({ "batch_size": 0 })).await;
     let store = shared_store(backend, &prefix).await;
-    let event = EventId::parse("tour").unwrap();
+    let event = LineId::from(EventId::parse("tour").unwrap());
     for _ in 0..2_000 {
         store
             .join(
@@ -160,7 +160,7 @@ async fn pointer_announcements_say_whether_an_admin_moved_it(backend: Backend) {
             crate::helpers::shared_store(backend, &prefix).await
         }
     };
-    let event = EventId::parse("tour").unwrap();
+    let event = LineId::from(EventId::parse("tour").unwrap());
     store
         .put_event(&event, &EventSettings::default(), PutMode::Upsert)
         .await

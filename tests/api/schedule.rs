@@ -605,6 +605,22 @@ async fn lanes_share_every_release_and_keep_their_own_lines(backend: Backend) {
         lane_figures(&app, "tix").await,
         vec![("public".into(), 7, 14), ("members".into(), 3, 2)]
     );
+    // The metrics name the lane in a label of its own.
+    let metrics = crate::ops::scrape(&app).await;
+    let series = |name: &str| crate::ops::sample(&metrics, name);
+    assert_eq!(
+        series(r#"waitroom_joins_total{event="tix",lane="members"}"#),
+        Some(5.0)
+    );
+    assert_eq!(
+        series(r#"waitroom_waiting{event="tix",lane="members"}"#),
+        Some(2.0)
+    );
+    assert_eq!(
+        series(r#"waitroom_admitted_through{event="tix",lane=""}"#),
+        Some(7.0)
+    );
+    assert!(!metrics.contains("tix~"), "{metrics}");
     let admitted = app.status("tix", &members[2].token()).await;
     assert_eq!(admitted.body["status"], "admitted", "{}", admitted.body);
     let pass = admitted.body["pass"].as_str().unwrap().to_owned();

@@ -15,7 +15,7 @@ fn sign_with(kid: &str, secret_b64: &str, issuer: &str, event: &str, kind: Token
     Tokens::new(&keys, issuer)
         .sign(
             kind,
-            &EventId::parse(event).unwrap(),
+            &EventId::parse(event).unwrap().into(),
             &VisitorId::generate(),
             1,
             chrono::Utc::now().timestamp(),

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use redis::AsyncCommands;
 use waitroom::cache::{synced, Resync};
-use waitroom::domain::EventId;
+use waitroom::domain::{EventId, LineId};
 use waitroom::drain::{DrainSettings, DrainWorker};
 use waitroom::sink::KafkaSink;
 use waitroom::store::{PutMode, RedisStore, Store};
@@ -25,7 +25,7 @@ pub async fn drain(
     redis: &mut redis::aio::MultiplexedConnection,
     visitors: u64,
 ) -> Row {
-    let event = EventId::parse("drain").expect("an id");
+    let event = LineId::from(EventId::parse("drain").expect("an id"));
     let store: Arc<dyn Store> =
         Arc::new(RedisStore::connect(redis_url, prefix).await.expect("Redis"));
     store

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 use waitroom::domain::draw::{order, positions, Seed};
 use waitroom::domain::QueueMethod;
-use waitroom::domain::{EventId, EventPolicy, EventSettings, VisitorId};
+use waitroom::domain::{EventId, EventPolicy, EventSettings, LineId, VisitorId};
 use waitroom::store::{AdvanceMode, Capacity, JoinAs, Pick, PutMode, RedisStore, Store};
 
 use crate::report::Row;
@@ -118,13 +118,13 @@ async fn joined_by(
     prefix: &str,
     settings: &EventSettings,
     entries: u64,
-) -> (Arc<dyn Store>, EventId) {
+) -> (Arc<dyn Store>, LineId) {
     let store: Arc<dyn Store> = Arc::new(
         RedisStore::connect(redis_url, prefix)
             .await
             .expect("the bench's Redis"),
     );
-    let event = EventId::parse("drop").expect("an event id");
+    let event = LineId::from(EventId::parse("drop").expect("an event id"));
     store
         .put_event(&event, settings, PutMode::Upsert)
         .await

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use hyper::Method;
 use waitroom::client::Client;
-use waitroom::domain::{EventId, VisitorId};
+use waitroom::domain::{EventId, LineId, VisitorId};
 use waitroom::token::{TokenKind, Tokens};
 
 use super::Measured;
@@ -45,7 +45,7 @@ pub async fn leavers(
             .await
             .expect("leavers written");
     }
-    let event = EventId::parse("leavers").expect("a valid event");
+    let event = LineId::from(EventId::parse("leavers").expect("a valid event"));
     let now = waitroom::clock::unix_s();
     let tokens: Vec<String> = (1..=waiting)
         .map(|n| {

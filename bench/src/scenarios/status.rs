@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use hyper::Method;
 use waitroom::client::Client;
-use waitroom::domain::{EventId, VisitorId};
+use waitroom::domain::{EventId, LineId, VisitorId};
 use waitroom::token::{TokenKind, Tokens};
 
 use super::Measured;
@@ -43,7 +43,7 @@ pub async fn status_and_gate(
     // 100,000 waiting tokens, more than the two workers remember as verified (2 × 2 × 4,096),
     // requested in turn: every check verifies a signature, as for a crowd larger than the replicas'
     // memory of it.
-    let event = EventId::parse("bench").expect("a valid event");
+    let event = LineId::from(EventId::parse("bench").expect("a valid event"));
     let unseen: Vec<String> = (0..100_000)
         .map(|n| {
             let visitor = VisitorId::generate();

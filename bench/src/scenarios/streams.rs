@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, Barrier};
 use waitroom::client::Client;
-use waitroom::domain::{EventId, VisitorId};
+use waitroom::domain::{EventId, LineId, VisitorId};
 use waitroom::token::{TokenKind, Tokens};
 
 use crate::redis_stats::fill;
@@ -45,7 +45,7 @@ pub async fn streams(
     let admin = Client::new(&base).with_admin_token(crate::ADMIN_TOKEN);
     super::released_by_hand(&admin, "streams").await;
     fill(redis, prefix, "streams", count as u64 + moves + 1).await;
-    let event = EventId::parse("streams").expect("an event");
+    let event = LineId::from(EventId::parse("streams").expect("an event"));
     let now = waitroom::clock::unix_s();
     // Each stream's visitor waits behind every move the run makes.
     let tokens: Vec<String> = (0..count as u64)
