@@ -1,0 +1,9 @@
+//! Where a line's data lives in Redis.
+
+use crate::domain::LineId;
+
+/// `<prefix>:{line}:<name>` (the line's wire form, `event` or `event~lane`): hash-tagged by
+/// line, so a line's keys share a Redis Cluster slot.
+pub(super) fn line_key(prefix: &str, event: &LineId, name: &str) -> String {
+    format!("{prefix}:{{{}}}:{name}", event.wire())
+}

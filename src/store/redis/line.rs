@@ -1,0 +1,158 @@
+//! The visitor path ([`LineStore`]): joins handed to the join sender, leaves, claims and passes.
+
+use async_trait::async_trait;
+use tokio::sync::oneshot;
+
+use super::joins::*;
+use super::store::*;
+use crate::domain::{LineId, VisitorId};
+use crate::store::LineStore;
+use crate::store::{
+    Capacity, Claim, JoinAs, Joined, Pick, PrequeueLeave, StoreError, COMPLETIONS_KEPT_MS,
+};
+
+#[async_trait]
+impl LineStore for RedisStore {
+    async fn join(
+        &self,
+        event: &LineId,
+        visitor: &VisitorId,
+        who: JoinAs,
+        now_ms: i64,
+        floor: u64,
+        pick: Pick,
+    ) -> Result<Joined, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let pending = PendingJoin {
+            event: event.clone(),
+            visitor: visitor.clone(),
+            who,
+            now_ms,
+            floor,
+            pick,
+            reply,
+        };
+        let stopped = || StoreError::Unavailable("the join sender stopped".into());
+        self.joins.send(pending).map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    async fn leave(
+        &self,
+        event: &LineId,
+        position: u64,
+        visitor: &VisitorId,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.conn.clone();
+        let added: u8 = self
+            .leave
+            .key(self.key(event, "leavers"))
+            .key(self.key(event, "leavers:log"))
+            .key(self.key(event, "visitors"))
+            .arg(position)
+            .arg(visitor.as_str())
+            .arg(&self.channel)
+            .arg(event.wire())
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(added == 1)
+    }
+
+    async fn leave_prequeue(
+        &self,
+        event: &LineId,
+        arrival: u64,
+        visitor: &VisitorId,
+    ) -> Result<PrequeueLeave, StoreError> {
+        let answer: u8 = self
+            .leave_prequeue
+            .key(self.key(event, "draw"))
+            .key(self.key(event, "prequeue:left"))
+            .key(self.key(event, "pool"))
+            .key(self.key(event, "pool:won"))
+            .key(self.key(event, "visitors"))
+            .key(self.key(event, "pool:visitors"))
+            .arg(arrival)
+            .arg(&self.channel)
+            .arg(event.wire())
+            .arg(visitor.as_str())
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        Ok(if answer == 2 {
+            PrequeueLeave::AlreadyDrawn
+        } else {
+            PrequeueLeave::Recorded
+        })
+    }
+
+    async fn claim(
+        &self,
+        event: &LineId,
+        position: u64,
+        now_ms: i64,
+        pass_ttl_ms: u64,
+        capacity: Capacity,
+    ) -> Result<Claim, StoreError> {
+        let mut conn = self.conn.clone();
+        let (outcome, at_ms): (u8, i64) = self
+            .claim
+            .key(self.key(event, "claims"))
+            .key(self.key(event, "active"))
+            .arg(position)
+            .arg(now_ms)
+            .arg(pass_ttl_ms)
+            .arg(if capacity.is_limited() { "1" } else { "0" })
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(match outcome {
+            1 => Claim::Granted { at_ms },
+            2 => Claim::TooLate,
+            _ => Claim::Completed,
+        })
+    }
+
+    async fn complete(&self, event: &LineId, position: u64) -> Result<bool, StoreError> {
+        let mut conn = self.conn.clone();
+        let held: u8 = self
+            .complete
+            .key(self.key(event, "claims"))
+            .key(self.key(event, "active"))
+            .key(self.key(event, "completed"))
+            .arg(position)
+            .arg(&self.channel)
+            .arg(event.wire())
+            .arg(COMPLETIONS_KEPT_MS)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(held == 1)
+    }
+
+    async fn consume_pass(
+        &self,
+        event: &LineId,
+        position: u64,
+        ttl_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.conn.clone();
+        // SET NX: atomic, so of any number of concurrent calls exactly one is first; the key goes
+        // when the admission's passes would have expired anyway.
+        let first: Option<String> = redis::cmd("SET")
+            .arg(self.key(event, &format!("used:{position}")))
+            .arg(1)
+            .arg("NX")
+            .arg("PX")
+            .arg(ttl_ms.max(1))
+            .query_async(&mut conn)
+            .await?;
+        Ok(first.is_some())
+    }
+
+    async fn pass_used(&self, event: &LineId, position: u64) -> Result<bool, StoreError> {
+        let mut conn = self.conn.clone();
+        let used: bool = redis::cmd("EXISTS")
+            .arg(self.key(event, &format!("used:{position}")))
+            .query_async(&mut conn)
+            .await?;
+        Ok(used)
+    }
+}
