@@ -6,8 +6,10 @@
 //   WAITROOM_SERVICE_TOKEN=... PORT=3000 node examples/booking-service/server.mjs
 //
 // (after `npm ci` in deploy/edge-js, whose verifier it uses). Routes:
-//   GET  /checkout        the protected page: needs a pass (cookie `waitroom_<event>.pass` from the
-//                         hand-over, or ?waitroom_pass=); consumes it on the first visit
+//   GET  /checkout/...    the protected pages (/checkout, /checkout/, anything under it: what the
+//                         shipped nginx configurations put behind the gate): need a pass (cookie
+//                         `waitroom_<event>.pass` from the hand-over, or ?waitroom_pass=); consume it
+//                         on the first visit
 //   POST /checkout/done   body: the pass; tells waitroom the visitor is done
 
 import http from "node:http";
@@ -71,9 +73,10 @@ async function done(req, res) {
 http
   .createServer((req, res) => {
     const path = new URL(req.url, "http://x").pathname;
+    const underCheckout = path === "/checkout" || path.startsWith("/checkout/");
     const route =
-      req.method === "GET" && path === "/checkout" ? checkout
-      : req.method === "POST" && path === "/checkout/done" ? done
+      req.method === "POST" && path === "/checkout/done" ? done
+      : req.method === "GET" && underCheckout ? checkout
       : null;
     if (!route) return answer(res, 404, { error: "not-found" });
     route(req, res).catch((e) => answer(res, 500, { error: "internal", detail: String(e) }));

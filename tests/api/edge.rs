@@ -31,6 +31,7 @@ struct Edge {
 }
 
 impl Edge {
+    /// The kit in front of `waitroom` and a static booking site.
     fn start(conf: &str, waitroom: &str, hosts: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let site = dir.path().join("site");
@@ -50,6 +51,17 @@ impl Edge {
             &[],
             None,
         );
+        Self::in_front_of(conf, waitroom, booking, dir, hosts)
+    }
+
+    /// The kit in front of `waitroom` and the running `booking` site.
+    fn in_front_of(
+        conf: &str,
+        waitroom: &str,
+        booking: Daemon,
+        dir: tempfile::TempDir,
+        hosts: &[&str],
+    ) -> Self {
         let port = free_port();
         let kit = std::fs::read_to_string(repo().join("deploy/nginx").join(conf)).unwrap();
         // As an operator fills it in, on loopback and plain HTTP.
@@ -142,6 +154,9 @@ async fn visitor_gets_through(conf: &str, site: &str, queue: &str) {
     app.create_event(EVENT, json!({ "target_url": claim_url }))
         .await;
 
+    // The protected path itself, without its slash, is behind the gate too.
+    let bare = edge.get(site, "/checkout", None).await;
+    assert_eq!(bare.status().as_u16(), 302, "/checkout bypassed the gate");
     // Turned away to the waiting page, with where they were going.
     let away = edge.get(site, "/checkout/?seat=4", None).await;
     assert_eq!(away.status().as_u16(), 302);
@@ -377,17 +392,21 @@ fn waiting_signed_like_a_pass(keys: &Path, pass: &str) -> String {
     .unwrap()
 }
 
-/// `examples/booking-service`: verifies a pass with the JWKS alone, consumes it (a second visit with
-/// the same pass is refused), and reports the visitor done, which frees their slot.
+/// `examples/booking-service` behind the shipped cross-origin nginx configuration, as an operator
+/// runs it: the visitor is handed over to the site's domain, nginx's gate lets the pass through to
+/// the example's checkout, which verifies it with the JWKS alone and consumes it (a second visit
+/// with the same pass is refused), and reports the visitor done, which frees their slot.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_example_booking_service_verifies_consumes_and_completes() {
+async fn the_example_booking_service_verifies_consumes_and_completes_behind_nginx() {
     const SERVICE_TOKEN: &str = "example-service-token-0123456789";
-    let dir = tempfile::tempdir().unwrap();
-    crate::helpers::write_keys(dir.path(), &["passes-1"]);
-    let mut config = crate::helpers::config_with_keys(dir.path(), "passes-1");
+    const SITE: &str = "tickets.example.com";
+    const QUEUE: &str = "queue.example.com";
+    let keys = tempfile::tempdir().unwrap();
+    crate::helpers::write_keys(keys.path(), &["passes-1"]);
+    let mut config = crate::helpers::config_with_keys(keys.path(), "passes-1");
     config.service_token = Some(SERVICE_TOKEN.into());
     let app = spawn_config(config).await;
-    app.create_event("tour", json!({ "max_active": 5 })).await;
+    let waitroom = app.address.trim_start_matches("http://").to_owned();
 
     let script = repo().join("examples/booking-service/server.mjs");
     let service = Daemon::spawn(
@@ -396,51 +415,86 @@ async fn the_example_booking_service_verifies_consumes_and_completes() {
         &[
             ("PORT", "{port}".to_owned()),
             ("WAITROOM_URL", app.address.clone()),
-            ("WAITROOM_EVENT", "tour".to_owned()),
+            ("WAITROOM_EVENT", EVENT.to_owned()),
             ("WAITROOM_SERVICE_TOKEN", SERVICE_TOKEN.to_owned()),
         ],
         None,
     );
-    let site = format!("http://127.0.0.1:{}", service.port);
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
+    let edge = Edge::in_front_of(
+        "cross-origin.conf",
+        &waitroom,
+        service,
+        tempfile::tempdir().unwrap(),
+        &[SITE, QUEUE],
+    );
+    let claim_url = edge.url(SITE, "/_waitroom/claim");
+    app.create_event(EVENT, json!({ "max_active": 5, "target_url": claim_url }))
+        .await;
+
+    // Without a pass, nginx sends the visitor to the line before the site sees them.
+    let away = edge.get(SITE, "/checkout/", None).await;
+    assert_eq!(away.status().as_u16(), 302);
+
+    // Joined and admitted through the edge, handed over to the site's domain.
+    let joined: serde_json::Value = edge
+        .client
+        .post(edge.url(QUEUE, &format!("/v1/events/{EVENT}/join")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
         .unwrap();
+    app.advance(EVENT, 1).await;
+    let pass = status_pass(&edge, QUEUE, joined["token"].as_str().unwrap()).await;
+    assert_eq!(app.show(EVENT).await.active, 1);
+    let to = edge.url(SITE, "/checkout/");
+    let handed = edge
+        .get(
+            SITE,
+            &format!("/_waitroom/claim?waitroom_pass={pass}&to={to}"),
+            None,
+        )
+        .await;
+    assert_eq!(handed.status().as_u16(), 303);
+    let cookie = handed.headers()[SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
 
-    let (joined, pass) = app.admitted_visitor("tour").await;
-    assert_eq!(app.show("tour").await.active, 1);
-
-    let visit = |pass: String| {
-        client
-            .get(format!("{site}/checkout?waitroom_pass={pass}"))
-            .send()
-    };
-    let first = visit(pass.clone()).await.unwrap();
-    assert_eq!(first.status().as_u16(), 200);
+    let first = edge.get(SITE, "/checkout/", Some(&cookie)).await;
+    assert_eq!(first.status().as_u16(), 200, "{:?}", first.text().await);
     let welcome: serde_json::Value = first.json().await.unwrap();
     assert_eq!(welcome["position"], 1);
-    assert_eq!(welcome["welcome"], joined.body["visitor"]);
-    let again = visit(pass.clone()).await.unwrap();
+    assert_eq!(welcome["welcome"], joined["visitor"]);
+    let again = edge.get(SITE, "/checkout/", Some(&cookie)).await;
     assert_eq!(
         again.status().as_u16(),
         403,
         "a pass lets one person in once"
     );
-    let forged = visit(format!("{pass}x")).await.unwrap();
-    assert_eq!(forged.status().as_u16(), 302);
+    let forged = edge
+        .get(SITE, "/checkout/", Some(&format!("{cookie}x")))
+        .await;
+    assert_eq!(forged.status().as_u16(), 302, "nginx's gate turns it away");
     assert!(forged.headers()[LOCATION]
         .to_str()
         .unwrap()
-        .contains("/e/tour?return_to="));
+        .contains(&format!("/e/{EVENT}?return_to=")));
 
-    let done = client
-        .post(format!("{site}/checkout/done"))
+    let done = edge
+        .client
+        .post(edge.url(SITE, "/checkout/done"))
+        .header(COOKIE, &cookie)
         .body(pass)
         .send()
         .await
         .unwrap();
-    assert_eq!(done.status().as_u16(), 200);
-    assert_eq!(app.show("tour").await.active, 0, "the slot is free again");
+    assert_eq!(done.status().as_u16(), 200, "{:?}", done.text().await);
+    assert_eq!(app.show(EVENT).await.active, 0, "the slot is free again");
 }
 
 /// Through the shipped nginx configuration with `trusted_proxies` naming nginx: 300 visitors, each
