@@ -1,5 +1,6 @@
 //! Ids, validated when parsed, so the rest of the code can trust them.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -149,11 +150,12 @@ impl LineId {
         self.lane.is_some()
     }
 
-    /// The line's one-string form, for Redis keys and replica messages: `event` or `event~lane`.
-    pub fn wire(&self) -> String {
+    /// The line's one-string form, for Redis keys and replica messages: `event` or `event~lane`
+    /// (an event's own line, the common case, without building a string).
+    pub fn wire(&self) -> Cow<'_, str> {
         match &self.lane {
-            Some(lane) => format!("{}{LANE_SEPARATOR}{lane}", self.event),
-            None => self.event.0.clone(),
+            Some(lane) => Cow::Owned(format!("{}{LANE_SEPARATOR}{lane}", self.event)),
+            None => Cow::Borrowed(self.event.as_str()),
         }
     }
 
@@ -321,8 +323,8 @@ mod tests {
         let own = LineId::from(&event);
         let members = LineId::of_lane(event.clone(), LaneName::parse("members").unwrap());
         assert_eq!(
-            (own.wire(), members.wire()),
-            ("tix".into(), "tix~members".into())
+            (own.wire().as_ref(), members.wire().as_ref()),
+            ("tix", "tix~members")
         );
         assert_eq!(LineId::parse_wire("tix").unwrap(), own);
         assert_eq!(LineId::parse_wire("tix~members").unwrap(), members);
