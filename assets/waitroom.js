@@ -34,7 +34,10 @@
   const furthestKey = `${storageKey}:furthest`;
   let furthestAhead = Number(localStorage.getItem(furthestKey)) || null;
   let lastAnnounced = "";
+  // What the screen reader was last told, and when, at what progress.
+  let spoken = { text: "", at: 0, progress: 0 };
   let countdownTimer = null;
+  let retryTimer = null;
   // Whether the last answer was a pre-queue place: the first answer after the draw brings the
   // exchanged token.
   let inPrequeue = false;
@@ -52,6 +55,9 @@
     if (source) source.close();
     source = null;
     clearTimeout(pollTimer);
+    clearTimeout(retryTimer);
+    // Nothing may join by itself once the page has stopped: the countdown goes too.
+    clearInterval(countdownTimer);
   }
 
   function show(section) {
@@ -81,10 +87,18 @@
     show("gone");
   }
 
-  function announce(text) {
-    if (text !== lastAnnounced) {
-      $("status").textContent = text;
-      lastAnnounced = text;
+  // Shows `text` at once; a screen reader hears it only when it matters (`urgent`: a change of
+  // state, the turn coming), when the line moved another tenth of the way, or after a minute, so
+  // a line that moves every few seconds does not talk every few seconds.
+  function announce(text, urgent = true) {
+    if (text === lastAnnounced) return;
+    $("status").textContent = text;
+    lastAnnounced = text;
+    const progress = Number($("progress").value) || 0;
+    const now = Date.now();
+    if (urgent || now - spoken.at >= 60000 || Math.abs(progress - spoken.progress) >= 10) {
+      $("announcer").textContent = text;
+      spoken = { text, at: now, progress };
     }
   }
 
@@ -95,6 +109,8 @@
     const response = await fetch(api, { headers: { Accept: "application/json" } });
     const info = response.ok ? await response.json() : {};
     const from = Date.parse(info.prequeue_from || info.opens_at || "") || Date.now() + 5000;
+    // Nobody holds a place yet: there is nothing to leave.
+    $("leave").hidden = true;
     $("position").textContent = "–";
     $("ahead").textContent = "–";
     announce(t("upcoming", { time: clock(from) }));
@@ -119,6 +135,7 @@
 
   function render(place) {
     if (place.token) keep(place.token);
+    $("leave").hidden = false;
     if (place.status === "prequeue") {
       inPrequeue = true;
       show("place");
@@ -129,11 +146,11 @@
       if (place.draw_chance !== undefined) {
         // An event that draws at random: everyone waiting has the same chance at each release.
         const chance = `${Math.round(place.draw_chance * 1000) / 10} %`;
-        announce(t("in_draw", { n: number(place.in_prequeue || 1), chance }));
+        announce(t("in_draw", { n: number(place.in_prequeue || 1), chance }), false);
         return;
       }
       const count = place.in_prequeue ? ` ${t("in_prequeue", { n: number(place.in_prequeue) })}` : "";
-      announce(`${t("prequeue", { time: clock(place.draws_at) })}${count}`);
+      announce(`${t("prequeue", { time: clock(place.draws_at) })}${count}`, false);
       return;
     }
     if (inPrequeue && !place.token) {
@@ -174,7 +191,7 @@
     } else {
       const people = place.ahead === 1 ? t("ahead_one") : t("ahead_many", { n: number(place.ahead) });
       const wait = place.estimate ? ` ${t("estimated", { wait: waitText(place.estimate.wait_s) })}` : "";
-      announce(`${people}${wait}`);
+      announce(`${people}${wait}`, false);
     }
   }
 
@@ -190,8 +207,23 @@
     window.location.assign(target.toString());
   }
 
-  async function join() {
+  // Busy (the store away: 503) or too many joins from here (429): try again by itself after the
+  // `Retry-After` the answer gave, never asking the visitor to press anything.
+  function retryLater(response) {
+    stop();
+    show("place");
+    $("leave").hidden = !token;
+    const seconds = Math.min(Math.max(Number(response.headers.get("Retry-After")) || 5, 1), 60);
+    announce(t("busy_retrying"));
+    retryTimer = setTimeout(start, jitter(seconds * 1000));
+  }
+
+  async function join(retrying = false) {
     const { response, body } = await call("POST", `${api}/join`);
+    if (retrying && (response.status === 503 || response.status === 429)) {
+      retryLater(response);
+      return null;
+    }
     if (!response.ok) {
       refused(body);
       return null;
@@ -242,7 +274,7 @@
   }
 
   async function start() {
-    const place = await join();
+    const place = await join(true);
     if (place && (place.status === "waiting" || place.status === "prequeue")) follow();
   }
 
@@ -275,6 +307,8 @@
     localStorage.removeItem(furthestKey);
     token = null;
     gone(t("left_thanks"));
+    // The outcome, where the button that is gone was: keyboard and screen reader users land on it.
+    $("gone-text").focus();
   });
   $("rejoin").addEventListener("click", () => {
     furthestAhead = null;

@@ -808,3 +808,139 @@ async fn the_hand_over_never_leaves_the_site_in_a_real_browser() {
     .await;
     client.close().await.unwrap();
 }
+
+/// Counts how often `#id`'s text changes from now on (read back with [`changes_of`]).
+async fn count_changes(client: &Client, id: &str) {
+    client
+        .execute(
+            "const [id] = arguments; window.__changes = window.__changes || {}; window.__changes[id] = 0;\
+             new MutationObserver(() => { window.__changes[id] += 1; })\
+               .observe(document.getElementById(id), { childList: true, characterData: true, subtree: true });",
+            vec![json!(id)],
+        )
+        .await
+        .unwrap();
+}
+
+async fn changes_of(client: &Client, id: &str) -> u64 {
+    client
+        .execute("return window.__changes[arguments[0]]", vec![json!(id)])
+        .await
+        .unwrap()
+        .as_u64()
+        .unwrap()
+}
+
+/// A line that moves often is shown as it moves but spoken only when it matters (another tenth of
+/// the way, a change of state); after Leave the focus lands on the outcome; before the line opens
+/// there is nothing to leave, and the countdown is the only thing that joins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_speaks_only_when_it_matters_and_leaves_no_dead_ends() {
+    let app = spawn_app(Backend::Memory).await;
+    let driver = Daemon::chromedriver();
+    let profile = tempfile::tempdir().unwrap();
+    let client = browser(&driver, profile.path()).await;
+    app.create_event("tour", json!({ "batch_size": 0 })).await;
+    for _ in 0..60 {
+        app.join("tour").await;
+    }
+    client.goto(&app.url("/e/tour")).await.unwrap();
+    wait_for_text(&client, "position", "61", Duration::from_secs(10)).await;
+    wait_for_part(&client, "announcer", "60", Duration::from_secs(5)).await;
+    count_changes(&client, "status").await;
+    count_changes(&client, "announcer").await;
+    // Twelve moves of one: a fifth of the way.
+    for moved in 1..=12 {
+        app.advance("tour", 1).await;
+        wait_for_text(
+            &client,
+            "ahead",
+            &(60 - moved).to_string(),
+            Duration::from_secs(5),
+        )
+        .await;
+    }
+    let shown = changes_of(&client, "status").await;
+    let spoken = changes_of(&client, "announcer").await;
+    assert!(
+        shown >= 12,
+        "the visible status follows every move: {shown}"
+    );
+    assert!(
+        (1..=3).contains(&spoken),
+        "spoken {spoken} times for 12 moves (a tenth of the way each time it speaks)"
+    );
+    // Paused: said at once.
+    app.admin(reqwest::Method::POST, "/v1/admin/events/tour/pause", None)
+        .await;
+    wait_for_part(&client, "announcer", "paused", Duration::from_secs(5)).await;
+
+    // Leave: the outcome takes the focus.
+    client
+        .find(Locator::Id("leave"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client.accept_alert().await.unwrap();
+    wait_for_part(&client, "gone-text", "left", Duration::from_secs(5)).await;
+    let focused = client
+        .execute("return document.activeElement.id", vec![])
+        .await
+        .unwrap();
+    assert_eq!(focused, "gone-text");
+
+    // Before the line opens: a countdown and nothing to leave.
+    let opens = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    app.create_event("later", json!({ "opens_at": opens }))
+        .await;
+    client.goto(&app.url("/e/later")).await.unwrap();
+    wait_for_part(&client, "status", ":", Duration::from_secs(10)).await;
+    let leave = client.find(Locator::Id("leave")).await.unwrap();
+    assert!(
+        !leave.is_displayed().await.unwrap(),
+        "a Leave before joining"
+    );
+    std::fs::write(
+        artifacts().join("waiting-page-countdown.png"),
+        client.screenshot().await.unwrap(),
+    )
+    .unwrap();
+    client.close().await.unwrap();
+}
+
+/// A new visitor while Redis is away: the join's 503 is met with a calm message and no button to
+/// press, and the page joins by itself once Redis is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_join_refused_for_an_outage_retries_by_itself() {
+    let redis = Daemon::redis();
+    let mut config = crate::helpers::config_for(Backend::Redis, "page-outage");
+    config.redis_url = Some(redis.redis_url().as_str().into());
+    let app = crate::helpers::spawn_config(config).await;
+    app.create_event("tour", json!({ "batch_size": 0 })).await;
+    app.join("tour").await;
+    let driver = Daemon::chromedriver();
+    let profile = tempfile::tempdir().unwrap();
+    let client = browser(&driver, profile.path()).await;
+
+    redis.freeze();
+    client.goto(&app.url("/e/tour")).await.unwrap();
+    wait_for_part(&client, "status", "tries again", Duration::from_secs(20)).await;
+    let rejoin = client.find(Locator::Id("rejoin")).await.unwrap();
+    assert!(!rejoin.is_displayed().await.unwrap(), "asked to join again");
+    std::fs::write(
+        artifacts().join("waiting-page-outage.png"),
+        client.screenshot().await.unwrap(),
+    )
+    .unwrap();
+    redis.thaw();
+    // A number: joined (which one depends on the joins Redis runs late, after the freeze).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while text_of(&client, "position").await.parse::<u64>().is_err() {
+        assert!(Instant::now() < deadline, "never joined after the outage");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!text_of(&client, "status").await.contains("tries again"));
+    client.close().await.unwrap();
+}
