@@ -341,6 +341,16 @@ pub fn poll_after_ms(settings: &EventSettings, ahead: u64) -> u64 {
     }
 }
 
+/// How often the page without script reloads itself, in seconds: as often as the line moves on its
+/// schedule (its release interval), never faster than every 5 seconds nor slower than a minute;
+/// every 15 seconds for a line moved by hand or paused, whose next move nobody can tell.
+pub fn reload_after_s(settings: &EventSettings) -> u64 {
+    if settings.state != EventState::Open || settings.batch_size == 0 {
+        return 15;
+    }
+    (settings.release_interval_ms / 1_000).clamp(5, 60)
+}
+
 /// How long a signed pass is handed out again to the visitor asking twice, in seconds: a tenth of
 /// its lifetime, at most 5 seconds, so a pass handed out is never much older than a fresh one.
 /// The chance of each of the `waiting` in a random event's draw of being drawn by the next
@@ -364,6 +374,31 @@ pub fn pass_reuse_s(settings: &EventSettings) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_page_without_script_reloads_no_faster_than_the_line_moves() {
+        let every = |batch_size, release_interval_ms, state| {
+            reload_after_s(&EventSettings {
+                batch_size,
+                release_interval_ms,
+                state,
+                ..EventSettings::default()
+            })
+        };
+        assert_eq!(every(100, 10_000, EventState::Open), 10);
+        assert_eq!(
+            every(100, 2_000, EventState::Open),
+            5,
+            "never faster than 5 s"
+        );
+        assert_eq!(
+            every(100, 600_000, EventState::Open),
+            60,
+            "nor slower than a minute"
+        );
+        assert_eq!(every(0, 2_000, EventState::Open), 15, "by hand");
+        assert_eq!(every(100, 2_000, EventState::Paused), 15);
+    }
 
     #[test]
     fn the_chance_in_a_draw_is_the_share_of_those_waiting_the_next_release_takes() {

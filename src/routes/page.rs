@@ -12,7 +12,7 @@ use super::state::AppState;
 use super::templates;
 use super::visitor;
 use super::visitor::{JoinAnswer, Standing};
-use crate::admission::ExpiredReason;
+use crate::admission::{self, ExpiredReason};
 use crate::clock::{rfc3339, unix_ms};
 use crate::domain::palette::Palette;
 use crate::domain::{EventState, Phase};
@@ -154,10 +154,11 @@ async fn without_script(
                 } => Some(hand_over_address(target_url, pass, return_to)),
                 _ => None,
             };
+            // Reloaded while the place is polled for, no faster than the line moves.
             let refresh_s = place
                 .standing
                 .poll_after_ms()
-                .map(|ms| (ms / 1_000).clamp(2, 30));
+                .map(|_| admission::reload_after_s(&settings));
             let sentence = match &place.standing {
                 Standing::Prequeue {
                     in_prequeue,
@@ -216,7 +217,7 @@ async fn without_script(
             ..base
         },
         Err(ApiError::NotOpenYet { from, wait, .. }) => {
-            let refresh_s = wait.as_secs().clamp(2, 30);
+            let refresh_s = wait.as_secs().clamp(5, 60);
             context! {
                 status => "upcoming",
                 sentence => words.text("upcoming", &[("time", from)]),

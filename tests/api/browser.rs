@@ -403,17 +403,41 @@ async fn without_javascript_the_page_reloads_itself_and_lets_the_visitor_through
     .unwrap();
     assert_eq!(app.show("plain").await.issued, 4);
 
-    // It reloads by itself (every few seconds) and keeps the place; then goes on when admitted.
+    // It reloads by itself, no faster than the line can move (a line moved by hand: every 15 s),
+    // and says so; "Check now" reloads it at once.
+    let waiting = app.join("plain").await;
+    let html = app
+        .client
+        .get(app.url("/e/plain?nojs=1"))
+        .header("cookie", format!("waitroom_plain={}", waiting.token()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains(r#"<meta http-equiv="refresh" content="15">"#),
+        "{html}"
+    );
+    assert!(html.contains("every 15 seconds"), "{html}");
     app.advance("plain", 4).await;
+    client
+        .find(Locator::LinkText("Check now"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     let landed =
-        wait_for_address(&client, &app.url("/demo/admitted"), Duration::from_secs(15)).await;
+        wait_for_address(&client, &app.url("/demo/admitted"), Duration::from_secs(10)).await;
     let pass = carried_pass(&landed);
     let checked = app.verify(json!({ "token": pass, "event": "plain" })).await;
     assert_eq!(checked.body["position"], 4);
     assert_eq!(
         app.show("plain").await.issued,
-        4,
-        "reloads drew no new numbers"
+        5,
+        "reloads drew no new numbers (the fifth joined by the test)"
     );
     client.close().await.unwrap();
 }
