@@ -18,6 +18,9 @@ use crate::store::{Claim, DrawState, Figures, Floor, PoolState, Snapshot};
 use crate::token::{Claims, TokenKind};
 
 /// One event as this replica knows it.
+/// How often, at most, the pages of those waiting hear that more arrived.
+const ARRIVALS_NEWS_EVERY_MS: i64 = 1_000;
+
 #[derive(Debug)]
 pub struct CachedEvent {
     pub(super) settings: RwLock<Arc<EventSettings>>,
@@ -57,6 +60,10 @@ pub struct CachedEvent {
     pub(super) draw: RwLock<Option<Arc<PrequeueDraw>>>,
     /// The pool, for an event that draws at random (or did).
     pub(super) pool: RwLock<KnownPool>,
+    /// When the pages of those waiting were last told of new arrivals (unix ms), and whether some
+    /// arrived since (see [`CachedEvent::arrivals_news_due`]).
+    pub(super) arrivals_told_ms: AtomicI64,
+    pub(super) arrivals_untold: AtomicBool,
 }
 
 /// An event's pool (the `random` method) as a replica knows it.
@@ -129,6 +136,8 @@ impl CachedEvent {
             synced_at: Mutex::new(Instant::now()),
             draw: RwLock::default(),
             pool: RwLock::default(),
+            arrivals_told_ms: AtomicI64::new(0),
+            arrivals_untold: AtomicBool::new(false),
         }
     }
 
@@ -457,6 +466,24 @@ impl CachedEvent {
     /// Records a join answered by the store on this replica: the issued count is known right away.
     pub fn observe_issued(&self, position: u64) {
         self.issued.fetch_max(position, Ordering::AcqRel);
+    }
+
+    /// Whether to tell the pages of those waiting now (`now_ms`) that more arrived: at most once
+    /// a second, as a count they are shown (a pre-queue's, a pool's) moves with every join and
+    /// each telling costs every open stream a look. Arrivals not told yet are told once due
+    /// (`arrived`: some just did; else asking whether any are left untold).
+    pub fn arrivals_news_due(&self, arrived: bool, now_ms: i64) -> bool {
+        if arrived {
+            self.arrivals_untold.store(true, Ordering::Release);
+        }
+        let told = self.arrivals_told_ms.load(Ordering::Acquire);
+        self.arrivals_untold.load(Ordering::Acquire)
+            && now_ms - told >= ARRIVALS_NEWS_EVERY_MS
+            && self
+                .arrivals_told_ms
+                .compare_exchange(told, now_ms, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            && self.arrivals_untold.swap(false, Ordering::AcqRel)
     }
 
     /// How many visitors wait behind the pointer (those who left do not count), and in the pool.

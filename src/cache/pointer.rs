@@ -11,6 +11,7 @@ use tokio::sync::{broadcast, Notify};
 
 use super::due::Due;
 use super::event::CachedEvent;
+use crate::clock::unix_ms;
 use crate::domain::{EventState, LineId};
 use crate::metrics::EventReading;
 use crate::recent::Recent;
@@ -93,6 +94,9 @@ impl PointerCache {
     fn observe_issued(&self, event: &LineId, cached: &CachedEvent, issued: u64) {
         let waited = cached.waiting() > 0;
         cached.observe_issued(issued);
+        if cached.policy().shows_arrivals() && cached.arrivals_news_due(true, unix_ms()) {
+            self.changed(event);
+        }
         if !waited && cached.waiting() > 0 {
             self.releases.add(event);
         }
@@ -123,6 +127,22 @@ impl PointerCache {
     }
 
     /// Every event, unordered: for scans that look at each once.
+    /// Tells the pages of those waiting of arrivals not told yet, where it is due (see
+    /// [`CachedEvent::arrivals_news_due`]); at every resync tick.
+    pub fn tell_arrivals(&self) {
+        let now = unix_ms();
+        let due: Vec<LineId> = self
+            .events
+            .read()
+            .iter()
+            .filter(|(_, cached)| cached.arrivals_news_due(false, now))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for line in &due {
+            self.changed(line);
+        }
+    }
+
     pub fn entries(&self) -> Vec<(LineId, Arc<CachedEvent>)> {
         self.events
             .read()

@@ -84,6 +84,7 @@ async fn keep_in_sync(
     loop {
         tokio::select! {
             _ = ticker.tick() => {
+                cache.tell_arrivals();
                 // A push whose read failed counts as a push lost: everything is read again.
                 let pushed = *subscribed.borrow() && !missed.swap(false, Ordering::AcqRel);
                 match checks.tick(store.as_ref(), &cache, resync, pushed).await {

@@ -113,6 +113,12 @@ impl EventPolicy {
         }
     }
 
+    /// Whether those waiting are shown how many arrived (a pre-queue's or a pool's count), which
+    /// every join changes: their pages follow joins as well as releases.
+    pub fn shows_arrivals(&self) -> bool {
+        matches!(self.intake, Intake::Prequeue { .. } | Intake::Pool)
+    }
+
     /// Whether the event has lanes: several lines sharing each release.
     pub fn has_lanes(&self) -> bool {
         !self.lane_shares.is_empty()

@@ -40,7 +40,7 @@ struct Watch {
     changes: Receiver<LineId>,
     keepalive: tokio::time::Interval,
     /// The last status sent, so unchanged answers are not sent again.
-    last: Option<(VisitorStatus, EventState, u64, u64)>,
+    last: Option<(VisitorStatus, EventState, u64, u64, u64)>,
     done: bool,
     closing: tokio::sync::watch::Receiver<bool>,
     _connected: Connected,
@@ -90,11 +90,16 @@ impl Watch {
             };
         }
         self.done = place.standing.poll_after_ms().is_none();
+        let arrived = match &place.standing {
+            Standing::Prequeue { in_prequeue, .. } => *in_prequeue,
+            _ => 0,
+        };
         let key = (
             place.standing.status(),
             place.state,
             place.ahead,
             place.admitted_through,
+            arrived,
         );
         if !self.done && self.last.as_ref() == Some(&key) {
             return None;

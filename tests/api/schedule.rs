@@ -17,6 +17,7 @@ use crate::{on_both_stores, on_every_store};
 
 on_every_store!(a_prequeue_is_drawn_at_opening_in_an_order_anyone_can_check);
 on_both_stores!(
+    the_prequeue_count_reaches_the_pages_of_those_in_it,
     an_event_closes_by_itself_at_its_closes_at,
     schedules_are_checked_and_cannot_move_once_visitors_joined_on_them,
     a_booking_sites_user_who_left_the_prequeue_may_join_again
@@ -280,6 +281,38 @@ async fn a_booking_sites_user_who_left_the_prequeue_may_join_again(backend: Back
     let back = trusted_join(&app, "rejoin", "member-1", None).await;
     assert_eq!(back.body["fresh"], true, "{}", back.body);
     assert_ne!(claims(&back.token())["pos"], claims(&member.token())["pos"]);
+}
+
+/// Someone in the pre-queue hears how many are in it as others join (within seconds, on another
+/// replica too), not only when the line moves: nothing moves before the draw.
+async fn the_prequeue_count_reaches_the_pages_of_those_in_it(backend: Backend) {
+    let (app, other) = app_and_other_replica(backend).await;
+    let prequeue_from = in_ms(200);
+    app.create_event(
+        "counted",
+        json!({ "prequeue_from": prequeue_from, "opens_at": in_ms(60_000) }),
+    )
+    .await;
+    until(&prequeue_from).await;
+    let first = app.join("counted").await;
+    let mut stream = app.stream("counted", &first.token()).await;
+    let (_, opening) = stream.next(Duration::from_secs(5)).await.expect("a status");
+    assert_eq!(opening["in_prequeue"], 1, "{opening}");
+    // On another replica where there is one (not on the embedded store).
+    let elsewhere = other.as_ref().unwrap_or(&app);
+    for _ in 0..3 {
+        elsewhere.join("counted").await;
+    }
+    let mut seen = opening;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while seen["in_prequeue"] != 4 {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let (_, status) = stream
+            .next(left)
+            .await
+            .unwrap_or_else(|| panic!("the count stayed at {}", seen["in_prequeue"]));
+        seen = status;
+    }
 }
 
 async fn an_event_closes_by_itself_at_its_closes_at(backend: Backend) {
