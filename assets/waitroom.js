@@ -111,6 +111,7 @@
     const from = Date.parse(info.prequeue_from || info.opens_at || "") || Date.now() + 5000;
     // Nobody holds a place yet: there is nothing to leave.
     $("leave").hidden = true;
+    showBar(null);
     $("position").textContent = "–";
     $("ahead").textContent = "–";
     announce(t("upcoming", { time: clock(from) }));
@@ -128,6 +129,18 @@
     countdownTimer = setInterval(tick, 1000);
   }
 
+  // The bar with its label, at `percent` (left as it is when null); none at all for a null label.
+  function showBar(label, percent = null) {
+    $("progress").hidden = label === null;
+    $("progress-label").hidden = label === null;
+    if (label === null) return;
+    $("progress-label").textContent = label;
+    if (percent !== null) {
+      $("progress").value = percent;
+      $("progress").textContent = `${number(percent)} %`;
+    }
+  }
+
   function keep(newToken) {
     token = newToken;
     localStorage.setItem(storageKey, token);
@@ -141,14 +154,19 @@
       show("place");
       $("position").textContent = "–";
       $("ahead").textContent = "–";
-      $("estimate").textContent = t("not_known");
-      $("progress").value = 2;
+      // When the draw that may give a place happens: the pre-queue's, or a random event's next.
+      $("estimate").textContent = place.draws_at ? t("draw_at", { time: clock(place.draws_at) }) : t("not_known");
       if (place.draw_chance !== undefined) {
-        // An event that draws at random: everyone waiting has the same chance at each release.
-        const chance = `${Math.round(place.draw_chance * 1000) / 10} %`;
+        // An event that draws at random: everyone waiting has the same chance at each release,
+        // and the bar shows it.
+        const percent = Math.round(place.draw_chance * 1000) / 10;
+        const chance = `${number(percent)} %`;
+        showBar(t("chance_label"), percent);
         announce(t("in_draw", { n: number(place.in_prequeue || 1), chance }), false);
         return;
       }
+      // Before the pre-queue's draw nobody moves: no bar.
+      showBar(null);
       const count = place.in_prequeue ? ` ${t("in_prequeue", { n: number(place.in_prequeue) })}` : "";
       announce(`${t("prequeue", { time: clock(place.draws_at) })}${count}`, false);
       return;
@@ -167,6 +185,7 @@
       return gone(t(place.reason === "claim-window-passed" ? "claim_passed" : "expired"));
     }
     show("place");
+    showBar(t("progress_label"), null);
     if (furthestAhead === null || place.ahead > furthestAhead) {
       furthestAhead = Math.max(place.ahead, 1);
       localStorage.setItem(furthestKey, String(furthestAhead));

@@ -698,6 +698,8 @@ async fn the_page_shows_the_draw_and_moves_on_when_drawn() {
         "{said}"
     );
     assert_eq!(text_of(&client, "position").await, "–");
+    assert_eq!(text_of(&client, "estimate").await, "Not known yet");
+
     std::fs::write(
         artifacts().join("draw-page.png"),
         client.screenshot().await.unwrap(),
@@ -712,6 +714,59 @@ async fn the_page_shows_the_draw_and_moves_on_when_drawn() {
         .verify(json!({ "token": pass, "event": "lottery" }))
         .await;
     assert_eq!(verified.body["admitted"], true, "{}", verified.body);
+    client.close().await.unwrap();
+}
+
+/// An event that draws on a schedule: the page says when the next draw is and shows the chance of
+/// being drawn in it as its bar.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_draw_page_says_when_the_next_draw_is_and_shows_the_chance() {
+    let app = spawn_app(Backend::Memory).await;
+    let driver = Daemon::chromedriver();
+    let profile = tempfile::tempdir().unwrap();
+    let client = browser(&driver, profile.path()).await;
+    // Two drawn an hour, on the hour; the first release is at once (nobody was released yet).
+    app.create_event(
+        "hourly",
+        json!({
+            "target_url": app.url("/demo/admitted"),
+            "method": "random",
+            "batch_size": 2,
+            "release_interval_ms": 3_600_000,
+        }),
+    )
+    .await;
+    for _ in 0..3 {
+        app.join("hourly").await;
+    }
+    let released = crate::helpers::eventually(Duration::from_secs(10), || async {
+        app.show("hourly").await.admitted_through >= 2
+    })
+    .await;
+    assert!(released.is_some(), "the first release never came");
+    for _ in 0..3 {
+        app.join("hourly").await;
+    }
+    // Five wait for the next draw of two: 40 %.
+    client.goto(&app.url("/e/hourly")).await.unwrap();
+    let said = wait_for_part(&client, "status", ": 40 %", Duration::from_secs(10)).await;
+    assert!(said.contains("Waiting: 5."), "{said}");
+    let estimate = text_of(&client, "estimate").await;
+    assert!(estimate.starts_with("Draw at "), "{estimate}");
+    assert_eq!(
+        text_of(&client, "progress-label").await,
+        "Your chance at the next draw"
+    );
+    let bar = client
+        .execute("return document.getElementById('progress').value", vec![])
+        .await
+        .unwrap();
+    assert_eq!(bar, json!(40));
+    std::fs::write(
+        artifacts().join("draw-page-scheduled.png"),
+        client.screenshot().await.unwrap(),
+    )
+    .unwrap();
     client.close().await.unwrap();
 }
 
