@@ -41,7 +41,21 @@
   // Whether the last answer was a pre-queue place: the first answer after the draw brings the
   // exchanged token.
   let inPrequeue = false;
-  const clock = (iso) => new Date(iso).toLocaleTimeString(lang, { hour: "2-digit", minute: "2-digit" });
+  // A time as the visitor reads it, in their zone: the clock time today, with the day otherwise
+  // ("Friday 11 December at 10:00").
+  function clock(iso) {
+    const at = new Date(iso);
+    const time = { hour: "2-digit", minute: "2-digit" };
+    if (at.toDateString() === new Date().toDateString()) return at.toLocaleTimeString(lang, time);
+    return at.toLocaleString(lang, { weekday: "long", day: "numeric", month: "long", ...time });
+  }
+  // How long until an opening, said as a countdown: "in 6 days", "in 3 hours", then 59:59.
+  function countdown(seconds) {
+    const relative = new Intl.RelativeTimeFormat(lang, { numeric: "always" });
+    if (seconds >= 2 * 86400) return relative.format(Math.floor(seconds / 86400), "day");
+    if (seconds >= 3600) return relative.format(Math.floor(seconds / 3600), "hour");
+    return `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, "0")}`;
+  }
 
   async function call(method, path) {
     const headers = { Accept: "application/json" };
@@ -118,7 +132,7 @@
     clearInterval(countdownTimer);
     const tick = () => {
       const left = Math.max(0, Math.ceil((from - Date.now()) / 1000));
-      $("estimate").textContent = `${Math.floor(left / 60)}:${String(left % 60).padStart(2, "0")}`;
+      $("estimate").textContent = countdown(left);
       if (left === 0) {
         clearInterval(countdownTimer);
         // Spread over a second, so a crowd does not join in the same millisecond.

@@ -981,6 +981,23 @@ async fn the_page_speaks_only_when_it_matters_and_leaves_no_dead_ends() {
         !leave.is_displayed().await.unwrap(),
         "a Leave before joining"
     );
+    assert_eq!(text_of(&client, "estimate").await, "in 1 hour");
+    // A sale next week: the day it opens, and a countdown in days.
+    let opens = chrono::Utc::now() + chrono::Duration::days(6) + chrono::Duration::hours(1);
+    app.create_event("next-week", json!({ "opens_at": opens.to_rfc3339() }))
+        .await;
+    client.goto(&app.url("/e/next-week")).await.unwrap();
+    let said = wait_for_part(&client, "status", "opens", Duration::from_secs(10)).await;
+    // English as the browser writes it: "Thursday, December 10 at 10:20 PM".
+    let (weekday, date) = (
+        opens.format("%A").to_string(),
+        opens.format("%B %-d").to_string(),
+    );
+    assert!(
+        said.contains(&weekday) && said.contains(&date),
+        "{said} (not naming {weekday}, {date})"
+    );
+    assert_eq!(text_of(&client, "estimate").await, "in 6 days");
     std::fs::write(
         artifacts().join("waiting-page-countdown.png"),
         client.screenshot().await.unwrap(),
