@@ -173,7 +173,10 @@ async fn without_script(
                 ),
                 Standing::Prequeue { draws_at, .. } => words.text(
                     "prequeue",
-                    &[("time", draws_at.clone().unwrap_or_default())],
+                    &[(
+                        "time",
+                        draws_at.as_deref().map(readable).unwrap_or_default(),
+                    )],
                 ),
                 Standing::Expired {
                     reason: ExpiredReason::ClaimWindowPassed,
@@ -220,7 +223,7 @@ async fn without_script(
             let refresh_s = wait.as_secs().clamp(5, 60);
             context! {
                 status => "upcoming",
-                sentence => words.text("upcoming", &[("time", from)]),
+                sentence => words.text("upcoming", &[("time", readable(&from))]),
                 refresh_s,
                 reloads => words.text("nojs_reloads", &[("s", refresh_s.to_string())]),
                 ..base
@@ -230,6 +233,19 @@ async fn without_script(
     };
     let html = state.pages.render(templates::NO_SCRIPT, page)?;
     Ok(html_page(response, html, Some(&nonce)))
+}
+
+/// A time for the page without script, which cannot know the visitor's zone: the date and the
+/// clock time in UTC, saying so (`2026-12-11 10:00 UTC`) rather than RFC 3339's `T` and `Z`.
+fn readable(rfc3339: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(rfc3339).map_or_else(
+        |_| rfc3339.to_owned(),
+        |at| {
+            at.with_timezone(&chrono::Utc)
+                .format("%Y-%m-%d %H:%M UTC")
+                .to_string()
+        },
+    )
 }
 
 /// What every page is given of its language: `lang`, `dir` and the messages as `t`.

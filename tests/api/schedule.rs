@@ -287,14 +287,36 @@ async fn a_booking_sites_user_who_left_the_prequeue_may_join_again(backend: Back
 /// replica too), not only when the line moves: nothing moves before the draw.
 async fn the_prequeue_count_reaches_the_pages_of_those_in_it(backend: Backend) {
     let (app, other) = app_and_other_replica(backend).await;
-    let prequeue_from = in_ms(200);
+    // Late enough that the page below is read before it (reading it after would join).
+    let prequeue_from = in_ms(1_500);
+    let opens_at = in_ms(60_000);
     app.create_event(
         "counted",
-        json!({ "prequeue_from": prequeue_from, "opens_at": in_ms(60_000) }),
+        json!({ "prequeue_from": prequeue_from, "opens_at": opens_at }),
     )
     .await;
+    // The page without script names the times readably, in UTC (it cannot know the zone).
+    let readable = |at: &str| {
+        chrono::DateTime::parse_from_rfc3339(at)
+            .unwrap()
+            .format("%Y-%m-%d %H:%M UTC")
+            .to_string()
+    };
+    let before = app.page_text("/e/counted?nojs=1").await;
+    assert!(before.contains(&readable(&prequeue_from)), "{before}");
     until(&prequeue_from).await;
     let first = app.join("counted").await;
+    let page = app
+        .client
+        .get(app.url("/e/counted?nojs=1"))
+        .header("cookie", format!("waitroom_counted={}", first.token()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(&readable(&opens_at)), "{page}");
     let mut stream = app.stream("counted", &first.token()).await;
     let (_, opening) = stream.next(Duration::from_secs(5)).await.expect("a status");
     assert_eq!(opening["in_prequeue"], 1, "{opening}");
