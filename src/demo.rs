@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::cache::PointerCache;
-use crate::domain::{EventId, EventSettings, LineId, VisitorId};
+use crate::domain::{EventId, EventSettings, LineId, PageSettings, VisitorId};
 use crate::store::{JoinAs, Pick, PutMode, Store, StoreError};
 
 /// The demo event's name, on the embedded store.
@@ -29,6 +29,13 @@ pub async fn seed(store: &dyn Store, port: u16) -> Result<(), StoreError> {
         batch_size: BATCH,
         release_interval_ms: INTERVAL_MS,
         target_url: format!("http://127.0.0.1:{port}/demo/admitted"),
+        page: PageSettings {
+            title: Some("Demo sale".to_owned()),
+            message: Some(
+                "A demonstration line: people arrive and are let through by themselves.".to_owned(),
+            ),
+            ..PageSettings::default()
+        },
         ..EventSettings::default()
     };
     let event = event();

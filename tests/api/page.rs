@@ -342,7 +342,12 @@ async fn the_demo_line_keeps_moving() {
         newcomer.body["ahead"].as_u64().unwrap() >= 40,
         "{}",
         newcomer.body
-    );
+    ); // It has a name people read (not its id), and its target page a language.
+    assert_eq!(app.page_json("/v1/events/demo").await["title"], "Demo sale");
+    assert!(app
+        .page_text("/demo/admitted")
+        .await
+        .contains(r#"<html lang="en">"#));
 }
 
 /// An operator's own page template replaces the built-in one (escaped like it); a broken one stops
