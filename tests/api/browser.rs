@@ -63,6 +63,11 @@ fn artifacts() -> PathBuf {
     dir
 }
 
+/// Keeps what the browser shows now in `test-artifacts/`, for a person to look at.
+async fn keep_screenshot(client: &Client, name: &str) {
+    std::fs::write(artifacts().join(name), client.screenshot().await.unwrap()).unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_waiting_page_moves_on_by_itself_when_it_is_your_turn() {
     let app = spawn_app(Backend::Memory).await;
@@ -280,11 +285,7 @@ async fn the_page_keeps_progress_and_says_plainly_when_there_is_nothing_to_wait_
         !rejoin.is_displayed().await.unwrap(),
         "no join that would fail"
     );
-    std::fs::write(
-        artifacts().join("closed-event.png"),
-        client.screenshot().await.unwrap(),
-    )
-    .unwrap();
+    keep_screenshot(&client, "closed-event.png").await;
 
     client.goto(&app.url("/e/no-such-event")).await.unwrap();
     wait_for_text(
@@ -294,11 +295,7 @@ async fn the_page_keeps_progress_and_says_plainly_when_there_is_nothing_to_wait_
         Duration::from_secs(5),
     )
     .await;
-    std::fs::write(
-        artifacts().join("unknown-event.png"),
-        client.screenshot().await.unwrap(),
-    )
-    .unwrap();
+    keep_screenshot(&client, "unknown-event.png").await;
     client.close().await.unwrap();
 }
 
@@ -358,11 +355,7 @@ async fn dark_branding_stays_readable() {
             "{text} on {card:?}: {ratio:.1}:1"
         );
     }
-    std::fs::write(
-        artifacts().join("dark-branding.png"),
-        client.screenshot().await.unwrap(),
-    )
-    .unwrap();
+    keep_screenshot(&client, "dark-branding.png").await;
     client.close().await.unwrap();
 }
 
@@ -396,26 +389,13 @@ async fn without_javascript_the_page_reloads_itself_and_lets_the_visitor_through
         .unwrap()
         .as_str()
         .contains("nojs=1"));
-    std::fs::write(
-        artifacts().join("no-javascript.png"),
-        client.screenshot().await.unwrap(),
-    )
-    .unwrap();
+    keep_screenshot(&client, "no-javascript.png").await;
     assert_eq!(app.show("plain").await.issued, 4);
 
     // It reloads by itself, no faster than the line can move (a line moved by hand: every 15 s),
     // and says so; "Check now" reloads it at once.
     let waiting = app.join("plain").await;
-    let html = app
-        .client
-        .get(app.url("/e/plain?nojs=1"))
-        .header("cookie", format!("waitroom_plain={}", waiting.token()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = app.page_of_holder("plain", &waiting.token()).await;
     assert!(
         html.contains(r#"<meta http-equiv="refresh" content="15">"#),
         "{html}"
@@ -472,11 +452,7 @@ async fn the_page_speaks_german_and_arabic_runs_right_to_left() {
         Duration::from_secs(5),
     )
     .await;
-    std::fs::write(
-        artifacts().join("waiting-page-de.png"),
-        client.screenshot().await.unwrap(),
-    )
-    .unwrap();
+    keep_screenshot(&client, "waiting-page-de.png").await;
     // Leaving with the page's own button, through its confirmation, in German too.
     client
         .find(Locator::Id("leave"))
@@ -510,11 +486,7 @@ async fn the_page_speaks_german_and_arabic_runs_right_to_left() {
         .unwrap();
     assert_eq!(direction, "rtl");
     assert_eq!(text_of(&client, "status").await, "أنت التالي. اقترب دورك.");
-    std::fs::write(
-        artifacts().join("waiting-page-ar.png"),
-        client.screenshot().await.unwrap(),
-    )
-    .unwrap();
+    keep_screenshot(&client, "waiting-page-ar.png").await;
     client.close().await.unwrap();
 }
 
@@ -609,11 +581,7 @@ async fn the_page_counts_down_joins_the_prequeue_shows_the_drawn_place_and_moves
         assert_eq!(app.join("launch").await.body["status"], "prequeue");
     }
     assert_eq!(text_of(&client, "position").await, "–");
-    std::fs::write(
-        artifacts().join("prequeue-page.png"),
-        client.screenshot().await.unwrap(),
-    )
-    .unwrap();
+    keep_screenshot(&client, "prequeue-page.png").await;
 
     // At opening: the drawn position, and the token the page keeps now carries it.
     let drawn = Instant::now();
@@ -700,11 +668,7 @@ async fn the_page_shows_the_draw_and_moves_on_when_drawn() {
     assert_eq!(text_of(&client, "position").await, "–");
     assert_eq!(text_of(&client, "estimate").await, "Not known yet");
 
-    std::fs::write(
-        artifacts().join("draw-page.png"),
-        client.screenshot().await.unwrap(),
-    )
-    .unwrap();
+    keep_screenshot(&client, "draw-page.png").await;
 
     app.advance("lottery", 4).await;
     let arrived =
@@ -762,11 +726,7 @@ async fn the_draw_page_says_when_the_next_draw_is_and_shows_the_chance() {
         .await
         .unwrap();
     assert_eq!(bar, json!(40));
-    std::fs::write(
-        artifacts().join("draw-page-scheduled.png"),
-        client.screenshot().await.unwrap(),
-    )
-    .unwrap();
+    keep_screenshot(&client, "draw-page-scheduled.png").await;
     client.close().await.unwrap();
 }
 
@@ -998,11 +958,7 @@ async fn the_page_speaks_only_when_it_matters_and_leaves_no_dead_ends() {
         "{said} (not naming {weekday}, {date})"
     );
     assert_eq!(text_of(&client, "estimate").await, "in 6 days");
-    std::fs::write(
-        artifacts().join("waiting-page-countdown.png"),
-        client.screenshot().await.unwrap(),
-    )
-    .unwrap();
+    keep_screenshot(&client, "waiting-page-countdown.png").await;
     client.close().await.unwrap();
 }
 
@@ -1025,11 +981,7 @@ async fn a_join_refused_for_an_outage_retries_by_itself() {
     wait_for_part(&client, "status", "tries again", Duration::from_secs(20)).await;
     let rejoin = client.find(Locator::Id("rejoin")).await.unwrap();
     assert!(!rejoin.is_displayed().await.unwrap(), "asked to join again");
-    std::fs::write(
-        artifacts().join("waiting-page-outage.png"),
-        client.screenshot().await.unwrap(),
-    )
-    .unwrap();
+    keep_screenshot(&client, "waiting-page-outage.png").await;
     redis.thaw();
     // A number: joined (which one depends on the joins Redis runs late, after the freeze).
     let deadline = Instant::now() + Duration::from_secs(30);

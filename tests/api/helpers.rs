@@ -517,6 +517,20 @@ impl TestApp {
         (joined, pass)
     }
 
+    /// The page without script of `event` as the holder of `token` sees it (the token in the
+    /// cookie the join set).
+    pub async fn page_of_holder(&self, event: &str, token: &str) -> String {
+        self.client
+            .get(self.url(&format!("/e/{event}?nojs=1")))
+            .header("cookie", format!("waitroom_{event}={token}"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// The Prometheus exposition at `/metrics`.
     pub async fn metrics_text(&self) -> String {
         let response = self.client.get(self.url("/metrics")).send().await.unwrap();

@@ -306,16 +306,7 @@ async fn the_prequeue_count_reaches_the_pages_of_those_in_it(backend: Backend) {
     assert!(before.contains(&readable(&prequeue_from)), "{before}");
     until(&prequeue_from).await;
     let first = app.join("counted").await;
-    let page = app
-        .client
-        .get(app.url("/e/counted?nojs=1"))
-        .header("cookie", format!("waitroom_counted={}", first.token()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.page_of_holder("counted", &first.token()).await;
     assert!(page.contains(&readable(&opens_at)), "{page}");
     let mut stream = app.stream("counted", &first.token()).await;
     let (_, opening) = stream.next(Duration::from_secs(5)).await.expect("a status");
