@@ -6,14 +6,17 @@
 //! Each layer uses only the layers above it in this list (`tests/api/layout.rs` checks it):
 //! 1. [`clock`] (the one wall clock), [`recent`] (a two-generation memory of recent entries) and
 //!    [`i18n`] (the page's words in several languages).
-//! 2. [`domain`]: ids, event settings, the admin view of an event, an admitted visitor: validated
-//!    data, parsed once at the edge.
+//! 2. [`domain`]: ids (an event's, a visitor's, a line's: [`domain::LineId`], an event's own line or
+//!    one of its lanes'), event settings, the admin view of an event, an admitted visitor:
+//!    validated data, parsed once at the edge.
 //! 3. [`config`] (layered configuration, validated at start), [`keys`] (signing keys with key ids),
 //!    [`estimate`] (wait estimates from the measured rate) and [`limits`] (per-client rate limits,
 //!    the client's address through trusted proxies).
 //! 4. [`telemetry`] (logging), [`token`] (the token format) and [`metrics`] (Prometheus).
-//! 5. [`store`]: the store trait, with its Redis (one server or a cluster) and embedded
-//!    implementations (Lua in `store/lua/`).
+//! 5. [`store`]: the store trait in parts by who uses it (admin, the visitor path, sync, release,
+//!    drain), with its Redis (one server or a cluster; `store/redis/` split by the same parts) and
+//!    embedded implementations (Lua in `store/lua/`). The store, the cache, the scheduler and the
+//!    drain work on lines.
 //! 6. [`cache`] (each replica's copy of every event, kept fresh by push, with a slow sweep, and the
 //!    event's [`domain::EventPolicy`] derived with its settings) and [`sink`] (Kafka or a JSON-lines
 //!    log).
