@@ -21,7 +21,7 @@ const LATENCY_BUCKETS: &[f64] = &[
 /// `sum by (event)` adds an event's lanes up.
 const LINE_LABELS: &[&str] = &["event", "lane"];
 
-/// The values of [`LINE_LABELS`] for `line`.
+/// The values of the per-line labels (`event`, `lane`) for `line`.
 pub fn line_labels(line: &LineId) -> [&str; 2] {
     [
         line.event().as_str(),

@@ -62,7 +62,7 @@ impl Default for PointerCache {
 }
 
 impl PointerCache {
-    /// Changes from now on; see [`PointerCache::changes`].
+    /// Changes from now on; see `PointerCache::changes`.
     pub fn subscribe(&self) -> broadcast::Receiver<LineId> {
         self.changes.subscribe()
     }

@@ -1,5 +1,5 @@
 //! The `waitroom` command: serve, drain, manage keys, look into tokens, and drive the admin API
-//! ([`admin`]).
+//! (`admin`).
 
 mod admin;
 mod audit;

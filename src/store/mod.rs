@@ -69,7 +69,7 @@ pub enum Notification {
         event: LineId,
     },
     /// A release drew winners from the event's pool (the `random` method): read them
-    /// ([`Store::won_since`]).
+    /// ([`SyncStore::won_since`]).
     Won {
         event: LineId,
     },
@@ -169,7 +169,7 @@ pub struct Snapshot {
     /// in another order, and replicas read it whole again.
     pub restored_at: u64,
     /// When the last visit was reported complete (unix ms; 0: none lately): a replica that has not
-    /// read completions up to it reads them ([`Store::completed_since`]), should a push be lost.
+    /// read completions up to it reads them ([`SyncStore::completed_since`]), should a push be lost.
     pub last_completed_ms: i64,
     /// The pre-queue draw, for an event with a pre-queue.
     pub draw: Option<DrawState>,
@@ -186,7 +186,7 @@ pub struct PoolState {
     pub arrived: u64,
     /// Still in the pool: neither drawn nor gone.
     pub waiting: u64,
-    /// The length of the winners' log ([`Store::won_since`]).
+    /// The length of the winners' log ([`SyncStore::won_since`]).
     pub won: u64,
     /// The seed every release draws with ([`crate::domain::draw::release_picks`]): fixed when the
     /// event first draws at random, its commitment published from then on, itself once it closed.
@@ -329,7 +329,7 @@ pub trait AdminStore: Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
 
     /// Deletes the event and all its data, and tells every replica; a tombstone keeps replicas
-    /// from restoring it from memory ([`Store::restore`]) until `put_event` creates it again.
+    /// from restoring it from memory ([`SyncStore::restore`]) until `put_event` creates it again.
     /// Returns whether there was anything to delete.
     async fn delete_event(&self, line: &LineId) -> Result<bool, StoreError>;
 }
@@ -396,7 +396,7 @@ pub trait LineStore: Send + Sync + 'static {
         ttl_ms: u64,
     ) -> Result<bool, StoreError>;
 
-    /// Whether the admission of `position` in `event`'s line was used ([`Store::consume_pass`]).
+    /// Whether the admission of `position` in `event`'s line was used ([`LineStore::consume_pass`]).
     async fn pass_used(&self, line: &LineId, position: u64) -> Result<bool, StoreError>;
 }
 

@@ -2,7 +2,7 @@
 //! atomic: a Lua script (`lua/`), or for a batch of anonymous joins a MULTI/EXEC transaction. Keys
 //! are hash-tagged by event, `<prefix>:{event}:<name>`, so all of an event's keys live in one Redis
 //! Cluster slot; changes are announced on `<prefix>:notify`. One server or a cluster: see
-//! [`Topology`].
+//! `Topology`.
 
 mod admin;
 mod drain;

@@ -102,7 +102,7 @@ impl RedisStore {
 
     /// As [`RedisStore::connect`]; after Redis turns out to be another instance (a failover, a
     /// restart), joins wait `settle` before drawing positions again, so that every replica's resync
-    /// has restored what it knew (see [`Restorer`]). Three resync periods is enough.
+    /// has restored what it knew (see `Restorer`). Three resync periods is enough.
     pub async fn open(
         topology: Topology,
         prefix: &str,
