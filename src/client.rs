@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::domain::{EventSettingsPatch, EventView};
+use crate::domain::{EventSettings, EventView, Patch};
 use crate::routes::draw::PublishedDraw;
 
 #[derive(Debug, thiserror::Error)]
@@ -155,7 +155,7 @@ impl Client {
     pub async fn put_event(
         &self,
         event: &str,
-        patch: &EventSettingsPatch,
+        patch: &Patch<EventSettings>,
     ) -> Result<EventView, ClientError> {
         let body = serde_json::to_value(patch).map_err(|e| ClientError::Unreadable {
             status: StatusCode::OK,

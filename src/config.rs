@@ -11,7 +11,7 @@ use figment::providers::{Env, Format, Toml};
 use figment::Figment;
 use serde::{Deserialize, Deserializer};
 
-use crate::domain::{EventId, EventSettings, EventSettingsPatch};
+use crate::domain::{EventId, EventSettings, Patch};
 
 pub const DEFAULTS: &str = include_str!("../config/default.toml");
 
@@ -139,7 +139,7 @@ pub struct Config {
     #[serde(rename = "shutdown_timeout_s", deserialize_with = "seconds")]
     pub shutdown_timeout: Duration,
     #[serde(default)]
-    pub events: BTreeMap<String, EventSettingsPatch>,
+    pub events: BTreeMap<String, Patch<EventSettings>>,
     /// Keys set in a file or the environment that waitroom does not know (a typo such as
     /// `cookie_secur`), for a warning at start.
     #[serde(skip)]
@@ -374,9 +374,14 @@ impl Config {
             .map(|(id, patch)| {
                 let event = EventId::parse(id)
                     .map_err(|e| invalid(format!("events.{id}"), e.to_string()))?;
+                let base = EventSettings::default();
                 let settings = patch
-                    .clone()
-                    .apply(EventSettings::default())
+                    .apply(&base)
+                    .map_err(|e| {
+                        let field = e.field().unwrap_or_default();
+                        invalid(format!("events.{id}.{field}"), e.to_string())
+                    })?
+                    .after(&base, crate::clock::unix_ms())
                     .map_err(|e| invalid(format!("events.{id}.{}", e.field), e.reason))?;
                 Ok((event, settings))
             })

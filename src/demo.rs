@@ -8,7 +8,9 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::cache::PointerCache;
-use crate::domain::{EventId, EventSettings, LineId, PageSettings, VisitorId};
+use crate::domain::{
+    AdmissionSettings, EventId, EventSettings, LineId, PageSettings, ReleaseSettings, VisitorId,
+};
 use crate::store::{JoinAs, Pick, PutMode, Store, StoreError};
 
 /// The demo event's name, on the embedded store.
@@ -26,9 +28,14 @@ fn event() -> LineId {
 /// Creates the demo event with [`CROWD`] visitors in line, unless it exists.
 pub async fn seed(store: &dyn Store, port: u16) -> Result<(), StoreError> {
     let settings = EventSettings {
-        batch_size: BATCH,
-        release_interval_ms: INTERVAL_MS,
-        target_url: format!("http://127.0.0.1:{port}/demo/admitted"),
+        release: ReleaseSettings {
+            batch_size: BATCH,
+            release_interval_ms: INTERVAL_MS,
+        },
+        admission: AdmissionSettings {
+            target_url: format!("http://127.0.0.1:{port}/demo/admitted"),
+            ..AdmissionSettings::default()
+        },
         page: PageSettings {
             title: Some("Demo sale".to_owned()),
             message: Some(

@@ -166,9 +166,9 @@ pub fn estimate(
         .rate(now)
         .map(|(rate, confidence)| (rate, confidence, Basis::Measured));
     let (rate, confidence, basis) = measured.or_else(|| {
-        (settings.batch_size > 0).then(|| {
-            let scheduled =
-                settings.batch_size as f64 / (settings.release_interval_ms as f64 / 1_000.0);
+        (settings.release.batch_size > 0).then(|| {
+            let scheduled = settings.release.batch_size as f64
+                / (settings.release.release_interval_ms as f64 / 1_000.0);
             (scheduled, Confidence::Low, Basis::Schedule)
         })
     })?;
@@ -230,20 +230,14 @@ mod tests {
         let mut meter = RateMeter::default();
         steady(&mut meter, start, 2, Duration::from_secs(10), 100);
         assert!(meter.rate(start).is_none());
-        let settings = EventSettings {
-            batch_size: 50,
-            release_interval_ms: 5_000,
-            ..EventSettings::default()
-        };
+        let settings = EventSettings::default()
+            .patched(serde_json::json!({ "batch_size": 50, "release_interval_ms": 5_000 }));
         let estimate = estimate(999, &settings, &meter, start).unwrap();
         assert_eq!(
             (estimate.wait_s, estimate.confidence),
             (100, Confidence::Low)
         );
-        let by_hand = EventSettings {
-            batch_size: 0,
-            ..settings
-        };
+        let by_hand = settings.patched(serde_json::json!({ "batch_size": 0 }));
         assert!(super::estimate(999, &by_hand, &meter, start).is_none());
     }
 
@@ -255,10 +249,8 @@ mod tests {
         let moving = meter.rate(start + Duration::from_secs(55)).unwrap().0;
         let stalled = meter.rate(start + Duration::from_secs(200)).unwrap().0;
         assert!(stalled < moving / 2.0, "{stalled} vs {moving}");
-        let paused = EventSettings {
-            state: EventState::Paused,
-            ..EventSettings::default()
-        };
+        let paused =
+            EventSettings::default().patched(serde_json::json!({ "state": EventState::Paused }));
         assert!(estimate(10, &paused, &meter, start).is_none());
     }
 
@@ -274,11 +266,8 @@ mod tests {
         let at = start + every * 6;
         meter.record(at, 460);
         meter.record(at + every, 470);
-        let settings = EventSettings {
-            batch_size: 10,
-            release_interval_ms: 10_000,
-            ..EventSettings::default()
-        };
+        let settings = EventSettings::default()
+            .patched(serde_json::json!({ "batch_size": 10, "release_interval_ms": 10_000 }));
         let estimate = estimate(742, &settings, &meter, at + every).unwrap();
         assert_eq!(estimate.basis, Basis::Measured);
         assert!(

@@ -18,7 +18,7 @@ use tokio::sync::watch;
 
 use crate::admission;
 use crate::cache::{CachedEvent, PointerCache};
-use crate::domain::{EventSettingsPatch, EventState, LineId};
+use crate::domain::{EventSettings, EventState, LineId};
 use crate::store::{put_event_and_lanes, AdvanceMode, PutMode, Store};
 use crate::telemetry::StateLog;
 
@@ -69,8 +69,8 @@ struct Releases {
 /// An event's release interval, if it releases on a schedule now.
 fn releasing(cached: &CachedEvent) -> Option<u64> {
     let settings = cached.settings();
-    (settings.state == EventState::Open && settings.batch_size > 0)
-        .then_some(settings.release_interval_ms)
+    (settings.state == EventState::Open && settings.release.batch_size > 0)
+        .then_some(settings.release.release_interval_ms)
 }
 
 fn now_ms() -> u64 {
@@ -103,6 +103,7 @@ impl Releases {
         // Nobody is released before the opening.
         let opens = cached
             .settings()
+            .schedule
             .opens_at
             .map_or(0, |at| u64::try_from(at.timestamp_millis()).unwrap_or(0));
         let at = at.max(opens);
@@ -119,7 +120,7 @@ impl Releases {
                 // Closed for longer than its data is kept: any replica may delete it, once.
                 match store.delete_event(&event).await {
                     Ok(_) => {
-                        tracing::info!(%event, retain_closed_s = settings.retain_closed_s, "deleted the data of an event closed long enough");
+                        tracing::info!(%event, retain_closed_s = settings.schedule.retain_closed_s, "deleted the data of an event closed long enough");
                         cache.forget(&event);
                     }
                     Err(e) => self.log.failed(&e),
@@ -127,6 +128,7 @@ impl Releases {
                 continue;
             }
             if settings
+                .schedule
                 .closes_at
                 .is_some_and(|at| at.timestamp_millis() <= crate::clock::unix_ms())
                 && settings.state != EventState::Closed
@@ -147,13 +149,13 @@ impl Releases {
         store: &dyn Store,
         cache: &PointerCache,
         event: &LineId,
-        settings: &crate::domain::EventSettings,
+        settings: &EventSettings,
     ) {
-        let closing = EventSettingsPatch {
-            state: Some(EventState::Closed),
-            ..EventSettingsPatch::default()
+        let closing = EventSettings {
+            state: EventState::Closed,
+            ..settings.clone()
         };
-        let Ok(closed) = closing.apply(settings.clone()) else {
+        let Ok(closed) = closing.after(settings, crate::clock::unix_ms()) else {
             return;
         };
         let put = put_event_and_lanes(store, event.event(), &closed, PutMode::Upsert).await;
@@ -209,7 +211,15 @@ impl Releases {
             let settings = cached.settings();
             let half_slot = now / (interval_ms / 2).max(1);
             let mode = AdvanceMode::Scheduled { interval_ms };
-            match admission::release(store, cache, &event, &cached, settings.batch_size, mode).await
+            match admission::release(
+                store,
+                cache,
+                &event,
+                &cached,
+                settings.release.batch_size,
+                mode,
+            )
+            .await
             {
                 Ok(moved) => {
                     self.log.ok();

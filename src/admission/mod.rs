@@ -330,11 +330,11 @@ pub fn lane_shares(batch: u64, lanes: &[(u8, u64)]) -> Vec<u64> {
 
 /// A poll interval that fits how far the visitor is from the front, in milliseconds.
 pub fn poll_after_ms(settings: &EventSettings, ahead: u64) -> u64 {
-    if settings.state != EventState::Open || settings.batch_size == 0 {
+    if settings.state != EventState::Open || settings.release.batch_size == 0 {
         return 5_000;
     }
-    let interval = settings.release_interval_ms;
-    if ahead < settings.batch_size {
+    let interval = settings.release.release_interval_ms;
+    if ahead < settings.release.batch_size {
         (interval / 4).clamp(500, 2_000)
     } else {
         interval.clamp(1_000, 15_000)
@@ -345,10 +345,10 @@ pub fn poll_after_ms(settings: &EventSettings, ahead: u64) -> u64 {
 /// schedule (its release interval), never faster than every 5 seconds nor slower than a minute;
 /// every 15 seconds for a line moved by hand or paused, whose next move nobody can tell.
 pub fn reload_after_s(settings: &EventSettings) -> u64 {
-    if settings.state != EventState::Open || settings.batch_size == 0 {
+    if settings.state != EventState::Open || settings.release.batch_size == 0 {
         return 15;
     }
-    (settings.release_interval_ms / 1_000).clamp(5, 60)
+    (settings.release.release_interval_ms / 1_000).clamp(5, 60)
 }
 
 /// How long a signed pass is handed out again to the visitor asking twice, in seconds: a tenth of
@@ -360,15 +360,15 @@ pub fn draw_chance(settings: &EventSettings, active: u64, waiting: u64) -> f64 {
     if settings.state != EventState::Open || waiting == 0 {
         return 0.0;
     }
-    let mut drawn = settings.batch_size;
-    if settings.max_active > 0 {
-        drawn = drawn.min(settings.max_active.saturating_sub(active));
+    let mut drawn = settings.release.batch_size;
+    if settings.admission.max_active > 0 {
+        drawn = drawn.min(settings.admission.max_active.saturating_sub(active));
     }
     (drawn as f64 / waiting as f64).min(1.0)
 }
 
 pub fn pass_reuse_s(settings: &EventSettings) -> i64 {
-    i64::try_from(settings.pass_ttl_s / 10).map_or(5, |s| s.min(5))
+    i64::try_from(settings.admission.pass_ttl_s / 10).map_or(5, |s| s.min(5))
 }
 
 #[cfg(test)]
@@ -378,12 +378,7 @@ mod tests {
     #[test]
     fn the_page_without_script_reloads_no_faster_than_the_line_moves() {
         let every = |batch_size, release_interval_ms, state| {
-            reload_after_s(&EventSettings {
-                batch_size,
-                release_interval_ms,
-                state,
-                ..EventSettings::default()
-            })
+            reload_after_s(&EventSettings::default().patched(serde_json::json!({ "batch_size": batch_size, "release_interval_ms": release_interval_ms, "state": state })))
         };
         assert_eq!(every(100, 10_000, EventState::Open), 10);
         assert_eq!(
@@ -402,22 +397,13 @@ mod tests {
 
     #[test]
     fn the_chance_in_a_draw_is_the_share_of_those_waiting_the_next_release_takes() {
-        let settings = EventSettings {
-            batch_size: 50,
-            ..EventSettings::default()
-        };
+        let settings = EventSettings::default().patched(serde_json::json!({ "batch_size": 50 }));
         assert_eq!(draw_chance(&settings, 0, 200), 0.25);
         assert_eq!(draw_chance(&settings, 0, 20), 1.0, "everyone drawn");
-        let limited = EventSettings {
-            max_active: 100,
-            ..settings.clone()
-        };
+        let limited = settings.patched(serde_json::json!({ "max_active": 100 }));
         assert_eq!(draw_chance(&limited, 90, 200), 0.05, "10 free slots");
         assert_eq!(draw_chance(&limited, 100, 200), 0.0, "no free slot");
-        let paused = EventSettings {
-            state: EventState::Paused,
-            ..settings
-        };
+        let paused = settings.patched(serde_json::json!({ "state": EventState::Paused }));
         assert_eq!(draw_chance(&paused, 0, 200), 0.0);
     }
 
@@ -459,22 +445,13 @@ mod tests {
 
     #[test]
     fn polls_slow_down_far_from_the_front_and_on_a_stopped_line() {
-        let settings = EventSettings {
-            batch_size: 10,
-            release_interval_ms: 4_000,
-            ..EventSettings::default()
-        };
+        let settings = EventSettings::default()
+            .patched(serde_json::json!({ "batch_size": 10, "release_interval_ms": 4_000 }));
         assert_eq!(poll_after_ms(&settings, 3), 1_000);
         assert_eq!(poll_after_ms(&settings, 50), 4_000);
-        let paused = EventSettings {
-            state: EventState::Paused,
-            ..settings.clone()
-        };
+        let paused = settings.patched(serde_json::json!({ "state": EventState::Paused }));
         assert_eq!(poll_after_ms(&paused, 3), 5_000);
-        let by_hand = EventSettings {
-            batch_size: 0,
-            ..settings
-        };
+        let by_hand = settings.patched(serde_json::json!({ "batch_size": 0 }));
         assert_eq!(poll_after_ms(&by_hand, 3), 5_000);
     }
 
@@ -508,9 +485,8 @@ mod tests {
 
     #[test]
     fn passes_are_reused_for_a_tenth_of_their_life_up_to_five_seconds() {
-        let with_ttl = |pass_ttl_s| EventSettings {
-            pass_ttl_s,
-            ..EventSettings::default()
+        let with_ttl = |pass_ttl_s| {
+            EventSettings::default().patched(serde_json::json!({ "pass_ttl_s": pass_ttl_s }))
         };
         assert_eq!(pass_reuse_s(&with_ttl(20)), 2);
         assert_eq!(pass_reuse_s(&with_ttl(600)), 5);

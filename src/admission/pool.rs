@@ -35,14 +35,15 @@ impl IntakeRules for Pool {
         let settings = cached.settings();
         let waiting = cached.pool_waiting().max(1);
         let chance = draw_chance(&settings, cached.figures().active, waiting);
-        let interval = i64::try_from(settings.release_interval_ms.max(1)).unwrap_or(i64::MAX);
+        let interval =
+            i64::try_from(settings.release.release_interval_ms.max(1)).unwrap_or(i64::MAX);
         let next_ms = (now_ms.div_euclid(interval) + 1) * interval;
         Undrawn {
             draws_at_s: (chance > 0.0).then(|| next_ms.div_euclid(1_000)),
             waiting,
             chance: Some(chance),
             // They learn at each release whether they were drawn.
-            poll_after_ms: settings.release_interval_ms.clamp(1_000, 5_000),
+            poll_after_ms: settings.release.release_interval_ms.clamp(1_000, 5_000),
         }
     }
 

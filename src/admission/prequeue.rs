@@ -34,7 +34,7 @@ impl IntakeRules for Prequeue {
     /// When the order is drawn, and how many joined so far.
     fn undrawn(&self, cached: &CachedEvent, _now_ms: i64) -> Undrawn {
         Undrawn {
-            draws_at_s: cached.settings().opens_at.map(|at| at.timestamp()),
+            draws_at_s: cached.settings().schedule.opens_at.map(|at| at.timestamp()),
             waiting: cached.issued(),
             chance: None,
             poll_after_ms: 5_000,
@@ -58,6 +58,7 @@ impl IntakeRules for Prequeue {
         let now = unix_ms();
         let opened = cached
             .settings()
+            .schedule
             .opens_at
             .is_some_and(|at| at.timestamp_millis() <= now);
         if !opened {

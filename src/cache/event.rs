@@ -535,7 +535,7 @@ struct Derived {
 impl Derived {
     fn of(settings: &EventSettings) -> Self {
         let limits = &settings.rate_limits;
-        let pass_ttl_s = i64::try_from(settings.pass_ttl_s).unwrap_or(i64::MAX);
+        let pass_ttl_s = i64::try_from(settings.admission.pass_ttl_s).unwrap_or(i64::MAX);
         Self {
             limits_on: [Limited::Join, Limited::Check]
                 .into_iter()

@@ -190,7 +190,7 @@ impl PointerCache {
                     releasing: {
                         let settings = cached.settings();
                         settings.state == EventState::Open
-                            && settings.batch_size > 0
+                            && settings.release.batch_size > 0
                             && settings.phase(crate::clock::unix_ms()) == crate::domain::Phase::Live
                     },
                 })
@@ -511,7 +511,7 @@ mod tests {
         // New settings (another lifetime or target): no pass signed under the old ones is reused.
         cached.keep_pass(3, pass(2_000), 5);
         let mut changed = snapshot(100, 10);
-        changed.settings.pass_ttl_s += 60;
+        changed.settings.admission.pass_ttl_s += 60;
         cache.apply_snapshot(&event, changed);
         assert_eq!(recent(3, 2_001), None);
     }
@@ -521,7 +521,7 @@ mod tests {
         let cache = PointerCache::default();
         let event = LineId::from(EventId::parse("e").unwrap());
         let mut short_passes = snapshot(100, 10);
-        short_passes.settings.pass_ttl_s = 60;
+        short_passes.settings.admission.pass_ttl_s = 60;
         let cached = cache.apply_snapshot(&event, short_passes);
         let start = 10 * CLAIMS_KEPT_S;
         let granted = Claim::Granted { at_ms: 5 };
@@ -551,7 +551,7 @@ mod tests {
         let cache = PointerCache::default();
         let event = LineId::from(EventId::parse("e").unwrap());
         let mut long_passes = snapshot(100, 10);
-        long_passes.settings.pass_ttl_s = 4 * CLAIMS_KEPT_S as u64;
+        long_passes.settings.admission.pass_ttl_s = 4 * CLAIMS_KEPT_S as u64;
         let cached = cache.apply_snapshot(&event, long_passes);
         cached.claim_here(1, 0);
         cached.record_claim(1, Claim::Completed);

@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::error::CliError;
 use crate::client::Client;
 use crate::domain::{
-    parse_time, EventSettingsPatch, EventState, Lane, LaneName, OutagePolicy, PageSettings,
+    parse_time, EventSettings, EventState, Lane, LaneName, OutagePolicy, PageSettings, Patch,
     QueueMethod, RateLimits,
 };
 
@@ -76,9 +76,10 @@ enum EventCommand {
     },
 }
 
-/// Every setting of an event, each a flag (`settings_args_reach_every_setting` checks that none is
-/// missing and each says what it does); a flag left out leaves the setting as it is.
-#[derive(Debug, Args)]
+/// Every setting of an event, each a flag of the setting's name (`settings_args_reach_every_setting`
+/// checks them against the settings' schema, and that each says what it does); a flag left out
+/// leaves the setting as it is.
+#[derive(Debug, Args, Serialize)]
 struct SettingsArgs {
     /// Visitors released per interval; 0 releases by hand only.
     #[arg(long)]
@@ -113,16 +114,17 @@ struct SettingsArgs {
     #[arg(long, value_delimiter = ',')]
     allowed_origins: Option<Vec<String>>,
     /// The waiting page's branding and texts, as JSON: {"title", "message", "logo_url",
-    /// "accent_color", "language", "texts": {"de": {"hint": "…"}}, ...} (replaces the whole section).
+    /// "accent_color", "language", "texts": {"de": {"hint": "…"}}, ...}; the fields given change,
+    /// null removes one.
     #[arg(long, value_parser = parse_json::<PageSettings>)]
-    page: Option<PageSettings>,
+    page: Option<Json>,
     /// How long a closed event's data is kept, in seconds from closing.
     #[arg(long)]
     retain_closed_s: Option<u64>,
     /// Per-client rate limits as JSON: {"joins_per_minute", "join_burst", "checks_per_second",
-    /// "check_burst"}; 0 switches one off (replaces the whole section).
+    /// "check_burst"}; 0 switches one off; the fields given change.
     #[arg(long, value_parser = parse_json::<RateLimits>)]
-    rate_limits: Option<RateLimits>,
+    rate_limits: Option<Json>,
     /// Origins whose pages may call the event's visitor API from the browser (CORS),
     /// comma-separated.
     #[arg(long, value_delimiter = ',')]
@@ -152,7 +154,8 @@ struct SettingsArgs {
 }
 
 /// The lanes `--lanes` names.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
+#[serde(transparent)]
 struct Lanes(Vec<Lane>);
 
 fn parse_lanes(raw: &str) -> Result<Lanes, String> {
@@ -181,35 +184,27 @@ fn named<T: serde::de::DeserializeOwned>(raw: &str) -> Result<T, String> {
     serde_json::from_value(serde_json::Value::String(raw.to_owned())).map_err(|e| e.to_string())
 }
 
-/// A settings section given as JSON.
-fn parse_json<T: serde::de::DeserializeOwned>(raw: &str) -> Result<T, String> {
-    serde_json::from_str(raw).map_err(|e| format!("not valid here: {e}"))
+/// A settings section given as JSON, as given: sent as a merge of its fields.
+#[derive(Debug, Clone, Serialize)]
+#[serde(transparent)]
+struct Json(serde_json::Value);
+
+/// A settings section given as JSON that reads as a `T`.
+fn parse_json<T: serde::de::DeserializeOwned>(raw: &str) -> Result<Json, String> {
+    let value: serde_json::Value =
+        serde_json::from_str(raw).map_err(|e| format!("not JSON: {e}"))?;
+    T::deserialize(&value).map_err(|e| format!("not valid here: {e}"))?;
+    Ok(Json(value))
 }
 
 impl SettingsArgs {
-    fn into_patch(self) -> EventSettingsPatch {
-        EventSettingsPatch {
-            batch_size: self.batch_size,
-            release_interval_ms: self.release_interval_ms,
-            token_ttl_s: self.token_ttl_s,
-            pass_ttl_s: self.pass_ttl_s,
-            target_url: self.target_url,
-            state: self.state,
-            max_active: self.max_active,
-            claim_window_s: self.claim_window_s,
-            single_use_passes: self.single_use_passes,
-            allowed_origins: self.allowed_origins,
-            page: self.page,
-            retain_closed_s: self.retain_closed_s,
-            rate_limits: self.rate_limits,
-            cors_origins: self.cors_origins,
-            opens_at: self.opens_at.map(Some),
-            prequeue_from: self.prequeue_from.map(Some),
-            closes_at: self.closes_at.map(Some),
-            lanes: self.lanes.map(|lanes| lanes.0),
-            method: self.method,
-            outage: self.outage,
+    /// The flags given, by the settings' names.
+    fn into_patch(self) -> Patch<EventSettings> {
+        let mut flags = serde_json::to_value(self).expect("flags are JSON");
+        if let Some(flags) = flags.as_object_mut() {
+            flags.retain(|_, value| !value.is_null());
         }
+        Patch::try_from(flags).expect("flags are written as an object")
     }
 }
 
@@ -277,10 +272,9 @@ mod tests {
     #[test]
     fn settings_args_reach_every_setting() {
         let command = WithSettings::command();
-        let patch = serde_json::to_value(EventSettingsPatch::default()).unwrap();
-        let settings = patch.as_object().unwrap();
+        let settings = crate::domain::patch::settable_fields::<EventSettings>();
         assert!(settings.len() >= 19, "{settings:?}");
-        for name in settings.keys() {
+        for name in &settings {
             let flag = name.replace('_', "-");
             let arg = command
                 .get_arguments()
@@ -299,23 +293,55 @@ mod tests {
         let parsed = <WithSettings as clap::Parser>::try_parse_from([
             "x",
             "--method",
-            "random",
+            "fifo",
             "--state",
             "paused",
             "--rate-limits",
-            r#"{"joins_per_minute": 5, "join_burst": 2, "checks_per_second": 0, "check_burst": 0}"#,
+            r#"{"joins_per_minute": 5}"#,
             "--cors-origins",
             "https://app.example,https://m.example",
+            "--page",
+            r#"{"message": "Hello"}"#,
+            "--lanes",
+            "public:70,members:30",
+            "--opens-at",
+            "2030-01-01 10:00 Europe/Berlin",
+            "--single-use-passes",
+            "true",
         ])
         .unwrap();
         let patch = parsed.settings.into_patch();
         let sent = serde_json::to_value(&patch).unwrap();
         assert_eq!(
             (&sent["method"], &sent["state"]),
-            (&json!("random"), &json!("paused"))
+            (&json!("fifo"), &json!("paused"))
         );
-        assert_eq!(patch.rate_limits.map(|l| l.joins_per_minute), Some(5));
-        assert_eq!(patch.cors_origins.map(|o| o.len()), Some(2));
+        assert_eq!(sent["opens_at"], json!("2030-01-01T09:00:00Z"));
+        let mut base = EventSettings::default();
+        base.page.title = Some("Tour".into());
+        let settings = patch.apply(&base).unwrap().after(&base, 0).unwrap();
+        assert_eq!(settings.rate_limits.joins_per_minute, 5);
+        assert_eq!(
+            settings.rate_limits.join_burst, 30,
+            "the others as they were"
+        );
+        assert_eq!(settings.origins.cors_origins.len(), 2);
+        assert_eq!(settings.ordering.lanes.len(), 2);
+        assert_eq!(
+            (
+                settings.page.title.as_deref(),
+                settings.page.message.as_deref()
+            ),
+            (Some("Tour"), Some("Hello")),
+            "the page's fields given change, the others stay"
+        );
+        assert!(settings.admission.single_use_passes);
         assert!(<WithSettings as clap::Parser>::try_parse_from(["x", "--method", "lifo"]).is_err());
+        assert!(<WithSettings as clap::Parser>::try_parse_from([
+            "x",
+            "--page",
+            r#"{"colour": 1}"#
+        ])
+        .is_err());
     }
 }

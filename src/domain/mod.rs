@@ -4,6 +4,7 @@
 pub mod draw;
 mod ids;
 pub mod palette;
+pub mod patch;
 mod policy;
 mod settings;
 
@@ -13,10 +14,12 @@ pub use ids::{
     lower_hex, random_token_id, EventId, IdError, LaneName, LineId, VisitorId, EVENT_ID_MAX_LEN,
     LANE_NAME_MAX_LEN, VISITOR_ID_MAX_LEN,
 };
+pub use patch::{Patch, PatchError};
 pub use policy::{Capacity, EventPolicy, Intake, Pick};
 pub use settings::{
-    parse_time, EventSettings, EventSettingsPatch, EventState, Lane, OutagePolicy, PageSettings,
-    Phase, QueueMethod, RateLimits, SettingsError,
+    parse_time, AdmissionSettings, EventHistory, EventSettings, EventState, Lane, OrderingSettings,
+    OriginSettings, OutagePolicy, PageSettings, Phase, QueueMethod, RateLimits, ReleaseSettings,
+    ScheduleSettings, SettingsError,
 };
 
 /// One admitted visitor, as the drain forwards it.

@@ -49,8 +49,8 @@ impl Capacity {
 
     pub fn of(settings: &EventSettings) -> Self {
         Self {
-            max_active: settings.max_active,
-            claim_window_ms: settings.claim_window_s * 1_000,
+            max_active: settings.admission.max_active,
+            claim_window_ms: settings.admission.claim_window_s * 1_000,
         }
     }
 
@@ -80,28 +80,33 @@ pub struct EventPolicy {
 
 impl EventPolicy {
     pub fn of(settings: &EventSettings) -> Self {
-        let intake = match (settings.method, settings.opens_at) {
+        let intake = match (settings.ordering.method, settings.schedule.opens_at) {
             (QueueMethod::Passthrough, _) => Intake::Passthrough,
             (QueueMethod::Reject, _) => Intake::SoldOut,
             (QueueMethod::Random, _) => Intake::Pool,
-            (QueueMethod::Fifo, Some(opens_at)) if settings.prequeue_from.is_some() => {
+            (QueueMethod::Fifo, Some(opens_at)) if settings.schedule.prequeue_from.is_some() => {
                 Intake::Prequeue { opens_at }
             }
             (QueueMethod::Fifo, _) => Intake::Line,
         };
         let arrivals = match intake {
             Intake::Prequeue { .. } | Intake::Pool => Some(intake),
-            _ if settings.drew_at_random => Some(Intake::Pool),
+            _ if settings.history.drew_at_random => Some(Intake::Pool),
             _ => None,
         };
         Self {
             intake,
             arrivals,
             capacity: Capacity::of(settings),
-            pass_ttl_s: settings.pass_ttl_s,
-            single_use_passes: settings.single_use_passes,
-            lane_shares: settings.lanes.iter().map(|lane| lane.share).collect(),
-            outage: settings.outage,
+            pass_ttl_s: settings.admission.pass_ttl_s,
+            single_use_passes: settings.admission.single_use_passes,
+            lane_shares: settings
+                .ordering
+                .lanes
+                .iter()
+                .map(|lane| lane.share)
+                .collect(),
+            outage: settings.admission.outage,
         }
     }
 
@@ -128,7 +133,6 @@ impl EventPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Lane, LaneName};
 
     #[test]
     fn the_settings_decide_one_intake() {
@@ -136,45 +140,27 @@ mod tests {
         let opens_at = "2030-01-01T10:00:00Z".parse().unwrap();
         let base = EventSettings::default();
         assert_eq!(intake(base.clone()), Intake::Line);
-        let scheduled = EventSettings {
-            opens_at: Some(opens_at),
-            ..base.clone()
-        };
+        let scheduled = base.patched(serde_json::json!({ "opens_at": opens_at }));
         assert_eq!(intake(scheduled.clone()), Intake::Line, "no pre-queue");
-        let prequeue = EventSettings {
-            prequeue_from: Some("2029-12-31T10:00:00Z".parse().unwrap()),
-            ..scheduled
-        };
+        let prequeue =
+            scheduled.patched(serde_json::json!({ "prequeue_from": "2029-12-31T10:00:00Z" }));
         assert_eq!(intake(prequeue), Intake::Prequeue { opens_at });
         for (method, expected) in [
             (QueueMethod::Random, Intake::Pool),
             (QueueMethod::Passthrough, Intake::Passthrough),
             (QueueMethod::Reject, Intake::SoldOut),
         ] {
-            let settings = EventSettings {
-                method,
-                ..base.clone()
-            };
+            let settings = base.patched(serde_json::json!({ "method": method }));
             assert_eq!(intake(settings), expected);
         }
     }
 
     #[test]
     fn a_pools_tokens_are_read_after_switching_away_and_lanes_share_releases() {
-        let was_random = EventSettings {
-            drew_at_random: true,
-            lanes: vec![
-                Lane {
-                    name: LaneName::parse("members").unwrap(),
-                    share: 30,
-                },
-                Lane {
-                    name: LaneName::parse("public").unwrap(),
-                    share: 70,
-                },
-            ],
-            ..EventSettings::default()
-        };
+        let mut was_random = EventSettings::default().patched(serde_json::json!({
+            "lanes": [{ "name": "members", "share": 30 }, { "name": "public", "share": 70 }],
+        }));
+        was_random.history.drew_at_random = true;
         let policy = EventPolicy::of(&was_random);
         assert_eq!(policy.intake, Intake::Line);
         assert_eq!(policy.arrivals, Some(Intake::Pool));

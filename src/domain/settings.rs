@@ -8,6 +8,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use super::ids::{EventId, LaneName, LineId};
 use super::palette::{palette, Palette, Rgb};
+#[cfg(test)]
+use super::patch::Patch;
 use utoipa::ToSchema;
 
 /// Whether an event takes new visitors and releases them.
@@ -33,84 +35,182 @@ impl fmt::Display for EventState {
     }
 }
 
-/// One event's settings, as stored and as shown by the admin API.
-// Not `deny_unknown_fields`: stored settings written by a newer version still load during a
-// rolling upgrade (the admin API's input, `EventSettingsPatch`, refuses unknown fields).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+/// One event's settings, as stored and as shown by the admin API: sections, each flattened into
+/// one JSON object (the wire names are the fields' own), and what the server recorded.
+///
+/// Every field has a default, so a stored event written by an older version loads, and the admin
+/// API takes any part of it as a [`Patch`](super::Patch). Not `deny_unknown_fields`: settings
+/// written by a newer version still load during a rolling upgrade (patches refuse unknown fields).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct EventSettings {
+    #[serde(default)]
+    pub state: EventState,
+    #[serde(flatten)]
+    #[schema(inline)]
+    pub release: ReleaseSettings,
+    #[serde(flatten)]
+    #[schema(inline)]
+    pub admission: AdmissionSettings,
+    #[serde(flatten)]
+    #[schema(inline)]
+    pub schedule: ScheduleSettings,
+    #[serde(flatten)]
+    #[schema(inline)]
+    pub ordering: OrderingSettings,
+    /// How the waiting page looks.
+    #[serde(default)]
+    pub page: PageSettings,
+    #[serde(default)]
+    pub rate_limits: RateLimits,
+    #[serde(flatten)]
+    #[schema(inline)]
+    pub origins: OriginSettings,
+    /// What the server recorded as the event went: shown, never set by a patch.
+    #[serde(flatten)]
+    #[schema(inline)]
+    pub history: EventHistory,
+}
+
+/// How often, and how many, visitors are let through.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(default)]
+pub struct ReleaseSettings {
     /// Visitors released per interval; 0 means released by hand only.
     pub batch_size: u64,
     pub release_interval_ms: u64,
+}
+
+impl Default for ReleaseSettings {
+    fn default() -> Self {
+        Self {
+            batch_size: 100,
+            release_interval_ms: 10_000,
+        }
+    }
+}
+
+/// What a place and an admission are worth: lifetimes, where admitted visitors go, capacity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(default)]
+pub struct AdmissionSettings {
     /// Lifetime of a waiting token; a visitor who does not come back within it loses the place.
     pub token_ttl_s: u64,
     /// Lifetime of an admission pass.
     pub pass_ttl_s: u64,
     /// Where admitted visitors go.
     pub target_url: String,
-    pub state: EventState,
     /// Most admitted visitors active at once (admitted and neither done, expired nor a no-show);
     /// 0 for no limit. With a limit, each release admits `min(batch_size, max_active - active)`.
-    #[serde(default)]
     pub max_active: u64,
     /// With `max_active`: how long an admitted visitor has to collect the pass before the slot is
     /// given to someone else.
-    #[serde(default = "default_claim_window_s")]
     pub claim_window_s: u64,
     /// Each pass lets one person in once: the booking service consumes it
     /// (`POST /v1/passes/consume`), and the gate takes passes only, consuming each on its first use.
-    #[serde(default)]
     pub single_use_passes: bool,
-    /// Origins (`https://tickets.example.com`) a visitor may be sent back to after the hand-over,
-    /// besides `target_url`'s own.
-    #[serde(default)]
-    pub allowed_origins: Vec<String>,
-    /// How the waiting page looks.
-    #[serde(default)]
-    pub page: PageSettings,
-    /// How long a closed event's data is kept (its line, leavers, claims), in seconds from closing;
-    /// then any replica deletes it.
-    #[serde(default = "default_retain_closed_s")]
-    pub retain_closed_s: u64,
-    /// When the event was closed (unix seconds); set by the server.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub closed_at: Option<i64>,
-    /// Whether the event ever drew at random (`method: random`); set by the server. Its pool's
-    /// winners are read with it from then on: their tokens name arrival numbers.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub drew_at_random: bool,
-    #[serde(default)]
-    pub rate_limits: RateLimits,
-    /// Origins whose pages may call this event's visitor API from the browser (CORS): apps on
-    /// another origin than waitroom's.
-    #[serde(default)]
-    pub cors_origins: Vec<String>,
-    /// When the sale opens (RFC 3339): nobody is released before, and the pre-queue is drawn then.
-    /// Unset: open at once.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// What happens to an admitted visitor's first collection of the pass while the store cannot
+    /// be asked whether it is theirs: hold (refused, try again shortly: `max_active` and the claim
+    /// window hold) or let through (a pass for the claim window only, asked of the store again
+    /// after: for a booking service that can take the extra load).
+    pub outage: OutagePolicy,
+}
+
+impl Default for AdmissionSettings {
+    fn default() -> Self {
+        Self {
+            token_ttl_s: 6 * 3600,
+            pass_ttl_s: 600,
+            target_url: "http://127.0.0.1:8080/admitted".to_owned(),
+            max_active: 0,
+            claim_window_s: 120,
+            single_use_passes: false,
+            outage: OutagePolicy::Hold,
+        }
+    }
+}
+
+/// When the sale opens and closes, and how long its data outlives it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(default)]
+pub struct ScheduleSettings {
+    /// When the sale opens: nobody is released before, and the pre-queue is drawn then. Unset:
+    /// open at once. Written in RFC 3339 with its zone, as a wall-clock time and the zone's IANA
+    /// name (`2026-12-11 10:00 Europe/Berlin`), or `now`. Neither `opens_at` nor `prequeue_from`
+    /// changes once the pre-queue opened.
+    #[serde(
+        deserialize_with = "optional_time",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub opens_at: Option<DateTime<Utc>>,
     /// With `opens_at`: from when visitors may join a pre-queue, whose order is drawn at random at
     /// `opens_at` (everyone in it has the same chance). Joins before it are refused. Unset: joins
     /// are refused until `opens_at`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        deserialize_with = "optional_time",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub prequeue_from: Option<DateTime<Utc>>,
     /// When the event closes by itself (as `state: closed` does).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        deserialize_with = "optional_time",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub closes_at: Option<DateTime<Utc>>,
-    #[serde(default)]
+    /// How long a closed event's data is kept (its line, leavers, claims), in seconds from closing;
+    /// then any replica deletes it.
+    pub retain_closed_s: u64,
+}
+
+impl Default for ScheduleSettings {
+    fn default() -> Self {
+        Self {
+            opens_at: None,
+            prequeue_from: None,
+            closes_at: None,
+            retain_closed_s: 7 * 24 * 3600,
+        }
+    }
+}
+
+/// In which order people in line are let through.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(default)]
+pub struct OrderingSettings {
     pub method: QueueMethod,
     /// Priority lanes (2-8), or none. The first is the default: anonymous visitors join it; a
     /// booking site's join (admin) names the lane.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub lanes: Vec<Lane>,
-    /// What happens to an admitted visitor's first collection of the pass while the store cannot
-    /// be asked whether it is theirs: hold (refused, try again shortly: `max_active` and the claim
-    /// window hold) or let through (a pass for the claim window only, asked of the store again
-    /// after: for a booking service that can take the extra load).
-    #[serde(default)]
-    pub outage: OutagePolicy,
+}
+
+/// Which other sites take part: where visitors may be sent back to, whose pages call the API.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(default)]
+pub struct OriginSettings {
+    /// Origins (`https://tickets.example.com`) a visitor may be sent back to after the hand-over,
+    /// besides `target_url`'s own.
+    pub allowed_origins: Vec<String>,
+    /// Origins whose pages may call this event's visitor API from the browser (CORS): apps on
+    /// another origin than waitroom's.
+    pub cors_origins: Vec<String>,
+}
+
+/// What the server recorded about an event as it went. Read-only: a patch naming one is refused.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(default)]
+pub struct EventHistory {
+    /// When the event was closed (unix seconds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(read_only)]
+    pub closed_at: Option<i64>,
+    /// Whether the event ever drew at random (`method: random`). Its pool's winners are read with
+    /// it from then on: their tokens name arrival numbers.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[schema(read_only)]
+    pub drew_at_random: bool,
 }
 
 /// What an event does with a claim the store cannot decide (see [`EventSettings::outage`]).
@@ -166,14 +266,6 @@ pub enum Phase {
     Live,
     /// Past `closes_at`, or closed by hand.
     Closed,
-}
-
-fn default_claim_window_s() -> u64 {
-    120
-}
-
-fn default_retain_closed_s() -> u64 {
-    7 * 24 * 3600
 }
 
 /// Per-client rate limits of an event's visitor routes, keyed by the client's address (as seen
@@ -327,83 +419,14 @@ fn check_http_url(field: &'static str, raw: &str) -> Result<(), SettingsError> {
     }
 }
 
-impl Default for EventSettings {
-    fn default() -> Self {
-        Self {
-            batch_size: 100,
-            release_interval_ms: 10_000,
-            token_ttl_s: 6 * 3600,
-            pass_ttl_s: 600,
-            target_url: "http://127.0.0.1:8080/admitted".to_owned(),
-            state: EventState::Open,
-            max_active: 0,
-            claim_window_s: default_claim_window_s(),
-            single_use_passes: false,
-            allowed_origins: Vec::new(),
-            page: PageSettings::default(),
-            retain_closed_s: default_retain_closed_s(),
-            closed_at: None,
-            drew_at_random: false,
-            rate_limits: RateLimits::default(),
-            cors_origins: Vec::new(),
-            opens_at: None,
-            prequeue_from: None,
-            closes_at: None,
-            method: QueueMethod::Fifo,
-            lanes: Vec::new(),
-            outage: OutagePolicy::Hold,
-        }
-    }
-}
-
-/// A partial update of [`EventSettings`]: what the admin API and config files accept.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct EventSettingsPatch {
-    pub batch_size: Option<u64>,
-    pub release_interval_ms: Option<u64>,
-    pub token_ttl_s: Option<u64>,
-    pub pass_ttl_s: Option<u64>,
-    pub target_url: Option<String>,
-    pub state: Option<EventState>,
-    pub max_active: Option<u64>,
-    pub claim_window_s: Option<u64>,
-    pub single_use_passes: Option<bool>,
-    pub allowed_origins: Option<Vec<String>>,
-    /// Replaces the whole page section.
-    pub page: Option<PageSettings>,
-    pub retain_closed_s: Option<u64>,
-    /// Replaces the whole rate-limit section.
-    pub rate_limits: Option<RateLimits>,
-    pub cors_origins: Option<Vec<String>>,
-    /// `null` removes it. Neither `opens_at` nor `prequeue_from` changes once the pre-queue opened.
-    #[serde(default, deserialize_with = "present_time")]
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub opens_at: Option<Option<DateTime<Utc>>>,
-    #[serde(default, deserialize_with = "present_time")]
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub prequeue_from: Option<Option<DateTime<Utc>>>,
-    #[serde(default, deserialize_with = "present_time")]
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub closes_at: Option<Option<DateTime<Utc>>>,
-    pub method: Option<QueueMethod>,
-    /// Replaces the whole list; `[]` removes the lanes.
-    pub lanes: Option<Vec<Lane>>,
-    pub outage: Option<OutagePolicy>,
-}
-
-/// A time field that is present, `null` included (`Some(None)`), as opposed to absent (`None`), read as RFC 3339 with a zone: a local time would
-/// open the sale in whichever zone the server runs in, so it is refused with the format to use.
-fn present_time<'de, D>(deserializer: D) -> Result<Option<Option<DateTime<Utc>>>, D::Error>
+/// A time field read as [`parse_time`] reads it, `null` or absent for none.
+fn optional_time<'de, D>(deserializer: D) -> Result<Option<DateTime<Utc>>, D::Error>
 where
     D: Deserializer<'de>,
 {
-    match Option::<String>::deserialize(deserializer)? {
-        None => Ok(Some(None)),
-        Some(raw) => parse_time(&raw)
-            .map(|at| Some(Some(at)))
-            .map_err(serde::de::Error::custom),
-    }
+    Option::<String>::deserialize(deserializer)?
+        .map(|raw| parse_time(&raw).map_err(serde::de::Error::custom))
+        .transpose()
 }
 
 /// A time as settings take it: RFC 3339 with its zone (`Z` or an offset), a wall-clock time followed
@@ -451,16 +474,42 @@ pub fn parse_time(raw: &str) -> Result<DateTime<Utc>, String> {
     }
 }
 
-impl EventSettingsPatch {
-    /// The schedule times this patch sets that are already past at `now_ms` (more than a minute
-    /// ago), by field: a wrong year would otherwise open the sale at once. Leaving a time out (or
-    /// `null`) opens at once on purpose.
-    /// Times the event already holds (`base`) are not asked again.
+impl EventSettings {
+    /// These settings as the next after `base` (the event's until now) at `now_ms`: the schedule
+    /// holds once joins began, the server's record is kept (when it closed, whether it ever drew
+    /// at random), and the whole is validated.
+    pub fn after(mut self, base: &EventSettings, now_ms: i64) -> Result<Self, SettingsError> {
+        let (schedule, held) = (&self.schedule, &base.schedule);
+        let moved =
+            schedule.opens_at != held.opens_at || schedule.prequeue_from != held.prequeue_from;
+        let started = base.joins_from_ms().is_some_and(|from| from <= now_ms);
+        if started && moved {
+            return Err(SettingsError {
+                field: "opens_at",
+                reason: "cannot change once the event or its pre-queue has opened: visitors \
+                         joined on the published schedule"
+                    .into(),
+            });
+        }
+        self.history = EventHistory {
+            closed_at: match self.state {
+                EventState::Closed => base.history.closed_at.or(Some(now_ms.div_euclid(1000))),
+                _ => None,
+            },
+            drew_at_random: base.history.drew_at_random
+                || self.ordering.method == QueueMethod::Random,
+        };
+        self.validate()?;
+        Ok(self)
+    }
+
+    /// The first schedule time these settings set anew (not `base`'s) that is already past at
+    /// `now_ms` (more than a minute ago): a wrong year would otherwise open the sale at once.
+    /// Leaving a time out (or `null`) opens at once on purpose.
     pub fn past_times(&self, base: &EventSettings, now_ms: i64) -> Option<SettingsError> {
-        let past = |field: &'static str, at: &Option<Option<DateTime<Utc>>>, held| {
-            let at = (*at)??;
-            let new = Some(at) != held;
-            (new && at.timestamp_millis() < now_ms - 60_000).then(|| SettingsError {
+        let past = |field: &'static str, at: Option<DateTime<Utc>>, held| {
+            let at = at?;
+            (Some(at) != held && at.timestamp_millis() < now_ms - 60_000).then(|| SettingsError {
                 field,
                 reason: format!(
                     "is {}, in the past: the sale would open at once; leave it out (or null) to open \
@@ -469,57 +518,9 @@ impl EventSettingsPatch {
                 ),
             })
         };
-        past("opens_at", &self.opens_at, base.opens_at)
-            .or_else(|| past("prequeue_from", &self.prequeue_from, base.prequeue_from))
-    }
-
-    /// Applies the patch on top of `base` and validates the result.
-    pub fn apply(self, base: EventSettings) -> Result<EventSettings, SettingsError> {
-        let state = self.state.unwrap_or(base.state);
-        let opens_at = self.opens_at.unwrap_or(base.opens_at);
-        let prequeue_from = self.prequeue_from.unwrap_or(base.prequeue_from);
-        let started = base
-            .prequeue_from
-            .or(base.opens_at)
-            .is_some_and(|from| from.timestamp_millis() <= crate::clock::unix_ms());
-        if started && (opens_at != base.opens_at || prequeue_from != base.prequeue_from) {
-            return Err(SettingsError {
-                field: "opens_at",
-                reason: "cannot change once the event or its pre-queue has opened: visitors \
-                         joined on the published schedule"
-                    .into(),
-            });
-        }
-        let settings = EventSettings {
-            opens_at,
-            prequeue_from,
-            closes_at: self.closes_at.unwrap_or(base.closes_at),
-            method: self.method.unwrap_or(base.method),
-            drew_at_random: base.drew_at_random
-                || self.method.unwrap_or(base.method) == QueueMethod::Random,
-            lanes: self.lanes.unwrap_or(base.lanes),
-            outage: self.outage.unwrap_or(base.outage),
-            closed_at: match state {
-                EventState::Closed => base.closed_at.or_else(|| Some(crate::clock::unix_s())),
-                _ => None,
-            },
-            retain_closed_s: self.retain_closed_s.unwrap_or(base.retain_closed_s),
-            rate_limits: self.rate_limits.unwrap_or(base.rate_limits),
-            cors_origins: self.cors_origins.unwrap_or(base.cors_origins),
-            batch_size: self.batch_size.unwrap_or(base.batch_size),
-            release_interval_ms: self.release_interval_ms.unwrap_or(base.release_interval_ms),
-            token_ttl_s: self.token_ttl_s.unwrap_or(base.token_ttl_s),
-            pass_ttl_s: self.pass_ttl_s.unwrap_or(base.pass_ttl_s),
-            target_url: self.target_url.unwrap_or(base.target_url),
-            state,
-            max_active: self.max_active.unwrap_or(base.max_active),
-            claim_window_s: self.claim_window_s.unwrap_or(base.claim_window_s),
-            single_use_passes: self.single_use_passes.unwrap_or(base.single_use_passes),
-            allowed_origins: self.allowed_origins.unwrap_or(base.allowed_origins),
-            page: self.page.unwrap_or(base.page),
-        };
-        settings.validate()?;
-        Ok(settings)
+        let (schedule, held) = (&self.schedule, &base.schedule);
+        past("opens_at", schedule.opens_at, held.opens_at)
+            .or_else(|| past("prequeue_from", schedule.prequeue_from, held.prequeue_from))
     }
 }
 
@@ -567,12 +568,12 @@ fn within(field: &'static str, value: u64, min: u64, max: u64) -> Result<(), Set
 impl EventSettings {
     /// Whether the event's data has outlived its retention at `now_s` (closed long enough).
     pub fn expired_at(&self, now_s: i64) -> bool {
+        let retain = i64::try_from(self.schedule.retain_closed_s).unwrap_or(i64::MAX);
         self.state == EventState::Closed
-            && self.closed_at.is_some_and(|closed| {
-                now_s
-                    >= closed
-                        .saturating_add(i64::try_from(self.retain_closed_s).unwrap_or(i64::MAX))
-            })
+            && self
+                .history
+                .closed_at
+                .is_some_and(|closed| now_s >= closed.saturating_add(retain))
     }
 
     /// The lanes after the first (whose line is the event's own), each with its line's id.
@@ -580,7 +581,8 @@ impl EventSettings {
         &'a self,
         event: &'a EventId,
     ) -> impl Iterator<Item = (&'a Lane, LineId)> + 'a {
-        self.lanes
+        self.ordering
+            .lanes
             .iter()
             .skip(1)
             .map(move |lane| (lane, LineId::of_lane(event.clone(), lane.name.clone())))
@@ -591,8 +593,14 @@ impl EventSettings {
     /// moves every lane).
     pub fn lane_settings(&self, lane: &Lane) -> EventSettings {
         EventSettings {
-            batch_size: self.batch_size * u64::from(lane.share) / 100,
-            lanes: Vec::new(),
+            release: ReleaseSettings {
+                batch_size: self.release.batch_size * u64::from(lane.share) / 100,
+                ..self.release
+            },
+            ordering: OrderingSettings {
+                lanes: Vec::new(),
+                ..self.ordering.clone()
+            },
             ..self.clone()
         }
     }
@@ -601,11 +609,12 @@ impl EventSettings {
     pub fn phase(&self, now_ms: i64) -> Phase {
         let passed =
             |at: Option<DateTime<Utc>>| at.is_some_and(|at| at.timestamp_millis() <= now_ms);
-        if self.state == EventState::Closed || passed(self.closes_at) {
+        let schedule = &self.schedule;
+        if self.state == EventState::Closed || passed(schedule.closes_at) {
             Phase::Closed
-        } else if self.opens_at.is_none() || passed(self.opens_at) {
+        } else if schedule.opens_at.is_none() || passed(schedule.opens_at) {
             Phase::Live
-        } else if passed(self.prequeue_from) {
+        } else if passed(schedule.prequeue_from) {
             Phase::Prequeue
         } else {
             Phase::Upcoming
@@ -614,22 +623,113 @@ impl EventSettings {
 
     /// Whether the event has (or had) a pool: it draws at random, or did.
     pub fn has_pool(&self) -> bool {
-        self.drew_at_random || self.method == QueueMethod::Random
+        self.history.drew_at_random || self.ordering.method == QueueMethod::Random
     }
 
     /// Whether the event has a pre-queue to draw.
     pub fn has_prequeue(&self) -> bool {
-        self.prequeue_from.is_some() && self.opens_at.is_some()
+        self.schedule.prequeue_from.is_some() && self.schedule.opens_at.is_some()
     }
 
     /// When joins are first taken (unix ms): the pre-queue's start, else the opening.
     pub fn joins_from_ms(&self) -> Option<i64> {
-        self.prequeue_from
-            .or(self.opens_at)
+        self.schedule
+            .prequeue_from
+            .or(self.schedule.opens_at)
             .map(|at| at.timestamp_millis())
     }
 
+    /// Checks each section, then the rules between them.
     pub fn validate(&self) -> Result<(), SettingsError> {
+        self.release.validate()?;
+        self.admission.validate()?;
+        self.schedule.validate()?;
+        self.ordering.validate()?;
+        self.rate_limits.validate()?;
+        self.origins.validate()?;
+        self.page.validate()?;
+        let method = self.ordering.method;
+        let lanes = &self.ordering.lanes;
+        if !lanes.is_empty()
+            && (self.schedule.prequeue_from.is_some() || self.admission.max_active > 0)
+        {
+            return Err(SettingsError {
+                field: "lanes",
+                reason: "go without a pre-queue and without max_active (not supported together \
+                         yet)"
+                    .into(),
+            });
+        }
+        if !lanes.is_empty() && method == QueueMethod::Random {
+            return Err(SettingsError {
+                field: "method",
+                reason: "cannot be random for an event with lanes".into(),
+            });
+        }
+        if self.schedule.prequeue_from.is_some() && method != QueueMethod::Fifo {
+            return Err(SettingsError {
+                field: "method",
+                reason: "must be fifo for an event with a pre-queue".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Where a visitor may be sent back to after the hand-over: a path on the site (`/checkout`),
+    /// or an absolute URL on `target_url`'s origin or one of `allowed_origins`, as the WHATWG URL
+    /// parser (the browsers' own) reads it; None for anything else, so the hand-over is never an
+    /// open redirect. The address comes back as the parser writes it (percent-encoded).
+    pub fn return_address(&self, to: &str) -> Option<String> {
+        // Browsers drop tabs and line breaks from an address before reading it (`/\t/evil.example`
+        // would become `//evil.example`): an address they would rewrite is refused, not guessed at.
+        if to.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return None;
+        }
+        let target = url::Url::parse(&self.admission.target_url).ok()?;
+        let is_path = to.starts_with('/');
+        let url = if is_path {
+            target.join(to).ok()?
+        } else {
+            url::Url::parse(to).ok()?
+        };
+        let origin = url.origin().ascii_serialization();
+        let allowed = origin == target.origin().ascii_serialization()
+            || self.origins.allowed_origins.contains(&origin);
+        if !allowed || !matches!(url.scheme(), "http" | "https") {
+            return None;
+        }
+        Some(if is_path {
+            url[url::Position::BeforePath..].to_owned()
+        } else {
+            url.to_string()
+        })
+    }
+}
+
+impl ReleaseSettings {
+    fn validate(&self) -> Result<(), SettingsError> {
+        within("batch_size", self.batch_size, 0, 100_000)?;
+        within(
+            "release_interval_ms",
+            self.release_interval_ms,
+            100,
+            3_600_000,
+        )
+    }
+}
+
+impl AdmissionSettings {
+    fn validate(&self) -> Result<(), SettingsError> {
+        within("token_ttl_s", self.token_ttl_s, 60, 7 * 24 * 3600)?;
+        within("pass_ttl_s", self.pass_ttl_s, 10, 24 * 3600)?;
+        within("max_active", self.max_active, 0, 10_000_000)?;
+        within("claim_window_s", self.claim_window_s, 5, 24 * 3600)?;
+        check_http_url("target_url", &self.target_url)
+    }
+}
+
+impl ScheduleSettings {
+    fn validate(&self) -> Result<(), SettingsError> {
         match (self.prequeue_from, self.opens_at) {
             (Some(_), None) => {
                 return Err(SettingsError {
@@ -645,19 +745,6 @@ impl EventSettings {
             }
             _ => {}
         }
-        self.validate_lanes()?;
-        if !self.lanes.is_empty() && self.method == QueueMethod::Random {
-            return Err(SettingsError {
-                field: "method",
-                reason: "cannot be random for an event with lanes".into(),
-            });
-        }
-        if self.prequeue_from.is_some() && self.method != QueueMethod::Fifo {
-            return Err(SettingsError {
-                field: "method",
-                reason: "must be fifo for an event with a pre-queue".into(),
-            });
-        }
         if let (Some(opens), Some(closes)) = (self.opens_at, self.closes_at) {
             if closes <= opens {
                 return Err(SettingsError {
@@ -666,50 +753,12 @@ impl EventSettings {
                 });
             }
         }
-        within("batch_size", self.batch_size, 0, 100_000)?;
-        within(
-            "release_interval_ms",
-            self.release_interval_ms,
-            100,
-            3_600_000,
-        )?;
-        within("token_ttl_s", self.token_ttl_s, 60, 7 * 24 * 3600)?;
-        within("pass_ttl_s", self.pass_ttl_s, 10, 24 * 3600)?;
-        within("max_active", self.max_active, 0, 10_000_000)?;
-        within("claim_window_s", self.claim_window_s, 5, 24 * 3600)?;
-        within("retain_closed_s", self.retain_closed_s, 60, 365 * 24 * 3600)?;
-        let limits = &self.rate_limits;
-        within(
-            "rate_limits.joins_per_minute",
-            limits.joins_per_minute.into(),
-            0,
-            1_000_000,
-        )?;
-        within(
-            "rate_limits.join_burst",
-            limits.join_burst.into(),
-            0,
-            1_000_000,
-        )?;
-        within(
-            "rate_limits.checks_per_second",
-            limits.checks_per_second.into(),
-            0,
-            1_000_000,
-        )?;
-        within(
-            "rate_limits.check_burst",
-            limits.check_burst.into(),
-            0,
-            1_000_000,
-        )?;
-        check_http_url("target_url", &self.target_url)?;
-        check_origins("allowed_origins", &self.allowed_origins)?;
-        check_origins("cors_origins", &self.cors_origins)?;
-        self.page.validate()
+        within("retain_closed_s", self.retain_closed_s, 60, 365 * 24 * 3600)
     }
+}
 
-    fn validate_lanes(&self) -> Result<(), SettingsError> {
+impl OrderingSettings {
+    fn validate(&self) -> Result<(), SettingsError> {
         let refused = |reason: String| {
             Err(SettingsError {
                 field: "lanes",
@@ -741,42 +790,38 @@ impl EventSettings {
         if total != 100 {
             return refused(format!("shares add up to {total}%, not 100%"));
         }
-        if self.prequeue_from.is_some() || self.max_active > 0 {
-            return refused(
-                "go without a pre-queue and without max_active (not supported together yet)".into(),
-            );
+        Ok(())
+    }
+}
+
+impl RateLimits {
+    fn validate(&self) -> Result<(), SettingsError> {
+        for (field, value) in [
+            ("rate_limits.joins_per_minute", self.joins_per_minute),
+            ("rate_limits.join_burst", self.join_burst),
+            ("rate_limits.checks_per_second", self.checks_per_second),
+            ("rate_limits.check_burst", self.check_burst),
+        ] {
+            within(field, value.into(), 0, 1_000_000)?;
         }
         Ok(())
     }
+}
 
-    /// Where a visitor may be sent back to after the hand-over: a path on the site (`/checkout`),
-    /// or an absolute URL on `target_url`'s origin or one of `allowed_origins`, as the WHATWG URL
-    /// parser (the browsers' own) reads it; None for anything else, so the hand-over is never an
-    /// open redirect. The address comes back as the parser writes it (percent-encoded).
-    pub fn return_address(&self, to: &str) -> Option<String> {
-        // Browsers drop tabs and line breaks from an address before reading it (`/\t/evil.example`
-        // would become `//evil.example`): an address they would rewrite is refused, not guessed at.
-        if to.chars().any(|c| c.is_control() || c.is_whitespace()) {
-            return None;
-        }
-        let target = url::Url::parse(&self.target_url).ok()?;
-        let is_path = to.starts_with('/');
-        let url = if is_path {
-            target.join(to).ok()?
-        } else {
-            url::Url::parse(to).ok()?
-        };
-        let origin = url.origin().ascii_serialization();
-        let allowed = origin == target.origin().ascii_serialization()
-            || self.allowed_origins.contains(&origin);
-        if !allowed || !matches!(url.scheme(), "http" | "https") {
-            return None;
-        }
-        Some(if is_path {
-            url[url::Position::BeforePath..].to_owned()
-        } else {
-            url.to_string()
-        })
+impl OriginSettings {
+    fn validate(&self) -> Result<(), SettingsError> {
+        check_origins("allowed_origins", &self.allowed_origins)?;
+        check_origins("cors_origins", &self.cors_origins)
+    }
+}
+
+#[cfg(test)]
+impl EventSettings {
+    /// These settings with the fields of `patch`, as the admin API takes them (for tests).
+    pub(crate) fn patched(&self, patch: serde_json::Value) -> Self {
+        Patch::try_from(patch)
+            .and_then(|patch| patch.apply(self))
+            .expect("a patch of settings")
     }
 }
 
@@ -784,13 +829,17 @@ impl EventSettings {
 mod tests {
     use super::*;
 
+    /// Settings whose visitors go to tickets.example.com and may go back to shop.example.com.
+    fn shop_settings() -> EventSettings {
+        let mut settings = EventSettings::default();
+        settings.admission.target_url = "https://tickets.example.com/_waitroom/claim".into();
+        settings.origins.allowed_origins = vec!["https://shop.example.com".into()];
+        settings
+    }
+
     #[test]
     fn return_addresses_stay_on_allowed_origins() {
-        let settings = EventSettings {
-            target_url: "https://tickets.example.com/_waitroom/claim".into(),
-            allowed_origins: vec!["https://shop.example.com".into()],
-            ..EventSettings::default()
-        };
+        let settings = shop_settings();
         assert!(settings.validate().is_ok());
         let back = |to: &str| settings.return_address(to);
         assert_eq!(
@@ -830,10 +879,8 @@ mod tests {
             Some("/caf%C3%A9?q=%22x%22"),
             "written as the parser writes it"
         );
-        let bad = EventSettings {
-            allowed_origins: vec!["https://shop.example.com/path".into()],
-            ..EventSettings::default()
-        };
+        let mut bad = EventSettings::default();
+        bad.origins.allowed_origins = vec!["https://shop.example.com/path".into()];
         assert_eq!(bad.validate().unwrap_err().field, "allowed_origins");
     }
 
@@ -848,18 +895,14 @@ mod tests {
                 proptest::string::string_regex("(https?|javascript)://[a-z.]{0,20}/.{0,8}").unwrap(),
             ]
         ) {
-            let settings = EventSettings {
-                target_url: "https://tickets.example.com/_waitroom/claim".into(),
-                allowed_origins: vec!["https://shop.example.com".into()],
-                ..EventSettings::default()
-            };
+            let settings = shop_settings();
             if let Some(back) = settings.return_address(&to) {
                 proptest::prop_assert!(
                     actix_http::header::HeaderValue::from_str(&back).is_ok(),
                     "{back:?}"
                 );
                 proptest::prop_assert!(back.bytes().all(|b| b.is_ascii_graphic()), "{back:?}");
-                let read = url::Url::parse(&settings.target_url).unwrap().join(&back).unwrap();
+                let read = url::Url::parse(&settings.admission.target_url).unwrap().join(&back).unwrap();
                 let origin = read.origin().ascii_serialization();
                 proptest::prop_assert!(
                     origin == "https://tickets.example.com" || origin == "https://shop.example.com",
@@ -872,26 +915,49 @@ mod tests {
     #[test]
     fn patches_are_validated() {
         let base = EventSettings::default();
-        let err = EventSettingsPatch {
-            release_interval_ms: Some(5),
-            ..Default::default()
-        }
-        .apply(base.clone())
-        .unwrap_err();
+        let patched = |patch: serde_json::Value| {
+            Patch::<EventSettings>::try_from(patch)
+                .unwrap()
+                .apply(&base)
+                .unwrap()
+                .after(&base, 0)
+        };
+        let err = patched(serde_json::json!({ "release_interval_ms": 5 })).unwrap_err();
         assert_eq!(err.field, "release_interval_ms");
-        let err = EventSettingsPatch {
-            target_url: Some("javascript:alert(1)".into()),
-            ..Default::default()
-        }
-        .apply(base.clone())
-        .unwrap_err();
+        let err = patched(serde_json::json!({ "target_url": "javascript:alert(1)" })).unwrap_err();
         assert_eq!(err.field, "target_url");
-        let ok = EventSettingsPatch {
-            batch_size: Some(0),
-            ..Default::default()
+        let ok = patched(serde_json::json!({ "batch_size": 0 })).unwrap();
+        assert_eq!(ok.release.batch_size, 0);
+    }
+
+    /// The sections are flattened: the wire names are the fields' own, as before there were
+    /// sections, and stored settings that predate a field load with its default.
+    #[test]
+    fn sections_keep_the_wire_format() {
+        let stored = serde_json::json!({
+            "batch_size": 5, "release_interval_ms": 1000, "token_ttl_s": 600, "pass_ttl_s": 60,
+            "target_url": "https://tickets.example.com/", "state": "closed", "closed_at": 7,
+            "page": { "title": "Tour" }, "method": "random", "cors_origins": ["https://a.example"],
+        });
+        let settings: EventSettings = serde_json::from_value(stored.clone()).unwrap();
+        assert_eq!(settings.release.batch_size, 5);
+        assert_eq!(
+            settings.admission.target_url,
+            "https://tickets.example.com/"
+        );
+        assert_eq!(settings.history.closed_at, Some(7));
+        assert_eq!(settings.ordering.method, QueueMethod::Random);
+        assert_eq!(
+            settings.admission.claim_window_s, 120,
+            "a field it predates"
+        );
+        let written = serde_json::to_value(&settings).unwrap();
+        for (field, value) in stored.as_object().unwrap() {
+            if field != "page" {
+                assert_eq!(&written[field], value, "{field}");
+            }
         }
-        .apply(base)
-        .unwrap();
-        assert_eq!(ok.batch_size, 0);
+        assert_eq!(written["page"]["title"], "Tour");
+        assert!(written.get("release").is_none() && written.get("history").is_none());
     }
 }

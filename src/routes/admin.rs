@@ -13,7 +13,7 @@ use super::visitor::{check_joinable, join_answer, join_response, take_place, Joi
 use crate::admission::{self, Held};
 use crate::cache::CachedEvent;
 use crate::domain::{
-    EventId, EventPolicy, EventSettingsPatch, EventState, EventView, LaneName, LaneView, LineId,
+    EventId, EventPolicy, EventSettings, EventState, EventView, LaneName, LaneView, LineId, Patch,
     SettingsError, VisitorId,
 };
 use crate::store::{put_event_and_lanes, AdvanceMode, JoinAs, PutMode};
@@ -26,6 +26,7 @@ fn view(state: &AppState, event: &EventId, cached: &CachedEvent) -> EventView {
     let figures = cached.figures();
     let settings = cached.settings();
     let lane_lines = settings
+        .ordering
         .lanes
         .iter()
         .enumerate()
@@ -134,7 +135,7 @@ pub(super) async fn delete_event(
 async fn update(
     state: &AppState,
     event: &EventId,
-    patch: EventSettingsPatch,
+    patch: &Patch<EventSettings>,
 ) -> Result<HttpResponse, ApiError> {
     let own = LineId::from(event);
     let existing = state.store.snapshot(&own).await?;
@@ -147,13 +148,25 @@ async fn update(
             .map_or(0, |pool| pool.waiting),
     };
     let base = existing.map(|s| s.settings).unwrap_or_default();
-    if let Some(past) = patch.past_times(&base, crate::clock::unix_ms()) {
+    let now_ms = crate::clock::unix_ms();
+    let settings = patch.apply(&base)?;
+    if let Some(past) = settings.past_times(&base, now_ms) {
         return Err(past.into());
     }
+    let settings = settings.after(&base, now_ms)?;
     let before = EventPolicy::of(&base);
-    let old_lanes: Vec<LaneName> = base.lanes.iter().map(|lane| lane.name.clone()).collect();
-    let settings = patch.apply(base)?;
-    let new_lanes: Vec<&LaneName> = settings.lanes.iter().map(|lane| &lane.name).collect();
+    let old_lanes: Vec<LaneName> = base
+        .ordering
+        .lanes
+        .iter()
+        .map(|lane| lane.name.clone())
+        .collect();
+    let new_lanes: Vec<&LaneName> = settings
+        .ordering
+        .lanes
+        .iter()
+        .map(|lane| &lane.name)
+        .collect();
     let lanes_renamed = !old_lanes.is_empty() && old_lanes.iter().collect::<Vec<_>>() != new_lanes;
     if lanes_renamed && anyone_joined(state, event, held.issued, &old_lanes).await? {
         return Err(SettingsError {
@@ -207,14 +220,14 @@ async fn anyone_joined(
 
 /// `PUT /v1/admin/events/{event}`: creates the event or changes its settings.
 #[utoipa::path(put, path = "/v1/admin/events/{event}", tag = "admin", params(("event" = String, Path, description = "The event's id: 1-64 of A-Z a-z 0-9 _ -", example = "tour")), security(("admin" = [])),
-    request_body = EventSettingsPatch,
+    request_body(content = EventSettings, description = "The settings to change, as a JSON merge patch (RFC 7396): the fields named replace the event's, objects merge field by field, `null` puts a setting back to its default; read-only fields are refused. A new event starts from the defaults."),
     responses((status = 201, description = "Created", body = EventView), (status = 200, description = "Updated", body = EventView), (status = "default", description = "A problem document", body = Problem, content_type = "application/problem+json")))]
 pub(super) async fn put_event(
     state: web::Data<AppState>,
     PathEvent(event): PathEvent,
-    body: web::Json<EventSettingsPatch>,
+    body: web::Json<Patch<EventSettings>>,
 ) -> Result<HttpResponse, ApiError> {
-    update(&state, &event, body.into_inner()).await
+    update(&state, &event, &body).await
 }
 
 async fn set_state(
@@ -222,11 +235,8 @@ async fn set_state(
     event: KnownEvent,
     to: EventState,
 ) -> Result<HttpResponse, ApiError> {
-    let patch = EventSettingsPatch {
-        state: Some(to),
-        ..Default::default()
-    };
-    update(state, event.id(), patch).await
+    let patch = Patch::default().with("state", to);
+    update(state, event.id(), &patch).await
 }
 
 /// `POST /v1/admin/events/{event}/pause`: stops releasing; visitors can still join.
@@ -297,13 +307,17 @@ fn lane_of(
     };
     let settings = event.cached.settings();
     match settings
+        .ordering
         .lanes
         .iter()
         .position(|known| known.name.as_str() == lane)
     {
         Some(0) => Ok(event),
         Some(index) => {
-            let line = LineId::of_lane(event.id().clone(), settings.lanes[index].name.clone());
+            let line = LineId::of_lane(
+                event.id().clone(),
+                settings.ordering.lanes[index].name.clone(),
+            );
             let cached = state
                 .cache
                 .get(&line)

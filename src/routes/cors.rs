@@ -38,6 +38,7 @@ pub fn allowed_origin(
         .get(&LineId::from(EventId::parse(event).ok()?))?;
     let allowed = cached
         .settings()
+        .origins
         .cors_origins
         .iter()
         .any(|allowed| allowed.as_bytes() == origin.as_bytes());
@@ -55,6 +56,7 @@ pub fn join_allowed(cached: &CachedEvent, headers: &HeaderMap) -> Result<(), Api
     };
     let listed = cached
         .settings()
+        .origins
         .cors_origins
         .iter()
         .any(|allowed| allowed.as_bytes() == origin.as_bytes());

@@ -110,6 +110,7 @@ fn draws_at(event: &KnownEvent) -> Option<String> {
     event
         .cached
         .settings()
+        .schedule
         .opens_at
         .map(|at| rfc3339(at.timestamp()))
 }

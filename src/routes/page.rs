@@ -347,9 +347,15 @@ pub(super) async fn info(
         palette: page.palette(),
         state: settings.state,
         phase: settings.phase(unix_ms()),
-        prequeue_from: settings.prequeue_from.map(|at| rfc3339(at.timestamp())),
-        opens_at: settings.opens_at.map(|at| rfc3339(at.timestamp())),
-        closes_at: settings.closes_at.map(|at| rfc3339(at.timestamp())),
+        prequeue_from: settings
+            .schedule
+            .prequeue_from
+            .map(|at| rfc3339(at.timestamp())),
+        opens_at: settings.schedule.opens_at.map(|at| rfc3339(at.timestamp())),
+        closes_at: settings
+            .schedule
+            .closes_at
+            .map(|at| rfc3339(at.timestamp())),
         draw_commitment: cached.draw().map(|draw| draw.seed.commitment()),
         page: format!("/e/{event}"),
     })

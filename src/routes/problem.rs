@@ -7,7 +7,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
 use crate::admission::ExpiredReason;
-use crate::domain::{IdError, SettingsError};
+use crate::domain::{IdError, PatchError, SettingsError};
 use crate::store::StoreError;
 use crate::token::TokenError;
 
@@ -239,6 +239,14 @@ impl ApiError {
     /// The stable slug of the problem type.
     pub fn slug(&self) -> &'static str {
         self.kind().slug
+    }
+}
+
+/// A patch that names something that is not a setting, or a value that cannot be read as its
+/// setting, is unreadable JSON as far as the API goes (as an unknown field of any body is).
+impl From<PatchError> for ApiError {
+    fn from(e: PatchError) -> Self {
+        ApiError::InvalidJson(e.to_string())
     }
 }
 

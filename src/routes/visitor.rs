@@ -213,7 +213,7 @@ fn sign_place(
     visitor: &VisitorId,
     (kind, position): (TokenKind, u64),
 ) -> (String, Claims) {
-    let ttl = event.cached.settings().token_ttl_s;
+    let ttl = event.cached.settings().admission.token_ttl_s;
     state
         .tokens
         .sign(kind, &event.line, visitor, position, unix_s(), ttl)
@@ -275,7 +275,7 @@ pub(super) fn visitor_cookie(
     event: &KnownEvent,
     answer: &JoinAnswer,
 ) -> actix_web::cookie::Cookie<'static> {
-    let ttl = event.cached.settings().token_ttl_s;
+    let ttl = event.cached.settings().admission.token_ttl_s;
     token_cookie(state, https, event.id(), &answer.token, ttl)
 }
 
@@ -402,7 +402,7 @@ pub async fn status(
     };
     let mut response = HttpResponse::Ok();
     if let Some(token) = &exchanged {
-        let ttl = event.cached.settings().token_ttl_s;
+        let ttl = event.cached.settings().admission.token_ttl_s;
         response.cookie(token_cookie(state, https, event.id(), token, ttl));
     }
     Ok(json_answer(response, &place))
@@ -459,7 +459,7 @@ async fn hand_out_pass(
     let settings = cached.settings();
     let now = unix_s();
     let decided = decided_claim(state, id, cached, claims.pos).await?;
-    let ends = match decided.ends(settings.pass_ttl_s, now) {
+    let ends = match decided.ends(settings.admission.pass_ttl_s, now) {
         Ok(ends) => ends,
         Err(reason) => return Ok(Err(reason)),
     };
@@ -485,7 +485,7 @@ async fn hand_out_pass(
     Ok(Ok(Standing::Admitted {
         pass: pass.token.clone(),
         pass_expires_at: pass.expires_at.clone(),
-        target_url: settings.target_url.clone(),
+        target_url: settings.admission.target_url.clone(),
     }))
 }
 

@@ -7,6 +7,7 @@ use crate::helpers::{config_for, eventually, spawn_app, spawn_config, Backend};
 use crate::{on_both_stores, on_every_store};
 
 on_both_stores!(events_are_created_updated_and_listed);
+on_both_stores!(settings_change_as_a_merge_patch_and_the_servers_record_is_read_only);
 
 async fn events_are_created_updated_and_listed(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -71,7 +72,15 @@ async fn configured_events_are_created_but_not_overwritten() {
     )]
     .into();
     let first = spawn_config(config.clone()).await;
-    assert_eq!(first.show("from-config").await.settings.pass_ttl_s, 30);
+    assert_eq!(
+        first
+            .show("from-config")
+            .await
+            .settings
+            .admission
+            .pass_ttl_s,
+        30
+    );
     first
         .admin(
             Method::PUT,
@@ -82,7 +91,15 @@ async fn configured_events_are_created_but_not_overwritten() {
 
     // A replica started later with the same configuration keeps the admin's change.
     let second = spawn_config(config).await;
-    assert_eq!(second.show("from-config").await.settings.pass_ttl_s, 90);
+    assert_eq!(
+        second
+            .show("from-config")
+            .await
+            .settings
+            .admission
+            .pass_ttl_s,
+        90
+    );
 }
 
 on_every_store!(deleted_events_are_gone_everywhere_and_stay_gone);
@@ -302,4 +319,76 @@ async fn schedule_times_in_the_past_or_without_a_zone_are_refused() {
     let opened =
         chrono::DateTime::parse_from_rfc3339(at_once.body["opens_at"].as_str().unwrap()).unwrap();
     assert!((chrono::Utc::now() - opened.to_utc()).num_seconds().abs() < 5);
+}
+
+async fn settings_change_as_a_merge_patch_and_the_servers_record_is_read_only(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let put = |body: serde_json::Value| {
+        let app = &app;
+        async move {
+            app.admin(Method::PUT, "/v1/admin/events/tour", Some(body))
+                .await
+        }
+    };
+    let created = put(json!({
+        "page": { "title": "Tour", "logo_url": "https://tickets.example/logo.png" },
+        "rate_limits": { "joins_per_minute": 10, "join_burst": 3 },
+        "release_interval_ms": 2_000,
+    }))
+    .await;
+    assert_eq!(created.status.as_u16(), 201, "{}", created.body);
+    let changed = put(json!({
+        "page": { "title": "Tour 2027" },
+        "rate_limits": { "joins_per_minute": 5 },
+        "release_interval_ms": null,
+    }))
+    .await;
+    assert_eq!(changed.status.as_u16(), 200, "{}", changed.body);
+    let body = &changed.body;
+    assert_eq!(body["page"]["title"], "Tour 2027");
+    assert_eq!(
+        body["page"]["logo_url"], "https://tickets.example/logo.png",
+        "a section merges field by field"
+    );
+    assert_eq!(
+        (
+            &body["rate_limits"]["joins_per_minute"],
+            &body["rate_limits"]["join_burst"]
+        ),
+        (&json!(5), &json!(3))
+    );
+    assert_eq!(
+        body["release_interval_ms"], 10_000,
+        "null is the default again"
+    );
+
+    // What the server records is shown and never taken from a patch.
+    let closed = put(json!({ "state": "closed" })).await;
+    assert!(closed.body["closed_at"].is_i64(), "{}", closed.body);
+    for record in [
+        json!({ "closed_at": 1 }),
+        json!({ "drew_at_random": false }),
+    ] {
+        let refused = put(record.clone()).await;
+        refused.assert_problem(400, "invalid-json");
+        let field = record.as_object().unwrap().keys().next().unwrap().clone();
+        let detail = refused.body["detail"].as_str().unwrap();
+        assert!(
+            detail.contains(&field) && detail.contains("server"),
+            "{detail}"
+        );
+    }
+    let unreadable = put(json!({ "batch_size": 1, "method": "lifo" })).await;
+    unreadable.assert_problem(400, "invalid-json");
+    let detail = unreadable.body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("`method`") && detail.contains("lifo"),
+        "{detail}"
+    );
+    let shown = app.admin(Method::GET, "/v1/admin/events/tour", None).await;
+    assert_eq!(
+        shown.body["batch_size"], 100,
+        "a refused patch changes nothing"
+    );
+    assert_eq!(shown.body["closed_at"], closed.body["closed_at"]);
 }

@@ -930,8 +930,9 @@ async fn the_page_speaks_only_when_it_matters_and_leaves_no_dead_ends() {
         .unwrap();
     assert_eq!(focused, "gone-text");
 
-    // Before the line opens: a countdown and nothing to leave.
-    let opens = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    // Before the line opens: a countdown and nothing to leave. (An hour and a half away: the
+    // countdown says whole hours, and an hour to the second would be 59:59 by the time it shows.)
+    let opens = (chrono::Utc::now() + chrono::Duration::minutes(90)).to_rfc3339();
     app.create_event("later", json!({ "opens_at": opens }))
         .await;
     client.goto(&app.url("/e/later")).await.unwrap();

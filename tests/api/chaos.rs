@@ -46,11 +46,9 @@ async fn a_replica_killed_under_load_costs_no_status_check_and_its_drain_is_take
     let mut tokens = Vec::new();
     for n in 0..EVENTS {
         let event = format!("e{n}");
-        let settings = waitroom::domain::EventSettingsPatch {
-            batch_size: Some(0),
-            rate_limits: Some(UNLIMITED),
-            ..Default::default()
-        };
+        let settings = waitroom::domain::Patch::default()
+            .with("batch_size", 0)
+            .with("rate_limits", UNLIMITED);
         admin.api.put_event(&event, &settings).await.unwrap();
         for _ in 0..40 {
             tokens.push((event.clone(), admin.join(&event).await.token()));

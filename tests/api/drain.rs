@@ -177,10 +177,8 @@ pub async fn line_up(
     count: u64,
     leave_every: u64,
 ) -> BTreeSet<String> {
-    let settings = EventSettings {
-        batch_size: 0,
-        ..EventSettings::default()
-    };
+    let mut settings = EventSettings::default();
+    settings.release.batch_size = 0;
     store
         .put_event(event, &settings, PutMode::Upsert)
         .await

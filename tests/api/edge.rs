@@ -236,10 +236,7 @@ async fn visitor_gets_through(conf: &str, site: &str, queue: &str) {
     app.api
         .put_event(
             EVENT,
-            &waitroom::domain::EventSettingsPatch {
-                single_use_passes: Some(true),
-                ..Default::default()
-            },
+            &waitroom::domain::Patch::default().with("single_use_passes", true),
         )
         .await
         .unwrap();

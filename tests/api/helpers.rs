@@ -11,7 +11,7 @@ use reqwest::{Response, StatusCode};
 use serde_json::Value;
 use waitroom::client::{Client, EventStream};
 use waitroom::config::Config;
-use waitroom::domain::{random_token_id, EventId, EventSettingsPatch, EventView, VisitorId};
+use waitroom::domain::{random_token_id, EventId, EventSettings, EventView, Patch, VisitorId};
 use waitroom::keys::KeySet;
 use waitroom::startup::Application;
 use waitroom::token::{TokenKind, Tokens};
@@ -443,10 +443,10 @@ impl TestApp {
     /// Creates an event released by hand only and without per-client rate limits (every test
     /// client is 127.0.0.1), unless `settings` says otherwise.
     pub async fn create_event(&self, event: &str, settings: Value) -> EventView {
-        let mut patch: EventSettingsPatch =
-            serde_json::from_value(settings).expect("event settings");
-        patch.batch_size = patch.batch_size.or(Some(0));
-        patch.rate_limits = patch.rate_limits.or(Some(UNLIMITED));
+        let patch = Patch::<EventSettings>::try_from(settings)
+            .expect("event settings")
+            .or_with("batch_size", 0)
+            .or_with("rate_limits", UNLIMITED);
         self.api.put_event(event, &patch).await.expect("the event")
     }
 

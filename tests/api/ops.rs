@@ -250,10 +250,8 @@ async fn sigterm_during_load_loses_no_request() {
     let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status().as_u16(), 200);
     // Eight clients on one address: the demo's per-client limits would refuse most of them.
-    let unlimited = waitroom::domain::EventSettingsPatch {
-        rate_limits: Some(crate::helpers::UNLIMITED),
-        ..Default::default()
-    };
+    let unlimited =
+        waitroom::domain::Patch::default().with("rate_limits", crate::helpers::UNLIMITED);
     app.api.put_event("demo", &unlimited).await.unwrap();
     let visitor = app.join("demo").await;
     let mut stream = app.stream("demo", &visitor.token()).await;

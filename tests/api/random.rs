@@ -400,10 +400,8 @@ async fn every_visitor_has_the_same_chance_at_every_release(backend: Backend) {
             crate::helpers::shared_store(backend, &format!("t{}", random_token_id())).await
         }
     };
-    let settings = EventSettings {
-        method: QueueMethod::Random,
-        ..EventSettings::default()
-    };
+    let mut settings = EventSettings::default();
+    settings.ordering.method = QueueMethod::Random;
     let mut wins = vec![0u32; POOL as usize];
     for release in 0..RELEASES {
         let event = LineId::from(EventId::parse(&format!("fair-{release}")).unwrap());

@@ -32,7 +32,10 @@ pub async fn drain(
         .put_event(
             &event,
             &waitroom::domain::EventSettings {
-                batch_size: 0,
+                release: waitroom::domain::ReleaseSettings {
+                    batch_size: 0,
+                    ..Default::default()
+                },
                 ..Default::default()
             },
             PutMode::Upsert,

@@ -17,12 +17,10 @@ use crate::report::Row;
 
 pub async fn draw(redis_url: &str, prefix: &str, entries: u64) -> Vec<Row> {
     let now = chrono::Utc::now();
-    let settings = EventSettings {
-        batch_size: 0,
-        prequeue_from: Some(now - chrono::Duration::seconds(1)),
-        opens_at: Some(now + chrono::Duration::hours(1)),
-        ..EventSettings::default()
-    };
+    let mut settings = EventSettings::default();
+    settings.release.batch_size = 0;
+    settings.schedule.prequeue_from = Some(now - chrono::Duration::seconds(1));
+    settings.schedule.opens_at = Some(now + chrono::Duration::hours(1));
     let (store, event) = joined_by(redis_url, &format!("{prefix}draw"), &settings, entries).await;
 
     let started = Instant::now();
@@ -65,11 +63,9 @@ pub async fn draw(redis_url: &str, prefix: &str, entries: u64) -> Vec<Row> {
 const RANDOM_BATCH: u64 = 1_000;
 
 pub async fn random_releases(redis_url: &str, prefix: &str, entries: u64) -> Vec<Row> {
-    let settings = EventSettings {
-        batch_size: 0,
-        method: QueueMethod::Random,
-        ..EventSettings::default()
-    };
+    let mut settings = EventSettings::default();
+    settings.release.batch_size = 0;
+    settings.ordering.method = QueueMethod::Random;
     let prefix = format!("{prefix}random");
     let (store, event) = joined_by(redis_url, &prefix, &settings, entries).await;
     let release = |count: u64, pick: Pick| {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use waitroom::client::Client;
-use waitroom::domain::EventSettingsPatch;
+use waitroom::domain::Patch;
 
 use crate::measure::cpu_time;
 use crate::redis_stats::{command_calls, command_delta};
@@ -34,11 +34,11 @@ pub async fn many_events(
     let admin = Arc::new(
         Client::new(&format!("http://{}", server.address)).with_admin_token(crate::ADMIN_TOKEN),
     );
-    let patch = Arc::new(EventSettingsPatch {
-        batch_size: Some(100),
-        release_interval_ms: Some(5_000),
-        ..Default::default()
-    });
+    let patch = Arc::new(
+        Patch::default()
+            .with("batch_size", 100)
+            .with("release_interval_ms", 5_000),
+    );
     let mut creating = tokio::task::JoinSet::new();
     for part in 0..16 {
         let (admin, patch) = (admin.clone(), patch.clone());

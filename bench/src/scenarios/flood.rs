@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use hyper::Method;
 use waitroom::client::Client;
-use waitroom::domain::{EventSettingsPatch, RateLimits};
+use waitroom::domain::{Patch, RateLimits};
 
 use super::Measured;
 use crate::args::Args;
@@ -32,11 +32,9 @@ pub async fn flood(
     for _ in 0..2_000 {
         tokens.push(super::joined(admin, "calm").await);
     }
-    let limited = EventSettingsPatch {
-        batch_size: Some(0),
-        rate_limits: Some(RateLimits::default()),
-        ..Default::default()
-    };
+    let limited = Patch::default()
+        .with("batch_size", 0)
+        .with("rate_limits", RateLimits::default());
     admin
         .put_event("flooded", &limited)
         .await

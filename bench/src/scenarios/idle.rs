@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use waitroom::client::Client;
-use waitroom::domain::EventSettingsPatch;
+use waitroom::domain::Patch;
 
 use crate::redis_stats::{command_calls, command_delta};
 use crate::report::Row;
@@ -37,11 +37,9 @@ pub async fn idle(
         .collect();
     let admin =
         Client::new(&format!("http://{}", servers[0].address)).with_admin_token(crate::ADMIN_TOKEN);
-    let patch = EventSettingsPatch {
-        batch_size: Some(100),
-        release_interval_ms: Some(5_000),
-        ..Default::default()
-    };
+    let patch = Patch::default()
+        .with("batch_size", 100)
+        .with("release_interval_ms", 5_000);
     let mut rows = Vec::new();
     let mut created = 0;
     for &count in counts {

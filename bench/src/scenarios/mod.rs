@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use hyper::{Method, StatusCode};
 use waitroom::client::Client;
-use waitroom::domain::{EventSettingsPatch, RateLimits};
+use waitroom::domain::{Patch, RateLimits};
 
 use crate::args::Args;
 use crate::load::{Outcome, Simple};
@@ -78,16 +78,15 @@ impl Measured {
 /// Creates an event that moves only when the bench advances it.
 /// The bench's load all comes from one address, so per-client rate limits are off.
 async fn released_by_hand(admin: &Client, event: &str) {
-    let patch = EventSettingsPatch {
-        batch_size: Some(0),
-        rate_limits: Some(RateLimits {
+    let patch = Patch::default().with("batch_size", 0).with(
+        "rate_limits",
+        RateLimits {
             joins_per_minute: 0,
             join_burst: 0,
             checks_per_second: 0,
             check_burst: 0,
-        }),
-        ..Default::default()
-    };
+        },
+    );
     admin.put_event(event, &patch).await.expect("an event");
 }
 
