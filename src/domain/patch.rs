@@ -90,10 +90,6 @@ where
         }
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.fields.is_empty()
-    }
-
     /// `base` with this patch applied; the fields are read as `T` reads them, nothing more is
     /// checked (the type's own rules are the caller's to ask).
     pub fn apply(&self, base: &T) -> Result<T, PatchError> {
@@ -106,7 +102,7 @@ where
                 return Err(PatchError::NotASetting(name.clone()));
             }
         }
-        merged(base, &self.fields).map_err(|whole| self.blame(base, whole))
+        merged(base, Value::Object(self.fields.clone())).map_err(|whole| self.blame(base, whole))
     }
 
     /// The error naming the first field that cannot be read on its own (a field's type or range
@@ -116,10 +112,12 @@ where
             .iter()
             .find_map(|(name, value)| {
                 let one = Map::from_iter([(name.clone(), value.clone())]);
-                merged(base, &one).err().map(|e| PatchError::Unreadable {
-                    field: name.clone(),
-                    reason: e.to_string(),
-                })
+                merged(base, Value::Object(one))
+                    .err()
+                    .map(|e| PatchError::Unreadable {
+                        field: name.clone(),
+                        reason: e.to_string(),
+                    })
             })
             .unwrap_or_else(|| PatchError::Unreadable {
                 field: "settings".into(),
@@ -128,12 +126,9 @@ where
     }
 }
 
-fn merged<T: Serialize + DeserializeOwned>(
-    base: &T,
-    fields: &Map<String, Value>,
-) -> Result<T, serde_json::Error> {
+fn merged<T: Serialize + DeserializeOwned>(base: &T, patch: Value) -> Result<T, serde_json::Error> {
     let mut document = serde_json::to_value(base)?;
-    json_patch::merge(&mut document, &Value::Object(fields.clone()));
+    json_patch::merge(&mut document, &patch);
     serde_json::from_value(document)
 }
 
