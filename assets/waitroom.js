@@ -8,22 +8,24 @@
   const storageKey = `waitroom:${event}`;
   // An element a page of its own leaves out is written to a detached stand-in: nothing breaks.
   const $ = (id) => document.getElementById(id) || document.createElement("div");
-  // The page's words in its language (the server chose it), with `{name}` filled in.
-  const messages = JSON.parse(($("messages").textContent || "{}"));
-  const lang = document.documentElement.lang || "en";
-  const t = (key, vars = {}) =>
-    (messages[key] || key).replace(/\{(\w+)\}/g, (_, name) => String(vars[name] ?? ""));
-  const number = (n) => Number(n).toLocaleString(lang);
-  // A wait as a person says it: the rounding of the server's estimate text, in this language.
-  function waitText(seconds) {
-    const minutes = Math.round(seconds / 60);
-    if (seconds < 60) return t("wait_under_minute");
-    if (seconds < 600) return t("wait_minutes", { m: number(Math.max(minutes, 1)) });
-    if (seconds < 3600) return t("wait_minutes", { m: number(Math.max(Math.floor((minutes + 2) / 5) * 5, 10)) });
-    const tens = Math.round(seconds / 600);
-    const [hours, rest] = [Math.floor(tens / 6), (tens % 6) * 10];
-    return rest === 0 ? t("wait_hours", { h: number(hours) }) : t("wait_hours_minutes", { h: number(hours), m: number(rest) });
+  // The page's words: the Fluent messages of its language (the server chose it) and the event's
+  // own texts over them, formatted by @fluent/bundle with the browser's CLDR plural rules and
+  // number formats, as the server formats the same files.
+  const words = JSON.parse($("messages").textContent || "{}");
+  const lang = words.lang || document.documentElement.lang || "en";
+  const { FluentBundle, FluentResource } = window.FluentBundle;
+  const bundle = new FluentBundle(lang, { useIsolating: false });
+  bundle.addResource(new FluentResource(words.messages || ""));
+  if (words.own) bundle.addResource(new FluentResource(words.own), { allowOverrides: true });
+  // Message `key` with its variables (numbers as numbers: they choose the plural form).
+  function t(key, vars = {}) {
+    const message = bundle.getMessage(key);
+    return message && message.value ? bundle.formatPattern(message.value, vars) : key;
   }
+  const number = (n) => Number(n).toLocaleString(lang);
+  // The wait the server rounded (`estimate.rounded`: one rule for the API, this page and the page
+  // without script), in this language's words.
+  const waitText = (estimate) => t("wait", estimate.rounded);
 
   let token = localStorage.getItem(storageKey);
   let renewAt = 0;
@@ -41,13 +43,13 @@
   // Whether the last answer was a pre-queue place: the first answer after the draw brings the
   // exchanged token.
   let inPrequeue = false;
-  // A time as the visitor reads it, in their zone: the clock time today, with the day otherwise
-  // ("Friday 11 December at 10:00").
-  function clock(iso) {
+  // A time as the visitor reads it, in their zone, as the messages' `$day` and `$time`: "today"
+  // or the day ("Friday 11 December"), and the clock time.
+  function when(iso) {
     const at = new Date(iso);
-    const time = { hour: "2-digit", minute: "2-digit" };
-    if (at.toDateString() === new Date().toDateString()) return at.toLocaleTimeString(lang, time);
-    return at.toLocaleString(lang, { weekday: "long", day: "numeric", month: "long", ...time });
+    const time = at.toLocaleTimeString(lang, { hour: "2-digit", minute: "2-digit" });
+    if (at.toDateString() === new Date().toDateString()) return { day: "today", time };
+    return { day: at.toLocaleDateString(lang, { weekday: "long", day: "numeric", month: "long" }), time };
   }
   // How long until an opening, said as a countdown: "in 6 days", "in 3 hours", then 59:59.
   function countdown(seconds) {
@@ -128,7 +130,7 @@
     showBar(null);
     $("position").textContent = "–";
     $("ahead").textContent = "–";
-    announce(t("upcoming", { time: clock(from) }));
+    announce(t("upcoming", when(from)));
     clearInterval(countdownTimer);
     const tick = () => {
       const left = Math.max(0, Math.ceil((from - Date.now()) / 1000));
@@ -169,20 +171,19 @@
       $("position").textContent = "–";
       $("ahead").textContent = "–";
       // When the draw that may give a place happens: the pre-queue's, or a random event's next.
-      $("estimate").textContent = place.draws_at ? t("draw_at", { time: clock(place.draws_at) }) : t("not_known");
+      $("estimate").textContent = place.draws_at ? t("draw_at", when(place.draws_at)) : t("not_known");
       if (place.draw_chance !== undefined) {
         // An event that draws at random: everyone waiting has the same chance at each release,
         // and the bar shows it.
         const percent = Math.round(place.draw_chance * 1000) / 10;
-        const chance = `${number(percent)} %`;
         showBar(t("chance_label"), percent);
-        announce(t("in_draw", { n: number(place.in_prequeue || 1), chance }), false);
+        announce(t("in_draw", { n: place.in_prequeue || 1, chance: percent }), false);
         return;
       }
       // Before the pre-queue's draw nobody moves: no bar.
       showBar(null);
-      const count = place.in_prequeue ? ` ${t("in_prequeue", { n: number(place.in_prequeue) })}` : "";
-      announce(`${t("prequeue", { time: clock(place.draws_at) })}${count}`, false);
+      const said = t("prequeue", when(place.draws_at));
+      announce(place.in_prequeue ? t("sentences", { first: said, second: t("in_prequeue", { n: place.in_prequeue }) }) : said, false);
       return;
     }
     if (inPrequeue && !place.token) {
@@ -208,10 +209,10 @@
     $("ahead").textContent = number(place.ahead);
     const paused = place.state === "paused";
     $("estimate").textContent = paused ? t("paused_short")
-      : place.estimate ? waitText(place.estimate.wait_s)
+      : place.estimate ? waitText(place.estimate)
       : t("not_known");
     // Say what the estimate rests on: a measured pace, or only the schedule.
-    const rate = place.estimate && number(Math.round(place.estimate.rate_per_min));
+    const rate = place.estimate && Math.round(place.estimate.rate_per_min);
     $("basis").textContent = paused || !place.estimate ? ""
       : t(place.estimate.basis === "measured" ? "basis_measured" : "basis_schedule", { rate });
     // Never quite empty, so the bar is visible from the start.
@@ -222,9 +223,8 @@
     } else if (place.ahead === 0) {
       announce(t("next"));
     } else {
-      const people = place.ahead === 1 ? t("ahead_one") : t("ahead_many", { n: number(place.ahead) });
-      const wait = place.estimate ? ` ${t("estimated", { wait: waitText(place.estimate.wait_s) })}` : "";
-      announce(`${people}${wait}`, false);
+      const people = t("ahead", { n: place.ahead });
+      announce(place.estimate ? t("sentences", { first: people, second: t("estimated", { wait: waitText(place.estimate) }) }) : people, false);
     }
   }
 

@@ -373,11 +373,8 @@ impl PageSettings {
                 )));
             }
             for (key, text) in texts {
-                if !crate::i18n::is_key(key) {
-                    return Err(refused(format!(
-                        "{lang}.{key} is not a message of the page"
-                    )));
-                }
+                crate::i18n::check_own_text(key, text)
+                    .map_err(|reason| refused(format!("{lang}.{reason}")))?;
                 if text.chars().count() > 500 {
                     return Err(refused(format!(
                         "{lang}.{key} is longer than 500 characters"

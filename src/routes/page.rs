@@ -17,20 +17,24 @@ use crate::clock::{rfc3339, unix_ms};
 use crate::domain::palette::Palette;
 use crate::domain::{EventState, Phase};
 use crate::i18n::{self, Catalogue};
+use fluent_bundle::FluentValue;
 
 const SCRIPT: &str = include_str!("../../assets/waitroom.js");
 const STYLE: &str = include_str!("../../assets/waitroom.css");
+/// `@fluent/bundle`, vendored (`assets/vendor/`): the page's script formats its messages with it.
+const FLUENT: &str = include_str!("../../assets/vendor/fluent-bundle.js");
 /// Only what the page uses: its own script and style, images from anywhere (logos), no framing.
 const PAGE_POLICY: &str = "default-src 'self'; img-src 'self' https: http: data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'";
 
 /// `GET /assets/{file}`: the page's script and style, from the binary.
 #[utoipa::path(get, path = "/assets/{file}", tag = "pages",
-    params(("file" = String, Path, description = "`waitroom.js` or `waitroom.css`")),
+    params(("file" = String, Path, description = "`waitroom.js`, `waitroom.css` or `fluent-bundle.js`")),
     responses((status = 200, description = "The page's script or style", body = String, content_type = "text/javascript"), (status = "default", description = "A problem document", body = Problem, content_type = "application/problem+json")))]
 pub(super) async fn asset(file: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let (body, content_type) = match file.as_str() {
         "waitroom.js" => (SCRIPT, "text/javascript; charset=utf-8"),
         "waitroom.css" => (STYLE, "text/css; charset=utf-8"),
+        "fluent-bundle.js" => (FLUENT, "text/javascript; charset=utf-8"),
         _ => return Err(ApiError::NotFound),
     };
     Ok(HttpResponse::Ok()
@@ -167,17 +171,13 @@ async fn without_script(
                 } => words.text(
                     "in_draw",
                     &[
-                        ("n", in_prequeue.to_string()),
-                        ("chance", percent(*draw_chance)),
+                        ("n", (*in_prequeue).into()),
+                        ("chance", percent(*draw_chance).into()),
                     ],
                 ),
-                Standing::Prequeue { draws_at, .. } => words.text(
-                    "prequeue",
-                    &[(
-                        "time",
-                        draws_at.as_deref().map(readable).unwrap_or_default(),
-                    )],
-                ),
+                Standing::Prequeue { draws_at, .. } => {
+                    words.text("prequeue", &when(draws_at.as_deref().unwrap_or_default()))
+                }
                 Standing::Expired {
                     reason: ExpiredReason::ClaimWindowPassed,
                 } => words.text("claim_passed", &[]),
@@ -186,24 +186,23 @@ async fn without_script(
                 } => words.text("expired", &[]),
                 _ => match place.ahead {
                     0 => words.text("next", &[]),
-                    1 => words.text("ahead_one", &[]),
-                    ahead => words.text("ahead_many", &[("n", ahead.to_string())]),
+                    ahead => words.text("ahead", &[("n", ahead.into())]),
                 },
             };
             let estimate = match &place.standing {
                 Standing::Waiting {
                     estimate: Some(estimate),
                     ..
-                } => Some(words.wait(estimate.wait_s)),
+                } => Some(words.wait(estimate.rounded)),
                 _ => None,
             };
             context! {
                 status => Value::from(Serde(place.standing.status())),
-                position => place.position,
-                ahead => place.ahead,
+                position => words.number(place.position),
+                ahead => words.number(place.ahead),
                 estimate,
                 refresh_s,
-                reloads => refresh_s.map(|s| words.text("nojs_reloads", &[("s", s.to_string())])),
+                reloads => refresh_s.map(|s| words.text("nojs_reloads", &[("s", s.into())])),
                 continue_url,
                 sentence,
                 ..base
@@ -223,9 +222,9 @@ async fn without_script(
             let refresh_s = wait.as_secs().clamp(5, 60);
             context! {
                 status => "upcoming",
-                sentence => words.text("upcoming", &[("time", readable(&from))]),
+                sentence => words.text("upcoming", &when(&from)),
                 refresh_s,
-                reloads => words.text("nojs_reloads", &[("s", refresh_s.to_string())]),
+                reloads => words.text("nojs_reloads", &[("s", refresh_s.into())]),
                 ..base
             }
         }
@@ -235,17 +234,23 @@ async fn without_script(
     Ok(html_page(response, html, Some(&nonce)))
 }
 
-/// A time for the page without script, which cannot know the visitor's zone: the date and the
-/// clock time in UTC, saying so (`2026-12-11 10:00 UTC`) rather than RFC 3339's `T` and `Z`.
-fn readable(rfc3339: &str) -> String {
-    chrono::DateTime::parse_from_rfc3339(rfc3339).map_or_else(
-        |_| rfc3339.to_owned(),
-        |at| {
-            at.with_timezone(&chrono::Utc)
-                .format("%Y-%m-%d %H:%M UTC")
-                .to_string()
-        },
-    )
+/// A time for the page without script, which cannot know the visitor's zone, as the messages'
+/// `$day` and `$time`: "today" or the date (`2026-12-11`), and the clock time in UTC saying so
+/// (`10:00 UTC`), rather than RFC 3339's `T` and `Z`.
+fn when(rfc3339: &str) -> [(&'static str, FluentValue<'static>); 2] {
+    let Ok(at) = chrono::DateTime::parse_from_rfc3339(rfc3339) else {
+        return [("day", "today".into()), ("time", rfc3339.to_owned().into())];
+    };
+    let at = at.with_timezone(&chrono::Utc);
+    let day = if at.date_naive() == chrono::Utc::now().date_naive() {
+        "today".to_owned()
+    } else {
+        at.format("%Y-%m-%d").to_string()
+    };
+    [
+        ("day", day.into()),
+        ("time", at.format("%H:%M UTC").to_string().into()),
+    ]
 }
 
 /// What every page is given of its language: `lang`, `dir` and the messages as `t`.
@@ -257,12 +262,12 @@ fn words_context(words: &Catalogue) -> Value {
     }
 }
 
-/// Where an admitted visitor goes: the event's target with the pass (and where they were going).
-/// A chance (0 to 1) as a percentage with one decimal, as the page's script writes it.
-fn percent(chance: f64) -> String {
-    format!("{} %", (chance * 1000.0).round() / 10.0)
+/// A chance (0 to 1) as a percentage with one decimal, as the page's script gives it.
+fn percent(chance: f64) -> f64 {
+    (chance * 1000.0).round() / 10.0
 }
 
+/// Where an admitted visitor goes: the event's target with the pass (and where they were going).
 fn hand_over_address(target: &str, pass: &str, return_to: Option<&str>) -> String {
     match url::Url::parse(target) {
         Ok(mut url) => {

@@ -405,7 +405,15 @@ async fn the_page_speaks_the_visitors_language() {
     let german = page("tour", "de-AT, en;q=0.5").await;
     assert!(german.contains(r#"<html lang="de" dir="ltr">"#), "{german}");
     assert!(german.contains("Ihre Nummer"));
-    assert!(german.contains(r#""ahead_many":"{n} Personen vor Ihnen.""#));
+    // The page's script gets the language's Fluent messages, plural forms and all.
+    assert!(
+        german.contains("[one] { $n } Person vor Ihnen."),
+        "{german}"
+    );
+    let chinese = page("tour", "zh-CN, en;q=0.5").await;
+    assert!(chinese.contains(r#"<html lang="zh-Hans" dir="ltr">"#) && chinese.contains("您的号码"));
+    let brazilian = page("tour", "pt").await;
+    assert!(brazilian.contains(r#"<html lang="pt-BR""#) && brazilian.contains("Seu número"));
     let japanese = page("tour", "ja").await;
     assert!(japanese.contains("あなたの番号"));
     let arabic = page("tour", "ar").await;
@@ -416,7 +424,15 @@ async fn the_page_speaks_the_visitors_language() {
     let french = page("fest", "de").await;
     assert!(french.contains(r#"<html lang="fr""#) && french.contains("Votre numéro"));
     assert!(french.contains("Gardez la page ouverte, merci !"));
-    // Texts for a language or message that does not exist are refused.
+    // Texts for a language or message that does not exist, or that are no Fluent pattern, are
+    // refused.
+    app.admin(
+        Method::PUT,
+        "/v1/admin/events/fest",
+        Some(json!({ "page": { "texts": { "fr": { "hint": "Gardez { la page" } } } })),
+    )
+    .await
+    .assert_problem(400, "invalid-settings");
     app.admin(
         Method::PUT,
         "/v1/admin/events/fest",
