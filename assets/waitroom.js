@@ -200,9 +200,8 @@
       return gone(t(place.reason === "claim-window-passed" ? "claim_passed" : "expired"));
     }
     show("place");
-    showBar(t("progress_label"), null);
     if (furthestAhead === null || place.ahead > furthestAhead) {
-      furthestAhead = Math.max(place.ahead, 1);
+      furthestAhead = place.ahead;
       localStorage.setItem(furthestKey, String(furthestAhead));
     }
     $("position").textContent = number(place.position);
@@ -215,9 +214,14 @@
     const rate = place.estimate && Math.round(place.estimate.rate_per_min);
     $("basis").textContent = paused || !place.estimate ? ""
       : t(place.estimate.basis === "measured" ? "basis_measured" : "basis_schedule", { rate });
-    // Never quite empty, so the bar is visible from the start.
-    $("progress").value = Math.max(2, Math.round(((furthestAhead - place.ahead) / furthestAhead) * 100));
-    $("progress").textContent = `${$("progress").value}%`;
+    if (furthestAhead === 0) {
+      // Nobody was ever ahead: there is no way to the front to show, and a full bar would say
+      // "done" to someone still waiting (the first of a paused line).
+      showBar(null);
+    } else {
+      // Never quite empty, so the bar is visible from the start.
+      showBar(t("progress_label"), Math.max(2, Math.round(((furthestAhead - place.ahead) / furthestAhead) * 100)));
+    }
     if (paused) {
       announce(t("paused_line"));
     } else if (place.ahead === 0) {
@@ -251,10 +255,11 @@
     retryTimer = setTimeout(start, jitter(seconds * 1000));
   }
 
-  async function join(retrying = false) {
+  // Joins, or keeps the place the token holds; a busy answer (503, 429) goes to `whenBusy`.
+  async function join(whenBusy) {
     const { response, body } = await call("POST", `${api}/join`);
-    if (retrying && (response.status === 503 || response.status === 429)) {
-      retryLater(response);
+    if (response.status === 503 || response.status === 429) {
+      whenBusy(response);
       return null;
     }
     if (!response.ok) {
@@ -307,7 +312,7 @@
   }
 
   async function start() {
-    const place = await join(true);
+    const place = await join(retryLater);
     if (place && (place.status === "waiting" || place.status === "prequeue")) follow();
   }
 
@@ -350,7 +355,9 @@
     start();
   });
   setInterval(() => {
-    if (token && renewAt && Date.now() > renewAt) join();
+    // A busy answer to a renewal changes nothing: the token is good for half its life yet, and
+    // the next tick tries again.
+    if (token && renewAt && Date.now() > renewAt) join(() => {});
   }, 30000);
 
   brand();

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs, only when it is missing: redis-server and redis-cli, Chromium and ChromeDriver
 # (for the waiting page's browser test), nginx and node (for the edge kit) from Debian's packages, the
-# edge kit's jose from the npm registry (pinned), and
+# edge kit's jose and the browser tests' axe-core from the npm registry (pinned), and
 # tansu, a standalone Kafka-protocol broker, from crates.io (a long build: about 16 minutes on 2 cores),
 # and helm (see install-helm.sh).
 set -euo pipefail
@@ -47,6 +47,13 @@ edge_js="$(dirname "$0")/../deploy/edge-js"
 if [ ! -d "$edge_js/node_modules/jose" ]; then
   echo "installing the edge kit's packages"
   (cd "$edge_js" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+# axe-core, which the browser tests run on every state of the page, at the version its lock pins.
+axe="$(dirname "$0")/../tests/axe"
+if [ ! -f "$axe/node_modules/axe-core/axe.min.js" ]; then
+  echo "installing axe-core"
+  (cd "$axe" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
 # schemathesis, the fuzzer the contract test runs against a real serve, pinned with the Hypothesis

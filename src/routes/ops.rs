@@ -171,5 +171,11 @@ pub(super) async fn jwks(state: web::Data<AppState>) -> HttpResponse {
 pub(super) async fn demo_admitted() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
-        .body("<!doctype html><html lang=\"en\"><title>Admitted</title><h1>You are through.</h1><p>This is where the booking site takes over; it checks the pass with <code>POST /v1/verify</code>.</p>")
+        .body(concat!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">",
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">",
+            "<title>Admitted</title></head><body><main><h1>You are through.</h1>",
+            "<p>This is where the booking site takes over; it checks the pass with ",
+            "<code>POST /v1/verify</code>.</p></main></body></html>"
+        ))
 }

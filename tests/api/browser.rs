@@ -68,6 +68,60 @@ async fn keep_screenshot(client: &Client, name: &str) {
     std::fs::write(artifacts().join(name), client.screenshot().await.unwrap()).unwrap();
 }
 
+/// Keeps what the browser shows now in `test-artifacts/` for a person to look at, and has
+/// axe-core check it: no violation of any of its rules.
+async fn look_at(client: &Client, name: &str) {
+    look_at_allowing(client, name, &[]).await
+}
+
+/// The same, allowing the rules in `allowed` (each call says why the state breaks it).
+async fn look_at_allowing(client: &Client, name: &str, allowed: &[&str]) {
+    keep_screenshot(client, name).await;
+    let violations = axe_violations(client).await;
+    let unexpected: Vec<_> = violations
+        .iter()
+        .filter(|found| !allowed.contains(&found["id"].as_str().unwrap_or_default()))
+        .collect();
+    assert!(
+        unexpected.is_empty(),
+        "{name}: axe-core found {unexpected:#?}"
+    );
+}
+
+/// What axe-core (tests/axe, installed by scripts/install-test-deps.sh) finds wrong with the page
+/// as it stands: each violation's rule, impact, help and where.
+async fn axe_violations(client: &Client) -> Vec<serde_json::Value> {
+    static AXE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let axe = AXE.get_or_init(|| {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/axe/node_modules/axe-core/axe.min.js");
+        std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (scripts/install-test-deps.sh installs axe-core)",
+                path.display()
+            )
+        })
+    });
+    client
+        .execute(&format!("{axe}\nreturn typeof axe;"), vec![])
+        .await
+        .unwrap();
+    let found = client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+            axe.run(document).then(
+                (result) => done(result.violations.map((v) => ({
+                    id: v.id, impact: v.impact, help: v.help,
+                    where: v.nodes.map((node) => node.target.join(' ')),
+                }))),
+                (error) => done([{ id: 'axe-failed', help: String(error) }]));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    found.as_array().cloned().unwrap_or_default()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_waiting_page_moves_on_by_itself_when_it_is_your_turn() {
     let app = spawn_app(Backend::Memory).await;
@@ -108,8 +162,7 @@ async fn the_waiting_page_moves_on_by_itself_when_it_is_your_turn() {
     wait_for_text(&client, "ahead", "1", Duration::from_secs(2)).await;
     // Let the progress bar's transition finish before the picture.
     tokio::time::sleep(Duration::from_millis(800)).await;
-    let screenshot = client.screenshot().await.unwrap();
-    std::fs::write(artifacts().join("waiting-page.png"), screenshot).unwrap();
+    look_at(&client, "waiting-page.png").await;
 
     let started = Instant::now();
     app.advance("tour", 2).await;
@@ -137,6 +190,7 @@ async fn the_waiting_page_moves_on_by_itself_when_it_is_your_turn() {
         ),
         (Some(true), Some(4))
     );
+    look_at(&client, "admitted-page.png").await;
     client.close().await.unwrap();
 }
 
@@ -285,7 +339,19 @@ async fn the_page_keeps_progress_and_says_plainly_when_there_is_nothing_to_wait_
         !rejoin.is_displayed().await.unwrap(),
         "no join that would fail"
     );
-    keep_screenshot(&client, "closed-event.png").await;
+    look_at(&client, "closed-event.png").await;
+
+    app.create_event("sold", json!({ "method": "reject" }))
+        .await;
+    client.goto(&app.url("/e/sold")).await.unwrap();
+    wait_for_text(
+        &client,
+        "gone-text",
+        "Sold out: this waiting room takes no new visitors.",
+        Duration::from_secs(10),
+    )
+    .await;
+    look_at(&client, "sold-out-event.png").await;
 
     client.goto(&app.url("/e/no-such-event")).await.unwrap();
     wait_for_text(
@@ -295,7 +361,7 @@ async fn the_page_keeps_progress_and_says_plainly_when_there_is_nothing_to_wait_
         Duration::from_secs(5),
     )
     .await;
-    keep_screenshot(&client, "unknown-event.png").await;
+    look_at(&client, "unknown-event.png").await;
     client.close().await.unwrap();
 }
 
@@ -355,7 +421,7 @@ async fn dark_branding_stays_readable() {
             "{text} on {card:?}: {ratio:.1}:1"
         );
     }
-    keep_screenshot(&client, "dark-branding.png").await;
+    look_at(&client, "dark-branding.png").await;
     client.close().await.unwrap();
 }
 
@@ -391,6 +457,18 @@ async fn without_javascript_the_page_reloads_itself_and_lets_the_visitor_through
         .contains("nojs=1"));
     keep_screenshot(&client, "no-javascript.png").await;
     assert_eq!(app.show("plain").await.issued, 4);
+    // axe-core needs script: a browser with it reads the same page (which has none of its own) for
+    // a visitor of another event. The page reloads itself (a `<meta http-equiv="refresh">`, which
+    // axe's `meta-refresh` flags): without script it is the only way the page can move on by
+    // itself; it says so, how often, and offers "Check now" (see the README).
+    app.create_event("checked", json!({ "batch_size": 0 }))
+        .await;
+    let checker_profile = tempfile::tempdir().unwrap();
+    let checker = browser(&driver, checker_profile.path()).await;
+    checker.goto(&app.url("/e/checked?nojs=1")).await.unwrap();
+    wait_for_text(&checker, "position", "1", Duration::from_secs(10)).await;
+    look_at_allowing(&checker, "no-javascript-checked.png", &["meta-refresh"]).await;
+    checker.close().await.unwrap();
 
     // It reloads by itself, no faster than the line can move (a line moved by hand: every 15 s),
     // and says so; "Check now" reloads it at once.
@@ -452,7 +530,7 @@ async fn the_page_speaks_german_and_arabic_runs_right_to_left() {
         Duration::from_secs(5),
     )
     .await;
-    keep_screenshot(&client, "waiting-page-de.png").await;
+    look_at(&client, "waiting-page-de.png").await;
     // Leaving with the page's own button, through its confirmation, in German too.
     client
         .find(Locator::Id("leave"))
@@ -486,7 +564,7 @@ async fn the_page_speaks_german_and_arabic_runs_right_to_left() {
         .unwrap();
     assert_eq!(direction, "rtl");
     assert_eq!(text_of(&client, "status").await, "أنت التالي. اقترب دورك.");
-    keep_screenshot(&client, "waiting-page-ar.png").await;
+    look_at(&client, "waiting-page-ar.png").await;
     client.close().await.unwrap();
 }
 
@@ -581,7 +659,7 @@ async fn the_page_counts_down_joins_the_prequeue_shows_the_drawn_place_and_moves
         assert_eq!(app.join("launch").await.body["status"], "prequeue");
     }
     assert_eq!(text_of(&client, "position").await, "–");
-    keep_screenshot(&client, "prequeue-page.png").await;
+    look_at(&client, "prequeue-page.png").await;
 
     // At opening: the drawn position, and the token the page keeps now carries it.
     let drawn = Instant::now();
@@ -668,7 +746,7 @@ async fn the_page_shows_the_draw_and_moves_on_when_drawn() {
     assert_eq!(text_of(&client, "position").await, "–");
     assert_eq!(text_of(&client, "estimate").await, "Not known yet");
 
-    keep_screenshot(&client, "draw-page.png").await;
+    look_at(&client, "draw-page.png").await;
 
     app.advance("lottery", 4).await;
     let arrived =
@@ -726,7 +804,7 @@ async fn the_draw_page_says_when_the_next_draw_is_and_shows_the_chance() {
         .await
         .unwrap();
     assert_eq!(bar, json!(40));
-    keep_screenshot(&client, "draw-page-scheduled.png").await;
+    look_at(&client, "draw-page-scheduled.png").await;
     client.close().await.unwrap();
 }
 
@@ -913,6 +991,7 @@ async fn the_page_speaks_only_when_it_matters_and_leaves_no_dead_ends() {
     app.admin(reqwest::Method::POST, "/v1/admin/events/tour/pause", None)
         .await;
     wait_for_part(&client, "announcer", "paused", Duration::from_secs(5)).await;
+    look_at(&client, "waiting-page-paused.png").await;
 
     // Leave: the outcome takes the focus.
     client
@@ -959,7 +1038,7 @@ async fn the_page_speaks_only_when_it_matters_and_leaves_no_dead_ends() {
         "{said} (not naming {weekday}, {date})"
     );
     assert_eq!(text_of(&client, "estimate").await, "in 6 days");
-    keep_screenshot(&client, "waiting-page-countdown.png").await;
+    look_at(&client, "waiting-page-countdown.png").await;
     client.close().await.unwrap();
 }
 
@@ -982,7 +1061,7 @@ async fn a_join_refused_for_an_outage_retries_by_itself() {
     wait_for_part(&client, "status", "tries again", Duration::from_secs(20)).await;
     let rejoin = client.find(Locator::Id("rejoin")).await.unwrap();
     assert!(!rejoin.is_displayed().await.unwrap(), "asked to join again");
-    keep_screenshot(&client, "waiting-page-outage.png").await;
+    look_at(&client, "waiting-page-outage.png").await;
     redis.thaw();
     // A number: joined (which one depends on the joins Redis runs late, after the freeze).
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -1041,7 +1120,10 @@ async fn the_browser_says_every_counted_sentence_as_the_server_does() {
         }
         let page: serde_json::Value = serde_json::from_str(&words.script_json()).unwrap();
         let said = client
-            .execute(SAY, vec![json!(lang), page["messages"].clone(), json!(cases)])
+            .execute(
+                SAY,
+                vec![json!(lang), page["messages"].clone(), json!(cases)],
+            )
             .await
             .unwrap();
         let said: Vec<String> = serde_json::from_value(said).unwrap();
@@ -1050,5 +1132,46 @@ async fn the_browser_says_every_counted_sentence_as_the_server_does() {
             assert_eq!(browser, server, "{lang} {case}");
         }
     }
+    client.close().await.unwrap();
+}
+
+/// The first visitor of a paused, empty line has nobody ahead: the page says the line is paused and
+/// shows no progress bar (a full one would say "done" to someone still waiting).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_of_a_paused_line_sees_no_finished_bar() {
+    let app = spawn_app(Backend::Memory).await;
+    app.create_event("quiet", json!({ "state": "paused" }))
+        .await;
+    let driver = Daemon::chromedriver();
+    let profile = tempfile::tempdir().unwrap();
+    let client = browser(&driver, profile.path()).await;
+    client.goto(&app.url("/e/quiet")).await.unwrap();
+    wait_for_text(&client, "position", "1", Duration::from_secs(10)).await;
+    wait_for_text(
+        &client,
+        "status",
+        "The line is paused for now. You keep your place.",
+        Duration::from_secs(5),
+    )
+    .await;
+    let bar = client.find(Locator::Id("progress")).await.unwrap();
+    assert!(
+        !bar.is_displayed().await.unwrap(),
+        "no bar without a way to go"
+    );
+    look_at(&client, "first-of-a-paused-line.png").await;
+
+    // Someone joins behind and the line resumes: still nobody was ever ahead, still no bar.
+    app.join("quiet").await;
+    app.admin(reqwest::Method::POST, "/v1/admin/events/quiet/resume", None)
+        .await;
+    wait_for_text(
+        &client,
+        "status",
+        "You are next. It is almost your turn.",
+        Duration::from_secs(5),
+    )
+    .await;
+    assert!(!bar.is_displayed().await.unwrap());
     client.close().await.unwrap();
 }
