@@ -38,6 +38,8 @@
   let lastAnnounced = "";
   // What the screen reader was last told, and when, at what progress.
   let spoken = { text: "", at: 0, progress: 0 };
+  // Whether the line was paused at the last answer: its resuming is said at once.
+  let wasPaused = false;
   let countdownTimer = null;
   let retryTimer = null;
   // Whether the last answer was a pre-queue place: the first answer after the draw brings the
@@ -207,6 +209,8 @@
     $("position").textContent = number(place.position);
     $("ahead").textContent = number(place.ahead);
     const paused = place.state === "paused";
+    const resumed = wasPaused && !paused;
+    wasPaused = paused;
     $("estimate").textContent = paused ? t("paused_short")
       : place.estimate ? waitText(place.estimate)
       : t("not_known");
@@ -228,7 +232,7 @@
       announce(t("next"));
     } else {
       const people = t("ahead", { n: place.ahead });
-      announce(place.estimate ? t("sentences", { first: people, second: t("estimated", { wait: waitText(place.estimate) }) }) : people, false);
+      announce(place.estimate ? t("sentences", { first: people, second: t("estimated", { wait: waitText(place.estimate) }) }) : people, resumed);
     }
   }
 

@@ -992,6 +992,10 @@ async fn the_page_speaks_only_when_it_matters_and_leaves_no_dead_ends() {
         .await;
     wait_for_part(&client, "announcer", "paused", Duration::from_secs(5)).await;
     look_at(&client, "waiting-page-paused.png").await;
+    // Resumed: said at once too, though the line has not moved since.
+    app.admin(reqwest::Method::POST, "/v1/admin/events/tour/resume", None)
+        .await;
+    wait_for_part(&client, "announcer", "ahead of you", Duration::from_secs(5)).await;
 
     // Leave: the outcome takes the focus.
     client
