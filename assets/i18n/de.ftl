@@ -58,6 +58,9 @@ nojs_reloads = Diese Seite lädt sich { $s ->
         [one] jede Sekunde
        *[other] alle { $s } Sekunden
     } selbst neu und behält Ihren Platz.
+nojs_still = Diese Seite lädt sich jetzt nicht mehr selbst neu: Drücken Sie „Jetzt prüfen“, um Ihren Stand zu sehen.
+nojs_stop_reloading = Nicht mehr selbst neu laden
+nojs_start_reloading = Wieder selbst neu laden
 check_now = Jetzt prüfen
 continue = Weiter
 not_here_title = Hier ist kein Warteraum

@@ -66,6 +66,9 @@ nojs_reloads = This page reloads by itself every { $s ->
         [one] second
        *[other] { $s } seconds
     } and keeps your place.
+nojs_still = This page does not reload by itself now: press “Check now” to see where you stand.
+nojs_stop_reloading = Stop reloading by itself
+nojs_start_reloading = Reload by itself again
 check_now = Check now
 continue = Continue
 not_here_title = No waiting room here

@@ -63,6 +63,9 @@ nojs_reloads = Esta página se recarga sola { $s ->
         [many] cada { $s } de segundos
        *[other] cada { $s } segundos
     } y conserva tu lugar.
+nojs_still = Esta página ya no se recarga sola: pulsa «Comprobar ahora» para ver cómo vas.
+nojs_stop_reloading = Dejar de recargar sola
+nojs_start_reloading = Volver a recargar sola
 check_now = Comprobar ahora
 continue = Continuar
 not_here_title = Aquí no hay sala de espera

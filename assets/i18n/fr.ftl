@@ -63,6 +63,9 @@ nojs_reloads = Cette page se recharge toute seule { $s ->
         [many] toutes les { $s } de secondes
        *[other] toutes les { $s } secondes
     } et garde votre place.
+nojs_still = Cette page ne se recharge plus toute seule : appuyez sur « Vérifier maintenant » pour voir où vous en êtes.
+nojs_stop_reloading = Ne plus recharger toute seule
+nojs_start_reloading = Recharger de nouveau toute seule
 check_now = Vérifier maintenant
 continue = Continuer
 not_here_title = Pas de salle d’attente ici

@@ -63,6 +63,9 @@ nojs_reloads = Esta página se recarrega sozinha { $s ->
         [many] a cada { $s } de segundos
        *[other] a cada { $s } segundos
     } e mantém seu lugar.
+nojs_still = Esta página não se recarrega mais sozinha: toque em “Verificar agora” para ver sua situação.
+nojs_stop_reloading = Parar de recarregar sozinha
+nojs_start_reloading = Voltar a recarregar sozinha
 check_now = Verificar agora
 continue = Continuar
 not_here_title = Nenhuma sala de espera aqui

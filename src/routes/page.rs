@@ -15,7 +15,7 @@ use super::visitor::{JoinAnswer, Standing};
 use crate::admission::{self, ExpiredReason};
 use crate::clock::{rfc3339, unix_ms};
 use crate::domain::palette::Palette;
-use crate::domain::{EventState, Phase};
+use crate::domain::{EventState, LineId, Phase};
 use crate::i18n::{self, Catalogue};
 use fluent_bundle::FluentValue;
 
@@ -60,13 +60,64 @@ pub(super) struct PageQuery {
     nojs: Option<String>,
     /// Where the visitor was going when the edge sent them here.
     return_to: Option<String>,
+    /// `off`: the page without script does not reload itself (the visitor turned it off).
+    reload: Option<String>,
+}
+
+impl PageQuery {
+    fn reload_off(&self) -> bool {
+        self.reload.as_deref() == Some("off")
+    }
+
+    /// The address of the page without script for the same visit, reloading itself or not.
+    fn without_script(&self, event: &LineId, reload_off: bool) -> String {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        query.append_pair("nojs", "1");
+        if let Some(to) = &self.return_to {
+            query.append_pair("return_to", to);
+        }
+        if reload_off {
+            query.append_pair("reload", "off");
+        }
+        format!("/e/{event}?{}", query.finish())
+    }
+}
+
+/// How the page without script keeps itself current: reloading every `refresh_s` (and a link to
+/// stop that), or, once the visitor stopped it, not at all (and a link to start it again). WCAG's
+/// timing rule (2.2.1) asks that a page which refreshes itself can be told not to.
+/// `page` with the three (`refresh_s`, `reloads`, `reload_switch`).
+fn reloading(
+    page: Value,
+    words: &Catalogue,
+    (query, event): (&PageQuery, &LineId),
+    every_s: u64,
+) -> Value {
+    let off = query.reload_off();
+    let (said, switch) = match off {
+        true => (words.text("nojs_still", &[]), "nojs_start_reloading"),
+        false => (
+            words.text("nojs_reloads", &[("s", every_s.into())]),
+            "nojs_stop_reloading",
+        ),
+    };
+    context! {
+        refresh_s => (!off).then_some(every_s),
+        reloads => said,
+        reload_switch => context! {
+            href => query.without_script(event, !off),
+            text => words.text(switch, &[]),
+        },
+        ..page
+    }
 }
 
 /// `GET /e/{event}`: the waiting page; with `Accept: application/json`, the join answer instead;
 /// with `?nojs`, the page rendered on the server for browsers without JavaScript.
 #[utoipa::path(get, path = "/e/{event}", tag = "pages", params(("event" = String, Path, description = "The event's id: 1-64 of A-Z a-z 0-9 _ -", example = "tour"),
         ("nojs" = Option<String>, Query, description = "The page rendered on the server, for browsers without JavaScript"),
-        ("return_to" = Option<String>, Query, description = "Where the visitor was going when the edge sent them here")),
+        ("return_to" = Option<String>, Query, description = "Where the visitor was going when the edge sent them here"),
+        ("reload" = Option<String>, Query, description = "`off`: the page without JavaScript does not reload itself")),
     responses(
         (status = 200, description = "The waiting page (with `Accept: application/json`, the join answer)", content(
             (String = "text/html"), (JoinAnswer = "application/json"))),
@@ -103,19 +154,13 @@ pub(super) async fn page(
     let lang = i18n::choose(accepted, page.language.as_deref());
     let words = Catalogue::new(lang, page.texts.get(lang));
     if query.nojs.is_some() {
-        let return_to = query.return_to.as_deref();
-        return without_script(&state, (&event, https), token.as_deref(), return_to, &words).await;
-    }
-    let mut nojs_query = url::form_urlencoded::Serializer::new(String::new());
-    nojs_query.append_pair("nojs", "1");
-    if let Some(to) = &query.return_to {
-        nojs_query.append_pair("return_to", to);
+        return without_script(&state, (&event, https), token.as_deref(), &query, &words).await;
     }
     let html = state.pages.render(
         templates::WAITING,
         context! {
             event => event.id().as_str(),
-            nojs_url => format!("/e/{}?{}", event.line, nojs_query.finish()),
+            nojs_url => query.without_script(&event.line, false),
             messages_json => words.script_json(),
             ..words_context(&words)
         },
@@ -129,9 +174,10 @@ async fn without_script(
     state: &AppState,
     (event, https): (&KnownEvent, Https),
     token: Option<&str>,
-    return_to: Option<&str>,
+    query: &PageQuery,
     words: &Catalogue,
 ) -> Result<HttpResponse, ApiError> {
+    let return_to = query.return_to.as_deref();
     let settings = event.cached.settings();
     let title = settings
         .page
@@ -201,11 +247,12 @@ async fn without_script(
                 position => words.number(place.position),
                 ahead => words.number(place.ahead),
                 estimate,
-                refresh_s,
-                reloads => refresh_s.map(|s| words.text("nojs_reloads", &[("s", s.into())])),
                 continue_url,
                 sentence,
-                ..base
+                ..match refresh_s {
+                    Some(every_s) => reloading(base, words, (query, &event.line), every_s),
+                    None => base,
+                }
             }
         }
         Err(ApiError::EventClosed(_)) => context! {
@@ -223,9 +270,7 @@ async fn without_script(
             context! {
                 status => "upcoming",
                 sentence => words.text("upcoming", &when(&from)),
-                refresh_s,
-                reloads => words.text("nojs_reloads", &[("s", refresh_s.into())]),
-                ..base
+                ..reloading(base, words, (query, &event.line), refresh_s)
             }
         }
         Err(e) => return Err(e),

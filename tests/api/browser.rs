@@ -468,6 +468,52 @@ async fn without_javascript_the_page_reloads_itself_and_lets_the_visitor_through
     checker.goto(&app.url("/e/checked?nojs=1")).await.unwrap();
     wait_for_text(&checker, "position", "1", Duration::from_secs(10)).await;
     look_at_allowing(&checker, "no-javascript-checked.png", &["meta-refresh"]).await;
+    // The visitor can turn the reloading off (WCAG 2.2.1): the page then stays as it is, says so,
+    // and passes every rule; turning it on again is one link away.
+    checker
+        .find(Locator::LinkText("Stop reloading by itself"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_part(
+        &checker,
+        "waitroom",
+        "does not reload by itself",
+        Duration::from_secs(5),
+    )
+    .await;
+    assert!(checker
+        .current_url()
+        .await
+        .unwrap()
+        .as_str()
+        .contains("reload=off"));
+    let refreshes = checker
+        .execute(
+            "return document.querySelectorAll('meta[http-equiv=refresh]').length",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(refreshes, 0);
+    assert_eq!(text_of(&checker, "position").await, "1", "the same place");
+    look_at(&checker, "no-javascript-still.png").await;
+    checker
+        .find(Locator::LinkText("Reload by itself again"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_part(
+        &checker,
+        "waitroom",
+        "reloads by itself",
+        Duration::from_secs(5),
+    )
+    .await;
     checker.close().await.unwrap();
 
     // It reloads by itself, no faster than the line can move (a line moved by hand: every 15 s),
