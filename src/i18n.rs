@@ -77,7 +77,7 @@ fn bundle(lang: &str) -> Bundle {
 }
 
 /// Numbers as the browser's `Intl.NumberFormat` writes them in the bundle's language (grouping,
-/// the decimal sign, Arabic-Indic digits in Arabic): ICU4X with CLDR's data.
+/// the decimal sign, the digits): ICU4X with CLDR's data.
 fn format_number<M: MemoizerKind>(value: &FluentValue, memoizer: &M) -> Option<String> {
     let FluentValue::Number(number) = value else {
         return None;
@@ -311,7 +311,7 @@ impl Catalogue {
             .unwrap_or(&shipped()[self.index].bundle)
     }
 
-    /// `n` as this language writes numbers (`12.345` in German, `١٢٬٣٤٥` in Arabic).
+    /// `n` as this language writes numbers (`12.345` in German, `12 345` in French).
     pub fn number(&self, n: u64) -> String {
         static DIGITS: OnceLock<Vec<Digits>> = OnceLock::new();
         let digits = DIGITS.get_or_init(|| {

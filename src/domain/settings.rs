@@ -474,8 +474,17 @@ pub fn parse_time(raw: &str) -> Result<DateTime<Utc>, String> {
 impl EventSettings {
     /// These settings as the next after `base` (the event's until now) at `now_ms`: the schedule
     /// holds once joins began, the server's record is kept (when it closed, whether it ever drew
-    /// at random), and the whole is validated.
+    /// at random), own texts the page can no longer use are dropped, and the whole is validated.
     pub fn after(mut self, base: &EventSettings, now_ms: i64) -> Result<Self, SettingsError> {
+        // A text saved before an upgrade renamed its message (or changed their syntax) is dropped,
+        // so it does not refuse every later change; a text this change brings is checked below.
+        for (lang, texts) in &mut self.page.texts {
+            let kept = base.page.texts.get(lang);
+            texts.retain(|key, text| {
+                crate::i18n::check_own_text(key, text).is_ok()
+                    || kept.and_then(|kept| kept.get(key)) != Some(text)
+            });
+        }
         let (schedule, held) = (&self.schedule, &base.schedule);
         let moved =
             schedule.opens_at != held.opens_at || schedule.prequeue_from != held.prequeue_from;
@@ -929,6 +938,28 @@ mod tests {
 
     /// The sections are flattened: the wire names are the fields' own, as before there were
     /// sections, and stored settings that predate a field load with its default.
+    /// An event saved before its texts' messages were renamed can still be changed: the texts the
+    /// page can no longer use go, a new unusable one is refused.
+    #[test]
+    fn texts_of_messages_gone_are_dropped_not_refused() {
+        let base: EventSettings = serde_json::from_value(serde_json::json!({
+            "page": { "texts": { "de": { "ahead_many": "{n} vor Ihnen.", "hint": "Bitte warten." } } }
+        }))
+        .unwrap();
+        let next = base
+            .clone()
+            .patched(serde_json::json!({ "batch_size": 7 }))
+            .after(&base, 0)
+            .unwrap();
+        let kept = &next.page.texts["de"];
+        assert_eq!(kept.keys().collect::<Vec<_>>(), ["hint"]);
+        let refused = base
+            .clone()
+            .patched(serde_json::json!({ "page": { "texts": { "de": { "no_such": "x" } } } }))
+            .after(&base, 0);
+        assert!(refused.is_err());
+    }
+
     #[test]
     fn sections_keep_the_wire_format() {
         let stored = serde_json::json!({
