@@ -37,6 +37,17 @@ const SOURCES: [&str; 9] = [
     include_str!("../assets/i18n/ar.ftl"),
 ];
 
+/// The messages that say a count, each with the variable it counts by (docs/PAGE.md's table, and
+/// the browser test that checks the page's script says them as the server does).
+pub const COUNTED: [(&str, &str); 6] = [
+    ("ahead", "n"),
+    ("basis_measured", "rate"),
+    ("basis_schedule", "rate"),
+    ("nojs_reloads", "s"),
+    ("in_prequeue", "n"),
+    ("in_draw", "n"),
+];
+
 type Bundle = FluentBundle<Arc<FluentResource>>;
 
 /// A shipped language: its parsed messages, and a bundle of them alone.
@@ -557,15 +568,7 @@ mod tests {
             table.push_str(&format!("| language | {} |\n", columns.join(" | ")));
             table.push_str(&format!("|---|{}\n", "---|".repeat(columns.len())));
         };
-        let counted = [
-            ("ahead", "n"),
-            ("basis_measured", "rate"),
-            ("basis_schedule", "rate"),
-            ("nojs_reloads", "s"),
-            ("in_prequeue", "n"),
-            ("in_draw", "n"),
-        ];
-        for (key, variable) in counted {
+        for (key, variable) in COUNTED {
             table.push_str(&format!("\n#### `{key}` by `${variable}`\n\n"));
             header(
                 &mut table,

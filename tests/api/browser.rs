@@ -1130,7 +1130,7 @@ async fn a_join_refused_for_an_outage_retries_by_itself() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_browser_says_every_counted_sentence_as_the_server_does() {
     use waitroom::estimate::Rounded;
-    use waitroom::i18n::{Catalogue, LANGUAGES};
+    use waitroom::i18n::{Catalogue, COUNTED, LANGUAGES};
 
     const SAY: &str = "const [lang, messages, cases] = arguments;
         const { FluentBundle, FluentResource } = window.FluentBundle;
@@ -1143,18 +1143,10 @@ async fn the_browser_says_every_counted_sentence_as_the_server_does() {
     let profile = tempfile::tempdir().unwrap();
     let client = browser(&driver, profile.path()).await;
     client.goto(&app.url("/e/tour")).await.unwrap();
-    let counted = [
-        ("ahead", "n"),
-        ("basis_measured", "rate"),
-        ("basis_schedule", "rate"),
-        ("nojs_reloads", "s"),
-        ("in_prequeue", "n"),
-        ("in_draw", "n"),
-    ];
     for lang in LANGUAGES {
         let words = Catalogue::new(lang, None);
         let (mut cases, mut expected) = (vec![], vec![]);
-        for (key, variable) in counted {
+        for (key, variable) in COUNTED {
             for n in [0u64, 1, 2, 3, 11, 100, 1_000_000, 12_345] {
                 let mut args = serde_json::Map::new();
                 args.insert(variable.into(), n.into());
