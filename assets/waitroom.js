@@ -27,6 +27,14 @@
   // without script), in this language's words.
   const waitText = (estimate) => t("wait", estimate.rounded);
 
+  // A booking site that joined its signed-in user hands the token over in the address's fragment
+  // (`/e/<event>#token=…`), which browsers never send to a server: kept here, then taken out of
+  // the address.
+  const handed = new URLSearchParams(window.location.hash.slice(1)).get("token");
+  if (handed) {
+    localStorage.setItem(storageKey, handed);
+    history.replaceState(null, "", window.location.pathname + window.location.search);
+  }
   let token = localStorage.getItem(storageKey);
   let renewAt = 0;
   let source = null;
@@ -87,6 +95,7 @@
   const refusals = {
     "event-closed": ["closed", false],
     "sold-out": ["sold_out", false],
+    "known-visitors-only": ["known_only", false],
     "unknown-event": ["unknown", false],
     "store-unavailable": ["busy", true],
   };

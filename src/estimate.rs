@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::domain::{EventSettings, EventState};
+use crate::i18n::Rounded;
 
 /// Pointer moves remembered for the moving average.
 const SAMPLES: usize = 12;
@@ -190,77 +191,6 @@ pub fn estimate(
     })
 }
 
-/// A wait rounded the way a person says it: the one rule behind every wait the page and the API put
-/// in words. Under 10 minutes to the minute, under an hour to 5 minutes, under 3 hours to 10 minutes;
-/// longer waits are not worth a figure ("more than 3 hours").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
-#[serde(tag = "unit", rename_all = "snake_case")]
-pub enum Rounded {
-    UnderMinute,
-    Minutes { minutes: u64 },
-    Hours { hours: u64 },
-    HoursMinutes { hours: u64, minutes: u64 },
-    MoreThan { hours: u64 },
-}
-
-/// Waits from this long are said as "more than" it.
-const LONGEST_SAID_S: u64 = 3 * 3_600;
-
-impl Rounded {
-    pub fn of(wait_s: u64) -> Self {
-        let minutes = (wait_s as f64 / 60.0).round() as u64;
-        let hours = |minutes: u64| match (minutes / 60, minutes % 60) {
-            (hours, 0) => Self::Hours { hours },
-            (hours, minutes) => Self::HoursMinutes { hours, minutes },
-        };
-        match wait_s {
-            0..60 => Self::UnderMinute,
-            60..600 => Self::Minutes {
-                minutes: minutes.max(1),
-            },
-            600..3_600 => match ((minutes + 2) / 5 * 5).max(10) {
-                60 => Self::Hours { hours: 1 },
-                minutes => Self::Minutes { minutes },
-            },
-            3_600..LONGEST_SAID_S => hours((wait_s as f64 / 600.0).round() as u64 * 10),
-            _ => Self::MoreThan {
-                hours: LONGEST_SAID_S / 3_600,
-            },
-        }
-    }
-
-    /// The variables of the `wait` message.
-    pub fn args(self) -> Vec<(&'static str, fluent_bundle::FluentValue<'static>)> {
-        let (unit, hours, minutes) = match self {
-            Self::UnderMinute => ("under_minute", 0, 0),
-            Self::Minutes { minutes } => ("minutes", 0, minutes),
-            Self::Hours { hours } => ("hours", hours, 0),
-            Self::HoursMinutes { hours, minutes } => ("hours_minutes", hours, minutes),
-            Self::MoreThan { hours } => ("more_than", hours, 0),
-        };
-        vec![
-            ("unit", unit.into()),
-            ("hours", hours.into()),
-            ("minutes", minutes.into()),
-        ]
-    }
-
-    /// Every wait there is to say (a few dozen), each in English once: status answers borrow them.
-    pub fn english(self) -> &'static str {
-        static SAID: std::sync::OnceLock<std::collections::HashMap<Rounded, String>> =
-            std::sync::OnceLock::new();
-        let said = SAID.get_or_init(|| {
-            let english = crate::i18n::Catalogue::new("en", None);
-            (0..=LONGEST_SAID_S)
-                .step_by(30)
-                .map(Self::of)
-                .map(|rounded| (rounded, english.wait(rounded)))
-                .collect()
-        });
-        said.get(&self).map_or("", String::as_str)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -346,24 +276,5 @@ mod tests {
         // Nothing measured yet: the schedule, and it says so.
         let fresh = super::estimate(742, &settings, &RateMeter::default(), at).unwrap();
         assert_eq!(fresh.basis, Basis::Schedule);
-    }
-
-    #[test]
-    fn waits_are_said_without_false_precision() {
-        let said = |wait_s| Rounded::of(wait_s).english();
-        assert_eq!(said(12), "less than a minute");
-        assert_eq!(said(61), "about 1 min");
-        assert_eq!(said(250), "about 4 min");
-        assert_eq!(said(23 * 60 + 10), "about 25 min");
-        assert_eq!(said(3_500), "about 1 h");
-        assert_eq!(said(3_600), "about 1 h");
-        assert_eq!(said(80 * 60 + 100), "about 1 h 20 min");
-        assert_eq!(said(2 * 3_600 + 58 * 60), "about 3 h");
-        assert_eq!(said(3 * 3_600), "more than 3 hours");
-        assert_eq!(said(50 * 3_600), "more than 3 hours");
-        // Every wait has its words (none left to an empty string).
-        for wait_s in (0..4 * 3_600).step_by(7) {
-            assert!(!said(wait_s).is_empty(), "{wait_s}");
-        }
     }
 }

@@ -75,6 +75,7 @@ prequeue = Sie sind in der Vorwarteschlange. { $day ->
     } erhalten alle darin einen Platz in zufälliger Reihenfolge: Früher zu kommen bringt keinen Vorteil, später zu kommen keinen Nachteil.
 in_prequeue = Bisher in der Vorwarteschlange: { $n }.
 sold_out = Ausverkauft: Dieser Warteraum nimmt keine neuen Besucher mehr auf.
+known_only = Dieser Warteraum ist nur für angemeldete Besucher der Website: Melden Sie sich dort an und folgen Sie dem Link hierher.
 in_draw = Sie sind in der Verlosung: Jede Freigabe lässt einige der Wartenden durch, zufällig gezogen, daher spielt es keine Rolle, wann Sie gekommen sind. Wartende: { $n }. Ihre Chance bei der nächsten Ziehung: { $chance } %.
 # Two sentences said one after the other.
 sentences = { $first } { $second }

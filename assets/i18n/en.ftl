@@ -83,6 +83,7 @@ prequeue = You are in the pre-queue. { $day ->
     } everyone in it gets a place in a random order, so arriving early is no advantage and arriving later is no disadvantage.
 in_prequeue = People in the pre-queue so far: { $n }.
 sold_out = Sold out: this waiting room takes no new visitors.
+known_only = This waiting room is for the site’s signed-in visitors only: sign in on the site and follow its link here.
 in_draw = You are in the draw: each release lets some of those waiting through, picked at random, so when you arrived does not matter. Waiting: { $n }. Your chance at the next draw: { $chance } %.
 # Two sentences said one after the other.
 sentences = { $first } { $second }

@@ -80,6 +80,7 @@ prequeue = Estás en la prefila. { $day ->
     } cada persona en ella recibe un lugar en orden aleatorio: llegar antes no da ventaja y llegar después no es una desventaja.
 in_prequeue = En la prefila por ahora: { $n }.
 sold_out = Agotado: esta sala de espera no admite nuevos visitantes.
+known_only = Esta sala de espera es solo para quienes iniciaron sesión en el sitio: inicia sesión allí y sigue su enlace hasta aquí.
 in_draw = Estás en el sorteo: cada entrada deja pasar a algunas de las personas en espera, elegidas al azar, así que no importa cuándo llegaste. En espera: { $n }. Tu probabilidad en el próximo sorteo: { $chance } %.
 # Two sentences said one after the other.
 sentences = { $first } { $second }

@@ -80,6 +80,7 @@ prequeue = Vous êtes dans la pré-file. { $day ->
     }, chacun y reçoit une place dans un ordre tiré au sort : arriver tôt n’est pas un avantage, arriver plus tard n’est pas un désavantage.
 in_prequeue = Dans la pré-file pour l’instant : { $n }.
 sold_out = Complet : cette salle d’attente n’accepte plus de nouveaux visiteurs.
+known_only = Cette salle d’attente est réservée aux visiteurs connectés du site : connectez-vous sur le site et suivez son lien jusqu’ici.
 in_draw = Vous êtes dans le tirage : chaque ouverture laisse passer une partie des personnes en attente, tirées au sort, l’heure d’arrivée ne compte donc pas. En attente : { $n }. Votre chance au prochain tirage : { $chance } %.
 # Two sentences said one after the other.
 sentences = { $first } { $second }

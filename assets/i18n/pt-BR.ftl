@@ -80,6 +80,7 @@ prequeue = Você está na pré-fila. { $day ->
     }, cada pessoa nela recebe um lugar em ordem aleatória: chegar cedo não é vantagem e chegar mais tarde não é desvantagem.
 in_prequeue = Pessoas na pré-fila até agora: { $n }.
 sold_out = Esgotado: esta sala de espera não recebe novos visitantes.
+known_only = Esta sala de espera é só para quem entrou na conta do site: entre no site e siga o link dele até aqui.
 in_draw = Você está no sorteio: cada liberação deixa passar algumas das pessoas que esperam, sorteadas, então a hora em que você chegou não importa. Esperando: { $n }. Sua chance no próximo sorteio: { $chance } %.
 # Two sentences said one after the other.
 sentences = { $first } { $second }

@@ -110,6 +110,9 @@ struct SettingsArgs {
     /// Whether each pass lets one person in once.
     #[arg(long)]
     single_use_passes: Option<bool>,
+    /// Whether anyone may join from the page (false: only the booking site's trusted joins).
+    #[arg(long)]
+    anonymous_joins: Option<bool>,
     /// Origins a visitor may be sent back to after the hand-over, comma-separated.
     #[arg(long, value_delimiter = ',')]
     allowed_origins: Option<Vec<String>>,

@@ -76,6 +76,8 @@ pub struct EventPolicy {
     pub lane_shares: Vec<u8>,
     /// What a claim the store cannot decide gets.
     pub outage: OutagePolicy,
+    /// Whether anyone may take a place (else only the booking site's trusted joins).
+    pub anonymous_joins: bool,
 }
 
 impl EventPolicy {
@@ -107,6 +109,7 @@ impl EventPolicy {
                 .map(|lane| lane.share)
                 .collect(),
             outage: settings.admission.outage,
+            anonymous_joins: settings.admission.anonymous_joins,
         }
     }
 

@@ -113,6 +113,10 @@ pub struct AdmissionSettings {
     /// window hold) or let through (a pass for the claim window only, asked of the store again
     /// after: for a booking service that can take the extra load).
     pub outage: OutagePolicy,
+    /// Whether anyone may join from the page. Off, only the booking site's users get places (its
+    /// trusted join, one place per user id, the token handed to their browser): one place per
+    /// person, however many addresses or browsers a person has.
+    pub anonymous_joins: bool,
 }
 
 impl Default for AdmissionSettings {
@@ -125,6 +129,7 @@ impl Default for AdmissionSettings {
             claim_window_s: 120,
             single_use_passes: false,
             outage: OutagePolicy::Hold,
+            anonymous_joins: true,
         }
     }
 }

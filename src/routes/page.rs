@@ -265,6 +265,11 @@ async fn without_script(
             sentence => words.text("sold_out", &[]),
             ..base
         },
+        Err(ApiError::KnownVisitorsOnly(_)) => context! {
+            status => "closed",
+            sentence => words.text("known_only", &[]),
+            ..base
+        },
         Err(ApiError::NotOpenYet { from, wait, .. }) => {
             let refresh_s = wait.as_secs().clamp(5, 60);
             context! {

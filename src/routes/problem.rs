@@ -69,6 +69,8 @@ pub enum ApiError {
     ForeignOrigin,
     #[error("event `{0}` is sold out: it takes no new visitors")]
     SoldOut(String),
+    #[error("event `{0}` gives places to its site's signed-in users only: start from the site's own link")]
+    KnownVisitorsOnly(String),
     #[error("event `{0}` has no pre-queue, so nothing is drawn")]
     NoPrequeue(String),
     #[error("event `{0}`'s pre-queue is not drawn yet: nobody can be admitted before the draw")]
@@ -206,6 +208,11 @@ impl ApiError {
             ApiError::EventClosed(_) => (S::CONFLICT, "event-closed", "Event closed"),
             ApiError::NotOpenYet { .. } => (S::CONFLICT, "not-open-yet", "Not open yet"),
             ApiError::SoldOut(_) => (S::CONFLICT, "sold-out", "Sold out"),
+            ApiError::KnownVisitorsOnly(_) => (
+                S::FORBIDDEN,
+                "known-visitors-only",
+                "Signed-in visitors only",
+            ),
             ApiError::ForeignOrigin => (S::FORBIDDEN, "foreign-origin", "Join from another site"),
             ApiError::NoPrequeue(_) => (S::NOT_FOUND, "no-prequeue", "No pre-queue"),
             ApiError::NotDrawnYet(_) => (S::CONFLICT, "not-drawn-yet", "Not drawn yet"),

@@ -309,6 +309,9 @@ pub(super) async fn joined(
             return Ok(sign_join(state, line, &visitor, kept, place, false));
         }
     }
+    if !event.cached.policy().anonymous_joins {
+        return Err(ApiError::KnownVisitorsOnly(event.line.to_string()));
+    }
     // Anonymous visitors never choose their id, so nobody can claim another's place.
     let visitor = VisitorId::generate();
     let joined = take_place(state, event, &visitor, JoinAs::Anonymous).await?;

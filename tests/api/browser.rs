@@ -1129,8 +1129,7 @@ async fn a_join_refused_for_an_outage_retries_by_itself() {
 /// a number with grouping, and every kind of wait.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_browser_says_every_counted_sentence_as_the_server_does() {
-    use waitroom::estimate::Rounded;
-    use waitroom::i18n::{Catalogue, COUNTED, LANGUAGES};
+    use waitroom::i18n::{Catalogue, Rounded, COUNTED, LANGUAGES};
 
     const SAY: &str = "const [lang, messages, cases] = arguments;
         const { FluentBundle, FluentResource } = window.FluentBundle;
@@ -1215,5 +1214,62 @@ async fn the_first_of_a_paused_line_sees_no_finished_bar() {
     )
     .await;
     assert!(!bar.is_displayed().await.unwrap());
+    client.close().await.unwrap();
+}
+
+/// An event for the site's signed-in users only: a visitor who comes on their own is told so (with
+/// nothing to press that would fail); the booking site joins its user and sends the browser to the
+/// page with the token in the address's fragment, which the page keeps and takes out of the
+/// address, and the place stays theirs across a reload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_booking_site_hands_its_users_place_to_their_browser() {
+    let app = spawn_app(Backend::Memory).await;
+    app.create_event("members", json!({ "anonymous_joins": false }))
+        .await;
+    app.join("members")
+        .await
+        .assert_problem(403, "known-visitors-only");
+    let driver = Daemon::chromedriver();
+    let profile = tempfile::tempdir().unwrap();
+    let client = browser(&driver, profile.path()).await;
+    client.goto(&app.url("/e/members")).await.unwrap();
+    wait_for_part(
+        &client,
+        "gone-text",
+        "signed-in visitors only",
+        Duration::from_secs(10),
+    )
+    .await;
+    let rejoin = client.find(Locator::Id("rejoin")).await.unwrap();
+    assert!(
+        !rejoin.is_displayed().await.unwrap(),
+        "no join that would fail"
+    );
+    look_at(&client, "known-visitors-only.png").await;
+    // The page without script says the same.
+    assert!(app
+        .page_text("/e/members?nojs=1")
+        .await
+        .contains("signed-in visitors only"));
+
+    let joined = app
+        .admin(
+            reqwest::Method::POST,
+            "/v1/admin/events/members/join",
+            Some(json!({ "visitor": "user-7" })),
+        )
+        .await;
+    // Sent from the site (a new page load: the same page with another fragment would not be one).
+    client.goto("about:blank").await.unwrap();
+    client
+        .goto(&app.url(&format!("/e/members#token={}", joined.token())))
+        .await
+        .unwrap();
+    wait_for_text(&client, "position", "1", Duration::from_secs(10)).await;
+    let address = client.current_url().await.unwrap();
+    assert_eq!(address.fragment(), None, "the token is out of the address");
+    client.refresh().await.unwrap();
+    wait_for_text(&client, "position", "1", Duration::from_secs(10)).await;
+    assert_eq!(app.show("members").await.issued, 1);
     client.close().await.unwrap();
 }

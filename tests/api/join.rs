@@ -9,6 +9,7 @@ on_every_store!(
     joins_draw_increasing_positions,
     join_is_refresh_proof,
     trusted_join_keeps_the_users_place,
+    with_anonymous_joins_off_only_the_sites_users_get_places,
     thousand_concurrent_joins_get_each_position_once,
 );
 
@@ -76,6 +77,61 @@ async fn join_is_refresh_proof(backend: Backend) {
     app.create_event("other", json!({})).await;
     let elsewhere = app.join_with("other", &first.token()).await;
     assert_eq!((elsewhere.status.as_u16(), elsewhere.position()), (201, 1));
+}
+
+/// One place per person where the site knows its users: with `anonymous_joins` off, a join from
+/// the page (or any client) without a token of the event is refused, however many addresses it
+/// comes from; the booking site's trusted join gives its user one place (the same one every
+/// time), whose token then joins, checks and refreshes like any other.
+async fn with_anonymous_joins_off_only_the_sites_users_get_places(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_event("members", json!({ "anonymous_joins": false }))
+        .await;
+    for address in ["203.0.113.7", "198.51.100.9"] {
+        let refused = app
+            .send(
+                app.client
+                    .post(app.url("/v1/events/members/join"))
+                    .header("x-forwarded-for", address),
+            )
+            .await;
+        refused.assert_problem(403, "known-visitors-only");
+        assert!(refused.cookie().is_none());
+    }
+    let path = "/v1/admin/events/members/join";
+    let user = json!({ "visitor": "user-7" });
+    let first = app
+        .admin(reqwest::Method::POST, path, Some(user.clone()))
+        .await;
+    assert_eq!(first.status.as_u16(), 201, "{}", first.body);
+    let again = app.admin(reqwest::Method::POST, path, Some(user)).await;
+    assert_eq!((first.position(), again.position()), (1, 1));
+    // The token handed to the user's browser keeps its place there (refresh-proof).
+    let kept = app.join_with("members", &again.token()).await;
+    assert_eq!(
+        (kept.status.as_u16(), kept.position()),
+        (200, 1),
+        "{}",
+        kept.body
+    );
+    assert_eq!(
+        app.status("members", &kept.token()).await.body["position"],
+        1
+    );
+    assert_eq!(
+        app.show("members").await.issued,
+        1,
+        "nobody else got a place"
+    );
+    // Switched back on, anyone may join again.
+    app.admin(
+        reqwest::Method::PUT,
+        "/v1/admin/events/members",
+        Some(json!({ "anonymous_joins": true })),
+    )
+    .await;
+    let anyone = app.join("members").await;
+    assert_eq!((anyone.status.as_u16(), anyone.position()), (201, 2));
 }
 
 async fn trusted_join_keeps_the_users_place(backend: Backend) {
