@@ -196,6 +196,10 @@ async fn main() -> ExitCode {
         let settings = &replica_settings;
         rows.extend(scenarios::idle::idle(settings, 3, counts, window).await);
     }
+    if args.runs("addresses") {
+        let count = if args.smoke { 10_000 } else { 1_000_000 };
+        rows.extend(scenarios::addresses::addresses(&replica_settings, count).await);
+    }
     if args.runs("draw") {
         let entries = if args.smoke { 1_000 } else { 100_000 };
         rows.extend(scenarios::draw::draw(&redis_url, &prefix, entries).await);

@@ -1,5 +1,6 @@
 //! The scenarios, each measured against the ceiling or counted on its own.
 
+pub mod addresses;
 pub mod cluster;
 pub mod drain;
 pub mod draw;
