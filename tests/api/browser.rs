@@ -1273,3 +1273,41 @@ async fn the_booking_site_hands_its_users_place_to_their_browser() {
     assert_eq!(app.show("members").await.issued, 1);
     client.close().await.unwrap();
 }
+
+/// The progress bar moves smoothly, unless the visitor asked their system for less motion: then a
+/// rule of the page's style sheet that the browser finds in force takes the bar's transition away.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bar_moves_without_animation_for_those_who_ask_for_less_motion() {
+    let app = spawn_app(Backend::Memory).await;
+    app.create_event("tour", json!({})).await;
+    app.join("tour").await;
+    let driver = Daemon::chromedriver();
+    // The bar's transitions set by the media rules the browser holds in force now.
+    let in_force = |client: Client| {
+        let url = app.url("/e/tour");
+        async move {
+            client.goto(&url).await.unwrap();
+            wait_for_part(&client, "status", "ahead of you", Duration::from_secs(10)).await;
+            let found = client
+                .execute(
+                    "return [...document.styleSheets]
+                        .flatMap((sheet) => [...sheet.cssRules])
+                        .filter((rule) => rule instanceof CSSMediaRule && matchMedia(rule.conditionText).matches)
+                        .flatMap((rule) => [...rule.cssRules])
+                        .filter((rule) => (rule.selectorText || '').includes('progress-value'))
+                        .map((rule) => rule.style.transition);",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            client.close().await.unwrap();
+            found
+        }
+    };
+    let profile = tempfile::tempdir().unwrap();
+    let usual = in_force(browser(&driver, profile.path()).await).await;
+    assert_eq!(usual, json!([]), "the usual bar keeps its transition");
+    let profile = tempfile::tempdir().unwrap();
+    let calm = browser_with(&driver, profile.path(), &["--force-prefers-reduced-motion"]).await;
+    assert_eq!(in_force(calm).await, json!(["none"]));
+}
