@@ -352,9 +352,18 @@ pub(super) async fn trusted_join(
     event: KnownEvent,
     body: web::Json<TrustedJoin>,
 ) -> Result<HttpResponse, ApiError> {
-    let event = lane_of(&state, event, body.lane.as_deref())?;
+    join_known_user(&state, event, &body).await
+}
+
+/// A trusted join, for the admin's route and the booking service's alike.
+pub(super) async fn join_known_user(
+    state: &AppState,
+    event: KnownEvent,
+    body: &TrustedJoin,
+) -> Result<HttpResponse, ApiError> {
+    let event = lane_of(state, event, body.lane.as_deref())?;
     check_joinable(&event)?;
-    let joined = take_place(&state, &event, &body.visitor, JoinAs::Trusted).await?;
+    let joined = take_place(state, &event, &body.visitor, JoinAs::Trusted).await?;
     // The store says whether the place it holds for this user is an arrival number: a held place
     // may have been drawn a moment ago, before this replica heard of it.
     let kind = if joined.arrival {
@@ -362,6 +371,6 @@ pub(super) async fn trusted_join(
     } else {
         TokenKind::Waiting
     };
-    let answer = join_answer(&state, &event, &body.visitor, kind, joined).await?;
-    Ok(join_response(&state, &event, &answer, None))
+    let answer = join_answer(state, &event, &body.visitor, kind, joined).await?;
+    Ok(join_response(state, &event, &answer, None))
 }

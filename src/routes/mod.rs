@@ -85,7 +85,7 @@ fn configure_surface(cfg: &mut web::ServiceConfig, surface: Surface) {
         match route.pattern().strip_prefix(ADMIN_SCOPE) {
             Some(scoped) => admin = admin.service(resource(scoped)),
             // The booking service's calls: its own credential (or the admin's).
-            None if matches!(route, Route::Complete | Route::Consume) => {
+            None if matches!(route, Route::Complete | Route::Consume | Route::TrustedJoin) => {
                 cfg.service(resource(route.pattern()).wrap(from_fn(auth::require_service)));
             }
             None => {
@@ -119,6 +119,7 @@ fn handle(route: Route, resource: Resource) -> Resource {
         Route::Leave => resource.post(visitor::leave),
         Route::Stream => resource.get(updates::updates),
         Route::Complete => resource.post(service::complete),
+        Route::TrustedJoin => resource.post(service::trusted_join),
         Route::Claim => resource.get(handover::claim),
         Route::Verify => resource.post(service::verify),
         Route::Consume => resource.post(service::consume),

@@ -20,7 +20,7 @@ use super::{admin, draw, handover, ops, page, service, updates, visitor};
         page::page, page::asset, page::info, draw::published,
         visitor::join_route, visitor::status_route, visitor::gate_route, visitor::leave,
         updates::updates, handover::claim,
-        service::verify, service::consume, service::complete,
+        service::verify, service::consume, service::complete, service::trusted_join,
         admin::list_events, admin::show_event, admin::put_event, admin::delete_event,
         admin::advance, admin::pause, admin::resume, admin::trusted_join,
     ),

@@ -79,6 +79,21 @@ pub(super) struct Completed {
     freed: bool,
 }
 
+/// `POST /v1/events/{event}/trusted-join`: the booking site joins a user it signed in, with its own
+/// credential (the admin's route does the same): the same user id always gets the same place back,
+/// so a person has one place however many browsers or addresses they use. The answer's token goes
+/// to the user's browser as `/e/{event}#token=…`.
+#[utoipa::path(post, path = "/v1/events/{event}/trusted-join", tag = "booking service", params(("event" = String, Path, description = "The event's id: 1-64 of A-Z a-z 0-9 _ -", example = "tour")),
+    request_body = super::admin::TrustedJoin, security(("bearer" = [])),
+    responses((status = 201, description = "A new place", body = super::visitor::JoinAnswer), (status = 200, description = "The place this user holds", body = super::visitor::JoinAnswer), (status = "default", description = "A problem document", body = Problem, content_type = "application/problem+json")))]
+pub(super) async fn trusted_join(
+    state: web::Data<AppState>,
+    event: KnownEvent,
+    body: web::Json<super::admin::TrustedJoin>,
+) -> Result<HttpResponse, ApiError> {
+    super::admin::join_known_user(&state, event, &body).await
+}
+
 /// `POST /v1/events/{event}/complete`: the booking service is done with a visitor, and their slot
 /// frees up for the next release.
 #[utoipa::path(post, path = "/v1/events/{event}/complete", tag = "booking service", params(("event" = String, Path, description = "The event's id: 1-64 of A-Z a-z 0-9 _ -", example = "tour")),

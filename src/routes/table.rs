@@ -28,6 +28,7 @@ pub enum Route {
     Leave,
     Stream,
     Complete,
+    TrustedJoin,
     Claim,
     Verify,
     Consume,
@@ -40,7 +41,7 @@ pub enum Route {
 }
 
 impl Route {
-    pub const ALL: [Route; 26] = [
+    pub const ALL: [Route; 27] = [
         Route::Index,
         Route::Healthz,
         Route::Readyz,
@@ -58,6 +59,7 @@ impl Route {
         Route::Leave,
         Route::Stream,
         Route::Complete,
+        Route::TrustedJoin,
         Route::Claim,
         Route::Verify,
         Route::Consume,
@@ -89,6 +91,7 @@ impl Route {
             Route::Leave => "/v1/events/{event}/leave",
             Route::Stream => "/v1/events/{event}/stream",
             Route::Complete => "/v1/events/{event}/complete",
+            Route::TrustedJoin => "/v1/events/{event}/trusted-join",
             Route::Claim => "/v1/events/{event}/claim",
             Route::Verify => "/v1/verify",
             Route::Consume => "/v1/passes/consume",
@@ -107,6 +110,7 @@ impl Route {
             Route::Join
             | Route::Leave
             | Route::Complete
+            | Route::TrustedJoin
             | Route::Verify
             | Route::Consume
             | Route::AdminAdvance
@@ -152,6 +156,7 @@ impl Route {
             self,
             Route::Metrics
                 | Route::Complete
+                | Route::TrustedJoin
                 | Route::Consume
                 | Route::AdminEvents
                 | Route::AdminEvent
@@ -193,6 +198,7 @@ impl Route {
                 Some("leave") => Route::Leave,
                 Some("stream") => Route::Stream,
                 Some("complete") => Route::Complete,
+                Some("trusted-join") => Route::TrustedJoin,
                 Some("claim") => Route::Claim,
                 Some(_) => return None,
             },

@@ -2,7 +2,7 @@ use std::collections::BTreeSet;
 
 use serde_json::json;
 
-use crate::helpers::{spawn_app, Backend};
+use crate::helpers::{config_for, spawn_app, spawn_config, Backend};
 use crate::on_every_store;
 
 on_every_store!(
@@ -10,6 +10,7 @@ on_every_store!(
     join_is_refresh_proof,
     trusted_join_keeps_the_users_place,
     with_anonymous_joins_off_only_the_sites_users_get_places,
+    the_booking_site_joins_its_users_with_its_own_credential,
     thousand_concurrent_joins_get_each_position_once,
 );
 
@@ -132,6 +133,47 @@ async fn with_anonymous_joins_off_only_the_sites_users_get_places(backend: Backe
     .await;
     let anyone = app.join("members").await;
     assert_eq!((anyone.status.as_u16(), anyone.position()), (201, 2));
+}
+
+/// The booking site's trusted join needs no admin token: its own service token does, on the
+/// booking service's route (internal, as `complete` and `consume` are); nobody else's.
+async fn the_booking_site_joins_its_users_with_its_own_credential(backend: Backend) {
+    const SERVICE_TOKEN: &str = "shop-service-token-0123456789";
+    let mut config = config_for(
+        backend,
+        &format!("t{}", waitroom::domain::random_token_id()),
+    );
+    config.service_token = Some(SERVICE_TOKEN.into());
+    let app = spawn_config(config).await;
+    app.create_event("members", json!({ "anonymous_joins": false }))
+        .await;
+    let join = |credential: Option<&'static str>, user: &'static str| {
+        let mut request = app
+            .client
+            .post(app.url("/v1/events/members/trusted-join"))
+            .json(&json!({ "visitor": user }));
+        if let Some(credential) = credential {
+            request = request.bearer_auth(credential);
+        }
+        app.send(request)
+    };
+    let first = join(Some(SERVICE_TOKEN), "user-7").await;
+    assert_eq!(
+        (first.status.as_u16(), first.position()),
+        (201, 1),
+        "{}",
+        first.body
+    );
+    let again = join(Some(SERVICE_TOKEN), "user-7").await;
+    assert_eq!((again.status.as_u16(), again.position()), (200, 1));
+    assert_eq!(join(Some(SERVICE_TOKEN), "user-8").await.position(), 2);
+    join(None, "user-9")
+        .await
+        .assert_problem(401, "unauthorized");
+    join(Some("not-the-service-token-0123"), "user-9")
+        .await
+        .assert_problem(401, "unauthorized");
+    assert_eq!(app.show("members").await.issued, 2);
 }
 
 async fn trusted_join_keeps_the_users_place(backend: Backend) {
