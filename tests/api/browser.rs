@@ -88,6 +88,17 @@ async fn look_at_allowing(client: &Client, name: &str, allowed: &[&str]) {
     );
 }
 
+/// A page that takes nobody in: it says `why`, offers no join that would fail, and is looked at.
+async fn turned_away(client: &Client, why: &str, screenshot: &str) {
+    wait_for_part(client, "gone-text", why, Duration::from_secs(10)).await;
+    let rejoin = client.find(Locator::Id("rejoin")).await.unwrap();
+    assert!(
+        !rejoin.is_displayed().await.unwrap(),
+        "no join that would fail"
+    );
+    look_at(client, screenshot).await;
+}
+
 /// What axe-core (tests/axe, installed by scripts/install-test-deps.sh) finds wrong with the page
 /// as it stands: each violation's rule, impact, help and where.
 async fn axe_violations(client: &Client) -> Vec<serde_json::Value> {
@@ -327,31 +338,12 @@ async fn the_page_keeps_progress_and_says_plainly_when_there_is_nothing_to_wait_
     app.create_event("closed", json!({ "state": "closed" }))
         .await;
     client.goto(&app.url("/e/closed")).await.unwrap();
-    wait_for_text(
-        &client,
-        "gone-text",
-        "This waiting room is closed: it takes no new visitors.",
-        Duration::from_secs(10),
-    )
-    .await;
-    let rejoin = client.find(Locator::Id("rejoin")).await.unwrap();
-    assert!(
-        !rejoin.is_displayed().await.unwrap(),
-        "no join that would fail"
-    );
-    look_at(&client, "closed-event.png").await;
+    turned_away(&client, "This waiting room is closed", "closed-event.png").await;
 
     app.create_event("sold", json!({ "method": "reject" }))
         .await;
     client.goto(&app.url("/e/sold")).await.unwrap();
-    wait_for_text(
-        &client,
-        "gone-text",
-        "Sold out: this waiting room takes no new visitors.",
-        Duration::from_secs(10),
-    )
-    .await;
-    look_at(&client, "sold-out-event.png").await;
+    turned_away(&client, "Sold out", "sold-out-event.png").await;
 
     client.goto(&app.url("/e/no-such-event")).await.unwrap();
     wait_for_text(
@@ -1233,19 +1225,12 @@ async fn the_booking_site_hands_its_users_place_to_their_browser() {
     let profile = tempfile::tempdir().unwrap();
     let client = browser(&driver, profile.path()).await;
     client.goto(&app.url("/e/members")).await.unwrap();
-    wait_for_part(
+    turned_away(
         &client,
-        "gone-text",
         "signed-in visitors only",
-        Duration::from_secs(10),
+        "known-visitors-only.png",
     )
     .await;
-    let rejoin = client.find(Locator::Id("rejoin")).await.unwrap();
-    assert!(
-        !rejoin.is_displayed().await.unwrap(),
-        "no join that would fail"
-    );
-    look_at(&client, "known-visitors-only.png").await;
     // The page without script says the same.
     assert!(app
         .page_text("/e/members?nojs=1")
