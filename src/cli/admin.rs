@@ -132,6 +132,17 @@ struct SettingsArgs {
     /// comma-separated.
     #[arg(long, value_delimiter = ',')]
     cors_origins: Option<Vec<String>>,
+    /// Addresses and networks the gate lets through without a token (staff, monitoring),
+    /// comma-separated: 203.0.113.7,10.20.0.0/16.
+    #[arg(long, value_delimiter = ',')]
+    bypass_addresses: Option<Vec<String>>,
+    /// Path prefixes the gate lets through (a payment provider's callbacks), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    bypass_paths: Option<Vec<String>>,
+    /// A secret (16+ characters) whose bearer skips the line at the gate, sent in
+    /// X-Waitroom-Bypass.
+    #[arg(long)]
+    bypass_secret: Option<String>,
     /// When the sale opens (RFC 3339 with its zone, e.g. 2026-12-11T10:00:00Z or
     /// 2026-12-11T11:00:00+01:00); a time in the past is refused: leave it out to open now.
     #[arg(long, value_parser = parse_time)]

@@ -15,11 +15,11 @@ pub use ids::{
     LANE_NAME_MAX_LEN, VISITOR_ID_MAX_LEN,
 };
 pub use patch::{Patch, PatchError};
-pub use policy::{Capacity, EventPolicy, Intake, Pick};
+pub use policy::{Bypass, Capacity, EventPolicy, Intake, Pick};
 pub use settings::{
-    parse_time, AdmissionSettings, EventHistory, EventSettings, EventState, Lane, OrderingSettings,
-    OriginSettings, OutagePolicy, PageSettings, Phase, QueueMethod, RateLimits, ReleaseSettings,
-    ScheduleSettings, SettingsError,
+    parse_time, AccessSettings, AdmissionSettings, EventHistory, EventSettings, EventState, Lane,
+    OrderingSettings, OriginSettings, OutagePolicy, PageSettings, Phase, QueueMethod, RateLimits,
+    ReleaseSettings, ScheduleSettings, SettingsError,
 };
 
 /// One admitted visitor, as the drain forwards it.

@@ -34,7 +34,9 @@ impl<T> Default for Patch<T> {
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PatchError {
-    #[error("`{0}` is not a setting")]
+    /// A name the client chose: said with anything but printable ASCII escaped, so the sentence
+    /// stays plain text whatever it holds.
+    #[error("`{}` is not a setting", .0.escape_default())]
     NotASetting(String),
     #[error("`{0}` is set by the server, not by a patch")]
     ServerSet(String),

@@ -3,7 +3,12 @@
 //! lives in `admission/`, one file per [`Intake`]; everything else asks the policy and branches on
 //! no mode itself.
 
+use std::net::IpAddr;
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
+use ipnet::IpNet;
+use sha2::{Digest, Sha256};
 
 use super::settings::{EventSettings, OutagePolicy, QueueMethod};
 
@@ -78,6 +83,78 @@ pub struct EventPolicy {
     pub outage: OutagePolicy,
     /// Whether anyone may take a place (else only the booking site's trusted joins).
     pub anonymous_joins: bool,
+    /// Who skips the line at the gate, if anyone does.
+    pub bypass: Option<Arc<Bypass>>,
+}
+
+/// The gate's rules for skipping the line, read once from the settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bypass {
+    networks: Vec<IpNet>,
+    paths: Vec<String>,
+    /// The secret's SHA-256: compared digest to digest, so the time a comparison takes says
+    /// nothing about the secret.
+    secret: Option<[u8; 32]>,
+}
+
+/// An address (`203.0.113.7`) as a one-address network, or a network (`10.0.0.0/8`).
+pub fn network(text: &str) -> Option<IpNet> {
+    let text = text.trim();
+    text.parse::<IpNet>()
+        .ok()
+        .or_else(|| text.parse::<IpAddr>().ok().map(IpNet::from))
+}
+
+impl Bypass {
+    /// The rules of `settings`, if they have any.
+    fn of(settings: &EventSettings) -> Option<Arc<Self>> {
+        let access = &settings.access;
+        let rules = Self {
+            networks: access
+                .bypass_addresses
+                .iter()
+                .filter_map(|a| network(a))
+                .collect(),
+            paths: access.bypass_paths.clone(),
+            secret: access
+                .bypass_secret
+                .as_ref()
+                .map(|secret| Sha256::digest(secret.as_bytes()).into()),
+        };
+        let any = !rules.networks.is_empty() || !rules.paths.is_empty() || rules.secret.is_some();
+        any.then(|| Arc::new(rules))
+    }
+
+    /// Why a request skips the line (`address`, `path` or `secret`), if it does: from `client`,
+    /// for the path the edge names in `original_uri` (its query left out), carrying `secret`.
+    pub fn lets_through(
+        &self,
+        client: Option<IpAddr>,
+        original_uri: Option<&str>,
+        secret: Option<&str>,
+    ) -> Option<&'static str> {
+        if client.is_some_and(|ip| self.networks.iter().any(|net| net.contains(&ip))) {
+            return Some("address");
+        }
+        let path = original_uri.map(|uri| uri.split(['?', '#']).next().unwrap_or_default());
+        if path.is_some_and(|path| self.paths.iter().any(|prefix| below(path, prefix))) {
+            return Some("path");
+        }
+        let digest = |s: &str| -> [u8; 32] { Sha256::digest(s.as_bytes()).into() };
+        if self.secret.is_some() && secret.map(digest) == self.secret {
+            return Some("secret");
+        }
+        None
+    }
+}
+
+/// Whether `path` is `prefix` or lies below it (`/callback/x` is below `/callback`; `/callbacks`
+/// is not).
+fn below(path: &str, prefix: &str) -> bool {
+    match path.strip_prefix(prefix) {
+        Some(rest) => rest.is_empty() || rest.starts_with('/') || prefix.ends_with('/'),
+        None => false,
+    }
 }
 
 impl EventPolicy {
@@ -110,6 +187,7 @@ impl EventPolicy {
                 .collect(),
             outage: settings.admission.outage,
             anonymous_joins: settings.admission.anonymous_joins,
+            bypass: Bypass::of(settings),
         }
     }
 
@@ -136,6 +214,35 @@ impl EventPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_gates_bypass_rules_let_through_what_they_name_only() {
+        let settings = EventSettings::default().patched(serde_json::json!({
+            "bypass_addresses": ["203.0.113.7", "10.20.0.0/16"],
+            "bypass_paths": ["/checkout/payment-callback", "/status/"],
+            "bypass_secret": "monitoring-secret-0123",
+        }));
+        let rules = EventPolicy::of(&settings).bypass.expect("rules");
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        let by = |client, uri, secret| rules.lets_through(client, uri, secret);
+        assert_eq!(by(ip("203.0.113.7"), None, None), Some("address"));
+        assert_eq!(by(ip("10.20.9.9"), None, None), Some("address"));
+        assert_eq!(by(ip("10.21.0.1"), None, None), None);
+        let path = |uri| by(ip("198.51.100.1"), Some(uri), None);
+        assert_eq!(path("/checkout/payment-callback"), Some("path"));
+        assert_eq!(path("/checkout/payment-callback/7?ok=1"), Some("path"));
+        assert_eq!(path("/checkout/payment-callbacks"), None);
+        assert_eq!(path("/checkout/?to=/checkout/payment-callback"), None);
+        assert_eq!(path("/status/page"), Some("path"));
+        assert_eq!(
+            by(None, None, Some("monitoring-secret-0123")),
+            Some("secret")
+        );
+        assert_eq!(by(None, None, Some("monitoring-secret-0124")), None);
+        assert_eq!(by(None, None, None), None);
+        // No rules, nothing to check.
+        assert!(EventPolicy::of(&EventSettings::default()).bypass.is_none());
+    }
 
     #[test]
     fn the_settings_decide_one_intake() {

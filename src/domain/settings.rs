@@ -65,6 +65,9 @@ pub struct EventSettings {
     #[serde(flatten)]
     #[schema(inline)]
     pub origins: OriginSettings,
+    #[serde(flatten)]
+    #[schema(inline)]
+    pub access: AccessSettings,
     /// What the server recorded as the event went: shown, never set by a patch.
     #[serde(flatten)]
     #[schema(inline)]
@@ -201,6 +204,23 @@ pub struct OriginSettings {
     /// Origins whose pages may call this event's visitor API from the browser (CORS): apps on
     /// another origin than waitroom's.
     pub cors_origins: Vec<String>,
+}
+
+/// Who skips the line at the gate (the edge's check of the protected part of the site): the site's
+/// staff and monitoring, its payment provider's callbacks. The line's own routes are unchanged.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(default)]
+pub struct AccessSettings {
+    /// Addresses and networks (`203.0.113.7`, `10.20.0.0/16`) let through the gate without a token:
+    /// the client's address, as seen through the configured trusted proxies.
+    pub bypass_addresses: Vec<String>,
+    /// Path prefixes (`/checkout/payment-callback`) let through the gate: the edge names the path
+    /// asked for in `X-Original-URI`. A prefix matches itself and what lies below it.
+    pub bypass_paths: Vec<String>,
+    /// A secret of 16 or more characters: a request that carries it in `X-Waitroom-Bypass` is let
+    /// through the gate (a monitoring probe, a load test of the site behind).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bypass_secret: Option<String>,
 }
 
 /// What the server recorded about an event as it went. Read-only: a patch naming one is refused.
@@ -658,6 +678,7 @@ impl EventSettings {
         self.ordering.validate()?;
         self.rate_limits.validate()?;
         self.origins.validate()?;
+        self.access.validate()?;
         self.page.validate()?;
         let method = self.ordering.method;
         let lanes = &self.ordering.lanes;
@@ -823,6 +844,49 @@ impl OriginSettings {
     fn validate(&self) -> Result<(), SettingsError> {
         check_origins("allowed_origins", &self.allowed_origins)?;
         check_origins("cors_origins", &self.cors_origins)
+    }
+}
+
+/// Most entries in each of the bypass lists.
+const MOST_BYPASS_RULES: usize = 100;
+
+impl AccessSettings {
+    fn validate(&self) -> Result<(), SettingsError> {
+        let refused = |field, reason: String| Err(SettingsError { field, reason });
+        if self.bypass_addresses.len() > MOST_BYPASS_RULES
+            || self.bypass_paths.len() > MOST_BYPASS_RULES
+        {
+            return refused(
+                "bypass_addresses",
+                format!("and bypass_paths hold at most {MOST_BYPASS_RULES} entries each"),
+            );
+        }
+        if let Some(bad) = self
+            .bypass_addresses
+            .iter()
+            .find(|address| super::policy::network(address).is_none())
+        {
+            return refused(
+                "bypass_addresses",
+                format!("holds {bad:?}, which is no address or network (`10.0.0.0/8`)"),
+            );
+        }
+        if let Some(bad) = self.bypass_paths.iter().find(|path| {
+            !path.starts_with('/') || path.contains(|c: char| c.is_whitespace() || c == '?')
+        }) {
+            return refused(
+                "bypass_paths",
+                format!("holds {bad:?}: a path begins with `/` and has no spaces or query"),
+            );
+        }
+        if self
+            .bypass_secret
+            .as_ref()
+            .is_some_and(|secret| secret.chars().count() < 16)
+        {
+            return refused("bypass_secret", "is shorter than 16 characters".into());
+        }
+        Ok(())
     }
 }
 

@@ -98,15 +98,7 @@ pub fn within_limits(
         return Ok(());
     }
     let limits = event.cached.settings().rate_limits;
-    // Every line of the header, in order: a proxy may add its own line after the client's.
-    let forwarded: Vec<&str> = headers
-        .get_all(X_FORWARDED_FOR)
-        .filter_map(|value| value.to_str().ok())
-        .collect();
-    if state.trusted_proxies.is_empty() && !forwarded.is_empty() {
-        warn_of_an_untrusted_proxy(peer);
-    }
-    let Some(client) = client_address(peer, &forwarded, &state.trusted_proxies) else {
+    let Some(client) = client_of(state, peer, headers) else {
         return Ok(());
     };
     state
@@ -120,6 +112,20 @@ pub fn within_limits(
                 .inc();
             ApiError::RateLimited(wait)
         })
+}
+
+/// The client's address: the peer's, or the one the trusted proxies forwarded (see
+/// [`client_address`]).
+pub fn client_of(state: &AppState, peer: Option<IpAddr>, headers: &HeaderMap) -> Option<IpAddr> {
+    // Every line of the header, in order: a proxy may add its own line after the client's.
+    let forwarded: Vec<&str> = headers
+        .get_all(X_FORWARDED_FOR)
+        .filter_map(|value| value.to_str().ok())
+        .collect();
+    if state.trusted_proxies.is_empty() && !forwarded.is_empty() {
+        warn_of_an_untrusted_proxy(peer);
+    }
+    client_address(peer, &forwarded, &state.trusted_proxies)
 }
 
 /// Says once, when a proxy on a private network forwards visitors while no proxy is trusted: every

@@ -173,6 +173,6 @@ async fn handle(state: &AppState, req: &Request, route: Route) -> Result<HttpRes
             let https = over_https(state, peer, req.headers());
             visitor::status(state, event?, token, https).await
         }
-        _ => visitor::gate(state, event, token).await,
+        _ => visitor::gate(state, event, token, (peer, req.headers())).await,
     }
 }

@@ -2,6 +2,7 @@
 //! Each handler reads like its route's contract: what it takes (extractors), what it answers. Join,
 //! status and gate are plain functions the fast path calls too; their app routes are thin adapters.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use actix_web::http::header::{HeaderMap, HeaderName};
@@ -10,7 +11,9 @@ use serde::Serialize;
 
 use super::cors;
 use super::entry::{decided_claim, may_enter, Use};
-use super::extract::{holder, placed, token_cookie, Holder, Https, KnownEvent, Presented};
+use super::extract::{
+    client_of, holder, placed, token_cookie, Holder, Https, KnownEvent, Presented,
+};
 use super::problem::{ApiError, Problem};
 use super::state::AppState;
 use crate::admission::{self, ExpiredReason, VisitorStatus};
@@ -494,33 +497,52 @@ async fn hand_out_pass(
 
 const VISITOR_HEADER: HeaderName = HeaderName::from_static("x-waitroom-visitor");
 const POSITION_HEADER: HeaderName = HeaderName::from_static("x-waitroom-position");
+/// On a 204 for a request that skipped the line: which rule let it (`address`, `path`, `secret`).
+const BYPASS_HEADER: HeaderName = HeaderName::from_static("x-waitroom-bypass");
+/// The path the visitor asked the edge for, as the edge names it in the sub-request.
+const ORIGINAL_URI: HeaderName = HeaderName::from_static("x-original-uri");
 
 /// `GET /v1/events/{event}/gate`, an edge proxy's sub-request (nginx `auth_request`): 204 for one
 /// who may enter, 401 for anything else (edge proxies understand no other refusal). Nothing but the
 /// token and the cache is consulted, but for an event with single-use passes, whose pass is
-/// consumed on its first use (one store call).
+/// consumed on its first use (one store call). One the token does not let in may still skip the
+/// line by the event's bypass rules (its address, the path asked for, a secret it carries).
 pub async fn gate(
     state: &AppState,
     event: Result<KnownEvent, ApiError>,
     token: Option<&str>,
+    (peer, headers): (Option<IpAddr>, &HeaderMap),
 ) -> Result<HttpResponse, ApiError> {
-    let claims = entering(state, event, token)
-        .await
-        .map_err(ApiError::refused)?;
-    Ok(HttpResponse::NoContent()
-        .insert_header((VISITOR_HEADER, claims.sub.as_str()))
-        .insert_header((POSITION_HEADER, claims.pos))
-        .finish())
+    let event = event.map_err(ApiError::refused)?;
+    let refusal = match entering(state, &event, token).await {
+        Ok(claims) => {
+            return Ok(HttpResponse::NoContent()
+                .insert_header((VISITOR_HEADER, claims.sub.as_str()))
+                .insert_header((POSITION_HEADER, claims.pos))
+                .finish())
+        }
+        Err(refusal) => refusal,
+    };
+    let text = |name: &HeaderName| headers.get(name).and_then(|value| value.to_str().ok());
+    let skipped = event.cached.policy().bypass.as_ref().and_then(|rules| {
+        let client = client_of(state, peer, headers);
+        rules.lets_through(client, text(&ORIGINAL_URI), text(&BYPASS_HEADER))
+    });
+    match skipped {
+        Some(why) => Ok(HttpResponse::NoContent()
+            .insert_header((BYPASS_HEADER, why))
+            .finish()),
+        None => Err(refusal.refused()),
+    }
 }
 
 async fn entering(
     state: &AppState,
-    event: Result<KnownEvent, ApiError>,
+    event: &KnownEvent,
     token: Option<&str>,
 ) -> Result<Arc<Claims>, ApiError> {
-    let event = event?;
-    let held = holder(state, &event, token)?;
-    let line = held.line(&event);
+    let held = holder(state, event, token)?;
+    let line = held.line(event);
     may_enter(state, &line.line, &line.cached, &held.claims, Use::Enter).await?;
     Ok(held.claims)
 }
@@ -555,19 +577,22 @@ pub(super) async fn status_route(
 }
 
 #[utoipa::path(get, path = "/v1/events/{event}/gate", tag = "edge", params(("event" = String, Path, description = "The event's id: 1-64 of A-Z a-z 0-9 _ -", example = "tour")),
-    security(("bearer" = [])),
+    security((), ("bearer" = [])),
     responses(
         (status = 204, description = "May enter now", headers(
-            ("x-waitroom-visitor" = String, description = "The visitor's id"),
-            ("x-waitroom-position" = u64, description = "Their position"))),
+            ("x-waitroom-visitor" = String, description = "The visitor's id (absent when a bypass rule let the request through)"),
+            ("x-waitroom-position" = u64, description = "Their position (absent when a bypass rule let the request through)"),
+            ("x-waitroom-bypass" = String, description = "`address`, `path` or `secret`: the bypass rule that let a request without a token through"))),
         (status = 401, description = "Anything else (edge proxies understand no other refusal)", body = Problem, content_type = "application/problem+json"),
         (status = "default", description = "A problem document", body = Problem, content_type = "application/problem+json")))]
 pub(super) async fn gate_route(
     state: web::Data<AppState>,
     event: Result<KnownEvent, ApiError>,
     token: Presented,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    gate(&state, event, token.as_deref()).await
+    let peer = req.peer_addr().map(|addr| addr.ip());
+    gate(&state, event, token.as_deref(), (peer, req.headers())).await
 }
 
 /// A place given up.

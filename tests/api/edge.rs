@@ -42,6 +42,11 @@ impl Edge {
         )
         .unwrap();
         std::fs::write(site.join("index.html"), "<h1>booking: home</h1>").unwrap();
+        std::fs::write(
+            site.join("checkout/payment-callback"),
+            "booking: payment callback",
+        )
+        .unwrap();
         let booking = Daemon::spawn(
             "python3",
             &format!(
@@ -231,6 +236,38 @@ async fn visitor_gets_through(conf: &str, site: &str, queue: &str) {
     // The admin API is not on the public side.
     let admin = edge.get(queue, "/v1/admin/events", None).await;
     assert_ne!(admin.status().as_u16(), 200);
+
+    // The event's bypass rules, through the shipped configuration: a payment provider's callback
+    // and a monitoring probe carrying the secret reach the site without a token; nothing else does.
+    app.api
+        .put_event(
+            EVENT,
+            &waitroom::domain::Patch::default()
+                .with("bypass_paths", ["/checkout/payment-callback"])
+                .with("bypass_secret", "monitoring-secret-0123"),
+        )
+        .await
+        .unwrap();
+    let callback = edge
+        .get(site, "/checkout/payment-callback?order=7", None)
+        .await;
+    assert_eq!(callback.status().as_u16(), 200, "the callback waited");
+    assert_eq!(callback.text().await.unwrap(), "booking: payment callback");
+    let probe = edge
+        .client
+        .get(edge.url(site, "/checkout/"))
+        .header("x-waitroom-bypass", "monitoring-secret-0123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(probe.status().as_u16(), 200, "the probe waited");
+    for path in [
+        "/checkout/payment-callbacks",
+        "/checkout/?to=/checkout/payment-callback",
+    ] {
+        let waits = edge.get(site, path, None).await;
+        assert_eq!(waits.status().as_u16(), 302, "{path} skipped the line");
+    }
 
     // Single-use passes: the first request through consumes it; a replay stays out.
     app.api

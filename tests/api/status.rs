@@ -8,7 +8,84 @@ on_every_store!(
     advancing_the_pointer_admits_and_hands_out_a_pass,
     expired_tokens_answer_expired,
     gate_admits_only_passes_and_passed_positions,
+    the_gate_lets_through_whom_the_bypass_rules_name,
 );
+
+/// Staff, monitoring and a payment provider's callbacks skip the line at the gate, by the event's
+/// rules: a forwarded address in a listed network, a path below a listed prefix (as the edge names
+/// it in `X-Original-URI`), or the secret in `X-Waitroom-Bypass`; nothing else does, and bad rules
+/// are refused.
+async fn the_gate_lets_through_whom_the_bypass_rules_name(backend: Backend) {
+    let mut config = crate::helpers::config_for(
+        backend,
+        &format!("t{}", waitroom::domain::random_token_id()),
+    );
+    config.trusted_proxies = "127.0.0.1".into();
+    let app = crate::helpers::spawn_config(config).await;
+    app.create_event(
+        "shop",
+        json!({
+            "bypass_addresses": ["10.20.0.0/16"],
+            "bypass_paths": ["/checkout/payment-callback"],
+            "bypass_secret": "monitoring-secret-0123",
+        }),
+    )
+    .await;
+    let waiting = app.join("shop").await.token();
+    let gate = |headers: &[(&'static str, &'static str)]| {
+        let mut request = app.client.get(app.url("/v1/events/shop/gate"));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        app.send(request)
+    };
+    for (headers, why) in [
+        (vec![("x-forwarded-for", "10.20.3.4")], "address"),
+        (
+            vec![("x-original-uri", "/checkout/payment-callback/7?paid=1")],
+            "path",
+        ),
+        (
+            vec![("x-waitroom-bypass", "monitoring-secret-0123")],
+            "secret",
+        ),
+    ] {
+        let through = gate(&headers).await;
+        assert_eq!(
+            through.status.as_u16(),
+            204,
+            "{headers:?}: {}",
+            through.body
+        );
+        let said = through.headers.get("x-waitroom-bypass");
+        assert_eq!(said.and_then(|v| v.to_str().ok()), Some(why));
+    }
+    for headers in [
+        vec![],
+        vec![("x-forwarded-for", "10.21.0.1")],
+        vec![("x-original-uri", "/checkout/payment-callbacks")],
+        vec![(
+            "x-original-uri",
+            "/checkout/?back=/checkout/payment-callback",
+        )],
+        vec![("x-waitroom-bypass", "monitoring-secret-0124")],
+    ] {
+        gate(&headers).await.assert_problem(401, "missing-token");
+    }
+    // A waiting visitor's token is no way round the line either.
+    app.gate("shop", &waiting)
+        .await
+        .assert_problem(401, "not-admitted");
+    for bad in [
+        json!({ "bypass_addresses": ["10.20.0.0/99"] }),
+        json!({ "bypass_paths": ["checkout"] }),
+        json!({ "bypass_secret": "short" }),
+    ] {
+        app.admin(reqwest::Method::PUT, "/v1/admin/events/shop", Some(bad))
+            .await
+            .assert_problem(400, "invalid-settings");
+    }
+}
 
 async fn advancing_the_pointer_admits_and_hands_out_a_pass(backend: Backend) {
     let app = spawn_app(backend).await;
