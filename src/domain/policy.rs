@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use ipnet::IpNet;
 use sha2::{Digest, Sha256};
 
-use super::settings::{EventSettings, OutagePolicy, QueueMethod};
+use super::settings::{network, EventSettings, OutagePolicy, QueueMethod};
 
 /// How people enter an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,14 +95,6 @@ pub struct Bypass {
     /// The secret's SHA-256: compared digest to digest, so the time a comparison takes says
     /// nothing about the secret.
     secret: Option<[u8; 32]>,
-}
-
-/// An address (`203.0.113.7`) as a one-address network, or a network (`10.0.0.0/8`).
-pub fn network(text: &str) -> Option<IpNet> {
-    let text = text.trim();
-    text.parse::<IpNet>()
-        .ok()
-        .or_else(|| text.parse::<IpAddr>().ok().map(IpNet::from))
 }
 
 impl Bypass {

@@ -847,6 +847,16 @@ impl OriginSettings {
     }
 }
 
+/// An address (`203.0.113.7`) as a one-address network, or a network (`10.0.0.0/8`).
+pub(crate) fn network(text: &str) -> Option<ipnet::IpNet> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>().ok().or_else(|| {
+        text.parse::<std::net::IpAddr>()
+            .ok()
+            .map(ipnet::IpNet::from)
+    })
+}
+
 /// Most entries in each of the bypass lists.
 const MOST_BYPASS_RULES: usize = 100;
 
@@ -864,7 +874,7 @@ impl AccessSettings {
         if let Some(bad) = self
             .bypass_addresses
             .iter()
-            .find(|address| super::policy::network(address).is_none())
+            .find(|address| network(address).is_none())
         {
             return refused(
                 "bypass_addresses",
