@@ -48,14 +48,14 @@ pub const COUNTED: [(&str, &str); 6] = [
 
 type Bundle = FluentBundle<Arc<FluentResource>>;
 
-/// A shipped language: its parsed messages, and a bundle of them alone.
-struct Shipped {
+/// A shipped language's messages: parsed, and a bundle of them alone.
+struct Messages {
     resource: Arc<FluentResource>,
     bundle: Bundle,
 }
 
-fn shipped() -> &'static [Shipped] {
-    static PARSED: OnceLock<Vec<Shipped>> = OnceLock::new();
+fn shipped() -> &'static [Messages] {
+    static PARSED: OnceLock<Vec<Messages>> = OnceLock::new();
     PARSED.get_or_init(|| {
         LANGUAGES
             .iter()
@@ -69,7 +69,7 @@ fn shipped() -> &'static [Shipped] {
                 bundle
                     .add_resource(resource.clone())
                     .expect("a shipped file names each message once");
-                Shipped { resource, bundle }
+                Messages { resource, bundle }
             })
             .collect()
     })
@@ -92,46 +92,56 @@ fn format_number<M: MemoizerKind>(value: &FluentValue, memoizer: &M) -> Option<S
         return None;
     };
     memoizer
-        .with_try_get_threadsafe::<Digits, _, _>((), |digits| digits.format(number))
+        .with_try_get_threadsafe::<Shipped, _, _>((), |shipped| shipped.write(number))
         .ok()
 }
 
-/// A locale's decimal formatter, made once per bundle's language.
-struct Digits(DecimalFormatter);
+/// Which shipped language a bundle speaks, found once per bundle by its memoizer: the formatter
+/// is handed nothing else.
+struct Shipped(usize);
 
-impl Memoizable for Digits {
+impl Memoizable for Shipped {
     type Args = ();
     type Error = String;
 
     fn construct(lang: LanguageIdentifier, _: ()) -> Result<Self, String> {
-        Self::new(&lang.to_string())
+        let lang = lang.to_string();
+        LANGUAGES
+            .iter()
+            .position(|shipped| *shipped == lang)
+            .map(Shipped)
+            .ok_or_else(|| format!("{lang} is not shipped"))
     }
 }
 
-impl Digits {
-    fn new(lang: &str) -> Result<Self, String> {
-        let locale: icu_locale_core::Locale = lang.parse().map_err(|e| format!("{e:?}"))?;
-        DecimalFormatter::try_new((&locale).into(), Default::default())
-            .map(Digits)
-            .map_err(|e| e.to_string())
-    }
-
-    fn format(&self, number: &FluentNumber) -> String {
-        self.0.format(&decimal(number)).to_string()
+impl Shipped {
+    fn write(&self, number: &FluentNumber) -> String {
+        cldr()[self.0].digits.format(&decimal(number)).to_string()
     }
 }
 
-/// Each shipped language's CLDR plural rules, in the order of [`LANGUAGES`].
-fn plural_rules() -> &'static [PluralRules] {
-    static RULES: OnceLock<Vec<PluralRules>> = OnceLock::new();
-    RULES.get_or_init(|| {
+/// A shipped language's CLDR data, as ICU4X has it: how it writes numbers, how it chooses plural
+/// forms.
+struct Cldr {
+    digits: DecimalFormatter,
+    plurals: PluralRules,
+}
+
+/// Each shipped language's [`Cldr`], in the order of [`LANGUAGES`].
+fn cldr() -> &'static [Cldr] {
+    static DATA: OnceLock<Vec<Cldr>> = OnceLock::new();
+    DATA.get_or_init(|| {
         LANGUAGES
             .iter()
             .map(|lang| {
                 let locale: icu_locale_core::Locale =
                     lang.parse().expect("a shipped language is a locale");
-                PluralRules::try_new((&locale).into(), Default::default())
-                    .expect("ICU4X has every shipped language")
+                Cldr {
+                    digits: DecimalFormatter::try_new((&locale).into(), Default::default())
+                        .expect("ICU4X has every shipped language"),
+                    plurals: PluralRules::try_new((&locale).into(), Default::default())
+                        .expect("ICU4X has every shipped language"),
+                }
             })
             .collect()
     })
@@ -322,14 +332,7 @@ impl Catalogue {
 
     /// `n` as this language writes numbers (`12.345` in German, `12 345` in French).
     pub fn number(&self, n: u64) -> String {
-        static DIGITS: OnceLock<Vec<Digits>> = OnceLock::new();
-        let digits = DIGITS.get_or_init(|| {
-            LANGUAGES
-                .iter()
-                .map(|lang| Digits::new(lang).expect("ICU4X has every shipped language"))
-                .collect()
-        });
-        digits[self.index].format(&FluentNumber::from(n))
+        Shipped(self.index).write(&FluentNumber::from(n))
     }
 
     /// `ltr` or `rtl`, for the page's `dir`.
@@ -354,7 +357,7 @@ impl Catalogue {
         let Some(pattern) = bundle.get_message(key).and_then(|message| message.value()) else {
             return String::new();
         };
-        let chosen = with_plural_forms(pattern, &fluent_args, &plural_rules()[index]);
+        let chosen = with_plural_forms(pattern, &fluent_args, &cldr()[index].plurals);
         let mut errors = vec![];
         bundle
             .format_pattern(&chosen, Some(&fluent_args), &mut errors)
@@ -457,8 +460,7 @@ impl Rounded {
 
     /// Every wait there is to say (a few dozen), each in English once: status answers borrow them.
     pub fn english(self) -> &'static str {
-        static SAID: std::sync::OnceLock<std::collections::HashMap<Rounded, String>> =
-            std::sync::OnceLock::new();
+        static SAID: OnceLock<std::collections::HashMap<Rounded, String>> = OnceLock::new();
         let said = SAID.get_or_init(|| {
             let english = Catalogue::new("en", None);
             (0..=LONGEST_SAID_S)
@@ -553,7 +555,7 @@ mod tests {
         let mut args = FluentArgs::new();
         args.set("n", n);
         let index = LANGUAGES.iter().position(|l| *l == lang).unwrap();
-        let chosen = with_plural_forms(&pattern.unwrap(), &args, &plural_rules()[index]);
+        let chosen = with_plural_forms(&pattern.unwrap(), &args, &cldr()[index].plurals);
         bundle(lang)
             .format_pattern(&chosen, Some(&args), &mut vec![])
             .into_owned()

@@ -83,10 +83,10 @@ impl PageQuery {
     }
 }
 
-/// How the page without script keeps itself current: reloading every `refresh_s` (and a link to
-/// stop that), or, once the visitor stopped it, not at all (and a link to start it again). WCAG's
-/// timing rule (2.2.1) asks that a page which refreshes itself can be told not to.
-/// `page` with the three (`refresh_s`, `reloads`, `reload_switch`).
+/// `page` with how the page without script keeps itself current (`refresh_s`, `reloads`,
+/// `reload_switch`): reloading every `every_s` (and a link to stop that), or, once the visitor
+/// stopped it, not at all (and a link to start it again). WCAG's timing rule (2.2.1) asks that a
+/// page which refreshes itself can be told not to.
 fn reloading(
     page: Value,
     words: &Catalogue,
