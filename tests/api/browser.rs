@@ -36,6 +36,10 @@ async fn browser_with(driver: &Daemon, profile: &std::path::Path, extra: &[&str]
         .expect("a Chromium session through chromedriver")
 }
 
+async fn click(client: &Client, locator: Locator<'_>) {
+    client.find(locator).await.unwrap().click().await.unwrap();
+}
+
 async fn text_of(client: &Client, id: &str) -> String {
     match client.find(Locator::Id(id)).await {
         Ok(element) => element.text().await.unwrap_or_default(),
@@ -462,13 +466,7 @@ async fn without_javascript_the_page_reloads_itself_and_lets_the_visitor_through
     look_at_allowing(&checker, "no-javascript-checked.png", &["meta-refresh"]).await;
     // The visitor can turn the reloading off (WCAG 2.2.1): the page then stays as it is, says so,
     // and passes every rule; turning it on again is one link away.
-    checker
-        .find(Locator::LinkText("Stop reloading by itself"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&checker, Locator::LinkText("Stop reloading by itself")).await;
     wait_for_part(
         &checker,
         "waitroom",
@@ -492,13 +490,7 @@ async fn without_javascript_the_page_reloads_itself_and_lets_the_visitor_through
     assert_eq!(refreshes, 0);
     assert_eq!(text_of(&checker, "position").await, "1", "the same place");
     look_at(&checker, "no-javascript-still.png").await;
-    checker
-        .find(Locator::LinkText("Reload by itself again"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&checker, Locator::LinkText("Reload by itself again")).await;
     wait_for_part(
         &checker,
         "waitroom",
@@ -518,13 +510,7 @@ async fn without_javascript_the_page_reloads_itself_and_lets_the_visitor_through
     );
     assert!(html.contains("every 15 seconds"), "{html}");
     app.advance("plain", 4).await;
-    client
-        .find(Locator::LinkText("Check now"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&client, Locator::LinkText("Check now")).await;
     let landed =
         wait_for_address(&client, &app.url("/demo/admitted"), Duration::from_secs(10)).await;
     let pass = carried_pass(&landed);
@@ -570,13 +556,7 @@ async fn the_page_speaks_german_and_arabic_runs_right_to_left() {
     .await;
     look_at(&client, "waiting-page-de.png").await;
     // Leaving with the page's own button, through its confirmation, in German too.
-    client
-        .find(Locator::Id("leave"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&client, Locator::Id("leave")).await;
     assert_eq!(
         client.get_alert_text().await.unwrap(),
         "Die Schlange verlassen? Sie verlieren Ihren Platz."
@@ -1036,13 +1016,7 @@ async fn the_page_speaks_only_when_it_matters_and_leaves_no_dead_ends() {
     wait_for_part(&client, "announcer", "ahead of you", Duration::from_secs(5)).await;
 
     // Leave: the outcome takes the focus.
-    client
-        .find(Locator::Id("leave"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&client, Locator::Id("leave")).await;
     client.accept_alert().await.unwrap();
     wait_for_part(&client, "gone-text", "left", Duration::from_secs(5)).await;
     let focused = client
