@@ -2,13 +2,21 @@
 //! costs Redis in memory.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
-use hyper::Method;
+use http_body_util::Empty;
+use hyper::body::Bytes;
+use hyper::header::{self, HeaderName, HeaderValue};
+use hyper::{Method, Request, StatusCode, Uri};
 use waitroom::client::Client;
+use waitroom::domain::{Patch, RateLimits};
 
 use super::Measured;
 use crate::args::Args;
-use crate::measure::Ceiling;
+use crate::load::Shape;
+use crate::measure::{measure, Ceiling};
 use crate::redis_stats::{fill, info_field};
 use crate::report::Row;
 use crate::servers::Server;
@@ -61,6 +69,7 @@ pub async fn joins(
         );
         rows.push(measured.row(scenario, note));
     }
+    rows.push(counted_joins(args, admin, (replica, ceiling)).await);
     rows.push(Row::figure(
         "memory",
         per_visitor,
@@ -70,4 +79,83 @@ pub async fn joins(
             args.queued
         ),
     ));
+}
+
+/// Addresses the counted joins come from: enough that none reaches its limit in a run.
+const ADDRESSES: u32 = 65_536;
+
+/// POSTs a join, each from the next of [`ADDRESSES`] forwarded addresses (the bench's replicas
+/// trust 127.0.0.1 as their proxy).
+struct JoinsFromAddresses {
+    uri: Uri,
+    host: HeaderValue,
+    forwarded: Vec<HeaderValue>,
+    next: AtomicUsize,
+}
+
+impl Shape for JoinsFromAddresses {
+    fn request(&self) -> Request<Empty<Bytes>> {
+        let chosen = self.next.fetch_add(1, Ordering::Relaxed) % self.forwarded.len();
+        let mut request = Request::new(Empty::new());
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = self.uri.clone();
+        let headers = request.headers_mut();
+        headers.insert(header::HOST, self.host.clone());
+        headers.insert(
+            HeaderName::from_static("x-forwarded-for"),
+            self.forwarded[chosen].clone(),
+        );
+        request
+    }
+
+    fn expected(&self, status: StatusCode) -> bool {
+        status == StatusCode::CREATED
+    }
+}
+
+/// Joins as the default limits count them (60 a minute, a burst of 30, per address), each from
+/// one of many addresses so none is refused: what counting a join per address costs.
+async fn counted_joins(
+    args: &Args,
+    admin: &Client,
+    (replica, ceiling): (&Server, &Ceiling),
+) -> Row {
+    let scenario = "join (limits counted, many addresses)";
+    let limited = Patch::default()
+        .with("batch_size", 0)
+        .with("rate_limits", RateLimits::default());
+    admin
+        .put_event("join-counted", &limited)
+        .await
+        .expect("an event");
+    let shape = Arc::new(JoinsFromAddresses {
+        uri: "/v1/events/join-counted/join".parse().expect("a path"),
+        host: HeaderValue::from_static("127.0.0.1"),
+        forwarded: (0..ADDRESSES)
+            .map(|n| {
+                let address = std::net::Ipv4Addr::from(0x0a00_0000 + n);
+                HeaderValue::from_str(&address.to_string()).expect("an address")
+            })
+            .collect(),
+        next: AtomicUsize::new(0),
+    });
+    let duration = Duration::from_secs(args.duration_s);
+    let (outcome, cpu, baseline) = measure(
+        replica,
+        args.connections,
+        duration,
+        shape,
+        scenario,
+        Some(ceiling),
+    )
+    .await;
+    Row {
+        ceiling: baseline,
+        ..Row::from_load(
+            scenario,
+            &outcome,
+            cpu,
+            format!("a new visitor per request, from {ADDRESSES} addresses in turn"),
+        )
+    }
 }
