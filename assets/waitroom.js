@@ -35,6 +35,15 @@
     localStorage.setItem(storageKey, handed);
     history.replaceState(null, "", window.location.pathname + window.location.search);
   }
+  // An invite-only event's code (or the booking site's signed invitation) from the invitation's
+  // link (`/e/<event>?code=…`): sent with the join, and taken out of the address.
+  const query = new URLSearchParams(window.location.search);
+  let code = query.get("code");
+  if (code) {
+    query.delete("code");
+    const rest = query.toString();
+    history.replaceState(null, "", window.location.pathname + (rest ? `?${rest}` : ""));
+  }
   let token = localStorage.getItem(storageKey);
   let renewAt = 0;
   let source = null;
@@ -69,8 +78,8 @@
     return `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, "0")}`;
   }
 
-  async function call(method, path) {
-    const headers = { Accept: "application/json" };
+  async function call(method, path, extra = {}) {
+    const headers = { Accept: "application/json", ...extra };
     if (token) headers.Authorization = `Bearer ${token}`;
     const response = await fetch(path, { method, headers, credentials: "same-origin" });
     const body = await response.json().catch(() => ({}));
@@ -96,6 +105,8 @@
     "event-closed": ["closed", false],
     "sold-out": ["sold_out", false],
     "known-visitors-only": ["known_only", false],
+    "invitation-required": ["invite_only", false],
+    "invalid-code": ["code_invalid", false],
     "unknown-event": ["unknown", false],
     "store-unavailable": ["busy", true],
   };
@@ -105,10 +116,15 @@
     if (slug === "not-open-yet") return upcoming();
     const [key, canRejoin] = refusals[slug] || ["failed", true];
     gone(t(key), canRejoin);
+    if (slug === "invitation-required" || slug === "invalid-code") {
+      code = null;
+      $("code-form").hidden = false;
+    }
   }
 
   function gone(text, canRejoin = true) {
     stop();
+    $("code-form").hidden = true;
     $("gone-text").textContent = text;
     $("rejoin").hidden = !canRejoin;
     show("gone");
@@ -270,7 +286,7 @@
 
   // Joins, or keeps the place the token holds; a busy answer (503, 429) goes to `whenBusy`.
   async function join(whenBusy) {
-    const { response, body } = await call("POST", `${api}/join`);
+    const { response, body } = await call("POST", `${api}/join`, code ? { "X-Waitroom-Code": code } : {});
     if (response.status === 503 || response.status === 429) {
       whenBusy(response);
       return null;
@@ -280,6 +296,8 @@
       return null;
     }
     keep(body.token);
+    // Spent: the token holds the place from now on.
+    code = null;
     // Renew the token halfway through its life, so a long wait never loses the place.
     renewAt = Date.now() + (Date.parse(body.expires_at) - Date.now()) / 2;
     render(body);
@@ -360,6 +378,14 @@
     gone(t("left_thanks"));
     // The outcome, where the button that is gone was: keyboard and screen reader users land on it.
     $("gone-text").focus();
+  });
+  $("code-form").addEventListener("submit", (submitted) => {
+    submitted.preventDefault();
+    code = $("code").value.trim();
+    $("code-form").hidden = true;
+    show("place");
+    announce(t("joining"));
+    start();
   });
   $("rejoin").addEventListener("click", () => {
     furthestAhead = null;

@@ -177,6 +177,19 @@ impl Client {
             .await
     }
 
+    /// Issues `count` single-use enqueue codes for an invite-only event: shown this once.
+    pub async fn issue_codes(&self, event: &str, count: u64) -> Result<Vec<String>, ClientError> {
+        #[derive(serde::Deserialize)]
+        struct Issued {
+            codes: Vec<String>,
+        }
+        let body = json!({ "count": count });
+        let issued: Issued = self
+            .admin(Method::POST, &format!("/{event}/codes"), Some(body))
+            .await?;
+        Ok(issued.codes)
+    }
+
     pub async fn pause(&self, event: &str) -> Result<EventView, ClientError> {
         self.admin(Method::POST, &format!("/{event}/pause"), None)
             .await

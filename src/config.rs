@@ -90,6 +90,8 @@ pub struct Config {
     pub redis_prefix: String,
     pub admin_token: Option<SecretString>,
     pub service_token: Option<SecretString>,
+    /// The secret the booking site signs invitations with (HS256), at least 32 characters.
+    pub invitation_secret: Option<SecretString>,
     pub keys_dir: Option<PathBuf>,
     pub active_key: Option<String>,
     pub pass_key: Option<String>,
@@ -310,6 +312,20 @@ impl Config {
                 return Err(invalid(key, "must be at least 16 characters long"));
             }
         }
+        if let Some(secret) = &self.invitation_secret {
+            if secret.expose().chars().count() < 32 {
+                return Err(invalid(
+                    "invitation_secret",
+                    "must be at least 32 characters long",
+                ));
+            }
+            if [&self.admin_token, &self.service_token].contains(&&self.invitation_secret) {
+                return Err(invalid(
+                    "invitation_secret",
+                    "must differ from admin_token and service_token: the booking site signs with it",
+                ));
+            }
+        }
         if self.service_token.is_some() && self.service_token == self.admin_token {
             return Err(invalid(
                 "service_token",
@@ -437,6 +453,15 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("`admin_token`"), "{err}");
+        let long = "0123456789abcdef0123456789abcdef";
+        for refused in [
+            "invitation_secret = \"short-0123456789\"".to_owned(),
+            format!("admin_token = \"{long}\"\ninvitation_secret = \"{long}\""),
+        ] {
+            let err = with_file(&refused).unwrap_err().to_string();
+            assert!(err.contains("`invitation_secret`"), "{err}");
+        }
+        assert!(with_file(&format!("invitation_secret = \"{long}\"")).is_ok());
     }
 
     #[test]
@@ -474,10 +499,10 @@ mod tests {
     #[test]
     fn secrets_are_redacted_in_debug_output() {
         let config =
-            with_file("admin_token = \"0123456789abcdef-secret\"\nkeys_dir = \"keys\"\nredis_url = \"redis://:pw@h\"")
+            with_file("admin_token = \"0123456789abcdef-hush\"\ninvitation_secret = \"0123456789abcdef0123456789abcdef-hush\"\nkeys_dir = \"keys\"\nredis_url = \"redis://:pw@h\"")
                 .unwrap();
         let shown = format!("{config:?}");
-        assert!(!shown.contains("secret"), "{shown}");
+        assert!(!shown.contains("hush"), "{shown}");
         assert!(!shown.contains("pw@"), "{shown}");
     }
 }

@@ -1,12 +1,13 @@
 //! Per-client rate limits of the visitor routes (`governor`'s keyed limiters, a pair per event,
-//! built from the event's settings), and the client's address as seen through trusted proxies.
+//! built from the event's settings), the quota of new places a client may take across replicas
+//! ([`JoinQuota`], counted by the store), and the client's address as seen through trusted proxies.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -58,6 +59,9 @@ struct EventLimiters {
     limits: RateLimits,
     joins: Option<DefaultKeyedRateLimiter<IpAddr>>,
     checks: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    /// Clients the store found over their quota of new places (counted across replicas), and until
+    /// when: refused here without asking the store again.
+    over_quota: parking_lot::Mutex<HashMap<IpAddr, Instant>>,
 }
 
 fn limiter(per_period: Option<Quota>, burst: u32) -> Option<DefaultKeyedRateLimiter<IpAddr>> {
@@ -77,6 +81,7 @@ impl EventLimiters {
                 NonZeroU32::new(limits.checks_per_second).map(Quota::per_second),
                 limits.check_burst,
             ),
+            over_quota: parking_lot::Mutex::default(),
         }
     }
 }
@@ -105,9 +110,25 @@ impl Limiters {
         if self.checks.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
             self.sweep();
         }
+        if kind == Limited::Join {
+            if let Some(until) = limiters.over_quota.lock().get(&limit_key(client)) {
+                let left = until.saturating_duration_since(Instant::now());
+                if !left.is_zero() {
+                    return Err(left);
+                }
+            }
+        }
         limiter
             .check_key(&limit_key(client))
             .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+    }
+
+    /// Remembers that the store found `client` over its quota of new places for `event` (see
+    /// [`JoinQuota`]) for `wait`: its joins are refused here meanwhile, without a store call.
+    pub fn over_quota(&self, event: &EventId, limits: &RateLimits, client: IpAddr, wait: Duration) {
+        let until = Instant::now() + wait;
+        let limiters = self.for_event(event, limits);
+        limiters.over_quota.lock().insert(limit_key(client), until);
     }
 
     fn for_event(&self, event: &EventId, limits: &RateLimits) -> Arc<EventLimiters> {
@@ -122,12 +143,87 @@ impl Limiters {
     }
 
     fn sweep(&self) {
+        let now = Instant::now();
         for limiters in self.events.read().values() {
             for limiter in [&limiters.joins, &limiters.checks].into_iter().flatten() {
                 limiter.retain_recent();
                 limiter.shrink_to_fit();
             }
+            let mut over_quota = limiters.over_quota.lock();
+            over_quota.retain(|_, until| *until > now);
+            over_quota.shrink_to_fit();
         }
+    }
+}
+
+/// The span a client's quota of new places counts over.
+pub const QUOTA_WINDOW_MS: u64 = 60_000;
+
+/// A client's quota of new places: at most `per_minute` joins in any 60 s, counted in the store
+/// with each join (in the join's own round trip), so N replicas do not give N × the limit. The
+/// count is a sliding-window estimate from two fixed minutes, as rate limiters at the edge count:
+/// this minute's joins plus the previous minute's, weighted by how much of it the last 60 s still
+/// cover. Refused joins count too, so a client that keeps trying stays refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JoinQuota {
+    /// What the client counts as ([`limit_key`]).
+    pub client: IpAddr,
+    pub per_minute: u32,
+}
+
+/// Where a moment falls for [`JoinQuota`]: its fixed minute, and how much of the previous minute
+/// the 60 s before it still cover (which is also how long the minute has to run).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuotaWindow {
+    pub minute: u64,
+    pub previous_covered_ms: u64,
+}
+
+impl QuotaWindow {
+    pub fn at(now_ms: i64) -> Self {
+        let now_ms = u64::try_from(now_ms).unwrap_or(0);
+        Self {
+            minute: now_ms / QUOTA_WINDOW_MS,
+            previous_covered_ms: QUOTA_WINDOW_MS - now_ms % QUOTA_WINDOW_MS,
+        }
+    }
+
+    /// The previous minute's `joins` as the sliding window counts them now (rounded up, as
+    /// `lua/join_pool.lua` rounds them: joins close together across the minute's turn count in
+    /// full).
+    pub fn weighted(&self, joins: u64) -> u64 {
+        joins
+            .saturating_mul(self.previous_covered_ms)
+            .div_ceil(QUOTA_WINDOW_MS)
+    }
+}
+
+impl JoinQuota {
+    /// Whether a join is within the quota when it makes `count` joins of this minute, after
+    /// `previous` joins in the previous minute.
+    pub fn admits(&self, window: &QuotaWindow, previous: u64, count: u64) -> bool {
+        window.weighted(previous).saturating_add(count) <= u64::from(self.per_minute)
+    }
+
+    /// How long until another join would be within the quota, `count` joins into this minute
+    /// (at least a second: `Retry-After` counts in seconds).
+    pub fn retry_after(&self, window: &QuotaWindow, previous: u64, count: u64) -> Duration {
+        let limit = u64::from(self.per_minute);
+        let room = |taken: u64| limit.saturating_sub(taken).saturating_sub(1);
+        let wait_ms = if count < limit {
+            // Within this minute, once the previous minute's weight has fallen far enough.
+            let allowed = room(count).saturating_mul(QUOTA_WINDOW_MS);
+            window
+                .previous_covered_ms
+                .saturating_sub(allowed.checked_div(previous).unwrap_or(u64::MAX))
+        } else {
+            // In the next minute, once this minute's weight has fallen far enough.
+            let allowed = room(0).saturating_mul(QUOTA_WINDOW_MS);
+            let into_next =
+                QUOTA_WINDOW_MS.saturating_sub(allowed.checked_div(count).unwrap_or(u64::MAX));
+            window.previous_covered_ms + into_next
+        };
+        Duration::from_millis(wait_ms.max(1_000))
     }
 }
 
@@ -344,5 +440,65 @@ mod tests {
         for _ in 0..10 {
             assert!(limiters.check(&event, &off, Limited::Join, flood).is_ok());
         }
+    }
+
+    #[test]
+    fn a_clients_quota_slides_over_the_last_minute() {
+        let quota = JoinQuota {
+            client: ip("203.0.113.1"),
+            per_minute: 10,
+        };
+        // A quarter into a minute: three quarters of the previous one still count.
+        let window = QuotaWindow::at(60_000 * 100 + 15_000);
+        assert_eq!(window.minute, 100);
+        assert_eq!(window.previous_covered_ms, 45_000);
+        assert_eq!(window.weighted(8), 6);
+        assert_eq!(window.weighted(7), 6, "5.25 joins count as 6");
+        assert_eq!(QuotaWindow::at(60_000 * 100 + 1).weighted(7), 7);
+        assert!(quota.admits(&window, 8, 4), "6 + 4 joins");
+        assert!(!quota.admits(&window, 8, 5), "6 + 5 joins");
+        assert!(quota.admits(&window, 0, 10));
+        assert!(!quota.admits(&window, 0, 11));
+        // Room this minute once the previous one weighs less: 6 + 4 taken, a fifth join this
+        // minute when 8 × (45 s − t) / 60 s ≤ 5, t ≥ 7.5 s.
+        assert_eq!(
+            quota.retry_after(&window, 8, 4),
+            Duration::from_millis(7_500)
+        );
+        // With 5 taken this minute: 8 × (45 s − t) / 60 s ≤ 4, t ≥ 15 s.
+        assert_eq!(
+            quota.retry_after(&window, 8, 5),
+            Duration::from_millis(15_000)
+        );
+        // This minute full: into the next, until its 12 weigh 9 or less (15 s into it).
+        assert_eq!(
+            quota.retry_after(&window, 0, 12),
+            Duration::from_millis(45_000 + 15_000)
+        );
+        // Never under a second.
+        assert_eq!(quota.retry_after(&window, 0, 3), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn a_client_the_store_found_over_quota_is_refused_here_until_then() {
+        let limiters = Limiters::default();
+        let event = EventId::parse("e").unwrap();
+        let limits = RateLimits::default();
+        let (over, other) = (ip("203.0.113.1"), ip("203.0.113.2"));
+        limiters.over_quota(&event, &limits, over, Duration::from_secs(30));
+        let wait = limiters
+            .check(&event, &limits, Limited::Join, over)
+            .unwrap_err();
+        assert!(wait > Duration::from_secs(29), "{wait:?}");
+        assert!(limiters
+            .check(&event, &limits, Limited::Check, over)
+            .is_ok());
+        assert!(limiters
+            .check(&event, &limits, Limited::Join, other)
+            .is_ok());
+        limiters.over_quota(&event, &limits, other, Duration::ZERO);
+        assert!(limiters
+            .check(&event, &limits, Limited::Join, other)
+            .is_ok());
     }
 }

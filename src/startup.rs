@@ -253,6 +253,10 @@ impl Application {
                 .with_memory(usize::try_from(config.token_memory).unwrap_or(usize::MAX)),
             admin_token: config.admin_token.clone(),
             service_token: config.service_token.clone(),
+            invitations: config
+                .invitation_secret
+                .as_ref()
+                .map(|secret| jsonwebtoken::DecodingKey::from_secret(secret.expose().as_bytes())),
             cookie_prefix: config.cookie_prefix.clone(),
             cookie_secure: config.cookie_secure,
             metrics,

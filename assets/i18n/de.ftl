@@ -76,6 +76,10 @@ prequeue = Sie sind in der Vorwarteschlange. { $day ->
 in_prequeue = Bisher in der Vorwarteschlange: { $n }.
 sold_out = Ausverkauft: Dieser Warteraum nimmt keine neuen Besucher mehr auf.
 known_only = Dieser Warteraum ist nur für angemeldete Besucher der Website: Melden Sie sich dort an und folgen Sie dem Link hierher.
+invite_only = Diese Veranstaltung ist nur mit Einladung: Geben Sie den Code ein, den Sie erhalten haben, oder folgen Sie dem Link in Ihrer Einladung.
+code_invalid = Dieser Code gehört nicht zu dieser Veranstaltung oder wurde schon verwendet.
+code_label = Ihr Code
+code_submit = Mit diesem Code beitreten
 in_draw = Sie sind in der Verlosung: Jede Freigabe lässt einige der Wartenden durch, zufällig gezogen, daher spielt es keine Rolle, wann Sie gekommen sind. Wartende: { $n }. Ihre Chance bei der nächsten Ziehung: { $chance } %.
 # Two sentences said one after the other.
 sentences = { $first } { $second }

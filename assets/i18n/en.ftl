@@ -84,6 +84,11 @@ prequeue = You are in the pre-queue. { $day ->
 in_prequeue = People in the pre-queue so far: { $n }.
 sold_out = Sold out: this waiting room takes no new visitors.
 known_only = This waiting room is for the site’s signed-in visitors only: sign in on the site and follow its link here.
+# An invite-only event: the join needs an enqueue code (or the booking site's invitation link).
+invite_only = This event is by invitation: enter the code you were sent, or follow the link in your invitation.
+code_invalid = That code is not one of this event’s, or it was used already.
+code_label = Your code
+code_submit = Join with this code
 in_draw = You are in the draw: each release lets some of those waiting through, picked at random, so when you arrived does not matter. Waiting: { $n }. Your chance at the next draw: { $chance } %.
 # Two sentences said one after the other.
 sentences = { $first } { $second }

@@ -81,6 +81,10 @@ prequeue = Estás en la prefila. { $day ->
 in_prequeue = En la prefila por ahora: { $n }.
 sold_out = Agotado: esta sala de espera no admite nuevos visitantes.
 known_only = Esta sala de espera es solo para quienes iniciaron sesión en el sitio: inicia sesión allí y sigue su enlace hasta aquí.
+invite_only = Este evento es solo con invitación: escribe el código que recibiste o sigue el enlace de tu invitación.
+code_invalid = Ese código no es de este evento o ya se usó.
+code_label = Tu código
+code_submit = Entrar con este código
 in_draw = Estás en el sorteo: cada entrada deja pasar a algunas de las personas en espera, elegidas al azar, así que no importa cuándo llegaste. En espera: { $n }. Tu probabilidad en el próximo sorteo: { $chance } %.
 # Two sentences said one after the other.
 sentences = { $first } { $second }

@@ -81,6 +81,10 @@ prequeue = Vous êtes dans la pré-file. { $day ->
 in_prequeue = Dans la pré-file pour l’instant : { $n }.
 sold_out = Complet : cette salle d’attente n’accepte plus de nouveaux visiteurs.
 known_only = Cette salle d’attente est réservée aux visiteurs connectés du site : connectez-vous sur le site et suivez son lien jusqu’ici.
+invite_only = Cet événement est sur invitation : saisissez le code que vous avez reçu ou suivez le lien de votre invitation.
+code_invalid = Ce code n’est pas valable pour cet événement, ou il a déjà été utilisé.
+code_label = Votre code
+code_submit = Rejoindre avec ce code
 in_draw = Vous êtes dans le tirage : chaque ouverture laisse passer une partie des personnes en attente, tirées au sort, l’heure d’arrivée ne compte donc pas. En attente : { $n }. Votre chance au prochain tirage : { $chance } %.
 # Two sentences said one after the other.
 sentences = { $first } { $second }

@@ -61,6 +61,10 @@ prequeue = 사전 대기열에 있습니다. { $day ->
 in_prequeue = 지금까지 사전 대기열 인원: { $n }명.
 sold_out = 매진: 이 대기실은 새 방문자를 받지 않습니다.
 known_only = 이 대기실은 사이트에 로그인한 방문자만 이용할 수 있습니다. 사이트에 로그인한 뒤 그곳의 링크로 들어오세요.
+invite_only = 이 이벤트는 초대 전용입니다. 받은 코드를 입력하거나 초대장의 링크로 들어오세요.
+code_invalid = 이 이벤트의 코드가 아니거나 이미 사용된 코드입니다.
+code_label = 코드
+code_submit = 이 코드로 참여
 in_draw = 추첨에 참여 중입니다. 입장할 때마다 기다리는 사람 중 일부를 무작위로 뽑으므로 도착한 시각은 중요하지 않습니다. 대기 인원: { $n }명. 다음 추첨에서 뽑힐 확률: { $chance }%.
 # Two sentences said one after the other.
 sentences = { $first } { $second }

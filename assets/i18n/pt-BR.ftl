@@ -81,6 +81,10 @@ prequeue = Você está na pré-fila. { $day ->
 in_prequeue = Pessoas na pré-fila até agora: { $n }.
 sold_out = Esgotado: esta sala de espera não recebe novos visitantes.
 known_only = Esta sala de espera é só para quem entrou na conta do site: entre no site e siga o link dele até aqui.
+invite_only = Este evento é só para convidados: digite o código que você recebeu ou siga o link do seu convite.
+code_invalid = Esse código não é deste evento ou já foi usado.
+code_label = Seu código
+code_submit = Entrar com este código
 in_draw = Você está no sorteio: cada liberação deixa passar algumas das pessoas que esperam, sorteadas, então a hora em que você chegou não importa. Esperando: { $n }. Sua chance no próximo sorteio: { $chance } %.
 # Two sentences said one after the other.
 sentences = { $first } { $second }

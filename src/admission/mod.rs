@@ -260,6 +260,27 @@ pub fn admission_ends(claim: Claim, pass_ttl_s: u64, now_s: i64) -> Result<i64, 
     }
 }
 
+/// When a pass used at `now_s` should end instead of `exp`, for an event that renews passes on use
+/// up to `up_to_s` after the admission's first collection (`claimed_at_s`): once less than half its
+/// lifetime is left, another `pass_ttl_s` from now, but never past that. `None`: it needs no
+/// renewal yet, or cannot be renewed further.
+pub fn renewed_end(
+    exp: i64,
+    now_s: i64,
+    pass_ttl_s: u64,
+    up_to_s: u64,
+    claimed_at_s: i64,
+) -> Option<i64> {
+    let seconds = |s: u64| i64::try_from(s).unwrap_or(i64::MAX);
+    if exp.saturating_sub(now_s).saturating_mul(2) >= seconds(pass_ttl_s) {
+        return None;
+    }
+    let end = now_s
+        .saturating_add(seconds(pass_ttl_s))
+        .min(claimed_at_s.saturating_add(seconds(up_to_s)));
+    (end > exp).then_some(end)
+}
+
 /// What letting a genuine, unexpired token's holder in takes: the one rule for "may enter now",
 /// applied by the gate, verify, consume and the hand-over alike.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

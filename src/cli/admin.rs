@@ -39,6 +39,9 @@ enum AdminCommand {
         #[arg(long)]
         by: u64,
     },
+    /// Enqueue codes of an invite-only event.
+    #[command(subcommand)]
+    Codes(CodesCommand),
     /// Stop releasing visitors (they can still join).
     Pause { event: String },
     /// Release visitors again.
@@ -94,6 +97,10 @@ struct SettingsArgs {
     /// How long an admission lasts from its first collection, in seconds.
     #[arg(long)]
     pass_ttl_s: Option<u64>,
+    /// Passes renewed on use at the gate, up to this many seconds after the admission's first
+    /// collection (0: not renewed).
+    #[arg(long)]
+    pass_renewal_max_s: Option<u64>,
     /// Where admitted visitors go (an http or https URL).
     #[arg(long)]
     target_url: Option<String>,
@@ -113,6 +120,9 @@ struct SettingsArgs {
     /// Whether anyone may join from the page (false: only the booking site's trusted joins).
     #[arg(long)]
     anonymous_joins: Option<bool>,
+    /// Whether a join needs an enqueue code (`waitroom admin codes issue`) or a signed invitation.
+    #[arg(long)]
+    invite_only: Option<bool>,
     /// Origins a visitor may be sent back to after the hand-over, comma-separated.
     #[arg(long, value_delimiter = ',')]
     allowed_origins: Option<Vec<String>>,
@@ -165,6 +175,17 @@ struct SettingsArgs {
     /// retried shortly; capacity holds) or let-through (a pass for the claim window only).
     #[arg(long, value_parser = named::<OutagePolicy>)]
     outage: Option<OutagePolicy>,
+}
+
+#[derive(Debug, Subcommand)]
+enum CodesCommand {
+    /// Issue single-use enqueue codes (each gives one place), printed as CSV:
+    /// `waitroom admin codes issue EVENT --count 10000 > codes.csv`.
+    Issue {
+        event: String,
+        #[arg(long)]
+        count: u64,
+    },
 }
 
 /// The lanes `--lanes` names.
@@ -254,6 +275,14 @@ pub(super) async fn run(args: AdminArgs) -> Result<(), CliError> {
             shown(&client.put_event(&event, &patch).await?)
         }
         AdminCommand::Advance { event, by } => shown(&client.advance(&event, by).await?),
+        AdminCommand::Codes(CodesCommand::Issue { event, count }) => {
+            // CSV: a header, then one code a line, for a mail merge.
+            let codes = client.issue_codes(&event, count).await?;
+            std::iter::once("code".to_owned())
+                .chain(codes)
+                .collect::<Vec<_>>()
+                .join("\n")
+        }
         AdminCommand::Pause { event } => shown(&client.pause(&event).await?),
         AdminCommand::Resume { event } => shown(&client.resume(&event).await?),
         AdminCommand::Join {

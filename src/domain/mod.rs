@@ -1,6 +1,7 @@
 //! The domain: ids, an event's settings, what the admin API shows of an event, and an admitted
 //! visitor as the drain forwards it. Plain validated data, parsed once at the edge; no I/O.
 
+mod code;
 pub mod draw;
 mod ids;
 pub mod palette;
@@ -10,6 +11,7 @@ mod settings;
 
 use serde::{Deserialize, Serialize};
 
+pub use code::EnqueueCode;
 pub use ids::{
     lower_hex, random_token_id, EventId, IdError, LaneName, LineId, VisitorId, EVENT_ID_MAX_LEN,
     LANE_NAME_MAX_LEN, VISITOR_ID_MAX_LEN,

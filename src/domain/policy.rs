@@ -75,6 +75,8 @@ pub struct EventPolicy {
     pub capacity: Capacity,
     /// How long an admission lasts from its first collection, in seconds.
     pub pass_ttl_s: u64,
+    /// With passes renewed on use: how long an admission lasts at most from its first collection.
+    pub renewed_up_to_s: Option<u64>,
     /// Each pass lets one person in once.
     pub single_use_passes: bool,
     /// Each lane's share of every release, in the lanes' order (empty: one line).
@@ -83,6 +85,8 @@ pub struct EventPolicy {
     pub outage: OutagePolicy,
     /// Whether anyone may take a place (else only the booking site's trusted joins).
     pub anonymous_joins: bool,
+    /// Whether a join needs an enqueue code or a signed invitation.
+    pub invite_only: bool,
     /// Who skips the line at the gate, if anyone does.
     pub bypass: Option<Arc<Bypass>>,
 }
@@ -170,6 +174,7 @@ impl EventPolicy {
             arrivals,
             capacity: Capacity::of(settings),
             pass_ttl_s: settings.admission.pass_ttl_s,
+            renewed_up_to_s: Some(settings.admission.pass_renewal_max_s).filter(|max| *max > 0),
             single_use_passes: settings.admission.single_use_passes,
             lane_shares: settings
                 .ordering
@@ -179,6 +184,7 @@ impl EventPolicy {
                 .collect(),
             outage: settings.admission.outage,
             anonymous_joins: settings.admission.anonymous_joins,
+            invite_only: settings.admission.invite_only,
             bypass: Bypass::of(settings),
         }
     }

@@ -100,6 +100,10 @@ pub struct AdmissionSettings {
     pub token_ttl_s: u64,
     /// Lifetime of an admission pass.
     pub pass_ttl_s: u64,
+    /// Passes renewed on use: a pass with less than half its lifetime left that the gate lets in
+    /// is renewed for another `pass_ttl_s`, up to this long after the admission's first collection
+    /// (so a slow checkout is not sent back to the line); 0: passes are not renewed.
+    pub pass_renewal_max_s: u64,
     /// Where admitted visitors go.
     pub target_url: String,
     /// Most admitted visitors active at once (admitted and neither done, expired nor a no-show);
@@ -120,6 +124,9 @@ pub struct AdmissionSettings {
     /// trusted join, one place per user id, the token handed to their browser): one place per
     /// person, however many addresses or browsers a person has.
     pub anonymous_joins: bool,
+    /// Whether a join needs an enqueue code the admin issued (each gives one place) or an
+    /// invitation the booking site signed.
+    pub invite_only: bool,
 }
 
 impl Default for AdmissionSettings {
@@ -127,12 +134,14 @@ impl Default for AdmissionSettings {
         Self {
             token_ttl_s: 6 * 3600,
             pass_ttl_s: 600,
+            pass_renewal_max_s: 0,
             target_url: "http://127.0.0.1:8080/admitted".to_owned(),
             max_active: 0,
             claim_window_s: 120,
             single_use_passes: false,
             outage: OutagePolicy::Hold,
             anonymous_joins: true,
+            invite_only: false,
         }
     }
 }
@@ -754,6 +763,22 @@ impl AdmissionSettings {
     fn validate(&self) -> Result<(), SettingsError> {
         within("token_ttl_s", self.token_ttl_s, 60, 7 * 24 * 3600)?;
         within("pass_ttl_s", self.pass_ttl_s, 10, 24 * 3600)?;
+        if self.pass_renewal_max_s > 0 {
+            let renewal = "pass_renewal_max_s";
+            within(
+                renewal,
+                self.pass_renewal_max_s,
+                self.pass_ttl_s,
+                7 * 24 * 3600,
+            )?;
+            if self.single_use_passes {
+                return Err(SettingsError {
+                    field: renewal,
+                    reason: "needs passes that are used more than once (`single_use_passes` is on)"
+                        .into(),
+                });
+            }
+        }
         within("max_active", self.max_active, 0, 10_000_000)?;
         within("claim_window_s", self.claim_window_s, 5, 24 * 3600)?;
         check_http_url("target_url", &self.target_url)

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use actix_web::{web, HttpResponse};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::extract::{KnownEvent, PathEvent};
 use super::problem::{ApiError, Problem};
@@ -13,8 +13,8 @@ use super::visitor::{check_joinable, join_answer, join_response, take_place, Joi
 use crate::admission::{self, Held};
 use crate::cache::CachedEvent;
 use crate::domain::{
-    EventId, EventPolicy, EventSettings, EventState, EventView, LaneName, LaneView, LineId, Patch,
-    SettingsError, VisitorId,
+    EnqueueCode, EventId, EventPolicy, EventSettings, EventState, EventView, LaneName, LaneView,
+    LineId, Patch, SettingsError, VisitorId,
 };
 use crate::store::{put_event_and_lanes, AdvanceMode, JoinAs, PutMode};
 use crate::token::TokenKind;
@@ -264,6 +264,49 @@ pub(super) async fn resume(
 pub(super) struct AdvanceRequest {
     /// How many visitors to admit now: 1-100,000.
     by: u64,
+}
+
+/// Most enqueue codes one request issues.
+const MAX_CODES: u64 = 100_000;
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CodesRequest {
+    /// How many codes to issue: 1-100,000.
+    count: u64,
+}
+
+/// Enqueue codes, as issued: shown once, kept only as digests.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(super) struct IssuedCodes {
+    codes: Vec<String>,
+}
+
+/// `POST /v1/admin/events/{event}/codes`: issues `count` single-use enqueue codes for an
+/// invite-only event (each gives one place; the store keeps only their SHA-256).
+#[utoipa::path(post, path = "/v1/admin/events/{event}/codes", tag = "admin", params(("event" = String, Path, description = "The event's id: 1-64 of A-Z a-z 0-9 _ -", example = "tour")), security(("admin" = [])),
+    request_body = CodesRequest,
+    responses((status = 201, description = "The new codes (shown this once)", body = IssuedCodes), (status = "default", description = "A problem document", body = Problem, content_type = "application/problem+json")))]
+pub(super) async fn issue_codes(
+    state: web::Data<AppState>,
+    event: KnownEvent,
+    body: web::Json<CodesRequest>,
+) -> Result<HttpResponse, ApiError> {
+    if !(1..=MAX_CODES).contains(&body.count) {
+        return Err(ApiError::InvalidRequest(format!(
+            "`count` is {}; it must be between 1 and {MAX_CODES}",
+            body.count
+        )));
+    }
+    let codes: Vec<EnqueueCode> = (0..body.count).map(|_| EnqueueCode::generate()).collect();
+    let digests: Vec<[u8; 32]> = codes.iter().map(EnqueueCode::digest).collect();
+    state
+        .store
+        .add_codes(&LineId::from(event.id().clone()), &digests)
+        .await?;
+    tracing::info!(event = %event.id(), count = body.count, "enqueue codes issued");
+    let codes = codes.iter().map(|code| code.as_str().to_owned()).collect();
+    Ok(HttpResponse::Created().json(IssuedCodes { codes }))
 }
 
 /// `POST /v1/admin/events/{event}/advance`: admits the next `by` visitors now.

@@ -7,6 +7,7 @@ use super::state::AppState;
 use crate::admission::{self, Entry, ExpiredReason};
 use crate::cache::CachedEvent;
 use crate::clock::{unix_ms, unix_s};
+use crate::domain::VisitorId;
 use crate::domain::{LineId, OutagePolicy};
 use crate::store::Claim;
 use crate::token::{Claims, TokenKind};
@@ -158,4 +159,54 @@ pub(super) async fn consume_pass(
     } else {
         Err(ApiError::PassUsed)
     }
+}
+
+/// A pass renewed on use (see [`admission::renewed_end`]): its token and lifetime in seconds, for
+/// a pass the event renews and that needs it now. With a capacity, the holder's slot is held as
+/// long (if it is still theirs). No renewal when the store cannot say when the admission began or
+/// hold the slot: the pass stays good until its end as it was.
+pub(super) async fn renewed_pass(
+    state: &AppState,
+    event: &LineId,
+    cached: &CachedEvent,
+    claims: &Claims,
+) -> Option<(String, u64)> {
+    let policy = cached.policy();
+    let up_to_s = policy.renewed_up_to_s?;
+    let now = unix_s();
+    // Most uses stop here: more than half the pass's lifetime left.
+    admission::renewed_end(claims.exp, now, policy.pass_ttl_s, up_to_s, now)?;
+    if claims.kind != TokenKind::Pass || cached.is_completed(claims.pos) {
+        return None;
+    }
+    let decided = decided_claim(state, event, cached, claims.pos).await.ok()?;
+    let Decided {
+        claim: Claim::Granted { at_ms },
+        at_most_s: None,
+    } = decided
+    else {
+        return None;
+    };
+    let claimed_at = at_ms.div_euclid(1_000);
+    let end = admission::renewed_end(claims.exp, now, policy.pass_ttl_s, up_to_s, claimed_at)?;
+    if policy.capacity.is_limited() {
+        let held = state
+            .store
+            .hold_slot(event, claims.pos, unix_ms(), end.saturating_mul(1_000))
+            .await;
+        if !held.unwrap_or(false) {
+            return None;
+        }
+    }
+    let visitor = VisitorId::parse(&claims.sub).ok()?;
+    let lifetime_s = u64::try_from(end - now).unwrap_or(1);
+    let (token, _) = state.tokens.sign(
+        TokenKind::Pass,
+        event,
+        &visitor,
+        claims.pos,
+        now,
+        lifetime_s,
+    );
+    Some((token, lifetime_s))
 }

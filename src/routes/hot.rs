@@ -167,7 +167,7 @@ async fn handle(state: &AppState, req: &Request, route: Route) -> Result<HttpRes
     match route {
         Route::Join => {
             let https = over_https(state, peer, req.headers());
-            visitor::join(state, event?, token, (https, req.headers())).await
+            visitor::join(state, event?, token, (https, peer, req.headers())).await
         }
         Route::Status => {
             let https = over_https(state, peer, req.headers());

@@ -129,6 +129,7 @@ fn handle(route: Route, resource: Resource) -> Resource {
             .put(admin::put_event)
             .delete(admin::delete_event),
         Route::AdminAdvance => resource.post(admin::advance),
+        Route::AdminCodes => resource.post(admin::issue_codes),
         Route::AdminPause => resource.post(admin::pause),
         Route::AdminResume => resource.post(admin::resume),
         Route::AdminJoin => resource.post(admin::trusted_join),

@@ -22,7 +22,7 @@ use super::{admin, draw, handover, ops, page, service, updates, visitor};
         updates::updates, handover::claim,
         service::verify, service::consume, service::complete, service::trusted_join,
         admin::list_events, admin::show_event, admin::put_event, admin::delete_event,
-        admin::advance, admin::pause, admin::resume, admin::trusted_join,
+        admin::advance, admin::issue_codes, admin::pause, admin::resume, admin::trusted_join,
     ),
     modifiers(&Credentials),
     tags(

@@ -1,12 +1,14 @@
 //! The waiting page people see, served from the binary, and the public event info it is branded with.
 
+use std::net::IpAddr;
+
 use actix_web::http::header::{self, ContentType};
 use actix_web::{web, HttpRequest, HttpResponse, HttpResponseBuilder, ResponseError};
 use minijinja::value::Serde;
 use minijinja::{context, Value};
 use serde::{Deserialize, Serialize};
 
-use super::extract::{Https, KnownEvent, Presented};
+use super::extract::{client_of, Https, KnownEvent, Presented};
 use super::problem::{ApiError, Problem};
 use super::state::AppState;
 use super::templates;
@@ -62,6 +64,9 @@ pub(super) struct PageQuery {
     return_to: Option<String>,
     /// `off`: the page without script does not reload itself (the visitor turned it off).
     reload: Option<String>,
+    /// An invite-only event's enqueue code, or the booking site's signed invitation (an
+    /// invitation link's).
+    code: Option<String>,
 }
 
 impl PageQuery {
@@ -132,8 +137,10 @@ pub(super) async fn page(
     https: Https,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
+    let peer = req.peer_addr().map(|addr| addr.ip());
     if wants_json(&req) {
-        return visitor::join(&state, event?, token.as_deref(), (https, req.headers())).await;
+        let request = (https, peer, req.headers());
+        return visitor::join(&state, event?, token.as_deref(), request).await;
     }
     let accepted = req
         .headers()
@@ -154,7 +161,9 @@ pub(super) async fn page(
     let lang = i18n::choose(accepted, page.language.as_deref());
     let words = Catalogue::new(lang, page.texts.get(lang));
     if query.nojs.is_some() {
-        return without_script(&state, (&event, https), token.as_deref(), &query, &words).await;
+        let client = client_of(&state, peer, req.headers());
+        let request = (&event, https, client);
+        return without_script(&state, request, token.as_deref(), &query, &words).await;
     }
     let html = state.pages.render(
         templates::WAITING,
@@ -172,7 +181,7 @@ pub(super) async fn page(
 /// shown, reloading itself while waiting, on to the site once it is the visitor's turn.
 async fn without_script(
     state: &AppState,
-    (event, https): (&KnownEvent, Https),
+    (event, https, client): (&KnownEvent, Https, Option<IpAddr>),
     token: Option<&str>,
     query: &PageQuery,
     words: &Catalogue,
@@ -194,7 +203,8 @@ async fn without_script(
         nonce => nonce.clone(),
         ..words_context(words)
     };
-    let page = match visitor::joined(state, event, token).await {
+    let code = query.code.as_deref();
+    let page = match visitor::joined(state, event, token, (client, code)).await {
         Ok(answer) => {
             response.cookie(visitor::visitor_cookie(state, https, event, &answer));
             let place = &answer.place;
@@ -268,6 +278,18 @@ async fn without_script(
         Err(ApiError::KnownVisitorsOnly(_)) => context! {
             status => "closed",
             sentence => words.text("known_only", &[]),
+            ..base
+        },
+        Err(ApiError::InvitationRequired) => context! {
+            status => "closed",
+            sentence => words.text("invite_only", &[]),
+            code_form => true,
+            ..base
+        },
+        Err(ApiError::InvalidCode) => context! {
+            status => "closed",
+            sentence => words.text("code_invalid", &[]),
+            code_form => true,
             ..base
         },
         Err(ApiError::NotOpenYet { from, wait, .. }) => {

@@ -71,6 +71,10 @@ pub enum ApiError {
     SoldOut(String),
     #[error("event `{0}` gives places to its site's signed-in users only: start from the site's own link")]
     KnownVisitorsOnly(String),
+    #[error("this event is by invitation: join with the code or the link you were sent (the `X-Waitroom-Code` header)")]
+    InvitationRequired,
+    #[error("the code is not one of this event's, or it was used already; an invitation must be the booking site's, for this event and unexpired")]
+    InvalidCode,
     #[error("event `{0}` has no pre-queue, so nothing is drawn")]
     NoPrequeue(String),
     #[error("event `{0}`'s pre-queue is not drawn yet: nobody can be admitted before the draw")]
@@ -116,6 +120,7 @@ impl From<StoreError> for ApiError {
             StoreError::Redis(e) => ApiError::StoreUnavailable(e.to_string()),
             StoreError::Unavailable(reason) => ApiError::StoreUnavailable(reason),
             StoreError::Corrupt(reason) => ApiError::Internal(reason),
+            StoreError::OverQuota(wait) => ApiError::RateLimited(wait),
         }
     }
 }
@@ -213,6 +218,8 @@ impl ApiError {
                 "known-visitors-only",
                 "Signed-in visitors only",
             ),
+            ApiError::InvitationRequired => (S::FORBIDDEN, "invitation-required", "By invitation"),
+            ApiError::InvalidCode => (S::FORBIDDEN, "invalid-code", "Invalid code"),
             ApiError::ForeignOrigin => (S::FORBIDDEN, "foreign-origin", "Join from another site"),
             ApiError::NoPrequeue(_) => (S::NOT_FOUND, "no-prequeue", "No pre-queue"),
             ApiError::NotDrawnYet(_) => (S::CONFLICT, "not-drawn-yet", "Not drawn yet"),

@@ -24,6 +24,8 @@ pub struct AppState {
     pub admin_token: Option<SecretString>,
     /// The booking service's credential: consume and complete only.
     pub service_token: Option<SecretString>,
+    /// The key of invitations the booking site signs (`invitation_secret`), if it signs any.
+    pub invitations: Option<jsonwebtoken::DecodingKey>,
     pub cookie_prefix: String,
     pub cookie_secure: bool,
     pub metrics: Arc<Metrics>,

@@ -38,10 +38,11 @@ pub enum Route {
     AdminPause,
     AdminResume,
     AdminJoin,
+    AdminCodes,
 }
 
 impl Route {
-    pub const ALL: [Route; 27] = [
+    pub const ALL: [Route; 28] = [
         Route::Index,
         Route::Healthz,
         Route::Readyz,
@@ -69,6 +70,7 @@ impl Route {
         Route::AdminPause,
         Route::AdminResume,
         Route::AdminJoin,
+        Route::AdminCodes,
     ];
 
     /// The path pattern, as actix-web's router takes it; also the route's label in metrics and logs.
@@ -101,6 +103,7 @@ impl Route {
             Route::AdminPause => "/v1/admin/events/{event}/pause",
             Route::AdminResume => "/v1/admin/events/{event}/resume",
             Route::AdminJoin => "/v1/admin/events/{event}/join",
+            Route::AdminCodes => "/v1/admin/events/{event}/codes",
         }
     }
 
@@ -116,7 +119,8 @@ impl Route {
             | Route::AdminAdvance
             | Route::AdminPause
             | Route::AdminResume
-            | Route::AdminJoin => "POST",
+            | Route::AdminJoin
+            | Route::AdminCodes => "POST",
             Route::AdminEvent => "GET, PUT, DELETE",
             _ => "GET",
         }
@@ -164,6 +168,7 @@ impl Route {
                 | Route::AdminPause
                 | Route::AdminResume
                 | Route::AdminJoin
+                | Route::AdminCodes
         )
     }
 
@@ -211,6 +216,7 @@ impl Route {
                     "pause" => Route::AdminPause,
                     "resume" => Route::AdminResume,
                     "join" => Route::AdminJoin,
+                    "codes" => Route::AdminCodes,
                     _ => return None,
                 },
             },

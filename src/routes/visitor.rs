@@ -10,17 +10,20 @@ use actix_web::{mime, web, HttpRequest, HttpResponse, HttpResponseBuilder, Respo
 use serde::Serialize;
 
 use super::cors;
-use super::entry::{decided_claim, may_enter, Use};
+use super::entry::{decided_claim, may_enter, renewed_pass, Use};
 use super::extract::{
-    client_of, holder, placed, token_cookie, Holder, Https, KnownEvent, Presented,
+    client_of, holder, over_https, pass_cookie, placed, token_cookie, Holder, Https, KnownEvent,
+    Presented,
 };
 use super::problem::{ApiError, Problem};
 use super::state::AppState;
+use super::table::Route;
 use crate::admission::{self, ExpiredReason, VisitorStatus};
 use crate::cache::{CachedEvent, SignedPass};
 use crate::clock::{rfc3339, unix_ms, unix_s};
-use crate::domain::{EventId, EventState, LineId, Phase, VisitorId};
+use crate::domain::{EnqueueCode, EventId, EventState, LineId, Phase, VisitorId};
 use crate::estimate::Estimate;
+use crate::limits::{limit_key, JoinQuota};
 use crate::store::{JoinAs, Joined, PrequeueLeave};
 use crate::token::{Claims, TokenError, TokenKind};
 
@@ -288,19 +291,28 @@ pub async fn join(
     state: &AppState,
     event: KnownEvent,
     token: Option<&str>,
-    (https, headers): (Https, &HeaderMap),
+    (https, peer, headers): (Https, Option<IpAddr>, &HeaderMap),
 ) -> Result<HttpResponse, ApiError> {
     cors::join_allowed(&event.cached, headers)?;
-    let answer = joined(state, &event, token).await?;
+    let client = client_of(state, peer, headers);
+    let code = headers
+        .get(CODE_HEADER)
+        .and_then(|value| value.to_str().ok());
+    let answer = joined(state, &event, token, (client, code)).await?;
     Ok(join_response(state, &event, &answer, Some(https)))
 }
 
+/// Where a join presents an enqueue code or a signed invitation.
+pub(super) const CODE_HEADER: HeaderName = HeaderName::from_static("x-waitroom-code");
+
 /// What joining answers: a new place, or the one the token holds (with the pass once its turn
-/// came, as a status check would give it).
+/// came, as a status check would give it). A new place counts against `client`'s quota; `code`
+/// is the enqueue code or the booking site's signed invitation the join presents, if any.
 pub(super) async fn joined(
     state: &AppState,
     event: &KnownEvent,
     token: Option<&str>,
+    (client, code): (Option<IpAddr>, Option<&str>),
 ) -> Result<JoinAnswer, ApiError> {
     check_joinable(event)?;
     // Refresh-proof: a visitor who holds a valid place keeps it, and no new number is drawn.
@@ -312,14 +324,117 @@ pub(super) async fn joined(
             return Ok(sign_join(state, line, &visitor, kept, place, false));
         }
     }
-    if !event.cached.policy().anonymous_joins {
+    // A signed invitation: the booking site's user, one place per user id.
+    if let Some(invitation) = code.filter(|code| code.contains('.')) {
+        let visitor = invited(state, event, invitation)?;
+        let joined = take_place(state, event, &visitor, JoinAs::Trusted).await?;
+        let kind = admission::joining_kind(&event.cached, &joined);
+        return join_answer(state, event, &visitor, kind, joined).await;
+    }
+    let policy = event.cached.policy();
+    if !policy.anonymous_joins {
         return Err(ApiError::KnownVisitorsOnly(event.line.to_string()));
     }
+    let spent = match policy.invite_only {
+        true => Some(spend_code(state, event, code).await?),
+        false => None,
+    };
     // Anonymous visitors never choose their id, so nobody can claim another's place.
     let visitor = VisitorId::generate();
-    let joined = take_place(state, event, &visitor, JoinAs::Anonymous).await?;
+    let taken = match quota_of(event, client) {
+        Some(quota) => counted_place(state, event, &visitor, quota).await,
+        None => take_place(state, event, &visitor, JoinAs::Anonymous).await,
+    };
+    let joined = match (taken, spent) {
+        (Ok(joined), _) => joined,
+        // No place for the code: it is good for another try.
+        (Err(e), Some(digest)) => {
+            let line = LineId::from(event.id().clone());
+            if let Err(lost) = state.store.add_codes(&line, &[digest]).await {
+                tracing::warn!(event = %event.line, error = %lost, "an enqueue code spent on a join that failed could not be put back");
+            }
+            return Err(e);
+        }
+        (Err(e), None) => return Err(e),
+    };
     let kind = admission::joining_kind(&event.cached, &joined);
     join_answer(state, event, &visitor, kind, joined).await
+}
+
+/// Spends the enqueue code a join to an invite-only event presents: its digest, to put back should
+/// the join fail.
+async fn spend_code(
+    state: &AppState,
+    event: &KnownEvent,
+    code: Option<&str>,
+) -> Result<[u8; 32], ApiError> {
+    let code = code.ok_or(ApiError::InvitationRequired)?;
+    let digest = EnqueueCode::parse(code)
+        .ok_or(ApiError::InvalidCode)?
+        .digest();
+    // Codes belong to the event, whichever lane its visitors wait in.
+    let line = LineId::from(event.id().clone());
+    if state.store.use_code(&line, digest).await? {
+        Ok(digest)
+    } else {
+        Err(ApiError::InvalidCode)
+    }
+}
+
+/// The visitor a booking site's signed invitation names (HS256 with `invitation_secret`, for this
+/// event, unexpired), or [`ApiError::InvalidCode`].
+fn invited(state: &AppState, event: &KnownEvent, invitation: &str) -> Result<VisitorId, ApiError> {
+    #[derive(serde::Deserialize)]
+    struct Invitation {
+        sub: String,
+    }
+    let key = state.invitations.as_ref().ok_or(ApiError::InvalidCode)?;
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+    validation.set_audience(&[event.id().as_str()]);
+    validation.set_required_spec_claims(&["exp", "aud", "sub"]);
+    validation.leeway = 5;
+    let invitation = jsonwebtoken::decode::<Invitation>(invitation, key, &validation)
+        .map_err(|_| ApiError::InvalidCode)?;
+    VisitorId::parse(&invitation.claims.sub).map_err(|_| ApiError::InvalidCode)
+}
+
+/// The quota of new places an anonymous join from `client` counts against, where the event limits
+/// joins.
+fn quota_of(event: &KnownEvent, client: Option<IpAddr>) -> Option<JoinQuota> {
+    let client = client?;
+    if !event.cached.limits_on() {
+        return None;
+    }
+    let per_minute = event.cached.settings().rate_limits.joins_per_minute;
+    (per_minute > 0).then(|| JoinQuota {
+        client: limit_key(client),
+        per_minute,
+    })
+}
+
+/// A new place counted against `quota` where every replica counts it; a client the store finds
+/// past it is refused (429) here until it recovers, without asking the store again.
+async fn counted_place(
+    state: &AppState,
+    event: &KnownEvent,
+    visitor: &VisitorId,
+    quota: JoinQuota,
+) -> Result<Joined, ApiError> {
+    match take_place(state, event, visitor, JoinAs::Counted(quota)).await {
+        Err(ApiError::RateLimited(wait)) => {
+            let limits = event.cached.settings().rate_limits;
+            state
+                .limiters
+                .over_quota(event.id(), &limits, quota.client, wait);
+            state
+                .metrics
+                .rate_limited
+                .with_label_values(&[Route::Join.pattern()])
+                .inc();
+            Err(ApiError::RateLimited(wait))
+        }
+        taken => taken,
+    }
 }
 
 /// The answer to a join that took `joined`, with a token of `kind`; for one the event's intake let
@@ -506,7 +621,9 @@ const ORIGINAL_URI: HeaderName = HeaderName::from_static("x-original-uri");
 /// who may enter, 401 for anything else (edge proxies understand no other refusal). Nothing but the
 /// token and the cache is consulted, but for an event with single-use passes, whose pass is
 /// consumed on its first use (one store call). One the token does not let in may still skip the
-/// line by the event's bypass rules (its address, the path asked for, a secret it carries).
+/// line by the event's bypass rules (its address, the path asked for, a secret it carries). A pass
+/// the event renews on use comes back renewed as the site's pass cookie once less than half its
+/// lifetime is left.
 pub async fn gate(
     state: &AppState,
     event: Result<KnownEvent, ApiError>,
@@ -515,11 +632,16 @@ pub async fn gate(
 ) -> Result<HttpResponse, ApiError> {
     let event = event.map_err(ApiError::refused)?;
     let refusal = match entering(state, &event, token).await {
-        Ok(claims) => {
-            return Ok(HttpResponse::NoContent()
+        Ok((claims, renewed)) => {
+            let mut answer = HttpResponse::NoContent();
+            answer
                 .insert_header((VISITOR_HEADER, claims.sub.as_str()))
-                .insert_header((POSITION_HEADER, claims.pos))
-                .finish())
+                .insert_header((POSITION_HEADER, claims.pos));
+            if let Some((pass, lifetime_s)) = renewed {
+                let https = over_https(state, peer, headers);
+                answer.cookie(pass_cookie(state, https, event.id(), &pass, lifetime_s));
+            }
+            return Ok(answer.finish());
         }
         Err(refusal) => refusal,
     };
@@ -536,15 +658,17 @@ pub async fn gate(
     }
 }
 
+/// The claims of a token that may enter now, and its pass renewed if the event renews it now.
 async fn entering(
     state: &AppState,
     event: &KnownEvent,
     token: Option<&str>,
-) -> Result<Arc<Claims>, ApiError> {
+) -> Result<(Arc<Claims>, Option<(String, u64)>), ApiError> {
     let held = holder(state, event, token)?;
     let line = held.line(event);
     may_enter(state, &line.line, &line.cached, &held.claims, Use::Enter).await?;
-    Ok(held.claims)
+    let renewed = renewed_pass(state, &line.line, &line.cached, &held.claims).await;
+    Ok((held.claims, renewed))
 }
 
 /// The app's routes for join, status and gate: the same functions the fast path calls.
@@ -561,7 +685,14 @@ pub(super) async fn join_route(
     https: Https,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    join(&state, event, token.as_deref(), (https, req.headers())).await
+    let peer = req.peer_addr().map(|addr| addr.ip());
+    join(
+        &state,
+        event,
+        token.as_deref(),
+        (https, peer, req.headers()),
+    )
+    .await
 }
 
 #[utoipa::path(get, path = "/v1/events/{event}/status", tag = "visitors", params(("event" = String, Path, description = "The event's id: 1-64 of A-Z a-z 0-9 _ -", example = "tour")),
@@ -582,7 +713,8 @@ pub(super) async fn status_route(
         (status = 204, description = "May enter now", headers(
             ("x-waitroom-visitor" = String, description = "The visitor's id (absent when a bypass rule let the request through)"),
             ("x-waitroom-position" = u64, description = "Their position (absent when a bypass rule let the request through)"),
-            ("x-waitroom-bypass" = String, description = "`address`, `path` or `secret`: the bypass rule that let a request without a token through"))),
+            ("x-waitroom-bypass" = String, description = "`address`, `path` or `secret`: the bypass rule that let a request without a token through"),
+            ("set-cookie" = String, description = "A renewed pass as the site's pass cookie, for an event that renews passes on use (`pass_renewal_max_s`): hand it on to the visitor"))),
         (status = 401, description = "Anything else (edge proxies understand no other refusal)", body = Problem, content_type = "application/problem+json"),
         (status = "default", description = "A problem document", body = Problem, content_type = "application/problem+json")))]
 pub(super) async fn gate_route(

@@ -2,7 +2,7 @@
 //! It follows the Redis store's semantics exactly; restarting the process empties every line.
 
 use parking_lot::Mutex;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -50,6 +50,8 @@ struct Line {
     draw: Option<PrequeueDraw>,
     /// The pool of an event that draws at random (see `lua/advance.lua`).
     pool: Pool,
+    /// Unused enqueue codes' digests.
+    codes: HashSet<[u8; 32]>,
 }
 
 #[derive(Default)]
@@ -296,6 +298,15 @@ impl AdminStore for MemoryStore {
         Ok(written)
     }
 
+    async fn add_codes(&self, event: &LineId, digests: &[[u8; 32]]) -> Result<u64, StoreError> {
+        Ok(self.with_line(event, |line| {
+            digests
+                .iter()
+                .filter(|digest| line.codes.insert(**digest))
+                .count() as u64
+        }))
+    }
+
     async fn delete_event(&self, event: &LineId) -> Result<bool, StoreError> {
         let existed = self
             .lines
@@ -441,6 +452,29 @@ impl LineStore for MemoryStore {
                     line.claims.insert(position, granted);
                     granted
                 }
+            }),
+        )
+    }
+
+    async fn use_code(&self, event: &LineId, digest: [u8; 32]) -> Result<bool, StoreError> {
+        Ok(self.with_line(event, |line| line.codes.remove(&digest)))
+    }
+
+    async fn hold_slot(
+        &self,
+        event: &LineId,
+        position: u64,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let (now, until) = (now_ms.max(0) as u64, until_ms.max(0) as u64);
+        Ok(
+            self.with_line(event, |line| match line.active.get_mut(&position) {
+                Some(free_at) if *free_at > now => {
+                    *free_at = (*free_at).max(until);
+                    true
+                }
+                _ => false,
             }),
         )
     }

@@ -78,6 +78,7 @@ metered! {
     AdminStore {
         write put_event(event: &LineId, settings: &EventSettings, mode: PutMode) -> bool;
         write delete_event(event: &LineId) -> bool;
+        write add_codes(event: &LineId, digests: &[[u8; 32]]) -> u64;
     }
     LineStore {
         write join(
@@ -97,6 +98,8 @@ metered! {
             pass_ttl_ms: u64,
             capacity: Capacity
         ) -> Claim;
+        write use_code(event: &LineId, digest: [u8; 32]) -> bool;
+        write hold_slot(event: &LineId, position: u64, now_ms: i64, until_ms: i64) -> bool;
         write complete(event: &LineId, position: u64) -> bool;
         write consume_pass(event: &LineId, position: u64, ttl_ms: u64) -> bool;
         read pass_used(event: &LineId, position: u64) -> bool;

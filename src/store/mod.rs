@@ -28,6 +28,9 @@ pub enum StoreError {
     Unavailable(String),
     #[error("the store holds data this version cannot read: {0}")]
     Corrupt(String),
+    /// The client took its quota of new places (counted across replicas): try again after this.
+    #[error("the client's quota of new places is used up")]
+    OverQuota(std::time::Duration),
 }
 
 /// A change every replica must learn about, pushed over pub/sub (or an in-process channel).
@@ -102,7 +105,7 @@ pub const COMPLETIONS_KEPT_MS: i64 = 24 * 3600 * 1000 + 60_000;
 pub const TOMBSTONE_MS: u64 = 24 * 3600 * 1000;
 
 /// Every key an event has in Redis besides its tombstone and its used-pass markers (those expire).
-pub const EVENT_KEYS: [&str; 28] = [
+pub const EVENT_KEYS: [&str; 29] = [
     "settings",
     "issued",
     "issued:shadow",
@@ -131,6 +134,7 @@ pub const EVENT_KEYS: [&str; 28] = [
     "pool:visitors",
     "pool:seed",
     "pool:releases",
+    "codes",
 ];
 
 /// What the drain forwards as the visitor of a position whose join the store lost (see
@@ -271,6 +275,10 @@ pub enum PutMode {
 pub enum JoinAs {
     /// A visitor with a fresh server-made id: always a new position.
     Anonymous,
+    /// The same, counted against their client's quota of new places where every replica counts
+    /// it ([`StoreError::OverQuota`] past it). A store that serves one replica leaves the count to
+    /// the replica's own limiter.
+    Counted(crate::limits::JoinQuota),
     /// A booking site's known user (admin join): the place they hold, if any, else a new one.
     Trusted,
 }
@@ -332,6 +340,10 @@ pub trait AdminStore: Send + Sync + 'static {
     /// from restoring it from memory ([`SyncStore::restore`]) until `put_event` creates it again.
     /// Returns whether there was anything to delete.
     async fn delete_event(&self, line: &LineId) -> Result<bool, StoreError>;
+
+    /// Keeps enqueue codes (their digests, [`crate::domain::EnqueueCode::digest`]) an invite-only
+    /// event's visitors join with. Returns how many were new.
+    async fn add_codes(&self, line: &LineId, digests: &[[u8; 32]]) -> Result<u64, StoreError>;
 }
 
 /// The visitor path: places taken and given up, admissions claimed, completed and used.
@@ -381,6 +393,20 @@ pub trait LineStore: Send + Sync + 'static {
         pass_ttl_ms: u64,
         capacity: Capacity,
     ) -> Result<Claim, StoreError>;
+
+    /// Spends an enqueue code (its digest): true for the one caller that held an unused code of
+    /// the event, however many ask at once.
+    async fn use_code(&self, line: &LineId, digest: [u8; 32]) -> Result<bool, StoreError>;
+
+    /// Keeps `position`'s slot of the event's capacity held until `until_ms`, for a renewed pass:
+    /// false if it was no longer theirs at `now_ms` (the visit completed, or the slot ran out).
+    async fn hold_slot(
+        &self,
+        line: &LineId,
+        position: u64,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<bool, StoreError>;
 
     /// The booking service is done with the visitor at `position`: the slot is free, and the
     /// position admits nobody again (every replica is told). Returns whether the visitor held a slot.

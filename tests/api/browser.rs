@@ -1233,6 +1233,65 @@ async fn the_booking_site_hands_its_users_place_to_their_browser() {
     client.close().await.unwrap();
 }
 
+/// An invite-only event in the browser: the invitation's link (`/e/<event>?code=…`) joins with the
+/// code and takes it out of the address; a visitor without one is told so and offered a field for
+/// the code they were sent, which says so when the code was used already and joins with a good
+/// one. The page without script does the same with its form.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invitations_code_gets_its_holder_a_place() {
+    let app = spawn_app(Backend::Memory).await;
+    app.create_event("vip", json!({ "invite_only": true }))
+        .await;
+    let codes = app.api.issue_codes("vip", 3).await.unwrap();
+    let driver = Daemon::chromedriver();
+    let profile = tempfile::tempdir().unwrap();
+    let client = browser(&driver, profile.path()).await;
+    client
+        .goto(&app.url(&format!("/e/vip?code={}", codes[0])))
+        .await
+        .unwrap();
+    wait_for_text(&client, "position", "1", Duration::from_secs(10)).await;
+    let address = client.current_url().await.unwrap();
+    assert_eq!(address.query(), None, "the code is out of the address");
+    client.refresh().await.unwrap();
+    wait_for_text(&client, "position", "1", Duration::from_secs(10)).await;
+
+    let other = tempfile::tempdir().unwrap();
+    let client = browser(&driver, other.path()).await;
+    client.goto(&app.url("/e/vip")).await.unwrap();
+    turned_away(&client, "by invitation", "invite-only.png").await;
+    let field = client.find(Locator::Id("code")).await.unwrap();
+    assert!(field.is_displayed().await.unwrap(), "a field for the code");
+    field.send_keys(&codes[0]).await.unwrap();
+    click(&client, Locator::Css("#code-form button")).await;
+    wait_for_part(
+        &client,
+        "gone-text",
+        "used already",
+        Duration::from_secs(10),
+    )
+    .await;
+    look_at(&client, "invite-only-used-code.png").await;
+    let field = client.find(Locator::Id("code")).await.unwrap();
+    field.clear().await.unwrap();
+    field.send_keys(&codes[1].to_lowercase()).await.unwrap();
+    click(&client, Locator::Css("#code-form button")).await;
+    wait_for_text(&client, "position", "2", Duration::from_secs(10)).await;
+    client.close().await.unwrap();
+
+    // Without script: told, offered the form, placed by a good code.
+    let page = app.page_text("/e/vip?nojs=1").await;
+    assert!(
+        page.contains("by invitation") && page.contains("name=\"code\""),
+        "{page}"
+    );
+    let page = app
+        .page_text(&format!("/e/vip?nojs=1&code={}", codes[2]))
+        .await;
+    assert!(page.contains("id=\"position\">3<"), "{page}");
+    assert_eq!(app.show("vip").await.issued, 3);
+}
+
 /// The progress bar moves smoothly, unless the visitor asked their system for less motion: then a
 /// rule of the page's style sheet that the browser finds in force takes the bar's transition away.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -281,6 +281,37 @@ async fn admin_commands_drive_the_api() {
     );
 }
 
+/// `waitroom admin codes issue EVENT --count N > codes.csv`: a header line, then N distinct codes,
+/// each of which gets its holder a place in the invite-only event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_issues_enqueue_codes_as_csv() {
+    let app = spawn_app(Backend::Memory).await;
+    app.create_event("vip", json!({ "invite_only": true }))
+        .await;
+    let issued = admin(&app, &["codes", "issue", "vip", "--count", "250"]).await;
+    assert!(issued.ok, "{}", issued.stderr);
+    let mut lines = issued.stdout.lines();
+    assert_eq!(lines.next(), Some("code"));
+    let codes: std::collections::BTreeSet<&str> = lines.collect();
+    assert_eq!(codes.len(), 250);
+    for code in codes.iter().take(3) {
+        let joined = app
+            .send(
+                app.client
+                    .post(app.url("/v1/events/vip/join"))
+                    .header("x-waitroom-code", *code),
+            )
+            .await;
+        assert_eq!(joined.status.as_u16(), 201, "{}", joined.body);
+    }
+    let too_many = admin(&app, &["codes", "issue", "vip", "--count", "100001"]).await;
+    assert!(
+        !too_many.ok && too_many.stderr.contains("100000"),
+        "{}",
+        too_many.stderr
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_refuses_bad_configuration_naming_the_key() {
     let refused = waitroom(&["serve"], &[("WAITROOM_POINTER_POLL_MS", "5000")]).await;

@@ -324,6 +324,50 @@ async fn nginx_cross_origin_kit_lets_the_admitted_through() {
     .await;
 }
 
+/// Session renewal through both shipped configurations: a visitor whose pass is about to end and
+/// who keeps using the site gets the renewed pass as the site's cookie (nginx hands on the gate's
+/// `Set-Cookie`), and it lets them through; a request with time left on the pass sets no cookie.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_kits_hand_the_visitor_a_renewed_pass() {
+    for (conf, site) in [
+        ("same-origin.conf", "shop.example.com"),
+        ("cross-origin.conf", "tickets.example.com"),
+    ] {
+        let app = spawn_config(config_for(Backend::Memory, "unused")).await;
+        let waitroom = app.address.trim_start_matches("http://").to_owned();
+        let edge = Edge::start(conf, &waitroom, &[site]);
+        app.create_event(
+            EVENT,
+            json!({ "batch_size": 0, "pass_ttl_s": 10, "pass_renewal_max_s": 3600 }),
+        )
+        .await;
+        let (joined, fresh) = app.admitted_visitor(EVENT).await;
+        let now = chrono::Utc::now().timestamp();
+        let ending = sign_token(TokenKind::Pass, EVENT, joined.position(), now - 8, 10);
+        let cookie = |pass: &str| format!("waitroom_{EVENT}.pass={pass}");
+
+        let kept = edge.get(site, "/checkout/", Some(&cookie(&fresh))).await;
+        assert_eq!(kept.status().as_u16(), 200, "{conf}");
+        assert!(kept.headers().get(SET_COOKIE).is_none(), "{conf}");
+
+        let used = edge.get(site, "/checkout/", Some(&cookie(&ending))).await;
+        assert_eq!(used.status().as_u16(), 200, "{conf}");
+        let set = used.headers()[SET_COOKIE].to_str().unwrap().to_owned();
+        let renewed = set
+            .strip_prefix(&format!("waitroom_{EVENT}.pass="))
+            .and_then(|rest| rest.split(';').next())
+            .unwrap_or_else(|| panic!("{conf}: {set}"))
+            .to_owned();
+        assert!(set.contains("HttpOnly") && set.contains("Path=/"), "{set}");
+        let exp = |token: &str| crate::helpers::claims(token)["exp"].as_i64().unwrap();
+        assert!(
+            exp(&renewed) >= now + 9,
+            "{conf}: renewed for another pass lifetime"
+        );
+        assert!(edge.through(site, &cookie(&renewed)).await, "{conf}");
+    }
+}
+
 /// `deploy/edge-js/check.mjs` as an edge runs it: passes of a real `waitroom serve` verified against
 /// its JWKS, with `jose`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -588,4 +632,62 @@ async fn behind_nginx_each_visitor_is_limited_by_their_own_address() {
     );
     assert!(statuses[5..].iter().all(|s| *s == 429), "{statuses:?}");
     assert_eq!(app.show("summer-tour").await.issued, 305);
+}
+
+/// Through the shipped nginx configuration balancing three replicas on one Redis: 40 visitors, each
+/// from an address of their own, ask for 9 places each (the visitors at once, each one's asks in
+/// turn: the test's nginx takes 256 connections); nginx spreads the asks over the
+/// replicas, and each address gets its quota of 3 places (counted in Redis with each join), not 3
+/// per replica.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_nginx_three_replicas_give_each_address_its_quota_once() {
+    let mut config = config_for(
+        Backend::Redis,
+        &format!("t{}", waitroom::domain::random_token_id()),
+    );
+    config.trusted_proxies = "127.0.0.1/32".into();
+    let replicas = crate::helpers::three_replicas(config).await;
+    replicas[0]
+        .create_event(
+            EVENT,
+            json!({ "batch_size": 0, "rate_limits": { "joins_per_minute": 3, "join_burst": 3, "checks_per_second": 50, "check_burst": 100 } }),
+        )
+        .await;
+    let upstreams: Vec<&str> = replicas
+        .iter()
+        .map(|app| app.address.trim_start_matches("http://"))
+        .collect();
+    // The kit's one upstream server line becomes three.
+    let waitroom = upstreams.join(";\n    server ");
+    let edge = Edge::start("cross-origin.conf", &waitroom, &["queue.example.com"]);
+    let join_url = edge.url("queue.example.com", "/v1/events/summer-tour/join");
+    let visitors = (0..40u32).map(|n| {
+        let address =
+            std::net::Ipv4Addr::from(u32::from(std::net::Ipv4Addr::new(127, 0, 1, 2)) + n);
+        let client = reqwest::Client::builder()
+            .local_address(IpAddr::V4(address))
+            .resolve(
+                "queue.example.com",
+                SocketAddr::from(([127, 0, 0, 1], edge.port)),
+            )
+            .build()
+            .unwrap();
+        let join_url = join_url.clone();
+        async move {
+            let mut statuses = Vec::new();
+            for _ in 0..9 {
+                let answer = client.post(&join_url).send().await.unwrap();
+                statuses.push(answer.status().as_u16());
+            }
+            (address, statuses)
+        }
+    });
+    for (address, statuses) in futures_util::future::join_all(visitors).await {
+        let placed = statuses.iter().filter(|s| **s == 201).count();
+        assert_eq!(placed, 3, "{address}: {statuses:?}");
+        assert!(
+            statuses.iter().all(|s| [201, 429].contains(s)),
+            "{address}: {statuses:?}"
+        );
+    }
 }

@@ -14,6 +14,13 @@ on_every_store!(
     thousand_concurrent_joins_get_each_position_once,
 );
 
+crate::on_stores!(
+    [redis Redis, cluster Cluster]
+    three_replicas_give_each_address_its_quota_once,
+);
+
+on_every_store!(an_invite_only_event_gives_each_code_one_place_and_each_invited_user_one);
+
 async fn joins_draw_increasing_positions(backend: Backend) {
     let app = spawn_app(backend).await;
     app.create_event("tour", json!({})).await;
@@ -523,4 +530,183 @@ async fn a_proxy_forwarding_visitors_untrusted_is_warned_of_once() {
     let log = serve.process.log_text();
     assert_eq!(log.matches("no proxy is trusted").count(), 1, "{log}");
     assert!(log.contains("trusted_proxies"), "{log}");
+}
+
+/// Joins are limited per address across replicas, not per replica: three replicas on one store,
+/// 20 addresses each asking 12 times at once (4 to each replica, in the order in line and in a
+/// pool), and every address gets exactly its quota of 6 places; the rest are refused 429 with
+/// `Retry-After`, and a replica that learned an address is over refuses it again without the store.
+async fn three_replicas_give_each_address_its_quota_once(backend: Backend) {
+    let mut config = config_for(
+        backend,
+        &format!("t{}", waitroom::domain::random_token_id()),
+    );
+    config.trusted_proxies = "127.0.0.1".into();
+    let replicas = crate::helpers::three_replicas(config).await;
+    let limits = json!({ "joins_per_minute": 6, "join_burst": 6, "checks_per_second": 50, "check_burst": 100 });
+    for method in ["fifo", "random"] {
+        replicas[0]
+            .create_event(
+                method,
+                json!({ "method": method, "batch_size": 0, "rate_limits": limits }),
+            )
+            .await;
+        let asks = (0..20u8)
+            .flat_map(|address| (0..12).map(move |n| (format!("198.51.100.{address}"), n % 3)));
+        let answers = futures_util::future::join_all(asks.map(|(address, replica)| {
+            let app = &replicas[replica];
+            async move {
+                let answer = app
+                    .send(
+                        app.client
+                            .post(app.url(&format!("/v1/events/{method}/join")))
+                            .header("x-forwarded-for", &address),
+                    )
+                    .await;
+                (address, answer)
+            }
+        }))
+        .await;
+        let mut places = std::collections::BTreeMap::<String, Vec<u64>>::new();
+        for (address, answer) in &answers {
+            match answer.status.as_u16() {
+                // A pool's answer names no position: the token carries the arrival number.
+                201 => places.entry(address.clone()).or_default().push(
+                    crate::helpers::claims(&answer.token())["pos"]
+                        .as_u64()
+                        .unwrap(),
+                ),
+                _ => {
+                    answer.assert_problem(429, "rate-limited");
+                    assert!(answer.headers.contains_key("retry-after"));
+                }
+            }
+        }
+        assert_eq!(places.len(), 20, "{method}: every address got places");
+        for (address, held) in &places {
+            assert_eq!(held.len(), 6, "{method}: {address} holds {held:?}");
+        }
+        let all: BTreeSet<u64> = places.values().flatten().copied().collect();
+        assert_eq!(all.len(), 120, "{method}: no place twice");
+        // Refused on every replica now, whichever counted it.
+        for app in &replicas {
+            app.send(
+                app.client
+                    .post(app.url(&format!("/v1/events/{method}/join")))
+                    .header("x-forwarded-for", "198.51.100.0"),
+            )
+            .await
+            .assert_problem(429, "rate-limited");
+        }
+    }
+}
+
+const INVITATION_SECRET: &str = "the-booking-sites-invitation-secret-0123456789";
+
+/// What a booking site signs for its user `sub` (HS256 with its invitation secret).
+fn invitation(secret: &str, event: &str, sub: &str, expires_in_s: i64) -> String {
+    let claims = json!({
+        "aud": event,
+        "sub": sub,
+        "exp": chrono::Utc::now().timestamp() + expires_in_s,
+    });
+    let key = jsonwebtoken::EncodingKey::from_secret(secret.as_bytes());
+    jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).unwrap()
+}
+
+/// Invite-only events: a join needs a code the admin issued or an invitation the booking site
+/// signed. 50 joins at once with one code get one place (the rest 403 `invalid-code`, and the
+/// code is spent for good); a code is read as people type it; the place then holds by its token
+/// (a refresh needs no code); an invitation gives its user one place however often it is used;
+/// forged, expired, foreign and `alg: none` invitations get none.
+async fn an_invite_only_event_gives_each_code_one_place_and_each_invited_user_one(
+    backend: Backend,
+) {
+    let mut config = config_for(
+        backend,
+        &format!("t{}", waitroom::domain::random_token_id()),
+    );
+    config.invitation_secret = Some(INVITATION_SECRET.into());
+    let app = spawn_config(config).await;
+    app.create_event("vip", json!({ "invite_only": true, "batch_size": 0 }))
+        .await;
+    let join_with = |code: Option<String>| {
+        let mut request = app.client.post(app.url("/v1/events/vip/join"));
+        if let Some(code) = code {
+            request = request.header("x-waitroom-code", code);
+        }
+        app.send(request)
+    };
+    join_with(None)
+        .await
+        .assert_problem(403, "invitation-required");
+    join_with(Some("ABCDE-FGHJK".into()))
+        .await
+        .assert_problem(403, "invalid-code");
+    join_with(Some("not a code".into()))
+        .await
+        .assert_problem(403, "invalid-code");
+
+    let codes = app.api.issue_codes("vip", 3).await.unwrap();
+    assert_eq!(codes.len(), 3);
+    assert_eq!(codes.iter().collect::<BTreeSet<_>>().len(), 3);
+    let raced =
+        futures_util::future::join_all((0..50).map(|_| join_with(Some(codes[0].clone())))).await;
+    let placed: Vec<_> = raced
+        .iter()
+        .filter(|answer| answer.status.as_u16() == 201)
+        .collect();
+    assert_eq!(placed.len(), 1, "one place for one code");
+    for refused in raced.iter().filter(|answer| answer.status.as_u16() != 201) {
+        refused.assert_problem(403, "invalid-code");
+    }
+    join_with(Some(codes[0].clone()))
+        .await
+        .assert_problem(403, "invalid-code");
+    // The place holds by its token: a refresh needs no code.
+    let kept = app.join_with("vip", &placed[0].token()).await;
+    assert_eq!(
+        (kept.status.as_u16(), kept.position()),
+        (200, placed[0].position())
+    );
+    // Typed as a person would.
+    let typed = format!("{}-{}", codes[1][..5].to_lowercase(), &codes[1][5..]);
+    assert_eq!(join_with(Some(typed)).await.status.as_u16(), 201);
+
+    let first = join_with(Some(invitation(INVITATION_SECRET, "vip", "user-7", 300))).await;
+    assert_eq!(first.status.as_u16(), 201, "{}", first.body);
+    let again = join_with(Some(invitation(INVITATION_SECRET, "vip", "user-7", 300))).await;
+    assert_eq!(
+        (again.status.as_u16(), again.position()),
+        (200, first.position())
+    );
+    assert_eq!(first.body["visitor"], "user-7");
+    let unsigned = format!(
+        "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{}.",
+        base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            json!({ "aud": "vip", "sub": "user-8", "exp": chrono::Utc::now().timestamp() + 300 })
+                .to_string()
+        )
+    );
+    for refused in [
+        invitation(
+            "another-secret-of-at-least-32-characters",
+            "vip",
+            "user-8",
+            300,
+        ),
+        invitation(INVITATION_SECRET, "vip", "user-8", -120),
+        invitation(INVITATION_SECRET, "other", "user-8", 300),
+        unsigned,
+    ] {
+        join_with(Some(refused))
+            .await
+            .assert_problem(403, "invalid-code");
+    }
+    assert_eq!(
+        app.show("vip").await.issued,
+        3,
+        "two codes, one invited user"
+    );
 }

@@ -15,7 +15,7 @@ use crate::helpers::{
     config_for, config_with_keys, sign_token, spawn_config, write_keys, Answer, Backend, TestApp,
     ADMIN_TOKEN,
 };
-use crate::on_both_stores;
+use crate::{on_both_stores, on_every_store};
 
 /// An app whose keys directory holds the test HS256 key and the Ed25519 keys named, passes signed
 /// with `pass_key`.
@@ -501,4 +501,105 @@ print(json.dumps(claims))
         .await;
     assert_eq!(verified.body["admitted"], true, "{}", verified.body);
     assert_eq!(verified.body["lane"], "members", "{}", verified.body);
+}
+
+on_every_store!(a_pass_used_at_the_gate_is_renewed_up_to_the_events_maximum);
+
+/// The gate with the pass in the site's cookie, as the edge asks it: its status and the pass it
+/// renewed, if it did (the `Set-Cookie` of the 204).
+async fn through_the_gate(app: &TestApp, event: &str, pass: &str) -> (u16, Option<String>) {
+    let answer = app
+        .send(
+            app.client
+                .get(app.url(&format!("/v1/events/{event}/gate")))
+                .header("cookie", format!("waitroom_{event}.pass={pass}")),
+        )
+        .await;
+    let name = format!("waitroom_{event}.pass=");
+    let renewed = answer.cookie().and_then(|cookie| {
+        let value = cookie.strip_prefix(&name)?;
+        Some(value[..value.find(';').unwrap_or(value.len())].to_owned())
+    });
+    (answer.status.as_u16(), renewed)
+}
+
+/// Session renewal: an admitted visitor who keeps using the site keeps the admission. A pass used
+/// at the gate with less than half its lifetime (10 s) left comes back renewed for another 10 s,
+/// never past the event's maximum (16 s after the first collection); meanwhile the visitor's slot
+/// of the capacity stays held past the first pass's end; the old pass still ends when it did. An
+/// event without renewal never renews, and a completed visit is not renewed.
+async fn a_pass_used_at_the_gate_is_renewed_up_to_the_events_maximum(backend: Backend) {
+    let mut config = config_for(backend, &format!("t{}", random_token_id()));
+    config.service_token = Some(SERVICE_TOKEN.into());
+    let app = spawn_config(config).await;
+    let settings =
+        json!({ "batch_size": 0, "pass_ttl_s": 10, "max_active": 5, "pass_renewal_max_s": 16 });
+    app.create_event("slow", settings).await;
+    app.create_event("fixed", json!({ "batch_size": 0, "pass_ttl_s": 10 }))
+        .await;
+    app.admin(
+        reqwest::Method::PUT,
+        "/v1/admin/events/fixed",
+        Some(json!({ "pass_renewal_max_s": 5 })),
+    )
+    .await
+    .assert_problem(400, "invalid-settings");
+
+    // Without renewal: a pass about to end is let in as it is.
+    let (fixed, _) = app.admitted_visitor("fixed").await;
+    let ending = sign_token(TokenKind::Pass, "fixed", fixed.position(), now() - 8, 10);
+    assert_eq!(through_the_gate(&app, "fixed", &ending).await, (204, None));
+
+    let (_, first) = app.admitted_visitor("slow").await;
+    let first_end = claims(&first).exp;
+    assert_eq!(
+        through_the_gate(&app, "slow", &first).await,
+        (204, None),
+        "more than half its lifetime left"
+    );
+    sleep_until(first_end - 4).await;
+    let (status, renewed) = through_the_gate(&app, "slow", &first).await;
+    assert_eq!(status, 204);
+    let renewed = renewed.expect("a renewed pass");
+    let renewed_claims = claims(&renewed);
+    assert_eq!(renewed_claims.exp, first_end + 6, "the event's maximum");
+    assert_eq!(renewed_claims.kind, TokenKind::Pass);
+    assert_eq!(renewed_claims.pos, claims(&first).pos);
+
+    sleep_until(first_end + 1).await;
+    assert_eq!(app.show("slow").await.active, 1, "the slot is still held");
+    assert_eq!(through_the_gate(&app, "slow", &first).await.0, 401);
+    assert_eq!(
+        through_the_gate(&app, "slow", &renewed).await,
+        (204, None),
+        "no further than the maximum"
+    );
+
+    // A completed visit is not renewed (nor let in).
+    let (done, pass) = app.admitted_visitor("slow").await;
+    let answer = app
+        .send(
+            app.client
+                .post(app.url("/v1/events/slow/complete"))
+                .bearer_auth(SERVICE_TOKEN)
+                .json(&json!({ "token": pass })),
+        )
+        .await;
+    assert_eq!(answer.status.as_u16(), 200, "{}", answer.body);
+    let ending = sign_token(TokenKind::Pass, "slow", done.position(), now() - 8, 10);
+    assert_eq!(through_the_gate(&app, "slow", &ending).await, (401, None));
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+fn claims(token: &str) -> Claims {
+    serde_json::from_value(crate::helpers::claims(token)).unwrap()
+}
+
+/// Sleeps until the clock reads `at` (unix seconds) or later.
+async fn sleep_until(at: i64) {
+    let left_ms = (at * 1_000 - chrono::Utc::now().timestamp_millis()).max(0);
+    tokio::time::sleep(std::time::Duration::from_millis(left_ms as u64 + 50)).await;
 }

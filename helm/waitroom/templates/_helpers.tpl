@@ -68,6 +68,12 @@ seccompProfile:
       name: {{ include "waitroom.secretName" . }}
       key: service-token
       optional: true
+- name: WAITROOM_INVITATION_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "waitroom.secretName" . }}
+      key: invitation-secret
+      optional: true
 {{- if .Values.extraConfig }}
 - name: WAITROOM_CONFIG
   value: /etc/waitroom/config/waitroom.toml

@@ -8,23 +8,68 @@
 --                                                    drawn, score = member = arrival number)
 -- KEYS[4] trusted in pool  wr:{event}:pool:visitors (hash, visitor id -> arrival number)
 -- KEYS[5] trusted in line  wr:{event}:visitors      (hash, visitor id -> position; see join_trusted.lua)
+-- KEYS[6] quota          wr:{event}:quota:<minute>      (hash, client address -> its joins this minute)
+-- KEYS[7] quota before   wr:{event}:quota:<minute - 1>  (the same, the previous minute)
+--         A counted client's join is within its quota when its count this minute with the join,
+--         plus its count the previous minute × the part of it the last 60 s cover (rounded up), is
+--         at most its limit (`JoinQuota` in limits.rs); refused joins count too.
 -- ARGV[1] joined_at, unix ms
 -- ARGV[2] floor: the highest arrival number the calling replica knows was handed out. Should Redis
 --         hold less (it lost writes), the numbers in between wait in the pool as `(lost)` entries:
 --         their holders' tokens name them, so none is handed out twice and none is never drawn.
 -- ARGV[3] 1 for a trusted visitor, else 0
--- ARGV[4..] the visitors' ids (none: only restore the numbers up to the floor, see restore)
+-- ARGV[4] how much of the previous minute the last 60 s cover, ms
+-- ARGV[5] n, the number of visitors (0: only restore the numbers up to the floor, see restore)
+-- ARGV[6..5+n] the visitors' ids
+-- ARGV[6+n..5+3n] for each visitor, its client's address and limit per minute ('' and 0: not counted)
 -- Returns {first arrival number (or the position held), 1 if new else 0, 1 if an arrival number else
--- 0, 1 if numbers Redis had lost were restored else 0}
-if ARGV[3] == '1' then
-  local position = redis.call('HGET', KEYS[5], ARGV[4])
+-- 0, 1 if numbers Redis had lost were restored else 0, {for each visitor: 1 if refused else 0, its
+-- client's count this minute with it, the previous minute's}}; the visitors not refused get
+-- consecutive arrival numbers from the first, in their order.
+local n = tonumber(ARGV[5])
+local trusted = ARGV[3] == '1'
+if trusted then
+  local position = redis.call('HGET', KEYS[5], ARGV[6])
   if position then
-    return {tonumber(position), 0, 0, 0}
+    return {tonumber(position), 0, 0, 0, {}}
   end
-  local arrival = redis.call('HGET', KEYS[4], ARGV[4])
+  local arrival = redis.call('HGET', KEYS[4], ARGV[6])
   if arrival then
-    return {tonumber(arrival), 0, 1, 0}
+    return {tonumber(arrival), 0, 1, 0, {}}
   end
+end
+local window_ms = 60000
+local covered_ms = tonumber(ARGV[4])
+local this_minute, previous_minute = {}, {}
+local counts = {}
+local admitted = {}
+for i = 1, n do
+  local client = ARGV[4 + n + 2 * i]
+  local limit = tonumber(ARGV[5 + n + 2 * i])
+  local refused, count, previous = 0, 0, 0
+  if limit > 0 then
+    if not this_minute[client] then
+      this_minute[client] = tonumber(redis.call('HGET', KEYS[6], client) or '0')
+      previous_minute[client] = tonumber(redis.call('HGET', KEYS[7], client) or '0')
+    end
+    this_minute[client] = this_minute[client] + 1
+    count, previous = this_minute[client], previous_minute[client]
+    if math.floor((previous * covered_ms + window_ms - 1) / window_ms) + count > limit then
+      refused = 1
+    end
+  end
+  counts[#counts + 1] = refused
+  counts[#counts + 1] = count
+  counts[#counts + 1] = previous
+  if refused == 0 then
+    admitted[#admitted + 1] = ARGV[5 + i]
+  end
+end
+for client, count in pairs(this_minute) do
+  redis.call('HSET', KEYS[6], client, count)
+end
+if next(this_minute) then
+  redis.call('PEXPIRE', KEYS[6], 2 * window_ms)
 end
 local function push_all(values)
   for i = 1, #values, 1000 do
@@ -59,13 +104,13 @@ if arrived < floor then
   arrived = floor
 end
 local entries = {}
-for i = 4, #ARGV do
-  entries[#entries + 1] = ARGV[i] .. ' ' .. ARGV[1]
+for _, visitor in ipairs(admitted) do
+  entries[#entries + 1] = visitor .. ' ' .. ARGV[1]
 end
 push_all(entries)
 pool_all(arrived + 1, arrived + #entries)
 redis.call('SET', KEYS[1], arrived + #entries)
-if ARGV[3] == '1' then
-  redis.call('HSET', KEYS[4], ARGV[4], arrived + 1)
+if trusted then
+  redis.call('HSET', KEYS[4], ARGV[6], arrived + 1)
 end
-return {arrived + 1, 1, 1, restored}
+return {arrived + 1, 1, 1, restored, counts}

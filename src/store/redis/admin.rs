@@ -50,6 +50,18 @@ impl AdminStore for RedisStore {
         Ok(written)
     }
 
+    async fn add_codes(&self, event: &LineId, digests: &[[u8; 32]]) -> Result<u64, StoreError> {
+        let mut conn = self.conn.clone();
+        let mut added = 0;
+        // In chunks, so no one command holds Redis long.
+        for chunk in digests.chunks(10_000) {
+            let members: Vec<&[u8]> = chunk.iter().map(|digest| digest.as_slice()).collect();
+            let new: u64 = conn.sadd(self.key(event, "codes"), members).await?;
+            added += new;
+        }
+        Ok(added)
+    }
+
     async fn delete_event(&self, event: &LineId) -> Result<bool, StoreError> {
         let mut conn = self.conn.clone();
         let mut invocation = self.delete.prepare_invoke();

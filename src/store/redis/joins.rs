@@ -10,6 +10,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::keys::*;
 use super::replies::*;
 use crate::domain::{LineId, VisitorId};
+use crate::limits::{JoinQuota, QuotaWindow, QUOTA_WINDOW_MS};
 use crate::store::topology::Conn;
 use crate::store::{Floor, JoinAs, Joined, Notification, Pick, StoreError};
 
@@ -244,10 +245,10 @@ pub(super) async fn join_event(
         .into_iter()
         .partition(|join| join.who == JoinAs::Trusted);
     if !anonymous.is_empty() {
-        join_pool(&restorer.conn, &scripts.pool, &keys, anonymous).await;
+        join_pool(restorer, &scripts.pool, &keys, anonymous).await;
     }
     for join in trusted {
-        join_pool(&restorer.conn, &scripts.pool, &keys, vec![join]).await;
+        join_pool(restorer, &scripts.pool, &keys, vec![join]).await;
     }
 }
 
@@ -277,9 +278,10 @@ pub(super) const JOIN_POOL_KEYS: [&str; 5] = [
 ];
 
 /// Joins into the pool (`lua/join_pool.lua`): a batch of anonymous visitors, or one trusted
-/// visitor. Every caller gets its answer or the error.
+/// visitor; the script counts each client's joins against its quota and refuses those past it
+/// (they take no arrival number). Every caller gets its answer or the error.
 pub(super) async fn join_pool(
-    conn: &Conn,
+    restorer: &Restorer,
     script: &Script,
     keys: &JoinKeys,
     joins: Vec<PendingJoin>,
@@ -287,29 +289,65 @@ pub(super) async fn join_pool(
     let Some(first) = joins.first() else { return };
     let trusted = first.who == JoinAs::Trusted;
     let floor = joins.iter().map(|join| join.floor).max().unwrap_or(0);
+    let window = QuotaWindow::at(joins.iter().map(|join| join.now_ms).max().unwrap_or(0));
     let mut invocation = script.prepare_invoke();
-    for key in &keys.pool {
+    for key in keys
+        .pool
+        .iter()
+        .chain(&quota_keys(restorer, &keys.event, &window))
+    {
         invocation.key(key);
     }
     invocation
         .arg(first.now_ms)
         .arg(floor)
-        .arg(u8::from(trusted));
+        .arg(u8::from(trusted))
+        .arg(window.previous_covered_ms)
+        .arg(joins.len());
     for join in &joins {
         invocation.arg(join.visitor.as_str());
     }
-    let answer: Result<(u64, u8, u8, u8), StoreError> = invocation
-        .invoke_async(&mut conn.clone())
+    let quotas = joins.iter().map(|join| match join.who {
+        JoinAs::Counted(quota) => (quota.client.to_string(), quota.per_minute),
+        _ => (String::new(), 0),
+    });
+    for (client, per_minute) in quotas {
+        invocation.arg(client).arg(per_minute);
+    }
+    let answer: Result<(u64, u8, u8, u8, Vec<u64>), StoreError> = invocation
+        .invoke_async(&mut restorer.conn.clone())
         .await
         .map_err(StoreError::from);
-    for (offset, join) in (0..).zip(joins) {
-        let joined = answer.clone().map(|(first, fresh, arrival, _)| Joined {
-            position: first + offset,
-            fresh: fresh == 1,
-            arrival: arrival == 1,
-        });
+    let mut offset = 0;
+    for (i, join) in joins.into_iter().enumerate() {
+        let joined = answer
+            .clone()
+            .and_then(|(first, fresh, arrival, _, counts)| {
+                if let (JoinAs::Counted(quota), Some(&[1, count, previous])) =
+                    (join.who, counts.get(3 * i..3 * i + 3))
+                {
+                    let wait = quota.retry_after(&window, previous, count);
+                    return Err(StoreError::OverQuota(wait));
+                }
+                offset += 1;
+                Ok(Joined {
+                    position: first + offset - 1,
+                    fresh: fresh == 1,
+                    arrival: arrival == 1,
+                })
+            });
         let _ = join.reply.send(joined);
     }
+}
+
+/// The keys of an event's join counts per client ([`JoinQuota`]): this minute's hash and the
+/// previous minute's (client address -> joins).
+fn quota_keys(restorer: &Restorer, event: &LineId, window: &QuotaWindow) -> [String; 2] {
+    let minute = |minute: u64| line_key(&restorer.prefix, event, &format!("quota:{minute}"));
+    [
+        minute(window.minute),
+        minute(window.minute.saturating_sub(1)),
+    ]
 }
 
 /// A batch of anonymous joins of one event, in one MULTI/EXEC transaction: INCRBY the issued
@@ -318,6 +356,11 @@ pub(super) async fn join_pool(
 /// Redis a fraction of a script call, which spent 15 µs in the Lua machinery alone.) Every caller gets
 /// its answer or the error; a caller that went away (its request was cancelled) keeps its number: a
 /// place nobody claims, admitted and passed over like any no-show.
+///
+/// The same transaction counts each client's joins against its quota ([`QuotaCounts`]); a join
+/// past its client's quota is answered [`StoreError::OverQuota`], and the number it drew stays a
+/// place nobody holds, like a cancelled one's (the replica then refuses that client without asking
+/// Redis until its quota recovers, so such places are few).
 ///
 /// Should the counter come back below a position the callers know was handed out (Redis lost
 /// writes), the positions drawn are never answered: they become placeholders, the counter is
@@ -329,9 +372,11 @@ pub(super) async fn join_anonymous(restorer: &Restorer, keys: &JoinKeys, joins: 
         .collect();
     let count = joins.len() as u64;
     let floor = joins.iter().map(|join| join.floor).max().unwrap_or(0);
+    let mut quotas = QuotaCounts::of(&joins);
     let mut before = Err(StoreError::Unavailable("not drawn".into()));
     for _ in 0..3 {
-        let answer: Result<(u64, u64, u64, bool, bool, String), StoreError> = redis::pipe()
+        let mut transaction = redis::pipe();
+        transaction
             .atomic()
             .incr(&keys.issued, count)
             .rpush(&keys.line, &entries)
@@ -339,11 +384,20 @@ pub(super) async fn join_anonymous(restorer: &Restorer, keys: &JoinKeys, joins: 
             .exists(&keys.settings)
             .exists(&keys.settle)
             .cmd("INFO")
-            .arg("replication")
+            .arg("replication");
+        quotas.count_in(&mut transaction, restorer, &keys.event);
+        let answer: Result<Vec<redis::Value>, StoreError> = transaction
             .query_async(&mut restorer.conn.clone())
             .await
             .map_err(StoreError::from);
-        let (last, length, shadow, kept, settling, info) = match answer {
+        let parsed = answer.and_then(|mut answer| {
+            let counted = answer.split_off(6.min(answer.len()));
+            let drawn: (u64, u64, u64, bool, bool, String) =
+                redis::from_redis_value(redis::Value::Array(answer))?;
+            quotas.read(counted)?;
+            Ok(drawn)
+        });
+        let (last, length, shadow, kept, settling, info) = match parsed {
             Ok(answer) => answer,
             Err(e) => {
                 before = Err(e);
@@ -398,12 +452,130 @@ pub(super) async fn join_anonymous(restorer: &Restorer, keys: &JoinKeys, joins: 
         let _ = restorer.issued.send((keys.event.clone(), before + count));
     }
     for (offset, join) in (1..).zip(joins) {
-        let joined = before.clone().map(|before| Joined {
-            position: before + offset,
-            fresh: true,
-            arrival: false,
+        let joined = before.clone().and_then(|before| {
+            quotas.admit(&join)?;
+            Ok(Joined {
+                position: before + offset,
+                fresh: true,
+                arrival: false,
+            })
         });
         let _ = join.reply.send(joined);
+    }
+}
+
+/// A batch's joins counted against their clients' quotas of new places ([`JoinQuota`]), in the
+/// join's own transaction: each client's joins in the batch are added to its count in this
+/// minute's hash, and its count in the previous minute's is read; then each join, in arrival
+/// order, is within the quota or not.
+struct QuotaCounts {
+    window: QuotaWindow,
+    /// Each counted client's joins in the batch, then (once read) its count this minute with them
+    /// and its count the previous minute.
+    clients: Vec<ClientCount>,
+}
+
+struct ClientCount {
+    quota: JoinQuota,
+    joins: u64,
+    this_minute: u64,
+    previous_minute: u64,
+    /// Joins of the batch answered so far.
+    answered: u64,
+}
+
+impl QuotaCounts {
+    fn of(joins: &[PendingJoin]) -> Self {
+        let now_ms = joins.iter().map(|join| join.now_ms).max().unwrap_or(0);
+        let mut clients: Vec<ClientCount> = Vec::new();
+        for join in joins {
+            let JoinAs::Counted(quota) = join.who else {
+                continue;
+            };
+            match clients.iter_mut().find(|c| c.quota.client == quota.client) {
+                Some(count) => count.joins += 1,
+                None => clients.push(ClientCount {
+                    quota,
+                    joins: 1,
+                    this_minute: 0,
+                    previous_minute: 0,
+                    answered: 0,
+                }),
+            }
+        }
+        Self {
+            window: QuotaWindow::at(now_ms),
+            clients,
+        }
+    }
+
+    /// Adds each client's joins to this minute's count and reads the previous minute's: a
+    /// HINCRBY per client, then one HMGET.
+    fn count_in(&self, transaction: &mut redis::Pipeline, restorer: &Restorer, event: &LineId) {
+        if self.clients.is_empty() {
+            return;
+        }
+        let [this_minute, previous_minute] = quota_keys(restorer, event, &self.window);
+        let fields: Vec<String> = self
+            .clients
+            .iter()
+            .map(|count| count.quota.client.to_string())
+            .collect();
+        for (field, count) in fields.iter().zip(&self.clients) {
+            transaction.hincr(&this_minute, field, count.joins);
+        }
+        transaction
+            .pexpire(&this_minute, 2 * QUOTA_WINDOW_MS as i64)
+            .ignore()
+            .hmget(previous_minute, &fields);
+    }
+
+    /// Reads what [`QuotaCounts::count_in`] asked.
+    fn read(&mut self, mut answers: Vec<redis::Value>) -> Result<(), StoreError> {
+        if self.clients.is_empty() {
+            return Ok(());
+        }
+        let previous: Vec<Option<u64>> = match answers.pop() {
+            Some(previous) => redis::from_redis_value(previous)?,
+            None => Vec::new(),
+        };
+        let this_minute: Vec<u64> = redis::from_redis_value(redis::Value::Array(answers))?;
+        if this_minute.len() != self.clients.len() || previous.len() != self.clients.len() {
+            return Err(StoreError::Corrupt(format!(
+                "{} and {} counts for {} clients' quotas",
+                this_minute.len(),
+                previous.len(),
+                self.clients.len()
+            )));
+        }
+        for ((count, this), previous) in self.clients.iter_mut().zip(this_minute).zip(previous) {
+            count.this_minute = this;
+            count.previous_minute = previous.unwrap_or(0);
+        }
+        Ok(())
+    }
+
+    /// Whether `join` (the batch's joins taken in arrival order) is within its client's quota.
+    fn admit(&mut self, join: &PendingJoin) -> Result<(), StoreError> {
+        let JoinAs::Counted(quota) = join.who else {
+            return Ok(());
+        };
+        let window = self.window;
+        let Some(count) = self
+            .clients
+            .iter_mut()
+            .find(|c| c.quota.client == quota.client)
+        else {
+            return Ok(());
+        };
+        count.answered += 1;
+        let made = (count.this_minute + count.answered).saturating_sub(count.joins);
+        if quota.admits(&window, count.previous_minute, made) {
+            Ok(())
+        } else {
+            let wait = quota.retry_after(&window, count.previous_minute, count.this_minute);
+            Err(StoreError::OverQuota(wait))
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! The visitor path ([`LineStore`]): joins handed to the join sender, leaves, claims and passes.
 
 use async_trait::async_trait;
+use redis::AsyncCommands;
 use tokio::sync::oneshot;
 
 use super::joins::*;
@@ -109,6 +110,32 @@ impl LineStore for RedisStore {
             2 => Claim::TooLate,
             _ => Claim::Completed,
         })
+    }
+
+    async fn use_code(&self, event: &LineId, digest: [u8; 32]) -> Result<bool, StoreError> {
+        let mut conn = self.conn.clone();
+        let removed: u8 = conn
+            .srem(self.key(event, "codes"), digest.as_slice())
+            .await?;
+        Ok(removed == 1)
+    }
+
+    async fn hold_slot(
+        &self,
+        event: &LineId,
+        position: u64,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let held: u8 = self
+            .hold
+            .key(self.key(event, "active"))
+            .arg(position)
+            .arg(now_ms)
+            .arg(until_ms)
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        Ok(held == 1)
     }
 
     async fn complete(&self, event: &LineId, position: u64) -> Result<bool, StoreError> {

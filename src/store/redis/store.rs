@@ -37,6 +37,7 @@ pub struct RedisStore {
     pub(super) lease: Script,
     pub(super) checkpoint: Script,
     pub(super) claim: Script,
+    pub(super) hold: Script,
     pub(super) complete: Script,
     pub(super) delete: Script,
     pub(super) draw_close: Script,
@@ -49,6 +50,12 @@ pub struct RedisStore {
 impl From<redis::RedisError> for StoreError {
     fn from(e: redis::RedisError) -> Self {
         StoreError::Redis(Arc::new(e))
+    }
+}
+
+impl From<redis::ParsingError> for StoreError {
+    fn from(e: redis::ParsingError) -> Self {
+        redis::RedisError::from(e).into()
     }
 }
 
@@ -140,6 +147,7 @@ impl RedisStore {
             lease: Script::new(include_str!("../lua/lease.lua")),
             checkpoint: Script::new(include_str!("../lua/checkpoint.lua")),
             claim: Script::new(include_str!("../lua/claim.lua")),
+            hold: Script::new(include_str!("../lua/hold.lua")),
             complete: Script::new(include_str!("../lua/complete.lua")),
             delete: Script::new(include_str!("../lua/delete.lua")),
             draw_close: Script::new(include_str!("../lua/draw_close.lua")),

@@ -151,9 +151,11 @@ impl SyncStore for RedisStore {
             for name in JOIN_POOL_KEYS {
                 invocation.key(self.key(event, name));
             }
-            let (_, _, _, padded): (u64, u8, u8, u8) = invocation
+            let (_, _, _, padded, _): (u64, u8, u8, u8, Vec<u64>) = invocation
                 .arg(crate::clock::unix_ms())
                 .arg(floor.arrived)
+                .arg(0)
+                .arg(0)
                 .arg(0)
                 .invoke_async(&mut self.conn.clone())
                 .await?;
