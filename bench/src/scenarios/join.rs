@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use http_body_util::Empty;
 use hyper::body::Bytes;
@@ -16,7 +15,7 @@ use waitroom::domain::{Patch, RateLimits};
 use super::Measured;
 use crate::args::Args;
 use crate::load::Shape;
-use crate::measure::{measure, Ceiling};
+use crate::measure::Ceiling;
 use crate::redis_stats::{fill, info_field};
 use crate::report::Row;
 use crate::servers::Server;
@@ -69,7 +68,7 @@ pub async fn joins(
         );
         rows.push(measured.row(scenario, note));
     }
-    rows.push(counted_joins(args, admin, (replica, ceiling)).await);
+    rows.push(counted_joins(args, admin, (replica, ceiling), redis).await);
     rows.push(Row::figure(
         "memory",
         per_visitor,
@@ -119,6 +118,7 @@ async fn counted_joins(
     args: &Args,
     admin: &Client,
     (replica, ceiling): (&Server, &Ceiling),
+    redis: &mut redis::aio::MultiplexedConnection,
 ) -> Row {
     let scenario = "join (limits counted, many addresses)";
     let limited = Patch::default()
@@ -139,23 +139,7 @@ async fn counted_joins(
             .collect(),
         next: AtomicUsize::new(0),
     });
-    let duration = Duration::from_secs(args.duration_s);
-    let (outcome, cpu, baseline) = measure(
-        replica,
-        args.connections,
-        duration,
-        shape,
-        scenario,
-        Some(ceiling),
-    )
-    .await;
-    Row {
-        ceiling: baseline,
-        ..Row::from_load(
-            scenario,
-            &outcome,
-            cpu,
-            format!("a new visitor per request, from {ADDRESSES} addresses in turn"),
-        )
-    }
+    let measured = Measured::run_shape(args, (replica, ceiling), redis, shape, scenario).await;
+    let note = format!("a new visitor per request, from {ADDRESSES} addresses in turn");
+    measured.row(scenario, note)
 }

@@ -23,7 +23,7 @@ use waitroom::client::Client;
 use waitroom::domain::{Patch, RateLimits};
 
 use crate::args::Args;
-use crate::load::{Outcome, Simple};
+use crate::load::{Outcome, Shape, Simple};
 use crate::measure::{measure, Ceiling, CpuSpent};
 use crate::redis_stats::command_calls;
 use crate::report::Row;
@@ -48,6 +48,17 @@ impl Measured {
         scenario: &str,
     ) -> Self {
         let shape = Arc::new(Simple::new(method, path, tokens, "127.0.0.1", expect_2xx));
+        Self::run_shape(args, (replica, ceiling), redis, shape, scenario).await
+    }
+
+    /// The same with requests of any shape.
+    async fn run_shape(
+        args: &Args,
+        (replica, ceiling): (&Server, &Ceiling),
+        redis: &mut redis::aio::MultiplexedConnection,
+        shape: Arc<dyn Shape>,
+        scenario: &str,
+    ) -> Self {
         let duration = Duration::from_secs(args.duration_s);
         let commands_before = command_calls(redis).await;
         let (outcome, cpu, baseline) = measure(
