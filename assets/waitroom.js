@@ -240,9 +240,12 @@
       : place.estimate ? waitText(place.estimate)
       : t("not_known");
     // Say what the estimate rests on: a measured pace, or only the schedule.
-    const rate = place.estimate && Math.round(place.estimate.rate_per_min);
-    $("basis").textContent = paused || !place.estimate ? ""
-      : t(place.estimate.basis === "measured" ? "basis_measured" : "basis_schedule", { rate });
+    // People a minute; a line slower than one a minute in people an hour, never "0 a minute".
+    const perMinute = place.estimate ? place.estimate.rate_per_min : 0;
+    const hourly = perMinute < 1;
+    const rate = hourly ? Math.round(perMinute * 60) || Number((perMinute * 60).toPrecision(1)) : Math.round(perMinute);
+    const basis = (place.estimate && place.estimate.basis === "measured" ? "basis_measured" : "basis_schedule") + (hourly ? "_hourly" : "");
+    $("basis").textContent = paused || !place.estimate ? "" : t(basis, { rate });
     if (furthestAhead === 0) {
       // Nobody was ever ahead: there is no way to the front to show, and a full bar would say
       // "done" to someone still waiting (the first of a paused line).

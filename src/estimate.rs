@@ -186,14 +186,34 @@ pub fn estimate(
         text: rounded.english(),
         rounded,
         confidence,
-        rate_per_min: (rate * 60.0 * 10.0).round() / 10.0,
+        rate_per_min: per_minute(rate),
         basis,
     })
+}
+
+/// A rate (per second) per minute as the answer says it: to a tenth, or, for a line slower than a
+/// person a minute, to two significant digits (an event that admits a few an hour is not "0.0").
+fn per_minute(rate: f64) -> f64 {
+    let per_minute = rate * 60.0;
+    if per_minute >= 1.0 || per_minute <= 0.0 {
+        return (per_minute * 10.0).round() / 10.0;
+    }
+    let scale = 10f64.powi(1 - per_minute.log10().floor() as i32);
+    (per_minute * scale).round() / scale
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slow_lines_are_not_said_to_move_at_zero_a_minute() {
+        assert_eq!(per_minute(1.0), 60.0);
+        assert_eq!(per_minute(1.0 / 60.0 * 2.345), 2.3);
+        assert_eq!(per_minute(1.0 / 3600.0), 0.017, "one an hour");
+        assert_eq!(per_minute(12.0 / 3600.0), 0.2, "twelve an hour");
+        assert_eq!(per_minute(0.0), 0.0);
+    }
 
     fn steady(meter: &mut RateMeter, start: Instant, moves: u64, every: Duration, batch: u64) {
         for i in 0..moves {

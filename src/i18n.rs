@@ -37,10 +37,12 @@ const SOURCES: [&str; 9] = [
 
 /// The messages that say a count, each with the variable it counts by (docs/PAGE.md's table, and
 /// the browser test that checks the page's script says them as the server does).
-pub const COUNTED: [(&str, &str); 6] = [
+pub const COUNTED: [(&str, &str); 8] = [
     ("ahead", "n"),
     ("basis_measured", "rate"),
     ("basis_schedule", "rate"),
+    ("basis_measured_hourly", "rate"),
+    ("basis_schedule_hourly", "rate"),
     ("nojs_reloads", "s"),
     ("in_prequeue", "n"),
     ("in_draw", "n"),

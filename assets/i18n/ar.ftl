@@ -34,6 +34,14 @@ basis_measured = بحسب وتيرة الدفعات الأخيرة: { $rate ->
         [many] نحو { $rate } شخصًا
        *[other] نحو { $rate } شخص
     } في الدقيقة.
+basis_measured_hourly = بحسب وتيرة الدفعات الأخيرة: { $rate ->
+        [zero] لا أحد
+        [one] نحو شخص واحد
+        [two] نحو شخصين
+        [few] نحو { $rate } أشخاص
+        [many] نحو { $rate } شخصًا
+       *[other] نحو { $rate } شخص
+    } في الساعة.
 basis_schedule = بحسب جدول الدخول ({ $rate ->
         [zero] لا أحد
         [one] شخص واحد
@@ -42,6 +50,14 @@ basis_schedule = بحسب جدول الدخول ({ $rate ->
         [many] { $rate } شخصًا
        *[other] { $rate } شخص
     } في الدقيقة): لم تكتمل بعد دفعات كافية لقياس الوتيرة.
+basis_schedule_hourly = بحسب جدول الدخول ({ $rate ->
+        [zero] لا أحد
+        [one] شخص واحد
+        [two] شخصان
+        [few] { $rate } أشخاص
+        [many] { $rate } شخصًا
+       *[other] { $rate } شخص
+    } في الساعة): لم تكتمل بعد دفعات كافية لقياس الوتيرة.
 paused_line = الطابور متوقف مؤقتًا. ستحتفظ بمكانك.
 next = أنت التالي. اقترب دورك.
 ahead = { $n ->

@@ -29,10 +29,18 @@ basis_measured = Nach dem Tempo der letzten Freigaben: etwa { $rate ->
         [one] { $rate } Person
        *[other] { $rate } Personen
     } pro Minute.
+basis_measured_hourly = Nach dem Tempo der letzten Freigaben: etwa { $rate ->
+        [one] { $rate } Person
+       *[other] { $rate } Personen
+    } pro Stunde.
 basis_schedule = Nach dem Freigabeplan ({ $rate ->
         [one] { $rate } Person
        *[other] { $rate } Personen
     } pro Minute): noch zu wenige Freigaben, um das Tempo zu messen.
+basis_schedule_hourly = Nach dem Freigabeplan ({ $rate ->
+        [one] { $rate } Person
+       *[other] { $rate } Personen
+    } pro Stunde): noch zu wenige Freigaben, um das Tempo zu messen.
 paused_line = Die Schlange ist gerade angehalten. Sie behalten Ihren Platz.
 next = Sie sind als Nächstes dran.
 ahead = { $n ->

@@ -37,10 +37,19 @@ basis_measured = Based on the pace of the last releases: about { $rate ->
         [one] { $rate } person
        *[other] { $rate } people
     } a minute.
+# The same for a line slower than a person a minute.
+basis_measured_hourly = Based on the pace of the last releases: about { $rate ->
+        [one] { $rate } person
+       *[other] { $rate } people
+    } an hour.
 basis_schedule = Based on the release schedule ({ $rate ->
         [one] { $rate } person
        *[other] { $rate } people
     } a minute): too few releases yet to measure the pace.
+basis_schedule_hourly = Based on the release schedule ({ $rate ->
+        [one] { $rate } person
+       *[other] { $rate } people
+    } an hour): too few releases yet to measure the pace.
 paused_line = The line is paused for now. You keep your place.
 next = You are next. It is almost your turn.
 ahead = { $n ->

@@ -30,11 +30,21 @@ basis_measured = Según el ritmo de las últimas entradas: { $rate ->
         [many] unos { $rate } de personas
        *[other] unas { $rate } personas
     } por minuto.
+basis_measured_hourly = Según el ritmo de las últimas entradas: { $rate ->
+        [one] { $rate } persona
+        [many] unos { $rate } de personas
+       *[other] unas { $rate } personas
+    } por hora.
 basis_schedule = Según el calendario de entradas ({ $rate ->
         [one] { $rate } persona
         [many] { $rate } de personas
        *[other] { $rate } personas
     } por minuto): aún hay muy pocas entradas para medir el ritmo.
+basis_schedule_hourly = Según el calendario de entradas ({ $rate ->
+        [one] { $rate } persona
+        [many] { $rate } de personas
+       *[other] { $rate } personas
+    } por hora): aún hay muy pocas entradas para medir el ritmo.
 paused_line = La fila está en pausa. Conservas tu lugar.
 next = Eres el siguiente. Ya casi es tu turno.
 ahead = { $n ->

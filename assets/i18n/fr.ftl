@@ -30,11 +30,21 @@ basis_measured = D’après le rythme des dernières ouvertures : environ { $rat
         [many] { $rate } de personnes
        *[other] { $rate } personnes
     } par minute.
+basis_measured_hourly = D’après le rythme des dernières ouvertures : environ { $rate ->
+        [one] { $rate } personne
+        [many] { $rate } de personnes
+       *[other] { $rate } personnes
+    } par heure.
 basis_schedule = D’après le calendrier d’ouverture ({ $rate ->
         [one] { $rate } personne
         [many] { $rate } de personnes
        *[other] { $rate } personnes
     } par minute) : trop peu d’ouvertures encore pour mesurer le rythme.
+basis_schedule_hourly = D’après le calendrier d’ouverture ({ $rate ->
+        [one] { $rate } personne
+        [many] { $rate } de personnes
+       *[other] { $rate } personnes
+    } par heure) : trop peu d’ouvertures encore pour mesurer le rythme.
 paused_line = La file est en pause. Vous gardez votre place.
 next = Vous êtes le prochain. C’est presque votre tour.
 ahead = { $n ->

@@ -30,11 +30,21 @@ basis_measured = Pelo ritmo das últimas liberações: cerca de { $rate ->
         [many] { $rate } de pessoas
        *[other] { $rate } pessoas
     } por minuto.
+basis_measured_hourly = Pelo ritmo das últimas liberações: cerca de { $rate ->
+        [one] { $rate } pessoa
+        [many] { $rate } de pessoas
+       *[other] { $rate } pessoas
+    } por hora.
 basis_schedule = Pela programação de liberações ({ $rate ->
         [one] { $rate } pessoa
         [many] { $rate } de pessoas
        *[other] { $rate } pessoas
     } por minuto): ainda há poucas liberações para medir o ritmo.
+basis_schedule_hourly = Pela programação de liberações ({ $rate ->
+        [one] { $rate } pessoa
+        [many] { $rate } de pessoas
+       *[other] { $rate } pessoas
+    } por hora): ainda há poucas liberações para medir o ritmo.
 paused_line = A fila está pausada por enquanto. Seu lugar continua guardado.
 next = Você é o próximo. Está quase na sua vez.
 ahead = { $n ->

@@ -26,7 +26,9 @@ draw_at = { $day ->
        *[other] { $day } { $time } 抽签
     }
 basis_measured = 根据最近几次放行的速度：每分钟约 { $rate } 人。
+basis_measured_hourly = 根据最近几次放行的速度：每小时约 { $rate } 人。
 basis_schedule = 根据放行计划（每分钟 { $rate } 人）：放行次数还太少，无法测量速度。
+basis_schedule_hourly = 根据放行计划（每小时 { $rate } 人）：放行次数还太少，无法测量速度。
 paused_line = 队列暂时暂停。您的位置会保留。
 next = 下一位就是您，马上就轮到您了。
 ahead = 您前面还有 { $n } 人。

@@ -1292,6 +1292,31 @@ async fn an_invitations_code_gets_its_holder_a_place() {
     assert_eq!(app.show("vip").await.issued, 3);
 }
 
+/// A line slower than a person a minute says its pace in people an hour (it said "about 0 people a
+/// minute"), in the visitor's language.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_line_says_its_pace_by_the_hour() {
+    let app = spawn_app(Backend::Memory).await;
+    app.create_event(
+        "slow",
+        json!({ "batch_size": 3, "release_interval_ms": 3_600_000 }),
+    )
+    .await;
+    app.join("slow").await;
+    let driver = Daemon::chromedriver();
+    let profile = tempfile::tempdir().unwrap();
+    let client = browser(&driver, profile.path()).await;
+    client.goto(&app.url("/e/slow")).await.unwrap();
+    wait_for_part(
+        &client,
+        "basis",
+        "Based on the release schedule (3 people an hour)",
+        Duration::from_secs(10),
+    )
+    .await;
+    client.close().await.unwrap();
+}
+
 /// The progress bar moves smoothly, unless the visitor asked their system for less motion: then a
 /// rule of the page's style sheet that the browser finds in force takes the bar's transition away.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
