@@ -373,6 +373,8 @@ pub(super) async fn join_anonymous(restorer: &Restorer, keys: &JoinKeys, joins: 
     let count = joins.len() as u64;
     let floor = joins.iter().map(|join| join.floor).max().unwrap_or(0);
     let mut quotas = QuotaCounts::of(&joins);
+    // Each try counts the batch's joins again: after a loss (rare) a client may be refused a
+    // little early, never let through beyond its quota.
     let mut before = Err(StoreError::Unavailable("not drawn".into()));
     for _ in 0..3 {
         let mut transaction = redis::pipe();
