@@ -36,9 +36,10 @@
     history.replaceState(null, "", window.location.pathname + window.location.search);
   }
   // An invite-only event's code (or the booking site's signed invitation) from the invitation's
-  // link (`/e/<event>?code=…`): sent with the join, and taken out of the address.
+  // link (`/e/<event>?code=…`, or `#code=…`, which no server or proxy log sees): sent with the
+  // join, and taken out of the address.
   const query = new URLSearchParams(window.location.search);
-  let code = query.get("code");
+  let code = new URLSearchParams(window.location.hash.slice(1)).get("code") || query.get("code");
   if (code) {
     query.delete("code");
     const rest = query.toString();

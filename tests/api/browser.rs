@@ -1239,7 +1239,10 @@ async fn the_booking_site_hands_its_users_place_to_their_browser() {
 /// one. The page without script does the same with its form.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invitations_code_gets_its_holder_a_place() {
-    let app = spawn_app(Backend::Memory).await;
+    const INVITATION_SECRET: &str = "the-booking-sites-invitation-secret-0123456789";
+    let mut config = crate::helpers::base_config();
+    config.invitation_secret = Some(INVITATION_SECRET.into());
+    let app = crate::helpers::spawn_config(config).await;
     app.create_event("vip", json!({ "invite_only": true }))
         .await;
     let codes = app.api.issue_codes("vip", 3).await.unwrap();
@@ -1279,6 +1282,26 @@ async fn an_invitations_code_gets_its_holder_a_place() {
     wait_for_text(&client, "position", "2", Duration::from_secs(10)).await;
     client.close().await.unwrap();
 
+    // The booking site's signed invitation, in the address's fragment.
+    let invited = tempfile::tempdir().unwrap();
+    let client = browser(&driver, invited.path()).await;
+    let claims =
+        json!({ "aud": "vip", "sub": "user-7", "exp": chrono::Utc::now().timestamp() + 300 });
+    let key = jsonwebtoken::EncodingKey::from_secret(INVITATION_SECRET.as_bytes());
+    let invitation = jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).unwrap();
+    client
+        .goto(&app.url(&format!("/e/vip#code={invitation}")))
+        .await
+        .unwrap();
+    wait_for_text(&client, "position", "3", Duration::from_secs(10)).await;
+    let address = client.current_url().await.unwrap();
+    assert_eq!(
+        address.fragment(),
+        None,
+        "the invitation is out of the address"
+    );
+    client.close().await.unwrap();
+
     // Without script: told, offered the form, placed by a good code.
     let page = app.page_text("/e/vip?nojs=1").await;
     assert!(
@@ -1288,8 +1311,8 @@ async fn an_invitations_code_gets_its_holder_a_place() {
     let page = app
         .page_text(&format!("/e/vip?nojs=1&code={}", codes[2]))
         .await;
-    assert!(page.contains("id=\"position\">3<"), "{page}");
-    assert_eq!(app.show("vip").await.issued, 3);
+    assert!(page.contains("id=\"position\">4<"), "{page}");
+    assert_eq!(app.show("vip").await.issued, 4);
 }
 
 /// A line slower than a person a minute says its pace in people an hour (it said "about 0 people a
