@@ -36,6 +36,8 @@ pub struct Metrics {
     pub request_duration: HistogramVec,
     pub token_rejections: IntCounterVec,
     pub passes_consumed: IntCounterVec,
+    pub passes_renewed: IntCounterVec,
+    pub codes_presented: IntCounterVec,
     pub store_errors: IntCounterVec,
     pub store_duration: HistogramVec,
     pub delivery_errors: IntCounterVec,
@@ -149,6 +151,18 @@ impl Default for Metrics {
                 r,
                 "passes_consumed_total",
                 "Single-use passes presented, by result: first (let in) or used (refused).",
+                &["result"],
+            ),
+            passes_renewed: counter(
+                r,
+                "pass_renewals_total",
+                "Passes due for renewal at the gate (see pass_renewal_max_s), by result: renewed, or not (at the event's maximum, the slot no longer theirs, the store away).",
+                &["result"],
+            ),
+            codes_presented: counter(
+                r,
+                "enqueue_codes_total",
+                "Enqueue codes and invitations presented to invite-only events, by result: spent (a place), refused (unknown or used) or invited (a signed invitation's user).",
                 &["result"],
             ),
             store_errors: counter(

@@ -179,25 +179,13 @@ pub(super) async fn renewed_pass(
     if claims.kind != TokenKind::Pass || cached.is_completed(claims.pos) {
         return None;
     }
-    let decided = decided_claim(state, event, cached, claims.pos).await.ok()?;
-    let Decided {
-        claim: Claim::Granted { at_ms },
-        at_most_s: None,
-    } = decided
-    else {
-        return None;
-    };
-    let claimed_at = at_ms.div_euclid(1_000);
-    let end = admission::renewed_end(claims.exp, now, policy.pass_ttl_s, up_to_s, claimed_at)?;
-    if policy.capacity.is_limited() {
-        let held = state
-            .store
-            .hold_slot(event, claims.pos, unix_ms(), end.saturating_mul(1_000))
-            .await;
-        if !held.unwrap_or(false) {
-            return None;
-        }
-    }
+    let renewed = renewal_end(state, event, cached, claims, up_to_s).await;
+    state
+        .metrics
+        .passes_renewed
+        .with_label_values(&[if renewed.is_some() { "renewed" } else { "not" }])
+        .inc();
+    let end = renewed?;
     let visitor = VisitorId::parse(&claims.sub).ok()?;
     let lifetime_s = u64::try_from(end - now).unwrap_or(1);
     let (token, _) = state.tokens.sign(
@@ -209,4 +197,37 @@ pub(super) async fn renewed_pass(
         lifetime_s,
     );
     Some((token, lifetime_s))
+}
+
+/// When a pass due for renewal ends once renewed: `None` when it cannot be (see
+/// [`renewed_pass`]).
+async fn renewal_end(
+    state: &AppState,
+    event: &LineId,
+    cached: &CachedEvent,
+    claims: &Claims,
+    up_to_s: u64,
+) -> Option<i64> {
+    let policy = cached.policy();
+    let decided = decided_claim(state, event, cached, claims.pos).await.ok()?;
+    let Decided {
+        claim: Claim::Granted { at_ms },
+        at_most_s: None,
+    } = decided
+    else {
+        return None;
+    };
+    let claimed_at = at_ms.div_euclid(1_000);
+    let now = unix_s();
+    let end = admission::renewed_end(claims.exp, now, policy.pass_ttl_s, up_to_s, claimed_at)?;
+    if policy.capacity.is_limited() {
+        let held = state
+            .store
+            .hold_slot(event, claims.pos, unix_ms(), end.saturating_mul(1_000))
+            .await;
+        if !held.unwrap_or(false) {
+            return None;
+        }
+    }
+    Some(end)
 }

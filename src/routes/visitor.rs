@@ -326,7 +326,16 @@ pub(super) async fn joined(
     }
     // A signed invitation: the booking site's user, one place per user id.
     if let Some(invitation) = code.filter(|code| code.contains('.')) {
-        let visitor = invited(state, event, invitation)?;
+        let visitor = invited(state, event, invitation);
+        count_code(
+            state,
+            if visitor.is_ok() {
+                "invited"
+            } else {
+                "refused"
+            },
+        );
+        let visitor = visitor?;
         let joined = take_place(state, event, &visitor, JoinAs::Trusted).await?;
         let kind = admission::joining_kind(&event.cached, &joined);
         return join_answer(state, event, &visitor, kind, joined).await;
@@ -369,16 +378,24 @@ async fn spend_code(
     code: Option<&str>,
 ) -> Result<[u8; 32], ApiError> {
     let code = code.ok_or(ApiError::InvitationRequired)?;
-    let digest = EnqueueCode::parse(code)
-        .ok_or(ApiError::InvalidCode)?
-        .digest();
+    let Some(code) = EnqueueCode::parse(code) else {
+        count_code(state, "refused");
+        return Err(ApiError::InvalidCode);
+    };
+    let digest = code.digest();
     // Codes belong to the event, whichever lane its visitors wait in.
     let line = LineId::from(event.id().clone());
-    if state.store.use_code(&line, digest).await? {
-        Ok(digest)
-    } else {
-        Err(ApiError::InvalidCode)
-    }
+    let spent = state.store.use_code(&line, digest).await?;
+    count_code(state, if spent { "spent" } else { "refused" });
+    spent.then_some(digest).ok_or(ApiError::InvalidCode)
+}
+
+fn count_code(state: &AppState, result: &str) {
+    state
+        .metrics
+        .codes_presented
+        .with_label_values(&[result])
+        .inc();
 }
 
 /// The visitor a booking site's signed invitation names (HS256 with `invitation_secret`, for this

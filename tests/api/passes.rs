@@ -575,6 +575,12 @@ async fn a_pass_used_at_the_gate_is_renewed_up_to_the_events_maximum(backend: Ba
         "no further than the maximum"
     );
 
+    let metrics = app.metrics_text().await;
+    assert!(
+        metrics.contains(r#"waitroom_pass_renewals_total{result="renewed"} 1"#),
+        "{metrics}"
+    );
+
     // A completed visit is not renewed (nor let in).
     let (done, pass) = app.admitted_visitor("slow").await;
     let answer = app
