@@ -46,7 +46,9 @@
     history.replaceState(null, "", window.location.pathname + (rest ? `?${rest}` : ""));
   }
   let token = localStorage.getItem(storageKey);
-  let renewAt = 0;
+  // When the token runs out, and the timer that renews it before then.
+  let expiresAt = null;
+  let renewTimer = null;
   let source = null;
   let pollTimer = null;
   let streamFailures = 0;
@@ -302,13 +304,24 @@
     keep(body.token);
     // Spent: the token holds the place from now on.
     code = null;
-    // Renew the token halfway through its life, so a long wait never loses the place.
-    renewAt = Date.now() + (Date.parse(body.expires_at) - Date.now()) / 2;
+    expiresAt = body.expires_at;
+    renewBeforeExpiry();
     render(body);
     return body;
   }
 
   const jitter = (ms) => Math.round(ms * (0.8 + Math.random() * 0.4));
+
+  // Renews the token halfway through what is left of its life, so a long wait never loses the
+  // place; a busy answer to a renewal changes nothing but the next try, halfway again (at least a
+  // second apart), still before the token runs out.
+  function renewBeforeExpiry() {
+    clearTimeout(renewTimer);
+    const left = Date.parse(expiresAt) - Date.now();
+    renewTimer = setTimeout(() => {
+      if (token) join(renewBeforeExpiry);
+    }, Math.max(left / 2, 1000));
+  }
 
   function poll(delay) {
     clearTimeout(pollTimer);
@@ -397,12 +410,6 @@
     announce(t("joining"));
     start();
   });
-  setInterval(() => {
-    // A busy answer to a renewal changes nothing: the token is good for half its life yet, and
-    // the next tick tries again.
-    if (token && renewAt && Date.now() > renewAt) join(() => {});
-  }, 30000);
-
   brand();
   start();
 })();

@@ -5,7 +5,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
 
-use crate::helpers::{spawn_app, Backend, Daemon};
+use crate::helpers::{claims, spawn_app, Backend, Daemon};
 
 /// Real headless Chromium (Debian's package), as root and offline.
 async fn browser(driver: &Daemon, profile: &std::path::Path) -> Client {
@@ -1313,6 +1313,54 @@ async fn an_invitations_code_gets_its_holder_a_place() {
         .await;
     assert!(page.contains("id=\"position\">4<"), "{page}");
     assert_eq!(app.show("vip").await.issued, 4);
+}
+
+/// The page renews its token halfway through what is left of its life, so a short-lived token
+/// (60 s) never runs out while the visitor waits; a busy answer to a renewal (429 here: one join per
+/// 30 s from this address) changes nothing on the page, and the next try, sooner, renews it. The
+/// place stays the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_renews_a_short_lived_token_before_it_runs_out() {
+    let app = spawn_app(Backend::Memory).await;
+    app.create_event(
+        "short",
+        json!({ "token_ttl_s": 60, "batch_size": 0,
+                "rate_limits": { "joins_per_minute": 2, "join_burst": 1, "checks_per_second": 50, "check_burst": 100 } }),
+    )
+    .await;
+    let driver = Daemon::chromedriver();
+    let profile = tempfile::tempdir().unwrap();
+    let client = browser(&driver, profile.path()).await;
+    client.goto(&app.url("/e/short")).await.unwrap();
+    wait_for_text(&client, "position", "1", Duration::from_secs(10)).await;
+    let stored = || async {
+        client
+            .execute("return localStorage.getItem('waitroom:short');", vec![])
+            .await
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let first = stored().await;
+    let deadline = Instant::now() + Duration::from_secs(58);
+    let renewed = loop {
+        let now = stored().await;
+        if now != first {
+            break now;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the token was not renewed in time"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let (before, after) = (claims(&first), claims(&renewed));
+    assert_eq!(before["pos"], after["pos"], "the same place");
+    assert!(after["exp"].as_i64() > before["exp"].as_i64());
+    assert_eq!(text_of(&client, "position").await, "1");
+    assert_eq!(app.show("short").await.issued, 1);
+    client.close().await.unwrap();
 }
 
 /// A line slower than a person a minute says its pace in people an hour (it said "about 0 people a
