@@ -156,7 +156,7 @@ impl Default for Metrics {
             passes_renewed: counter(
                 r,
                 "pass_renewals_total",
-                "Passes due for renewal at the gate (see pass_renewal_max_s), by result: renewed, or not (at the event's maximum, the slot no longer theirs, the store away).",
+                "Passes due for renewal at the gate or verify (see pass_renewal_max_s), by result: renewed, or not (at the event's maximum, the slot no longer theirs, the store away).",
                 &["result"],
             ),
             codes_presented: counter(

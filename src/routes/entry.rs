@@ -161,7 +161,7 @@ pub(super) async fn consume_pass(
     }
 }
 
-/// A pass renewed on use (see [`admission::renewed_end`]): its token and lifetime in seconds, for
+/// A pass renewed on use (see [`admission::renewed_end`]): its token and expiry (unix s), for
 /// a pass the event renews and that needs it now. With a capacity, the holder's slot is held as
 /// long (if it is still theirs). No renewal when the store cannot say when the admission began or
 /// hold the slot: the pass stays good until its end as it was.
@@ -170,7 +170,7 @@ pub(super) async fn renewed_pass(
     event: &LineId,
     cached: &CachedEvent,
     claims: &Claims,
-) -> Option<(String, u64)> {
+) -> Option<(String, i64)> {
     let policy = cached.policy();
     let up_to_s = policy.renewed_up_to_s?;
     let now = unix_s();
@@ -188,7 +188,7 @@ pub(super) async fn renewed_pass(
     let end = renewed?;
     let visitor = VisitorId::parse(&claims.sub).ok()?;
     let lifetime_s = u64::try_from(end - now).unwrap_or(1);
-    let (token, _) = state.tokens.sign(
+    let (token, renewed) = state.tokens.sign(
         TokenKind::Pass,
         event,
         &visitor,
@@ -196,7 +196,7 @@ pub(super) async fn renewed_pass(
         now,
         lifetime_s,
     );
-    Some((token, lifetime_s))
+    Some((token, renewed.exp))
 }
 
 /// When a pass due for renewal ends once renewed: `None` when it cannot be (see

@@ -11,7 +11,7 @@ use super::problem::{ApiError, Problem};
 use super::state::AppState;
 use std::sync::Arc;
 
-use super::entry::{consume_pass, may_enter, Use};
+use super::entry::{consume_pass, may_enter, renewed_pass, Use};
 use crate::cache::CachedEvent;
 use crate::clock::rfc3339;
 use crate::domain::{EventId, LineId};
@@ -164,6 +164,14 @@ pub(super) struct Verdict {
     position: u64,
     expires_at: String,
     claims: Claims,
+    /// For an event that renews passes on use (`pass_renewal_max_s`), a pass let in with less than
+    /// half its lifetime left: the renewed pass, for the booking service to hand the visitor (as
+    /// the gate's `Set-Cookie` does).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    renewed_pass: Option<String>,
+    /// When the renewed pass expires.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    renewed_expires_at: Option<String>,
 }
 
 /// `POST /v1/verify`, for the booking service: is this token or pass genuine, and may its holder
@@ -188,6 +196,11 @@ pub(super) async fn verify(
         ) => Some(e),
         Err(e) => return Err(e),
     };
+    let renewed = match refusal {
+        None => renewed_pass(&state, &event, &cached, &claims).await,
+        Some(_) => None,
+    };
+    let renewed_expires_at = renewed.as_ref().map(|(_, expires)| rfc3339(*expires));
     Ok(HttpResponse::Ok().json(Verdict {
         valid: true,
         admitted: refusal.is_none(),
@@ -200,5 +213,7 @@ pub(super) async fn verify(
         position: claims.pos,
         expires_at: rfc3339(claims.exp),
         claims: Claims::clone(&claims),
+        renewed_pass: renewed.map(|(pass, _)| pass),
+        renewed_expires_at,
     }))
 }

@@ -654,7 +654,8 @@ pub async fn gate(
             answer
                 .insert_header((VISITOR_HEADER, claims.sub.as_str()))
                 .insert_header((POSITION_HEADER, claims.pos));
-            if let Some((pass, lifetime_s)) = renewed {
+            if let Some((pass, expires)) = renewed {
+                let lifetime_s = u64::try_from(expires - unix_s()).unwrap_or(1).max(1);
                 let https = over_https(state, peer, headers);
                 answer.cookie(pass_cookie(state, https, event.id(), &pass, lifetime_s));
             }
@@ -680,7 +681,7 @@ async fn entering(
     state: &AppState,
     event: &KnownEvent,
     token: Option<&str>,
-) -> Result<(Arc<Claims>, Option<(String, u64)>), ApiError> {
+) -> Result<(Arc<Claims>, Option<(String, i64)>), ApiError> {
     let held = holder(state, event, token)?;
     let line = held.line(event);
     may_enter(state, &line.line, &line.cached, &held.claims, Use::Enter).await?;

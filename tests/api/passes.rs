@@ -527,7 +527,8 @@ async fn through_the_gate(app: &TestApp, event: &str, pass: &str) -> (u16, Optio
 /// at the gate with less than half its lifetime (10 s) left comes back renewed for another 10 s,
 /// never past the event's maximum (16 s after the first collection); meanwhile the visitor's slot
 /// of the capacity stays held past the first pass's end; the old pass still ends when it did. An
-/// event without renewal never renews, and a completed visit is not renewed.
+/// event without renewal never renews, and a completed visit is not renewed. The booking service's
+/// verify renews as the gate does.
 async fn a_pass_used_at_the_gate_is_renewed_up_to_the_events_maximum(backend: Backend) {
     let mut config = config_for(backend, &format!("t{}", random_token_id()));
     config.service_token = Some(SERVICE_TOKEN.into());
@@ -580,6 +581,22 @@ async fn a_pass_used_at_the_gate_is_renewed_up_to_the_events_maximum(backend: Ba
         metrics.contains(r#"waitroom_pass_renewals_total{result="renewed"} 1"#),
         "{metrics}"
     );
+
+    // A booking service that verifies passes itself gets the renewed pass in the verdict.
+    let (verified, _) = app.admitted_visitor("slow").await;
+    let ending = sign_token(TokenKind::Pass, "slow", verified.position(), now() - 8, 10);
+    let verdict = app.verify(json!({ "token": ending })).await;
+    assert_eq!(verdict.body["admitted"], true, "{}", verdict.body);
+    let renewed = verdict.body["renewed_pass"]
+        .as_str()
+        .expect("a renewed pass");
+    assert!(claims(renewed).exp >= now() + 9);
+    assert_eq!(
+        verdict.body["renewed_expires_at"],
+        waitroom::clock::rfc3339(claims(renewed).exp)
+    );
+    let fresh = app.verify(json!({ "token": renewed })).await;
+    assert!(fresh.body.get("renewed_pass").is_none(), "{}", fresh.body);
 
     // A completed visit is not renewed (nor let in).
     let (done, pass) = app.admitted_visitor("slow").await;
