@@ -45,6 +45,8 @@
     const rest = query.toString();
     history.replaceState(null, "", window.location.pathname + (rest ? `?${rest}` : ""));
   }
+  // The solution of the event's challenge, once the page's worker found it (see `solve`).
+  let solution = null;
   let token = localStorage.getItem(storageKey);
   // When the token runs out, and the timer that renews it before then.
   let expiresAt = null;
@@ -117,6 +119,7 @@
   function refused(body) {
     const slug = (body.type || "").split(":").pop();
     if (slug === "not-open-yet") return upcoming();
+    if (slug === "challenge-required" && body.challenge) return solve(body.challenge);
     const [key, canRejoin] = refusals[slug] || ["failed", true];
     gone(t(key), canRejoin);
     if (slug === "invitation-required" || slug === "invalid-code") {
@@ -290,9 +293,40 @@
     retryTimer = setTimeout(start, jitter(seconds * 1000));
   }
 
+  // An event that asks for proof of work before a place: ALTCHA's solver works in a Web Worker
+  // (the page stays responsive), the bar says work is going on, then the page joins again with
+  // the solution: the place is taken when the work is done.
+  function solve(challenge) {
+    stop();
+    show("place");
+    $("leave").hidden = true;
+    $("position").textContent = "–";
+    $("ahead").textContent = "–";
+    $("estimate").textContent = t("not_known");
+    showBar(t("challenge_working"));
+    $("progress").removeAttribute("value");
+    announce(t("challenge_working"));
+    const worker = new Worker("/assets/altcha-worker.js", { type: "module" });
+    const failed = () => {
+      worker.terminate();
+      gone(t("failed"), true);
+    };
+    worker.onerror = failed;
+    worker.onmessage = (message) => {
+      if (!message.data || message.data.error) return failed();
+      worker.terminate();
+      solution = btoa(JSON.stringify({ challenge, solution: message.data }));
+      start();
+    };
+    worker.postMessage({ type: "work", challenge, counterStart: 0, counterStep: 1, timeout: 0 });
+  }
+
   // Joins, or keeps the place the token holds; a busy answer (503, 429) goes to `whenBusy`.
   async function join(whenBusy) {
-    const { response, body } = await call("POST", `${api}/join`, code ? { "X-Waitroom-Code": code } : {});
+    const extra = {};
+    if (code) extra["X-Waitroom-Code"] = code;
+    if (solution) extra["X-Waitroom-Solution"] = solution;
+    const { response, body } = await call("POST", `${api}/join`, extra);
     if (response.status === 503 || response.status === 429) {
       whenBusy(response);
       return null;
@@ -304,6 +338,7 @@
     keep(body.token);
     // Spent: the token holds the place from now on.
     code = null;
+    solution = null;
     expiresAt = body.expires_at;
     renewBeforeExpiry();
     render(body);

@@ -12,7 +12,8 @@
 //! 3. [`config`] (layered configuration, validated at start), [`keys`] (signing keys with key ids),
 //!    [`estimate`] (wait estimates from the measured rate) and [`limits`] (per-client rate limits,
 //!    the client's address through trusted proxies).
-//! 4. [`telemetry`] (logging), [`token`] (the token format) and [`metrics`] (Prometheus).
+//! 4. [`telemetry`] (logging), [`token`] (the token format), [`challenge`] (proof of work before
+//!    a place: ALTCHA challenges) and [`metrics`] (Prometheus).
 //! 5. [`store`]: the store trait in parts by who uses it (admin, the visitor path, sync, release,
 //!    drain), with its Redis (one server or a cluster; `store/redis/` split by the same parts) and
 //!    embedded implementations (Lua in `store/lua/`). The store, the cache, the scheduler and the
@@ -34,6 +35,7 @@
 
 pub mod admission;
 pub mod cache;
+pub mod challenge;
 pub mod cli;
 pub mod client;
 pub mod clock;

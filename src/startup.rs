@@ -249,6 +249,7 @@ impl Application {
         let state = web::Data::new(AppState {
             store,
             cache,
+            challenges: crate::challenge::Challenges::new(&keys),
             tokens: Tokens::new(&keys, &config.issuer)
                 .with_memory(usize::try_from(config.token_memory).unwrap_or(usize::MAX)),
             admin_token: config.admin_token.clone(),

@@ -88,6 +88,8 @@ invite_only = Diese Veranstaltung ist nur mit Einladung: Geben Sie den Code ein,
 code_invalid = Dieser Code gehört nicht zu dieser Veranstaltung oder wurde schon verwendet.
 code_label = Ihr Code
 code_submit = Mit diesem Code beitreten
+challenge_working = Ihr Browser erledigt ein paar Sekunden Arbeit, die Bots fernhält: Sie müssen nichts tun. Ihr Platz wird vergeben, sobald sie erledigt ist.
+challenge_needs_script = Diese Veranstaltung verlangt von jedem Browser vor der Platzvergabe ein paar Sekunden Arbeit, die JavaScript braucht: Schalten Sie es ein und laden Sie die Seite neu.
 in_draw = Sie sind in der Verlosung: Jede Freigabe lässt einige der Wartenden durch, zufällig gezogen, daher spielt es keine Rolle, wann Sie gekommen sind. Wartende: { $n }. Ihre Chance bei der nächsten Ziehung: { $chance } %.
 # Two sentences said one after the other.
 sentences = { $first } { $second }

@@ -98,6 +98,9 @@ invite_only = This event is by invitation: enter the code you were sent, or foll
 code_invalid = That code is not one of this event’s, or it was used already.
 code_label = Your code
 code_submit = Join with this code
+# An event that asks for proof of work before a place (its challenge).
+challenge_working = Your browser is doing a few seconds of work that keeps bots out: nothing for you to do. Your place is taken when it is done.
+challenge_needs_script = This event asks each browser for a few seconds of work before a place, which needs JavaScript: turn it on and reload the page.
 in_draw = You are in the draw: each release lets some of those waiting through, picked at random, so when you arrived does not matter. Waiting: { $n }. Your chance at the next draw: { $chance } %.
 # Two sentences said one after the other.
 sentences = { $first } { $second }

@@ -95,6 +95,8 @@ invite_only = Este evento es solo con invitación: escribe el código que recibi
 code_invalid = Ese código no es de este evento o ya se usó.
 code_label = Tu código
 code_submit = Entrar con este código
+challenge_working = Tu navegador está haciendo unos segundos de trabajo que mantiene fuera a los bots: no tienes que hacer nada. Tu lugar se toma cuando termine.
+challenge_needs_script = Este evento pide a cada navegador unos segundos de trabajo antes de dar un lugar, y eso necesita JavaScript: actívalo y vuelve a cargar la página.
 in_draw = Estás en el sorteo: cada entrada deja pasar a algunas de las personas en espera, elegidas al azar, así que no importa cuándo llegaste. En espera: { $n }. Tu probabilidad en el próximo sorteo: { $chance } %.
 # Two sentences said one after the other.
 sentences = { $first } { $second }

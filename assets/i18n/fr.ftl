@@ -95,6 +95,8 @@ invite_only = Cet événement est sur invitation : saisissez le code que vous av
 code_invalid = Ce code n’est pas valable pour cet événement, ou il a déjà été utilisé.
 code_label = Votre code
 code_submit = Rejoindre avec ce code
+challenge_working = Votre navigateur fait quelques secondes de travail qui écarte les robots : vous n’avez rien à faire. Votre place est prise quand il a fini.
+challenge_needs_script = Cet événement demande à chaque navigateur quelques secondes de travail avant une place, ce qui nécessite JavaScript : activez-le et rechargez la page.
 in_draw = Vous êtes dans le tirage : chaque ouverture laisse passer une partie des personnes en attente, tirées au sort, l’heure d’arrivée ne compte donc pas. En attente : { $n }. Votre chance au prochain tirage : { $chance } %.
 # Two sentences said one after the other.
 sentences = { $first } { $second }

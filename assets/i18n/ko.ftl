@@ -67,6 +67,8 @@ invite_only = 이 이벤트는 초대 전용입니다. 받은 코드를 입력�
 code_invalid = 이 이벤트의 코드가 아니거나 이미 사용된 코드입니다.
 code_label = 코드
 code_submit = 이 코드로 참여
+challenge_working = 봇을 막기 위해 브라우저가 몇 초 동안 작업하고 있습니다. 하실 일은 없습니다. 작업이 끝나면 자리가 정해집니다.
+challenge_needs_script = 이 이벤트는 자리를 드리기 전에 각 브라우저에 몇 초의 작업을 요청하며, 여기에는 JavaScript가 필요합니다. JavaScript를 켜고 페이지를 새로 고치세요.
 in_draw = 추첨에 참여 중입니다. 입장할 때마다 기다리는 사람 중 일부를 무작위로 뽑으므로 도착한 시각은 중요하지 않습니다. 대기 인원: { $n }명. 다음 추첨에서 뽑힐 확률: { $chance }%.
 # Two sentences said one after the other.
 sentences = { $first } { $second }

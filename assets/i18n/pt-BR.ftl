@@ -95,6 +95,8 @@ invite_only = Este evento é só para convidados: digite o código que você rec
 code_invalid = Esse código não é deste evento ou já foi usado.
 code_label = Seu código
 code_submit = Entrar com este código
+challenge_working = Seu navegador está fazendo alguns segundos de trabalho que mantém os robôs de fora: você não precisa fazer nada. Seu lugar é reservado quando terminar.
+challenge_needs_script = Este evento pede a cada navegador alguns segundos de trabalho antes de dar um lugar, e isso precisa de JavaScript: ative-o e recarregue a página.
 in_draw = Você está no sorteio: cada liberação deixa passar algumas das pessoas que esperam, sorteadas, então a hora em que você chegou não importa. Esperando: { $n }. Sua chance no próximo sorteio: { $chance } %.
 # Two sentences said one after the other.
 sentences = { $first } { $second }

@@ -67,6 +67,8 @@ invite_only = 此活动仅限受邀者参加：请输入您收到的代码，或
 code_invalid = 此代码不属于本活动，或已被使用。
 code_label = 您的代码
 code_submit = 使用此代码加入
+challenge_working = 您的浏览器正在进行几秒钟的运算，以挡住机器人：您无需做任何事。完成后即为您排上位置。
+challenge_needs_script = 此活动在分配位置前需要每个浏览器进行几秒钟的运算，这需要 JavaScript：请开启后重新加载页面。
 in_draw = 您正在参与抽签：每次放行都会从等候的人中随机选出一部分，因此到达时间并不重要。等候人数：{ $n }。您在下一次抽签中的机会：{ $chance }%。
 # 两句话接着说（中间不加空格）。
 sentences = { $first }{ $second }

@@ -176,6 +176,19 @@ async fn main() -> ExitCode {
         let count = if args.smoke { 1_000 } else { 100_000 };
         rows.extend(scenarios::tokens::cold_checks(secret.trim(), count));
     }
+    if args.runs("challenge") {
+        let (issued, costs, solves): (u32, &[u32], u32) = if args.smoke {
+            (100, &[1, 10], 1)
+        } else {
+            (10_000, &[1, 10, 100, 1_000, 10_000], 3)
+        };
+        rows.extend(scenarios::challenge::challenges(
+            secret.trim(),
+            issued,
+            costs,
+            solves,
+        ));
+    }
     if args.runs("cluster") {
         scenarios::cluster::cluster_joins(&args, &replica_settings, servers, &mut rows).await;
     }

@@ -123,6 +123,9 @@ struct SettingsArgs {
     /// Whether a join needs an enqueue code (`waitroom admin codes issue`) or a signed invitation.
     #[arg(long)]
     invite_only: Option<bool>,
+    /// Proof of work before a place: PBKDF2 iterations per attempt of the challenge (0: none).
+    #[arg(long)]
+    challenge_cost: Option<u32>,
     /// Origins a visitor may be sent back to after the hand-over, comma-separated.
     #[arg(long, value_delimiter = ',')]
     allowed_origins: Option<Vec<String>>,

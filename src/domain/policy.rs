@@ -87,6 +87,8 @@ pub struct EventPolicy {
     pub anonymous_joins: bool,
     /// Whether a join needs an enqueue code or a signed invitation.
     pub invite_only: bool,
+    /// PBKDF2 iterations per attempt of the challenge a join must solve, if it must.
+    pub challenge_cost: Option<u32>,
     /// Who skips the line at the gate, if anyone does.
     pub bypass: Option<Arc<Bypass>>,
 }
@@ -185,6 +187,7 @@ impl EventPolicy {
             outage: settings.admission.outage,
             anonymous_joins: settings.admission.anonymous_joins,
             invite_only: settings.admission.invite_only,
+            challenge_cost: Some(settings.admission.challenge_cost).filter(|cost| *cost > 0),
             bypass: Bypass::of(settings),
         }
     }

@@ -127,7 +127,14 @@ pub struct AdmissionSettings {
     /// Whether a join needs an enqueue code the admin issued (each gives one place) or an
     /// invitation the booking site signed.
     pub invite_only: bool,
+    /// Proof of work before a place: a join without a token brings the solution of a challenge
+    /// (ALTCHA), each attempt of which costs this many PBKDF2-SHA-256 iterations (a solution takes
+    /// 500 to 1,000 attempts); 0: no challenge.
+    pub challenge_cost: u32,
 }
+
+/// The highest challenge cost: about a minute of a phone's work.
+pub const MAX_CHALLENGE_COST: u32 = 100_000;
 
 impl Default for AdmissionSettings {
     fn default() -> Self {
@@ -142,6 +149,7 @@ impl Default for AdmissionSettings {
             outage: OutagePolicy::Hold,
             anonymous_joins: true,
             invite_only: false,
+            challenge_cost: 0,
         }
     }
 }
@@ -779,6 +787,12 @@ impl AdmissionSettings {
                 });
             }
         }
+        within(
+            "challenge_cost",
+            u64::from(self.challenge_cost),
+            0,
+            u64::from(MAX_CHALLENGE_COST),
+        )?;
         within("max_active", self.max_active, 0, 10_000_000)?;
         within("claim_window_s", self.claim_window_s, 5, 24 * 3600)?;
         check_http_url("target_url", &self.target_url)

@@ -25,6 +25,34 @@ const SCRIPT: &str = include_str!("../../assets/waitroom.js");
 const STYLE: &str = include_str!("../../assets/waitroom.css");
 /// `@fluent/bundle`, vendored (`assets/vendor/`): the page's script formats its messages with it.
 const FLUENT: &str = include_str!("../../assets/vendor/fluent-bundle.js");
+/// ALTCHA's solver (altcha-lib, vendored), run in a module Web Worker by the page: each file by its
+/// name, as the worker's imports ask for it.
+const ALTCHA: [(&str, &str); 6] = [
+    (
+        "altcha-worker.js",
+        include_str!("../../assets/vendor/altcha/altcha-worker.js"),
+    ),
+    (
+        "altcha-worker-shared.js",
+        include_str!("../../assets/vendor/altcha/altcha-worker-shared.js"),
+    ),
+    (
+        "altcha-pow.js",
+        include_str!("../../assets/vendor/altcha/altcha-pow.js"),
+    ),
+    (
+        "altcha-helpers.js",
+        include_str!("../../assets/vendor/altcha/altcha-helpers.js"),
+    ),
+    (
+        "altcha-types.js",
+        include_str!("../../assets/vendor/altcha/altcha-types.js"),
+    ),
+    (
+        "altcha-pbkdf2.js",
+        include_str!("../../assets/vendor/altcha/altcha-pbkdf2.js"),
+    ),
+];
 /// Only what the page uses: its own script and style, images from anywhere (logos), no framing.
 const PAGE_POLICY: &str = "default-src 'self'; img-src 'self' https: http: data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'";
 
@@ -37,7 +65,10 @@ pub(super) async fn asset(file: web::Path<String>) -> Result<HttpResponse, ApiEr
         "waitroom.js" => (SCRIPT, "text/javascript; charset=utf-8"),
         "waitroom.css" => (STYLE, "text/css; charset=utf-8"),
         "fluent-bundle.js" => (FLUENT, "text/javascript; charset=utf-8"),
-        _ => return Err(ApiError::NotFound),
+        name => match ALTCHA.iter().find(|(file, _)| *file == name) {
+            Some((_, body)) => (*body, "text/javascript; charset=utf-8"),
+            None => return Err(ApiError::NotFound),
+        },
     };
     Ok(HttpResponse::Ok()
         .content_type(content_type)
@@ -203,8 +234,12 @@ async fn without_script(
         nonce => nonce.clone(),
         ..words_context(words)
     };
-    let code = query.code.as_deref();
-    let page = match visitor::joined(state, event, token, (client, code)).await {
+    let presented = visitor::Presenting {
+        client,
+        code: query.code.as_deref(),
+        solution: None,
+    };
+    let page = match visitor::joined(state, event, token, presented).await {
         Ok(answer) => {
             response.cookie(visitor::visitor_cookie(state, https, event, &answer));
             let place = &answer.place;
@@ -284,6 +319,12 @@ async fn without_script(
             status => "closed",
             sentence => words.text("invite_only", &[]),
             code_form => true,
+            ..base
+        },
+        // The work is the page's script's: without it the page can only say so.
+        Err(ApiError::ChallengeRequired { .. }) => context! {
+            status => "closed",
+            sentence => words.text("challenge_needs_script", &[]),
             ..base
         },
         Err(ApiError::InvalidCode) => context! {

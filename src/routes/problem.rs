@@ -73,6 +73,13 @@ pub enum ApiError {
     KnownVisitorsOnly(String),
     #[error("this event is by invitation: join with the code or the link you were sent (the `X-Waitroom-Code` header)")]
     InvitationRequired,
+    /// A join to an event that asks for proof of work, without a solution that buys a place: the
+    /// new challenge to solve goes with the problem.
+    #[error("{why}")]
+    ChallengeRequired {
+        why: crate::challenge::Unsolved,
+        challenge: Box<altcha::Challenge>,
+    },
     #[error("the code is not one of this event's, or it was used already; an invitation must be the booking site's, for this event and unexpired")]
     InvalidCode,
     #[error("event `{0}` has no pre-queue, so nothing is drawn")]
@@ -145,6 +152,11 @@ pub struct Problem {
     /// Why a token was refused (`malformed`, `bad-signature`, `expired`, ...).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<&'static str>,
+    /// With `challenge-required`: the signed ALTCHA challenge (v2) to solve. Join again with
+    /// `X-Waitroom-Solution`: base64 of `{"challenge": <this>, "solution": {"counter", "derivedKey"}}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub challenge: Option<serde_json::Value>,
 }
 
 /// What a problem document says of an error besides its detail.
@@ -220,6 +232,9 @@ impl ApiError {
             ),
             ApiError::InvitationRequired => (S::FORBIDDEN, "invitation-required", "By invitation"),
             ApiError::InvalidCode => (S::FORBIDDEN, "invalid-code", "Invalid code"),
+            ApiError::ChallengeRequired { .. } => {
+                (S::FORBIDDEN, "challenge-required", "Challenge required")
+            }
             ApiError::ForeignOrigin => (S::FORBIDDEN, "foreign-origin", "Join from another site"),
             ApiError::NoPrequeue(_) => (S::NOT_FOUND, "no-prequeue", "No pre-queue"),
             ApiError::NotDrawnYet(_) => (S::CONFLICT, "not-drawn-yet", "Not drawn yet"),
@@ -290,6 +305,12 @@ impl ResponseError for ApiError {
             detail: self.to_string(),
             reason: match self {
                 ApiError::InvalidToken(e) => Some(e.reason()),
+                _ => None,
+            },
+            challenge: match self {
+                ApiError::ChallengeRequired { challenge, .. } => {
+                    serde_json::to_value(challenge).ok()
+                }
                 _ => None,
             },
         };

@@ -26,6 +26,8 @@ pub struct AppState {
     pub service_token: Option<SecretString>,
     /// The key of invitations the booking site signs (`invitation_secret`), if it signs any.
     pub invitations: Option<jsonwebtoken::DecodingKey>,
+    /// Proof-of-work challenges before a place, for events that ask for them.
+    pub challenges: crate::challenge::Challenges,
     pub cookie_prefix: String,
     pub cookie_secure: bool,
     pub metrics: Arc<Metrics>,

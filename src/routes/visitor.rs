@@ -20,6 +20,7 @@ use super::state::AppState;
 use super::table::Route;
 use crate::admission::{self, ExpiredReason, VisitorStatus};
 use crate::cache::{CachedEvent, SignedPass};
+use crate::challenge::Unsolved;
 use crate::clock::{rfc3339, unix_ms, unix_s};
 use crate::domain::{EnqueueCode, EventId, EventState, LineId, Phase, VisitorId};
 use crate::estimate::Estimate;
@@ -295,24 +296,43 @@ pub async fn join(
 ) -> Result<HttpResponse, ApiError> {
     cors::join_allowed(&event.cached, headers)?;
     let client = client_of(state, peer, headers);
-    let code = headers
-        .get(CODE_HEADER)
-        .and_then(|value| value.to_str().ok());
-    let answer = joined(state, &event, token, (client, code)).await?;
+    let text = |name: &HeaderName| headers.get(name).and_then(|value| value.to_str().ok());
+    let presented = Presenting {
+        client,
+        code: text(&CODE_HEADER),
+        solution: text(&SOLUTION_HEADER),
+    };
+    let answer = joined(state, &event, token, presented).await?;
     Ok(join_response(state, &event, &answer, Some(https)))
 }
 
 /// Where a join presents an enqueue code or a signed invitation.
 pub(super) const CODE_HEADER: HeaderName = HeaderName::from_static("x-waitroom-code");
+/// Where a join presents the solution of its challenge (base64 of ALTCHA's JSON payload).
+pub(super) const SOLUTION_HEADER: HeaderName = HeaderName::from_static("x-waitroom-solution");
+
+/// What a join brings besides a token: where it comes from, and what may buy it a place.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Presenting<'a> {
+    /// The client's address: new places count against its quota.
+    pub client: Option<IpAddr>,
+    /// An enqueue code or a signed invitation.
+    pub code: Option<&'a str>,
+    /// The solution of the event's challenge.
+    pub solution: Option<&'a str>,
+}
 
 /// What joining answers: a new place, or the one the token holds (with the pass once its turn
-/// came, as a status check would give it). A new place counts against `client`'s quota; `code`
-/// is the enqueue code or the booking site's signed invitation the join presents, if any.
+/// came, as a status check would give it), bought with what the join presents.
 pub(super) async fn joined(
     state: &AppState,
     event: &KnownEvent,
     token: Option<&str>,
-    (client, code): (Option<IpAddr>, Option<&str>),
+    Presenting {
+        client,
+        code,
+        solution,
+    }: Presenting<'_>,
 ) -> Result<JoinAnswer, ApiError> {
     check_joinable(event)?;
     // Refresh-proof: a visitor who holds a valid place keeps it, and no new number is drawn.
@@ -344,6 +364,10 @@ pub(super) async fn joined(
     if !policy.anonymous_joins {
         return Err(ApiError::KnownVisitorsOnly(event.line.to_string()));
     }
+    // Arrival is the solved join: the place is drawn once the work is done.
+    if let Some(cost) = policy.challenge_cost {
+        solved(state, event, cost, solution).await?;
+    }
     let spent = match policy.invite_only {
         true => Some(spend_code(state, event, code).await?),
         false => None,
@@ -368,6 +392,35 @@ pub(super) async fn joined(
     };
     let kind = admission::joining_kind(&event.cached, &joined);
     join_answer(state, event, &visitor, kind, joined).await
+}
+
+/// Checks the solution of the event's challenge a join presents, and marks it used: a new
+/// challenge to solve with the refusal otherwise.
+async fn solved(
+    state: &AppState,
+    event: &KnownEvent,
+    cost: u32,
+    solution: Option<&str>,
+) -> Result<(), ApiError> {
+    let refused = |why| ApiError::ChallengeRequired {
+        why,
+        challenge: Box::new(state.challenges.issue(event.id(), cost, unix_s())),
+    };
+    let verified = solution
+        .ok_or(Unsolved::Missing)
+        .and_then(|solution| state.challenges.check(event.id(), solution))
+        .map_err(refused)?;
+    // One place per challenge, whichever replica sees its solution.
+    let line = LineId::from(event.id().clone());
+    if state
+        .store
+        .first_use(&line, &verified.nonce, verified.expires_ms)
+        .await?
+    {
+        Ok(())
+    } else {
+        Err(refused(Unsolved::Used))
+    }
 }
 
 /// Spends the enqueue code a join to an invite-only event presents: its digest, to put back should

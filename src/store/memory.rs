@@ -52,6 +52,8 @@ struct Line {
     pool: Pool,
     /// Unused enqueue codes' digests.
     codes: HashSet<[u8; 32]>,
+    /// Challenges' nonces used, until when (unix ms).
+    used: HashMap<String, i64>,
 }
 
 #[derive(Default)]
@@ -458,6 +460,22 @@ impl LineStore for MemoryStore {
 
     async fn use_code(&self, event: &LineId, digest: [u8; 32]) -> Result<bool, StoreError> {
         Ok(self.with_line(event, |line| line.codes.remove(&digest)))
+    }
+
+    async fn first_use(&self, event: &LineId, id: &str, until_ms: i64) -> Result<bool, StoreError> {
+        let now = crate::clock::unix_ms();
+        Ok(self.with_line(event, |line| {
+            if line.used.len() % 1024 == 1023 {
+                line.used.retain(|_, until| *until > now);
+            }
+            match line.used.get(id) {
+                Some(until) if *until > now => false,
+                _ => {
+                    line.used.insert(id.to_owned(), until_ms);
+                    true
+                }
+            }
+        }))
     }
 
     async fn hold_slot(

@@ -1363,6 +1363,76 @@ async fn the_page_renews_a_short_lived_token_before_it_runs_out() {
     client.close().await.unwrap();
 }
 
+/// An event that asks for proof of work: the page says work is going on, solves the challenge in a
+/// Web Worker with ALTCHA's solver, joins with the solution and waits like any other; a reload keeps
+/// the place without new work. The page without script says it needs script.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_does_the_challenges_work_and_joins() {
+    let app = spawn_app(Backend::Memory).await;
+    app.create_event("pow", json!({ "challenge_cost": 200 }))
+        .await;
+    let driver = Daemon::chromedriver();
+    let profile = tempfile::tempdir().unwrap();
+    let client = browser(&driver, profile.path()).await;
+    client.goto(&app.url("/e/pow")).await.unwrap();
+    wait_for_text(&client, "position", "1", Duration::from_secs(30)).await;
+    look_at(&client, "challenge-solved.png").await;
+    client.refresh().await.unwrap();
+    wait_for_text(&client, "position", "1", Duration::from_secs(10)).await;
+    assert_eq!(app.show("pow").await.issued, 1);
+    client.close().await.unwrap();
+    assert!(app
+        .page_text("/e/pow?nojs=1")
+        .await
+        .contains("which needs JavaScript"));
+}
+
+/// What a challenge costs a visitor's browser at each cost level: the page's own worker (ALTCHA's
+/// solver with WebCrypto's PBKDF2) solving fresh challenges in this machine's Chromium. A
+/// measurement for docs/BENCHMARKS.md, not run by the suite:
+/// `cargo test --test api challenge_costs_in_chromium -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn challenge_costs_in_chromium() {
+    let app = spawn_app(Backend::Memory).await;
+    let driver = Daemon::chromedriver();
+    let profile = tempfile::tempdir().unwrap();
+    let client = browser(&driver, profile.path()).await;
+    client.goto(&app.url("/assets/waitroom.css")).await.unwrap();
+    for cost in [1, 10, 100, 1_000, 10_000] {
+        let event = format!("cost-{cost}");
+        app.create_event(&event, json!({ "challenge_cost": cost }))
+            .await;
+        let solves = if cost >= 10_000 { 2 } else { 5 };
+        let measured = client
+            .execute_async(
+                "const [event, solves, done] = arguments;
+                 (async () => {
+                   const times = [];
+                   for (let i = 0; i < solves; i++) {
+                     const answer = await fetch(`/v1/events/${event}/join`, { method: 'POST' });
+                     const { challenge } = await answer.json();
+                     const started = performance.now();
+                     const solution = await new Promise((resolve) => {
+                       const worker = new Worker('/assets/altcha-worker.js', { type: 'module' });
+                       worker.onmessage = (m) => { worker.terminate(); resolve(m.data); };
+                       worker.postMessage({ type: 'work', challenge, counterStart: 0, counterStep: 1, timeout: 0 });
+                     });
+                     if (!solution || !solution.derivedKey) return done(null);
+                     times.push(performance.now() - started);
+                   }
+                   done(times.reduce((a, b) => a + b, 0) / times.length);
+                 })();",
+                vec![json!(event), json!(solves)],
+            )
+            .await
+            .unwrap();
+        let ms = measured.as_f64().expect("solved");
+        println!("| {cost} | {ms:.0} ms | {solves} solutions |");
+    }
+    client.close().await.unwrap();
+}
+
 /// A line slower than a person a minute says its pace in people an hour (it said "about 0 people a
 /// minute"), in the visitor's language.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

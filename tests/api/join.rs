@@ -21,6 +21,8 @@ crate::on_stores!(
 
 on_every_store!(an_invite_only_event_gives_each_code_one_place_and_each_invited_user_one);
 
+on_every_store!(a_challenge_solved_buys_one_place_on_any_replica);
+
 async fn joins_draw_increasing_positions(backend: Backend) {
     let app = spawn_app(backend).await;
     app.create_event("tour", json!({})).await;
@@ -709,4 +711,136 @@ async fn an_invite_only_event_gives_each_code_one_place_and_each_invited_user_on
         3,
         "two codes, one invited user"
     );
+}
+
+/// The solution of `challenge` (as a problem document carries it) as a join presents it: base64 of
+/// ALTCHA's payload, solved with the `altcha` crate as any ALTCHA library would.
+fn solved(challenge: &serde_json::Value) -> String {
+    let challenge: altcha::Challenge = serde_json::from_value(challenge.clone()).unwrap();
+    let solution = altcha::solve_challenge(altcha::SolveChallengeOptions::new(&challenge))
+        .unwrap()
+        .expect("solved in time");
+    let payload = altcha::Payload {
+        challenge,
+        solution,
+    };
+    base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        serde_json::to_vec(&payload).unwrap(),
+    )
+}
+
+/// Proof of work before a place: a join without a solution gets 403 `challenge-required` with a
+/// signed challenge for its event; the solution buys one place, on whichever replica it comes to
+/// (20 joins at once with one solution: one place), and never a second; a solution for another
+/// event, of a challenge whose cost was lowered, expired, or unreadable buys none; a visitor with a
+/// place keeps it without new work.
+async fn a_challenge_solved_buys_one_place_on_any_replica(backend: Backend) {
+    let (app, other) = crate::helpers::app_and_other_replica(backend).await;
+    let other = other.as_ref().unwrap_or(&app);
+    app.create_event("pow", json!({ "challenge_cost": 10, "batch_size": 0 }))
+        .await;
+    app.create_event("elsewhere", json!({ "challenge_cost": 10 }))
+        .await;
+    let asked = join_with(&app, "pow", None).await;
+    asked.assert_problem(403, "challenge-required");
+    let challenge = &asked.body["challenge"];
+    assert_eq!(challenge["parameters"]["cost"], 10);
+    assert_eq!(challenge["parameters"]["algorithm"], "PBKDF2/SHA-256");
+    assert_eq!(challenge["parameters"]["data"]["event"], "pow");
+    assert!(challenge["signature"].is_string());
+
+    // Solved against one replica, spent on the other; then never again, on either.
+    let solution = solved(challenge);
+    let placed = join_with(other, "pow", Some(solution.clone())).await;
+    assert_eq!(placed.status.as_u16(), 201, "{}", placed.body);
+    for replica in [&app, other] {
+        let again = join_with(replica, "pow", Some(solution.clone())).await;
+        again.assert_problem(403, "challenge-required");
+        assert!(again.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("used already"));
+        assert!(
+            again.body["challenge"]["signature"].is_string(),
+            "a new challenge"
+        );
+    }
+    let fresh = solved(&join_with(&app, "pow", None).await.body["challenge"]);
+    let raced = futures_util::future::join_all((0..20).map(|n| {
+        join_with(
+            if n % 2 == 0 { &app } else { other },
+            "pow",
+            Some(fresh.clone()),
+        )
+    }))
+    .await;
+    assert_eq!(
+        raced
+            .iter()
+            .filter(|answer| answer.status.as_u16() == 201)
+            .count(),
+        1,
+        "one place for one solution"
+    );
+    // The place holds by its token without new work.
+    let kept = app.join_with("pow", &placed.token()).await;
+    assert_eq!(
+        (kept.status.as_u16(), kept.position()),
+        (200, placed.position())
+    );
+
+    // Another event's solution, a cheapened challenge, an expired one, and garbage buy nothing.
+    let foreign = solved(&join_with(&app, "elsewhere", None).await.body["challenge"]);
+    // Solved, then the challenge it names made cheaper (what a cheat would send).
+    let solution = solved(&join_with(&app, "pow", None).await.body["challenge"]);
+    let mut cheapened: serde_json::Value = serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::STANDARD, solution).unwrap(),
+    )
+    .unwrap();
+    cheapened["challenge"]["parameters"]["cost"] = json!(1);
+    let cheapened = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        cheapened.to_string(),
+    );
+    let keys = waitroom::keys::KeySet::from_pairs(
+        [(crate::helpers::KEY_ID, crate::helpers::KEY_B64)],
+        None,
+    )
+    .unwrap();
+    let old = waitroom::challenge::Challenges::new(&keys).issue(
+        &waitroom::domain::EventId::parse("pow").unwrap(),
+        10,
+        chrono::Utc::now().timestamp() - 400,
+    );
+    let expired = solved(&serde_json::to_value(old).unwrap());
+    for (refused, why) in [
+        (foreign, "this event"),
+        (cheapened, "this event"),
+        (expired, "expired"),
+        ("bm90IGpzb24=".to_owned(), "could not be read"),
+    ] {
+        let answer = join_with(&app, "pow", Some(refused)).await;
+        answer.assert_problem(403, "challenge-required");
+        assert!(
+            answer.body["detail"].as_str().unwrap().contains(why),
+            "{}",
+            answer.body
+        );
+    }
+    assert_eq!(app.show("pow").await.issued, 2);
+}
+
+async fn join_with(
+    app: &crate::helpers::TestApp,
+    event: &str,
+    solution: Option<String>,
+) -> crate::helpers::Answer {
+    let mut request = app
+        .client
+        .post(app.url(&format!("/v1/events/{event}/join")));
+    if let Some(solution) = solution {
+        request = request.header("x-waitroom-solution", solution);
+    }
+    app.send(request).await
 }

@@ -11,7 +11,7 @@ const LAYERS: &[&[&str]] = &[
     &["clock", "recent", "i18n"],
     &["domain"],
     &["config", "keys", "estimate", "limits"],
-    &["telemetry", "token", "metrics"],
+    &["telemetry", "token", "challenge", "metrics"],
     &["store"],
     &["cache", "sink"],
     &["admission"],

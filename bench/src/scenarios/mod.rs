@@ -1,6 +1,7 @@
 //! The scenarios, each measured against the ceiling or counted on its own.
 
 pub mod addresses;
+pub mod challenge;
 pub mod cluster;
 pub mod drain;
 pub mod draw;

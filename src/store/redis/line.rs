@@ -120,6 +120,19 @@ impl LineStore for RedisStore {
         Ok(removed == 1)
     }
 
+    async fn first_use(&self, event: &LineId, id: &str, until_ms: i64) -> Result<bool, StoreError> {
+        let left_ms = until_ms.saturating_sub(crate::clock::unix_ms()).max(1);
+        let first: Option<String> = redis::cmd("SET")
+            .arg(self.key(event, &format!("used:{id}")))
+            .arg(1)
+            .arg("PX")
+            .arg(left_ms)
+            .arg("NX")
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(first.is_some())
+    }
+
     async fn hold_slot(
         &self,
         event: &LineId,

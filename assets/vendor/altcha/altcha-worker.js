@@ -1,0 +1,5 @@
+import { handler } from './altcha-worker-shared.js';
+import { deriveKey } from './altcha-pbkdf2.js';
+handler({
+    deriveKey,
+});

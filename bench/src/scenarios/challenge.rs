@@ -1,0 +1,94 @@
+//! Proof of work before a place, in-process: what issuing and verifying a challenge cost the server
+//! (beside what a join costs it, from the join rows), and what solving one costs a client on one
+//! core at each cost level (ALTCHA's own Rust solver; the browser's time is measured in Chromium by
+//! `tests/api/browser.rs`, `challenge_costs_in_chromium`).
+
+use std::time::Instant;
+
+use base64::Engine;
+use waitroom::challenge::Challenges;
+use waitroom::domain::EventId;
+use waitroom::keys::KeySet;
+
+use crate::report::Row;
+
+pub fn challenges(secret: &str, issued: u32, costs: &[u32], solves: u32) -> Vec<Row> {
+    let keys = KeySet::from_pairs([("bench", secret)], Some("bench")).expect("the bench's key");
+    let challenges = Challenges::new(&keys);
+    let event = EventId::parse("bench").expect("an event");
+    let now = waitroom::clock::unix_s();
+    let mut rows = Vec::new();
+
+    let started = Instant::now();
+    let fresh: Vec<_> = (0..issued)
+        .map(|_| challenges.issue(&event, 1, now))
+        .collect();
+    let issue_us = started.elapsed().as_secs_f64() * 1e6 / f64::from(issued);
+    rows.push(Row::figure(
+        "challenge: issue",
+        issue_us,
+        "µs",
+        format!("server CPU per challenge handed out, {issued} challenges (one core)"),
+    ));
+
+    // Solutions of cost-1 challenges: verifying costs the server the same at any cost (the
+    // derived key's signature is checked, not derived again).
+    let solved: Vec<String> = fresh
+        .iter()
+        .take(solves.max(1) as usize * 20)
+        .map(|challenge| {
+            let solution = altcha::solve_challenge(altcha::SolveChallengeOptions::new(challenge))
+                .expect("solvable")
+                .expect("solved");
+            let payload = altcha::Payload {
+                challenge: challenge.clone(),
+                solution,
+            };
+            base64::engine::general_purpose::STANDARD
+                .encode(serde_json::to_vec(&payload).expect("JSON"))
+        })
+        .collect();
+    let rounds = 50;
+    let started = Instant::now();
+    for _ in 0..rounds {
+        for solution in &solved {
+            challenges.check(&event, solution).expect("a good solution");
+        }
+    }
+    let verify_us = started.elapsed().as_secs_f64() * 1e6 / (rounds as f64 * solved.len() as f64);
+    rows.push(Row::figure(
+        "challenge: verify",
+        verify_us,
+        "µs",
+        format!(
+            "server CPU per solution checked (base64, JSON, two HMACs), {} solutions × {rounds}",
+            solved.len()
+        ),
+    ));
+
+    for &cost in costs {
+        let started = Instant::now();
+        let mut attempts = 0u64;
+        for _ in 0..solves {
+            let challenge = challenges.issue(&event, cost, now);
+            let solution = altcha::solve_challenge(altcha::SolveChallengeOptions {
+                timeout_ms: 0,
+                ..altcha::SolveChallengeOptions::new(&challenge)
+            })
+            .expect("solvable")
+            .expect("solved");
+            attempts += u64::from(solution.counter) + 1;
+        }
+        let ms = started.elapsed().as_secs_f64() * 1e3 / f64::from(solves);
+        rows.push(Row::figure(
+            &format!("challenge: solve at cost {cost}"),
+            ms,
+            "ms/place",
+            format!(
+                "one core, ALTCHA's Rust solver; {solves} solutions, {:.0} attempts each on average",
+                attempts as f64 / f64::from(solves)
+            ),
+        ));
+    }
+    rows
+}

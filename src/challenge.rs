@@ -1,0 +1,151 @@
+//! Proof of work before a place (ALTCHA's open protocol, v2, with the `altcha` crate): a join to an
+//! event with a challenge cost is refused with a signed challenge until it brings a solution. The
+//! challenges are stateless (signed with a secret every replica derives from the active signing
+//! key, so any replica verifies them), bound to their event, and expire; the caller keeps each
+//! solution usable once (the store's "seen" mark, [`Verified::nonce`], until [`Verified::expires_ms`]).
+
+use altcha::{
+    create_challenge, verify_solution, Challenge, CreateChallengeOptions, Payload,
+    VerifySolutionOptions,
+};
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::domain::EventId;
+use crate::keys::KeySet;
+
+/// How long a challenge may be solved for: long enough for a slow phone at the highest cost.
+pub const CHALLENGE_TTL_S: i64 = 300;
+/// Attempts a solution takes: the counter is drawn between these (each attempt is `cost` PBKDF2
+/// iterations), so the expected work is 1.5 × this × cost and never less than this × cost.
+pub const ATTEMPTS: u32 = 500;
+const ALGORITHM: &str = "PBKDF2/SHA-256";
+
+/// Why a solution did not buy a place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Unsolved {
+    #[error("this event asks each browser for a little work before a place: solve the challenge and join again with the solution")]
+    Missing,
+    #[error("the solution could not be read: it must be base64 of ALTCHA's JSON payload (challenge and solution)")]
+    Malformed,
+    #[error("the challenge expired before its solution came: solve the new one")]
+    Expired,
+    #[error("the solution does not solve a challenge this waiting room issued for this event")]
+    Wrong,
+    #[error("this solution was used already: each buys one place; solve the new challenge")]
+    Used,
+}
+
+/// A solution that verified: what marks it used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// The challenge's nonce: one place per challenge.
+    pub nonce: String,
+    /// When the challenge expires, unix ms: its "used" mark need not outlive it.
+    pub expires_ms: i64,
+}
+
+/// Issues and verifies challenges with secrets derived from the active signing key.
+pub struct Challenges {
+    signature_secret: String,
+    key_secret: String,
+}
+
+impl Challenges {
+    pub fn new(keys: &KeySet) -> Self {
+        let derive = |purpose: &str| {
+            let mut mac = Hmac::<Sha256>::new_from_slice(keys.active_secret().expose())
+                .expect("HMAC takes keys of any length");
+            mac.update(purpose.as_bytes());
+            let digest = mac.finalize().into_bytes();
+            digest
+                .iter()
+                .map(|byte| format!("{byte:02x}"))
+                .collect::<String>()
+        };
+        Self {
+            signature_secret: derive("waitroom: altcha challenge signatures"),
+            key_secret: derive("waitroom: altcha derived keys"),
+        }
+    }
+
+    /// A new challenge for a join to `event` costing `cost` PBKDF2 iterations per attempt.
+    pub fn issue(&self, event: &EventId, cost: u32, now_s: i64) -> Challenge {
+        let counter = ATTEMPTS + rand::random_range(0..ATTEMPTS);
+        let data = [("event".to_owned(), serde_json::Value::from(event.as_str()))];
+        create_challenge(CreateChallengeOptions {
+            algorithm: ALGORITHM.to_owned(),
+            cost,
+            counter: Some(counter),
+            data: Some(data.into_iter().collect()),
+            expires_at: Some(now_s + CHALLENGE_TTL_S),
+            hmac_signature_secret: Some(self.signature_secret.clone()),
+            hmac_key_signature_secret: Some(self.key_secret.clone()),
+            ..CreateChallengeOptions::default()
+        })
+        .expect("a challenge of fixed, valid parameters")
+    }
+
+    /// Checks a solution (base64 of ALTCHA's JSON payload) for a join to `event`.
+    pub fn check(&self, event: &EventId, solution: &str) -> Result<Verified, Unsolved> {
+        let json = base64::engine::general_purpose::STANDARD
+            .decode(solution.trim())
+            .map_err(|_| Unsolved::Malformed)?;
+        let payload: Payload = serde_json::from_slice(&json).map_err(|_| Unsolved::Malformed)?;
+        let parameters = &payload.challenge.parameters;
+        let for_event = parameters
+            .data
+            .as_ref()
+            .and_then(|data| data.get("event"))
+            .and_then(|named| named.as_str());
+        if for_event != Some(event.as_str()) || parameters.algorithm != ALGORITHM {
+            return Err(Unsolved::Wrong);
+        }
+        let mut options = VerifySolutionOptions::new(
+            &payload.challenge,
+            &payload.solution,
+            self.signature_secret.clone(),
+        );
+        options.hmac_key_signature_secret = Some(self.key_secret.clone());
+        let verdict = verify_solution(options).map_err(|_| Unsolved::Wrong)?;
+        if verdict.expired {
+            return Err(Unsolved::Expired);
+        }
+        if !verdict.verified {
+            return Err(Unsolved::Wrong);
+        }
+        Ok(Verified {
+            nonce: parameters.nonce.clone(),
+            expires_ms: parameters.expires_at.unwrap_or(0).saturating_mul(1_000),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_solved_challenge_verifies_once_issued() {
+        let challenges = Challenges::new(&KeySet::ephemeral());
+        let event = EventId::parse("e").unwrap();
+        let challenge = challenges.issue(&event, 10, crate::clock::unix_s());
+        let solution = altcha::solve_challenge(altcha::SolveChallengeOptions::new(&challenge))
+            .unwrap()
+            .expect("solved");
+        assert!((ATTEMPTS..2 * ATTEMPTS).contains(&solution.counter));
+        let payload = Payload {
+            challenge,
+            solution,
+        };
+        let encoded =
+            base64::engine::general_purpose::STANDARD.encode(serde_json::to_vec(&payload).unwrap());
+        let verified = challenges.check(&event, &encoded).unwrap();
+        assert_eq!(verified.nonce, payload.challenge.parameters.nonce);
+        let other = EventId::parse("other").unwrap();
+        assert_eq!(challenges.check(&other, &encoded), Err(Unsolved::Wrong));
+        let elsewhere = Challenges::new(&KeySet::ephemeral());
+        assert_eq!(elsewhere.check(&event, &encoded), Err(Unsolved::Wrong));
+    }
+}
