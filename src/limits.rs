@@ -110,8 +110,9 @@ impl Limiters {
         if self.checks.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
             self.sweep();
         }
+        let key = limit_key(client);
         if kind == Limited::Join {
-            if let Some(until) = limiters.over_quota.lock().get(&limit_key(client)) {
+            if let Some(until) = limiters.over_quota.lock().get(&key) {
                 let left = until.saturating_duration_since(Instant::now());
                 if !left.is_zero() {
                     return Err(left);
@@ -119,7 +120,7 @@ impl Limiters {
             }
         }
         limiter
-            .check_key(&limit_key(client))
+            .check_key(&key)
             .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
     }
 

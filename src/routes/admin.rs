@@ -300,10 +300,7 @@ pub(super) async fn issue_codes(
     }
     let codes: Vec<EnqueueCode> = (0..body.count).map(|_| EnqueueCode::generate()).collect();
     let digests: Vec<[u8; 32]> = codes.iter().map(EnqueueCode::digest).collect();
-    state
-        .store
-        .add_codes(&LineId::from(event.id().clone()), &digests)
-        .await?;
+    state.store.add_codes(&event.own_line(), &digests).await?;
     tracing::info!(event = %event.id(), count = body.count, "enqueue codes issued");
     let codes = codes.iter().map(|code| code.as_str().to_owned()).collect();
     Ok(HttpResponse::Created().json(IssuedCodes { codes }))

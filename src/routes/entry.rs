@@ -8,7 +8,7 @@ use crate::admission::{self, Entry, ExpiredReason};
 use crate::cache::CachedEvent;
 use crate::clock::{unix_ms, unix_s};
 use crate::domain::VisitorId;
-use crate::domain::{LineId, OutagePolicy};
+use crate::domain::{EventPolicy, LineId, OutagePolicy};
 use crate::store::Claim;
 use crate::token::{Claims, TokenKind};
 
@@ -179,7 +179,7 @@ pub(super) async fn renewed_pass(
     if claims.kind != TokenKind::Pass || cached.is_completed(claims.pos) {
         return None;
     }
-    let renewed = renewal_end(state, event, cached, claims, up_to_s).await;
+    let renewed = renewal_end(state, (event, cached), claims, (&policy, now)).await;
     state
         .metrics
         .passes_renewed
@@ -203,12 +203,11 @@ pub(super) async fn renewed_pass(
 /// [`renewed_pass`]).
 async fn renewal_end(
     state: &AppState,
-    event: &LineId,
-    cached: &CachedEvent,
+    (event, cached): (&LineId, &CachedEvent),
     claims: &Claims,
-    up_to_s: u64,
+    (policy, now): (&EventPolicy, i64),
 ) -> Option<i64> {
-    let policy = cached.policy();
+    let up_to_s = policy.renewed_up_to_s?;
     let decided = decided_claim(state, event, cached, claims.pos).await.ok()?;
     let Decided {
         claim: Claim::Granted { at_ms },
@@ -218,7 +217,6 @@ async fn renewal_end(
         return None;
     };
     let claimed_at = at_ms.div_euclid(1_000);
-    let now = unix_s();
     let end = admission::renewed_end(claims.exp, now, policy.pass_ttl_s, up_to_s, claimed_at)?;
     if policy.capacity.is_limited() {
         let held = state

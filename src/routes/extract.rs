@@ -57,6 +57,12 @@ impl KnownEvent {
     pub fn id(&self) -> &EventId {
         self.line.event()
     }
+
+    /// The event's own line, whichever lane this is: where what belongs to the whole event is
+    /// kept (its enqueue codes, its challenges' used marks).
+    pub fn own_line(&self) -> LineId {
+        LineId::from(self.id().clone())
+    }
 }
 
 fn app_state(req: &HttpRequest) -> Result<&AppState, ApiError> {

@@ -300,39 +300,6 @@ async fn without_script(
                 }
             }
         }
-        Err(ApiError::EventClosed(_)) => context! {
-            status => "closed",
-            sentence => words.text("closed", &[]),
-            ..base
-        },
-        Err(ApiError::SoldOut(_)) => context! {
-            status => "closed",
-            sentence => words.text("sold_out", &[]),
-            ..base
-        },
-        Err(ApiError::KnownVisitorsOnly(_)) => context! {
-            status => "closed",
-            sentence => words.text("known_only", &[]),
-            ..base
-        },
-        Err(ApiError::InvitationRequired) => context! {
-            status => "closed",
-            sentence => words.text("invite_only", &[]),
-            code_form => true,
-            ..base
-        },
-        // The work is the page's script's: without it the page can only say so.
-        Err(ApiError::ChallengeRequired { .. }) => context! {
-            status => "closed",
-            sentence => words.text("challenge_needs_script", &[]),
-            ..base
-        },
-        Err(ApiError::InvalidCode) => context! {
-            status => "closed",
-            sentence => words.text("code_invalid", &[]),
-            code_form => true,
-            ..base
-        },
         Err(ApiError::NotOpenYet { from, wait, .. }) => {
             let refresh_s = wait.as_secs().clamp(5, 60);
             context! {
@@ -341,10 +308,33 @@ async fn without_script(
                 ..reloading(base, words, (query, &event.line), refresh_s)
             }
         }
-        Err(e) => return Err(e),
+        Err(refused) => match turned_away(&refused) {
+            Some((message, code_form)) => context! {
+                status => "closed",
+                sentence => words.text(message, &[]),
+                code_form,
+                ..base
+            },
+            None => return Err(refused),
+        },
     };
     let html = state.pages.render(templates::NO_SCRIPT, page)?;
     Ok(html_page(response, html, Some(&nonce)))
+}
+
+/// What the page without script says to a visitor a join turned away (as the script's `refusals`
+/// table does), and whether it offers the field for an enqueue code; `None` for anything else.
+fn turned_away(refused: &ApiError) -> Option<(&'static str, bool)> {
+    Some(match refused {
+        ApiError::EventClosed(_) => ("closed", false),
+        ApiError::SoldOut(_) => ("sold_out", false),
+        ApiError::KnownVisitorsOnly(_) => ("known_only", false),
+        ApiError::InvitationRequired => ("invite_only", true),
+        ApiError::InvalidCode => ("code_invalid", true),
+        // The work is the page's script's: without it the page can only say so.
+        ApiError::ChallengeRequired { .. } => ("challenge_needs_script", false),
+        _ => return None,
+    })
 }
 
 /// A time for the page without script, which cannot know the visitor's zone, as the messages'

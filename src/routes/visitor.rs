@@ -382,8 +382,7 @@ pub(super) async fn joined(
         (Ok(joined), _) => joined,
         // No place for the code: it is good for another try.
         (Err(e), Some(digest)) => {
-            let line = LineId::from(event.id().clone());
-            if let Err(lost) = state.store.add_codes(&line, &[digest]).await {
+            if let Err(lost) = state.store.add_codes(&event.own_line(), &[digest]).await {
                 tracing::warn!(event = %event.line, error = %lost, "an enqueue code spent on a join that failed could not be put back");
             }
             return Err(e);
@@ -411,10 +410,9 @@ async fn solved(
         .and_then(|solution| state.challenges.check(event.id(), solution))
         .map_err(refused)?;
     // One place per challenge, whichever replica sees its solution.
-    let line = LineId::from(event.id().clone());
     if state
         .store
-        .first_use(&line, &verified.nonce, verified.expires_ms)
+        .first_use(&event.own_line(), &verified.nonce, verified.expires_ms)
         .await?
     {
         Ok(())
@@ -436,9 +434,7 @@ async fn spend_code(
         return Err(ApiError::InvalidCode);
     };
     let digest = code.digest();
-    // Codes belong to the event, whichever lane its visitors wait in.
-    let line = LineId::from(event.id().clone());
-    let spent = state.store.use_code(&line, digest).await?;
+    let spent = state.store.use_code(&event.own_line(), digest).await?;
     count_code(state, if spent { "spent" } else { "refused" });
     spent.then_some(digest).ok_or(ApiError::InvalidCode)
 }
