@@ -409,10 +409,13 @@ async fn solved(
         .ok_or(Unsolved::Missing)
         .and_then(|solution| state.challenges.check(event.id(), solution))
         .map_err(refused)?;
-    // One place per challenge, whichever replica sees its solution.
+    // One place per challenge, whichever replica sees its solution, marked until it expires.
+    let ttl_ms = u64::try_from(verified.expires_ms - unix_ms())
+        .unwrap_or(1)
+        .max(1);
     if state
         .store
-        .first_use(&event.own_line(), &verified.nonce, verified.expires_ms)
+        .first_use(&event.own_line(), &verified.nonce, ttl_ms)
         .await?
     {
         Ok(())

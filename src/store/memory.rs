@@ -52,8 +52,8 @@ struct Line {
     pool: Pool,
     /// Unused enqueue codes' digests.
     codes: HashSet<[u8; 32]>,
-    /// Challenges' nonces used, until when (unix ms).
-    used: HashMap<String, i64>,
+    /// Challenges' nonces used, until when.
+    used: HashMap<String, Instant>,
 }
 
 #[derive(Default)]
@@ -242,6 +242,25 @@ impl Line {
         self.issued = floor;
         true
     }
+}
+
+/// Marks `key` for `ttl_ms` if it is not marked (as SET NX PX does in Redis): true if it was not.
+/// Marks that ran out count as none, and are dropped every 1,024 marks (not at every call: a
+/// challenge's marks come with every join).
+fn mark_once<K: std::hash::Hash + Eq>(
+    marks: &mut HashMap<K, Instant>,
+    key: K,
+    ttl_ms: u64,
+) -> bool {
+    let now = Instant::now();
+    if marks.len() % 1024 == 1023 {
+        marks.retain(|_, until| *until > now);
+    }
+    if marks.get(&key).is_some_and(|until| *until > now) {
+        return false;
+    }
+    marks.insert(key, now + Duration::from_millis(ttl_ms));
+    true
 }
 
 /// Where the pointer lands when it moves over `count` visitors who did not leave, as advance.lua
@@ -462,19 +481,9 @@ impl LineStore for MemoryStore {
         Ok(self.with_line(event, |line| line.codes.remove(&digest)))
     }
 
-    async fn first_use(&self, event: &LineId, id: &str, until_ms: i64) -> Result<bool, StoreError> {
-        let now = crate::clock::unix_ms();
+    async fn first_use(&self, event: &LineId, id: &str, ttl_ms: u64) -> Result<bool, StoreError> {
         Ok(self.with_line(event, |line| {
-            if line.used.len() % 1024 == 1023 {
-                line.used.retain(|_, until| *until > now);
-            }
-            match line.used.get(id) {
-                Some(until) if *until > now => false,
-                _ => {
-                    line.used.insert(id.to_owned(), until_ms);
-                    true
-                }
-            }
+            mark_once(&mut line.used, id.to_owned(), ttl_ms)
         }))
     }
 
@@ -525,15 +534,8 @@ impl LineStore for MemoryStore {
         position: u64,
         ttl_ms: u64,
     ) -> Result<bool, StoreError> {
-        let now = Instant::now();
         Ok(self.with_line(event, |line| {
-            line.used_passes.retain(|_, until| *until > now);
-            if line.used_passes.contains_key(&position) {
-                return false;
-            }
-            line.used_passes
-                .insert(position, now + Duration::from_millis(ttl_ms));
-            true
+            mark_once(&mut line.used_passes, position, ttl_ms)
         }))
     }
 

@@ -398,9 +398,9 @@ pub trait LineStore: Send + Sync + 'static {
     /// the event, however many ask at once.
     async fn use_code(&self, line: &LineId, digest: [u8; 32]) -> Result<bool, StoreError>;
 
-    /// Marks `id` (a challenge's nonce) used until `until_ms`: true for the one caller that found
-    /// it unused, however many ask at once.
-    async fn first_use(&self, line: &LineId, id: &str, until_ms: i64) -> Result<bool, StoreError>;
+    /// Marks `id` (a challenge's nonce) used for `ttl_ms`, as [`LineStore::consume_pass`] marks a
+    /// pass: true for the one caller that found it unused, however many ask at once.
+    async fn first_use(&self, line: &LineId, id: &str, ttl_ms: u64) -> Result<bool, StoreError>;
 
     /// Keeps `position`'s slot of the event's capacity held until `until_ms`, for a renewed pass:
     /// false if it was no longer theirs at `now_ms` (the visit completed, or the slot ran out).

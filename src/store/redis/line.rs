@@ -120,17 +120,9 @@ impl LineStore for RedisStore {
         Ok(removed == 1)
     }
 
-    async fn first_use(&self, event: &LineId, id: &str, until_ms: i64) -> Result<bool, StoreError> {
-        let left_ms = until_ms.saturating_sub(crate::clock::unix_ms()).max(1);
-        let first: Option<String> = redis::cmd("SET")
-            .arg(self.key(event, &format!("used:{id}")))
-            .arg(1)
-            .arg("PX")
-            .arg(left_ms)
-            .arg("NX")
-            .query_async(&mut self.conn.clone())
-            .await?;
-        Ok(first.is_some())
+    async fn first_use(&self, event: &LineId, id: &str, ttl_ms: u64) -> Result<bool, StoreError> {
+        self.mark_once(self.key(event, &format!("challenge:{id}")), ttl_ms)
+            .await
     }
 
     async fn hold_slot(
@@ -173,18 +165,9 @@ impl LineStore for RedisStore {
         position: u64,
         ttl_ms: u64,
     ) -> Result<bool, StoreError> {
-        let mut conn = self.conn.clone();
-        // SET NX: atomic, so of any number of concurrent calls exactly one is first; the key goes
-        // when the admission's passes would have expired anyway.
-        let first: Option<String> = redis::cmd("SET")
-            .arg(self.key(event, &format!("used:{position}")))
-            .arg(1)
-            .arg("NX")
-            .arg("PX")
-            .arg(ttl_ms.max(1))
-            .query_async(&mut conn)
-            .await?;
-        Ok(first.is_some())
+        // The mark goes when the admission's passes would have expired anyway.
+        self.mark_once(self.key(event, &format!("used:{position}")), ttl_ms)
+            .await
     }
 
     async fn pass_used(&self, event: &LineId, position: u64) -> Result<bool, StoreError> {
@@ -194,5 +177,21 @@ impl LineStore for RedisStore {
             .query_async(&mut conn)
             .await?;
         Ok(used)
+    }
+}
+
+impl RedisStore {
+    /// Sets `key` for `ttl_ms` if it is not set: SET NX, atomic, so of any number of concurrent
+    /// calls exactly one is first.
+    async fn mark_once(&self, key: String, ttl_ms: u64) -> Result<bool, StoreError> {
+        let first: Option<String> = redis::cmd("SET")
+            .arg(key)
+            .arg(1)
+            .arg("NX")
+            .arg("PX")
+            .arg(ttl_ms.max(1))
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(first.is_some())
     }
 }
