@@ -2,7 +2,7 @@
 //! event with a challenge cost is refused with a signed challenge until it brings a solution. The
 //! challenges are stateless (signed with a secret every replica derives from the active signing
 //! key, so any replica verifies them), bound to their event, and expire; the caller keeps each
-//! solution usable once (the store's "seen" mark, [`Verified::nonce`], until [`Verified::expires_ms`]).
+//! solution usable once (the store's "seen" mark, [`Verified::mark`], until [`Verified::expires_ms`]).
 
 use altcha::{
     create_challenge, verify_solution, Challenge, CreateChallengeOptions, Payload,
@@ -38,18 +38,34 @@ pub enum Unsolved {
 }
 
 /// A solution that verified: what marks it used.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Verified {
-    /// The challenge's nonce: one place per challenge.
-    pub nonce: String,
+    /// The challenge's nonce (hex, as issued): one place per challenge.
+    nonce: [u8; NONCE_HEX],
     /// When the challenge expires, unix ms: its "used" mark need not outlive it.
     pub expires_ms: i64,
+}
+
+/// The length of a challenge's nonce: 16 random bytes in hex.
+const NONCE_HEX: usize = 32;
+
+impl Verified {
+    /// What names the solution's "used" mark: its challenge's nonce.
+    pub fn mark(&self) -> &str {
+        std::str::from_utf8(&self.nonce).expect("a nonce checked to be hex")
+    }
+
+    /// How long the mark must last from `now_ms`: until the challenge expires (at least 1 ms).
+    pub fn mark_ttl_ms(&self, now_ms: i64) -> u64 {
+        u64::try_from(self.expires_ms - now_ms).unwrap_or(1).max(1)
+    }
 }
 
 /// Issues and verifies challenges with secrets derived from the active signing key.
 pub struct Challenges {
     signature_secret: String,
     key_secret: String,
+    attempts: u32,
 }
 
 impl Challenges {
@@ -67,12 +83,24 @@ impl Challenges {
         Self {
             signature_secret: derive("waitroom: altcha challenge signatures"),
             key_secret: derive("waitroom: altcha derived keys"),
+            attempts: ATTEMPTS,
+        }
+    }
+
+    /// The same challenges with solutions of `attempts` to twice as many tries: fewer than
+    /// [`ATTEMPTS`] only where the work is not what is measured (a load test that stands in for
+    /// many visitors' devices solves their challenges this way; the server verifies any solution
+    /// at the same cost).
+    pub fn with_attempts(self, attempts: u32) -> Self {
+        Self {
+            attempts: attempts.max(1),
+            ..self
         }
     }
 
     /// A new challenge for a join to `event` costing `cost` PBKDF2 iterations per attempt.
     pub fn issue(&self, event: &EventId, cost: u32, now_s: i64) -> Challenge {
-        let counter = ATTEMPTS + rand::random_range(0..ATTEMPTS);
+        let counter = self.attempts + rand::random_range(0..self.attempts);
         let data = [("event".to_owned(), serde_json::Value::from(event.as_str()))];
         create_challenge(CreateChallengeOptions {
             algorithm: ALGORITHM.to_owned(),
@@ -115,11 +143,33 @@ impl Challenges {
         if !verdict.verified {
             return Err(Unsolved::Wrong);
         }
+        let nonce = parameters.nonce.as_bytes();
+        let nonce = <[u8; NONCE_HEX]>::try_from(nonce)
+            .ok()
+            .filter(|nonce| nonce.iter().all(u8::is_ascii_hexdigit))
+            .ok_or(Unsolved::Wrong)?;
         Ok(Verified {
-            nonce: parameters.nonce.clone(),
+            nonce,
             expires_ms: parameters.expires_at.unwrap_or(0).saturating_mul(1_000),
         })
     }
+}
+
+/// What a client sends for `challenge` once it has done the work: base64 of ALTCHA's JSON payload
+/// (the challenge and its solution), solved here with ALTCHA's own Rust solver on this thread, as
+/// an app or a CLI would; `None` if it cannot be solved (not a challenge of this algorithm).
+pub fn solve(challenge: &Challenge) -> Option<String> {
+    let options = altcha::SolveChallengeOptions {
+        timeout_ms: 0,
+        ..altcha::SolveChallengeOptions::new(challenge)
+    };
+    let solution = altcha::solve_challenge(options).ok().flatten()?;
+    let payload = Payload {
+        challenge: challenge.clone(),
+        solution,
+    };
+    let json = serde_json::to_vec(&payload).expect("a payload serializes");
+    Some(base64::engine::general_purpose::STANDARD.encode(json))
 }
 
 #[cfg(test)]
@@ -131,21 +181,34 @@ mod tests {
         let challenges = Challenges::new(&KeySet::ephemeral());
         let event = EventId::parse("e").unwrap();
         let challenge = challenges.issue(&event, 10, crate::clock::unix_s());
-        let solution = altcha::solve_challenge(altcha::SolveChallengeOptions::new(&challenge))
-            .unwrap()
-            .expect("solved");
-        assert!((ATTEMPTS..2 * ATTEMPTS).contains(&solution.counter));
-        let payload = Payload {
-            challenge,
-            solution,
-        };
-        let encoded =
-            base64::engine::general_purpose::STANDARD.encode(serde_json::to_vec(&payload).unwrap());
+        let encoded = solve(&challenge).expect("solved");
         let verified = challenges.check(&event, &encoded).unwrap();
-        assert_eq!(verified.nonce, payload.challenge.parameters.nonce);
+        assert_eq!(verified.mark(), challenge.parameters.nonce);
         let other = EventId::parse("other").unwrap();
         assert_eq!(challenges.check(&other, &encoded), Err(Unsolved::Wrong));
         let elsewhere = Challenges::new(&KeySet::ephemeral());
         assert_eq!(elsewhere.check(&event, &encoded), Err(Unsolved::Wrong));
+    }
+
+    /// A solution takes between the attempts and twice as many tries, whatever those are; one of a
+    /// cheaper challenge verifies where the usual ones are issued (the key signs both alike).
+    #[test]
+    fn attempts_set_the_work_and_not_what_verifies() {
+        let keys = KeySet::ephemeral();
+        let event = EventId::parse("e").unwrap();
+        let now = crate::clock::unix_s();
+        let tries = |challenges: &Challenges| {
+            let challenge = challenges.issue(&event, 1, now);
+            altcha::solve_challenge(altcha::SolveChallengeOptions::new(&challenge))
+                .unwrap()
+                .expect("solved")
+                .counter
+        };
+        let usual = Challenges::new(&keys);
+        assert!((ATTEMPTS..2 * ATTEMPTS).contains(&tries(&usual)));
+        let cheap = Challenges::new(&keys).with_attempts(3);
+        assert!((3..6).contains(&tries(&cheap)));
+        let encoded = solve(&cheap.issue(&event, 1, now)).unwrap();
+        assert!(usual.check(&event, &encoded).is_ok());
     }
 }

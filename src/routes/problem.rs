@@ -128,6 +128,8 @@ impl From<StoreError> for ApiError {
             StoreError::Unavailable(reason) => ApiError::StoreUnavailable(reason),
             StoreError::Corrupt(reason) => ApiError::Internal(reason),
             StoreError::OverQuota(wait) => ApiError::RateLimited(wait),
+            // A join that spends a solution turns this into a new challenge; no other can meet it.
+            StoreError::Spent => ApiError::Internal("a spent challenge solution, unasked".into()),
         }
     }
 }

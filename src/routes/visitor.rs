@@ -20,12 +20,12 @@ use super::state::AppState;
 use super::table::Route;
 use crate::admission::{self, ExpiredReason, VisitorStatus};
 use crate::cache::{CachedEvent, SignedPass};
-use crate::challenge::Unsolved;
+use crate::challenge::{Unsolved, Verified};
 use crate::clock::{rfc3339, unix_ms, unix_s};
 use crate::domain::{EnqueueCode, EventId, EventState, LineId, Phase, VisitorId};
 use crate::estimate::Estimate;
 use crate::limits::{limit_key, JoinQuota};
-use crate::store::{JoinAs, Joined, PrequeueLeave};
+use crate::store::{JoinAs, Joined, PrequeueLeave, StoreError};
 use crate::token::{Claims, TokenError, TokenKind};
 
 /// What a visitor holding a waiting token is told, on joining and on every status check: where
@@ -365,18 +365,25 @@ pub(super) async fn joined(
         return Err(ApiError::KnownVisitorsOnly(event.line.to_string()));
     }
     // Arrival is the solved join: the place is drawn once the work is done.
-    if let Some(cost) = policy.challenge_cost {
-        solved(state, event, cost, solution).await?;
-    }
+    let solved = match policy.challenge_cost {
+        Some(cost) => Some(verified_solution(state, event, cost, solution)?),
+        None => None,
+    };
     let spent = match policy.invite_only {
         true => Some(spend_code(state, event, code).await?),
         false => None,
     };
     // Anonymous visitors never choose their id, so nobody can claim another's place.
     let visitor = VisitorId::generate();
-    let taken = match quota_of(event, client) {
-        Some(quota) => counted_place(state, event, &visitor, quota).await,
-        None => take_place(state, event, &visitor, JoinAs::Anonymous).await,
+    let quota = quota_of(event, client);
+    let who = match (solved, quota) {
+        (Some(solved), quota) => JoinAs::Solved(solved, quota),
+        (None, Some(quota)) => JoinAs::Counted(quota),
+        (None, None) => JoinAs::Anonymous,
+    };
+    let taken = match anonymous_place(state, event, &visitor, who).await {
+        Err(StoreError::Spent) => Err(challenge_refused(state, event, Unsolved::Used)),
+        taken => taken.map_err(ApiError::from),
     };
     let joined = match (taken, spent) {
         (Ok(joined), _) => joined,
@@ -393,34 +400,35 @@ pub(super) async fn joined(
     join_answer(state, event, &visitor, kind, joined).await
 }
 
-/// Checks the solution of the event's challenge a join presents, and marks it used: a new
+/// Checks the solution of the event's challenge a join presents (the join marks it spent): a new
 /// challenge to solve with the refusal otherwise.
-async fn solved(
+fn verified_solution(
     state: &AppState,
     event: &KnownEvent,
     cost: u32,
     solution: Option<&str>,
-) -> Result<(), ApiError> {
-    let refused = |why| ApiError::ChallengeRequired {
-        why,
-        challenge: Box::new(state.challenges.issue(event.id(), cost, unix_s())),
-    };
-    let verified = solution
+) -> Result<Verified, ApiError> {
+    solution
         .ok_or(Unsolved::Missing)
         .and_then(|solution| state.challenges.check(event.id(), solution))
-        .map_err(refused)?;
-    // One place per challenge, whichever replica sees its solution, marked until it expires.
-    let ttl_ms = u64::try_from(verified.expires_ms - unix_ms())
-        .unwrap_or(1)
-        .max(1);
-    if state
-        .store
-        .first_use(&event.own_line(), &verified.nonce, ttl_ms)
-        .await?
-    {
-        Ok(())
-    } else {
-        Err(refused(Unsolved::Used))
+        .map_err(|why| challenge_refused_at(state, event, cost, why))
+}
+
+/// A join refused for `why`, with a new challenge of the event's cost to solve.
+fn challenge_refused(state: &AppState, event: &KnownEvent, why: Unsolved) -> ApiError {
+    let cost = event.cached.policy().challenge_cost.unwrap_or(1);
+    challenge_refused_at(state, event, cost, why)
+}
+
+fn challenge_refused_at(
+    state: &AppState,
+    event: &KnownEvent,
+    cost: u32,
+    why: Unsolved,
+) -> ApiError {
+    ApiError::ChallengeRequired {
+        why,
+        challenge: Box::new(state.challenges.issue(event.id(), cost, unix_s())),
     }
 }
 
@@ -481,29 +489,28 @@ fn quota_of(event: &KnownEvent, client: Option<IpAddr>) -> Option<JoinQuota> {
     })
 }
 
-/// A new place counted against `quota` where every replica counts it; a client the store finds
-/// past it is refused (429) here until it recovers, without asking the store again.
-async fn counted_place(
+/// A new anonymous place; one counted against a quota where every replica counts it, refused by
+/// the store past it, is refused (429) here until the quota recovers, without asking the store
+/// again.
+async fn anonymous_place(
     state: &AppState,
     event: &KnownEvent,
     visitor: &VisitorId,
-    quota: JoinQuota,
-) -> Result<Joined, ApiError> {
-    match take_place(state, event, visitor, JoinAs::Counted(quota)).await {
-        Err(ApiError::RateLimited(wait)) => {
-            let limits = event.cached.settings().rate_limits;
-            state
-                .limiters
-                .over_quota(event.id(), &limits, quota.client, wait);
-            state
-                .metrics
-                .rate_limited
-                .with_label_values(&[Route::Join.pattern()])
-                .inc();
-            Err(ApiError::RateLimited(wait))
-        }
-        taken => taken,
+    who: JoinAs,
+) -> Result<Joined, StoreError> {
+    let taken = take_place(state, event, visitor, who).await;
+    if let (Err(StoreError::OverQuota(wait)), Some(quota)) = (&taken, who.quota()) {
+        let limits = event.cached.settings().rate_limits;
+        state
+            .limiters
+            .over_quota(event.id(), &limits, quota.client, *wait);
+        state
+            .metrics
+            .rate_limited
+            .with_label_values(&[Route::Join.pattern()])
+            .inc();
     }
+    taken
 }
 
 /// The answer to a join that took `joined`, with a token of `kind`; for one the event's intake let
@@ -535,7 +542,7 @@ pub(super) async fn take_place(
     event: &KnownEvent,
     visitor: &VisitorId,
     who: JoinAs,
-) -> Result<Joined, ApiError> {
+) -> Result<Joined, StoreError> {
     let line = (&event.line, event.cached.as_ref());
     let joined = admission::take_place(state.store.as_ref(), line, visitor, who, unix_ms()).await?;
     if joined.fresh {

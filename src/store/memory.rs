@@ -356,20 +356,35 @@ impl LineStore for MemoryStore {
         floor: u64,
         pick: Pick,
     ) -> Result<Joined, StoreError> {
+        // A solution is spent with the place, under the same lock.
+        let spent = |line: &mut Line| match who {
+            JoinAs::Solved(solved, _) => mark_once(
+                &mut line.used,
+                solved.mark().to_owned(),
+                solved.mark_ttl_ms(now_ms),
+            ),
+            _ => true,
+        };
         if pick == Pick::AtRandom {
-            return Ok(self.with_line(event, |line| line.join_pool(visitor, who, now_ms, floor)));
+            return self.with_line(event, |line| match spent(line) {
+                true => Ok(line.join_pool(visitor, who, now_ms, floor)),
+                false => Err(StoreError::Spent),
+            });
         }
         let joined = self.with_line(event, |line| {
+            if !spent(line) {
+                return Err(StoreError::Spent);
+            }
             line.raise_issued(floor, now_ms);
             let arrival =
                 who == JoinAs::Trusted && line.draw.as_ref().is_some_and(PrequeueDraw::undrawn);
             if who == JoinAs::Trusted {
                 if let Some(&position) = line.trusted.get(visitor) {
-                    return Joined {
+                    return Ok(Joined {
                         position,
                         fresh: false,
                         arrival,
-                    };
+                    });
                 }
             }
             line.issued += 1;
@@ -377,12 +392,12 @@ impl LineStore for MemoryStore {
             if who == JoinAs::Trusted {
                 line.trusted.insert(visitor.clone(), line.issued);
             }
-            Joined {
+            Ok(Joined {
                 position: line.issued,
                 fresh: true,
                 arrival,
-            }
-        });
+            })
+        })?;
         if joined.fresh {
             self.announce(Notification::Issued {
                 event: event.clone(),
@@ -479,12 +494,6 @@ impl LineStore for MemoryStore {
 
     async fn use_code(&self, event: &LineId, digest: [u8; 32]) -> Result<bool, StoreError> {
         Ok(self.with_line(event, |line| line.codes.remove(&digest)))
-    }
-
-    async fn first_use(&self, event: &LineId, id: &str, ttl_ms: u64) -> Result<bool, StoreError> {
-        Ok(self.with_line(event, |line| {
-            mark_once(&mut line.used, id.to_owned(), ttl_ms)
-        }))
     }
 
     async fn hold_slot(

@@ -99,7 +99,6 @@ metered! {
             capacity: Capacity
         ) -> Claim;
         write use_code(event: &LineId, digest: [u8; 32]) -> bool;
-        write first_use(event: &LineId, id: &str, ttl_ms: u64) -> bool;
         write hold_slot(event: &LineId, position: u64, now_ms: i64, until_ms: i64) -> bool;
         write complete(event: &LineId, position: u64) -> bool;
         write consume_pass(event: &LineId, position: u64, ttl_ms: u64) -> bool;

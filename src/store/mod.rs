@@ -31,6 +31,9 @@ pub enum StoreError {
     /// The client took its quota of new places (counted across replicas): try again after this.
     #[error("the client's quota of new places is used up")]
     OverQuota(std::time::Duration),
+    /// The challenge solution a join spends ([`JoinAs::Solved`]) bought a place already.
+    #[error("the challenge's solution was spent already")]
+    Spent,
 }
 
 /// A change every replica must learn about, pushed over pub/sub (or an in-process channel).
@@ -279,8 +282,22 @@ pub enum JoinAs {
     /// it ([`StoreError::OverQuota`] past it). A store that serves one replica leaves the count to
     /// the replica's own limiter.
     Counted(crate::limits::JoinQuota),
+    /// The same, spending a challenge's solution on the place, counted against the quota if one
+    /// is given: the first join to spend it gets a place, any other [`StoreError::Spent`]. Where
+    /// the store can, the solution is marked used in the join's own call.
+    Solved(crate::challenge::Verified, Option<crate::limits::JoinQuota>),
     /// A booking site's known user (admin join): the place they hold, if any, else a new one.
     Trusted,
+}
+
+impl JoinAs {
+    /// The quota the join counts against, where every replica counts it.
+    pub fn quota(&self) -> Option<crate::limits::JoinQuota> {
+        match self {
+            JoinAs::Counted(quota) | JoinAs::Solved(_, Some(quota)) => Some(*quota),
+            _ => None,
+        }
+    }
 }
 
 /// What to do with an event's drain lease.
@@ -397,10 +414,6 @@ pub trait LineStore: Send + Sync + 'static {
     /// Spends an enqueue code (its digest): true for the one caller that held an unused code of
     /// the event, however many ask at once.
     async fn use_code(&self, line: &LineId, digest: [u8; 32]) -> Result<bool, StoreError>;
-
-    /// Marks `id` (a challenge's nonce) used for `ttl_ms`, as [`LineStore::consume_pass`] marks a
-    /// pass: true for the one caller that found it unused, however many ask at once.
-    async fn first_use(&self, line: &LineId, id: &str, ttl_ms: u64) -> Result<bool, StoreError>;
 
     /// Keeps `position`'s slot of the event's capacity held until `until_ms`, for a renewed pass:
     /// false if it was no longer theirs at `now_ms` (the visit completed, or the slot ran out).

@@ -185,6 +185,7 @@ pub(super) async fn send_joins(
     let scripts = JoinScripts {
         trusted: Script::new(include_str!("../lua/join_trusted.lua")),
         pool: Script::new(include_str!("../lua/join_pool.lua")),
+        leave: Script::new(include_str!("../lua/leave.lua")),
     };
     let mut batch = Vec::with_capacity(JOIN_BATCH);
     while pending.recv_many(&mut batch, JOIN_BATCH).await > 0 {
@@ -206,6 +207,8 @@ pub(super) async fn send_joins(
 pub(super) struct JoinScripts {
     pub(super) trusted: Script,
     pub(super) pool: Script,
+    /// Gives up the numbers of joins refused in their transaction.
+    pub(super) leave: Script,
 }
 
 /// One event's joins of a batch: the anonymous ones in one transaction, then the trusted ones; the
@@ -235,7 +238,7 @@ pub(super) async fn join_event(
         .into_iter()
         .partition(|join| join.who == JoinAs::Trusted);
     if !anonymous.is_empty() {
-        join_anonymous(restorer, &keys, anonymous).await;
+        join_anonymous(restorer, &keys, anonymous, &scripts.leave).await;
     }
     for join in trusted {
         let joined = join_trusted(restorer, &scripts.trusted, &keys, &join).await;
@@ -307,9 +310,9 @@ pub(super) async fn join_pool(
     for join in &joins {
         invocation.arg(join.visitor.as_str());
     }
-    let quotas = joins.iter().map(|join| match join.who {
-        JoinAs::Counted(quota) => (quota.client.to_string(), quota.per_minute),
-        _ => (String::new(), 0),
+    let quotas = joins.iter().map(|join| match join.who.quota() {
+        Some(quota) => (quota.client.to_string(), quota.per_minute),
+        None => (String::new(), 0),
     });
     for (client, per_minute) in quotas {
         invocation.arg(client).arg(per_minute);
@@ -323,8 +326,8 @@ pub(super) async fn join_pool(
         let joined = answer
             .clone()
             .and_then(|(first, fresh, arrival, _, counts)| {
-                if let (JoinAs::Counted(quota), Some(&[1, count, previous])) =
-                    (join.who, counts.get(3 * i..3 * i + 3))
+                if let (Some(quota), Some(&[1, count, previous])) =
+                    (join.who.quota(), counts.get(3 * i..3 * i + 3))
                 {
                     let wait = quota.retry_after(&window, previous, count);
                     return Err(StoreError::OverQuota(wait));
@@ -357,15 +360,22 @@ fn quota_keys(restorer: &Restorer, event: &LineId, window: &QuotaWindow) -> [Str
 /// its answer or the error; a caller that went away (its request was cancelled) keeps its number: a
 /// place nobody claims, admitted and passed over like any no-show.
 ///
-/// The same transaction counts each client's joins against its quota ([`QuotaCounts`]); a join
-/// past its client's quota is answered [`StoreError::OverQuota`], and the number it drew stays a
-/// place nobody holds, like a cancelled one's (the replica then refuses that client without asking
-/// Redis until its quota recovers, so such places are few).
+/// The same transaction counts each client's joins against its quota ([`QuotaCounts`]) and marks
+/// each challenge solution spent (`SET NX PX` until the challenge expires). A join past its
+/// client's quota is answered [`StoreError::OverQuota`], one whose solution was spent before
+/// [`StoreError::Spent`]; the number such a join drew is given up at once (`lua/leave.lua`), so
+/// releases pass over it as over any leaver. (The replica then refuses an over-quota client
+/// without asking Redis until its quota recovers, so such numbers are few.)
 ///
 /// Should the counter come back below a position the callers know was handed out (Redis lost
 /// writes), the positions drawn are never answered: they become placeholders, the counter is
 /// restored past what was handed out, and the batch is drawn again.
-pub(super) async fn join_anonymous(restorer: &Restorer, keys: &JoinKeys, joins: Vec<PendingJoin>) {
+pub(super) async fn join_anonymous(
+    restorer: &Restorer,
+    keys: &JoinKeys,
+    joins: Vec<PendingJoin>,
+    leave: &Script,
+) {
     let entries: Vec<String> = joins
         .iter()
         .map(|join| format!("{} {}", join.visitor.as_str(), join.now_ms))
@@ -373,6 +383,7 @@ pub(super) async fn join_anonymous(restorer: &Restorer, keys: &JoinKeys, joins: 
     let count = joins.len() as u64;
     let floor = joins.iter().map(|join| join.floor).max().unwrap_or(0);
     let mut quotas = QuotaCounts::of(&joins);
+    let mut spends = Spends::of(restorer, &keys.event, &joins);
     // Each try counts the batch's joins again: after a loss (rare) a client may be refused a
     // little early, never let through beyond its quota.
     let mut before = Err(StoreError::Unavailable("not drawn".into()));
@@ -387,15 +398,18 @@ pub(super) async fn join_anonymous(restorer: &Restorer, keys: &JoinKeys, joins: 
             .exists(&keys.settle)
             .cmd("INFO")
             .arg("replication");
+        spends.mark_in(&mut transaction);
         quotas.count_in(&mut transaction, restorer, &keys.event);
         let answer: Result<Vec<redis::Value>, StoreError> = transaction
             .query_async(&mut restorer.conn.clone())
             .await
             .map_err(StoreError::from);
         let parsed = answer.and_then(|mut answer| {
-            let counted = answer.split_off(6.min(answer.len()));
+            let mut marked = answer.split_off(6.min(answer.len()));
+            let counted = marked.split_off(spends.marks.len().min(marked.len()));
             let drawn: (u64, u64, u64, bool, bool, String) =
                 redis::from_redis_value(redis::Value::Array(answer))?;
+            spends.read(&marked);
             quotas.read(counted)?;
             Ok(drawn)
         });
@@ -453,16 +467,107 @@ pub(super) async fn join_anonymous(restorer: &Restorer, keys: &JoinKeys, joins: 
     if let Ok(before) = &before {
         let _ = restorer.issued.send((keys.event.clone(), before + count));
     }
-    for (offset, join) in (1..).zip(joins) {
-        let joined = before.clone().and_then(|before| {
-            quotas.admit(&join)?;
+    let mut refused = Vec::new();
+    for (index, join) in joins.into_iter().enumerate() {
+        let position = before.clone().map(|before| before + index as u64 + 1);
+        let joined = position.and_then(|position| {
+            let admitted = spends.admit(index).and_then(|()| quotas.admit(&join));
+            if admitted.is_err() {
+                refused.push((position, join.visitor.clone()));
+            }
+            admitted?;
             Ok(Joined {
-                position: before + offset,
+                position,
                 fresh: true,
                 arrival: false,
             })
         });
         let _ = join.reply.send(joined);
+    }
+    if !refused.is_empty() {
+        tokio::spawn(give_up(
+            restorer.clone(),
+            keys.event.clone(),
+            leave.clone(),
+            refused,
+        ));
+    }
+}
+
+/// Gives up the numbers refused joins drew, as their visitors would leave (`lua/leave.lua`).
+async fn give_up(restorer: Restorer, event: LineId, leave: Script, refused: Vec<(u64, VisitorId)>) {
+    let key = |name: &str| line_key(&restorer.prefix, &event, name);
+    for (position, visitor) in refused {
+        let left: Result<u8, _> = leave
+            .key(key("leavers"))
+            .key(key("leavers:log"))
+            .key(key("visitors"))
+            .arg(position)
+            .arg(visitor.as_str())
+            .arg(&restorer.channel)
+            .arg(event.wire())
+            .invoke_async(&mut restorer.conn.clone())
+            .await;
+        if let Err(e) = left {
+            tracing::warn!(%event, position, error = %e, "the number a refused join drew could not be given up: it stays a place nobody holds");
+        }
+    }
+}
+
+/// A batch's challenge solutions, marked spent in the join's own transaction.
+struct Spends {
+    /// Each solved join's index in the batch, its mark's key and how long the mark lasts.
+    marks: Vec<(usize, String, u64)>,
+    /// Whether each mark was set by this batch (in any try: a try after a loss finds its own).
+    ours: Vec<bool>,
+}
+
+impl Spends {
+    fn of(restorer: &Restorer, event: &LineId, joins: &[PendingJoin]) -> Self {
+        let marks: Vec<_> = joins
+            .iter()
+            .enumerate()
+            .filter_map(|(index, join)| match join.who {
+                JoinAs::Solved(solved, _) => Some((
+                    index,
+                    spent_key(&restorer.prefix, event, &solved),
+                    solved.mark_ttl_ms(join.now_ms),
+                )),
+                _ => None,
+            })
+            .collect();
+        Self {
+            ours: vec![false; marks.len()],
+            marks,
+        }
+    }
+
+    /// `SET NX PX` for each mark.
+    fn mark_in(&self, transaction: &mut redis::Pipeline) {
+        for (_, key, ttl_ms) in &self.marks {
+            transaction
+                .cmd("SET")
+                .arg(key)
+                .arg(1)
+                .arg("NX")
+                .arg("PX")
+                .arg(*ttl_ms);
+        }
+    }
+
+    /// Reads what [`Spends::mark_in`] asked: `OK` where the mark was set, nil where it existed.
+    fn read(&mut self, replies: &[redis::Value]) {
+        for (ours, reply) in self.ours.iter_mut().zip(replies) {
+            *ours |= !matches!(reply, redis::Value::Nil);
+        }
+    }
+
+    /// Whether the join at `index` spent its solution first (or spends none).
+    fn admit(&self, index: usize) -> Result<(), StoreError> {
+        match self.marks.iter().position(|(at, _, _)| *at == index) {
+            Some(mark) if !self.ours[mark] => Err(StoreError::Spent),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -491,7 +596,7 @@ impl QuotaCounts {
         let now_ms = joins.iter().map(|join| join.now_ms).max().unwrap_or(0);
         let mut clients: Vec<ClientCount> = Vec::new();
         for join in joins {
-            let JoinAs::Counted(quota) = join.who else {
+            let Some(quota) = join.who.quota() else {
                 continue;
             };
             match clients.iter_mut().find(|c| c.quota.client == quota.client) {
@@ -559,7 +664,7 @@ impl QuotaCounts {
 
     /// Whether `join` (the batch's joins taken in arrival order) is within its client's quota.
     fn admit(&mut self, join: &PendingJoin) -> Result<(), StoreError> {
-        let JoinAs::Counted(quota) = join.who else {
+        let Some(quota) = join.who.quota() else {
             return Ok(());
         };
         let window = self.window;

@@ -5,7 +5,9 @@ use redis::AsyncCommands;
 use tokio::sync::oneshot;
 
 use super::joins::*;
+use super::keys::*;
 use super::store::*;
+use crate::challenge::Verified;
 use crate::domain::{LineId, VisitorId};
 use crate::store::LineStore;
 use crate::store::{
@@ -23,6 +25,13 @@ impl LineStore for RedisStore {
         floor: u64,
         pick: Pick,
     ) -> Result<Joined, StoreError> {
+        // The pool's script draws arrival numbers for a whole batch; a solution spent on a place
+        // in it is marked first (the line's transaction marks it with the place).
+        if let (JoinAs::Solved(solved, _), Pick::AtRandom) = (who, pick) {
+            if !self.spend(event, &solved, now_ms).await? {
+                return Err(StoreError::Spent);
+            }
+        }
         let (reply, answer) = oneshot::channel();
         let pending = PendingJoin {
             event: event.clone(),
@@ -120,11 +129,6 @@ impl LineStore for RedisStore {
         Ok(removed == 1)
     }
 
-    async fn first_use(&self, event: &LineId, id: &str, ttl_ms: u64) -> Result<bool, StoreError> {
-        self.mark_once(self.key(event, &format!("challenge:{id}")), ttl_ms)
-            .await
-    }
-
     async fn hold_slot(
         &self,
         event: &LineId,
@@ -183,6 +187,17 @@ impl LineStore for RedisStore {
 impl RedisStore {
     /// Sets `key` for `ttl_ms` if it is not set: SET NX, atomic, so of any number of concurrent
     /// calls exactly one is first.
+    /// Marks a challenge's solution spent: true for the one caller that found it unspent.
+    async fn spend(
+        &self,
+        event: &LineId,
+        solved: &Verified,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let key = spent_key(&self.prefix, event, solved);
+        self.mark_once(key, solved.mark_ttl_ms(now_ms)).await
+    }
+
     async fn mark_once(&self, key: String, ttl_ms: u64) -> Result<bool, StoreError> {
         let first: Option<String> = redis::cmd("SET")
             .arg(key)
