@@ -157,7 +157,7 @@ async fn main() -> ExitCode {
     }
     if args.runs("join") {
         let store = (&mut redis, prefix.as_str());
-        scenarios::join::joins(&args, &admin, servers, store, &mut rows).await;
+        scenarios::join::joins(&args, &admin, servers, store, &keys, &mut rows).await;
     }
     if args.runs("propagation") {
         let addresses: Vec<SocketAddr> = replicas.iter().map(|r| r.address).collect();
@@ -188,6 +188,32 @@ async fn main() -> ExitCode {
             costs,
             solves,
         ));
+    }
+    if args.runs("bots") {
+        let (crowd, costs): (_, &[u32]) = if args.smoke {
+            let window = Duration::from_secs(2);
+            (
+                scenarios::bots::Crowd {
+                    people: 300,
+                    window,
+                },
+                &[10],
+            )
+        } else {
+            let window = Duration::from_secs(20);
+            (
+                scenarios::bots::Crowd {
+                    people: 10_000,
+                    window,
+                },
+                &[1_000, 10_000],
+            )
+        };
+        let bases: Vec<String> = replicas
+            .iter()
+            .map(|r| format!("http://{}", r.address))
+            .collect();
+        rows.extend(scenarios::bots::bots(&bases, &admin, &keys, &crowd, costs).await);
     }
     if args.runs("cluster") {
         scenarios::cluster::cluster_joins(&args, &replica_settings, servers, &mut rows).await;

@@ -20,7 +20,16 @@ pub static REDIS_PID: OnceLock<u32> = OnceLock::new();
 /// User plus system time of a process, from `/proc/<pid>/stat` (Linux only; elsewhere it reads
 /// zero, and so do the CPU columns).
 pub fn cpu_time(pid: u32) -> Duration {
-    let ticks = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+    stat_cpu_time(&format!("/proc/{pid}/stat"))
+}
+
+/// The same for the calling thread.
+pub fn thread_cpu_time() -> Duration {
+    stat_cpu_time("/proc/thread-self/stat")
+}
+
+fn stat_cpu_time(path: &str) -> Duration {
+    let ticks = std::fs::read_to_string(path)
         .ok()
         .and_then(|stat| {
             // Fields after the parenthesised command name; utime and stime are the 14th and 15th.

@@ -5,7 +5,6 @@
 
 use std::time::Instant;
 
-use base64::Engine;
 use waitroom::challenge::Challenges;
 use waitroom::domain::EventId;
 use waitroom::keys::KeySet;
@@ -36,17 +35,7 @@ pub fn challenges(secret: &str, issued: u32, costs: &[u32], solves: u32) -> Vec<
     let solved: Vec<String> = fresh
         .iter()
         .take(solves.max(1) as usize * 20)
-        .map(|challenge| {
-            let solution = altcha::solve_challenge(altcha::SolveChallengeOptions::new(challenge))
-                .expect("solvable")
-                .expect("solved");
-            let payload = altcha::Payload {
-                challenge: challenge.clone(),
-                solution,
-            };
-            base64::engine::general_purpose::STANDARD
-                .encode(serde_json::to_vec(&payload).expect("JSON"))
-        })
+        .map(|challenge| waitroom::challenge::solve(challenge).expect("solved"))
         .collect();
     let rounds = 50;
     let started = Instant::now();

@@ -1,6 +1,7 @@
 //! The scenarios, each measured against the ceiling or counted on its own.
 
 pub mod addresses;
+pub mod bots;
 pub mod challenge;
 pub mod cluster;
 pub mod drain;
@@ -20,8 +21,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::{Method, StatusCode};
+use waitroom::challenge::{solve, Challenges};
 use waitroom::client::Client;
-use waitroom::domain::{Patch, RateLimits};
+use waitroom::domain::{EventId, Patch, RateLimits};
+use waitroom::keys::KeySet;
 
 use crate::args::Args;
 use crate::load::{Outcome, Shape, Simple};
@@ -110,4 +113,30 @@ async fn joined(admin: &Client, event: &str) -> String {
 
 fn expect_2xx(status: StatusCode) -> bool {
     status.is_success()
+}
+
+/// `count` solutions of challenges of `event` at `cost`, made on every core, as the visitors'
+/// devices would each have solved theirs: with the server's key and few attempts, since the
+/// work is the visitor's and the server checks any solution at the same cost.
+fn solved_challenges(keys: &KeySet, event: &str, cost: u32, count: usize) -> Vec<String> {
+    let event = EventId::parse(event).expect("an event id");
+    let now = waitroom::clock::unix_s();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    std::thread::scope(|scope| {
+        let makers: Vec<_> = (0..cores)
+            .map(|_| {
+                scope.spawn(|| {
+                    let challenges = Challenges::new(keys).with_attempts(1);
+                    (0..count.div_ceil(cores))
+                        .map(|_| solve(&challenges.issue(&event, cost, now)).expect("solved"))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        makers
+            .into_iter()
+            .flat_map(|maker| maker.join().expect("a solver thread"))
+            .take(count)
+            .collect()
+    })
 }
