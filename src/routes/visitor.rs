@@ -382,7 +382,10 @@ pub(super) async fn joined(
         (None, None) => JoinAs::Anonymous,
     };
     let taken = match anonymous_place(state, event, &visitor, who).await {
-        Err(StoreError::Spent) => Err(challenge_refused(state, event, Unsolved::Used)),
+        Err(StoreError::Spent) => {
+            let cost = policy.challenge_cost.unwrap_or(1);
+            Err(challenge_refused(state, event, cost, Unsolved::Used))
+        }
         taken => taken.map_err(ApiError::from),
     };
     let joined = match (taken, spent) {
@@ -411,21 +414,11 @@ fn verified_solution(
     solution
         .ok_or(Unsolved::Missing)
         .and_then(|solution| state.challenges.check(event.id(), solution))
-        .map_err(|why| challenge_refused_at(state, event, cost, why))
+        .map_err(|why| challenge_refused(state, event, cost, why))
 }
 
-/// A join refused for `why`, with a new challenge of the event's cost to solve.
-fn challenge_refused(state: &AppState, event: &KnownEvent, why: Unsolved) -> ApiError {
-    let cost = event.cached.policy().challenge_cost.unwrap_or(1);
-    challenge_refused_at(state, event, cost, why)
-}
-
-fn challenge_refused_at(
-    state: &AppState,
-    event: &KnownEvent,
-    cost: u32,
-    why: Unsolved,
-) -> ApiError {
+/// A join refused for `why`, with a new challenge of `cost` to solve.
+fn challenge_refused(state: &AppState, event: &KnownEvent, cost: u32, why: Unsolved) -> ApiError {
     ApiError::ChallengeRequired {
         why,
         challenge: Box::new(state.challenges.issue(event.id(), cost, unix_s())),
