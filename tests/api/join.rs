@@ -254,6 +254,69 @@ async fn thousand_concurrent_joins_get_each_position_once(backend: Backend) {
     assert_eq!(app.show("drop").await.issued, 1_000);
 }
 
+/// One solution brought by many joins at once, so that copies of it share a Redis batch (the first
+/// join goes alone, the rest queue behind it): one place, the rest refused as spent, on a single
+/// Redis and on the cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_solution_repeated_within_one_batch_buys_one_place() {
+    use std::sync::Arc;
+    use waitroom::domain::{random_token_id, EventId, EventSettings, LineId, VisitorId};
+    use waitroom::store::{JoinAs, Pick, PutMode, StoreError};
+
+    let keys = waitroom::keys::KeySet::ephemeral();
+    let challenges = waitroom::challenge::Challenges::new(&keys).with_attempts(1);
+    let id = EventId::parse("pow").unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let solve = || {
+        let solution = waitroom::challenge::solve(&challenges.issue(&id, 1, now)).unwrap();
+        challenges.check(&id, &solution).unwrap()
+    };
+    for backend in [
+        crate::helpers::Backend::Redis,
+        crate::helpers::Backend::Cluster,
+    ] {
+        let store = crate::helpers::shared_store(backend, &format!("t{}", random_token_id())).await;
+        let event = LineId::from(id.clone());
+        store
+            .put_event(&event, &EventSettings::default(), PutMode::Upsert)
+            .await
+            .unwrap();
+        let (repeated, other) = (solve(), solve());
+        let joins = (0..50).map(|n| {
+            let (store, event) = (Arc::clone(&store), event.clone());
+            let solved = if n % 10 == 9 { other } else { repeated };
+            tokio::spawn(async move {
+                let who = JoinAs::Solved(solved, None);
+                let now_ms = chrono::Utc::now().timestamp_millis();
+                (
+                    solved == repeated,
+                    store
+                        .join(
+                            &event,
+                            &VisitorId::generate(),
+                            who,
+                            now_ms,
+                            0,
+                            Pick::InOrder,
+                        )
+                        .await,
+                )
+            })
+        });
+        let answers = futures_util::future::try_join_all(joins).await.unwrap();
+        for copies_of_repeated in [true, false] {
+            let placed = answers
+                .iter()
+                .filter(|(which, answer)| *which == copies_of_repeated && answer.is_ok())
+                .count();
+            assert_eq!(placed, 1, "one place for one solution");
+        }
+        assert!(answers
+            .iter()
+            .all(|(_, answer)| matches!(answer, Ok(_) | Err(StoreError::Spent))));
+    }
+}
+
 /// Joins that reach Redis in one batch (many at once, on two events, trusted and anonymous mixed)
 /// each get their own number, a trusted visitor gets the same one however often they join, and the
 /// line records every visitor at their position.
@@ -783,6 +846,29 @@ async fn a_challenge_solved_buys_one_place_on_any_replica(backend: Backend) {
         1,
         "one place for one solution"
     );
+    // The same in a pool (a `random` draw), whose joins spend the solution before the draw.
+    app.create_event(
+        "pow-pool",
+        json!({ "challenge_cost": 10, "method": "random" }),
+    )
+    .await;
+    let pooled = solved(&join_with(&app, "pow-pool", None).await.body["challenge"]);
+    let raced = futures_util::future::join_all((0..20).map(|n| {
+        join_with(
+            if n % 2 == 0 { &app } else { other },
+            "pow-pool",
+            Some(pooled.clone()),
+        )
+    }))
+    .await;
+    let placed_in_pool: Vec<_> = raced
+        .iter()
+        .filter(|answer| answer.status.as_u16() == 201)
+        .collect();
+    assert_eq!(placed_in_pool.len(), 1, "one pool place for one solution");
+    for answer in raced.iter().filter(|answer| answer.status.as_u16() != 201) {
+        answer.assert_problem(403, "challenge-required");
+    }
     // Nobody waits behind the replays: a number one drew (Redis marks a solution spent in the
     // join's own transaction) is given up at once.
     let two_waiting = crate::helpers::eventually(std::time::Duration::from_secs(5), || async {

@@ -190,9 +190,9 @@ async fn challenged_joins(
         solutions,
     ));
     let measured = Measured::run_shape(args, (replica, ceiling), redis, shape, scenario).await;
-    let marks = |stats: &BTreeMap<String, u64>| stats.get("set").copied().unwrap_or(0);
+    let marks = |stats: &BTreeMap<String, u64>| stats.get("sadd").copied().unwrap_or(0);
     let note = format!(
-        "a new solution per request ({expected} made); {:.2} used-marks (SET NX) per join",
+        "a new solution per request ({expected} made); {:.2} used-mark commands (SADD) per join",
         marks(&measured.commands_after).saturating_sub(marks(&measured.commands_before)) as f64
             / measured.outcome.requests.max(1) as f64
     );

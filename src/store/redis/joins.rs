@@ -9,6 +9,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::keys::*;
 use super::replies::*;
+use crate::challenge::Verified;
 use crate::domain::{LineId, VisitorId};
 use crate::limits::{JoinQuota, QuotaWindow, QUOTA_WINDOW_MS};
 use crate::store::topology::Conn;
@@ -361,7 +362,7 @@ fn quota_keys(restorer: &Restorer, event: &LineId, window: &QuotaWindow) -> [Str
 /// place nobody claims, admitted and passed over like any no-show.
 ///
 /// The same transaction counts each client's joins against its quota ([`QuotaCounts`]) and marks
-/// each challenge solution spent (`SET NX PX` until the challenge expires). A join past its
+/// each challenge solution spent (a member of the set of its challenge's expiry minute). A join past its
 /// client's quota is answered [`StoreError::OverQuota`], one whose solution was spent before
 /// [`StoreError::Spent`]; the number such a join drew is given up at once (`lua/leave.lua`), so
 /// releases pass over it as over any leaver. (The replica then refuses an over-quota client
@@ -406,10 +407,10 @@ pub(super) async fn join_anonymous(
             .map_err(StoreError::from);
         let parsed = answer.and_then(|mut answer| {
             let mut marked = answer.split_off(6.min(answer.len()));
-            let counted = marked.split_off(spends.marks.len().min(marked.len()));
+            let counted = marked.split_off(spends.answers().min(marked.len()));
             let drawn: (u64, u64, u64, bool, bool, String) =
                 redis::from_redis_value(redis::Value::Array(answer))?;
-            spends.read(&marked);
+            spends.read(marked)?;
             quotas.read(counted)?;
             Ok(drawn)
         });
@@ -514,52 +515,77 @@ async fn give_up(restorer: Restorer, event: LineId, leave: Script, refused: Vec<
     }
 }
 
-/// A batch's challenge solutions, marked spent in the join's own transaction.
+/// A batch's challenge solutions, marked spent in the join's own transaction: per mark set, one
+/// `SMISMEMBER` says which were spent before and one `SADD` spends them all (a command per batch
+/// rather than per join: Redis spends most of a small command's time on the command itself).
 struct Spends {
-    /// Each solved join's index in the batch, its mark's key and how long the mark lasts.
-    marks: Vec<(usize, String, u64)>,
+    /// Each solved join's index in the batch, its mark set (an index into `sets`), and whether
+    /// the same solution came earlier in the batch (then it is never this join's).
+    marks: Vec<(usize, usize, bool)>,
+    /// Each mark set the batch writes, when it may go, and its members in the batch's order.
+    sets: Vec<(String, i64, Vec<Verified>)>,
     /// Whether each mark was set by this batch (in any try: a try after a loss finds its own).
     ours: Vec<bool>,
 }
 
 impl Spends {
     fn of(restorer: &Restorer, event: &LineId, joins: &[PendingJoin]) -> Self {
-        let marks: Vec<_> = joins
-            .iter()
-            .enumerate()
-            .filter_map(|(index, join)| match join.who {
-                JoinAs::Solved(solved, _) => Some((
-                    index,
-                    spent_key(&restorer.prefix, event, &solved),
-                    solved.mark_ttl_ms(join.now_ms),
-                )),
-                _ => None,
-            })
-            .collect();
+        let mut marks = Vec::new();
+        let mut sets: Vec<(String, i64, Vec<Verified>)> = Vec::new();
+        for (index, join) in joins.iter().enumerate() {
+            let JoinAs::Solved(solved, _) = join.who else {
+                continue;
+            };
+            let (key, until_ms) = spent_mark(&restorer.prefix, event, &solved);
+            let set = match sets.iter().position(|(known, _, _)| *known == key) {
+                Some(set) => set,
+                None => {
+                    sets.push((key, until_ms, Vec::new()));
+                    sets.len() - 1
+                }
+            };
+            let repeated = sets[set].2.contains(&solved);
+            sets[set].2.push(solved);
+            marks.push((index, set, repeated));
+        }
         Self {
             ours: vec![false; marks.len()],
             marks,
+            sets,
         }
     }
 
-    /// `SET NX PX` for each mark.
+    /// Per set: `SMISMEMBER` (answered), then `SADD` and `PEXPIREAT` (answers ignored).
     fn mark_in(&self, transaction: &mut redis::Pipeline) {
-        for (_, key, ttl_ms) in &self.marks {
+        for (key, until_ms, members) in &self.sets {
+            let members: Vec<&str> = members.iter().map(Verified::mark).collect();
             transaction
-                .cmd("SET")
-                .arg(key)
-                .arg(1)
-                .arg("NX")
-                .arg("PX")
-                .arg(*ttl_ms);
+                .smismember(key, &members)
+                .sadd(key, &members)
+                .ignore()
+                .pexpire_at(key, *until_ms)
+                .ignore();
         }
     }
 
-    /// Reads what [`Spends::mark_in`] asked: `OK` where the mark was set, nil where it existed.
-    fn read(&mut self, replies: &[redis::Value]) {
-        for (ours, reply) in self.ours.iter_mut().zip(replies) {
-            *ours |= !matches!(reply, redis::Value::Nil);
+    /// How many answers [`Spends::mark_in`] adds to the transaction's.
+    fn answers(&self) -> usize {
+        self.sets.len()
+    }
+
+    /// Reads what [`Spends::mark_in`] asked: per set, 0 for each member not spent before.
+    fn read(&mut self, replies: Vec<redis::Value>) -> Result<(), StoreError> {
+        let before: Vec<Vec<bool>> = redis::from_redis_value(redis::Value::Array(replies))?;
+        let mut next = vec![0; self.sets.len()];
+        for ((_, set, repeated), ours) in self.marks.iter().zip(self.ours.iter_mut()) {
+            let spent_before = before
+                .get(*set)
+                .and_then(|members| members.get(next[*set]).copied())
+                .ok_or_else(|| StoreError::Corrupt("fewer answers than marks".into()))?;
+            next[*set] += 1;
+            *ours |= !spent_before && !repeated;
         }
+        Ok(())
     }
 
     /// Whether the join at `index` spent its solution first (or spends none).

@@ -28,7 +28,7 @@ impl LineStore for RedisStore {
         // The pool's script draws arrival numbers for a whole batch; a solution spent on a place
         // in it is marked first (the line's transaction marks it with the place).
         if let (JoinAs::Solved(solved, _), Pick::AtRandom) = (who, pick) {
-            if !self.spend(event, &solved, now_ms).await? {
+            if !self.spend(event, &solved).await? {
                 return Err(StoreError::Spent);
             }
         }
@@ -185,19 +185,21 @@ impl LineStore for RedisStore {
 }
 
 impl RedisStore {
-    /// Sets `key` for `ttl_ms` if it is not set: SET NX, atomic, so of any number of concurrent
-    /// calls exactly one is first.
     /// Marks a challenge's solution spent: true for the one caller that found it unspent.
-    async fn spend(
-        &self,
-        event: &LineId,
-        solved: &Verified,
-        now_ms: i64,
-    ) -> Result<bool, StoreError> {
-        let key = spent_key(&self.prefix, event, solved);
-        self.mark_once(key, solved.mark_ttl_ms(now_ms)).await
+    async fn spend(&self, event: &LineId, solved: &Verified) -> Result<bool, StoreError> {
+        let (set, until_ms) = spent_mark(&self.prefix, event, solved);
+        let (first,): (bool,) = redis::pipe()
+            .atomic()
+            .sadd(&set, solved.mark())
+            .pexpire_at(&set, until_ms)
+            .ignore()
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(first)
     }
 
+    /// Sets `key` for `ttl_ms` if it is not set: SET NX, atomic, so of any number of concurrent
+    /// calls exactly one is first.
     async fn mark_once(&self, key: String, ttl_ms: u64) -> Result<bool, StoreError> {
         let first: Option<String> = redis::cmd("SET")
             .arg(key)
