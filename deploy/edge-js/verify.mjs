@@ -58,3 +58,39 @@ export function presentedPass(request, event, prefix = "waitroom_") {
   }
   return new URL(request.url).searchParams.get("waitroom_pass");
 }
+
+/**
+ * The renewed pass as a `Set-Cookie` value for the visitor, or null: a pass with less than half its
+ * lifetime left is shown to waitroom's gate, which renews it if the event renews passes on use
+ * (`pass_renewal_max_s`) and the admission may last that long. The edge verifies passes by itself;
+ * only a visitor still using the site near the end of a pass costs a call to waitroom (one per half
+ * lifetime). Never throws: a waitroom that cannot be reached renews nothing, and the pass lasts as
+ * long as it was going to.
+ *
+ * @param {object} options
+ * @param {string} options.waitroomUrl  waitroom's public origin
+ * @param {string} options.event        the event id
+ * @param {string} options.pass         the pass the request carried, already verified
+ * @param {object} options.claims       its claims (`iat`, `exp`)
+ * @param {string} [options.prefix]     waitroom's `cookie_prefix`
+ * @param {number} [options.nowS]       unix seconds now
+ */
+export async function renewedPassCookie({
+  waitroomUrl,
+  event,
+  pass,
+  claims,
+  prefix = "waitroom_",
+  nowS = Date.now() / 1000,
+}) {
+  if (claims.exp - nowS >= (claims.exp - claims.iat) / 2) return null;
+  try {
+    const gate = new URL(`/v1/events/${encodeURIComponent(event)}/gate`, waitroomUrl);
+    const answer = await fetch(gate, { headers: { authorization: `Bearer ${pass}` } });
+    if (answer.status !== 204) return null;
+    const wanted = `${prefix}${event}.pass=`;
+    return answer.headers.getSetCookie().find((cookie) => cookie.startsWith(wanted)) ?? null;
+  } catch {
+    return null;
+  }
+}

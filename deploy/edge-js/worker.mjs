@@ -3,7 +3,7 @@
 // they were going. Settings come from the Worker's environment: WAITROOM_URL (the waiting room's
 // public origin), WAITROOM_EVENT, WAITROOM_ISSUER.
 
-import { passVerifier, presentedPass, PassRefused } from "./verify.mjs";
+import { passVerifier, presentedPass, PassRefused, renewedPassCookie } from "./verify.mjs";
 
 let verify;
 
@@ -14,14 +14,26 @@ export default {
       issuer: env.WAITROOM_ISSUER || "waitroom",
       event: env.WAITROOM_EVENT,
     });
+    const pass = presentedPass(request, env.WAITROOM_EVENT);
+    let claims;
     try {
-      await verify(presentedPass(request, env.WAITROOM_EVENT));
-      return fetch(request);
+      claims = await verify(pass);
     } catch (e) {
       if (!(e instanceof PassRefused)) throw e;
       const page = new URL(`/e/${env.WAITROOM_EVENT}`, env.WAITROOM_URL);
       page.searchParams.set("return_to", request.url);
       return Response.redirect(page.toString(), 302);
     }
+    // A pass past half its lifetime is renewed by waitroom's gate (when the event renews passes),
+    // asked beside the site's own answer so the visitor waits for neither twice.
+    const [answer, renewed] = await Promise.all([
+      fetch(request),
+      renewedPassCookie({ waitroomUrl: env.WAITROOM_URL, event: env.WAITROOM_EVENT, pass, claims }),
+    ]);
+    if (!renewed) return answer;
+    const response = new Response(answer.body, answer);
+    const secure = new URL(request.url).protocol === "https:";
+    response.headers.append("set-cookie", secure && !/;\s*secure/i.test(renewed) ? `${renewed}; Secure` : renewed);
+    return response;
   },
 };

@@ -406,18 +406,11 @@ async fn the_javascript_verifier_checks_passes_against_the_jwks() {
     let check = |pass: String| {
         let jwks = jwks.clone();
         async move {
-            let script: PathBuf = repo().join("deploy/edge-js/check.mjs");
-            let output = tokio::process::Command::new("node")
-                .arg(script)
-                .args([jwks.as_str(), "waitroom", "tour", pass.as_str()])
-                .output()
-                .await
-                .expect("node runs (scripts/install-test-deps.sh installs the kit's packages)");
-            let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-            let stderr = String::from_utf8_lossy(&output.stderr);
-            let answer: serde_json::Value = serde_json::from_str(stdout.trim())
-                .unwrap_or_else(|e| panic!("{e}: {stdout} {stderr}"));
-            (output.status.success(), answer)
+            node(
+                "deploy/edge-js/check.mjs",
+                &[&jwks, "waitroom", "tour", &pass],
+            )
+            .await
         }
     };
     let (ok, answer) = check(pass.clone()).await;
@@ -446,6 +439,118 @@ async fn the_javascript_verifier_checks_passes_against_the_jwks() {
         assert!(!ok, "{what} accepted: {answer}");
         assert_eq!(answer["code"], code, "{what}: {answer}");
     }
+}
+
+/// The gate's answers in the Prometheus exposition, by status.
+const GATE_ANSWERS: &str =
+    r#"waitroom_request_duration_seconds_count{route="/v1/events/{event}/gate""#;
+
+/// Runs a node script of the repository with `args`: whether it exited 0, and the JSON it printed.
+async fn node(script: &str, args: &[&str]) -> (bool, serde_json::Value) {
+    let output = tokio::process::Command::new("node")
+        .arg(repo().join(script))
+        .args(args)
+        .output()
+        .await
+        .expect("node runs (scripts/install-test-deps.sh installs the kit's packages)");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let answer =
+        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout} {stderr}"));
+    (output.status.success(), answer)
+}
+
+/// `deploy/edge-js/worker.mjs` in front of a site, on a real `waitroom serve`: no pass goes to the
+/// waiting page with where it was going; a pass with time left goes through without a call to
+/// waitroom's gate; one near its end goes through and comes back renewed as the site's cookie (the
+/// gate renews it), when the event renews passes and only then.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_javascript_worker_renews_a_pass_near_its_end() {
+    let dir = tempfile::tempdir().unwrap();
+    crate::helpers::write_keys(dir.path(), &["passes-1"]);
+    let serve = crate::helpers::ServeProcess::start(&[
+        ("WAITROOM_KEYS_DIR", dir.path().display().to_string()),
+        ("WAITROOM_ACTIVE_KEY", KEY_ID.to_owned()),
+        ("WAITROOM_PASS_KEY", "passes-1".to_owned()),
+    ])
+    .await;
+    let app: &TestApp = &serve.app;
+    let settings = |renewal_max_s: u64| json!({ "batch_size": 0, "pass_ttl_s": 10, "pass_renewal_max_s": renewal_max_s });
+    app.create_event("tour", settings(3600)).await;
+    app.create_event("plain", settings(0)).await;
+    let keys = KeySet::from_dir(dir.path(), Some(KEY_ID))
+        .unwrap()
+        .with_pass_key(Some("passes-1"))
+        .unwrap();
+    let signer = Tokens::new(&keys, "waitroom");
+    let now = waitroom::clock::unix_s();
+    let ending = |event: &str, position: u64| {
+        let line = EventId::parse(event).unwrap().into();
+        let visitor = VisitorId::generate();
+        (signer.sign(TokenKind::Pass, &line, &visitor, position, now - 8, 10)).0
+    };
+    let worker = |event: &'static str, pass: Option<String>| {
+        let address = app.address.clone();
+        async move {
+            let mut args = vec![address.as_str(), event];
+            args.extend(pass.as_deref());
+            let (ok, answer) = node("tests/fixtures/edge-worker.mjs", &args).await;
+            assert!(ok, "{answer}");
+            answer
+        }
+    };
+
+    let sent = worker("tour", None).await;
+    assert_eq!(sent["status"], 302, "{sent}");
+    let location = sent["location"].as_str().unwrap();
+    assert!(
+        location.starts_with(&app.url("/e/tour?return_to=")),
+        "{location}"
+    );
+
+    let gate_calls = || async {
+        let text = app.metrics_text().await;
+        text.lines()
+            .filter(|line| line.starts_with(GATE_ANSWERS))
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum::<u64>()
+    };
+    let (joined, fresh) = app.admitted_visitor("tour").await;
+    let before = gate_calls().await;
+    let kept = worker("tour", Some(fresh)).await;
+    assert_eq!(
+        (kept["status"].as_u64(), kept["body"].as_str()),
+        (Some(200), Some("the site"))
+    );
+    assert_eq!(
+        kept["setCookie"],
+        json!([]),
+        "no renewal while time is left"
+    );
+    assert_eq!(gate_calls().await, before, "verified at the edge alone");
+
+    let used = worker("tour", Some(ending("tour", joined.position()))).await;
+    assert_eq!(used["status"], 200, "{used}");
+    assert_eq!(gate_calls().await, before + 1, "the gate asked to renew");
+    let set = used["setCookie"][0].as_str().unwrap_or_default();
+    let renewed = set
+        .strip_prefix("waitroom_tour.pass=")
+        .and_then(|rest| rest.split(';').next())
+        .unwrap_or_else(|| panic!("no renewed pass: {used}"))
+        .to_owned();
+    let exp = crate::helpers::claims(&renewed)["exp"].as_i64().unwrap();
+    assert!(exp >= now + 9, "renewed for another pass lifetime");
+    let again = worker("tour", Some(renewed)).await;
+    assert_eq!(again["status"], 200, "{again}");
+
+    let (plain, _) = app.admitted_visitor("plain").await;
+    let not_renewed = worker("plain", Some(ending("plain", plain.position()))).await;
+    assert_eq!(not_renewed["status"], 200, "{not_renewed}");
+    assert_eq!(
+        not_renewed["setCookie"],
+        json!([]),
+        "the event renews nothing"
+    );
 }
 
 /// The claims of `pass` with `kind` turned to `waiting`, signed with the pass key itself: genuine,
