@@ -83,6 +83,8 @@ pub struct Config {
     pub listen: SocketAddr,
     pub internal_listen: Option<SocketAddr>,
     pub workers: usize,
+    /// Challenges made at once (0: one per core), see [`crate::challenge::Issuer`].
+    pub challenge_threads: usize,
     pub fast_path: bool,
     pub redis_url: Option<SecretString>,
     /// `redis_url` names a Redis Cluster: some of its nodes, comma-separated.

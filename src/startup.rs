@@ -249,7 +249,13 @@ impl Application {
         let state = web::Data::new(AppState {
             store,
             cache,
-            challenges: crate::challenge::Challenges::new(&keys),
+            challenges: crate::challenge::Issuer::new(
+                crate::challenge::Challenges::new(&keys),
+                match config.challenge_threads {
+                    0 => std::thread::available_parallelism().map_or(1, usize::from),
+                    threads => threads,
+                },
+            ),
             tokens: Tokens::new(&keys, &config.issuer)
                 .with_memory(usize::try_from(config.token_memory).unwrap_or(usize::MAX)),
             admin_token: config.admin_token.clone(),

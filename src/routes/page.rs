@@ -332,7 +332,9 @@ fn turned_away(refused: &ApiError) -> Option<(&'static str, bool)> {
         ApiError::InvitationRequired => ("invite_only", true),
         ApiError::InvalidCode => ("code_invalid", true),
         // The work is the page's script's: without it the page can only say so.
-        ApiError::ChallengeRequired { .. } => ("challenge_needs_script", false),
+        ApiError::ChallengeRequired { .. } | ApiError::ChallengeBusy => {
+            ("challenge_needs_script", false)
+        }
         _ => return None,
     })
 }

@@ -20,6 +20,8 @@ pub const BODY_LIMIT: usize = 16 * 1024;
 const STORE_RETRY_AFTER_S: u32 = 2;
 /// Seconds before a refused live-update stream is worth asking for again (the page polls meanwhile).
 const STREAM_RETRY_AFTER_S: u32 = 30;
+/// Seconds a join told that challenges are busy waits before asking again.
+const CHALLENGE_RETRY_AFTER_S: u32 = 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -80,6 +82,8 @@ pub enum ApiError {
         why: crate::challenge::Unsolved,
         challenge: Box<altcha::Challenge>,
     },
+    #[error("every core of this replica is busy making challenges for other joins: join again in a second")]
+    ChallengeBusy,
     #[error("the code is not one of this event's, or it was used already; an invitation must be the booking site's, for this event and unexpired")]
     InvalidCode,
     #[error("event `{0}` has no pre-queue, so nothing is drawn")]
@@ -237,6 +241,9 @@ impl ApiError {
             ApiError::ChallengeRequired { .. } => {
                 (S::FORBIDDEN, "challenge-required", "Challenge required")
             }
+            ApiError::ChallengeBusy => {
+                (S::SERVICE_UNAVAILABLE, "challenge-busy", "Challenges busy")
+            }
             ApiError::ForeignOrigin => (S::FORBIDDEN, "foreign-origin", "Join from another site"),
             ApiError::NoPrequeue(_) => (S::NOT_FOUND, "no-prequeue", "No pre-queue"),
             ApiError::NotDrawnYet(_) => (S::CONFLICT, "not-drawn-yet", "Not drawn yet"),
@@ -324,6 +331,9 @@ impl ResponseError for ApiError {
             }
             ApiError::RateLimited(wait) | ApiError::NotOpenYet { wait, .. } => {
                 response.insert_header((header::RETRY_AFTER, retry_after_s(wait)));
+            }
+            ApiError::ChallengeBusy => {
+                response.insert_header((header::RETRY_AFTER, CHALLENGE_RETRY_AFTER_S));
             }
             ApiError::StreamsFull | ApiError::TooManyStreams => {
                 response.insert_header((header::RETRY_AFTER, STREAM_RETRY_AFTER_S));

@@ -27,7 +27,7 @@ pub struct AppState {
     /// The key of invitations the booking site signs (`invitation_secret`), if it signs any.
     pub invitations: Option<jsonwebtoken::DecodingKey>,
     /// Proof-of-work challenges before a place, for events that ask for them.
-    pub challenges: crate::challenge::Challenges,
+    pub challenges: crate::challenge::Issuer,
     pub cookie_prefix: String,
     pub cookie_secure: bool,
     pub metrics: Arc<Metrics>,

@@ -366,7 +366,7 @@ pub(super) async fn joined(
     }
     // Arrival is the solved join: the place is drawn once the work is done.
     let solved = match policy.challenge_cost {
-        Some(cost) => Some(verified_solution(state, event, cost, solution)?),
+        Some(cost) => Some(verified_solution(state, event, cost, solution).await?),
         None => None,
     };
     let spent = match policy.invite_only {
@@ -384,7 +384,7 @@ pub(super) async fn joined(
     let taken = match anonymous_place(state, event, &visitor, who).await {
         Err(StoreError::Spent) => {
             let cost = policy.challenge_cost.unwrap_or(1);
-            Err(challenge_refused(state, event, cost, Unsolved::Used))
+            Err(challenge_refused(state, event, cost, Unsolved::Used).await)
         }
         taken => taken.map_err(ApiError::from),
     };
@@ -405,23 +405,35 @@ pub(super) async fn joined(
 
 /// Checks the solution of the event's challenge a join presents (the join marks it spent): a new
 /// challenge to solve with the refusal otherwise.
-fn verified_solution(
+async fn verified_solution(
     state: &AppState,
     event: &KnownEvent,
     cost: u32,
     solution: Option<&str>,
 ) -> Result<Verified, ApiError> {
-    solution
+    let checked = solution
         .ok_or(Unsolved::Missing)
-        .and_then(|solution| state.challenges.check(event.id(), solution))
-        .map_err(|why| challenge_refused(state, event, cost, why))
+        .and_then(|solution| state.challenges.check(event.id(), solution));
+    match checked {
+        Ok(verified) => Ok(verified),
+        Err(why) => Err(challenge_refused(state, event, cost, why).await),
+    }
 }
 
-/// A join refused for `why`, with a new challenge of `cost` to solve.
-fn challenge_refused(state: &AppState, event: &KnownEvent, cost: u32, why: Unsolved) -> ApiError {
-    ApiError::ChallengeRequired {
-        why,
-        challenge: Box::new(state.challenges.issue(event.id(), cost, unix_s())),
+/// A join refused for `why`, with a new challenge of `cost` to solve (or, with every core busy
+/// making challenges, told to come back).
+async fn challenge_refused(
+    state: &AppState,
+    event: &KnownEvent,
+    cost: u32,
+    why: Unsolved,
+) -> ApiError {
+    match state.challenges.issue(event.id(), cost, unix_s()).await {
+        Some(challenge) => ApiError::ChallengeRequired {
+            why,
+            challenge: Box::new(challenge),
+        },
+        None => ApiError::ChallengeBusy,
     }
 }
 

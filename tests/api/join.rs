@@ -936,6 +936,37 @@ async fn a_challenge_solved_buys_one_place_on_any_replica(backend: Backend) {
     );
 }
 
+/// Making a challenge costs the replica the challenge's cost in PBKDF2 iterations, once (about
+/// 11 ms of a core at the maximum, 100,000, in a release build; many times that here). A replica
+/// makes `challenge_threads` of them at a time, off its HTTP workers, and tells the asks it could not
+/// serve within a second to come back (503 `challenge-busy`, `Retry-After: 1`): a flood of asks
+/// without solutions gets refusals, not a replica whose workers are all deriving keys.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_asks_for_challenges_is_told_to_come_back() {
+    let mut config = config_for(Backend::Memory, "unused");
+    config.challenge_threads = 1;
+    let app = spawn_config(config).await;
+    app.create_event("dear", json!({ "challenge_cost": 100_000 }))
+        .await;
+    let asks = futures_util::future::join_all((0..24).map(|_| join_with(&app, "dear", None))).await;
+    let mut busy = 0;
+    for ask in &asks {
+        if ask.status.as_u16() == 503 {
+            ask.assert_problem(503, "challenge-busy");
+            assert_eq!(ask.headers["retry-after"], "1");
+            busy += 1;
+        } else {
+            ask.assert_problem(403, "challenge-required");
+            assert_eq!(ask.body["challenge"]["parameters"]["cost"], 100_000);
+        }
+    }
+    assert!(
+        (1..asks.len()).contains(&busy),
+        "{busy} of {} told to come back",
+        asks.len()
+    );
+}
+
 async fn join_with(
     app: &crate::helpers::TestApp,
     event: &str,
