@@ -38,6 +38,7 @@ pub struct Metrics {
     pub passes_consumed: IntCounterVec,
     pub passes_renewed: IntCounterVec,
     pub codes_presented: IntCounterVec,
+    pub challenges: IntCounterVec,
     pub store_errors: IntCounterVec,
     pub store_duration: HistogramVec,
     pub delivery_errors: IntCounterVec,
@@ -163,6 +164,12 @@ impl Default for Metrics {
                 r,
                 "enqueue_codes_total",
                 "Enqueue codes and invitations presented to invite-only events, by result: spent (a place), refused (unknown or used) or invited (a signed invitation's user).",
+                &["result"],
+            ),
+            challenges: counter(
+                r,
+                "challenges_total",
+                "Proof-of-work challenges, by result: issued (made and handed out with a refusal), busy (an ask told to come back) or solved (a solution that verified).",
                 &["result"],
             ),
             store_errors: counter(

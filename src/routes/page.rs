@@ -238,6 +238,7 @@ async fn without_script(
         client,
         code: query.code.as_deref(),
         solution: None,
+        solves: false,
     };
     let page = match visitor::joined(state, event, token, presented).await {
         Ok(answer) => {

@@ -76,11 +76,12 @@ pub enum ApiError {
     #[error("this event is by invitation: join with the code or the link you were sent (the `X-Waitroom-Code` header)")]
     InvitationRequired,
     /// A join to an event that asks for proof of work, without a solution that buys a place: the
-    /// new challenge to solve goes with the problem.
+    /// new challenge to solve goes with the problem (none is made for an asker that cannot solve
+    /// it, the page without script).
     #[error("{why}")]
     ChallengeRequired {
         why: crate::challenge::Unsolved,
-        challenge: Box<altcha::Challenge>,
+        challenge: Option<Box<altcha::Challenge>>,
     },
     #[error("every core of this replica is busy making challenges for other joins: join again in a second")]
     ChallengeBusy,
@@ -317,9 +318,10 @@ impl ResponseError for ApiError {
                 _ => None,
             },
             challenge: match self {
-                ApiError::ChallengeRequired { challenge, .. } => {
-                    serde_json::to_value(challenge).ok()
-                }
+                ApiError::ChallengeRequired {
+                    challenge: Some(challenge),
+                    ..
+                } => serde_json::to_value(challenge).ok(),
                 _ => None,
             },
         };

@@ -301,6 +301,7 @@ pub async fn join(
         client,
         code: text(&CODE_HEADER),
         solution: text(&SOLUTION_HEADER),
+        solves: true,
     };
     let answer = joined(state, &event, token, presented).await?;
     Ok(join_response(state, &event, &answer, Some(https)))
@@ -320,6 +321,9 @@ pub(super) struct Presenting<'a> {
     pub code: Option<&'a str>,
     /// The solution of the event's challenge.
     pub solution: Option<&'a str>,
+    /// Whether the asker can solve a challenge: the page without script cannot, and is refused
+    /// without one being made for it (making one costs the server its derivation).
+    pub solves: bool,
 }
 
 /// What joining answers: a new place, or the one the token holds (with the pass once its turn
@@ -332,6 +336,7 @@ pub(super) async fn joined(
         client,
         code,
         solution,
+        solves,
     }: Presenting<'_>,
 ) -> Result<JoinAnswer, ApiError> {
     check_joinable(event)?;
@@ -366,7 +371,7 @@ pub(super) async fn joined(
     }
     // Arrival is the solved join: the place is drawn once the work is done.
     let solved = match policy.challenge_cost {
-        Some(cost) => Some(verified_solution(state, event, cost, solution).await?),
+        Some(cost) => Some(verified_solution(state, event, (cost, solves), solution).await?),
         None => None,
     };
     let spent = match policy.invite_only {
@@ -408,15 +413,22 @@ pub(super) async fn joined(
 async fn verified_solution(
     state: &AppState,
     event: &KnownEvent,
-    cost: u32,
+    (cost, solves): (u32, bool),
     solution: Option<&str>,
 ) -> Result<Verified, ApiError> {
     let checked = solution
         .ok_or(Unsolved::Missing)
         .and_then(|solution| state.challenges.check(event.id(), solution));
     match checked {
-        Ok(verified) => Ok(verified),
-        Err(why) => Err(challenge_refused(state, event, cost, why).await),
+        Ok(verified) => {
+            count_challenge(state, "solved");
+            Ok(verified)
+        }
+        Err(why) if solves => Err(challenge_refused(state, event, cost, why).await),
+        Err(why) => Err(ApiError::ChallengeRequired {
+            why,
+            challenge: None,
+        }),
     }
 }
 
@@ -429,12 +441,22 @@ async fn challenge_refused(
     why: Unsolved,
 ) -> ApiError {
     match state.challenges.issue(event.id(), cost, unix_s()).await {
-        Some(challenge) => ApiError::ChallengeRequired {
-            why,
-            challenge: Box::new(challenge),
-        },
-        None => ApiError::ChallengeBusy,
+        Some(challenge) => {
+            count_challenge(state, "issued");
+            ApiError::ChallengeRequired {
+                why,
+                challenge: Some(Box::new(challenge)),
+            }
+        }
+        None => {
+            count_challenge(state, "busy");
+            ApiError::ChallengeBusy
+        }
     }
+}
+
+fn count_challenge(state: &AppState, result: &str) {
+    state.metrics.challenges.with_label_values(&[result]).inc();
 }
 
 /// Spends the enqueue code a join to an invite-only event presents: its digest, to put back should

@@ -965,6 +965,38 @@ async fn a_flood_of_asks_for_challenges_is_told_to_come_back() {
         "{busy} of {} told to come back",
         asks.len()
     );
+    let metrics = app.metrics_text().await;
+    let counted = format!(r#"waitroom_challenges_total{{result="busy"}} {busy}"#);
+    assert!(metrics.contains(&counted), "{metrics}");
+}
+
+/// The page without script cannot do a challenge's work: it says the event needs script, and no
+/// challenge is made for it (each would cost the replica a key derivation, for nothing). Counted
+/// in `waitroom_challenges_total`: made for a join that can solve it, then solved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_challenge_is_made_for_the_page_without_script() {
+    let app = spawn_app(Backend::Memory).await;
+    app.create_event("pow", json!({ "challenge_cost": 10 }))
+        .await;
+    let counted = |metrics: &str, result: &str| {
+        let line = format!(r#"waitroom_challenges_total{{result="{result}"}} "#);
+        metrics
+            .lines()
+            .find_map(|counted| counted.strip_prefix(&line))
+            .map_or(0, |value| value.parse::<u64>().unwrap())
+    };
+    for _ in 0..3 {
+        let page = app.page_text("/e/pow?nojs=1").await;
+        assert!(page.contains("which needs JavaScript"), "{page}");
+    }
+    assert_eq!(counted(&app.metrics_text().await, "issued"), 0);
+    let asked = join_with(&app, "pow", None).await;
+    asked.assert_problem(403, "challenge-required");
+    let placed = join_with(&app, "pow", Some(solved(&asked.body["challenge"]))).await;
+    assert_eq!(placed.status.as_u16(), 201, "{}", placed.body);
+    let metrics = app.metrics_text().await;
+    assert_eq!(counted(&metrics, "issued"), 1, "{metrics}");
+    assert_eq!(counted(&metrics, "solved"), 1, "{metrics}");
 }
 
 async fn join_with(
