@@ -191,11 +191,11 @@ fn signs(mac: &Hmac<Sha256>, message: &[u8], signature: &str) -> bool {
 
 /// Hands out challenges off the HTTP workers and a few at a time. Issuing one derives its key once
 /// (ALTCHA's deterministic mode, which is what lets a solution be verified with two HMACs): `cost`
-/// PBKDF2 iterations, about 1 ms of one core at cost 10,000 and 11 ms at the maximum. Done on an HTTP
-/// worker, that would stall every request behind it, and a flood of asks without solutions would
-/// turn the challenge into the attack; here at most one challenge per core is being made at a time,
-/// on tokio's blocking threads, and an ask that waited [`ISSUE_WAIT`] for its turn is told to come
-/// back (`None`).
+/// PBKDF2 iterations, about 1 ms of one core at cost 10,000 and 11 ms at the maximum. Done on an
+/// HTTP worker, that would stall every request behind it, and a flood of asks without solutions
+/// would turn the challenge into the attack; here at most `challenge_threads` challenges (one per
+/// core by default) are made at a time, on tokio's blocking threads, and an ask that waited
+/// [`ISSUE_WAIT`] for its turn is told to come back (`None`).
 pub struct Issuer {
     challenges: std::sync::Arc<Challenges>,
     turns: std::sync::Arc<tokio::sync::Semaphore>,

@@ -357,15 +357,15 @@ fn quota_keys(restorer: &Restorer, event: &LineId, window: &QuotaWindow) -> [Str
 /// A batch of anonymous joins of one event, in one MULTI/EXEC transaction: INCRBY the issued
 /// counter by the batch's size and RPUSH its line entries, so the i-th visitor's position is the
 /// counter's old value + i and its entry sits at that position in the line. (A transaction costs
-/// Redis a fraction of a script call, which spent 15 µs in the Lua machinery alone.) Every caller gets
-/// its answer or the error; a caller that went away (its request was cancelled) keeps its number: a
-/// place nobody claims, admitted and passed over like any no-show.
+/// Redis a fraction of a script call, which spent 15 µs in the Lua machinery alone.) Every caller
+/// gets its answer or the error; a caller that went away (its request was cancelled) keeps its
+/// number: a place nobody claims, admitted and passed over like any no-show.
 ///
 /// The same transaction counts each client's joins against its quota ([`QuotaCounts`]) and marks
-/// each challenge solution spent (a member of the set of its challenge's expiry minute). A join past its
-/// client's quota is answered [`StoreError::OverQuota`], one whose solution was spent before
-/// [`StoreError::Spent`]; the number such a join drew is given up at once (`lua/leave.lua`), so
-/// releases pass over it as over any leaver. (The replica then refuses an over-quota client
+/// each challenge solution spent (a member of the set of its challenge's expiry minute). A join
+/// past its client's quota is answered [`StoreError::OverQuota`], one whose solution was spent
+/// before [`StoreError::Spent`]; the number such a join drew is given up at once
+/// (`lua/leave.lua`), so releases pass over it as over any leaver. (The replica then refuses an over-quota client
 /// without asking Redis until its quota recovers, so such numbers are few.)
 ///
 /// Should the counter come back below a position the callers know was handed out (Redis lost
