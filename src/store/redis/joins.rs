@@ -365,8 +365,8 @@ fn quota_keys(restorer: &Restorer, event: &LineId, window: &QuotaWindow) -> [Str
 /// each challenge solution spent (a member of the set of its challenge's expiry minute). A join
 /// past its client's quota is answered [`StoreError::OverQuota`], one whose solution was spent
 /// before [`StoreError::Spent`]; the number such a join drew is given up at once
-/// (`lua/leave.lua`), so releases pass over it as over any leaver. (The replica then refuses an over-quota client
-/// without asking Redis until its quota recovers, so such numbers are few.)
+/// (`lua/leave.lua`), so releases pass over it as over any leaver. (The replica then refuses an
+/// over-quota client without asking Redis until its quota recovers, so such numbers are few.)
 ///
 /// Should the counter come back below a position the callers know was handed out (Redis lost
 /// writes), the positions drawn are never answered: they become placeholders, the counter is
