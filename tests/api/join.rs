@@ -17,6 +17,7 @@ on_every_store!(
 crate::on_stores!(
     [redis Redis, cluster Cluster]
     three_replicas_give_each_address_its_quota_once,
+    joins_timed_across_a_minutes_turn_keep_the_quota,
 );
 
 on_every_store!(an_invite_only_event_gives_each_code_one_place_and_each_invited_user_one);
@@ -673,6 +674,40 @@ async fn three_replicas_give_each_address_its_quota_once(backend: Backend) {
             .await
             .assert_problem(429, "rate-limited");
         }
+    }
+}
+
+/// Replicas time a join when it comes and Redis counts it when it gets there, so at a minute's
+/// turn joins timed in the new minute can be counted before joins timed at the end of the old
+/// one. One address's joins, the later-timed first: the quota still holds, in the line and in
+/// the pool.
+async fn joins_timed_across_a_minutes_turn_keep_the_quota(backend: Backend) {
+    use waitroom::domain::{random_token_id, EventId, EventSettings, LineId, VisitorId};
+    use waitroom::limits::JoinQuota;
+    use waitroom::store::{JoinAs, Pick, PutMode, StoreError};
+
+    let store = crate::helpers::shared_store(backend, &format!("t{}", random_token_id())).await;
+    let quota = JoinAs::Counted(JoinQuota {
+        client: "198.51.100.7".parse().unwrap(),
+        per_minute: 6,
+    });
+    let turn_ms = chrono::Utc::now().timestamp_millis() / 60_000 * 60_000;
+    for pick in [Pick::InOrder, Pick::AtRandom] {
+        let event = LineId::from(EventId::parse(&format!("{pick:?}").to_lowercase()).unwrap());
+        store
+            .put_event(&event, &EventSettings::default(), PutMode::Upsert)
+            .await
+            .unwrap();
+        let mut placed = 0;
+        for now_ms in [turn_ms + 1; 4].into_iter().chain([turn_ms - 1; 8]) {
+            let visitor = VisitorId::generate();
+            match store.join(&event, &visitor, quota, now_ms, 0, pick).await {
+                Ok(_) => placed += 1,
+                Err(StoreError::OverQuota(_)) => {}
+                Err(other) => panic!("{pick:?}: {other}"),
+            }
+        }
+        assert_eq!(placed, 6, "{pick:?}: places for one address in a minute");
     }
 }
 

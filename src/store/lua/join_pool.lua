@@ -10,9 +10,12 @@
 -- KEYS[5] trusted in line  wr:{event}:visitors      (hash, visitor id -> position; see join_trusted.lua)
 -- KEYS[6] quota          wr:{event}:quota:<minute>      (hash, client address -> its joins this minute)
 -- KEYS[7] quota before   wr:{event}:quota:<minute - 1>  (the same, the previous minute)
+-- KEYS[8] quota after    wr:{event}:quota:<minute + 1>  (the same, the next minute: joins another
+--                                                         replica timed later that came first)
 --         A counted client's join is within its quota when its count this minute with the join,
---         plus its count the previous minute × the part of it the last 60 s cover (rounded up), is
---         at most its limit (`JoinQuota` in limits.rs); refused joins count too.
+--         plus its count the next minute, plus its count the previous minute × the part of it the
+--         last 60 s cover (rounded up), is at most its limit (`JoinQuota` in limits.rs); refused
+--         joins count too.
 -- ARGV[1] joined_at, unix ms
 -- ARGV[2] floor: the highest arrival number the calling replica knows was handed out. Should Redis
 --         hold less (it lost writes), the numbers in between wait in the pool as `(lost)` entries:
@@ -24,7 +27,8 @@
 -- ARGV[6+n..5+3n] for each visitor, its client's address and limit per minute ('' and 0: not counted)
 -- Returns {first arrival number (or the position held), 1 if new else 0, 1 if an arrival number else
 -- 0, 1 if numbers Redis had lost were restored else 0, {for each visitor: 1 if refused else 0, its
--- client's count this minute with it, the previous minute's}}; the visitors not refused get
+-- client's count this minute with it and the next minute's, the previous minute's}}; the visitors
+-- not refused get
 -- consecutive arrival numbers from the first, in their order.
 local n = tonumber(ARGV[5])
 local trusted = ARGV[3] == '1'
@@ -40,7 +44,7 @@ if trusted then
 end
 local window_ms = 60000
 local covered_ms = tonumber(ARGV[4])
-local this_minute, previous_minute = {}, {}
+local this_minute, previous_minute, next_minute = {}, {}, {}
 local counts = {}
 local admitted = {}
 for i = 1, n do
@@ -51,9 +55,10 @@ for i = 1, n do
     if not this_minute[client] then
       this_minute[client] = tonumber(redis.call('HGET', KEYS[6], client) or '0')
       previous_minute[client] = tonumber(redis.call('HGET', KEYS[7], client) or '0')
+      next_minute[client] = tonumber(redis.call('HGET', KEYS[8], client) or '0')
     end
     this_minute[client] = this_minute[client] + 1
-    count, previous = this_minute[client], previous_minute[client]
+    count, previous = this_minute[client] + next_minute[client], previous_minute[client]
     if math.floor((previous * covered_ms + window_ms - 1) / window_ms) + count > limit then
       refused = 1
     end

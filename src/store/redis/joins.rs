@@ -344,13 +344,16 @@ pub(super) async fn join_pool(
     }
 }
 
-/// The keys of an event's join counts per client ([`JoinQuota`]): this minute's hash and the
-/// previous minute's (client address -> joins).
-fn quota_keys(restorer: &Restorer, event: &LineId, window: &QuotaWindow) -> [String; 2] {
+/// The keys of an event's join counts per client ([`JoinQuota`]): this minute's hash, the
+/// previous minute's and the next minute's (client address -> joins). The next minute's holds
+/// joins a replica timed after this one's that reached Redis first, at the minute's turn: they
+/// count in full, or a client joining on several replicas then would get its quota twice.
+fn quota_keys(restorer: &Restorer, event: &LineId, window: &QuotaWindow) -> [String; 3] {
     let minute = |minute: u64| line_key(&restorer.prefix, event, &format!("quota:{minute}"));
     [
         minute(window.minute),
         minute(window.minute.saturating_sub(1)),
+        minute(window.minute + 1),
     ]
 }
 
@@ -599,12 +602,12 @@ impl Spends {
 
 /// A batch's joins counted against their clients' quotas of new places ([`JoinQuota`]), in the
 /// join's own transaction: each client's joins in the batch are added to its count in this
-/// minute's hash, and its count in the previous minute's is read; then each join, in arrival
-/// order, is within the quota or not.
+/// minute's hash, and its counts in the previous and next minutes' are read; then each join, in
+/// arrival order, is within the quota or not.
 struct QuotaCounts {
     window: QuotaWindow,
     /// Each counted client's joins in the batch, then (once read) its count this minute with them
-    /// and its count the previous minute.
+    /// and its counts the previous and next minutes.
     clients: Vec<ClientCount>,
 }
 
@@ -613,6 +616,7 @@ struct ClientCount {
     joins: u64,
     this_minute: u64,
     previous_minute: u64,
+    next_minute: u64,
     /// Joins of the batch answered so far.
     answered: u64,
 }
@@ -632,6 +636,7 @@ impl QuotaCounts {
                     joins: 1,
                     this_minute: 0,
                     previous_minute: 0,
+                    next_minute: 0,
                     answered: 0,
                 }),
             }
@@ -642,13 +647,13 @@ impl QuotaCounts {
         }
     }
 
-    /// Adds each client's joins to this minute's count and reads the previous minute's: a
-    /// HINCRBY per client, then one HMGET.
+    /// Adds each client's joins to this minute's count and reads the previous and next minutes':
+    /// a HINCRBY per client, then two HMGETs.
     fn count_in(&self, transaction: &mut redis::Pipeline, restorer: &Restorer, event: &LineId) {
         if self.clients.is_empty() {
             return;
         }
-        let [this_minute, previous_minute] = quota_keys(restorer, event, &self.window);
+        let [this_minute, previous_minute, next_minute] = quota_keys(restorer, event, &self.window);
         let fields: Vec<String> = self
             .clients
             .iter()
@@ -660,7 +665,8 @@ impl QuotaCounts {
         transaction
             .pexpire(&this_minute, 2 * QUOTA_WINDOW_MS as i64)
             .ignore()
-            .hmget(previous_minute, &fields);
+            .hmget(previous_minute, &fields)
+            .hmget(next_minute, &fields);
     }
 
     /// Reads what [`QuotaCounts::count_in`] asked.
@@ -668,22 +674,29 @@ impl QuotaCounts {
         if self.clients.is_empty() {
             return Ok(());
         }
-        let previous: Vec<Option<u64>> = match answers.pop() {
-            Some(previous) => redis::from_redis_value(previous)?,
-            None => Vec::new(),
+        let mut read_counts = || -> Result<Vec<Option<u64>>, StoreError> {
+            match answers.pop() {
+                Some(counts) => Ok(redis::from_redis_value(counts)?),
+                None => Ok(Vec::new()),
+            }
         };
+        let next = read_counts()?;
+        let previous = read_counts()?;
         let this_minute: Vec<u64> = redis::from_redis_value(redis::Value::Array(answers))?;
-        if this_minute.len() != self.clients.len() || previous.len() != self.clients.len() {
+        let clients = self.clients.len();
+        if [this_minute.len(), previous.len(), next.len()] != [clients; 3] {
             return Err(StoreError::Corrupt(format!(
-                "{} and {} counts for {} clients' quotas",
+                "{}, {} and {} counts for {clients} clients' quotas",
                 this_minute.len(),
                 previous.len(),
-                self.clients.len()
+                next.len(),
             )));
         }
-        for ((count, this), previous) in self.clients.iter_mut().zip(this_minute).zip(previous) {
+        let read = this_minute.into_iter().zip(previous).zip(next);
+        for (count, ((this, previous), next)) in self.clients.iter_mut().zip(read) {
             count.this_minute = this;
             count.previous_minute = previous.unwrap_or(0);
+            count.next_minute = next.unwrap_or(0);
         }
         Ok(())
     }
@@ -702,11 +715,13 @@ impl QuotaCounts {
             return Ok(());
         };
         count.answered += 1;
-        let made = (count.this_minute + count.answered).saturating_sub(count.joins);
+        // Joins counted in the next minute came before this one: they count in full.
+        let counted = count.this_minute + count.next_minute;
+        let made = (counted + count.answered).saturating_sub(count.joins);
         if quota.admits(&window, count.previous_minute, made) {
             Ok(())
         } else {
-            let wait = quota.retry_after(&window, count.previous_minute, count.this_minute);
+            let wait = quota.retry_after(&window, count.previous_minute, counted);
             Err(StoreError::OverQuota(wait))
         }
     }
