@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # Where `cargo install` puts the broker the Kafka tests start.
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+# A failing test's message and line, not a backtrace that pushes them out of a CI log's tail.
+export RUST_BACKTRACE=0
 
 scripts/install-test-deps.sh
 cargo fmt --all -- --check
