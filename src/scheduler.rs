@@ -23,21 +23,16 @@ use crate::store::{put_event_and_lanes, AdvanceMode, PutMode, Store};
 use crate::telemetry::StateLog;
 
 /// How often the loop looks at the clock; release intervals are at least 100 ms.
-const TICK: Duration = Duration::from_millis(25);
+pub(crate) const TICK: Duration = Duration::from_millis(25);
 /// How often every event is looked at, for those the cache did not announce.
-const SCAN: Duration = Duration::from_secs(1);
+pub(crate) const SCAN: Duration = Duration::from_secs(1);
 
 pub async fn run_releases(
     store: Arc<dyn Store>,
     cache: Arc<PointerCache>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut releases = Releases {
-        log: StateLog::new("batch release"),
-        due: BTreeSet::new(),
-        queued: HashMap::new(),
-        attempted: HashMap::new(),
-    };
+    let mut releases = Releases::new();
     let mut ticker = tokio::time::interval(TICK);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut scan = tokio::time::interval(SCAN);
@@ -55,7 +50,9 @@ pub async fn run_releases(
     }
 }
 
-struct Releases {
+/// The loop's state: which events are due when. `waitroom simulate` drives it on a virtual clock
+/// as [`run_releases`] does on the real one.
+pub(crate) struct Releases {
     log: StateLog,
     /// Events to attempt, by when (unix ms).
     due: BTreeSet<(u64, LineId)>,
@@ -78,8 +75,17 @@ fn now_ms() -> u64 {
 }
 
 impl Releases {
+    pub(crate) fn new() -> Self {
+        Self {
+            log: StateLog::new("batch release"),
+            due: BTreeSet::new(),
+            queued: HashMap::new(),
+            attempted: HashMap::new(),
+        }
+    }
+
     /// Queues `event` for its next half slot not attempted yet, if it releases and someone waits.
-    fn consider(&mut self, line: &LineId, cache: &PointerCache) {
+    pub(crate) fn consider(&mut self, line: &LineId, cache: &PointerCache) {
         // A lane's line is released with its event.
         let event = &LineId::from(line.event());
         let Some(cached) = cache.get(event) else {
@@ -112,7 +118,7 @@ impl Releases {
     }
 
     /// Looks at every event: deletes the data of those closed long enough, queues those waiting.
-    async fn scan(&mut self, store: &dyn Store, cache: &PointerCache) {
+    pub(crate) async fn scan(&mut self, store: &dyn Store, cache: &PointerCache) {
         let now_s = crate::clock::unix_s();
         for (event, cached) in cache.entries() {
             let settings = cached.settings();
@@ -190,7 +196,7 @@ impl Releases {
     }
 
     /// Releases a batch of every event whose time came.
-    async fn attempt_due(&mut self, store: &dyn Store, cache: &PointerCache) {
+    pub(crate) async fn attempt_due(&mut self, store: &dyn Store, cache: &PointerCache) {
         let now = now_ms();
         while let Some((at, event)) = self.due.first().cloned() {
             if at > now {

@@ -133,7 +133,7 @@ impl CachedEvent {
             passes: Mutex::default(),
             active: AtomicU64::new(0),
             rate: Mutex::default(),
-            synced_at: Mutex::new(Instant::now()),
+            synced_at: Mutex::new(crate::clock::now()),
             draw: RwLock::default(),
             pool: RwLock::default(),
             arrivals_told_ms: AtomicI64::new(0),
@@ -269,7 +269,7 @@ impl CachedEvent {
     }
 
     pub(super) fn mark_synced(&self) {
-        *self.synced_at.lock() = Instant::now();
+        *self.synced_at.lock() = crate::clock::now();
     }
 
     /// Visitors admitted per minute as measured (not as scheduled), if measured yet.
@@ -281,7 +281,7 @@ impl CachedEvent {
     /// How long a visitor with `ahead` people before them will likely wait.
     pub fn estimate(&self, ahead: u64) -> Option<Estimate> {
         let meter = self.rate.lock();
-        crate::estimate::estimate(ahead, &self.settings(), &meter, Instant::now())
+        crate::estimate::estimate(ahead, &self.settings(), &meter, crate::clock::now())
     }
 
     /// Notes how many visitors had come through (those who left do not count) as the pointer moved;
@@ -294,7 +294,7 @@ impl CachedEvent {
         if manual {
             rate.set_aside(through);
         } else {
-            rate.record(Instant::now(), through);
+            rate.record(crate::clock::now(), through);
         }
     }
 

@@ -161,7 +161,7 @@ impl PointerCache {
 
     /// Every event's figures for the metrics, read now.
     pub fn readings(&self) -> Vec<EventReading> {
-        let now = Instant::now();
+        let now = crate::clock::now();
         let all_synced = *self.synced_all_at.lock();
         self.event_ids()
             .into_iter()
@@ -243,7 +243,7 @@ impl PointerCache {
     /// Records that this replica is in step with the store as of now.
     pub fn confirm_synced(&self) {
         self.warm.store(true, Ordering::Release);
-        *self.synced_all_at.lock() = Some(Instant::now());
+        *self.synced_all_at.lock() = Some(crate::clock::now());
     }
 
     pub fn is_warm(&self) -> bool {
