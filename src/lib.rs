@@ -26,12 +26,14 @@
 //!    stands, releases, switching. Nothing above branches on a mode.
 //! 8. [`scheduler`] (batch release, safe with many replicas), [`drain`] (forwarding every admitted
 //!    visitor to the sink, at least once) and [`demo`] (the embedded default's demo line).
-//! 9. [`routes`]: the HTTP API: one route table, the layers every request goes through (CORS, rate
-//!    limits, request ids, metrics), extractors, the one "may enter now" rule, thin handlers, the
-//!    fast path, `application/problem+json` errors and the OpenAPI contract generated from it all.
-//! 10. [`startup`] (wiring, on a listener the caller chooses) and [`client`] (a typed client of the
+//! 9. [`simulate`]: a sale played through on a virtual clock with the real scheduler, admission and
+//!    estimates, its summary and its HTML report.
+//! 10. [`routes`]: the HTTP API: one route table, the layers every request goes through (CORS, rate
+//!     limits, request ids, metrics), extractors, the one "may enter now" rule, thin handlers, the
+//!     fast path, `application/problem+json` errors and the OpenAPI contract generated from it all.
+//! 11. [`startup`] (wiring, on a listener the caller chooses) and [`client`] (a typed client of the
 //!     admin API and of the live-update stream).
-//! 11. [`cli`]: the `waitroom` command.
+//! 12. [`cli`]: the `waitroom` command.
 
 pub mod admission;
 pub mod cache;
@@ -51,6 +53,7 @@ pub mod metrics;
 pub mod recent;
 pub mod routes;
 pub mod scheduler;
+pub mod simulate;
 pub mod sink;
 pub mod startup;
 pub mod store;

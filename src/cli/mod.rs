@@ -4,6 +4,7 @@
 mod admin;
 mod audit;
 mod error;
+mod simulate;
 
 pub use self::error::CliError;
 
@@ -51,6 +52,10 @@ enum Command {
     /// Check an event's pre-queue draw: the published seed matches the commitment, and every
     /// position holds the entry the seed's permutation gives it (no credentials needed).
     Audit(audit::AuditArgs),
+    /// Play a sale through before it happens: the real scheduler, admission and estimates on a
+    /// virtual clock, for an arrival curve and an event's settings; prints how long people wait and
+    /// writes a report with plots.
+    Simulate(simulate::SimulateArgs),
     /// Print the API's OpenAPI 3.1 contract (what `docs/openapi.json` holds).
     Openapi,
     /// Ask each URL (GET) and succeed only if every one answers 2xx: the chart's `helm test`, or a
@@ -123,6 +128,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         }) => verify(&token, event.as_deref(), config),
         Command::Admin(args) => admin::run(args).await,
         Command::Audit(args) => audit::run(args).await,
+        Command::Simulate(args) => simulate::run(args),
         Command::Probe { urls } => probe(&urls).await,
     };
     match outcome {

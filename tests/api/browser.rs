@@ -1495,3 +1495,68 @@ async fn the_bar_moves_without_animation_for_those_who_ask_for_less_motion() {
     let calm = browser_with(&driver, profile.path(), &["--force-prefers-reduced-motion"]).await;
     assert_eq!(in_force(calm).await, json!(["none"]));
 }
+
+/// A `waitroom simulate` report opened from disk, offline: every chart is drawn, at phone width
+/// too, and axe-core finds nothing wrong with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_simulation_report_draws_its_charts_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("sale.html");
+    let made = std::process::Command::new(env!("CARGO_BIN_EXE_waitroom"))
+        .args([
+            "simulate",
+            "--arrivals",
+            "spike:20000@1m,steady:300/min@20m",
+            "--settings",
+            r#"{"batch_size": 500, "release_interval_ms": 30000}"#,
+            "--compare",
+            r#"{"batch_size": 800}"#,
+            "--leave-per-min",
+            "0.01",
+            "--report",
+        ])
+        .arg(&report)
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let driver = Daemon::chromedriver();
+    let profile = tempfile::tempdir().unwrap();
+    let client = browser_with(&driver, profile.path(), &["--window-size=1200,2400"]).await;
+    client
+        .goto(&format!("file://{}", report.display()))
+        .await
+        .unwrap();
+    let drawn = || async {
+        client
+            .execute(
+                "return [...document.querySelectorAll('.chart')].map((c) => c.querySelectorAll('.uplot canvas').length);",
+                vec![],
+            )
+            .await
+            .unwrap()
+    };
+    assert_eq!(drawn().await, json!([1, 1, 1]));
+    look_at(&client, "simulation-report.png").await;
+    client.set_window_size(375, 812).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        drawn().await,
+        json!([1, 1, 1]),
+        "drawn again at phone width"
+    );
+    let widest: f64 = client
+        .execute("return Math.max(...[...document.querySelectorAll('.uplot')].map((u) => u.getBoundingClientRect().right));", vec![])
+        .await
+        .unwrap()
+        .as_f64()
+        .unwrap();
+    assert!(
+        widest <= 375.0,
+        "a chart overflows the phone's width: {widest}"
+    );
+    look_at(&client, "simulation-report-phone.png").await;
+}

@@ -408,3 +408,90 @@ async fn version_names_the_commit() {
         said.stdout
     );
 }
+
+/// `waitroom simulate` on a sale a person can work out: 1,000 at the opening, 100 let through
+/// every 10 s. The summary says the waits computed by hand; the report is one file with its
+/// chart library and its data; a comparison runs both settings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulate_tells_the_waits_of_a_sale_computed_by_hand() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("sale.html");
+    let run = waitroom(
+        &[
+            "simulate",
+            "--arrivals",
+            "spike:1000@0s",
+            "--settings",
+            r#"{"batch_size": 100, "release_interval_ms": 10000}"#,
+            "--compare",
+            r#"{"batch_size": 200}"#,
+            "--json",
+            "--report",
+            report.to_str().unwrap(),
+        ],
+        &[],
+    )
+    .await;
+    assert!(run.ok, "{}", run.stderr);
+    let summaries = run.json();
+    let figures = |run: usize| {
+        let s = &summaries[run];
+        (
+            s["people"].as_u64(),
+            s["wait_p50_s"].as_f64(),
+            s["wait_max_s"].as_f64(),
+            s["emptied_at_s"].as_f64(),
+        )
+    };
+    assert_eq!(figures(0), (Some(1000), Some(40.0), Some(90.0), Some(90.0)));
+    assert_eq!(figures(1), (Some(1000), Some(20.0), Some(40.0), Some(40.0)));
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert!(html.contains("uPlot") && html.contains("const RUNS = [{"));
+    assert!(
+        !html.contains("<script src="),
+        "one file: nothing loaded from elsewhere"
+    );
+
+    let table = waitroom(
+        &[
+            "simulate",
+            "--arrivals",
+            "spike:1000@0s",
+            "--settings",
+            r#"{"batch_size": 100, "release_interval_ms": 10000}"#,
+        ],
+        &[],
+    )
+    .await;
+    assert!(table.ok, "{}", table.stderr);
+    assert!(
+        table.stdout.contains("wait p90") && table.stdout.contains("1.3 min"),
+        "{}",
+        table.stdout
+    );
+}
+
+/// Arrivals, settings and shares that make no sense are refused with what is wrong.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulate_refuses_what_makes_no_sense() {
+    for (args, said) in [
+        (vec!["--arrivals", "spike:lots@1m"], "the arrivals"),
+        (vec!["--settings", r#"{"batch_size": -1}"#], "batch_size"),
+        (
+            vec!["--settings", r#"{"batches": 5}"#],
+            "`batches` is not a setting",
+        ),
+        (vec!["--no-show", "1.5"], "--no-show is a share from 0 to 1"),
+        (vec!["--session", "soon"], "--session"),
+        (
+            vec!["--arrivals-csv", "/nonexistent.csv"],
+            "cannot read /nonexistent.csv",
+        ),
+    ] {
+        let mut all = vec!["simulate"];
+        all.extend(args);
+        let run = waitroom(&all, &[]).await;
+        assert!(!run.ok, "{all:?} ran");
+        assert!(run.stderr.contains(said), "{all:?}: {}", run.stderr);
+    }
+}

@@ -16,6 +16,7 @@ const LAYERS: &[&[&str]] = &[
     &["cache", "sink"],
     &["admission"],
     &["scheduler", "drain", "demo"],
+    &["simulate"],
     &["routes"],
     &["startup", "client"],
     &["cli"],
