@@ -29,6 +29,11 @@ pub(super) struct SimulateArgs {
     /// Other settings, merged over --settings: both run, and are set side by side.
     #[arg(long)]
     compare: Option<String>,
+    /// A change the operator makes as the sale goes, as DURATION=JSON (from the opening), merged
+    /// over the settings before it: --change '1h={"state": "paused"}' --change '2h={"state": "open"}'.
+    /// With --compare, both runs make it.
+    #[arg(long = "change")]
+    changes: Vec<String>,
     /// How long an admitted person holds a capacity slot (with `max_active`); 0s: until their
     /// pass runs out.
     #[arg(long, default_value = "0s")]
@@ -101,18 +106,41 @@ pub(super) fn run(args: SimulateArgs) -> Result<(), CliError> {
         seed: args.seed,
     };
     let settings = settings_of(&args.settings, &EventSettings::default())?;
+    let horizon_ms = millis("--horizon", &args.horizon)?;
+    let mut changes = Vec::new();
+    for change in &args.changes {
+        let (at, patch) = change.split_once('=').ok_or_else(|| {
+            CliError::Usage(format!(
+                "--change {change}: write DURATION=JSON, e.g. 1h={{\"state\": \"paused\"}}"
+            ))
+        })?;
+        changes.push((millis("--change", at)?, patch.to_owned()));
+    }
+    changes.sort_by_key(|(at, _)| *at);
+    let changed = |from: &EventSettings| -> Result<Vec<(u64, EventSettings)>, CliError> {
+        let mut before = from.clone();
+        changes
+            .iter()
+            .map(|(at, patch)| {
+                before = settings_of(patch, &before)?;
+                Ok((*at, before.clone()))
+            })
+            .collect()
+    };
     let mut scenarios = vec![Scenario {
         name: "settings".into(),
+        changes: changed(&settings)?,
         settings: settings.clone(),
         arrivals: arrivals.clone(),
         behaviour,
-        horizon_ms: millis("--horizon", &args.horizon)?,
+        horizon_ms,
     }];
     if let Some(other) = &args.compare {
         let compared = settings_of(other, &settings)?;
         scenarios[0].name = "--settings".into();
         scenarios.push(Scenario {
             name: "--compare".into(),
+            changes: changed(&compared)?,
             settings: compared,
             ..scenarios[0].clone()
         });

@@ -12,7 +12,7 @@ use super::arrivals::Arrivals;
 use crate::admission;
 use crate::cache::Resync;
 use crate::clock::VirtualClock;
-use crate::domain::{EventId, EventSettings, LineId, VisitorId};
+use crate::domain::{EventId, EventPolicy, EventSettings, LineId, VisitorId};
 use crate::scheduler::{Releases, SCAN, TICK};
 use crate::store::{put_event_and_lanes, JoinAs, MemoryStore, PrequeueLeave, PutMode, Store};
 use crate::store::{Claim, StoreError};
@@ -40,6 +40,9 @@ pub struct Scenario {
     pub behaviour: Behaviour,
     /// The simulation stops here even if people still wait (a paused or closed event).
     pub horizon_ms: u64,
+    /// Settings the operator puts in place as the sale goes (a pause, a faster pace), in order:
+    /// from when (ms from the opening), each whole.
+    pub changes: Vec<(u64, EventSettings)>,
 }
 
 /// What happened to one person, in ms from the opening.
@@ -84,6 +87,8 @@ pub enum SimulateError {
     Store(#[from] StoreError),
     #[error("the simulation stopped: {0}")]
     Stopped(String),
+    #[error("the change at {at_s} s: {why}")]
+    Change { at_s: u64, why: String },
 }
 
 /// When the virtual sale opens: 2026-01-01T00:00:00Z, so release slots fall on whole intervals.
@@ -159,9 +164,13 @@ async fn play(scenario: &Scenario, clock: &VirtualClock) -> Result<Outcome, Simu
     let mut samples = Vec::new();
     let (mut admitted_through, mut won_seen, mut admitted, mut active) = (0u64, 0u64, 0u64, 0u64);
     let mut t = 0u64;
+    let mut changes = scenario.changes.iter().peekable();
     let emptied_ms = loop {
         clock.set(OPENS_MS + t as i64);
         let now_ms = OPENS_MS + t as i64;
+        while let Some((_, settings)) = changes.next_if(|(at, _)| *at <= t) {
+            change(store.as_ref(), &cache, (&id, &line), settings, t).await?;
+        }
         let cached = cache
             .get(&line)
             .ok_or_else(|| SimulateError::Stopped("the event is gone".into()))?;
@@ -333,6 +342,39 @@ async fn play(scenario: &Scenario, clock: &VirtualClock) -> Result<Outcome, Simu
 
 const TICK_MS: u64 = TICK.as_millis() as u64;
 
+/// Puts `settings` in place at `t` as the admin API would: refused where switching how people
+/// enter would move those already waiting (the simulation does not follow them there).
+async fn change(
+    store: &dyn Store,
+    cache: &crate::cache::PointerCache,
+    (id, line): (&EventId, &LineId),
+    settings: &EventSettings,
+    t: u64,
+) -> Result<(), SimulateError> {
+    let refused = |why: String| SimulateError::Change {
+        at_s: t / 1_000,
+        why,
+    };
+    let cached = cache
+        .get(line)
+        .ok_or_else(|| SimulateError::Stopped("the event is gone".into()))?;
+    let held = admission::Held {
+        issued: cached.issued(),
+        in_pool: cached.pool_waiting(),
+    };
+    let before = cached.policy();
+    let plan = admission::switching(&before, &EventPolicy::of(settings), held)
+        .map_err(|e| refused(e.to_string()))?;
+    if !plan.is_empty() {
+        return Err(refused(
+            "it switches how people enter while some wait; simulate each way on its own".into(),
+        ));
+    }
+    put_event_and_lanes(store, id, settings, PutMode::Upsert).await?;
+    cache.refresh(store, line).await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -347,6 +389,7 @@ mod tests {
             arrivals: Arrivals::parse_curve(arrivals).unwrap(),
             behaviour,
             horizon_ms: 3_600_000,
+            changes: Vec::new(),
         }
     }
 
@@ -378,6 +421,31 @@ mod tests {
             (900, Some(90.0))
         );
         assert_eq!((summary.gave_up, summary.still_waiting), (0, 0));
+    }
+
+    /// The same sale paused from 25 s to 65 s: three batches before, then one at the resume (a
+    /// release slot's first call moves the line), then every 10 s again.
+    #[test]
+    fn a_pause_holds_the_line_and_the_resume_releases_at_once() {
+        let settings = serde_json::json!({ "batch_size": 100, "release_interval_ms": 10_000 });
+        let mut sale = scenario(settings, "spike:1000@0s", PATIENT);
+        let state = |state: &str| {
+            let patch = crate::domain::Patch::<EventSettings>::try_from(
+                serde_json::json!({ "state": state }),
+            )
+            .unwrap();
+            patch.apply(&sale.settings).unwrap()
+        };
+        sale.changes = vec![(25_000, state("paused")), (65_000, state("open"))];
+        let outcome = run(&sale).unwrap();
+        let released_s = [0, 10, 20, 65, 70, 80, 90, 100, 110, 120];
+        for (n, person) in outcome.people.iter().enumerate() {
+            assert_eq!(
+                person.waited_ms(),
+                Some(released_s[n / 100] * 1_000),
+                "person {n}"
+            );
+        }
     }
 
     /// The same sale drawn at random: who waits how long changes, how many wait how long does not.

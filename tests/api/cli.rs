@@ -487,6 +487,19 @@ async fn simulate_refuses_what_makes_no_sense() {
             vec!["--arrivals-csv", "/nonexistent.csv"],
             "cannot read /nonexistent.csv",
         ),
+        (vec!["--change", "1h"], "write DURATION=JSON"),
+        (vec!["--change", r#"1h={"state": "gone"}"#], "state"),
+        (
+            vec![
+                "--arrivals",
+                "spike:100@1m",
+                "--settings",
+                r#"{"method": "random", "batch_size": 1}"#,
+                "--change",
+                r#"10s={"method": "fifo"}"#,
+            ],
+            "the change at 10 s: it switches how people enter",
+        ),
     ] {
         let mut all = vec!["simulate"];
         all.extend(args);
