@@ -32,7 +32,7 @@ pub struct Args {
     /// Use this Redis instead of starting one (its data under the `bench` prefix is replaced).
     #[arg(long)]
     pub redis_url: Option<String>,
-    /// Run only the ceiling and these scenarios (comma-separated: status, gate, join, flood, leavers, propagation, drain, draw, idle, cluster, tokens, streams, events, addresses, challenge, bots).
+    /// Run only the ceiling and these scenarios (comma-separated: status, gate, join, flood, leavers, propagation, drain, draw, idle, cluster, tokens, streams, events, addresses, challenge, bots, simulate).
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Internal: run as one waitroom replica (`waitroom serve`, configured from `WAITROOM_*`).

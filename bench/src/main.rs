@@ -176,6 +176,10 @@ async fn main() -> ExitCode {
         let count = if args.smoke { 1_000 } else { 100_000 };
         rows.extend(scenarios::tokens::cold_checks(secret.trim(), count));
     }
+    if args.runs("simulate") {
+        let people = if args.smoke { 10_000 } else { 1_000_000 };
+        rows.push(scenarios::simulate::simulate(people));
+    }
     if args.runs("challenge") {
         let (issued, costs, solves): (u32, &[u32], u32) = if args.smoke {
             (100, &[1, 10], 1)

@@ -12,6 +12,7 @@ pub mod idle;
 pub mod join;
 pub mod leavers;
 pub mod propagation;
+pub mod simulate;
 pub mod status;
 pub mod streams;
 pub mod tokens;
