@@ -137,6 +137,11 @@ impl RateMeter {
         })
     }
 
+    /// When the pointer last moved on its own (a scheduled release).
+    pub fn last_move(&self) -> Option<Instant> {
+        self.samples.back().map(|(at, _)| *at)
+    }
+
     /// Visitors per second over the remembered release windows, and how sure that is.
     pub fn rate(&self, now: Instant) -> Option<(f64, Confidence)> {
         let summary = self.summary?;
@@ -179,7 +184,14 @@ pub fn estimate(
     if rate <= 0.0 {
         return None;
     }
-    let wait_s = ((ahead + 1) as f64 / rate).round() as u64;
+    let release = &settings.release;
+    let wait_s = match (basis, meter.last_move()) {
+        (Basis::Measured, Some(last)) if release.batch_size > 0 => {
+            in_releases(ahead, rate, release.release_interval_ms, last, now)
+        }
+        _ => (ahead + 1) as f64 / rate,
+    }
+    .round() as u64;
     let rounded = Rounded::of(wait_s);
     Some(Estimate {
         wait_s,
@@ -189,6 +201,21 @@ pub fn estimate(
         rate_per_min: per_minute(rate),
         basis,
     })
+}
+
+/// The wait of a visitor with `ahead` people before them on a line released in batches every
+/// `interval_ms`, at `rate` a second as measured: until the next release (an interval after the
+/// last one, or at once if that is past: a release waits only for someone to let in), then as many
+/// more releases as the pace needs to reach them. People let through once a minute wait for the
+/// next minute, however few are ahead of them: a wait the pace alone would call a few seconds.
+fn in_releases(ahead: u64, rate: f64, interval_ms: u64, last_move: Instant, now: Instant) -> f64 {
+    let interval = std::time::Duration::from_millis(interval_ms);
+    let to_next = (last_move + interval)
+        .saturating_duration_since(now)
+        .as_secs_f64();
+    let per_release = rate * interval.as_secs_f64();
+    let releases = ((ahead + 1) as f64 / per_release).ceil().max(1.0);
+    to_next + (releases - 1.0) * interval.as_secs_f64()
 }
 
 /// A rate (per second) per minute as the answer says it: to a tenth, or, for a line slower than a
@@ -261,8 +288,44 @@ mod tests {
         assert!(estimate(10, &paused, &meter, start).is_none());
     }
 
+    /// A short line let through once a minute: whoever joins waits for the next release, not
+    /// the few seconds the pace would give the few ahead of them; a long line takes as many
+    /// releases more as the pace needs.
+    #[test]
+    fn a_wait_counts_to_the_next_release() {
+        let start = Instant::now();
+        let mut meter = RateMeter::default();
+        let minute = Duration::from_secs(60);
+        steady(&mut meter, start, 6, minute, 500);
+        let settings = EventSettings::default()
+            .patched(serde_json::json!({ "batch_size": 600, "release_interval_ms": 60_000 }));
+        let last = start + minute * 5;
+        let wait = |ahead: u64, at: Instant| estimate(ahead, &settings, &meter, at).unwrap().wait_s;
+        assert_eq!(
+            wait(3, last + Duration::from_secs(15)),
+            45,
+            "the next release"
+        );
+        assert_eq!(
+            wait(499, last + Duration::from_secs(15)),
+            45,
+            "a release's worth ahead"
+        );
+        assert_eq!(
+            wait(500, last + Duration::from_secs(15)),
+            105,
+            "one release more"
+        );
+        assert_eq!(
+            wait(3, last + Duration::from_secs(70)),
+            0,
+            "a release is due"
+        );
+    }
+
     /// The reported case: 60 a minute released, then an admin lets 400 through at once; a visitor
-    /// with 742 ahead must still be told about 12 minutes (said "about 10 min"), not about 1.
+    /// with 742 ahead must still be told about 12 minutes (75 releases of 10 more, the first 10 s
+    /// away: 750 s, said "about 15 min"), not about 1.
     #[test]
     fn manual_advances_do_not_count_as_the_release_rate() {
         let start = Instant::now();
@@ -282,7 +345,7 @@ mod tests {
             "{estimate:?}"
         );
         assert!((700..=800).contains(&estimate.wait_s), "{estimate:?}");
-        assert_eq!(estimate.text, "about 10 min");
+        assert_eq!(estimate.text, "about 15 min");
 
         // Counted as a release, the same jump would have promised about a minute and a half.
         let mut naive = RateMeter::default();
