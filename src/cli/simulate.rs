@@ -44,7 +44,8 @@ pub(super) struct SimulateArgs {
     /// The share of waiting people who give up in each minute they wait (0 to 1).
     #[arg(long, default_value_t = 0.0)]
     leave_per_min: f64,
-    /// Seeds who shows and who gives up: the same seed plays the same sale.
+    /// Seeds who shows and who gives up: with the fifo method the same seed plays the same sale
+    /// (a random method draws anew each run).
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Stop here even if people still wait.

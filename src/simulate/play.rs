@@ -27,7 +27,7 @@ pub struct Behaviour {
     /// The share of waiting people who give up in each minute of waiting (patience is
     /// exponential: 0.05 means about one in twenty a minute).
     pub leave_per_min: f64,
-    /// Seeds who shows, who gives up when, and a random method's draws' visitor ids.
+    /// Seeds who shows and who gives up when (a random method's draws are seeded by the store).
     pub seed: u64,
 }
 
