@@ -209,7 +209,7 @@ pub fn estimate(
 /// more releases as the pace needs to reach them. People let through once a minute wait for the
 /// next minute, however few are ahead of them: a wait the pace alone would call a few seconds.
 fn in_releases(ahead: u64, rate: f64, interval_ms: u64, last_move: Instant, now: Instant) -> f64 {
-    let interval = std::time::Duration::from_millis(interval_ms);
+    let interval = Duration::from_millis(interval_ms);
     let to_next = (last_move + interval)
         .saturating_duration_since(now)
         .as_secs_f64();
@@ -301,26 +301,15 @@ mod tests {
             .patched(serde_json::json!({ "batch_size": 600, "release_interval_ms": 60_000 }));
         let last = start + minute * 5;
         let wait = |ahead: u64, at: Instant| estimate(ahead, &settings, &meter, at).unwrap().wait_s;
-        assert_eq!(
-            wait(3, last + Duration::from_secs(15)),
-            45,
-            "the next release"
-        );
-        assert_eq!(
-            wait(499, last + Duration::from_secs(15)),
-            45,
-            "a release's worth ahead"
-        );
-        assert_eq!(
-            wait(500, last + Duration::from_secs(15)),
-            105,
-            "one release more"
-        );
-        assert_eq!(
-            wait(3, last + Duration::from_secs(70)),
-            0,
-            "a release is due"
-        );
+        for (ahead, after_s, expected_s, case) in [
+            (3, 15, 45, "the next release"),
+            (499, 15, 45, "a release's worth ahead"),
+            (500, 15, 105, "one release more"),
+            (3, 70, 0, "a release is due"),
+        ] {
+            let at = last + Duration::from_secs(after_s);
+            assert_eq!(wait(ahead, at), expected_s, "{case}");
+        }
     }
 
     /// The reported case: 60 a minute released, then an admin lets 400 through at once; a visitor

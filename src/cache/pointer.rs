@@ -237,7 +237,9 @@ impl PointerCache {
     /// How long since this replica last knew itself in step with the store; `None` before the
     /// first time.
     pub fn since_synced(&self) -> Option<std::time::Duration> {
-        self.synced_all_at.lock().map(|at| at.elapsed())
+        self.synced_all_at
+            .lock()
+            .map(|at| crate::clock::now().saturating_duration_since(at))
     }
 
     /// Records that this replica is in step with the store as of now.

@@ -171,9 +171,7 @@ async fn play(scenario: &Scenario, clock: &VirtualClock) -> Result<Outcome, Simu
         while let Some((_, settings)) = changes.next_if(|(at, _)| *at <= t) {
             change(store.as_ref(), &cache, (&id, &line), settings, t).await?;
         }
-        let cached = cache
-            .get(&line)
-            .ok_or_else(|| SimulateError::Stopped("the event is gone".into()))?;
+        let cached = the_event(&cache, &line)?;
         while let Some(&at) = arrivals.get(people.len()) {
             if at > t {
                 break;
@@ -224,9 +222,7 @@ async fn play(scenario: &Scenario, clock: &VirtualClock) -> Result<Outcome, Simu
         releases.attempt_due(store.as_ref(), &cache).await;
         // Let the cache's sync task take in what the store pushed.
         tokio::task::yield_now().await;
-        let cached = cache
-            .get(&line)
-            .ok_or_else(|| SimulateError::Stopped("the event is gone".into()))?;
+        let cached = the_event(&cache, &line)?;
 
         let through = cached.admitted_through();
         if through > admitted_through {
@@ -342,6 +338,16 @@ async fn play(scenario: &Scenario, clock: &VirtualClock) -> Result<Outcome, Simu
 
 const TICK_MS: u64 = TICK.as_millis() as u64;
 
+/// The simulated event as the cache holds it now.
+fn the_event(
+    cache: &crate::cache::PointerCache,
+    line: &LineId,
+) -> Result<Arc<crate::cache::CachedEvent>, SimulateError> {
+    cache
+        .get(line)
+        .ok_or_else(|| SimulateError::Stopped("the event is gone".into()))
+}
+
 /// Puts `settings` in place at `t` as the admin API would: refused where switching how people
 /// enter would move those already waiting (the simulation does not follow them there).
 async fn change(
@@ -355,9 +361,7 @@ async fn change(
         at_s: t / 1_000,
         why,
     };
-    let cached = cache
-        .get(line)
-        .ok_or_else(|| SimulateError::Stopped("the event is gone".into()))?;
+    let cached = the_event(cache, line)?;
     let held = admission::Held {
         issued: cached.issued(),
         in_pool: cached.pool_waiting(),

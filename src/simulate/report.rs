@@ -89,67 +89,31 @@ impl Summary {
 
     /// The summaries side by side, a row per figure, for the terminal.
     pub fn table(summaries: &[Summary]) -> String {
-        let minutes = |s: f64| format!("{:.1} min", s / 60.0);
-        let rows: Vec<(&str, Vec<String>)> = vec![
-            (
-                "people",
-                summaries.iter().map(|s| s.people.to_string()).collect(),
-            ),
-            (
-                "admitted",
-                summaries.iter().map(|s| s.admitted.to_string()).collect(),
-            ),
-            (
-                "gave up waiting",
-                summaries.iter().map(|s| s.gave_up.to_string()).collect(),
-            ),
-            (
-                "still waiting at the end",
-                summaries
-                    .iter()
-                    .map(|s| s.still_waiting.to_string())
-                    .collect(),
-            ),
-            (
-                "peak line",
-                summaries
-                    .iter()
-                    .map(|s| s.peak_waiting.to_string())
-                    .collect(),
-            ),
-            (
-                "wait p50",
-                summaries.iter().map(|s| minutes(s.wait_p50_s)).collect(),
-            ),
-            (
-                "wait p90",
-                summaries.iter().map(|s| minutes(s.wait_p90_s)).collect(),
-            ),
-            (
-                "wait max",
-                summaries.iter().map(|s| minutes(s.wait_max_s)).collect(),
-            ),
-            (
-                "line empty at",
-                summaries
-                    .iter()
-                    .map(|s| {
-                        s.emptied_at_s
-                            .map_or("not within the horizon".into(), minutes)
-                    })
-                    .collect(),
-            ),
-            (
-                "estimate error p90",
-                summaries
-                    .iter()
-                    .map(|s| {
-                        s.estimate_p90_error
-                            .map_or("nothing measured".into(), |e| format!("{:.0} %", e * 100.0))
-                    })
-                    .collect(),
-            ),
+        fn minutes(s: f64) -> String {
+            format!("{:.1} min", s / 60.0)
+        }
+        let figures: [(&str, Figure); 10] = [
+            ("people", |s| s.people.to_string()),
+            ("admitted", |s| s.admitted.to_string()),
+            ("gave up waiting", |s| s.gave_up.to_string()),
+            ("still waiting at the end", |s| s.still_waiting.to_string()),
+            ("peak line", |s| s.peak_waiting.to_string()),
+            ("wait p50", |s| minutes(s.wait_p50_s)),
+            ("wait p90", |s| minutes(s.wait_p90_s)),
+            ("wait max", |s| minutes(s.wait_max_s)),
+            ("line empty at", |s| {
+                s.emptied_at_s
+                    .map_or("not within the horizon".into(), minutes)
+            }),
+            ("estimate error p90", |s| {
+                s.estimate_p90_error
+                    .map_or("nothing measured".into(), |e| format!("{:.0} %", e * 100.0))
+            }),
         ];
+        let rows: Vec<(&str, Vec<String>)> = figures
+            .iter()
+            .map(|(label, figure)| (*label, summaries.iter().map(figure).collect()))
+            .collect();
         let header: Vec<String> = summaries.iter().map(|s| s.name.clone()).collect();
         let first = rows.iter().map(|(label, _)| label.len()).max().unwrap_or(0);
         let widths: Vec<usize> = (0..summaries.len())
@@ -176,6 +140,9 @@ impl Summary {
         out
     }
 }
+
+/// How a summary's figure is said in the table.
+type Figure = fn(&Summary) -> String;
 
 /// What the report's script plots, per run.
 #[derive(Serialize)]

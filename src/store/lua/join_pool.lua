@@ -28,8 +28,7 @@
 -- Returns {first arrival number (or the position held), 1 if new else 0, 1 if an arrival number else
 -- 0, 1 if numbers Redis had lost were restored else 0, {for each visitor: 1 if refused else 0, its
 -- client's count this minute with it and the next minute's, the previous minute's}}; the visitors
--- not refused get
--- consecutive arrival numbers from the first, in their order.
+-- not refused get consecutive arrival numbers from the first, in their order.
 local n = tonumber(ARGV[5])
 local trusted = ARGV[3] == '1'
 if trusted then
