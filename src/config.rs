@@ -75,6 +75,10 @@ impl fmt::Debug for SecretString {
     }
 }
 
+/// Why webhooks are refused without `webhook_secret`.
+pub const UNSIGNED_WEBHOOKS: &str =
+    "need the server's `webhook_secret` to sign their notices with: set it in the configuration";
+
 /// The configuration as read; see `config/default.toml` for what every key means.
 // Unknown keys are not refused, but reported in `unknown_keys`: Kubernetes injects
 // `WAITROOM_SERVICE_HOST` and the like into pods of a Service named waitroom.
@@ -94,6 +98,14 @@ pub struct Config {
     pub service_token: Option<SecretString>,
     /// The secret the booking site signs invitations with (HS256), at least 32 characters.
     pub invitation_secret: Option<SecretString>,
+    /// The secret webhooks are signed with: `whsec_` and base64 (see [`Config::webhook_key`]).
+    pub webhook_secret: Option<SecretString>,
+    #[serde(rename = "webhook_retry_ms", deserialize_with = "millis")]
+    pub webhook_retry: Duration,
+    #[serde(rename = "webhook_give_up_s", deserialize_with = "seconds")]
+    pub webhook_give_up: Duration,
+    #[serde(rename = "webhook_timeout_ms", deserialize_with = "millis")]
+    pub webhook_timeout: Duration,
     pub keys_dir: Option<PathBuf>,
     pub active_key: Option<String>,
     pub pass_key: Option<String>,
@@ -261,6 +273,20 @@ impl Config {
         Ok(config)
     }
 
+    /// The key of `webhook_secret` (`whsec_` and the base64 of 24 to 64 bytes), if it is one.
+    pub fn webhook_key(&self) -> Option<Vec<u8>> {
+        use base64::Engine;
+        let encoded = self
+            .webhook_secret
+            .as_ref()?
+            .expose()
+            .strip_prefix("whsec_")?;
+        let key = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .ok()?;
+        (24..=64).contains(&key.len()).then_some(key)
+    }
+
     /// Checks what the types alone cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if let Some(url) = &self.redis_url {
@@ -328,6 +354,15 @@ impl Config {
                 ));
             }
         }
+        if self.webhook_secret.is_some() && self.webhook_key().is_none() {
+            return Err(invalid(
+                "webhook_secret",
+                "must be `whsec_` followed by the base64 of 24 to 64 bytes",
+            ));
+        }
+        within_duration("webhook_retry_ms", self.webhook_retry, 10, 3_600_000)?;
+        within_duration("webhook_give_up_s", self.webhook_give_up, 1, 7 * 24 * 3600)?;
+        within_duration("webhook_timeout_ms", self.webhook_timeout, 100, 60_000)?;
         if self.service_token.is_some() && self.service_token == self.admin_token {
             return Err(invalid(
                 "service_token",
@@ -401,6 +436,9 @@ impl Config {
                     })?
                     .after(&base, crate::clock::unix_ms())
                     .map_err(|e| invalid(format!("events.{id}.{}", e.field), e.reason))?;
+                if !settings.webhooks.is_empty() && self.webhook_key().is_none() {
+                    return Err(invalid(format!("events.{id}.webhooks"), UNSIGNED_WEBHOOKS));
+                }
                 Ok((event, settings))
             })
             .collect()
@@ -464,6 +502,16 @@ mod tests {
             assert!(err.contains("`invitation_secret`"), "{err}");
         }
         assert!(with_file(&format!("invitation_secret = \"{long}\"")).is_ok());
+        // 32 bytes in base64, then 16 (too few) and a secret without its prefix.
+        let key = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+        for refused in ["whsec_MDEyMzQ1Njc4OWFiY2RlZg==", key, "whsec_not base64"] {
+            let err = with_file(&format!("webhook_secret = \"{refused}\""))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("`webhook_secret`"), "{err}");
+        }
+        let config = with_file(&format!("webhook_secret = \"whsec_{key}\"")).unwrap();
+        assert_eq!(config.webhook_key().unwrap(), long.as_bytes());
     }
 
     #[test]

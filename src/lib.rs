@@ -25,7 +25,8 @@
 //!    per-mode behaviour, one file per way of entering ([`domain::Intake`]): joins, where a token
 //!    stands, releases, switching. Nothing above branches on a mode.
 //! 8. [`scheduler`] (batch release, safe with many replicas), [`drain`] (forwarding every admitted
-//!    visitor to the sink, at least once) and [`demo`] (the embedded default's demo line).
+//!    visitor to the sink, at least once), [`webhooks`] (an event's turns told to the addresses it
+//!    names, at least once, from any replica) and [`demo`] (the embedded default's demo line).
 //! 9. [`simulate`]: a sale played through on a virtual clock with the real scheduler, admission and
 //!    estimates, its summary and its HTML report.
 //! 10. [`routes`]: the HTTP API: one route table, the layers every request goes through (CORS, rate
@@ -59,3 +60,4 @@ pub mod startup;
 pub mod store;
 pub mod telemetry;
 pub mod token;
+pub mod webhooks;

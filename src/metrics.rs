@@ -43,6 +43,7 @@ pub struct Metrics {
     pub store_duration: HistogramVec,
     pub delivery_errors: IntCounterVec,
     pub delivered: IntCounterVec,
+    pub webhooks: IntCounterVec,
     pub streams_refused: IntCounterVec,
     pub rate_limited: IntCounterVec,
     pub sse_connections: IntGauge,
@@ -195,6 +196,12 @@ impl Default for Metrics {
                 "drain_delivered_total",
                 "Admitted visitors delivered to the sink.",
                 LINE_LABELS,
+            ),
+            webhooks: counter(
+                r,
+                "webhook_deliveries_total",
+                "Webhook notices sent, by outcome: delivered, failed (to be tried again), given_up.",
+                &["outcome"],
             ),
             rate_limited: counter(
                 r,

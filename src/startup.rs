@@ -32,6 +32,7 @@ use crate::store::{
     StoreProbe, WriteHealth,
 };
 use crate::token::Tokens;
+use crate::webhooks::{run_webhooks, HookSettings};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -233,6 +234,16 @@ impl Application {
                 stopping.clone(),
             )));
         }
+        let hooks = HookSettings::from_config(&config);
+        if let Some(hooks) = hooks.clone() {
+            tasks.push(tokio::spawn(run_webhooks(
+                store.clone(),
+                cache.clone(),
+                hooks,
+                metrics.clone(),
+                stopping.clone(),
+            )));
+        }
         if config.drain_in_serve {
             let worker = DrainWorker::new(
                 store.clone(),
@@ -275,6 +286,7 @@ impl Application {
             limiters: Limiters::default(),
             trusted_proxies: config.trusted_networks()?,
             metrics_events: usize::try_from(config.metrics_events).unwrap_or(usize::MAX),
+            webhooks_signed: hooks.is_some(),
             streams: Arc::new(StreamSlots::new(
                 config.max_streams,
                 config.max_streams_per_visitor,

@@ -367,6 +367,11 @@ impl CachedEvent {
         self.admitted_through.load(Ordering::Acquire)
     }
 
+    /// When the store last restored lost data of the event, as read (unix µs; 0: never).
+    pub fn restored_at(&self) -> u64 {
+        self.restored_at.load(Ordering::Acquire)
+    }
+
     pub fn issued(&self) -> u64 {
         self.issued.load(Ordering::Acquire)
     }

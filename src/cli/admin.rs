@@ -8,7 +8,7 @@ use super::error::CliError;
 use crate::client::Client;
 use crate::domain::{
     parse_time, EventSettings, EventState, Lane, LaneName, OutagePolicy, PageSettings, Patch,
-    QueueMethod, RateLimits,
+    QueueMethod, RateLimits, Webhook,
 };
 
 #[derive(Debug, Args)]
@@ -178,6 +178,11 @@ struct SettingsArgs {
     /// retried shortly; capacity holds) or let-through (a pass for the claim window only).
     #[arg(long, value_parser = named::<OutagePolicy>)]
     outage: Option<OutagePolicy>,
+    /// Addresses told of the event's turns, as JSON: [{"url": "https://...", "topics":
+    /// ["event.opened", "line.emptied"]}] (no topics: every one); [] removes them. Needs the
+    /// server's `webhook_secret`.
+    #[arg(long, value_parser = parse_json::<Vec<Webhook>>)]
+    webhooks: Option<Json>,
 }
 
 #[derive(Debug, Subcommand)]

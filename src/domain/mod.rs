@@ -21,7 +21,7 @@ pub use policy::{Bypass, Capacity, EventPolicy, Intake, Pick};
 pub use settings::{
     parse_time, AccessSettings, AdmissionSettings, EventHistory, EventSettings, EventState, Lane,
     OrderingSettings, OriginSettings, OutagePolicy, PageSettings, Phase, QueueMethod, RateLimits,
-    ReleaseSettings, ScheduleSettings, SettingsError,
+    ReleaseSettings, ScheduleSettings, SettingsError, Topic, Webhook,
 };
 
 /// One admitted visitor, as the drain forwards it.

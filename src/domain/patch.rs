@@ -211,7 +211,7 @@ mod tests {
         }
         assert_eq!(
             fields.server_set,
-            BTreeSet::from(["closed_at".to_owned(), "drew_at_random".to_owned()])
+            BTreeSet::from(["closed_at", "drew_at_random", "state_changed_ms"].map(String::from))
         );
         let written = serde_json::to_value(EventSettings::default()).unwrap();
         for name in written.as_object().unwrap().keys() {

@@ -68,6 +68,10 @@ pub struct EventSettings {
     #[serde(flatten)]
     #[schema(inline)]
     pub access: AccessSettings,
+    /// Addresses told of the event's turns (it opens, pauses, empties its line...): each a signed
+    /// `POST` ([`crate::domain::Topic`] lists the turns), retried until it is taken.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub webhooks: Vec<Webhook>,
     /// What the server recorded as the event went: shown, never set by a patch.
     #[serde(flatten)]
     #[schema(inline)]
@@ -253,6 +257,77 @@ pub struct EventHistory {
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     #[schema(read_only)]
     pub drew_at_random: bool,
+    /// When the event last changed its `state` (unix ms): it was paused, resumed or closed then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(read_only)]
+    pub state_changed_ms: Option<i64>,
+}
+
+/// An address told of an event's turns, with the Standard Webhooks headers (`webhook-id`,
+/// `webhook-timestamp`, `webhook-signature` signed with the configured `webhook_secret`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Webhook {
+    /// An http or https URL.
+    pub url: String,
+    /// The turns it is told of; none listed: every one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub topics: Vec<Topic>,
+}
+
+impl Webhook {
+    pub fn wants(&self, topic: Topic) -> bool {
+        self.topics.is_empty() || self.topics.contains(&topic)
+    }
+}
+
+/// A turn in an event's life a webhook is told of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+pub enum Topic {
+    /// Its `prequeue_from` came: joins are taken, in a pre-queue drawn at the opening.
+    #[serde(rename = "prequeue.opened")]
+    PrequeueOpened,
+    /// Its `opens_at` came: the sale opened.
+    #[serde(rename = "event.opened")]
+    Opened,
+    /// Everyone who waited was let through (or left).
+    #[serde(rename = "line.emptied")]
+    LineEmptied,
+    /// Paused by hand: nobody is released until resumed.
+    #[serde(rename = "event.paused")]
+    Paused,
+    /// Resumed (opened again after a pause or a close).
+    #[serde(rename = "event.resumed")]
+    Resumed,
+    /// Closed, by hand or at its `closes_at`.
+    #[serde(rename = "event.closed")]
+    Closed,
+    /// The store was found to have lost the event's writes; what the replicas knew was restored.
+    #[serde(rename = "data.lost")]
+    DataLost,
+}
+
+impl Topic {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Topic::PrequeueOpened => "prequeue.opened",
+            Topic::Opened => "event.opened",
+            Topic::LineEmptied => "line.emptied",
+            Topic::Paused => "event.paused",
+            Topic::Resumed => "event.resumed",
+            Topic::Closed => "event.closed",
+            Topic::DataLost => "data.lost",
+        }
+    }
+
+    /// The turn an event took into `state`.
+    pub fn entering(state: EventState) -> Topic {
+        match state {
+            EventState::Open => Topic::Resumed,
+            EventState::Paused => Topic::Paused,
+            EventState::Closed => Topic::Closed,
+        }
+    }
 }
 
 /// What an event does with a claim the store cannot decide (see [`EventSettings::outage`]).
@@ -458,6 +533,25 @@ fn check_http_url(field: &'static str, raw: &str) -> Result<(), SettingsError> {
     }
 }
 
+/// Most webhooks an event has.
+const MOST_WEBHOOKS: usize = 8;
+
+fn check_webhooks(hooks: &[Webhook]) -> Result<(), SettingsError> {
+    if hooks.len() > MOST_WEBHOOKS {
+        return Err(SettingsError {
+            field: "webhooks",
+            reason: format!(
+                "lists {} addresses; an event has at most {MOST_WEBHOOKS}",
+                hooks.len()
+            ),
+        });
+    }
+    for hook in hooks {
+        check_http_url("webhooks.url", &hook.url)?;
+    }
+    Ok(())
+}
+
 /// A time field read as [`parse_time`] reads it, `null` or absent for none.
 fn optional_time<'de, D>(deserializer: D) -> Result<Option<DateTime<Utc>>, D::Error>
 where
@@ -546,6 +640,11 @@ impl EventSettings {
             },
             drew_at_random: base.history.drew_at_random
                 || self.ordering.method == QueueMethod::Random,
+            state_changed_ms: if self.state == base.state {
+                base.history.state_changed_ms
+            } else {
+                Some(now_ms)
+            },
         };
         self.validate()?;
         Ok(self)
@@ -649,6 +748,8 @@ impl EventSettings {
                 lanes: Vec::new(),
                 ..self.ordering.clone()
             },
+            // The event's own line tells of its turns.
+            webhooks: Vec::new(),
             ..self.clone()
         }
     }
@@ -697,6 +798,7 @@ impl EventSettings {
         self.origins.validate()?;
         self.access.validate()?;
         self.page.validate()?;
+        check_webhooks(&self.webhooks)?;
         let method = self.ordering.method;
         let lanes = &self.ordering.lanes;
         if !lanes.is_empty()

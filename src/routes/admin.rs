@@ -154,6 +154,13 @@ async fn update(
         return Err(past.into());
     }
     let settings = settings.after(&base, now_ms)?;
+    if !settings.webhooks.is_empty() && !state.webhooks_signed {
+        return Err(SettingsError {
+            field: "webhooks",
+            reason: crate::config::UNSIGNED_WEBHOOKS.into(),
+        }
+        .into());
+    }
     let before = EventPolicy::of(&base);
     let old_lanes: Vec<LaneName> = base
         .ordering
@@ -190,6 +197,13 @@ async fn update(
     }
     admission::carry_out(state.store.as_ref(), &own, &plan).await?;
     let cached = fresh(state, event).await?;
+    // The turn this change took (paused, resumed, closed) is told now: one undone before the
+    // webhook workers' next look would go untold. Should the store fail, they tell it later.
+    if let Err(e) =
+        crate::webhooks::tell_turns(state.store.as_ref(), &state.cache, &own, &cached).await
+    {
+        tracing::warn!(%event, error = %e, "could not queue the webhook notice of a change");
+    }
     let mut response = if created {
         HttpResponse::Created()
     } else {

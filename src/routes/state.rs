@@ -53,6 +53,8 @@ pub struct AppState {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Most events given per-event series on `/metrics`.
     pub metrics_events: usize,
+    /// Whether webhooks can be signed (`webhook_secret` is set): events may have them.
+    pub webhooks_signed: bool,
 }
 
 /// Counts the live-update streams open on this replica, in all and per place in line, so neither a

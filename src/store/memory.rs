@@ -9,11 +9,11 @@ use async_trait::async_trait;
 use futures_util::stream::{self, BoxStream, StreamExt};
 use tokio::sync::broadcast;
 
-use super::{AdminStore, DrainStore, LineStore, ReleaseStore, SyncStore};
+use super::{AdminStore, DrainStore, HookStore, LineStore, ReleaseStore, SyncStore};
 use super::{
-    AdvanceMode, Advanced, Capacity, Claim, DrawEntries, DrawState, Drawn, Figures, Floor, JoinAs,
-    Joined, LeaseAction, Notification, Pick, PoolState, PrequeueLeave, PutMode, Snapshot,
-    StoreError, LOST_VISITOR,
+    AdvanceMode, Advanced, Capacity, Claim, Delivery, DrawEntries, DrawState, Drawn, Figures,
+    Floor, JoinAs, Joined, LeaseAction, Notification, Pick, PoolState, PrequeueLeave, PutMode,
+    Snapshot, StoreError, LOST_VISITOR,
 };
 use super::{COMPLETIONS_KEPT_MS, TOMBSTONE_MS};
 use crate::domain::draw::{self, Seed};
@@ -54,6 +54,16 @@ struct Line {
     codes: HashSet<[u8; 32]>,
     /// Challenges' nonces used, until when.
     used: HashMap<String, Instant>,
+    /// The webhooks' outbox (see `lua/hook_take.lua`).
+    hooks: Hooks,
+}
+
+#[derive(Default)]
+struct Hooks {
+    /// Ids of the notices ever queued.
+    told: HashSet<String>,
+    /// Each delivery by key: its record, when it is due (unix ms) and its tries so far.
+    pending: HashMap<String, (String, i64, u64)>,
 }
 
 #[derive(Default)]
@@ -880,6 +890,93 @@ impl ReleaseStore for MemoryStore {
             });
         }
         Ok(drawn)
+    }
+}
+
+#[async_trait]
+impl HookStore for MemoryStore {
+    async fn queue_notice(
+        &self,
+        event: &LineId,
+        notice: &str,
+        deliveries: &[(String, String)],
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        Ok(self.with_line(event, |line| {
+            let hooks = &mut line.hooks;
+            if !hooks.told.insert(notice.to_owned()) {
+                return false;
+            }
+            for (key, record) in deliveries {
+                hooks
+                    .pending
+                    .insert(key.clone(), (record.clone(), now_ms, 0));
+            }
+            true
+        }))
+    }
+
+    async fn take_deliveries(
+        &self,
+        event: &LineId,
+        now_ms: i64,
+        lease_ms: u64,
+        most: u64,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let mut lines = self.lines.lock();
+        let Some(line) = lines.get_mut(event) else {
+            return Ok(Vec::new());
+        };
+        let mut due: Vec<(i64, &String)> = line
+            .hooks
+            .pending
+            .iter()
+            .filter(|(_, (_, at, _))| *at <= now_ms)
+            .map(|(key, (_, at, _))| (*at, key))
+            .collect();
+        due.sort();
+        let keys: Vec<String> = due
+            .into_iter()
+            .take(usize::try_from(most).unwrap_or(usize::MAX))
+            .map(|(_, key)| key.clone())
+            .collect();
+        let lease = i64::try_from(lease_ms).unwrap_or(i64::MAX);
+        Ok(keys
+            .into_iter()
+            .filter_map(|key| {
+                let (record, at, tries) = line.hooks.pending.get_mut(&key)?;
+                *at = now_ms.saturating_add(lease);
+                *tries += 1;
+                Some(Delivery {
+                    record: record.clone(),
+                    tries: *tries,
+                    key,
+                })
+            })
+            .collect())
+    }
+
+    async fn settle_delivery(
+        &self,
+        event: &LineId,
+        key: &str,
+        retry_at_ms: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let mut lines = self.lines.lock();
+        let Some(line) = lines.get_mut(event) else {
+            return Ok(());
+        };
+        match retry_at_ms {
+            None => {
+                line.hooks.pending.remove(key);
+            }
+            Some(at) => {
+                if let Some((_, due, _)) = line.hooks.pending.get_mut(key) {
+                    *due = at;
+                }
+            }
+        }
+        Ok(())
     }
 }
 

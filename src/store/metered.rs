@@ -11,10 +11,10 @@ use async_trait::async_trait;
 use futures_util::stream::BoxStream;
 use prometheus::{Histogram, IntCounter};
 
-use super::{AdminStore, DrainStore, LineStore, ReleaseStore, SyncStore};
+use super::{AdminStore, DrainStore, HookStore, LineStore, ReleaseStore, SyncStore};
 use super::{
-    AdvanceMode, Advanced, Capacity, Claim, DrawEntries, Drawn, Floor, JoinAs, Joined, LeaseAction,
-    Notification, Pick, PrequeueLeave, PutMode, Snapshot, Store, StoreError,
+    AdvanceMode, Advanced, Capacity, Claim, Delivery, DrawEntries, Drawn, Floor, JoinAs, Joined,
+    LeaseAction, Notification, Pick, PrequeueLeave, PutMode, Snapshot, Store, StoreError,
 };
 use crate::domain::{Admitted, EventSettings, LineId, VisitorId};
 use crate::metrics::Metrics;
@@ -131,6 +131,16 @@ metered! {
         read admitted_range(event: &LineId, after: u64, through: u64) -> Vec<Admitted>;
         write drain_lease(event: &LineId, holder: &str, ttl_ms: u64, action: LeaseAction) -> bool;
         write set_drained(event: &LineId, through: u64, holder: &str) -> bool;
+    }
+    HookStore {
+        write queue_notice(
+            event: &LineId,
+            notice: &str,
+            deliveries: &[(String, String)],
+            now_ms: i64
+        ) -> bool;
+        write take_deliveries(event: &LineId, now_ms: i64, lease_ms: u64, most: u64) -> Vec<Delivery>;
+        write settle_delivery(event: &LineId, key: &str, retry_at_ms: Option<i64>) -> ();
     }
 }
 

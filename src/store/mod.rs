@@ -108,7 +108,7 @@ pub const COMPLETIONS_KEPT_MS: i64 = 24 * 3600 * 1000 + 60_000;
 pub const TOMBSTONE_MS: u64 = 24 * 3600 * 1000;
 
 /// Every key an event has in Redis besides its tombstone and its used-pass markers (those expire).
-pub const EVENT_KEYS: [&str; 29] = [
+pub const EVENT_KEYS: [&str; 33] = [
     "settings",
     "issued",
     "issued:shadow",
@@ -138,6 +138,10 @@ pub const EVENT_KEYS: [&str; 29] = [
     "pool:seed",
     "pool:releases",
     "codes",
+    "hooks",
+    "hooks:records",
+    "hooks:tries",
+    "hooks:told",
 ];
 
 /// What the drain forwards as the visitor of a position whose join the store lost (see
@@ -336,10 +340,14 @@ pub async fn put_event_and_lanes(
 }
 
 /// Everything a store does, in the parts each user needs ([`AdminStore`], [`LineStore`],
-/// [`SyncStore`], [`ReleaseStore`], [`DrainStore`]): one per backend, in memory or in Redis.
-pub trait Store: AdminStore + LineStore + SyncStore + ReleaseStore + DrainStore {}
+/// [`SyncStore`], [`ReleaseStore`], [`DrainStore`], [`HookStore`]): one per backend, in memory or
+/// in Redis.
+pub trait Store:
+    AdminStore + LineStore + SyncStore + ReleaseStore + DrainStore + HookStore
+{
+}
 
-impl<T: AdminStore + LineStore + SyncStore + ReleaseStore + DrainStore> Store for T {}
+impl<T: AdminStore + LineStore + SyncStore + ReleaseStore + DrainStore + HookStore> Store for T {}
 
 /// Creating and deleting events: the admin API's side.
 #[async_trait]
@@ -540,4 +548,51 @@ pub trait DrainStore: Send + Sync + 'static {
         through: u64,
         holder: &str,
     ) -> Result<bool, StoreError>;
+}
+
+/// A notice on its way to one webhook, as [`HookStore::take_deliveries`] hands it out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// The notice's id and which of the event's webhooks: `<notice>/<n>`.
+    pub key: String,
+    /// What sending it needs, as the webhooks worker wrote it (opaque to the store).
+    pub record: String,
+    /// Tries so far, this one included.
+    pub tries: u64,
+}
+
+/// The webhooks' outbox: notices of an event's turns, kept until a receiver took them, taken by any
+/// replica's worker.
+#[async_trait]
+pub trait HookStore: Send + Sync + 'static {
+    /// Queues the deliveries (`(key, record)`, one per webhook) of the notice `notice`, due at
+    /// `now_ms`, unless a notice of that id was queued before by any replica: each turn is told
+    /// once however many replicas saw it. Returns whether they were queued.
+    async fn queue_notice(
+        &self,
+        line: &LineId,
+        notice: &str,
+        deliveries: &[(String, String)],
+        now_ms: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Takes up to `most` deliveries due at `now_ms`, oldest first, each counting a try and kept
+    /// from other takers for `lease_ms`: should the taker die before settling one, it is due again
+    /// then (at least once).
+    async fn take_deliveries(
+        &self,
+        line: &LineId,
+        now_ms: i64,
+        lease_ms: u64,
+        most: u64,
+    ) -> Result<Vec<Delivery>, StoreError>;
+
+    /// Settles a delivery taken: gone (taken by its receiver, or given up) with `None`, due again at
+    /// `retry_at_ms` otherwise.
+    async fn settle_delivery(
+        &self,
+        line: &LineId,
+        key: &str,
+        retry_at_ms: Option<i64>,
+    ) -> Result<(), StoreError>;
 }

@@ -15,7 +15,7 @@ const LAYERS: &[&[&str]] = &[
     &["store"],
     &["cache", "sink"],
     &["admission"],
-    &["scheduler", "drain", "demo"],
+    &["scheduler", "drain", "demo", "webhooks"],
     &["simulate"],
     &["routes"],
     &["startup", "client"],

@@ -30,3 +30,4 @@ mod scale;
 mod schedule;
 mod status;
 mod tokens;
+mod webhooks;

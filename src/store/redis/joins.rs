@@ -106,7 +106,15 @@ impl Restorer {
             orphans,
             ..Floor::default()
         };
-        self.restore(event, "", &restore).await?;
+        if self.restore(event, "", &restore).await? {
+            // Replicas that read the event again on the news of the loss may have read it before
+            // this restore: they read it once more, and see its mark.
+            let message = serde_json::to_string(&Notification::Settings {
+                event: event.clone(),
+            })
+            .unwrap_or_default();
+            let _: () = conn.publish(&self.channel, message).await?;
+        }
         loop {
             let left_ms: i64 = conn.pttl(&mark).await?;
             if left_ms <= 0 {

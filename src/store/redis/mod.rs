@@ -6,6 +6,7 @@
 
 mod admin;
 mod drain;
+mod hooks;
 mod joins;
 mod keys;
 mod line;

@@ -44,6 +44,8 @@ pub struct RedisStore {
     pub(super) draw: Script,
     pub(super) leave_prequeue: Script,
     pub(super) join_pool: Script,
+    pub(super) hook_queue: Script,
+    pub(super) hook_take: Script,
     pub(super) restorer: Restorer,
 }
 
@@ -154,6 +156,8 @@ impl RedisStore {
             draw: Script::new(include_str!("../lua/draw.lua")),
             leave_prequeue: Script::new(include_str!("../lua/leave_prequeue.lua")),
             join_pool: Script::new(include_str!("../lua/join_pool.lua")),
+            hook_queue: Script::new(include_str!("../lua/hook_queue.lua")),
+            hook_take: Script::new(include_str!("../lua/hook_take.lua")),
             restorer,
         })
     }

@@ -1,0 +1,391 @@
+//! Webhooks: an event's turns told to a real HTTP receiver, signed as Standard Webhooks are, once
+//! per turn however many replicas saw it, again after the receiver was down, and given up in the
+//! end.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use parking_lot::Mutex;
+use serde_json::{json, Value};
+use sha2::Sha256;
+use waitroom::config::Config;
+use waitroom::domain::random_token_id;
+
+use crate::helpers::{config_for, eventually, put_settings, spawn_config, Backend, TestApp};
+use crate::{on_both_stores, on_every_store, on_stores};
+
+on_every_store!(an_events_turns_reach_its_webhook_signed_once_each);
+on_both_stores!(a_receiver_down_for_a_while_is_told_when_it_is_back);
+on_stores!([redis Redis, cluster Cluster] a_data_loss_is_told);
+on_every_store!(a_delivery_taken_is_kept_from_other_takers_for_its_lease);
+
+/// 32 bytes, as `whsec_` and base64 in the configuration.
+const WEBHOOK_KEY: &[u8] = b"the-webhook-key-of-these-tests!!";
+
+/// One request the receiver took.
+#[derive(Debug, Clone)]
+struct Received {
+    id: String,
+    timestamp: i64,
+    signature: String,
+    body: Value,
+    raw: String,
+    /// Whether the receiver was up (answered 204) or down (503).
+    taken: bool,
+}
+
+impl Received {
+    fn topic(&self) -> &str {
+        self.body["type"].as_str().unwrap_or_default()
+    }
+
+    /// Whether its signature is the Standard Webhooks one of [`WEBHOOK_KEY`]: computed here
+    /// apart from the server's code.
+    fn signed(&self) -> bool {
+        let mut mac = Hmac::<Sha256>::new_from_slice(WEBHOOK_KEY).unwrap();
+        mac.update(format!("{}.{}.{}", self.id, self.timestamp, self.raw).as_bytes());
+        let expected =
+            base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+        self.signature == format!("v1,{expected}")
+    }
+}
+
+/// A real HTTP server taking notices, up or down as the test says.
+struct Receiver {
+    url: String,
+    got: Arc<Mutex<Vec<Received>>>,
+    up: Arc<AtomicBool>,
+}
+
+async fn take(
+    request: HttpRequest,
+    body: String,
+    got: web::Data<Mutex<Vec<Received>>>,
+    up: web::Data<AtomicBool>,
+) -> HttpResponse {
+    let header = |name: &str| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let taken = up.load(Ordering::Acquire);
+    got.lock().push(Received {
+        id: header("webhook-id"),
+        timestamp: header("webhook-timestamp").parse().unwrap_or_default(),
+        signature: header("webhook-signature"),
+        body: serde_json::from_str(&body).unwrap_or_default(),
+        raw: body,
+        taken,
+    });
+    if taken {
+        HttpResponse::NoContent().finish()
+    } else {
+        HttpResponse::ServiceUnavailable().finish()
+    }
+}
+
+impl Receiver {
+    async fn start(up: bool) -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let got = web::Data::new(Mutex::new(Vec::new()));
+        let up = web::Data::new(AtomicBool::new(up));
+        let (data, state) = (got.clone(), up.clone());
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .app_data(state.clone())
+                .default_service(web::to(take))
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)
+        .unwrap()
+        .run();
+        tokio::spawn(server);
+        Self {
+            url: format!("http://127.0.0.1:{port}/hooks"),
+            got: got.into_inner(),
+            up: up.into_inner(),
+        }
+    }
+
+    fn received(&self) -> Vec<Received> {
+        self.got.lock().clone()
+    }
+
+    /// The requests of `topic` the receiver took (answered 204).
+    fn taken(&self, topic: &str) -> Vec<Received> {
+        self.received()
+            .into_iter()
+            .filter(|r| r.taken && r.topic() == topic)
+            .collect()
+    }
+
+    /// Waits until a notice of `topic` was taken.
+    async fn wait_for(&self, topic: &str) -> Received {
+        eventually(Duration::from_secs(15), || async {
+            !self.taken(topic).is_empty()
+        })
+        .await
+        .unwrap_or_else(|| panic!("no {topic} notice; received {:#?}", self.received()));
+        self.taken(topic).remove(0)
+    }
+}
+
+fn hooked_config(backend: Backend) -> Config {
+    let mut config = config_for(backend, &format!("t{}", random_token_id()));
+    let key = base64::engine::general_purpose::STANDARD.encode(WEBHOOK_KEY);
+    config.webhook_secret = Some(format!("whsec_{key}").as_str().into());
+    config.webhook_retry = Duration::from_millis(100);
+    config.webhook_timeout = Duration::from_millis(2000);
+    config
+}
+
+/// A replica, and on a shared store a second one: both look for turns and send notices.
+async fn replicas(config: Config, backend: Backend) -> Vec<TestApp> {
+    let mut apps = vec![spawn_config(config.clone()).await];
+    if backend != Backend::Memory {
+        apps.push(spawn_config(config).await);
+    }
+    apps
+}
+
+fn in_ms(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(chrono::Utc::now().timestamp_millis() + ms)
+        .unwrap()
+        .to_rfc3339()
+}
+
+async fn an_events_turns_reach_its_webhook_signed_once_each(backend: Backend) {
+    let receiver = Receiver::start(true).await;
+    let apps = replicas(hooked_config(backend), backend).await;
+    let app = &apps[0];
+    app.create_event(
+        "tour",
+        json!({
+            "prequeue_from": in_ms(1000),
+            "opens_at": in_ms(2500),
+            "webhooks": [{ "url": receiver.url }]
+        }),
+    )
+    .await;
+
+    let prequeue = receiver.wait_for("prequeue.opened").await;
+    assert_eq!(prequeue.body["data"]["phase"], "prequeue");
+    let opened = receiver.wait_for("event.opened").await;
+    assert_eq!(opened.body["data"]["event"], "tour", "{:?}", opened.body);
+    assert_eq!(opened.body["data"]["phase"], "live");
+
+    for _ in 0..2 {
+        let joined = app.join("tour").await;
+        assert_eq!(joined.status.as_u16(), 201, "{}", joined.body);
+    }
+    // Every replica sees someone waiting before the line moves.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    app.advance("tour", 2).await;
+    let emptied = receiver.wait_for("line.emptied").await;
+    assert_eq!(emptied.body["data"]["waiting"], 0);
+    assert_eq!(emptied.body["data"]["admitted_through"], 2);
+
+    app.api.pause("tour").await.unwrap();
+    let paused = receiver.wait_for("event.paused").await;
+    assert_eq!(paused.body["data"]["state"], "paused");
+    app.api.resume("tour").await.unwrap();
+    receiver.wait_for("event.resumed").await;
+    let closed = put_settings(app, "tour", json!({ "state": "closed" })).await;
+    assert_eq!(closed.status.as_u16(), 200, "{}", closed.body);
+    receiver.wait_for("event.closed").await;
+    // Time for any replica to tell a turn twice.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let received = receiver.received();
+    let topics: Vec<&str> = received.iter().map(Received::topic).collect();
+    assert_eq!(
+        topics,
+        [
+            "prequeue.opened",
+            "event.opened",
+            "line.emptied",
+            "event.paused",
+            "event.resumed",
+            "event.closed"
+        ],
+        "each turn once, in order: {received:#?}"
+    );
+    let mut ids: Vec<&str> = received.iter().map(|r| r.id.as_str()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 6, "an id per turn: {received:#?}");
+    let now = chrono::Utc::now().timestamp();
+    for notice in &received {
+        assert!(notice.signed(), "a valid signature: {notice:?}");
+        assert!((now - notice.timestamp).abs() < 60, "{notice:?}");
+        assert!(notice.body["timestamp"].as_str().is_some(), "{notice:?}");
+    }
+}
+
+async fn a_receiver_down_for_a_while_is_told_when_it_is_back(backend: Backend) {
+    let receiver = Receiver::start(false).await;
+    let apps = replicas(hooked_config(backend), backend).await;
+    let app = &apps[0];
+    let hooks = json!([{ "url": receiver.url, "topics": ["event.paused", "event.resumed"] }]);
+    app.create_event("tour", json!({ "webhooks": hooks })).await;
+    app.api.pause("tour").await.unwrap();
+    app.api.resume("tour").await.unwrap();
+
+    // Refused, and tried again while the receiver is down.
+    let retried = eventually(Duration::from_secs(15), || async {
+        let received = receiver.received();
+        ["event.paused", "event.resumed"]
+            .iter()
+            .all(|topic| received.iter().filter(|r| r.topic() == *topic).count() >= 3)
+    })
+    .await;
+    assert!(retried.is_some(), "{:#?}", receiver.received());
+    receiver.up.store(true, Ordering::Release);
+    let paused = receiver.wait_for("event.paused").await;
+    let resumed = receiver.wait_for("event.resumed").await;
+    assert_ne!(paused.id, resumed.id);
+
+    // Not a topic it asked for.
+    let closed = put_settings(app, "tour", json!({ "state": "closed" })).await;
+    assert_eq!(closed.status.as_u16(), 200, "{}", closed.body);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let received = receiver.received();
+    for notice in &received {
+        let first = if notice.topic() == "event.paused" {
+            &paused
+        } else {
+            &resumed
+        };
+        assert_eq!(
+            notice.id, first.id,
+            "every try has the notice's id: {notice:?}"
+        );
+        assert_eq!(notice.raw, first.raw, "and its body");
+        assert!(notice.signed(), "{notice:?}");
+    }
+    for topic in ["event.paused", "event.resumed"] {
+        assert_eq!(receiver.taken(topic).len(), 1, "taken once: {received:#?}");
+    }
+}
+
+async fn a_data_loss_is_told(backend: Backend) {
+    let receiver = Receiver::start(true).await;
+    let config = hooked_config(backend);
+    let prefix = config.redis_prefix.clone();
+    let apps = replicas(config, backend).await;
+    let app = &apps[0];
+    let hooks = json!([{ "url": receiver.url, "topics": ["data.lost"] }]);
+    app.create_event("tour", json!({ "webhooks": hooks })).await;
+    app.join("tour").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // Redis loses the line in place; the next join finds out, and the replica restores it.
+    let key = |name: &str| format!("{prefix}:{{tour}}:{name}");
+    let _: () = redis::pipe()
+        .del(key("issued"))
+        .del(key("line"))
+        .query_async(&mut crate::helpers::raw_redis(backend).await)
+        .await
+        .unwrap();
+    let joined = app.join("tour").await;
+    assert!(
+        joined.position() > 1,
+        "no place given twice: {}",
+        joined.body
+    );
+
+    let lost = receiver.wait_for("data.lost").await;
+    assert_eq!(lost.body["data"]["event"], "tour");
+    assert!(lost.signed(), "{lost:?}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(receiver.received().len(), 1, "{:#?}", receiver.received());
+}
+
+async fn a_delivery_taken_is_kept_from_other_takers_for_its_lease(backend: Backend) {
+    use waitroom::domain::{EventId, LineId};
+
+    let store: Arc<dyn waitroom::store::Store> = match backend {
+        Backend::Memory => Arc::new(waitroom::store::MemoryStore::default()),
+        _ => crate::helpers::shared_store(backend, &format!("t{}", random_token_id())).await,
+    };
+    let line = LineId::from(EventId::parse("tour").unwrap());
+    let deliveries = [
+        ("n:1/0".to_owned(), "a".to_owned()),
+        ("n:1/1".to_owned(), "b".to_owned()),
+    ];
+    assert!(store
+        .queue_notice(&line, "n:1", &deliveries, 1000)
+        .await
+        .unwrap());
+    assert!(
+        !store
+            .queue_notice(&line, "n:1", &deliveries, 1001)
+            .await
+            .unwrap(),
+        "a notice is queued once"
+    );
+    assert!(
+        store
+            .take_deliveries(&line, 999, 5000, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "not due yet"
+    );
+    let taken = store.take_deliveries(&line, 1000, 5000, 1).await.unwrap();
+    assert_eq!(taken.len(), 1, "at most as many as asked");
+    let (first, second) = (
+        &taken[0],
+        store.take_deliveries(&line, 1000, 5000, 10).await.unwrap(),
+    );
+    assert_eq!((first.tries, second.len()), (1, 1), "{second:?}");
+    assert_ne!(first.key, second[0].key);
+    assert!(
+        store
+            .take_deliveries(&line, 5999, 5000, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "leased to their taker"
+    );
+    // The first taker settles its delivery; the second died: its lease runs out, it is due again.
+    store
+        .settle_delivery(&line, &first.key, None)
+        .await
+        .unwrap();
+    let again = store.take_deliveries(&line, 6000, 5000, 10).await.unwrap();
+    assert_eq!(again.len(), 1, "{again:?}");
+    assert_eq!(
+        (again[0].key.as_str(), again[0].tries),
+        (second[0].key.as_str(), 2)
+    );
+    assert_eq!(again[0].record, second[0].record);
+    // Failed: due again when the worker says.
+    store
+        .settle_delivery(&line, &again[0].key, Some(20_000))
+        .await
+        .unwrap();
+    assert!(store
+        .take_deliveries(&line, 19_999, 5000, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store
+            .take_deliveries(&line, 20_000, 5000, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
