@@ -21,6 +21,7 @@ use crate::{on_both_stores, on_every_store, on_stores};
 on_every_store!(an_events_turns_reach_its_webhook_signed_once_each);
 on_both_stores!(a_receiver_down_for_a_while_is_told_when_it_is_back);
 on_stores!([redis Redis, cluster Cluster] a_data_loss_is_told);
+on_stores!([memory Memory] a_notice_nobody_takes_is_given_up_in_the_end);
 on_every_store!(a_delivery_taken_is_kept_from_other_takers_for_its_lease);
 
 /// 32 bytes, as `whsec_` and base64 in the configuration.
@@ -388,4 +389,34 @@ async fn a_delivery_taken_is_kept_from_other_takers_for_its_lease(backend: Backe
             .len(),
         1
     );
+}
+
+async fn a_notice_nobody_takes_is_given_up_in_the_end(backend: Backend) {
+    let receiver = Receiver::start(false).await;
+    let mut config = hooked_config(backend);
+    config.webhook_give_up = Duration::from_secs(1);
+    let app = spawn_config(config).await;
+    let hooks = json!([{ "url": receiver.url, "topics": ["event.paused"] }]);
+    app.create_event("tour", json!({ "webhooks": hooks })).await;
+    app.api.pause("tour").await.unwrap();
+
+    // Tried at once, then after 0.1, 0.2, 0.4 s... (on the worker's ticks), until a try would come
+    // more than a second after the first.
+    let given_up = eventually(Duration::from_secs(10), || async {
+        app.metrics_text()
+            .await
+            .contains("waitroom_webhook_deliveries_total{outcome=\"given_up\"} 1")
+    })
+    .await;
+    assert!(given_up.is_some(), "{}", app.metrics_text().await);
+    let tries = receiver.received().len();
+    assert!((2..=5).contains(&tries), "{:#?}", receiver.received());
+    receiver.up.store(true, Ordering::Release);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(receiver.received().len(), tries, "no try after giving up");
+    let failed = format!(
+        "waitroom_webhook_deliveries_total{{outcome=\"failed\"}} {}",
+        tries - 1
+    );
+    assert!(app.metrics_text().await.contains(&failed), "{failed}");
 }
