@@ -287,6 +287,10 @@ impl Application {
             trusted_proxies: config.trusted_networks()?,
             metrics_events: usize::try_from(config.metrics_events).unwrap_or(usize::MAX),
             webhooks_signed: hooks.is_some(),
+            sessions: config
+                .admin_token
+                .as_ref()
+                .map(crate::routes::session::Sessions::new),
             streams: Arc::new(StreamSlots::new(
                 config.max_streams,
                 config.max_streams_per_visitor,

@@ -367,6 +367,11 @@ impl CachedEvent {
         self.admitted_through.load(Ordering::Acquire)
     }
 
+    /// Times this replica found the store had lost the event's data.
+    pub fn data_losses(&self) -> u64 {
+        self.data_losses.load(Ordering::Acquire)
+    }
+
     /// When the store last restored lost data of the event, as read (unix µs; 0: never).
     pub fn restored_at(&self) -> u64 {
         self.restored_at.load(Ordering::Acquire)

@@ -22,7 +22,7 @@ use crate::token::TokenKind;
 /// Most visitors one manual advance may admit.
 const MAX_ADVANCE: u64 = 100_000;
 
-fn view(state: &AppState, event: &EventId, cached: &CachedEvent) -> EventView {
+pub(super) fn view(state: &AppState, event: &EventId, cached: &CachedEvent) -> EventView {
     let figures = cached.figures();
     let settings = cached.settings();
     let lane_lines = settings
@@ -124,6 +124,7 @@ pub(super) async fn delete_event(
     }
     let existed = state.store.delete_event(&own).await?;
     state.cache.forget(&own);
+    tracing::info!(%event, existed, "deleted the event and its data");
     if existed {
         Ok(HttpResponse::NoContent().finish())
     } else {
@@ -186,6 +187,7 @@ async fn update(
     }
     let plan = admission::switching(&before, &EventPolicy::of(&settings), held)?;
     put_event_and_lanes(state.store.as_ref(), event, &settings, PutMode::Upsert).await?;
+    tracing::info!(%event, created, change = %serde_json::to_string(patch).unwrap_or_default(), "event settings changed");
     for gone in old_lanes
         .iter()
         .skip(1)
@@ -347,6 +349,7 @@ pub(super) async fn advance(
         AdvanceMode::Manual,
     )
     .await?;
+    tracing::info!(event = %event.id(), by = body.by, "admitted by hand");
     Ok(HttpResponse::Ok().json(view(&state, event.id(), &event.cached)))
 }
 

@@ -1,14 +1,18 @@
 //! Credentials, checked by middleware so a handler behind it never sees an unauthenticated request:
 //! the admin token on the admin scope, and the booking service's token (or the admin token) on the
-//! booking service's calls (`consume`, `complete`).
+//! booking service's calls (`consume`, `complete`). The console's session (its cookie and its CSRF
+//! token, [`super::session`]) stands for the admin token: the console calls the admin API itself.
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderMap};
+use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::web;
+use tracing::Instrument;
 
 use super::problem::ApiError;
+use super::session;
 use super::state::AppState;
 use crate::config::SecretString;
 
@@ -37,31 +41,59 @@ enum Caller {
     Service,
 }
 
-fn authorize(state: &AppState, headers: &HeaderMap, caller: Caller) -> Result<(), ApiError> {
-    let accepted: Vec<&SecretString> = match caller {
-        Caller::Admin => state.admin_token.iter().collect(),
+/// Who made a call: logged with every change it makes.
+fn authorize(state: &AppState, req: &ServiceRequest, caller: Caller) -> Result<String, ApiError> {
+    let accepted: Vec<(&SecretString, &str)> = match caller {
+        Caller::Admin => state
+            .admin_token
+            .iter()
+            .map(|t| (t, "admin token"))
+            .collect(),
         Caller::Service => state
             .admin_token
             .iter()
-            .chain(state.service_token.iter())
+            .map(|t| (t, "admin token"))
+            .chain(state.service_token.iter().map(|t| (t, "service token")))
             .collect(),
     };
     if accepted.is_empty() {
         return Err(ApiError::AdminDisabled);
     }
-    let given = bearer(headers).unwrap_or_default();
+    let Some(given) = bearer(req.headers()) else {
+        return console_session(state, req);
+    };
     // Every accepted token is compared, so the time taken does not tell which one nearly matched.
-    let matched = accepted.iter().fold(false, |found, token| {
-        constant_time_eq(given.as_bytes(), token.expose().as_bytes()) | found
+    let matched = accepted.iter().fold(None, |found, (token, who)| {
+        let equal = constant_time_eq(given.as_bytes(), token.expose().as_bytes());
+        found.or(equal.then_some(*who))
     });
-    if matched {
-        Ok(())
-    } else {
-        Err(ApiError::Unauthorized)
-    }
+    matched.map(str::to_owned).ok_or(ApiError::Unauthorized)
 }
 
-/// Middleware: lets a request through only with the admin bearer token.
+/// The operator of a console session calling with its cookie and its CSRF token.
+fn console_session(state: &AppState, req: &ServiceRequest) -> Result<String, ApiError> {
+    let (Some(sessions), Some(cookie)) = (&state.sessions, req.cookie(session::COOKIE)) else {
+        return Err(ApiError::Unauthorized);
+    };
+    let session = sessions
+        .read(cookie.value(), crate::clock::unix_s())
+        .ok_or(ApiError::Unauthorized)?;
+    // A read changes nothing: the feed's EventSource cannot send a header.
+    if matches!(*req.method(), Method::GET | Method::HEAD) {
+        return Ok(format!("console: {}", session.who));
+    }
+    let csrf = req
+        .headers()
+        .get(session::CSRF_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    if !sessions.csrf_holds(cookie.value(), csrf) {
+        return Err(ApiError::CsrfRefused);
+    }
+    Ok(format!("console: {}", session.who))
+}
+
+/// Middleware: lets a request through only with the admin bearer token (or a console session).
 pub async fn require_admin(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -83,11 +115,20 @@ async fn require(
     caller: Caller,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let allowed = match req.app_data::<web::Data<AppState>>() {
-        Some(state) => authorize(state, req.headers(), caller),
+        Some(state) => authorize(state, &req, caller),
         None => Err(ApiError::Internal("the app state is missing".into())),
     };
     match allowed {
-        Ok(()) => Ok(next.call(req).await?.map_into_left_body()),
+        Ok(who) => {
+            // Every change is logged with who made it; the handler's own lines carry `who` too.
+            let changes = !matches!(*req.method(), Method::GET | Method::HEAD)
+                && !req.path().ends_with("/what-if");
+            if changes {
+                tracing::info!(who, method = %req.method(), path = req.path(), "admin change");
+            }
+            let span = tracing::info_span!("admin", who);
+            Ok(next.call(req).instrument(span).await?.map_into_left_body())
+        }
         Err(e) => Ok(req.error_response(e).map_into_right_body()),
     }
 }

@@ -6,22 +6,26 @@
 //! documents) and [`table`] (the routes); [`state`] (what handlers share); [`observe`] (the layers
 //! every request goes through), [`auth`] (credentials, as middleware) and [`extract`] (the event and
 //! token a request carries); the handlers in [`service`] (the booking service's calls), [`visitor`],
-//! [`handover`], [`admin`], [`page`], [`updates`] and [`ops`]; [`hot`], the fast path.
+//! [`handover`], [`admin`], [`live`] (what the console watches and weighs), [`page`], [`updates`]
+//! and [`ops`]; [`session`] and [`console`] (the operator's pages); [`hot`], the fast path.
 
 pub mod admin;
 pub mod auth;
+pub mod console;
 pub mod cors;
 pub mod draw;
 mod entry;
 pub mod extract;
 pub mod handover;
 pub mod hot;
+pub mod live;
 pub mod observe;
 pub mod openapi;
 pub mod ops;
 pub mod page;
 pub mod problem;
 pub mod service;
+pub mod session;
 pub mod state;
 pub mod table;
 pub mod templates;
@@ -133,5 +137,11 @@ fn handle(route: Route, resource: Resource) -> Resource {
         Route::AdminPause => resource.post(admin::pause),
         Route::AdminResume => resource.post(admin::resume),
         Route::AdminJoin => resource.post(admin::trusted_join),
+        Route::AdminFeed => resource.get(live::feed),
+        Route::AdminWhatIf => resource.post(live::what_if),
+        Route::Console => resource.get(console::index),
+        Route::ConsoleSession => resource.post(console::sign_in),
+        Route::ConsoleSignOut => resource.post(console::sign_out),
+        Route::ConsoleEvent => resource.get(console::event_page),
     }
 }

@@ -6,7 +6,7 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, draw, handover, ops, page, service, updates, visitor};
+use super::{admin, console, draw, handover, live, ops, page, service, updates, visitor};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -23,6 +23,8 @@ use super::{admin, draw, handover, ops, page, service, updates, visitor};
         service::verify, service::consume, service::complete, service::trusted_join,
         admin::list_events, admin::show_event, admin::put_event, admin::delete_event,
         admin::advance, admin::issue_codes, admin::pause, admin::resume, admin::trusted_join,
+        live::what_if, live::feed,
+        console::index, console::sign_in, console::sign_out, console::event_page,
     ),
     modifiers(&Credentials),
     tags(
@@ -33,6 +35,7 @@ use super::{admin, draw, handover, ops, page, service, updates, visitor};
         (name = "pages", description = "The waiting page and its assets"),
         (name = "tokens", description = "Keys that verify passes"),
         (name = "operations", description = "Probes and metrics"),
+        (name = "console", description = "The operator console (internal listener): its pages, and the live figures it charts"),
     )
 )]
 pub struct Contract;

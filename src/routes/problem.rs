@@ -95,6 +95,8 @@ pub enum ApiError {
     AdminDisabled,
     #[error("a valid admin bearer token is required")]
     Unauthorized,
+    #[error("a console session's calls carry its CSRF token (X-CSRF-Token): reload the console")]
+    CsrfRefused,
     #[error("no such resource")]
     NotFound,
     #[error("this method is not allowed here")]
@@ -250,6 +252,7 @@ impl ApiError {
             ApiError::NotDrawnYet(_) => (S::CONFLICT, "not-drawn-yet", "Not drawn yet"),
             ApiError::AdminDisabled => (S::FORBIDDEN, "admin-disabled", "Admin API disabled"),
             ApiError::Unauthorized => (S::UNAUTHORIZED, "unauthorized", "Unauthorized"),
+            ApiError::CsrfRefused => (S::FORBIDDEN, "csrf", "CSRF token missing or wrong"),
             ApiError::NotFound => (S::NOT_FOUND, "not-found", "Not found"),
             ApiError::MethodNotAllowed => (
                 S::METHOD_NOT_ALLOWED,

@@ -53,6 +53,8 @@ pub struct AppState {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Most events given per-event series on `/metrics`.
     pub metrics_events: usize,
+    /// The console's sessions (signed with a key of the admin token's), with an admin token.
+    pub sessions: Option<super::session::Sessions>,
     /// Whether webhooks can be signed (`webhook_secret` is set): events may have them.
     pub webhooks_signed: bool,
 }

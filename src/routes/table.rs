@@ -39,10 +39,16 @@ pub enum Route {
     AdminResume,
     AdminJoin,
     AdminCodes,
+    AdminFeed,
+    AdminWhatIf,
+    Console,
+    ConsoleSession,
+    ConsoleSignOut,
+    ConsoleEvent,
 }
 
 impl Route {
-    pub const ALL: [Route; 28] = [
+    pub const ALL: [Route; 34] = [
         Route::Index,
         Route::Healthz,
         Route::Readyz,
@@ -71,6 +77,12 @@ impl Route {
         Route::AdminResume,
         Route::AdminJoin,
         Route::AdminCodes,
+        Route::AdminFeed,
+        Route::AdminWhatIf,
+        Route::Console,
+        Route::ConsoleSession,
+        Route::ConsoleSignOut,
+        Route::ConsoleEvent,
     ];
 
     /// The path pattern, as actix-web's router takes it; also the route's label in metrics and logs.
@@ -104,6 +116,12 @@ impl Route {
             Route::AdminResume => "/v1/admin/events/{event}/resume",
             Route::AdminJoin => "/v1/admin/events/{event}/join",
             Route::AdminCodes => "/v1/admin/events/{event}/codes",
+            Route::AdminFeed => "/v1/admin/events/{event}/feed",
+            Route::AdminWhatIf => "/v1/admin/events/{event}/what-if",
+            Route::Console => "/console",
+            Route::ConsoleSession => "/console/session",
+            Route::ConsoleSignOut => "/console/sign-out",
+            Route::ConsoleEvent => "/console/events/{event}",
         }
     }
 
@@ -120,7 +138,10 @@ impl Route {
             | Route::AdminPause
             | Route::AdminResume
             | Route::AdminJoin
-            | Route::AdminCodes => "POST",
+            | Route::AdminCodes
+            | Route::AdminWhatIf
+            | Route::ConsoleSession
+            | Route::ConsoleSignOut => "POST",
             Route::AdminEvent => "GET, PUT, DELETE",
             _ => "GET",
         }
@@ -153,8 +174,8 @@ impl Route {
         }
     }
 
-    /// The routes that must not face the internet: the admin API, metrics, and the booking
-    /// service's calls. With an internal listener they are served there only.
+    /// The routes that must not face the internet: the admin API and its console, metrics, and the
+    /// booking service's calls. With an internal listener they are served there only.
     pub const fn is_internal(self) -> bool {
         matches!(
             self,
@@ -169,6 +190,12 @@ impl Route {
                 | Route::AdminResume
                 | Route::AdminJoin
                 | Route::AdminCodes
+                | Route::AdminFeed
+                | Route::AdminWhatIf
+                | Route::Console
+                | Route::ConsoleSession
+                | Route::ConsoleSignOut
+                | Route::ConsoleEvent
         )
     }
 
@@ -191,6 +218,12 @@ impl Route {
             ("demo", Some("admitted"), None, _) => Route::DemoAdmitted,
             (".well-known", Some("jwks.json"), None, _) => Route::Jwks,
             ("e", Some(event), None, _) if !event.is_empty() => Route::Page,
+            ("console", None, ..) => Route::Console,
+            ("console", Some("session"), None, _) => Route::ConsoleSession,
+            ("console", Some("sign-out"), None, _) => Route::ConsoleSignOut,
+            ("console", Some("events"), Some(event), None) if !event.is_empty() => {
+                Route::ConsoleEvent
+            }
             ("assets", Some(file), None, _) if !file.is_empty() => Route::Asset,
             ("v1", Some("verify"), None, _) => Route::Verify,
             ("v1", Some("passes"), Some("consume"), None) => Route::Consume,
@@ -217,6 +250,8 @@ impl Route {
                     "resume" => Route::AdminResume,
                     "join" => Route::AdminJoin,
                     "codes" => Route::AdminCodes,
+                    "feed" => Route::AdminFeed,
+                    "what-if" => Route::AdminWhatIf,
                     _ => return None,
                 },
             },

@@ -1560,3 +1560,205 @@ async fn a_simulation_report_draws_its_charts_offline() {
     );
     look_at(&client, "simulation-report-phone.png").await;
 }
+
+/// The text of the console's confirmation, once it shows.
+async fn confirmation(client: &Client) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        let open = client
+            .execute("return document.getElementById('confirm').open;", vec![])
+            .await
+            .unwrap();
+        if open == json!(true) {
+            // The what-if is asked before the dialog opens: both texts are there.
+            return format!(
+                "{} {}",
+                text_of(client, "confirm-text").await,
+                text_of(client, "confirm-what-if").await
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "no confirmation showed (the page says {:?})",
+        text_of(client, "message").await
+    );
+}
+
+/// The operator console on the internal listener: signing in, a chart that moves as people join,
+/// pause, let in and a settings change each confirmed with what it does (the what-if included),
+/// a change without the session's CSRF token refused, signing out; nothing of it on the public
+/// port; axe-clean and usable at 375 px.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_charts_an_event_live_and_controls_it() {
+    let mut config = crate::helpers::config_for(Backend::Memory, "unused");
+    config.internal_listen = Some(([127, 0, 0, 1], 0).into());
+    let (public, internal) = crate::helpers::spawn_split(config).await;
+    internal.create_event("tour", json!({})).await;
+    for path in [
+        "/console",
+        "/console/events/tour",
+        "/v1/admin/events/tour/feed",
+    ] {
+        let answer = public.client.get(public.url(path)).send().await.unwrap();
+        assert_eq!(answer.status().as_u16(), 404, "{path} on the public port");
+    }
+
+    let driver = Daemon::chromedriver();
+    let profile = tempfile::tempdir().unwrap();
+    let client = browser(&driver, profile.path()).await;
+    client.goto(&internal.url("/console")).await.unwrap();
+    look_at(&client, "console-sign-in.png").await;
+    client
+        .find(Locator::Id("name"))
+        .await
+        .unwrap()
+        .send_keys("Ana")
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("token"))
+        .await
+        .unwrap()
+        .send_keys("wrong-token-0123456789")
+        .await
+        .unwrap();
+    click(&client, Locator::Css("button[type=submit]")).await;
+    let page = client.source().await.unwrap();
+    assert!(page.contains("not the admin token"), "{page}");
+    client
+        .find(Locator::Id("name"))
+        .await
+        .unwrap()
+        .send_keys("Ana")
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("token"))
+        .await
+        .unwrap()
+        .send_keys(crate::helpers::ADMIN_TOKEN)
+        .await
+        .unwrap();
+    click(&client, Locator::Css("button[type=submit]")).await;
+    click(&client, Locator::LinkText("tour")).await;
+    wait_for_text(&client, "waiting", "0", Duration::from_secs(10)).await;
+
+    for _ in 0..3 {
+        assert_eq!(public.join("tour").await.status.as_u16(), 201);
+    }
+    wait_for_text(&client, "waiting", "3", Duration::from_secs(10)).await;
+    let charted = client
+        .execute(
+            "const data = window.consoleCharts['chart-waiting'].data; return data[1][data[1].length - 1];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(charted, json!(3), "the chart moved with the joins");
+    let drawn = client
+        .execute(
+            "return [...document.querySelectorAll('.chart')].map((c) => c.querySelectorAll('.uplot canvas').length);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(drawn, json!([1, 1, 1, 1]));
+    client.set_window_size(375, 812).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let widest: f64 = client
+        .execute("return document.documentElement.scrollWidth;", vec![])
+        .await
+        .unwrap()
+        .as_f64()
+        .unwrap();
+    assert!(widest <= 375.0, "the console overflows a phone: {widest}");
+    look_at(&client, "console-event.png").await;
+
+    click(&client, Locator::Id("pause")).await;
+    let asked = confirmation(&client).await;
+    assert!(
+        asked.contains("Pauses tour") && asked.contains("3 waiting"),
+        "{asked}"
+    );
+    look_at(&client, "console-confirm.png").await;
+    click(&client, Locator::Id("confirm-ok")).await;
+    wait_for_text(&client, "message", "Paused.", Duration::from_secs(10)).await;
+    assert_eq!(
+        internal.show("tour").await.settings.state.to_string(),
+        "paused"
+    );
+    click(&client, Locator::Id("resume")).await;
+    confirmation(&client).await;
+    click(&client, Locator::Id("confirm-ok")).await;
+    wait_for_text(&client, "message", "Resumed.", Duration::from_secs(10)).await;
+
+    let by = client.find(Locator::Id("advance-by")).await.unwrap();
+    by.clear().await.unwrap();
+    by.send_keys("2").await.unwrap();
+    click(&client, Locator::Css("#advance button")).await;
+    let asked = confirmation(&client).await;
+    assert!(asked.contains("Admits 2 people now."), "{asked}");
+    click(&client, Locator::Id("confirm-ok")).await;
+    wait_for_text(&client, "message", "Let 2 in.", Duration::from_secs(10)).await;
+    assert_eq!(internal.show("tour").await.admitted_through, 2);
+
+    let batch = client.find(Locator::Id("batch-size")).await.unwrap();
+    batch.clear().await.unwrap();
+    batch.send_keys("5").await.unwrap();
+    click(&client, Locator::Css("#settings button")).await;
+    let asked = confirmation(&client).await;
+    assert!(asked.contains("Releases 5 every"), "{asked}");
+    assert!(
+        asked.contains("The 1 waiting now are all in"),
+        "the what-if: {asked}"
+    );
+    // Cancelled: nothing changes.
+    click(&client, Locator::Id("confirm-cancel")).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(internal.show("tour").await.settings.release.batch_size, 0);
+    click(&client, Locator::Css("#settings button")).await;
+    confirmation(&client).await;
+    click(&client, Locator::Id("confirm-ok")).await;
+    wait_for_text(&client, "message", "Changed.", Duration::from_secs(10)).await;
+    assert_eq!(internal.show("tour").await.settings.release.batch_size, 5);
+
+    // The session's cookie alone changes nothing: a change needs its CSRF token.
+    let cookie = client
+        .get_named_cookie("waitroom_console")
+        .await
+        .unwrap()
+        .value()
+        .to_owned();
+    for csrf in [None, Some("bm90LXRoZS10b2tlbg")] {
+        let mut asked = internal
+            .client
+            .post(internal.url("/v1/admin/events/tour/pause"))
+            .header("cookie", format!("waitroom_console={cookie}"));
+        if let Some(csrf) = csrf {
+            asked = asked.header("x-csrf-token", csrf);
+        }
+        let refused = internal.send(asked).await;
+        refused.assert_problem(403, "csrf");
+    }
+    assert_eq!(
+        internal.show("tour").await.settings.state.to_string(),
+        "open"
+    );
+
+    click(&client, Locator::Css(".bar button")).await;
+    let signed_out = crate::helpers::eventually(Duration::from_secs(10), || async {
+        client.find(Locator::Id("token")).await.is_ok()
+    })
+    .await;
+    assert!(signed_out.is_some(), "signed out");
+    client
+        .goto(&internal.url("/console/events/tour"))
+        .await
+        .unwrap();
+    assert!(
+        client.find(Locator::Id("token")).await.is_ok(),
+        "no way back in without signing in"
+    );
+    client.close().await.unwrap();
+}

@@ -8,6 +8,7 @@ mod browser;
 mod chaos;
 mod cli;
 mod cluster;
+mod console;
 mod contract;
 mod dockerfile;
 mod drain;
