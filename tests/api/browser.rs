@@ -1624,8 +1624,15 @@ async fn the_console_charts_an_event_live_and_controls_it() {
         .await
         .unwrap();
     click(&client, Locator::Css("button[type=submit]")).await;
-    let page = client.source().await.unwrap();
-    assert!(page.contains("not the admin token"), "{page}");
+    let told = crate::helpers::eventually(Duration::from_secs(10), || async {
+        client
+            .source()
+            .await
+            .unwrap()
+            .contains("not the admin token")
+    })
+    .await;
+    assert!(told.is_some(), "{}", client.source().await.unwrap());
     client
         .find(Locator::Id("name"))
         .await
@@ -1641,6 +1648,11 @@ async fn the_console_charts_an_event_live_and_controls_it() {
         .await
         .unwrap();
     click(&client, Locator::Css("button[type=submit]")).await;
+    let listed = crate::helpers::eventually(Duration::from_secs(10), || async {
+        client.find(Locator::LinkText("tour")).await.is_ok()
+    })
+    .await;
+    assert!(listed.is_some(), "signed in, the event listed");
     click(&client, Locator::LinkText("tour")).await;
     wait_for_text(&client, "waiting", "0", Duration::from_secs(10)).await;
 
@@ -1745,6 +1757,20 @@ async fn the_console_charts_an_event_live_and_controls_it() {
         internal.show("tour").await.settings.state.to_string(),
         "open"
     );
+
+    click(&client, Locator::Id("delete")).await;
+    let asked = confirmation(&client).await;
+    assert!(
+        asked.contains("Deletes tour and all its data: the 1 waiting lose their places"),
+        "{asked}"
+    );
+    click(&client, Locator::Id("confirm-ok")).await;
+    let listed = crate::helpers::eventually(Duration::from_secs(10), || async {
+        client.source().await.unwrap().contains("No events yet")
+    })
+    .await;
+    assert!(listed.is_some(), "back at the list, without the event");
+    assert!(internal.api.event("tour").await.is_err(), "deleted");
 
     click(&client, Locator::Css(".bar button")).await;
     let signed_out = crate::helpers::eventually(Duration::from_secs(10), || async {
