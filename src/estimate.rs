@@ -49,12 +49,17 @@ pub enum Basis {
     Schedule,
 }
 
-/// Remembers when the pointer moved and how many visitors had come through by then.
+/// Remembers when the pointer moved and how many visitors had come through by then, and how many
+/// had given up their place and waited then.
 #[derive(Debug, Default)]
 pub struct RateMeter {
     samples: VecDeque<(Instant, u64)>,
     /// What the samples say, worked out once per pointer move rather than once per status check.
     summary: Option<Summary>,
+    /// (when, how many had left in all, how many waited) at each pointer move.
+    leaving: VecDeque<(Instant, u64, u64)>,
+    /// The share of those waiting who give up a second, as measured (see [`RateMeter::leave_rate`]).
+    leave_rate: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -137,6 +142,45 @@ impl RateMeter {
         })
     }
 
+    /// Records that `left` visitors had given up their place in all, and `waiting` waited, at `at`.
+    pub fn record_leaving(&mut self, at: Instant, left: u64, waiting: u64) {
+        self.leaving.push_back((at, left, waiting));
+        while self.leaving.len() > SAMPLES
+            || self
+                .leaving
+                .front()
+                .is_some_and(|(t, _, _)| at.duration_since(*t) > HORIZON)
+        {
+            self.leaving.pop_front();
+        }
+        self.leave_rate = self.measure_leaving();
+    }
+
+    /// Those who left between the first and the last sample over the time each person waited in
+    /// between (the line's length over time, by the trapezoid rule): the share of those waiting
+    /// who give up a second, once two moves were seen.
+    fn measure_leaving(&self) -> Option<f64> {
+        if self.leaving.len() < 2 {
+            return None;
+        }
+        let (_, first, _) = *self.leaving.front()?;
+        let (_, last, _) = *self.leaving.back()?;
+        let waited_s: f64 = self
+            .leaving
+            .iter()
+            .zip(self.leaving.iter().skip(1))
+            .map(|((t0, _, w0), (t1, _, w1))| {
+                (w0 + w1) as f64 / 2.0 * t1.duration_since(*t0).as_secs_f64()
+            })
+            .sum();
+        (waited_s > 0.0).then(|| last.saturating_sub(first) as f64 / waited_s)
+    }
+
+    /// The share of those waiting who give up their place a second, as measured lately.
+    pub fn leave_rate(&self) -> Option<f64> {
+        self.leave_rate
+    }
+
     /// When the pointer last moved on its own (a scheduled release).
     pub fn last_move(&self) -> Option<Instant> {
         self.samples.back().map(|(at, _)| *at)
@@ -185,11 +229,16 @@ pub fn estimate(
         return None;
     }
     let release = &settings.release;
+    // People give up at a pace of their own, measured even while the release pace is not yet.
+    let ahead = match meter.leave_rate() {
+        Some(leaving) => staying(ahead, rate, leaving),
+        None => ahead as f64,
+    };
     let wait_s = match (basis, meter.last_move()) {
         (Basis::Measured, Some(last)) if release.batch_size > 0 => {
             in_releases(ahead, rate, release.release_interval_ms, last, now)
         }
-        _ => (ahead + 1) as f64 / rate,
+        _ => (ahead + 1.0) / rate,
     }
     .round() as u64;
     let rounded = Rounded::of(wait_s);
@@ -203,18 +252,32 @@ pub fn estimate(
     })
 }
 
+/// How many of the `ahead` people before a visitor will still be there when the line reaches
+/// them, at `rate` let through a second while a share `leaving` of those waiting give up a second:
+/// the line ahead shrinks by `rate + leaving × ahead` a second, so it is gone after
+/// `ln(1 + ahead × leaving / rate) / leaving` seconds, in which `rate` times that many are let
+/// through. Without leavers, all of them.
+fn staying(ahead: u64, rate: f64, leaving: f64) -> f64 {
+    let ahead = ahead as f64;
+    let shrink = ahead * leaving / rate;
+    if shrink < 1e-9 {
+        return ahead;
+    }
+    rate / leaving * shrink.ln_1p()
+}
+
 /// The wait of a visitor with `ahead` people before them on a line released in batches every
 /// `interval_ms`, at `rate` a second as measured: until the next release (an interval after the
 /// last one, or at once if that is past: a release waits only for someone to let in), then as many
 /// more releases as the pace needs to reach them. People let through once a minute wait for the
 /// next minute, however few are ahead of them: a wait the pace alone would call a few seconds.
-fn in_releases(ahead: u64, rate: f64, interval_ms: u64, last_move: Instant, now: Instant) -> f64 {
+fn in_releases(ahead: f64, rate: f64, interval_ms: u64, last_move: Instant, now: Instant) -> f64 {
     let interval = Duration::from_millis(interval_ms);
     let to_next = (last_move + interval)
         .saturating_duration_since(now)
         .as_secs_f64();
     let per_release = rate * interval.as_secs_f64();
-    let releases = ((ahead + 1) as f64 / per_release).ceil().max(1.0);
+    let releases = ((ahead + 1.0) / per_release).ceil().max(1.0);
     to_next + (releases - 1.0) * interval.as_secs_f64()
 }
 
@@ -310,6 +373,34 @@ mod tests {
             let at = last + Duration::from_secs(after_s);
             assert_eq!(wait(ahead, at), expected_s, "{case}");
         }
+    }
+
+    /// 40,000 ahead, 10 let through a second, and 2 % of those waiting giving up a minute as
+    /// measured: the line ahead is gone in ln(1 + 40,000 × λ / 10) / λ seconds (2,542 s, where
+    /// counting everyone ahead says 4,000 s).
+    #[test]
+    fn people_who_give_up_ahead_shorten_the_wait() {
+        let start = Instant::now();
+        let mut meter = RateMeter::default();
+        let every = Duration::from_secs(60);
+        steady(&mut meter, start, 6, every, 600);
+        let leaving = 0.02 / 60.0;
+        for i in 0..6u32 {
+            // 40,000 waiting all along; λ × 40,000 × 60 s = 800 give up each minute.
+            meter.record_leaving(start + every * i, 800 * u64::from(i), 40_000);
+        }
+        assert!((meter.leave_rate().unwrap() - leaving).abs() < 1e-12);
+        let settings = EventSettings::default()
+            .patched(serde_json::json!({ "batch_size": 600, "release_interval_ms": 60_000 }));
+        let last = start + every * 5;
+        let told = estimate(40_000, &settings, &meter, last).unwrap();
+        let by_hand = (1.0 + 40_000.0 * leaving / 10.0f64).ln() / leaving;
+        assert!((by_hand - 2542.0).abs() < 1.0, "{by_hand}");
+        // In releases: the next a minute away, then as many as the pace needs.
+        let releases = ((by_hand * 10.0 + 1.0) / 600.0).ceil();
+        assert_eq!(told.wait_s, (60.0 * releases) as u64, "{told:?}");
+        let nobody_leaves = estimate(40_000, &settings, &RateMeter::default(), last).unwrap();
+        assert_eq!(nobody_leaves.wait_s, 4_000);
     }
 
     /// The reported case: 60 a minute released, then an admin lets 400 through at once; a visitor

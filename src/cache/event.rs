@@ -290,11 +290,14 @@ impl CachedEvent {
         let pointer = self.admitted_through();
         let gone = self.left.read().rank(pointer);
         let through = pointer.saturating_sub(gone);
+        let (left, waiting) = (self.left_count(), self.waiting());
         let mut rate = self.rate.lock();
         if manual {
             rate.set_aside(through);
         } else {
-            rate.record(crate::clock::now(), through);
+            let now = crate::clock::now();
+            rate.record(now, through);
+            rate.record_leaving(now, left, waiting);
         }
     }
 

@@ -29,7 +29,7 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// Same answer time whatever the guess, so the token cannot be found a byte at a time.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(super) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

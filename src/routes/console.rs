@@ -12,6 +12,7 @@ use base64::Engine;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use super::auth::constant_time_eq;
 use super::extract::PathEvent;
 use super::problem::{ApiError, Problem};
 use super::session::{Session, COOKIE, LIFETIME_S};
@@ -220,14 +221,7 @@ pub(super) async fn sign_in(state: web::Data<AppState>, form: web::Form<SignIn>)
             "The admin API is switched off: set `admin_token` to use the console.",
         );
     };
-    let given = form.token.trim().as_bytes();
-    let expected = admin.expose().as_bytes();
-    let matches = given.len() == expected.len()
-        && given
-            .iter()
-            .zip(expected)
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0;
+    let matches = constant_time_eq(form.token.trim().as_bytes(), admin.expose().as_bytes());
     let who = form.name.trim();
     if !matches || who.is_empty() {
         tracing::warn!("a console sign-in with a wrong admin token");

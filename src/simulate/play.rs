@@ -463,6 +463,26 @@ mod tests {
         assert!(error <= 0.2, "p90 error {error}");
     }
 
+    /// A long line in which 2 % of those waiting give up each minute: the wait told counts only
+    /// those ahead who will still be there (the leaving measured), within the 20 % at p90
+    /// (counting everyone ahead, it was 60 % off).
+    #[test]
+    fn people_giving_up_ahead_of_a_visitor_shorten_the_wait_told() {
+        let settings = serde_json::json!({ "batch_size": 60, "release_interval_ms": 60_000 });
+        let giving_up = Behaviour {
+            leave_per_min: 0.02,
+            ..PATIENT
+        };
+        let outcome = run(&scenario(
+            settings,
+            "spike:5000@2m,steady:30/min@1h",
+            giving_up,
+        ))
+        .unwrap();
+        let error = Summary::of(&outcome).estimate_p90_error.unwrap();
+        assert!(error <= 0.2, "p90 error {error}");
+    }
+
     /// The same sale drawn at random: who waits how long changes, how many wait how long does not.
     #[test]
     fn a_pool_released_in_fixed_batches_gives_the_same_waits_to_other_people() {
