@@ -22,6 +22,8 @@ command -v node >/dev/null 2>&1 || missing+=(nodejs npm)
 # The alerts: promtool checks and unit-tests the chart's rules, a real prometheus scrapes a real
 # waitroom and evaluates them (the package starts no server here).
 command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
+# The webhooks' https test makes its certificate authority and receiver certificate with openssl.
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 # The API fuzzer (schemathesis) lives in a virtualenv of its own.
 python3 -m venv --help >/dev/null 2>&1 || missing+=(python3 python3-venv)
 

@@ -182,7 +182,7 @@ impl Hooks {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("waitroom/", env!("CARGO_PKG_VERSION")))
             .build()
-            .expect("a client without TLS options builds");
+            .expect("a client with the default TLS options builds");
         Self {
             store,
             cache,

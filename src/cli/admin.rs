@@ -178,7 +178,7 @@ struct SettingsArgs {
     /// retried shortly; capacity holds) or let-through (a pass for the claim window only).
     #[arg(long, value_parser = named::<OutagePolicy>)]
     outage: Option<OutagePolicy>,
-    /// Addresses told of the event's turns, as JSON: [{"url": "http://...", "topics":
+    /// Addresses told of the event's turns, as JSON: [{"url": "https://...", "topics":
     /// ["event.opened", "line.emptied"]}] (no topics: every one); [] removes them. Needs the
     /// server's `webhook_secret`.
     #[arg(long, value_parser = parse_json::<Vec<Webhook>>)]

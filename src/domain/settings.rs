@@ -268,7 +268,7 @@ pub struct EventHistory {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Webhook {
-    /// An http URL (notices are sent without TLS in this version).
+    /// An https (or http) URL.
     pub url: String,
     /// The turns it is told of; none listed: every one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -548,14 +548,6 @@ fn check_webhooks(hooks: &[Webhook]) -> Result<(), SettingsError> {
     }
     for hook in hooks {
         check_http_url("webhooks.url", &hook.url)?;
-        if hook.url.starts_with("https:") {
-            return Err(SettingsError {
-                field: "webhooks.url",
-                reason: "must be an http URL: notices are sent without TLS in this version (a \
-                         relay on the service's network can pass them on to an https receiver)"
-                    .into(),
-            });
-        }
     }
     Ok(())
 }
@@ -1163,14 +1155,13 @@ mod tests {
         let ok = patched(serde_json::json!({ "batch_size": 0 })).unwrap();
         assert_eq!(ok.release.batch_size, 0);
         for refused in [
-            serde_json::json!([{ "url": "https://chat.example.com/hook" }]),
             serde_json::json!([{ "url": "ftp://relay/hook" }]),
             serde_json::json!(vec![serde_json::json!({ "url": "http://relay/hook" }); 9]),
         ] {
             let err = patched(serde_json::json!({ "webhooks": refused })).unwrap_err();
             assert!(err.field.starts_with("webhooks"), "{err:?}");
         }
-        let hooks = serde_json::json!([{ "url": "http://relay/hook", "topics": ["line.emptied"] }]);
+        let hooks = serde_json::json!([{ "url": "https://chat.example.com/hook", "topics": ["line.emptied"] }]);
         let ok = patched(serde_json::json!({ "webhooks": hooks })).unwrap();
         assert!(ok.webhooks[0].wants(Topic::LineEmptied) && !ok.webhooks[0].wants(Topic::Opened));
     }

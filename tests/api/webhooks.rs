@@ -420,3 +420,245 @@ async fn a_notice_nobody_takes_is_given_up_in_the_end(backend: Backend) {
     );
     assert!(app.metrics_text().await.contains(&failed), "{failed}");
 }
+
+/// A certificate authority of the test's own, and a certificate it signed for `localhost` and
+/// 127.0.0.1: (the authority's PEM file, the receiver's certificate and key).
+fn authority(
+    dir: &std::path::Path,
+) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let openssl = |args: &[&str]| {
+        let made = std::process::Command::new("openssl")
+            .current_dir(dir)
+            .args(args)
+            .output()
+            .expect("openssl (scripts/install-test-deps.sh installs it)");
+        assert!(
+            made.status.success(),
+            "{}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    openssl(
+        &[
+            &["req", "-x509"][..],
+            &ec,
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=waitroom test authority",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign",
+            ],
+        ]
+        .concat(),
+    );
+    openssl(
+        &[
+            &["req"][..],
+            &ec,
+            &[
+                "-keyout",
+                "receiver.key",
+                "-out",
+                "receiver.csr",
+                "-subj",
+                "/CN=localhost",
+            ],
+        ]
+        .concat(),
+    );
+    std::fs::write(
+        dir.join("receiver.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "receiver.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "receiver.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "receiver.ext",
+    ]);
+    (
+        dir.join("ca.pem"),
+        dir.join("receiver.pem"),
+        dir.join("receiver.key"),
+    )
+}
+
+/// An https receiver: each request's head and body, answered 204.
+async fn https_receiver(
+    certificate: &std::path::Path,
+    key: &std::path::Path,
+) -> (u16, Arc<Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(certificate)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let key = PrivateKeyDer::from_pem_file(key).unwrap();
+    let config = tokio_rustls::rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let taken = got.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((socket, _)) = listener.accept().await else {
+                return;
+            };
+            let (acceptor, taken) = (acceptor.clone(), taken.clone());
+            tokio::spawn(async move {
+                // A client that does not trust the certificate ends the handshake: nothing taken.
+                let Ok(mut stream) = acceptor.accept(socket).await else {
+                    return;
+                };
+                let mut request = Vec::new();
+                let mut buffer = [0u8; 4096];
+                loop {
+                    let Ok(read) = stream.read(&mut buffer).await else {
+                        return;
+                    };
+                    if read == 0 {
+                        return;
+                    }
+                    request.extend_from_slice(&buffer[..read]);
+                    let text = String::from_utf8_lossy(&request).into_owned();
+                    let Some((head, body)) = text.split_once("\r\n\r\n") else {
+                        continue;
+                    };
+                    let length: usize = head
+                        .lines()
+                        .find_map(|line| {
+                            let (name, value) = line.split_once(':')?;
+                            name.eq_ignore_ascii_case("content-length")
+                                .then(|| value.trim().parse().ok())?
+                        })
+                        .unwrap_or(0);
+                    if body.len() >= length {
+                        taken.lock().push(text);
+                        let _ = stream
+                            .write_all(b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n")
+                            .await;
+                        let _ = stream.shutdown().await;
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (port, got)
+}
+
+/// An https receiver is told, its certificate checked against the roots the system trusts (here
+/// the test's own authority, in `SSL_CERT_FILE`); one the process does not trust is never told.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_receiver_is_told_when_its_authority_is_trusted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (authority, certificate, key) = authority(dir.path());
+    let (port, got) = https_receiver(&certificate, &key).await;
+    let secret = format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(WEBHOOK_KEY)
+    );
+    let serve = |trusted: Option<&std::path::Path>| {
+        let mut env = vec![
+            ("WAITROOM_WEBHOOK_SECRET", secret.clone()),
+            ("WAITROOM_WEBHOOK_RETRY_MS", "100".to_owned()),
+            ("WAITROOM_DEMO_EVENT", "false".to_owned()),
+        ];
+        // Without it, the system's roots: which never signed the test's authority.
+        env.push((
+            "SSL_CERT_FILE",
+            trusted.map_or_else(
+                || "/etc/ssl/certs/ca-certificates.crt".to_owned(),
+                |path| path.display().to_string(),
+            ),
+        ));
+        async move { crate::helpers::ServeProcess::start(&env).await }
+    };
+    let hooks =
+        json!([{ "url": format!("https://localhost:{port}/hook"), "topics": ["event.paused"] }]);
+
+    let untrusting = serve(None).await;
+    untrusting
+        .app
+        .create_event("tour", json!({ "webhooks": hooks }))
+        .await;
+    untrusting.app.api.pause("tour").await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        got.lock().is_empty(),
+        "told through an unchecked certificate"
+    );
+    assert!(
+        untrusting
+            .process
+            .log_text()
+            .contains("could not be reached"),
+        "{}",
+        untrusting.process.log_text()
+    );
+
+    let trusting = serve(Some(&authority)).await;
+    trusting
+        .app
+        .create_event("tour", json!({ "webhooks": hooks }))
+        .await;
+    trusting.app.api.pause("tour").await.unwrap();
+    let told = eventually(Duration::from_secs(15), || async { !got.lock().is_empty() }).await;
+    assert!(told.is_some(), "{}", trusting.process.log_text());
+    let request = got.lock()[0].clone();
+    let (head, body) = request.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("POST /hook HTTP/1.1"), "{head}");
+    let header = |name: &str| {
+        head.lines()
+            .find_map(|line| {
+                let (key, value) = line.split_once(':')?;
+                key.eq_ignore_ascii_case(name)
+                    .then(|| value.trim().to_owned())
+            })
+            .unwrap_or_default()
+    };
+    let received = Received {
+        id: header("webhook-id"),
+        timestamp: header("webhook-timestamp").parse().unwrap(),
+        signature: header("webhook-signature"),
+        body: serde_json::from_str(body).unwrap(),
+        raw: body.to_owned(),
+        taken: true,
+    };
+    assert_eq!(received.topic(), "event.paused");
+    assert!(received.signed(), "{received:?}");
+}
