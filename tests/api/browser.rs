@@ -1561,6 +1561,15 @@ async fn a_simulation_report_draws_its_charts_offline() {
     look_at(&client, "simulation-report-phone.png").await;
 }
 
+/// Fills in the console's sign-in form and sends it.
+async fn sign_in_as(client: &Client, name: &str, token: &str) {
+    for (field, value) in [("name", name), ("token", token)] {
+        let input = client.find(Locator::Id(field)).await.unwrap();
+        input.send_keys(value).await.unwrap();
+    }
+    click(client, Locator::Css("button[type=submit]")).await;
+}
+
 /// The text of the console's confirmation, once it shows.
 async fn confirmation(client: &Client) -> String {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -1609,21 +1618,7 @@ async fn the_console_charts_an_event_live_and_controls_it() {
     let client = browser(&driver, profile.path()).await;
     client.goto(&internal.url("/console")).await.unwrap();
     look_at(&client, "console-sign-in.png").await;
-    client
-        .find(Locator::Id("name"))
-        .await
-        .unwrap()
-        .send_keys("Ana")
-        .await
-        .unwrap();
-    client
-        .find(Locator::Id("token"))
-        .await
-        .unwrap()
-        .send_keys("wrong-token-0123456789")
-        .await
-        .unwrap();
-    click(&client, Locator::Css("button[type=submit]")).await;
+    sign_in_as(&client, "Ana", "wrong-token-0123456789").await;
     let told = crate::helpers::eventually(Duration::from_secs(10), || async {
         client
             .source()
@@ -1633,21 +1628,7 @@ async fn the_console_charts_an_event_live_and_controls_it() {
     })
     .await;
     assert!(told.is_some(), "{}", client.source().await.unwrap());
-    client
-        .find(Locator::Id("name"))
-        .await
-        .unwrap()
-        .send_keys("Ana")
-        .await
-        .unwrap();
-    client
-        .find(Locator::Id("token"))
-        .await
-        .unwrap()
-        .send_keys(crate::helpers::ADMIN_TOKEN)
-        .await
-        .unwrap();
-    click(&client, Locator::Css("button[type=submit]")).await;
+    sign_in_as(&client, "Ana", crate::helpers::ADMIN_TOKEN).await;
     let listed = crate::helpers::eventually(Duration::from_secs(10), || async {
         client.find(Locator::LinkText("tour")).await.is_ok()
     })

@@ -335,36 +335,29 @@ async fn a_delivery_taken_is_kept_from_other_takers_for_its_lease(backend: Backe
             .unwrap(),
         "a notice is queued once"
     );
-    assert!(
-        store
-            .take_deliveries(&line, 999, 5000, 10)
-            .await
-            .unwrap()
-            .is_empty(),
-        "not due yet"
-    );
-    let taken = store.take_deliveries(&line, 1000, 5000, 1).await.unwrap();
+    // Each taker holds what it takes for 5 s.
+    let take = |now_ms: i64, most: u64| {
+        let (store, line) = (store.clone(), line.clone());
+        async move {
+            store
+                .take_deliveries(&line, now_ms, 5000, most)
+                .await
+                .unwrap()
+        }
+    };
+    assert!(take(999, 10).await.is_empty(), "not due yet");
+    let taken = take(1000, 1).await;
     assert_eq!(taken.len(), 1, "at most as many as asked");
-    let (first, second) = (
-        &taken[0],
-        store.take_deliveries(&line, 1000, 5000, 10).await.unwrap(),
-    );
+    let (first, second) = (&taken[0], take(1000, 10).await);
     assert_eq!((first.tries, second.len()), (1, 1), "{second:?}");
     assert_ne!(first.key, second[0].key);
-    assert!(
-        store
-            .take_deliveries(&line, 5999, 5000, 10)
-            .await
-            .unwrap()
-            .is_empty(),
-        "leased to their taker"
-    );
+    assert!(take(5999, 10).await.is_empty(), "leased to their taker");
     // The first taker settles its delivery; the second died: its lease runs out, it is due again.
     store
         .settle_delivery(&line, &first.key, None)
         .await
         .unwrap();
-    let again = store.take_deliveries(&line, 6000, 5000, 10).await.unwrap();
+    let again = take(6000, 10).await;
     assert_eq!(again.len(), 1, "{again:?}");
     assert_eq!(
         (again[0].key.as_str(), again[0].tries),
@@ -376,19 +369,8 @@ async fn a_delivery_taken_is_kept_from_other_takers_for_its_lease(backend: Backe
         .settle_delivery(&line, &again[0].key, Some(20_000))
         .await
         .unwrap();
-    assert!(store
-        .take_deliveries(&line, 19_999, 5000, 10)
-        .await
-        .unwrap()
-        .is_empty());
-    assert_eq!(
-        store
-            .take_deliveries(&line, 20_000, 5000, 10)
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
+    assert!(take(19_999, 10).await.is_empty());
+    assert_eq!(take(20_000, 10).await.len(), 1);
 }
 
 async fn a_notice_nobody_takes_is_given_up_in_the_end(backend: Backend) {
