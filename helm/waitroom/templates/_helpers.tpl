@@ -74,6 +74,12 @@ seccompProfile:
       name: {{ include "waitroom.secretName" . }}
       key: invitation-secret
       optional: true
+- name: WAITROOM_WEBHOOK_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "waitroom.secretName" . }}
+      key: webhook-secret
+      optional: true
 {{- if .Values.extraConfig }}
 - name: WAITROOM_CONFIG
   value: /etc/waitroom/config/waitroom.toml
