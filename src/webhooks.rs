@@ -213,7 +213,8 @@ impl Hooks {
         for (line, cached) in hooked {
             let waiting = admission::waiting_in_lines(&self.cache, &line, &cached);
             let waited = self.waited.insert(line.clone(), waiting > 0) == Some(true);
-            for turn in turns(&cached, now_ms, waited && waiting == 0) {
+            let emptied = (waited && waiting == 0).then(|| came(&self.cache, &line, &cached));
+            for turn in turns(&cached, now_ms, emptied) {
                 let told = (line.clone(), turn.notice.clone());
                 if self.told.contains(&told) {
                     continue;
@@ -325,7 +326,7 @@ pub async fn tell_turns(
     }
     let now_ms = crate::clock::unix_ms();
     let waiting = admission::waiting_in_lines(cache, line, cached);
-    for turn in turns(cached, now_ms, false) {
+    for turn in turns(cached, now_ms, None) {
         queue(store, line, cached, &turn, waiting, now_ms).await?;
     }
     Ok(())
@@ -381,9 +382,22 @@ async fn queue(
         .await
 }
 
+/// How many ever came to the event's lines (positions and pool arrivals, every lane's): a line
+/// empties once at each count.
+fn came(cache: &PointerCache, line: &LineId, cached: &CachedEvent) -> u64 {
+    let lanes: u64 = cached
+        .settings()
+        .lane_lines(line.event())
+        .filter_map(|(_, lane)| cache.get(&lane))
+        .map(|lane| lane.issued() + lane.pool_arrived())
+        .sum();
+    lanes + cached.issued() + cached.pool_arrived()
+}
+
 /// The turns an event took in the last [`TURNS_TOLD_FOR_MS`], as of `now_ms`: each named the same
-/// on every replica. `emptied`: this replica saw someone wait before, and nobody now.
-fn turns(cached: &CachedEvent, now_ms: i64, emptied: bool) -> Vec<Turn> {
+/// on every replica. `emptied`: this replica saw someone wait before and nobody now, when so many
+/// had come ([`came`]).
+fn turns(cached: &CachedEvent, now_ms: i64, emptied: Option<u64>) -> Vec<Turn> {
     let settings = cached.settings();
     let lately = |at_ms: i64| at_ms <= now_ms && now_ms - at_ms < TURNS_TOLD_FOR_MS;
     let schedule = &settings.schedule;
@@ -408,9 +422,7 @@ fn turns(cached: &CachedEvent, now_ms: i64, emptied: bool) -> Vec<Turn> {
     }
     turns.retain(|turn| lately(turn.at_ms));
     let live = settings.phase(now_ms) == Phase::Live && settings.state == EventState::Open;
-    if emptied && live {
-        // The line is told apart by how many had come: it empties once at each count.
-        let came = cached.issued() + cached.pool_arrived();
+    if let Some(came) = emptied.filter(|_| live) {
         turns.push(Turn::new(Topic::LineEmptied, now_ms, came));
     }
     turns

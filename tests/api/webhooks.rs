@@ -22,6 +22,7 @@ on_every_store!(an_events_turns_reach_its_webhook_signed_once_each);
 on_both_stores!(a_receiver_down_for_a_while_is_told_when_it_is_back);
 on_stores!([redis Redis, cluster Cluster] a_data_loss_is_told);
 on_stores!([memory Memory] a_notice_nobody_takes_is_given_up_in_the_end);
+on_both_stores!(a_line_with_lanes_is_told_each_time_it_empties);
 on_every_store!(a_delivery_taken_is_kept_from_other_takers_for_its_lease);
 
 /// 32 bytes, as `whsec_` and base64 in the configuration.
@@ -643,4 +644,40 @@ async fn an_https_receiver_is_told_when_its_authority_is_trusted() {
     };
     assert_eq!(received.topic(), "event.paused");
     assert!(received.signed(), "{received:?}");
+}
+
+async fn a_line_with_lanes_is_told_each_time_it_empties(backend: Backend) {
+    let receiver = Receiver::start(true).await;
+    let app = spawn_config(hooked_config(backend)).await;
+    let hooks = json!([{ "url": receiver.url, "topics": ["line.emptied"] }]);
+    let lanes = json!([{ "name": "public", "share": 50 }, { "name": "members", "share": 50 }]);
+    app.create_event("tour", json!({ "webhooks": hooks, "lanes": lanes }))
+        .await;
+    let emptied = |times: usize| {
+        let receiver = &receiver;
+        async move {
+            let told = eventually(Duration::from_secs(15), || async {
+                receiver.taken("line.emptied").len() >= times
+            })
+            .await;
+            assert!(told.is_some(), "{:#?}", receiver.received());
+        }
+    };
+    for round in 1..=2usize {
+        // The first time one waits in each lane, the second time in the members' lane only;
+        // every replica sees them wait before the line moves.
+        if round == 1 {
+            app.join("tour").await;
+        }
+        app.api
+            .trusted_join("tour", &format!("member-{round}"), Some("members"))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        app.advance("tour", 3 - round as u64).await;
+        emptied(round).await;
+    }
+    let told = receiver.taken("line.emptied");
+    assert_eq!(told.len(), 2, "{told:#?}");
+    assert_ne!(told[0].id, told[1].id, "each emptying its own notice");
 }
