@@ -44,6 +44,8 @@ pub struct CachedEvent {
     pub(super) restored_at: AtomicU64,
     /// Times the store was found holding less of this event than this replica knew.
     pub(super) data_losses: AtomicU64,
+    /// Requests for the event this replica refused by a per-client rate limit.
+    refused: AtomicU64,
     /// How the store decided the claims of positions seen on this replica lately (and completions
     /// it was told of). Forgetting one costs a store call the next time: the store's claim answers
     /// the same again.
@@ -127,6 +129,7 @@ impl CachedEvent {
             left: RwLock::default(),
             leavers_read: AtomicU64::new(0),
             data_losses: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
             restored_at: AtomicU64::new(0),
             completions_read_ms: AtomicI64::new(0),
             claimed: Mutex::default(),
@@ -368,6 +371,16 @@ impl CachedEvent {
 
     pub fn admitted_through(&self) -> u64 {
         self.admitted_through.load(Ordering::Acquire)
+    }
+
+    /// Counts a request for the event refused by a per-client rate limit.
+    pub fn count_refusal(&self) {
+        self.refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Requests for the event this replica refused by a per-client rate limit since it started.
+    pub fn refusals(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
     }
 
     /// Times this replica found the store had lost the event's data.

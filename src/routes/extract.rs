@@ -111,6 +111,7 @@ pub fn within_limits(
         .limiters
         .check(event.id(), &limits, kind, client)
         .map_err(|wait| {
+            event.cached.count_refusal();
             state
                 .metrics
                 .rate_limited

@@ -13,7 +13,6 @@ use super::admin::view;
 use super::extract::KnownEvent;
 use super::problem::{ApiError, Problem};
 use super::state::AppState;
-use super::table::Route;
 use crate::domain::{EventSettings, EventState, EventView, Patch, Phase, ScheduleSettings};
 use crate::simulate::{self, Arrivals, Behaviour, Scenario, Summary};
 
@@ -38,7 +37,7 @@ pub struct Figures {
     /// How long the last in line will likely wait, in seconds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_wait_s: Option<u64>,
-    /// Requests this replica refused by a per-client rate limit since it started (all events).
+    /// Requests for the event this replica refused by a per-client rate limit since it started.
     pub rate_limited: u64,
     /// What is wrong with the store, as readiness says it (`store-unreachable`,
     /// `store-refuses-writes`).
@@ -75,17 +74,7 @@ fn figures(state: &AppState, event: &KnownEvent) -> Figures {
             .then(|| cached.estimate(waiting))
             .flatten()
             .map(|estimate| estimate.wait_s),
-        rate_limited: Route::ALL
-            .into_iter()
-            .filter(|route| route.limited().is_some())
-            .map(|route| {
-                state
-                    .metrics
-                    .rate_limited
-                    .with_label_values(&[route.pattern()])
-                    .get()
-            })
-            .sum(),
+        rate_limited: cached.refusals(),
         degraded,
         data_losses: cached.data_losses(),
         draw_commitment: seed.map(|seed| seed.commitment()),

@@ -531,6 +531,7 @@ async fn anonymous_place(
         state
             .limiters
             .over_quota(event.id(), &limits, quota.client, *wait);
+        event.cached.count_refusal();
         state
             .metrics
             .rate_limited

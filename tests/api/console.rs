@@ -189,7 +189,10 @@ async fn a_what_if_plays_the_line_through_the_change() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_feed_pushes_the_events_figures_every_second() {
     let app = spawn_app(Backend::Memory).await;
-    app.create_event("tour", json!({})).await;
+    let limits =
+        json!({ "joins_per_minute": 2, "join_burst": 2, "checks_per_second": 0, "check_burst": 0 });
+    app.create_event("tour", json!({ "rate_limits": limits }))
+        .await;
     let response = app
         .client
         .get(app.url("/v1/admin/events/tour/feed"))
@@ -219,6 +222,8 @@ async fn the_feed_pushes_the_events_figures_every_second() {
         if !frames.is_empty() && !joined {
             app.join("tour").await;
             app.join("tour").await;
+            // A third from the same address: refused by the event's rate limit.
+            assert_eq!(app.join("tour").await.status.as_u16(), 429);
             joined = true;
         }
     }
@@ -228,6 +233,13 @@ async fn the_feed_pushes_the_events_figures_every_second() {
     assert_eq!(first["degraded"], json!([]));
     let last = frames.last().unwrap();
     assert_eq!(last["view"]["waiting"], 2, "{last}");
+    assert_eq!(
+        (
+            first["rate_limited"].as_u64(),
+            last["rate_limited"].as_u64()
+        ),
+        (Some(0), Some(1))
+    );
     let gaps: Vec<i64> = frames
         .windows(2)
         .map(|pair| pair[1]["at_ms"].as_i64().unwrap() - pair[0]["at_ms"].as_i64().unwrap())
