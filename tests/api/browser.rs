@@ -1716,6 +1716,24 @@ async fn the_console_charts_an_event_live_and_controls_it() {
     wait_for_text(&client, "message", "Changed.", Duration::from_secs(10)).await;
     assert_eq!(internal.show("tour").await.settings.release.batch_size, 5);
 
+    // A closing time a day ahead, written as a person would: a wall-clock time and its zone.
+    let closes = (chrono::Utc::now() + chrono::Duration::days(1))
+        .format("%Y-%m-%d %H:%M UTC")
+        .to_string();
+    let field = client.find(Locator::Id("closes-at")).await.unwrap();
+    field.clear().await.unwrap();
+    field.send_keys(&closes).await.unwrap();
+    click(&client, Locator::Css("#schedule button")).await;
+    let asked = confirmation(&client).await;
+    assert!(asked.contains(&format!("closes at {closes}")), "{asked}");
+    click(&client, Locator::Id("confirm-ok")).await;
+    wait_for_text(&client, "message", "Scheduled.", Duration::from_secs(10)).await;
+    let scheduled = internal.show("tour").await.settings.schedule.closes_at;
+    assert_eq!(
+        scheduled.map(|at| at.format("%Y-%m-%d %H:%M UTC").to_string()),
+        Some(closes)
+    );
+
     // The session's cookie alone changes nothing: a change needs its CSRF token.
     let cookie = client
         .get_named_cookie("waitroom_console")
