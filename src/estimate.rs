@@ -56,8 +56,8 @@ pub struct RateMeter {
     samples: VecDeque<(Instant, u64)>,
     /// What the samples say, worked out once per pointer move rather than once per status check.
     summary: Option<Summary>,
-    /// (when, how many had left in all, how many waited) at each pointer move.
-    leaving: VecDeque<(Instant, u64, u64)>,
+    /// (when, (how many had left in all, how many waited)) at each pointer move.
+    leaving: VecDeque<(Instant, (u64, u64))>,
     /// The share of those waiting who give up a second, as measured (see [`RateMeter::leave_rate`]).
     leave_rate: Option<f64>,
 }
@@ -81,15 +81,7 @@ impl RateMeter {
         {
             return;
         }
-        self.samples.push_back((at, admitted));
-        while self.samples.len() > SAMPLES
-            || self
-                .samples
-                .front()
-                .is_some_and(|(t, _)| at.duration_since(*t) > HORIZON)
-        {
-            self.samples.pop_front();
-        }
+        keep_recent(&mut self.samples, at, admitted);
         self.summary = self.summarise();
     }
 
@@ -144,15 +136,7 @@ impl RateMeter {
 
     /// Records that `left` visitors had given up their place in all, and `waiting` waited, at `at`.
     pub fn record_leaving(&mut self, at: Instant, left: u64, waiting: u64) {
-        self.leaving.push_back((at, left, waiting));
-        while self.leaving.len() > SAMPLES
-            || self
-                .leaving
-                .front()
-                .is_some_and(|(t, _, _)| at.duration_since(*t) > HORIZON)
-        {
-            self.leaving.pop_front();
-        }
+        keep_recent(&mut self.leaving, at, (left, waiting));
         self.leave_rate = self.measure_leaving();
     }
 
@@ -163,13 +147,13 @@ impl RateMeter {
         if self.leaving.len() < 2 {
             return None;
         }
-        let (_, first, _) = *self.leaving.front()?;
-        let (_, last, _) = *self.leaving.back()?;
+        let (_, (first, _)) = *self.leaving.front()?;
+        let (_, (last, _)) = *self.leaving.back()?;
         let waited_s: f64 = self
             .leaving
             .iter()
             .zip(self.leaving.iter().skip(1))
-            .map(|((t0, _, w0), (t1, _, w1))| {
+            .map(|((t0, (_, w0)), (t1, (_, w1)))| {
                 (w0 + w1) as f64 / 2.0 * t1.duration_since(*t0).as_secs_f64()
             })
             .sum();
@@ -201,6 +185,18 @@ impl RateMeter {
             span
         };
         Some((summary.admitted as f64 / span, summary.confidence))
+    }
+}
+
+/// Adds a sample taken `at`, keeping the last [`SAMPLES`] of the last [`HORIZON`].
+fn keep_recent<T>(samples: &mut VecDeque<(Instant, T)>, at: Instant, value: T) {
+    samples.push_back((at, value));
+    while samples.len() > SAMPLES
+        || samples
+            .front()
+            .is_some_and(|(t, _)| at.duration_since(*t) > HORIZON)
+    {
+        samples.pop_front();
     }
 }
 

@@ -147,8 +147,9 @@ pub async fn run_webhooks(
     loop {
         tokio::select! {
             _ = ticker.tick() => {
-                hooks.look().await;
-                hooks.deliver().await;
+                let hooked = hooks.hooked();
+                hooks.look(&hooked).await;
+                hooks.deliver(&hooked).await;
             }
             _ = shutdown.changed() => return,
         }
@@ -203,23 +204,22 @@ impl Hooks {
     }
 
     /// Queues a notice of every turn an event with webhooks took lately.
-    async fn look(&mut self) {
+    async fn look(&mut self, hooked: &[(LineId, Arc<CachedEvent>)]) {
         let now_ms = crate::clock::unix_ms();
-        let hooked = self.hooked();
         self.told
             .retain(|(line, _)| hooked.iter().any(|(event, _)| event == line));
         self.waited
             .retain(|line, _| hooked.iter().any(|(event, _)| event == line));
         for (line, cached) in hooked {
-            let waiting = admission::waiting_in_lines(&self.cache, &line, &cached);
+            let waiting = admission::waiting_in_lines(&self.cache, line, cached);
             let waited = self.waited.insert(line.clone(), waiting > 0) == Some(true);
-            let emptied = (waited && waiting == 0).then(|| came(&self.cache, &line, &cached));
-            for turn in turns(&cached, now_ms, emptied) {
+            let emptied = (waited && waiting == 0).then(|| came(&self.cache, line, cached));
+            for turn in turns(cached, now_ms, emptied) {
                 let told = (line.clone(), turn.notice.clone());
                 if self.told.contains(&told) {
                     continue;
                 }
-                match queue(self.store.as_ref(), &line, &cached, &turn, waiting, now_ms).await {
+                match queue(self.store.as_ref(), line, cached, &turn, waiting, now_ms).await {
                     Ok(queued) => {
                         self.log.ok();
                         if queued {
@@ -234,14 +234,14 @@ impl Hooks {
     }
 
     /// Sends every delivery due, of every event with webhooks.
-    async fn deliver(&mut self) {
+    async fn deliver(&mut self, hooked: &[(LineId, Arc<CachedEvent>)]) {
         let lease = self.settings.timeout * 2 + Duration::from_secs(1);
         let lease_ms = u64::try_from(lease.as_millis()).unwrap_or(u64::MAX);
-        for (line, _) in self.hooked() {
+        for (line, _) in hooked {
             let now_ms = crate::clock::unix_ms();
             let taken = match self
                 .store
-                .take_deliveries(&line, now_ms, lease_ms, TAKEN_AT_ONCE)
+                .take_deliveries(line, now_ms, lease_ms, TAKEN_AT_ONCE)
                 .await
             {
                 Ok(taken) => taken,
@@ -251,13 +251,13 @@ impl Hooks {
                 }
             };
             let sent = futures_util::future::join_all(
-                taken.iter().map(|delivery| self.send(&line, delivery)),
+                taken.iter().map(|delivery| self.send(line, delivery)),
             )
             .await;
             for (delivery, retry_at_ms) in taken.iter().zip(sent) {
                 if let Err(e) = self
                     .store
-                    .settle_delivery(&line, &delivery.key, retry_at_ms)
+                    .settle_delivery(line, &delivery.key, retry_at_ms)
                     .await
                 {
                     // Not settled: due again when its lease runs out.

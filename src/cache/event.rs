@@ -293,15 +293,16 @@ impl CachedEvent {
         let pointer = self.admitted_through();
         let gone = self.left.read().rank(pointer);
         let through = pointer.saturating_sub(gone);
-        let (left, waiting) = (self.left_count(), self.waiting());
-        let mut rate = self.rate.lock();
         if manual {
-            rate.set_aside(through);
-        } else {
-            let now = crate::clock::now();
-            rate.record(now, through);
-            rate.record_leaving(now, left, waiting);
+            self.rate.lock().set_aside(through);
+            return;
         }
+        // Read before the meter's lock is taken, as every other reader of the leavers does.
+        let (left, waiting) = (self.left_count(), self.waiting());
+        let now = crate::clock::now();
+        let mut rate = self.rate.lock();
+        rate.record(now, through);
+        rate.record_leaving(now, left, waiting);
     }
 
     /// How the store decided `position`'s claim, if this replica knows it at `now` (unix seconds).

@@ -14,6 +14,7 @@ use tracing::Instrument;
 use super::problem::ApiError;
 use super::session;
 use super::state::AppState;
+use super::table::Route;
 use crate::config::SecretString;
 
 /// The token of an `Authorization: Bearer <token>` header, if there is one. The scheme's name is
@@ -79,15 +80,13 @@ fn console_session(state: &AppState, req: &ServiceRequest) -> Result<String, Api
         .read(cookie.value(), crate::clock::unix_s())
         .ok_or(ApiError::Unauthorized)?;
     // A read changes nothing: the feed's EventSource cannot send a header.
-    if matches!(*req.method(), Method::GET | Method::HEAD) {
-        return Ok(format!("console: {}", session.who));
-    }
+    let read = matches!(*req.method(), Method::GET | Method::HEAD);
     let csrf = req
         .headers()
         .get(session::CSRF_HEADER)
         .and_then(|value| value.to_str().ok())
         .unwrap_or_default();
-    if !sessions.csrf_holds(cookie.value(), csrf) {
+    if !read && !sessions.csrf_holds(cookie.value(), csrf) {
         return Err(ApiError::CsrfRefused);
     }
     Ok(format!("console: {}", session.who))
@@ -121,8 +120,7 @@ async fn require(
     match allowed {
         Ok(who) => {
             // Every change is logged with who made it; the handler's own lines carry `who` too.
-            let changes = !matches!(*req.method(), Method::GET | Method::HEAD)
-                && !req.path().ends_with("/what-if");
+            let changes = Route::of(req.path()).is_some_and(|route| route.changes(req.method()));
             if changes {
                 tracing::info!(who, method = %req.method(), path = req.path(), "admin change");
             }

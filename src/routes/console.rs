@@ -9,6 +9,7 @@ use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use base64::Engine;
+use minijinja::HtmlEscape;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
@@ -46,14 +47,6 @@ fn policy() -> &'static str {
     })
 }
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
-
 fn html(status: actix_web::http::StatusCode, title: &str, body: &str) -> HttpResponse {
     let page = format!(
         r#"<!doctype html>
@@ -70,7 +63,7 @@ fn html(status: actix_web::http::StatusCode, title: &str, body: &str) -> HttpRes
 </body>
 </html>
 "#,
-        title = escape(title)
+        title = HtmlEscape(title)
     );
     HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
@@ -102,7 +95,10 @@ fn sign_in_page(status: actix_web::http::StatusCode, said: &str) -> HttpResponse
     let said = if said.is_empty() {
         String::new()
     } else {
-        format!(r#"<p class="problem" role="alert">{}</p>"#, escape(said))
+        format!(
+            r#"<p class="problem" role="alert">{}</p>"#,
+            HtmlEscape(said)
+        )
     };
     html(
         status,
@@ -128,8 +124,8 @@ fn header_bar(session: &Session, csrf: &str) -> String {
         r#"<header class="bar"><nav aria-label="Console"><a href="/console">Events</a></nav>
 <form method="post" action="/console/sign-out"><span>Signed in as {who}</span>
 <input type="hidden" name="csrf" value="{csrf}"><button type="submit">Sign out</button></form></header>"#,
-        who = escape(&session.who),
-        csrf = escape(csrf)
+        who = HtmlEscape(&session.who),
+        csrf = HtmlEscape(csrf)
     )
 }
 
@@ -154,7 +150,7 @@ pub(super) async fn index(state: web::Data<AppState>, req: HttpRequest) -> HttpR
         .iter()
         .map(|(line, cached)| {
             let settings = cached.settings();
-            let id = escape(line.event().as_str());
+            let id = HtmlEscape(line.event().as_str());
             format!(
                 r#"<tr><th scope="row"><a href="/console/events/{id}">{id}</a></th><td>{phase}</td><td>{state}</td><td>{waiting}</td><td>{admitted}</td></tr>"#,
                 phase = serde_json::to_value(settings.phase(now))
@@ -283,7 +279,7 @@ pub(super) async fn event_page(
         return Err(ApiError::UnknownEvent(event.to_string()));
     }
     let csrf = csrf(&state, &cookie);
-    let id = escape(event.as_str());
+    let id = HtmlEscape(event.as_str());
     let body = format!(
         r#"{bar}
 <main data-event="{id}" data-csrf="{csrf}">
@@ -327,7 +323,7 @@ pub(super) async fn event_page(
 <script>{UPLOT_JS}</script>
 <script>{CONSOLE_JS}</script>"#,
         bar = header_bar(&session, &csrf),
-        csrf = escape(&csrf),
+        csrf = HtmlEscape(&csrf),
     );
     Ok(html(actix_web::http::StatusCode::OK, event.as_str(), &body))
 }

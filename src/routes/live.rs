@@ -59,13 +59,6 @@ fn figures(state: &AppState, event: &KnownEvent) -> Figures {
     let waiting = view.waiting + view.in_draw;
     let draw = cached.draw();
     let seed = draw.as_ref().map(|draw| draw.seed).or(cached.pool_seed());
-    let mut degraded = Vec::new();
-    if state.uses_redis && !state.store_probe.reachable() {
-        degraded.push("store-unreachable");
-    }
-    if state.writes.failing().is_some() {
-        degraded.push("store-refuses-writes");
-    }
     Figures {
         at_ms: now,
         phase: settings.phase(now),
@@ -75,7 +68,7 @@ fn figures(state: &AppState, event: &KnownEvent) -> Figures {
             .flatten()
             .map(|estimate| estimate.wait_s),
         rate_limited: cached.refusals(),
-        degraded,
+        degraded: state.store_health().degraded(),
         data_losses: cached.data_losses(),
         draw_commitment: seed.map(|seed| seed.commitment()),
         drawn: draw.is_some_and(|draw| draw.drawn.is_some()),

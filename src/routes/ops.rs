@@ -84,24 +84,17 @@ pub(super) async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let cache = state.cache.is_warm();
     let since_sync = state.cache.since_synced();
     let fresh = since_sync.is_some_and(|age| age < state.ready_stale_after);
-    let store = !state.uses_redis || state.store_probe.reachable();
-    let writes = state.writes.failing();
+    let health = state.store_health();
     let ready = serving && cache && fresh;
-    let mut degraded = Vec::new();
-    if !store {
-        degraded.push("store-unreachable");
-    }
-    if writes.is_some() {
-        degraded.push("store-refuses-writes");
-    }
+    let degraded = health.degraded();
     // Said, not failed on: a store that lost data was restored from what the replicas knew.
     let data_loss = state.cache.last_data_loss();
     let checks = json!({
         "serving": serving,
         "pointer_cache": cache,
         "pointer_cache_synced_s_ago": since_sync.map(|age| age.as_secs_f64()),
-        "store": store,
-        "store_writes_failing": writes,
+        "store": health.reachable,
+        "store_writes_failing": health.writes_failing,
         "keys": true,
         "store_data_lost": data_loss,
     });

@@ -14,7 +14,7 @@ use crate::config::SecretString;
 use crate::domain::LineId;
 use crate::limits::Limiters;
 use crate::metrics::Metrics;
-use crate::store::{Store, StoreProbe, WriteHealth};
+use crate::store::{Store, StoreProbe, WriteHealth, WritesFailing};
 use crate::token::Tokens;
 
 pub struct AppState {
@@ -57,6 +57,37 @@ pub struct AppState {
     pub sessions: Option<super::session::Sessions>,
     /// Whether webhooks can be signed (`webhook_secret` is set): events may have them.
     pub webhooks_signed: bool,
+}
+
+/// How the store looks from this replica: for readiness and the console.
+pub struct StoreHealth {
+    /// Whether it answered the last background ping (always, for the embedded store).
+    pub reachable: bool,
+    /// Since when, and why, it refuses writes.
+    pub writes_failing: Option<WritesFailing>,
+}
+
+impl StoreHealth {
+    /// What is wrong, as readiness says it: `store-unreachable`, `store-refuses-writes`.
+    pub fn degraded(&self) -> Vec<&'static str> {
+        let mut degraded = Vec::new();
+        if !self.reachable {
+            degraded.push("store-unreachable");
+        }
+        if self.writes_failing.is_some() {
+            degraded.push("store-refuses-writes");
+        }
+        degraded
+    }
+}
+
+impl AppState {
+    pub fn store_health(&self) -> StoreHealth {
+        StoreHealth {
+            reachable: !self.uses_redis || self.store_probe.reachable(),
+            writes_failing: self.writes.failing(),
+        }
+    }
 }
 
 /// Counts the live-update streams open on this replica, in all and per place in line, so neither a

@@ -147,6 +147,12 @@ impl Route {
         }
     }
 
+    /// Whether a call with `method` may change anything (the admin log names every one): not a
+    /// read, and not the what-if, which only weighs a change.
+    pub fn changes(self, method: &Method) -> bool {
+        !matches!(*method, Method::GET | Method::HEAD) && self != Route::AdminWhatIf
+    }
+
     pub fn allow_header(self) -> HeaderValue {
         HeaderValue::from_static(self.allow())
     }
@@ -326,6 +332,9 @@ mod tests {
         assert!(Route::AdminEvent.answers(&Method::PUT));
         assert!(Route::AdminEvent.answers(&Method::GET));
         assert!(!Route::AdminEvent.answers(&Method::POST));
+        assert!(Route::AdminAdvance.changes(&Method::POST));
+        assert!(!Route::AdminWhatIf.changes(&Method::POST));
+        assert!(!Route::AdminEvent.changes(&Method::GET));
         let hot: Vec<_> = Route::ALL.into_iter().filter(|r| r.is_hot()).collect();
         assert_eq!(hot, [Route::Join, Route::Status, Route::Gate]);
     }

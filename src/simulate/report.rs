@@ -3,6 +3,7 @@
 
 use std::fmt::Write;
 
+use minijinja::HtmlEscape;
 use serde::Serialize;
 
 use super::play::{Outcome, Person};
@@ -212,11 +213,6 @@ pub fn html_report(runs: &[(&Outcome, &Summary)]) -> String {
         .replace("</", "<\\/");
     let names: Vec<&str> = runs.iter().map(|(o, _)| o.name.as_str()).collect();
     let table = Summary::table(&runs.iter().map(|(_, s)| (*s).clone()).collect::<Vec<_>>());
-    let escaped = |text: &str| {
-        text.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-    };
     format!(
         r#"<!doctype html>
 <html lang="en">
@@ -253,7 +249,7 @@ p.note {{ color: #555; max-width: 48rem; }}
 </body>
 </html>
 "#,
-        title = escaped(&names.join(" vs ")),
-        table = escaped(&table),
+        title = HtmlEscape(&names.join(" vs ")),
+        table = HtmlEscape(&table),
     )
 }

@@ -14,7 +14,7 @@ use crate::domain::draw::Seed;
 use crate::domain::{Admitted, EventId, EventSettings, LineId, VisitorId};
 
 pub use self::memory::MemoryStore;
-pub use self::metered::{MeteredStore, StoreProbe, WriteHealth};
+pub use self::metered::{MeteredStore, StoreProbe, WriteHealth, WritesFailing};
 pub use self::redis::RedisStore;
 pub use crate::domain::{Capacity, Pick};
 
