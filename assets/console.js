@@ -104,6 +104,8 @@
       $('method').value = view.method;
       $('opens-at').value = view.opens_at || '';
       $('closes-at').value = view.closes_at || '';
+      $('pauses-at').value = view.pauses_at || '';
+      $('resumes-at').value = view.resumes_at || '';
     }
     const at = now.at_ms / 1000;
     const waiting = view.waiting + view.in_draw;
@@ -201,8 +203,12 @@
     e.preventDefault();
     const opens = $('opens-at').value.trim() || null;
     const closes = $('closes-at').value.trim() || null;
-    act(`Opens ${opens ? `at ${opens}` : 'now'}; ${closes ? `closes at ${closes}` : 'closes only by hand'}.`, '',
-      () => api('PUT', '', { opens_at: opens, closes_at: closes }), 'Scheduled.');
+    const pauses = $('pauses-at').value.trim() || null;
+    const resumes = $('resumes-at').value.trim() || null;
+    const pause = pauses ? `; pauses at ${pauses} ${resumes ? `until ${resumes}` : 'until resumed by hand'}`
+      : resumes ? `; a pause ends at ${resumes}` : '';
+    act(`Opens ${opens ? `at ${opens}` : 'now'}; ${closes ? `closes at ${closes}` : 'closes only by hand'}${pause}.`, '',
+      () => api('PUT', '', { opens_at: opens, closes_at: closes, pauses_at: pauses, resumes_at: resumes }), 'Scheduled.');
   });
   $('delete').addEventListener('click', () => act(
     `Deletes ${event} and all its data: the ${numbers.format(waitingNow())} waiting lose their places, and its tokens are refused from then on.`,

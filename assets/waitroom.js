@@ -242,8 +242,9 @@
     const paused = place.state === "paused";
     const resumed = wasPaused && !paused;
     wasPaused = paused;
-    $("estimate").textContent = paused ? t("paused_short")
-      : place.estimate ? waitText(place.estimate)
+    // A pause with an announced end keeps an estimate: the rest of the pause, then the pace.
+    $("estimate").textContent = place.estimate ? waitText(place.estimate)
+      : paused ? t("paused_short")
       : t("not_known");
     // Say what the estimate rests on: a measured pace, or only the schedule.
     // People a minute; a line slower than one a minute in people an hour, never "0 a minute".
@@ -261,7 +262,7 @@
       showBar(t("progress_label"), Math.max(2, Math.round(((furthestAhead - place.ahead) / furthestAhead) * 100)));
     }
     if (paused) {
-      announce(t("paused_line"));
+      announce(place.resumes_at ? t("paused_until", when(place.resumes_at)) : t("paused_line"));
     } else if (place.ahead === 0) {
       announce(t("next"));
     } else {

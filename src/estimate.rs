@@ -1,5 +1,6 @@
 //! Wait estimates from the admission rate actually measured, said honestly: rounded, with a
-//! confidence, and not at all when the line is paused.
+//! confidence, counting a pause whose end is known, and not at all while the line stands still for
+//! a time nobody knows.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -200,19 +201,30 @@ fn keep_recent<T>(samples: &mut VecDeque<(Instant, T)>, at: Instant, value: T) {
     }
 }
 
-/// How long a visitor with `ahead` people before them will likely wait; `None` when the line is
-/// not moving on its own (paused, closed, released by hand) and nothing was measured.
+/// How long a visitor with `ahead` people before them will likely wait, at `now` (`now_ms` on the
+/// wall clock); `None` when the line is not moving on its own (closed, released by hand) and
+/// nothing was measured, or stands still for a time nobody knows (paused with no end announced,
+/// or to be paused so before the visitor's turn). A pause with a known end counts in full: the
+/// line moves at its pace before and after.
 pub fn estimate(
     ahead: u64,
     settings: &EventSettings,
     meter: &RateMeter,
     now: Instant,
+    now_ms: i64,
 ) -> Option<Estimate> {
-    if settings.state != EventState::Open {
+    let pause = settings.pause_ahead(now_ms);
+    let paused_now = pause.is_some_and(|(from_ms, _)| from_ms <= now_ms);
+    if !paused_now && settings.state_at(now_ms) != EventState::Open {
         return None;
     }
+    // While paused: the pace the line had when it last moved.
+    let measured_at = match paused_now {
+        true => meter.last_move().unwrap_or(now),
+        false => now,
+    };
     let measured = meter
-        .rate(now)
+        .rate(measured_at)
         .map(|(rate, confidence)| (rate, confidence, Basis::Measured));
     let (rate, confidence, basis) = measured.or_else(|| {
         (settings.release.batch_size > 0).then(|| {
@@ -230,11 +242,25 @@ pub fn estimate(
         Some(leaving) => staying(ahead, rate, leaving),
         None => ahead as f64,
     };
-    let wait_s = match (basis, meter.last_move()) {
+    let moving_s = match (basis, meter.last_move()) {
         (Basis::Measured, Some(last)) if release.batch_size > 0 => {
-            in_releases(ahead, rate, release.release_interval_ms, last, now)
+            let interval = Duration::from_millis(release.release_interval_ms);
+            // A resume releases at once.
+            let to_next = match paused_now {
+                true => 0.0,
+                false => (last + interval)
+                    .saturating_duration_since(now)
+                    .as_secs_f64(),
+            };
+            in_releases(ahead, rate, interval, to_next)
         }
         _ => (ahead + 1.0) / rate,
+    };
+    let wait_s = match pause {
+        Some((from_ms, until_ms)) if moving_s >= (from_ms - now_ms) as f64 / 1_000.0 => {
+            moving_s + (until_ms? - from_ms) as f64 / 1_000.0
+        }
+        _ => moving_s,
     }
     .round() as u64;
     let rounded = Rounded::of(wait_s);
@@ -263,15 +289,12 @@ fn staying(ahead: u64, rate: f64, leaving: f64) -> f64 {
 }
 
 /// The wait of a visitor with `ahead` people before them on a line released in batches every
-/// `interval_ms`, at `rate` a second as measured: until the next release (an interval after the
-/// last one, or at once if that is past: a release waits only for someone to let in), then as many
-/// more releases as the pace needs to reach them. People let through once a minute wait for the
-/// next minute, however few are ahead of them: a wait the pace alone would call a few seconds.
-fn in_releases(ahead: f64, rate: f64, interval_ms: u64, last_move: Instant, now: Instant) -> f64 {
-    let interval = Duration::from_millis(interval_ms);
-    let to_next = (last_move + interval)
-        .saturating_duration_since(now)
-        .as_secs_f64();
+/// `interval`, at `rate` a second as measured: until the next release (`to_next` seconds: an
+/// interval after the last one, or at once if that is past: a release waits only for someone to
+/// let in), then as many more releases as the pace needs to reach them. People let through once a
+/// minute wait for the next minute, however few are ahead of them: a wait the pace alone would
+/// call a few seconds.
+fn in_releases(ahead: f64, rate: f64, interval: Duration, to_next: f64) -> f64 {
     let per_release = rate * interval.as_secs_f64();
     let releases = ((ahead + 1.0) / per_release).ceil().max(1.0);
     to_next + (releases - 1.0) * interval.as_secs_f64()
@@ -325,13 +348,13 @@ mod tests {
         assert!(meter.rate(start).is_none());
         let settings = EventSettings::default()
             .patched(serde_json::json!({ "batch_size": 50, "release_interval_ms": 5_000 }));
-        let estimate = estimate(999, &settings, &meter, start).unwrap();
+        let estimate = estimate(999, &settings, &meter, start, 0).unwrap();
         assert_eq!(
             (estimate.wait_s, estimate.confidence),
             (100, Confidence::Low)
         );
         let by_hand = settings.patched(serde_json::json!({ "batch_size": 0 }));
-        assert!(super::estimate(999, &by_hand, &meter, start).is_none());
+        assert!(super::estimate(999, &by_hand, &meter, start, 0).is_none());
     }
 
     #[test]
@@ -344,7 +367,55 @@ mod tests {
         assert!(stalled < moving / 2.0, "{stalled} vs {moving}");
         let paused =
             EventSettings::default().patched(serde_json::json!({ "state": EventState::Paused }));
-        assert!(estimate(10, &paused, &meter, start).is_none());
+        assert!(estimate(10, &paused, &meter, start, 0).is_none());
+    }
+
+    /// A pause whose end was announced keeps an estimate: the rest of the pause, then the pace the
+    /// line had before it (the resume releases at once), however long it has stood still; a break
+    /// on the schedule counts for those it reaches, and one with no end known leaves them none.
+    #[test]
+    fn a_pause_with_a_known_end_is_counted_in_the_wait() {
+        let start = Instant::now();
+        let mut meter = RateMeter::default();
+        // 100 every 10 s, measured: 10 a second.
+        steady(&mut meter, start, 8, Duration::from_secs(10), 100);
+        let last = start + Duration::from_secs(70);
+        let now_ms = 1_800_000_000_000;
+        let in_s = |seconds: i64| {
+            chrono::DateTime::from_timestamp_millis(now_ms + seconds * 1_000)
+                .unwrap()
+                .to_rfc3339()
+        };
+        let settings = |patch: serde_json::Value| {
+            EventSettings::default()
+                .patched(serde_json::json!({ "batch_size": 100, "release_interval_ms": 10_000 }))
+                .patched(patch)
+        };
+        let wait = |settings: &EventSettings, at: Instant| {
+            estimate(999, settings, &meter, at, now_ms).map(|estimate| estimate.wait_s)
+        };
+        // Moving: the next release in 10 s, then 9 more.
+        let moving = settings(serde_json::json!({}));
+        assert_eq!(wait(&moving, last), Some(100));
+        // Paused for 5 more minutes, standing still for 2 already.
+        let paused = settings(serde_json::json!({ "state": "paused", "resumes_at": in_s(300) }));
+        assert_eq!(
+            wait(&paused, last + Duration::from_secs(120)),
+            Some(300 + 90)
+        );
+        let no_end = settings(serde_json::json!({ "state": "paused" }));
+        assert_eq!(wait(&no_end, last), None);
+        // A break ahead: a minute long, from a minute on, reached by a wait of 100 s.
+        let reached =
+            settings(serde_json::json!({ "pauses_at": in_s(60), "resumes_at": in_s(120) }));
+        assert_eq!(wait(&reached, last), Some(100 + 60));
+        let later =
+            settings(serde_json::json!({ "pauses_at": in_s(600), "resumes_at": in_s(660) }));
+        assert_eq!(wait(&later, last), Some(100));
+        let open_ended = settings(serde_json::json!({ "pauses_at": in_s(60) }));
+        assert_eq!(wait(&open_ended, last), None);
+        let open_ended_later = settings(serde_json::json!({ "pauses_at": in_s(600) }));
+        assert_eq!(wait(&open_ended_later, last), Some(100));
     }
 
     /// A short line let through once a minute: whoever joins waits for the next release, not
@@ -359,7 +430,8 @@ mod tests {
         let settings = EventSettings::default()
             .patched(serde_json::json!({ "batch_size": 600, "release_interval_ms": 60_000 }));
         let last = start + minute * 5;
-        let wait = |ahead: u64, at: Instant| estimate(ahead, &settings, &meter, at).unwrap().wait_s;
+        let wait =
+            |ahead: u64, at: Instant| estimate(ahead, &settings, &meter, at, 0).unwrap().wait_s;
         for (ahead, after_s, expected_s, case) in [
             (3, 15, 45, "the next release"),
             (499, 15, 45, "a release's worth ahead"),
@@ -389,13 +461,13 @@ mod tests {
         let settings = EventSettings::default()
             .patched(serde_json::json!({ "batch_size": 600, "release_interval_ms": 60_000 }));
         let last = start + every * 5;
-        let told = estimate(40_000, &settings, &meter, last).unwrap();
+        let told = estimate(40_000, &settings, &meter, last, 0).unwrap();
         let by_hand = (1.0 + 40_000.0 * leaving / 10.0f64).ln() / leaving;
         assert!((by_hand - 2542.0).abs() < 1.0, "{by_hand}");
         // In releases: the next a minute away, then as many as the pace needs.
         let releases = ((by_hand * 10.0 + 1.0) / 600.0).ceil();
         assert_eq!(told.wait_s, (60.0 * releases) as u64, "{told:?}");
-        let nobody_leaves = estimate(40_000, &settings, &RateMeter::default(), last).unwrap();
+        let nobody_leaves = estimate(40_000, &settings, &RateMeter::default(), last, 0).unwrap();
         assert_eq!(nobody_leaves.wait_s, 4_000);
     }
 
@@ -414,7 +486,7 @@ mod tests {
         meter.record(at + every, 470);
         let settings = EventSettings::default()
             .patched(serde_json::json!({ "batch_size": 10, "release_interval_ms": 10_000 }));
-        let estimate = estimate(742, &settings, &meter, at + every).unwrap();
+        let estimate = estimate(742, &settings, &meter, at + every, 0).unwrap();
         assert_eq!(estimate.basis, Basis::Measured);
         assert!(
             (59.0..=61.0).contains(&estimate.rate_per_min),
@@ -429,11 +501,11 @@ mod tests {
         naive.record(at - Duration::from_secs(1), 450);
         naive.record(at, 460);
         naive.record(at + every, 470);
-        let promised = super::estimate(742, &settings, &naive, at + every).unwrap();
+        let promised = super::estimate(742, &settings, &naive, at + every, 0).unwrap();
         assert!(promised.wait_s < 300, "{promised:?}");
 
         // Nothing measured yet: the schedule, and it says so.
-        let fresh = super::estimate(742, &settings, &RateMeter::default(), at).unwrap();
+        let fresh = super::estimate(742, &settings, &RateMeter::default(), at, 0).unwrap();
         assert_eq!(fresh.basis, Basis::Schedule);
     }
 }

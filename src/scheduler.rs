@@ -7,8 +7,8 @@
 //! nothing.
 //!
 //! Scheduled events are released from `opens_at` on; an event with a pre-queue has its order drawn
-//! first (by whichever replica comes first: the draw is the same from every one), and one past its
-//! `closes_at` is closed.
+//! first (by whichever replica comes first: the draw is the same from every one), one past its
+//! `closes_at` is closed, and one is paused at its `pauses_at` and resumed at its `resumes_at`.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -66,7 +66,8 @@ pub(crate) struct Releases {
 /// An event's release interval, if it releases on a schedule now.
 fn releasing(cached: &CachedEvent) -> Option<u64> {
     let settings = cached.settings();
-    (settings.state == EventState::Open && settings.release.batch_size > 0)
+    let now_ms = crate::clock::unix_ms();
+    (settings.state_at(now_ms) == EventState::Open && settings.release.batch_size > 0)
         .then_some(settings.release.release_interval_ms)
 }
 
@@ -133,14 +134,25 @@ impl Releases {
                 }
                 continue;
             }
+            let now_ms = crate::clock::unix_ms();
             if settings
                 .schedule
                 .closes_at
-                .is_some_and(|at| at.timestamp_millis() <= crate::clock::unix_ms())
+                .is_some_and(|at| at.timestamp_millis() <= now_ms)
                 && settings.state != EventState::Closed
             {
-                self.close(store, cache, &event, &settings).await;
+                self.turn(
+                    store,
+                    cache,
+                    &event,
+                    &settings,
+                    (EventState::Closed, now_ms),
+                )
+                .await;
                 continue;
+            }
+            if let Some(turn) = settings.scheduled_turn(now_ms) {
+                self.turn(store, cache, &event, &settings, turn).await;
             }
             self.prepare(store, cache, &event, &cached).await;
             self.consider(&event, cache);
@@ -149,25 +161,28 @@ impl Releases {
         self.attempted.retain(|event, _| cache.get(event).is_some());
     }
 
-    /// Closes an event whose `closes_at` passed, as an admin's close would.
-    async fn close(
+    /// Turns an event to `state` as its schedule says (`closes_at`, `pauses_at`, `resumes_at`), as
+    /// an admin's close, pause or resume would; the change is recorded at `at_ms`, the time it was
+    /// due, so replicas that make it alike write the same settings.
+    async fn turn(
         &mut self,
         store: &dyn Store,
         cache: &PointerCache,
         event: &LineId,
         settings: &EventSettings,
+        (state, at_ms): (EventState, i64),
     ) {
-        let closing = EventSettings {
-            state: EventState::Closed,
+        let turned = EventSettings {
+            state,
             ..settings.clone()
         };
-        let Ok(closed) = closing.after(settings, crate::clock::unix_ms()) else {
+        let Ok(turned) = turned.after(settings, at_ms) else {
             return;
         };
-        let put = put_event_and_lanes(store, event.event(), &closed, PutMode::Upsert).await;
+        let put = put_event_and_lanes(store, event.event(), &turned, PutMode::Upsert).await;
         match put.and(Ok(())) {
             Ok(()) => {
-                tracing::info!(%event, "closed the event at its closes_at");
+                tracing::info!(%event, %state, "turned the event as its schedule says");
                 if let Err(e) = cache.refresh(store, event).await {
                     self.log.failed(&e);
                 }

@@ -42,6 +42,10 @@ basis_schedule_hourly = Nach dem Freigabeplan ({ $rate ->
        *[other] { $rate } Personen
     } pro Stunde): noch zu wenige Freigaben, um das Tempo zu messen.
 paused_line = Die Schlange ist gerade angehalten. Sie behalten Ihren Platz.
+paused_until = { $day ->
+        [today] Die Schlange ist bis { $time } angehalten. Sie behalten Ihren Platz.
+       *[other] Die Schlange ist bis { $day } um { $time } angehalten. Sie behalten Ihren Platz.
+    }
 next = Sie sind als Nächstes dran.
 ahead = { $n ->
         [one] { $n } Person vor Ihnen.

@@ -51,6 +51,11 @@ basis_schedule_hourly = Based on the release schedule ({ $rate ->
        *[other] { $rate } people
     } an hour): too few releases yet to measure the pace.
 paused_line = The line is paused for now. You keep your place.
+# The same with the announced end of the pause.
+paused_until = { $day ->
+        [today] The line is paused until { $time }. You keep your place.
+       *[other] The line is paused until { $day } at { $time }. You keep your place.
+    }
 next = You are next. It is almost your turn.
 ahead = { $n ->
         [one] { $n } person ahead of you.

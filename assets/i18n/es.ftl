@@ -46,6 +46,10 @@ basis_schedule_hourly = Según el calendario de entradas ({ $rate ->
        *[other] { $rate } personas
     } por hora): aún hay muy pocas entradas para medir el ritmo.
 paused_line = La fila está en pausa. Conservas tu lugar.
+paused_until = { $day ->
+        [today] La fila está en pausa hasta las { $time }. Conservas tu lugar.
+       *[other] La fila está en pausa hasta el { $day } a las { $time }. Conservas tu lugar.
+    }
 next = Eres el siguiente. Ya casi es tu turno.
 ahead = { $n ->
         [one] { $n } persona delante de ti.

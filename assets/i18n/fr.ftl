@@ -46,6 +46,10 @@ basis_schedule_hourly = D’après le calendrier d’ouverture ({ $rate ->
        *[other] { $rate } personnes
     } par heure) : trop peu d’ouvertures encore pour mesurer le rythme.
 paused_line = La file est en pause. Vous gardez votre place.
+paused_until = { $day ->
+        [today] La file est en pause jusqu’à { $time }. Vous gardez votre place.
+       *[other] La file est en pause jusqu’au { $day } à { $time }. Vous gardez votre place.
+    }
 next = Vous êtes le prochain. C’est presque votre tour.
 ahead = { $n ->
         [one] { $n } personne devant vous.

@@ -30,6 +30,10 @@ basis_measured_hourly = 最近の入場ペースに基づく：1時間あたり�
 basis_schedule = 入場予定に基づく（1分あたり{ $rate }人）。ペースを測るにはまだ入場の回数が足りません。
 basis_schedule_hourly = 入場予定に基づく（1時間あたり{ $rate }人）。ペースを測るにはまだ入場の回数が足りません。
 paused_line = 列は一時停止中です。順番はそのままです。
+paused_until = { $day ->
+        [today] 列は { $time } まで一時停止中です。順番はそのままです。
+       *[other] 列は { $day } { $time } まで一時停止中です。順番はそのままです。
+    }
 next = 次はあなたの番です。もうすぐです。
 ahead = あなたの前に{ $n }人。
 estimated = 予想待ち時間：{ $wait }。

@@ -30,6 +30,10 @@ basis_measured_hourly = 최근 입장 속도 기준: 1시간에 약 { $rate }명
 basis_schedule = 입장 일정 기준(1분에 { $rate }명): 아직 입장 횟수가 적어 속도를 잴 수 없습니다.
 basis_schedule_hourly = 입장 일정 기준(1시간에 { $rate }명): 아직 입장 횟수가 적어 속도를 잴 수 없습니다.
 paused_line = 대기열이 잠시 멈췄습니다. 자리는 유지됩니다.
+paused_until = { $day ->
+        [today] 대기열이 { $time }까지 잠시 멈췄습니다. 자리는 유지됩니다.
+       *[other] 대기열이 { $day } { $time }까지 잠시 멈췄습니다. 자리는 유지됩니다.
+    }
 next = 다음 차례입니다. 곧 입장합니다.
 ahead = 내 앞에 { $n }명이 있습니다.
 estimated = 예상 대기 시간: { $wait }.

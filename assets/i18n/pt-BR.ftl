@@ -46,6 +46,10 @@ basis_schedule_hourly = Pela programação de liberações ({ $rate ->
        *[other] { $rate } pessoas
     } por hora): ainda há poucas liberações para medir o ritmo.
 paused_line = A fila está pausada por enquanto. Seu lugar continua guardado.
+paused_until = { $day ->
+        [today] A fila está pausada até às { $time }. Seu lugar continua guardado.
+       *[other] A fila está pausada até { $day } às { $time }. Seu lugar continua guardado.
+    }
 next = Você é o próximo. Está quase na sua vez.
 ahead = { $n ->
         [one] { $n } pessoa à sua frente.

@@ -30,6 +30,10 @@ basis_measured_hourly = 根据最近几次放行的速度：每小时约 { $rate
 basis_schedule = 根据放行计划（每分钟 { $rate } 人）：放行次数还太少，无法测量速度。
 basis_schedule_hourly = 根据放行计划（每小时 { $rate } 人）：放行次数还太少，无法测量速度。
 paused_line = 队列暂时暂停。您的位置会保留。
+paused_until = { $day ->
+        [today] 队列暂停至 { $time }。您的位置会保留。
+       *[other] 队列暂停至 { $day } { $time }。您的位置会保留。
+    }
 next = 下一位就是您，马上就轮到您了。
 ahead = 您前面还有 { $n } 人。
 estimated = 预计等候：{ $wait }。

@@ -284,7 +284,13 @@ impl CachedEvent {
     /// How long a visitor with `ahead` people before them will likely wait.
     pub fn estimate(&self, ahead: u64) -> Option<Estimate> {
         let meter = self.rate.lock();
-        crate::estimate::estimate(ahead, &self.settings(), &meter, crate::clock::now())
+        crate::estimate::estimate(
+            ahead,
+            &self.settings(),
+            &meter,
+            crate::clock::now(),
+            crate::clock::unix_ms(),
+        )
     }
 
     /// Notes how many visitors had come through (those who left do not count) as the pointer moved;

@@ -43,7 +43,13 @@ enum AdminCommand {
     #[command(subcommand)]
     Codes(CodesCommand),
     /// Stop releasing visitors (they can still join).
-    Pause { event: String },
+    Pause {
+        event: String,
+        /// When it resumes by itself (RFC 3339, or a time and its zone's name): the page says
+        /// so and the waits count it. Left out: until resumed by hand, and no estimate meanwhile.
+        #[arg(long, value_parser = parse_time)]
+        until: Option<DateTime<Utc>>,
+    },
     /// Release visitors again.
     Resume { event: String },
     /// Join on behalf of a known user: the same user id always gets the same place.
@@ -166,6 +172,12 @@ struct SettingsArgs {
     /// When the event closes by itself (RFC 3339).
     #[arg(long, value_parser = parse_time)]
     closes_at: Option<DateTime<Utc>>,
+    /// When the event pauses by itself, for a break announced beforehand (RFC 3339).
+    #[arg(long, value_parser = parse_time)]
+    pauses_at: Option<DateTime<Utc>>,
+    /// When a paused event resumes by itself: the end of `--pauses-at`'s break (RFC 3339).
+    #[arg(long, value_parser = parse_time)]
+    resumes_at: Option<DateTime<Utc>>,
     /// How the line is formed: fifo, random (a draw at every release), passthrough (a pass at
     /// once) or reject (sold out).
     #[arg(long, value_parser = named::<QueueMethod>)]
@@ -291,7 +303,19 @@ pub(super) async fn run(args: AdminArgs) -> Result<(), CliError> {
                 .collect::<Vec<_>>()
                 .join("\n")
         }
-        AdminCommand::Pause { event } => shown(&client.pause(&event).await?),
+        AdminCommand::Pause { event, until: None } => shown(&client.pause(&event).await?),
+        AdminCommand::Pause {
+            event,
+            until: Some(until),
+        } => {
+            // One change, through the settings: paused, and when that ends.
+            let patch = Patch::try_from(serde_json::json!({
+                "state": EventState::Paused,
+                "resumes_at": until.to_rfc3339(),
+            }))
+            .expect("a patch of known fields");
+            shown(&client.put_event(&event, &patch).await?)
+        }
         AdminCommand::Resume { event } => shown(&client.resume(&event).await?),
         AdminCommand::Join {
             event,

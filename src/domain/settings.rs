@@ -188,6 +188,23 @@ pub struct ScheduleSettings {
     )]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub closes_at: Option<DateTime<Utc>>,
+    /// When the event pauses by itself (as a pause would): a break announced beforehand, which the
+    /// estimates count. A pause or resume by hand after it stands.
+    #[serde(
+        deserialize_with = "optional_time",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub pauses_at: Option<DateTime<Utc>>,
+    /// When a paused event resumes by itself (as a resume would): the end of `pauses_at`'s break,
+    /// or the end a pause by hand announces. The estimates count the time until then; a pause
+    /// with no end known shows none.
+    #[serde(
+        deserialize_with = "optional_time",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub resumes_at: Option<DateTime<Utc>>,
     /// How long a closed event's data is kept (its line, leavers, claims), in seconds from closing;
     /// then any replica deletes it.
     pub retain_closed_s: u64,
@@ -199,6 +216,8 @@ impl Default for ScheduleSettings {
             opens_at: None,
             prequeue_from: None,
             closes_at: None,
+            pauses_at: None,
+            resumes_at: None,
             retain_closed_s: 7 * 24 * 3600,
         }
     }
@@ -651,23 +670,82 @@ impl EventSettings {
     }
 
     /// The first schedule time these settings set anew (not `base`'s) that is already past at
-    /// `now_ms` (more than a minute ago): a wrong year would otherwise open the sale at once.
-    /// Leaving a time out (or `null`) opens at once on purpose.
+    /// `now_ms` (more than a minute ago): a wrong year would otherwise open (or pause, or resume)
+    /// the sale at once. Leaving a time out (or `null`) opens at once on purpose.
     pub fn past_times(&self, base: &EventSettings, now_ms: i64) -> Option<SettingsError> {
-        let past = |field: &'static str, at: Option<DateTime<Utc>>, held| {
+        let past = |(field, turn): (&'static str, &str), at: Option<DateTime<Utc>>, held| {
             let at = at?;
             (Some(at) != held && at.timestamp_millis() < now_ms - 60_000).then(|| SettingsError {
                 field,
                 reason: format!(
-                    "is {}, in the past: the sale would open at once; leave it out (or null) to open \
-                     now, or give the time it should open",
+                    "is {}, in the past: the sale would {turn} at once; leave it out (or null), \
+                     or give the time it should {turn}",
                     at.to_rfc3339()
                 ),
             })
         };
         let (schedule, held) = (&self.schedule, &base.schedule);
-        past("opens_at", schedule.opens_at, held.opens_at)
-            .or_else(|| past("prequeue_from", schedule.prequeue_from, held.prequeue_from))
+        past(("opens_at", "open"), schedule.opens_at, held.opens_at)
+            .or_else(|| {
+                let field = ("prequeue_from", "open its pre-queue");
+                past(field, schedule.prequeue_from, held.prequeue_from)
+            })
+            .or_else(|| past(("pauses_at", "pause"), schedule.pauses_at, held.pauses_at))
+            .or_else(|| {
+                past(
+                    ("resumes_at", "resume"),
+                    schedule.resumes_at,
+                    held.resumes_at,
+                )
+            })
+    }
+
+    /// The state the schedule turns the event to at `now_ms`, if a turn is due that was not made
+    /// yet, with the time it was due: paused at `pauses_at` (until `resumes_at`, if that is still
+    /// ahead), open again at `resumes_at`. A turn is made once: a change of state after its time
+    /// (a resume or a pause by hand) stands.
+    pub fn scheduled_turn(&self, now_ms: i64) -> Option<(EventState, i64)> {
+        let schedule = &self.schedule;
+        let due = |at: Option<DateTime<Utc>>| {
+            let at_ms = at?.timestamp_millis();
+            let changed_before = self.history.state_changed_ms.is_none_or(|ms| ms < at_ms);
+            (at_ms <= now_ms && changed_before).then_some(at_ms)
+        };
+        match self.state {
+            EventState::Open => {
+                let at_ms = due(schedule.pauses_at)?;
+                // A break wholly past (the replicas were all down through it) is not made late.
+                let resumes_later = schedule
+                    .resumes_at
+                    .is_none_or(|at| at.timestamp_millis() > now_ms);
+                (resumes_later && self.phase(now_ms) == Phase::Live)
+                    .then_some((EventState::Paused, at_ms))
+            }
+            EventState::Paused => due(schedule.resumes_at).map(|at_ms| (EventState::Open, at_ms)),
+            EventState::Closed => None,
+        }
+    }
+
+    /// The state at `now_ms`: the stored one, or the one a turn due on the schedule makes (a
+    /// replica's scheduler writes it within a second; nobody is released meanwhile).
+    pub fn state_at(&self, now_ms: i64) -> EventState {
+        self.scheduled_turn(now_ms)
+            .map_or(self.state, |(state, _)| state)
+    }
+
+    /// The pause the schedule holds ahead of or around `now_ms`: from when (unix ms, `now_ms` if
+    /// paused now) until when (`None`: no end known). `None` if the line is not to stand still.
+    pub fn pause_ahead(&self, now_ms: i64) -> Option<(i64, Option<i64>)> {
+        let ms = |at: Option<DateTime<Utc>>| at.map(|at| at.timestamp_millis());
+        let resumes_ms = ms(self.schedule.resumes_at).filter(|&at| at > now_ms);
+        match self.state_at(now_ms) {
+            EventState::Paused => Some((now_ms, resumes_ms)),
+            EventState::Open => {
+                let pauses_ms = ms(self.schedule.pauses_at).filter(|&at| at > now_ms)?;
+                Some((pauses_ms, resumes_ms))
+            }
+            EventState::Closed => None,
+        }
     }
 }
 
@@ -918,6 +996,22 @@ impl ScheduleSettings {
             }
             _ => {}
         }
+        if let (Some(opens), Some(pauses)) = (self.opens_at, self.pauses_at) {
+            if pauses <= opens {
+                return Err(SettingsError {
+                    field: "pauses_at",
+                    reason: "must be after `opens_at`".into(),
+                });
+            }
+        }
+        if let (Some(pauses), Some(resumes)) = (self.pauses_at, self.resumes_at) {
+            if resumes <= pauses {
+                return Err(SettingsError {
+                    field: "resumes_at",
+                    reason: "must be after `pauses_at`".into(),
+                });
+            }
+        }
         if let (Some(opens), Some(closes)) = (self.opens_at, self.closes_at) {
             if closes <= opens {
                 return Err(SettingsError {
@@ -1164,6 +1258,76 @@ mod tests {
         let hooks = serde_json::json!([{ "url": "https://chat.example.com/hook", "topics": ["line.emptied"] }]);
         let ok = patched(serde_json::json!({ "webhooks": hooks })).unwrap();
         assert!(ok.webhooks[0].wants(Topic::LineEmptied) && !ok.webhooks[0].wants(Topic::Opened));
+    }
+
+    /// A break on the schedule is made once, at its time: paused at `pauses_at`, open again at
+    /// `resumes_at`; a resume or pause by hand after either time stands, and a break wholly past
+    /// is not made late.
+    #[test]
+    fn a_scheduled_break_pauses_and_resumes_once() {
+        let at = |minutes: i64| 1_800_000_000_000 + minutes * 60_000;
+        let time = |minutes: i64| DateTime::from_timestamp_millis(at(minutes)).unwrap();
+        let made = |settings: &EventSettings, state, minute| {
+            let turned = EventSettings {
+                state,
+                ..settings.clone()
+            };
+            turned.after(settings, at(minute)).unwrap()
+        };
+        let mut open = EventSettings::default();
+        (open.schedule.pauses_at, open.schedule.resumes_at) = (Some(time(30)), Some(time(90)));
+        open.validate().unwrap();
+        assert_eq!(open.scheduled_turn(at(29)), None);
+        assert_eq!(open.state_at(at(29)), EventState::Open);
+        assert_eq!(
+            open.scheduled_turn(at(31)),
+            Some((EventState::Paused, at(30)))
+        );
+        assert_eq!(
+            open.state_at(at(31)),
+            EventState::Paused,
+            "before the scheduler wrote it"
+        );
+        assert_eq!(open.pause_ahead(at(10)), Some((at(30), Some(at(90)))));
+        let paused = made(&open, EventState::Paused, 30);
+        assert_eq!(paused.scheduled_turn(at(60)), None);
+        assert_eq!(paused.pause_ahead(at(60)), Some((at(60), Some(at(90)))));
+        assert_eq!(
+            paused.scheduled_turn(at(90)),
+            Some((EventState::Open, at(90)))
+        );
+        let resumed = made(&paused, EventState::Open, 90);
+        assert_eq!(resumed.scheduled_turn(at(95)), None, "made once");
+        assert_eq!(resumed.pause_ahead(at(95)), None);
+        // A resume by hand within the break stands; so does a pause by hand after it.
+        let by_hand = made(&paused, EventState::Open, 45);
+        assert_eq!(by_hand.scheduled_turn(at(60)), None);
+        assert_eq!(by_hand.scheduled_turn(at(95)), None);
+        let paused_again = made(&resumed, EventState::Paused, 100);
+        assert_eq!(paused_again.scheduled_turn(at(120)), None);
+        assert_eq!(paused_again.pause_ahead(at(120)), Some((at(120), None)));
+        // All replicas down through the whole break: it is not made late.
+        assert_eq!(open.scheduled_turn(at(91)), None);
+        // A pause by hand that announces its end, and one that does not.
+        let mut announced = made(&EventSettings::default(), EventState::Paused, 10);
+        announced.schedule.resumes_at = Some(time(40));
+        assert_eq!(announced.pause_ahead(at(20)), Some((at(20), Some(at(40)))));
+        assert_eq!(
+            announced.scheduled_turn(at(40)),
+            Some((EventState::Open, at(40)))
+        );
+        let closed = made(&open, EventState::Closed, 20);
+        assert_eq!(
+            (closed.scheduled_turn(at(31)), closed.pause_ahead(at(31))),
+            (None, None)
+        );
+        // The break's end comes after its start, and after the opening.
+        let mut backwards = open.clone();
+        backwards.schedule.resumes_at = Some(time(30));
+        assert_eq!(backwards.validate().unwrap_err().field, "resumes_at");
+        let mut before_opening = open.clone();
+        before_opening.schedule.opens_at = Some(time(30));
+        assert_eq!(before_opening.validate().unwrap_err().field, "pauses_at");
     }
 
     /// The sections are flattened: the wire names are the fields' own, as before there were

@@ -311,6 +311,8 @@ pub(super) async fn event_page(
 <form id="schedule"><fieldset><legend>Schedule (RFC 3339, or a time and its zone: 2026-12-11 10:00 Europe/Berlin; empty: none)</legend>
 <p><label for="opens-at">Opens at</label> <input id="opens-at"></p>
 <p><label for="closes-at">Closes at</label> <input id="closes-at"></p>
+<p><label for="pauses-at">Pauses at (a break the waits count)</label> <input id="pauses-at"></p>
+<p><label for="resumes-at">Resumes at (the end of the break, or of a pause now)</label> <input id="resumes-at"></p>
 <p><button type="submit">Schedule…</button></p></fieldset></form>
 <p><button type="button" id="delete" class="danger">Delete the event…</button></p>
 </section>

@@ -276,6 +276,12 @@ async fn without_script(
                 Standing::Expired {
                     reason: ExpiredReason::TokenExpired,
                 } => words.text("expired", &[]),
+                Standing::Waiting { .. } if place.state == EventState::Paused => {
+                    match &place.resumes_at {
+                        Some(at) => words.text("paused_until", &when(at)),
+                        None => words.text("paused_line", &[]),
+                    }
+                }
                 _ => match place.ahead {
                     0 => words.text("next", &[]),
                     ahead => words.text("ahead", &[("n", ahead.into())]),
@@ -429,6 +435,12 @@ pub(super) struct EventInfo {
     opens_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     closes_at: Option<String>,
+    /// When a break announced on the schedule begins (while it is ahead).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pauses_at: Option<String>,
+    /// When the line moves again after the break ahead or the pause now, if that is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resumes_at: Option<String>,
     /// The SHA-256 of the pre-queue draw's seed (`GET /v1/events/{event}/draw` has the rest).
     #[serde(skip_serializing_if = "Option::is_none")]
     draw_commitment: Option<String>,
@@ -447,6 +459,9 @@ pub(super) async fn info(
 ) -> HttpResponse {
     let settings = cached.settings();
     let page = &settings.page;
+    let now_ms = unix_ms();
+    let pause = settings.pause_ahead(now_ms);
+    let second = |ms: i64| rfc3339(ms.div_euclid(1_000));
     HttpResponse::Ok().json(EventInfo {
         event: event.to_string(),
         title: page.title.clone().unwrap_or_else(|| event.to_string()),
@@ -456,8 +471,8 @@ pub(super) async fn info(
         background_color: page.background_color.clone(),
         text_color: page.text_color.clone(),
         palette: page.palette(),
-        state: settings.state,
-        phase: settings.phase(unix_ms()),
+        state: settings.state_at(now_ms),
+        phase: settings.phase(now_ms),
         prequeue_from: settings
             .schedule
             .prequeue_from
@@ -467,6 +482,10 @@ pub(super) async fn info(
             .schedule
             .closes_at
             .map(|at| rfc3339(at.timestamp())),
+        pauses_at: pause
+            .filter(|(from_ms, _)| *from_ms > now_ms)
+            .map(|(from_ms, _)| second(from_ms)),
+        resumes_at: pause.and_then(|(_, until_ms)| until_ms).map(second),
         draw_commitment: cached.draw().map(|draw| draw.seed.commitment()),
         page: format!("/e/{event}"),
     })

@@ -40,7 +40,7 @@ struct Watch {
     changes: Receiver<LineId>,
     keepalive: tokio::time::Interval,
     /// The last status sent, so unchanged answers are not sent again.
-    last: Option<(VisitorStatus, EventState, u64, u64, u64)>,
+    last: Option<(VisitorStatus, EventState, Option<String>, u64, u64, u64)>,
     done: bool,
     closing: tokio::sync::watch::Receiver<bool>,
     _connected: Connected,
@@ -97,6 +97,7 @@ impl Watch {
         let key = (
             place.standing.status(),
             place.state,
+            place.resumes_at.clone(),
             place.ahead,
             place.admitted_through,
             arrived,

@@ -46,6 +46,9 @@ pub struct Place {
     pub admitted_through: u64,
     /// The event's state: a paused line does not move.
     pub state: EventState,
+    /// While paused: when the line moves again, if that was announced (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resumes_at: Option<String>,
     /// A pre-queue token's exchange, once drawn: a waiting token carrying the drawn position, to
     /// use from now on (also set as the cookie).
     #[serde(
@@ -157,6 +160,15 @@ fn json_answer(mut response: HttpResponseBuilder, value: &impl Serialize) -> Htt
 
 /// A place at `position` in `event`, standing as `standing` says.
 fn place_at(event: &LineId, cached: &CachedEvent, position: u64, standing: Standing) -> Place {
+    let settings = cached.settings();
+    let now_ms = unix_ms();
+    let state = settings.state_at(now_ms);
+    let resumes_at = match settings.pause_ahead(now_ms) {
+        Some((from_ms, Some(until_ms))) if from_ms <= now_ms => {
+            Some(crate::clock::rfc3339(until_ms.div_euclid(1_000)))
+        }
+        _ => None,
+    };
     Place {
         event: event.event().clone(),
         lane: event.lane().map(|lane| lane.as_str().to_owned()),
@@ -164,7 +176,8 @@ fn place_at(event: &LineId, cached: &CachedEvent, position: u64, standing: Stand
         position,
         ahead: cached.ahead_of(position),
         admitted_through: cached.admitted_through(),
-        state: cached.settings().state,
+        state,
+        resumes_at,
         token: None,
     }
 }

@@ -1168,6 +1168,36 @@ async fn the_first_of_a_paused_line_sees_no_finished_bar() {
     );
     look_at(&client, "first-of-a-paused-line.png").await;
 
+    // The pause is given an end (and the line a pace): the page says until when, and shows the
+    // wait it makes.
+    let until = (chrono::Utc::now() + chrono::Duration::minutes(30)).to_rfc3339();
+    let announced = app
+        .admin(
+            reqwest::Method::PUT,
+            "/v1/admin/events/quiet",
+            Some(json!({ "resumes_at": until, "batch_size": 100 })),
+        )
+        .await;
+    assert_eq!(announced.status.as_u16(), 200, "{}", announced.body);
+    wait_for_part(
+        &client,
+        "status",
+        "The line is paused until",
+        Duration::from_secs(10),
+    )
+    .await;
+    wait_for_part(&client, "estimate", "30 min", Duration::from_secs(5)).await;
+    look_at(&client, "paused-until.png").await;
+    let by_hand = json!({ "resumes_at": null, "batch_size": 0 });
+    let by_hand = app
+        .admin(
+            reqwest::Method::PUT,
+            "/v1/admin/events/quiet",
+            Some(by_hand),
+        )
+        .await;
+    assert_eq!(by_hand.status.as_u16(), 200, "{}", by_hand.body);
+
     // Someone joins behind and the line resumes: still nobody was ever ahead, still no bar.
     app.join("quiet").await;
     app.admin(reqwest::Method::POST, "/v1/admin/events/quiet/resume", None)
@@ -1179,6 +1209,7 @@ async fn the_first_of_a_paused_line_sees_no_finished_bar() {
         Duration::from_secs(5),
     )
     .await;
+    let bar = client.find(Locator::Id("progress")).await.unwrap();
     assert!(!bar.is_displayed().await.unwrap());
     client.close().await.unwrap();
 }
@@ -1720,18 +1751,42 @@ async fn the_console_charts_an_event_live_and_controls_it() {
     let closes = (chrono::Utc::now() + chrono::Duration::days(1))
         .format("%Y-%m-%d %H:%M UTC")
         .to_string();
-    let field = client.find(Locator::Id("closes-at")).await.unwrap();
-    field.clear().await.unwrap();
-    field.send_keys(&closes).await.unwrap();
+    // And a break of an hour before it, which the waits will count.
+    let in_hours = |hours: i64| {
+        (chrono::Utc::now() + chrono::Duration::hours(hours))
+            .format("%Y-%m-%d %H:%M UTC")
+            .to_string()
+    };
+    let (pauses, resumes) = (in_hours(2), in_hours(3));
+    for (id, at) in [
+        ("closes-at", &closes),
+        ("pauses-at", &pauses),
+        ("resumes-at", &resumes),
+    ] {
+        let field = client.find(Locator::Id(id)).await.unwrap();
+        field.clear().await.unwrap();
+        field.send_keys(at).await.unwrap();
+    }
     click(&client, Locator::Css("#schedule button")).await;
     let asked = confirmation(&client).await;
     assert!(asked.contains(&format!("closes at {closes}")), "{asked}");
+    assert!(
+        asked.contains(&format!("pauses at {pauses} until {resumes}")),
+        "{asked}"
+    );
     click(&client, Locator::Id("confirm-ok")).await;
     wait_for_text(&client, "message", "Scheduled.", Duration::from_secs(10)).await;
-    let scheduled = internal.show("tour").await.settings.schedule.closes_at;
+    let schedule = internal.show("tour").await.settings.schedule;
+    let written = |at: Option<chrono::DateTime<chrono::Utc>>| {
+        at.map(|at| at.format("%Y-%m-%d %H:%M UTC").to_string())
+    };
     assert_eq!(
-        scheduled.map(|at| at.format("%Y-%m-%d %H:%M UTC").to_string()),
-        Some(closes)
+        (
+            written(schedule.closes_at),
+            written(schedule.pauses_at),
+            written(schedule.resumes_at)
+        ),
+        (Some(closes), Some(pauses), Some(resumes))
     );
 
     // The session's cookie alone changes nothing: a change needs its CSRF token.

@@ -194,10 +194,20 @@ async fn admin_commands_drive_the_api() {
         admin(&app, &["resume", "tour"]).await.json()["state"],
         "open"
     );
+    // A pause that says when it ends: those waiting are told.
+    let until = chrono::Utc::now() + chrono::Duration::hours(1);
+    let paused = admin(&app, &["pause", "tour", "--until", &until.to_rfc3339()]).await;
+    assert_eq!(paused.json()["state"], "paused", "{}", paused.json());
+    let waiting = app.join("tour").await;
+    let status = app.status("tour", &waiting.token()).await;
+    let told = status.body["resumes_at"].as_str().unwrap_or_default();
+    let told = chrono::DateTime::parse_from_rfc3339(told).expect("when the line moves again");
+    assert_eq!(told.timestamp(), until.timestamp(), "{}", status.body);
+    admin(&app, &["resume", "tour"]).await;
     let joined = admin(&app, &["join", "tour", "--visitor", "user-1"]).await;
-    assert_eq!(joined.json()["position"], 4);
+    assert_eq!(joined.json()["position"], 5);
     let shown = admin(&app, &["event", "show", "tour"]).await;
-    assert_eq!(shown.json()["issued"], 4);
+    assert_eq!(shown.json()["issued"], 5);
     let listed = admin(&app, &["event", "list"]).await;
     assert_eq!(listed.json().as_array().map(Vec::len), Some(1));
 

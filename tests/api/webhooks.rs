@@ -24,6 +24,7 @@ on_stores!([redis Redis, cluster Cluster] a_data_loss_is_told);
 on_stores!([memory Memory] a_notice_nobody_takes_is_given_up_in_the_end);
 on_both_stores!(a_line_with_lanes_is_told_each_time_it_empties);
 on_every_store!(a_delivery_taken_is_kept_from_other_takers_for_its_lease);
+on_both_stores!(a_break_on_the_schedule_is_made_once_told_and_counted_in_the_wait);
 
 /// 32 bytes, as `whsec_` and base64 in the configuration.
 const WEBHOOK_KEY: &[u8] = b"the-webhook-key-of-these-tests!!";
@@ -680,4 +681,93 @@ async fn a_line_with_lanes_is_told_each_time_it_empties(backend: Backend) {
     let told = receiver.taken("line.emptied");
     assert_eq!(told.len(), 2, "{told:#?}");
     assert_ne!(told[0].id, told[1].id, "each emptying its own notice");
+}
+
+/// A break announced on the schedule (`pauses_at`, `resumes_at`): whichever replica makes each
+/// turn, it is made once, at its time, and told once; while it lasts, a visitor is told when the
+/// line moves again (the page without script says so too) and the wait counts the rest of it.
+async fn a_break_on_the_schedule_is_made_once_told_and_counted_in_the_wait(backend: Backend) {
+    let receiver = Receiver::start(true).await;
+    let apps = replicas(hooked_config(backend), backend).await;
+    let app = &apps[0];
+    let (pauses_at, resumes_at) = (in_ms(1_500), in_ms(6_000));
+    let ms = |at: &str| {
+        chrono::DateTime::parse_from_rfc3339(at)
+            .unwrap()
+            .timestamp_millis()
+    };
+    app.create_event(
+        "tour",
+        json!({
+            "batch_size": 1,
+            "release_interval_ms": 600_000,
+            "pauses_at": pauses_at,
+            "resumes_at": resumes_at,
+            "webhooks": [{ "url": receiver.url }]
+        }),
+    )
+    .await;
+    let ahead = app.page_json("/v1/events/tour").await;
+    let public = |info: &Value, field: &str| info[field].as_str().map(ms);
+    assert_eq!(
+        (public(&ahead, "pauses_at"), public(&ahead, "resumes_at")),
+        (
+            Some(ms(&pauses_at) / 1_000 * 1_000),
+            Some(ms(&resumes_at) / 1_000 * 1_000)
+        ),
+        "the break is public: {ahead}"
+    );
+    let mut tokens = Vec::new();
+    for _ in 0..3 {
+        let joined = app.join("tour").await;
+        assert_eq!(joined.status.as_u16(), 201, "{}", joined.body);
+        tokens.push(joined.token());
+    }
+    let last = tokens.last().unwrap();
+
+    let paused = receiver.wait_for("event.paused").await;
+    assert_eq!(paused.body["data"]["state"], "paused");
+    let shown = app.show("tour").await.settings;
+    assert_eq!(
+        shown.history.state_changed_ms,
+        Some(ms(&pauses_at)),
+        "made at its time"
+    );
+    for replica in &apps {
+        let status = replica.status("tour", last).await;
+        assert_eq!(status.body["state"], "paused", "{}", status.body);
+        let told =
+            chrono::DateTime::parse_from_rfc3339(status.body["resumes_at"].as_str().unwrap())
+                .unwrap()
+                .timestamp_millis();
+        assert!((ms(&resumes_at) - told).abs() < 1_000, "{}", status.body);
+        // The rest of the break, then at least one release interval (one is ahead).
+        let wait_s = status.body["estimate"]["wait_s"]
+            .as_u64()
+            .expect("an estimate while paused");
+        assert!(wait_s >= 600, "{}", status.body);
+    }
+    let during = app.page_json("/v1/events/tour").await;
+    assert_eq!(during["state"], "paused", "{during}");
+    assert!(
+        during.get("pauses_at").is_none() && during["resumes_at"].is_string(),
+        "{during}"
+    );
+    let page = app.page_of_holder("tour", last).await;
+    assert!(page.contains("The line is paused until"), "{page}");
+
+    receiver.wait_for("event.resumed").await;
+    let shown = app.show("tour").await.settings;
+    assert_eq!(shown.state, waitroom::domain::EventState::Open);
+    assert_eq!(shown.history.state_changed_ms, Some(ms(&resumes_at)));
+    let status = app.status("tour", last).await;
+    assert!(status.body.get("resumes_at").is_none(), "{}", status.body);
+    // Time for any replica to make or tell a turn twice.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let topics: Vec<String> = receiver
+        .received()
+        .iter()
+        .map(|r| r.topic().to_owned())
+        .collect();
+    assert_eq!(topics, ["event.paused", "event.resumed"], "each turn once");
 }
