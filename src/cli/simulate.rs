@@ -24,6 +24,8 @@ pub(super) struct SimulateArgs {
     arrivals_csv: Option<PathBuf>,
     /// The event's settings as the admin API takes them, as JSON:
     /// '{"batch_size": 600, "release_interval_ms": 60000, "max_active": 5000, "method": "random"}'.
+    /// The sale opens at 2026-01-01T00:00:00Z: a break is written from then
+    /// ('"pauses_at": "2026-01-01T00:30:00Z", "resumes_at": "2026-01-01T01:30:00Z"').
     #[arg(long, default_value = "{}")]
     settings: String,
     /// Other settings, merged over --settings: both run, and are set side by side.
