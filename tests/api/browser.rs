@@ -5,7 +5,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
 
-use crate::helpers::{claims, spawn_app, Backend, Daemon};
+use crate::helpers::{claims, in_ms, spawn_app, Backend, Daemon};
 
 /// Real headless Chromium (Debian's package), as root and offline.
 async fn browser(driver: &Daemon, profile: &std::path::Path) -> Client {
@@ -650,16 +650,12 @@ async fn the_page_counts_down_joins_the_prequeue_shows_the_drawn_place_and_moves
     let driver = Daemon::chromedriver();
     let profile = tempfile::tempdir().unwrap();
     let client = browser(&driver, profile.path()).await;
-    let at = |ms: i64| {
-        (chrono::Utc::now() + chrono::Duration::milliseconds(ms))
-            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-    };
     app.create_event(
         "launch",
         json!({
             "target_url": app.url("/demo/admitted"),
-            "prequeue_from": at(8_000),
-            "opens_at": at(14_000),
+            "prequeue_from": in_ms(8_000),
+            "opens_at": in_ms(14_000),
         }),
     )
     .await;
@@ -1170,7 +1166,7 @@ async fn the_first_of_a_paused_line_sees_no_finished_bar() {
 
     // The pause is given an end (and the line a pace): the page says until when, and shows the
     // wait it makes.
-    let until = (chrono::Utc::now() + chrono::Duration::minutes(30)).to_rfc3339();
+    let until = in_ms(30 * 60_000);
     let announced = app
         .admin(
             reqwest::Method::PUT,

@@ -583,6 +583,12 @@ pub async fn app_and_other_replica(backend: Backend) -> (TestApp, Option<TestApp
     (app, other)
 }
 
+/// An RFC 3339 time `ms` milliseconds from now (to the millisecond), as settings take times.
+pub fn in_ms(ms: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::milliseconds(ms))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
 /// Changes an event's settings.
 pub async fn put_settings(app: &TestApp, event: &str, settings: Value) -> Answer {
     app.admin(

@@ -4,14 +4,14 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use chrono::{SecondsFormat, Utc};
+use chrono::Utc;
 use serde_json::{json, Value};
 use waitroom::domain::draw::{audit, entry_id, Seed};
 use waitroom::domain::random_token_id;
 
 use crate::helpers::{
-    app_and_other_replica, claims, config_for, eventually, put_settings, raw_redis, spawn_config,
-    three_replicas, Answer, Backend, TestApp,
+    app_and_other_replica, claims, config_for, eventually, in_ms, put_settings, raw_redis,
+    spawn_config, three_replicas, Answer, Backend, TestApp,
 };
 use crate::{on_both_stores, on_every_store};
 
@@ -22,11 +22,6 @@ on_both_stores!(
     schedules_are_checked_and_cannot_move_once_visitors_joined_on_them,
     a_booking_sites_user_who_left_the_prequeue_may_join_again
 );
-
-/// An RFC 3339 time `ms` milliseconds from now.
-fn in_ms(ms: i64) -> String {
-    (Utc::now() + chrono::Duration::milliseconds(ms)).to_rfc3339_opts(SecondsFormat::Millis, true)
-}
 
 /// Sleeps until the RFC 3339 time `at` (and a little more, for the server's clock to agree).
 async fn until(at: &str) {

@@ -15,7 +15,7 @@ use sha2::Sha256;
 use waitroom::config::Config;
 use waitroom::domain::random_token_id;
 
-use crate::helpers::{config_for, eventually, put_settings, spawn_config, Backend, TestApp};
+use crate::helpers::{config_for, eventually, in_ms, put_settings, spawn_config, Backend, TestApp};
 use crate::{on_both_stores, on_every_store, on_stores};
 
 on_every_store!(an_events_turns_reach_its_webhook_signed_once_each);
@@ -159,12 +159,6 @@ async fn replicas(config: Config, backend: Backend) -> Vec<TestApp> {
         apps.push(spawn_config(config).await);
     }
     apps
-}
-
-fn in_ms(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(chrono::Utc::now().timestamp_millis() + ms)
-        .unwrap()
-        .to_rfc3339()
 }
 
 async fn an_events_turns_reach_its_webhook_signed_once_each(backend: Backend) {
