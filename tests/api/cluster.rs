@@ -9,7 +9,8 @@ use waitroom::domain::random_token_id;
 use waitroom_testkit::RedisCluster;
 
 use crate::helpers::{
-    config_for, eventually, shared_cluster_urls, spawn_config, three_replicas, Backend, UNLIMITED,
+    config_for, eventually, known_everywhere, shared_cluster_urls, spawn_config, three_replicas,
+    Backend, UNLIMITED,
 };
 
 const EVENTS: usize = 12;
@@ -29,18 +30,8 @@ async fn three_replicas_spread_events_over_the_shards_and_hand_out_each_position
             .await;
     }
     // Every replica has heard of every event (pushed through the cluster).
-    for replica in &replicas {
-        let known = eventually(Duration::from_secs(5), || async {
-            let mut all = true;
-            for n in 0..EVENTS {
-                let info = replica.url(&format!("/v1/events/e{n}"));
-                let answer = replica.client.get(info).send().await.unwrap();
-                all &= answer.status().as_u16() == 200;
-            }
-            all
-        })
-        .await;
-        assert!(known.is_some(), "a replica did not learn of the events");
+    for n in 0..EVENTS {
+        known_everywhere(&replicas, &format!("e{n}")).await;
     }
     // Every replica joins visitors to every event, all at once.
     let mut joins = tokio::task::JoinSet::new();

@@ -762,6 +762,7 @@ async fn behind_nginx_three_replicas_give_each_address_its_quota_once() {
             json!({ "batch_size": 0, "rate_limits": { "joins_per_minute": 3, "join_burst": 3, "checks_per_second": 50, "check_burst": 100 } }),
         )
         .await;
+    crate::helpers::known_everywhere(&replicas, EVENT).await;
     let upstreams: Vec<&str> = replicas
         .iter()
         .map(|app| app.address.trim_start_matches("http://"))

@@ -607,3 +607,21 @@ pub async fn three_replicas(config: Config) -> [TestApp; 3] {
         spawn_config(config).await,
     ]
 }
+
+/// Waits until every replica has heard of `event`: one made through one replica reaches the others
+/// by the store's push, and a join sent to a replica before that is answered 404.
+pub async fn known_everywhere<'a>(replicas: impl IntoIterator<Item = &'a TestApp>, event: &str) {
+    for replica in replicas {
+        let info = replica.url(&format!("/v1/events/{event}"));
+        let known = eventually(Duration::from_secs(5), || async {
+            let answer = replica.client.get(&info).send().await;
+            answer.is_ok_and(|answer| answer.status() == StatusCode::OK)
+        })
+        .await;
+        assert!(
+            known.is_some(),
+            "{} did not hear of `{event}`",
+            replica.address
+        );
+    }
+}

@@ -617,6 +617,7 @@ async fn three_replicas_give_each_address_its_quota_once(backend: Backend) {
                 json!({ "method": method, "batch_size": 0, "rate_limits": limits }),
             )
             .await;
+        crate::helpers::known_everywhere(&replicas, method).await;
         let asks = (0..20u8)
             .flat_map(|address| (0..12).map(move |n| (format!("198.51.100.{address}"), n % 3)));
         let answers = futures_util::future::join_all(asks.map(|(address, replica)| {
@@ -840,6 +841,7 @@ async fn a_challenge_solved_buys_one_place_on_any_replica(backend: Backend) {
         .await;
     app.create_event("elsewhere", json!({ "challenge_cost": 10 }))
         .await;
+    crate::helpers::known_everywhere([&app, other], "pow").await;
     let asked = join_with(&app, "pow", None).await;
     asked.assert_problem(403, "challenge-required");
     let challenge = &asked.body["challenge"];

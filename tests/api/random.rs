@@ -54,6 +54,7 @@ async fn a_random_event_lets_through_whom_each_release_draws(backend: Backend) {
     let reader = other.as_ref().unwrap_or(&app);
     app.create_event("r", json!({ "method": "random", "batch_size": 0 }))
         .await;
+    crate::helpers::known_everywhere([&app, reader], "r").await;
     let mut tokens = Vec::new();
     let mut arrivals = BTreeSet::new();
     for i in 0..20 {

@@ -10,8 +10,8 @@ use waitroom::domain::draw::{audit, entry_id, Seed};
 use waitroom::domain::random_token_id;
 
 use crate::helpers::{
-    app_and_other_replica, claims, config_for, eventually, in_ms, put_settings, raw_redis,
-    spawn_config, three_replicas, Answer, Backend, TestApp,
+    app_and_other_replica, claims, config_for, eventually, in_ms, known_everywhere, put_settings,
+    raw_redis, spawn_config, three_replicas, Answer, Backend, TestApp,
 };
 use crate::{on_both_stores, on_every_store};
 
@@ -761,6 +761,7 @@ async fn a_hundred_thousand_joins_through_three_replicas_keep_first_come_first_s
     let config = config_for(Backend::Redis, &prefix);
     let replicas = three_replicas(config).await;
     replicas[0].create_event("rush", json!({})).await;
+    known_everywhere(&replicas, "rush").await;
     let clock = std::time::Instant::now();
     let next = std::sync::atomic::AtomicUsize::new(0);
     // (sent, answered, position) of every join, from AT_ONCE clients in parallel.
