@@ -996,28 +996,20 @@ impl ScheduleSettings {
             }
             _ => {}
         }
-        if let (Some(opens), Some(pauses)) = (self.opens_at, self.pauses_at) {
-            if pauses <= opens {
-                return Err(SettingsError {
-                    field: "pauses_at",
-                    reason: "must be after `opens_at`".into(),
-                });
-            }
-        }
-        if let (Some(pauses), Some(resumes)) = (self.pauses_at, self.resumes_at) {
-            if resumes <= pauses {
-                return Err(SettingsError {
-                    field: "resumes_at",
-                    reason: "must be after `pauses_at`".into(),
-                });
-            }
-        }
-        if let (Some(opens), Some(closes)) = (self.opens_at, self.closes_at) {
-            if closes <= opens {
-                return Err(SettingsError {
-                    field: "closes_at",
-                    reason: "must be after `opens_at`".into(),
-                });
+        // Each time, where both are set, after the one it follows.
+        let in_order = [
+            ("pauses_at", self.pauses_at, "opens_at", self.opens_at),
+            ("resumes_at", self.resumes_at, "pauses_at", self.pauses_at),
+            ("closes_at", self.closes_at, "opens_at", self.opens_at),
+        ];
+        for (field, later, follows, earlier) in in_order {
+            if let (Some(earlier), Some(later)) = (earlier, later) {
+                if later <= earlier {
+                    return Err(SettingsError {
+                        field,
+                        reason: format!("must be after `{follows}`"),
+                    });
+                }
             }
         }
         within("retain_closed_s", self.retain_closed_s, 60, 365 * 24 * 3600)
